@@ -1,0 +1,1 @@
+//! Recurrent cells: one file per cell (Elman, LSTM, GRU ...).

@@ -1,0 +1,69 @@
+//! The one error type of the core. Every user-controlled failure is a value of
+//! this enum, never a panic; the Python binding maps each variant to the
+//! matching Python exception (see `src/python/mod.rs`).
+
+/// What went wrong, with the argument it concerns.
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum Error {
+    /// An array has the wrong number of dimensions or sizes.
+    #[error("{arg}: {msg}")]
+    Shape { arg: String, msg: String },
+    /// A value is out of its allowed range (negative size, bad option ...).
+    #[error("{arg}: {msg}")]
+    Value { arg: String, msg: String },
+    /// A NaN or infinity where a finite number is required.
+    #[error("{0}")]
+    NonFinite(String),
+    /// An allocation that cannot be made (too large, or out of memory).
+    #[error("cannot allocate {bytes} bytes for {what}")]
+    Alloc { what: String, bytes: u128 },
+    /// A numerical failure (singular matrix, no convergence ...).
+    #[error("{0}")]
+    Numerical(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub fn shape(arg: impl Into<String>, msg: impl Into<String>) -> Self {
+        Error::Shape { arg: arg.into(), msg: msg.into() }
+    }
+    pub fn value(arg: impl Into<String>, msg: impl Into<String>) -> Self {
+        Error::Value { arg: arg.into(), msg: msg.into() }
+    }
+}
+
+/// A zero-filled vector of `n` elements, or `Error::Alloc` when it cannot be
+/// had (instead of the abort that `vec![0; n]` gives on failure).
+pub fn try_zeros<T: Clone + Default>(n: usize, what: &str) -> Result<Vec<T>> {
+    let bytes = (n as u128) * (std::mem::size_of::<T>() as u128);
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| Error::Alloc { what: what.into(), bytes })?;
+    v.resize(n, T::default());
+    Ok(v)
+}
+
+/// `a * b * ...` for sizes, or `Error::Alloc` when the product overflows.
+pub fn checked_size(dims: &[usize], what: &str) -> Result<usize> {
+    dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or_else(|| Error::Alloc {
+        what: what.into(),
+        bytes: dims.iter().map(|&d| d as u128).product::<u128>(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn impossible_allocation_is_an_error() {
+        let r = try_zeros::<f64>(usize::MAX / 4, "test");
+        assert!(matches!(r, Err(Error::Alloc { .. })));
+    }
+
+    #[test]
+    fn size_overflow_is_an_error() {
+        assert!(checked_size(&[usize::MAX, 2], "x").is_err());
+        assert_eq!(checked_size(&[3, 4], "x").unwrap(), 12);
+    }
+}

@@ -1,0 +1,2 @@
+//! Element-wise kernels (activations, fused gate updates), SIMD with runtime
+//! dispatch and a portable fallback.

@@ -1,0 +1,1 @@
+//! Stacked and bidirectional sequence driver over the cells; BPTT.

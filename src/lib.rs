@@ -1,0 +1,27 @@
+//! rnnrs: fast CPU recurrent neural networks.
+//!
+//! The core knows nothing of Python; the PyO3 binding lives in `python/`
+//! behind the `python` cargo feature.
+
+pub mod error;
+pub mod float;
+pub mod linalg;
+pub mod par;
+
+pub mod kernels;
+
+pub mod cell;
+pub mod layer;
+
+pub mod train;
+
+pub mod reservoir;
+
+pub mod rtrl;
+
+#[cfg(feature = "python")]
+mod python;
+
+pub use error::{Error, Result};
+pub use float::Float;
+pub use par::{num_threads, set_num_threads};

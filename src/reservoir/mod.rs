@@ -1,0 +1,1 @@
+//! Reservoir computing: sparse reservoirs, spectral radius, ridge readouts.

@@ -1,0 +1,1 @@
+//! Real-time recurrent learning: exact and approximate forward-mode gradients.

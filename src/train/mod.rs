@@ -1,0 +1,1 @@
+//! Training toolkit: gradient clipping, losses, optimizers.
