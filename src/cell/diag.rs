@@ -1,0 +1,1 @@
+//! Diagonal leaky/linear recurrent unit: an element-wise recurrence.
