@@ -8,6 +8,7 @@ use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssi
 
 pub trait Float:
     faer::traits::RealField
+    + crate::kernels::Kernels
     + Copy
     + Send
     + Sync
