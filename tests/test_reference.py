@@ -312,6 +312,8 @@ def _gru():
          ValueError, r"params\['weight_hh_l0'\]"),
         (lambda x, p: ("GRU", x, {**p, "weight_hr_l0": np.zeros((2, 5))}, {}), ValueError, "params: unexpected"),
         (lambda x, p: ("GRU", x, p, {"num_layers": 2}), ValueError, "params: missing 'weight_ih_l1'"),
+        (lambda x, p: ("GRU", x, {"weight_ih_l0": p["weight_ih_l0"]}, {}), ValueError,
+         "params: missing 'weight_hh_l0'"),
         (lambda x, p: ("GRU", x, p, {"num_layers": 0}), ValueError, "num_layers"),
         (lambda x, p: ("GRU", x, [1, 2], {}), TypeError, "params"),
         (lambda x, p: ("GRU", x, p, {"h0": np.zeros((1, 3, 5))}), ValueError, r"h0: expected shape \(1, 2, 5\)"),
@@ -329,6 +331,8 @@ def test_lstm_cell_state_shape_is_checked():
     params = init_params("LSTM", 3, 4, rng=rng)
     with pytest.raises(ValueError, match=r"c0: expected shape \(1, 2, 4\)"):
         rnn_forward("LSTM", np.zeros((3, 2, 3)), params, c0=np.zeros((1, 2, 3)))
+    with pytest.raises(ValueError, match=r"params\['weight_hr_l0'\]: proj_size"):
+        rnn_forward("LSTM", np.zeros((3, 2, 3)), {**params, "weight_hr_l0": np.zeros((4, 4))})
 
 
 def test_backward_rejects_bad_input():

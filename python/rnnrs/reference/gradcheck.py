@@ -35,7 +35,8 @@ def numerical_grad(f: Callable[..., object], inputs: Sequence[np.ndarray], eps: 
     """Gradient of the scalar `f(*inputs)` w.r.t. every element of every input, by central differences.
 
     inputs: list of float64 arrays (not modified: f sees perturbed copies). Returns one float64 array per
-    input, of the same shape. Costs 2 calls of f per input element.
+    input, of the same shape. Costs 2 calls of f per input element. Raises TypeError for inputs that are
+    not float64 arrays and ValueError when f does not return a scalar.
     """
     inputs = _check_inputs(inputs)
     if not eps > 0:

@@ -48,9 +48,12 @@ _PROJECTION = "weight_hr"
 
 
 def sigmoid(a: np.ndarray) -> np.ndarray:
-    """Logistic function 1 / (1 + exp(-a)); exp overflow for very negative a correctly gives 0."""
-    with np.errstate(over="ignore"):
-        return 1.0 / (1.0 + np.exp(-a))
+    """Logistic function 1 / (1 + exp(-a)).
+
+    Written with e = exp(-|a|) <= 1 so nothing overflows: 1 / (1 + e) for a >= 0, e / (1 + e) for a < 0.
+    """
+    e = np.exp(-np.abs(a))
+    return np.where(a >= 0, 1.0, e) / (1.0 + e)
 
 
 def _dsigmoid(s: np.ndarray) -> np.ndarray:
@@ -71,7 +74,8 @@ def _affine(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
 
 def _split(a: np.ndarray, parts: int) -> list[np.ndarray]:
     """Split the gate axis (last) into `parts` equal blocks, PyTorch's gate order."""
-    return np.split(a, parts, axis=-1)
+    size = a.shape[-1] // parts
+    return [a[..., k * size:(k + 1) * size] for k in range(parts)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -426,7 +430,10 @@ def _infer_sizes(mode: str, params: Mapping[str, np.ndarray]) -> tuple[int, int,
     hidden_size = w_hh.shape[0] // GATES[mode]
     proj_size = 0
     if mode == "LSTM" and "weight_hr_l0" in params:
-        proj_size = np.asarray(params["weight_hr_l0"]).shape[0]
+        proj_size = np.shape(params["weight_hr_l0"])[0]
+        if not 0 < proj_size < hidden_size:  # PyTorch's rule: 0 < proj_size < hidden_size
+            raise ValueError(f"params['weight_hr_l0']: proj_size (its rows) must be in 1..{hidden_size - 1} "
+                             f"(below hidden_size), got shape {np.shape(params['weight_hr_l0'])}")
     return hidden_size, proj_size, "bias_ih_l0" in params
 
 
