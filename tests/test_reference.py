@@ -359,3 +359,7 @@ def test_step_and_init_reject_bad_arguments():
         init_params("GRU", 2, 0, rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match="mode"):
         param_names("lstm", 1)
+    with pytest.raises(ValueError, match="mode"):
+        init_params("lstm", 2, 3, proj_size=1, rng=np.random.default_rng(0))
+    with pytest.raises(TypeError, match="dtype"):
+        init_params("GRU", 2, 3, dtype=np.int32, rng=np.random.default_rng(0))

@@ -19,8 +19,8 @@ Layout of the module, one idea per function:
 2. single cell step, backward (`*_step_backward`);
 3. one direction over a whole sequence (`direction_forward`,
    `direction_backward`);
-4. the stacked / bidirectional driver (`rnn_forward`, `rnn_backward`);
-5. parameter helpers (`param_names`, `param_shapes`, `init_params`).
+4. parameter helpers (`param_names`, `param_shapes`, `init_params`);
+5. the stacked / bidirectional driver (`rnn_forward`, `rnn_backward`).
 """
 
 from __future__ import annotations
@@ -316,7 +316,7 @@ def direction_backward(mode, dys, dh_last, dc_last, caches, w, reverse=False):
 
 
 # ---------------------------------------------------------------------------------------------
-# 5. Parameter names, shapes, initialisation (used by the driver's validation).
+# 4. Parameter names, shapes, initialisation (used by the driver's validation).
 # ---------------------------------------------------------------------------------------------
 
 
@@ -375,8 +375,11 @@ def init_params(mode, input_size, hidden_size, *, num_layers=1, bidirectional=Fa
     Drawn from `rng` (a `numpy.random.Generator`) in `param_names` order. Not bit-compatible with
     torch's generator, only the same distribution.
     """
+    _check_mode(mode)
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng: expected numpy.random.Generator, got {type(rng).__name__}")
+    if np.dtype(dtype) not in (np.float32, np.float64):
+        raise TypeError(f"dtype: expected float32 or float64, got {np.dtype(dtype)}")
     _check_positive("input_size", input_size)
     _check_positive("hidden_size", hidden_size)
     _check_positive("num_layers", num_layers)
@@ -395,7 +398,7 @@ def _check_positive(name: str, value) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# 4. The stacked / bidirectional driver.
+# 5. The stacked / bidirectional driver.
 # ---------------------------------------------------------------------------------------------
 
 
@@ -473,6 +476,13 @@ def _state(name: str, s, expected: tuple[int, ...], unbatched: bool, dtype) -> n
     return arr[:, None, :] if unbatched else arr
 
 
+def _direction_weights(params, layer: int, direction: int, bases: list[str], dtype) -> dict[str, np.ndarray]:
+    """Parameters of one (layer, direction), keyed by base name ("weight_ih", ...), in the dtype of x."""
+    return {base: _float_array(f"params[{base + _suffix(layer, direction)!r}]",
+                               params[base + _suffix(layer, direction)], dtype)
+            for base in bases}
+
+
 def rnn_forward(mode, x, params, h0=None, c0=None, *, num_layers=1, bidirectional=False, batch_first=False):
     """Forward pass of a PyTorch-style stacked, optionally bidirectional RNN / LSTM / GRU.
 
@@ -528,9 +538,7 @@ def rnn_forward(mode, x, params, h0=None, c0=None, *, num_layers=1, bidirectiona
         outputs = []
         for d in range(directions):
             row = layer * directions + d
-            w = {base: _float_array(f"params[{base + _suffix(layer, d)!r}]", params[base + _suffix(layer, d)],
-                                    dtype)
-                 for base in _layer_bases(mode, bias, proj_size)}
+            w = _direction_weights(params, layer, d, _layer_bases(mode, bias, proj_size), dtype)
             c_start = c0[row] if mode == "LSTM" else None
             ys, h_n[row], c_last, steps = direction_forward(mode, layer_input, h0[row], c_start, w, d == 1)
             if mode == "LSTM":
