@@ -4,3 +4,5 @@ Slow on purpose and written for reading: one function per idea, comments
 naming the equations. It is the tests' ground truth; each module covers one
 area.
 """
+
+from rnnrs.reference import train  # noqa: E402,F401
