@@ -37,6 +37,8 @@ def _as_list(grads: Grads, arg: str = "grads") -> list:
             raise ValueError(f"{arg}[{i}]: in-place clipping needs a C-contiguous array (use np.ascontiguousarray)")
         if not a.flags.writeable:
             raise ValueError(f"{arg}[{i}]: in-place clipping needs a writeable array")
+    if len({id(a) for a in arrays}) != len(arrays):
+        raise ValueError(f"{arg}: the same array appears twice (it would be clipped twice)")
     return arrays
 
 

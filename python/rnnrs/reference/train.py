@@ -46,7 +46,8 @@ def _reduce(per_element: np.ndarray, reduction: str, divisor: float):
     if reduction == "none":
         return per_element
     total = per_element.sum()
-    return total / divisor if reduction == "mean" else total
+    with np.errstate(invalid="ignore", divide="ignore"):  # mean over nothing: NaN, as torch
+        return total / np.float64(divisor) if reduction == "mean" else total
 
 
 def mse(input, target, reduction: str = "mean", grad_output=None):
@@ -108,8 +109,10 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
         g = np.ones(len(x)) if grad_output is None else np.asarray(grad_output, dtype=np.float64).reshape(-1)
     else:
         g0 = 1.0 if grad_output is None else float(np.asarray(grad_output))
-        g = np.full(len(x), g0 / divisor if reduction == "mean" else g0)
-    grad = g[:, None] * (p * a.sum(axis=1, keepdims=True) - a)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            g = np.full(len(x), g0 / np.float64(divisor) if reduction == "mean" else g0)
+    with np.errstate(invalid="ignore"):  # inf scale times 0 when nothing is kept
+        grad = g[:, None] * (p * a.sum(axis=1, keepdims=True) - a)
     grad[~kept] = 0.0
     shape = np.asarray(input).shape
     if len(shape) == 1:
