@@ -91,7 +91,7 @@ pub fn embedding_backward<T: Float>(
     padding_idx: Option<i64>,
 ) -> Result<()> {
     check_len("dy", dy.len(), indices.len() * dim)?;
-    let num = if dim == 0 { 0 } else { grad_weight.len() / dim };
+    let num = grad_weight.len().checked_div(dim).unwrap_or(0);
     check_len("grad_weight", grad_weight.len(), num * dim)?;
     if let Some((k, &bad)) = indices.iter().enumerate().find(|(_, &v)| v < 0 || v as u64 >= num as u64) {
         return Err(Error::value(

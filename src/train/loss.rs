@@ -117,12 +117,12 @@ pub fn mse<T: Float>(
             .enumerate()
             .map(|(b, g)| {
                 let mut s = 0.0f64;
-                for k in 0..g.len() {
+                for (k, gk) in g.iter_mut().enumerate() {
                     let i = b * BLOCK + k;
                     if kept(i) {
                         let d = input[i] - target[i];
                         s += (d * d).to_f64();
-                        g[k] = factor * d;
+                        *gk = factor * d;
                     }
                 }
                 s

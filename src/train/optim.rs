@@ -90,9 +90,9 @@ fn lerp<T: Float>(a: T, b: T, w: T) -> T {
 /// torch.maximum: the larger value, NaN when either is NaN.
 #[inline(always)]
 fn nan_maximum<T: Float>(a: T, b: T) -> T {
-    if a.is_nan() || b > a {
-        b
-    } else if b.is_nan() {
+    if a.is_nan() {
+        a
+    } else if b.is_nan() || b > a {
         b
     } else {
         a
