@@ -169,28 +169,39 @@ pub fn adam_step<T: Float>(params: Vec<Slots<'_, T>>, h: &Adam, step: u64) -> Re
     let shrink = T::from_f64(1.0 - h.lr * h.weight_decay);
     let decay = h.weight_decay != 0.0;
     let (amsgrad, maximize, decoupled) = (h.amsgrad, h.maximize, h.decoupled);
-    run(params, |s| {
-        let [m, v, vmax] = &mut s.state;
-        for i in 0..s.param.len() {
-            let mut g = if maximize { -s.grad[i] } else { s.grad[i] };
-            let mut p = s.param[i];
-            if decay {
-                if decoupled {
-                    p *= shrink;
-                } else {
-                    g += wd * p;
-                }
-            }
-            m[i] = lerp(m[i], g, b1w);
-            v[i] = v[i] * b2 + b2w * g * g;
-            let second = if amsgrad {
-                vmax[i] = nan_maximum(vmax[i], v[i]);
-                vmax[i]
+    let elem = |p: &mut T, g: T, m: &mut T, v: &mut T| -> T {
+        let mut g = if maximize { -g } else { g };
+        if decay {
+            if decoupled {
+                *p *= shrink;
             } else {
-                v[i]
-            };
-            let denom = second.sqrt() / bc2_sqrt + eps;
-            s.param[i] = p + (-step_size) * (m[i] / denom);
+                g += wd * *p;
+            }
+        }
+        *m = lerp(*m, g, b1w);
+        *v = *v * b2 + b2w * g * g;
+        *v
+    };
+    let apply = |p: &mut T, m: T, second: T| {
+        let denom = second.sqrt() / bc2_sqrt + eps;
+        *p += (-step_size) * (m / denom);
+    };
+    run(params, |s| {
+        let n = s.param.len();
+        let Slots { param, grad, state: [m, v, vmax] } = s;
+        let (param, grad, m, v) = (&mut param[..n], &grad[..n], &mut m[..n], &mut v[..n]);
+        if amsgrad {
+            let vmax = &mut vmax[..n];
+            for i in 0..n {
+                let vi = elem(&mut param[i], grad[i], &mut m[i], &mut v[i]);
+                vmax[i] = nan_maximum(vmax[i], vi);
+                apply(&mut param[i], m[i], vmax[i]);
+            }
+        } else {
+            for i in 0..n {
+                let vi = elem(&mut param[i], grad[i], &mut m[i], &mut v[i]);
+                apply(&mut param[i], m[i], vi);
+            }
         }
     });
     Ok(())
