@@ -7,9 +7,9 @@ def get_num_threads() -> int: ...
 # Private kernels behind rnnrs.clip, rnnrs.losses, rnnrs.optim and rnnrs.modules;
 # one variant per dtype (_f32 / _f64). Arrays modified in place must be
 # C-contiguous and writeable.
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple  # noqa: E402
 
-import numpy as _np
+import numpy as _np  # noqa: E402
 
 def _clip_grad_norm_f32(grads: Sequence[_np.ndarray], max_norm: float, norm_type: float, error_if_nonfinite: bool) -> float: ...
 def _clip_grad_norm_f64(grads: Sequence[_np.ndarray], max_norm: float, norm_type: float, error_if_nonfinite: bool) -> float: ...
