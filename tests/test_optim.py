@@ -260,6 +260,10 @@ def test_bad_input_is_rejected_clearly():
     sd["state.0.exp_avg"] = np.ones(5)
     with pytest.raises(ValueError, match="shape"):
         optim.Adam([w]).load_state_dict(sd)
+    # A gradient aliasing its parameter is read before the write.
+    v = np.array([1.0, 2.0])
+    optim.SGD([v], lr=0.5).step([v])
+    np.testing.assert_array_equal(v, [0.5, 1.0])
     # NaN gradients propagate, never crash.
     opt = optim.Adam([w])
     opt.step([np.array([np.nan, 1.0, 1.0])])

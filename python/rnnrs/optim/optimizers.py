@@ -125,7 +125,10 @@ class Optimizer:
                 )
             if not np.issubdtype(g.dtype, np.floating):
                 raise TypeError(f"grads[{name!r}]: expected a float array, got {g.dtype}")
-            out.append(np.ascontiguousarray(g, dtype=p.dtype))
+            g = np.ascontiguousarray(g, dtype=p.dtype)
+            if np.may_share_memory(g, p):  # the update writes p while reading g
+                g = g.copy()
+            out.append(g)
         return out
 
     def _new_state(self, i: int) -> Dict[str, object]:
@@ -151,8 +154,18 @@ class Optimizer:
             self.state[i]["step"] = int(self.state[i]["step"]) + 1
             key = (self.params[i].dtype.str, self._group_key(i))
             groups.setdefault(key, []).append(i)
-        for (dtype, _), idx in groups.items():
-            self._update(np.dtype(dtype), idx, [gs[i] for i in idx])
+        done: set = set()
+        try:
+            for (dtype, _), idx in groups.items():
+                self._update(np.dtype(dtype), idx, [gs[i] for i in idx])
+                done.update(idx)
+        except BaseException:
+            # Parameters whose update did not happen keep their step count.
+            for idx in groups.values():
+                for i in idx:
+                    if i not in done:
+                        self.state[i]["step"] = int(self.state[i]["step"]) - 1
+            raise
 
     def _group_key(self, i: int):
         return self.state[i]["step"]
