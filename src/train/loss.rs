@@ -178,8 +178,8 @@ pub fn cross_entropy<T: Float>(
     grad_output: Option<&[T]>,
 ) -> Result<LossGrad<T>> {
     let Layout { n, c, s } = layout;
-    let samples = n * s;
-    if input.len() != n * c * s {
+    let samples = crate::error::checked_size(&[n, s], "target")?;
+    if input.len() != crate::error::checked_size(&[n, c, s], "input")? {
         return Err(Error::shape("input", format!("expected {n}x{c}x{s} elements, got {}", input.len())));
     }
     if c == 0 {

@@ -39,7 +39,7 @@ impl<'a, T> Slots<'a, T> {
 }
 
 /// Checks every parameter: gradient and the `used` state slots have the
-/// parameter's length, the other slots are empty.
+/// parameter's length, the other slots are empty or have that length too.
 fn check<T>(params: &[Slots<'_, T>], used: [bool; 3], names: [&str; 3]) -> Result<()> {
     for (i, s) in params.iter().enumerate() {
         let n = s.param.len();
@@ -51,7 +51,8 @@ fn check<T>(params: &[Slots<'_, T>], used: [bool; 3], names: [&str; 3]) -> Resul
         }
         for k in 0..3 {
             let len = s.state[k].len();
-            if used[k] && len != n {
+            // Unused slots may be empty; anything else must match the parameter.
+            if (used[k] || len != 0) && len != n {
                 return Err(Error::shape(
                     "state",
                     format!("{} of parameter {i} has {len} elements, expected {n}", names[k]),
@@ -114,7 +115,7 @@ pub struct Sgd {
 /// `first` says it is still unset: then `buf = g`, without dampening.
 pub fn sgd_step<T: Float>(params: Vec<Slots<'_, T>>, h: &Sgd, first: bool) -> Result<()> {
     let with_buf = h.momentum != 0.0;
-    check(&params, [with_buf, false, false], ["momentum_buffer", "", ""])?;
+    check(&params, [with_buf, false, false], ["momentum_buffer", "unused state", "unused state"])?;
     let (lr, mom, damp, wd) = (
         T::from_f64(h.lr),
         T::from_f64(h.momentum),
@@ -264,7 +265,7 @@ pub struct Adagrad {
 
 /// One Adagrad step number `step` (1-based). Slot 0: `sum`.
 pub fn adagrad_step<T: Float>(params: Vec<Slots<'_, T>>, h: &Adagrad, step: u64) -> Result<()> {
-    check(&params, [true, false, false], ["sum", "", ""])?;
+    check(&params, [true, false, false], ["sum", "unused state", "unused state"])?;
     if step == 0 {
         return Err(Error::value("step", "Adagrad steps are numbered from 1"));
     }
