@@ -1,8 +1,23 @@
 """rnnrs: fast CPU recurrent neural networks with a NumPy API and a Rust core."""
 
+from rnnrs import losses, optim
 from rnnrs._core import get_num_threads, set_num_threads
+from rnnrs.clip import clip_grad_norm_, clip_grad_value_
+from rnnrs.modules import Embedding, Linear
 from rnnrs.reference.gradcheck import gradcheck, numerical_grad
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "get_num_threads", "gradcheck", "numerical_grad", "set_num_threads"]
+__all__ = [
+    "Embedding",
+    "Linear",
+    "__version__",
+    "clip_grad_norm_",
+    "clip_grad_value_",
+    "get_num_threads",
+    "gradcheck",
+    "losses",
+    "numerical_grad",
+    "optim",
+    "set_num_threads",
+]
