@@ -1,5 +1,8 @@
 //! Constants shared by every code path (scalar, AVX2, AVX-512), so that all
 //! paths evaluate exactly the same operations and give bit-identical results.
+//! Published coefficients (Cephes) are kept verbatim, digits beyond the type's
+//! precision included, so they can be checked against their source.
+#![allow(clippy::excessive_precision)]
 
 // ---------------------------------------------------------------- exp, f64 --
 /// Inputs are clamped to [EXP_LO, EXP_HI] first: below EXP_LO the result
