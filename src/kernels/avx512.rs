@@ -1,5 +1,6 @@
-//! AVX-512F kernels: 8 x f64 or 16 x f32 per vector. Same operations, in the
-//! same order, as `scalar.rs` and `avx2.rs` (see `scalar.rs` for the math).
+//! AVX-512F kernels: 8 x f64 or 16 x f32 per vector. The exact same
+//! operations as `avx2.rs` (bit-identical results); see `scalar.rs` for the
+//! math.
 //! Only AVX-512F instructions are used (bit logic goes through the integer
 //! domain, since the float and/or/andnot forms need AVX-512DQ).
 

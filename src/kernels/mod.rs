@@ -5,8 +5,9 @@
 //! the per-type implementations live behind the `Kernels` trait.
 //!
 //! Accuracy and determinism (checked in `tests.rs`):
-//! - every path (scalar, AVX2, AVX-512) evaluates the same operations in the
-//!   same order, so all paths give bit-identical results;
+//! - the AVX2 and AVX-512 paths evaluate the same operations in the same
+//!   order and give bit-identical results; the scalar fallback (same
+//!   algorithm, unfused multiply-adds) is within 2 ulp of them;
 //! - an element's result never depends on the slice length, its position or
 //!   alignment (the tail of a slice goes through a padded vector);
 //! - tanh/sigmoid/exp are within a few ulp of the std functions over the whole
@@ -97,7 +98,7 @@ pub trait Kernels: Sized + Copy {
         Self::apply_with(Activation::Exp, Isa::best(), x)
     }
     /// x <- f(x) on the given path; an unsupported path falls back to the
-    /// scalar one (same results: all paths are bit-identical).
+    /// scalar one.
     fn apply_with(f: Activation, isa: Isa, x: &mut [Self]);
 }
 

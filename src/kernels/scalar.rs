@@ -1,6 +1,8 @@
-//! Portable scalar kernels: the same operations, in the same order, as the
-//! SIMD paths (`mul_add` where they use FMA), so every path gives
-//! bit-identical results. Used when the CPU has no AVX2+FMA (and off x86).
+//! Portable scalar kernels, used when the CPU has no AVX2+FMA (and off x86).
+//! Same algorithm, constants and order of operations as the SIMD paths, but
+//! with unfused multiply-adds (no FMA on the CPUs that run this), so results
+//! may differ from the SIMD paths in the last bit; the accuracy bounds hold
+//! for both. This file is also where the math is explained.
 
 use super::consts::*;
 
@@ -27,49 +29,80 @@ fn clamp_keep_nan_f32(x: f32, lo: f32, hi: f32) -> f32 {
     }
 }
 
-/// 2^k for an integer-valued k in [-1022, 1023] (exponent-bit construction).
+/// Unfused multiply-add: `mul_add` would be a libm call on exactly the x86-64
+/// CPUs that take this path (no FMA), ten times slower than the whole kernel.
 #[inline(always)]
-fn pow2_f64(k: f64) -> f64 {
-    f64::from_bits((k + POW2_MAGIC_F64).to_bits() << 52)
+fn mad_f64(a: f64, b: f64, c: f64) -> f64 {
+    a * b + c
 }
 
 #[inline(always)]
-fn pow2_f32(k: f32) -> f32 {
-    f32::from_bits((k + POW2_MAGIC_F32).to_bits() << 23)
+fn mad_f32(a: f32, b: f32, c: f32) -> f32 {
+    a * b + c
 }
 
+/// Round to nearest, ties to even, for |v| < 2^51 (NaN stays NaN), with
+/// plain additions instead of a libm call.
+#[inline(always)]
+fn round_f64(v: f64) -> f64 {
+    const MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5 * 2^52
+    (v + MAGIC) - MAGIC
+}
+
+#[inline(always)]
+fn round_f32(v: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23
+    (v + MAGIC) - MAGIC
+}
+
+/// 2^k for k in [-1022, 1023] (exponent-bit construction).
+#[inline(always)]
+fn pow2_f64(k: i32) -> f64 {
+    f64::from_bits(((k + 1023) as u64) << 52)
+}
+
+#[inline(always)]
+fn pow2_f32(k: i32) -> f32 {
+    f32::from_bits(((k + 127) as u32) << 23)
+}
+
+/// exp(x) = 2^k exp(r): k = round(x / ln 2), r = x - k ln 2 (Cody-Waite, ln 2
+/// split in two), exp(r) by polynomial on |r| <= ln2/2, 2^k from exponent
+/// bits. Clamping x first gives inf above the overflow point and 0 below the
+/// underflow point; NaN passes through.
 #[inline]
 pub fn exp_f64(x: f64) -> f64 {
     let x = clamp_keep_nan_f64(x, EXP_LO_F64, EXP_HI_F64);
-    let k = (x * LOG2E_F64).round_ties_even();
-    let r = (-k).mul_add(LN2_HI_F64, x);
-    let r = (-k).mul_add(LN2_LO_F64, r);
+    let k = round_f64(x * LOG2E_F64);
+    // k * LN2_HI is exact and x - k * LN2_HI cancels exactly.
+    let r = x - k * LN2_HI_F64;
+    let r = r - k * LN2_LO_F64;
     let mut q = EXP_POLY_F64[0];
     for &c in &EXP_POLY_F64[1..] {
-        q = q.mul_add(r, c);
+        q = mad_f64(q, r, c);
     }
-    let y = q.mul_add(r * r, r) + 1.0;
+    let y = mad_f64(q, r * r, r) + 1.0;
     // 2^k as 2^k1 * 2^k2 so results near overflow and in the subnormal
-    // range are formed with a single rounding.
-    let k1 = (k * 0.5).floor();
-    let k2 = k - k1;
-    y * pow2_f64(k1) * pow2_f64(k2)
+    // range are formed with a single rounding. (NaN: k = 0, y = NaN.)
+    let k = k as i32;
+    let k1 = k >> 1;
+    y * pow2_f64(k1) * pow2_f64(k - k1)
 }
 
 #[inline]
 pub fn exp_f32(x: f32) -> f32 {
     let x = clamp_keep_nan_f32(x, EXP_LO_F32, EXP_HI_F32);
-    let k = (x * LOG2E_F32).round_ties_even();
-    let r = (-k).mul_add(LN2_HI_F32, x);
-    let r = (-k).mul_add(LN2_LO_F32, r);
+    let k = round_f32(x * LOG2E_F32);
+    let r = x - k * LN2_HI_F32;
+    let r = r - k * LN2_LO_F32;
     let mut q = EXP_POLY_F32[0];
     for &c in &EXP_POLY_F32[1..] {
-        q = q.mul_add(r, c);
+        q = mad_f32(q, r, c);
     }
-    let y = q.mul_add(r * r, r) + 1.0;
-    let k1 = (k * 0.5).floor();
-    let k2 = k - k1;
-    y * pow2_f32(k1) * pow2_f32(k2)
+    let y = mad_f32(q, r * r, r) + 1.0;
+    let k = k as i32;
+    let k1 = k >> 1;
+    y * pow2_f32(k1) * pow2_f32(k - k1)
 }
 
 /// tanh(x) = sign(x) tanh|x|: exactly odd, and tanh(-0) = -0.
@@ -78,9 +111,9 @@ pub fn tanh_f64(x: f64) -> f64 {
     let ax = x.abs();
     let abs_result = if ax <= TANH_SMALL_F64 {
         let z = ax * ax;
-        let p = TANH_P_F64[0].mul_add(z, TANH_P_F64[1]).mul_add(z, TANH_P_F64[2]);
-        let q = (z + TANH_Q_F64[0]).mul_add(z, TANH_Q_F64[1]).mul_add(z, TANH_Q_F64[2]);
-        (ax * z).mul_add(p / q, ax)
+        let p = mad_f64(mad_f64(TANH_P_F64[0], z, TANH_P_F64[1]), z, TANH_P_F64[2]);
+        let q = mad_f64(mad_f64(z + TANH_Q_F64[0], z, TANH_Q_F64[1]), z, TANH_Q_F64[2]);
+        mad_f64(ax * z, p / q, ax)
     } else {
         let e = exp_f64(ax + ax);
         1.0 - 2.0 / (e + 1.0)
@@ -95,9 +128,9 @@ pub fn tanh_f32(x: f32) -> f32 {
         let z = ax * ax;
         let mut p = TANH_P_F32[0];
         for &c in &TANH_P_F32[1..] {
-            p = p.mul_add(z, c);
+            p = mad_f32(p, z, c);
         }
-        (p * z).mul_add(ax, ax)
+        mad_f32(p * z, ax, ax)
     } else {
         let e = exp_f32(ax + ax);
         1.0 - 2.0 / (e + 1.0)
