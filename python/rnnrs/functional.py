@@ -23,21 +23,19 @@ Shapes are PyTorch's: ``x`` is ``(T, B, I)`` (``(B, T, I)`` with
 
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 
 from rnnrs import _core
 
 __all__ = [
     "Context",
-    "rnn",
-    "rnn_backward",
-    "lstm",
-    "lstm_backward",
     "gru",
     "gru_backward",
+    "lstm",
+    "lstm_backward",
     "param_names",
+    "rnn",
+    "rnn_backward",
 ]
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
@@ -66,8 +64,19 @@ class Context:
     same weights even if the caller has since assigned new arrays.
     """
 
-    __slots__ = ("_ctx", "mode", "names", "params", "dtype", "batch_first", "unbatched", "h_out",
-                 "hidden_size", "rows", "input_size")
+    __slots__ = (
+        "_ctx",
+        "batch_first",
+        "dtype",
+        "h_out",
+        "hidden_size",
+        "input_size",
+        "mode",
+        "names",
+        "params",
+        "rows",
+        "unbatched",
+    )
 
     def __init__(self, ctx, mode, names, params, dtype, batch_first, unbatched, h_out, hidden_size, rows,
                  input_size):
@@ -205,7 +214,7 @@ def _forward(mode, x, params, h0, c0, num_layers, bidirectional, batch_first, tr
     return y, h_n, c_n, context
 
 
-def _grad_arrays(ctx: Context, grads: Optional[dict]) -> tuple[dict, list]:
+def _grad_arrays(ctx: Context, grads: dict | None) -> tuple[dict, list]:
     """The dict to accumulate into (created when None) and its arrays in order."""
     if grads is None:
         grads = {n: np.zeros_like(p) for n, p in zip(ctx.names, ctx.params)}
@@ -252,8 +261,8 @@ def _backward(ctx, dy, dh_n, dc_n, grads, cast):
     return dx, dh0, dc0, grads
 
 
-def rnn(x, params: dict, h0=None, *, nonlinearity: str = "tanh", num_layers: Optional[int] = None,
-        bidirectional: Optional[bool] = None, batch_first: bool = False, train: bool = False,
+def rnn(x, params: dict, h0=None, *, nonlinearity: str = "tanh", num_layers: int | None = None,
+        bidirectional: bool | None = None, batch_first: bool = False, train: bool = False,
         cast: bool = False):
     """Elman RNN forward (`torch.nn.RNN`). Returns ``(y, h_n, ctx)``; ``ctx`` is None unless ``train``.
 
@@ -267,14 +276,14 @@ def rnn(x, params: dict, h0=None, *, nonlinearity: str = "tanh", num_layers: Opt
     return y, h_n, ctx
 
 
-def rnn_backward(ctx: Context, dy, dh_n=None, *, grads: Optional[dict] = None, cast: bool = False):
+def rnn_backward(ctx: Context, dy, dh_n=None, *, grads: dict | None = None, cast: bool = False):
     """Backward of `rnn`: ``(dx, dh0, grads)``; parameter gradients are added into ``grads``."""
     dx, dh0, _, grads = _backward(ctx, dy, dh_n, None, grads, cast)
     return dx, dh0, grads
 
 
-def lstm(x, params: dict, state=None, *, num_layers: Optional[int] = None,
-         bidirectional: Optional[bool] = None, batch_first: bool = False, train: bool = False,
+def lstm(x, params: dict, state=None, *, num_layers: int | None = None,
+         bidirectional: bool | None = None, batch_first: bool = False, train: bool = False,
          cast: bool = False):
     """LSTM forward (`torch.nn.LSTM`, with ``weight_hr_*`` for ``proj_size``).
 
@@ -285,21 +294,21 @@ def lstm(x, params: dict, state=None, *, num_layers: Optional[int] = None,
     return y, (h_n, c_n), ctx
 
 
-def lstm_backward(ctx: Context, dy, dstate=None, *, grads: Optional[dict] = None, cast: bool = False):
+def lstm_backward(ctx: Context, dy, dstate=None, *, grads: dict | None = None, cast: bool = False):
     """Backward of `lstm`: ``(dx, (dh0, dc0), grads)``; ``dstate`` is None or ``(dh_n, dc_n)``."""
     dh_n, dc_n = _split_lstm_state(dstate, "dstate")
     dx, dh0, dc0, grads = _backward(ctx, dy, dh_n, dc_n, grads, cast)
     return dx, (dh0, dc0), grads
 
 
-def gru(x, params: dict, h0=None, *, num_layers: Optional[int] = None, bidirectional: Optional[bool] = None,
+def gru(x, params: dict, h0=None, *, num_layers: int | None = None, bidirectional: bool | None = None,
         batch_first: bool = False, train: bool = False, cast: bool = False):
     """GRU forward (`torch.nn.GRU`). Returns ``(y, h_n, ctx)``."""
     y, h_n, _, ctx = _forward("GRU", x, params, h0, None, num_layers, bidirectional, batch_first, train, cast)
     return y, h_n, ctx
 
 
-def gru_backward(ctx: Context, dy, dh_n=None, *, grads: Optional[dict] = None, cast: bool = False):
+def gru_backward(ctx: Context, dy, dh_n=None, *, grads: dict | None = None, cast: bool = False):
     """Backward of `gru`: ``(dx, dh0, grads)``."""
     dx, dh0, _, grads = _backward(ctx, dy, dh_n, None, grads, cast)
     return dx, dh0, grads
