@@ -5,7 +5,7 @@
 //! the dtype of `x` selects float32 or float64 and every other array must
 //! match it. All compute runs with the GIL released.
 
-use super::convert::{slice, slice_mut, to_numpy};
+use super::convert::{shape, slice, slice_mut, to_numpy};
 use crate::layer::{self, Cache, Mode, RnnSpec};
 use crate::Float;
 use numpy::{
@@ -111,6 +111,7 @@ fn param_arrays<'py, T: Element + Float>(
 
 type ForwardOut<'py> = (Bound<'py, PyAny>, Bound<'py, PyAny>, Option<Bound<'py, PyAny>>, Option<RnnContext>);
 
+#[allow(clippy::too_many_arguments)]
 fn forward_t<'py, T: Element + Float>(
     py: Python<'py>,
     spec: &RnnSpec,
@@ -122,7 +123,7 @@ fn forward_t<'py, T: Element + Float>(
     wrap: fn(Cache<T>) -> AnyCache,
 ) -> PyResult<ForwardOut<'py>> {
     let xa = array::<T>(x, "input")?;
-    let shape = xa.shape().to_vec();
+    let shape = shape(&xa);
     if shape.len() != 3 {
         return Err(PyValueError::new_err(format!(
             "input: expected 3 dimensions (T, B, I), got shape {shape:?}"
