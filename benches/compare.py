@@ -21,7 +21,6 @@ import platform
 import time
 
 import numpy as np
-
 import rnnrs
 from rnnrs.reference import layers as ref
 

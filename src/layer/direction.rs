@@ -287,7 +287,6 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
         dc.copy_from_slice(v);
     }
     let mut dm = try_zeros(if proj { bh } else { 0 }, "dm")?;
-    let mut scratch = try_zeros(bh, "scratch")?;
     let (ex_w, hs) = (bh * C::EXTRA, &fw.hbuf);
 
     for s in (0..tn).rev() {
@@ -327,7 +326,6 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
             gx,
             gh_t,
             &mut dh_next,
-            &mut scratch,
         );
         let g_rec: &[T] = if C::SPLIT { &dgh[t * bgh..(t + 1) * bgh] } else { &dgx[t * bgh..(t + 1) * bgh] };
         mul_nn(&mut dh_next, g_rec, p.w_hh, b, gh, ho, C::SPLIT);
