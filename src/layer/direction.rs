@@ -85,6 +85,16 @@ impl<T: Float> DirForward<T> {
             &self.hbuf[s..s + n]
         }
     }
+    /// The outputs, taking the buffer (no copy but a shift of one slot).
+    pub fn into_outputs(mut self) -> Vec<T> {
+        let (s, n) = (self.slot_len(), self.dims.t * self.slot_len());
+        if self.reverse {
+            self.hbuf.truncate(n);
+        } else {
+            self.hbuf.drain(..s);
+        }
+        self.hbuf
+    }
     /// The state each step started from, in time order, `(T, B, h_out)`.
     fn prev_states(&self) -> &[T] {
         let (s, n) = (self.slot_len(), self.dims.t * self.slot_len());

@@ -330,7 +330,11 @@ fn stack_forward<T: Float, C: Cell<T>>(
         }
         // The layer output: the directions' outputs side by side.
         let n_out = checked_size(&[t, b, nd * ho], "layer output")?;
-        let output = if nd == 1 {
+        let mut runs = runs;
+        let output = if nd == 1 && !train {
+            // Inference keeps no record: the output buffer itself moves on.
+            runs.pop().map(|r| r.into_outputs()).unwrap_or_default()
+        } else if nd == 1 {
             runs[0].outputs().to_vec()
         } else {
             let mut y = try_zeros(n_out, "layer output")?;
