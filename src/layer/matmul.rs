@@ -101,36 +101,80 @@ pub fn big_gemm<T: Float>(serial: bool, c: &mut [T], a: Op<'_, T>, b: Op<'_, T>,
     matmul(cv, acc, view(&a), view(&b), T::ONE, Par::Seq);
 }
 
-/// `C (m, n) (+)= A (m, k) · B^T` with `B` stored row-major as `(n, k)`.
-pub fn mul_nt<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: usize, accumulate: bool) {
-    if is_small(m, n, k) {
-        for (crow, arow) in c.chunks_exact_mut(n).zip(a.chunks_exact(k)).take(m) {
-            for (cv, brow) in crow.iter_mut().zip(b.chunks_exact(k)) {
-                let d = dot(arow, brow);
-                *cv = if accumulate { *cv + d } else { d };
+/// The plain loops of the small path. `#[inline(always)]` so that the AVX2
+/// entry points below get them compiled with wider vectors; the explicit
+/// accumulator lanes fix the summation order, so both builds give the same bits.
+#[inline(always)]
+fn small_nt<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: usize, accumulate: bool) {
+    for (crow, arow) in c.chunks_exact_mut(n).zip(a.chunks_exact(k)).take(m) {
+        for (cv, brow) in crow.iter_mut().zip(b.chunks_exact(k)) {
+            let d = dot(arow, brow);
+            *cv = if accumulate { *cv + d } else { d };
+        }
+    }
+}
+
+#[inline(always)]
+fn small_nn<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: usize, accumulate: bool) {
+    for (crow, arow) in c.chunks_exact_mut(n).zip(a.chunks_exact(k)).take(m) {
+        if !accumulate {
+            crow.fill(T::ZERO);
+        }
+        for (&av, brow) in arow.iter().zip(b.chunks_exact(n)) {
+            for (cv, &bv) in crow.iter_mut().zip(brow) {
+                *cv += av * bv;
             }
         }
-    } else {
-        gemm_seq(c, a, b, m, k, n, true, accumulate);
     }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use crate::Float;
+
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn small_nt<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: usize, acc: bool) {
+        super::small_nt(c, a, b, m, k, n, acc)
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn small_nn<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: usize, acc: bool) {
+        super::small_nn(c, a, b, m, k, n, acc)
+    }
+}
+
+/// `C (m, n) (+)= A (m, k) · B^T` with `B` stored row-major as `(n, k)`.
+pub fn mul_nt<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: usize, accumulate: bool) {
+    if !is_small(m, n, k) {
+        gemm_seq(c, a, b, m, k, n, true, accumulate);
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 support was just checked.
+        unsafe { avx2::small_nt(c, a, b, m, k, n, accumulate) };
+        return;
+    }
+    small_nt(c, a, b, m, k, n, accumulate)
 }
 
 /// `C (m, n) (+)= A (m, k) · B` with `B` stored row-major as `(k, n)`.
 pub fn mul_nn<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: usize, accumulate: bool) {
-    if is_small(m, n, k) {
-        for (crow, arow) in c.chunks_exact_mut(n).zip(a.chunks_exact(k)).take(m) {
-            if !accumulate {
-                crow.fill(T::ZERO);
-            }
-            for (&av, brow) in arow.iter().zip(b.chunks_exact(n)) {
-                for (cv, &bv) in crow.iter_mut().zip(brow) {
-                    *cv += av * bv;
-                }
-            }
-        }
-    } else {
+    if !is_small(m, n, k) {
         gemm_seq(c, a, b, m, k, n, false, accumulate);
+        return;
     }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 support was just checked.
+        unsafe { avx2::small_nn(c, a, b, m, k, n, accumulate) };
+        return;
+    }
+    small_nn(c, a, b, m, k, n, accumulate)
 }
 
 #[cfg(test)]
@@ -139,6 +183,21 @@ mod tests {
 
     fn data(n: usize, s: f64) -> Vec<f64> {
         (0..n).map(|i| ((i as f64 + 1.0) * s).sin()).collect()
+    }
+
+    #[test]
+    fn plain_and_avx2_builds_give_the_same_bits() {
+        let (m, k, n) = (3, 37, 19);
+        let a = data(m * k, 0.3);
+        let b = data(n * k, 0.7);
+        let mut c1 = vec![0.5; m * n];
+        let mut c2 = c1.clone();
+        small_nt(&mut c1, &a, &b, m, k, n, true);
+        mul_nt(&mut c2, &a, &b, m, k, n, true);
+        assert_eq!(c1, c2);
+        small_nn(&mut c1, &a, &b, m, n, k, false);
+        mul_nn(&mut c2, &a, &b, m, n, k, false);
+        assert_eq!(c1, c2);
     }
 
     #[test]
