@@ -1,23 +1,29 @@
 """rnnrs: fast CPU recurrent neural networks with a NumPy API and a Rust core."""
 
-from rnnrs import losses, optim
+from rnnrs import functional, losses, optim
 from rnnrs._core import get_num_threads, set_num_threads
 from rnnrs.clip import clip_grad_norm_, clip_grad_value_
 from rnnrs.modules import Embedding, Linear
+from rnnrs.nn import GRU, LSTM, RNN, tbptt_chunks
 from rnnrs.reference.gradcheck import gradcheck, numerical_grad
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "GRU",
+    "LSTM",
+    "RNN",
     "Embedding",
     "Linear",
     "__version__",
     "clip_grad_norm_",
     "clip_grad_value_",
+    "functional",
     "get_num_threads",
     "gradcheck",
     "losses",
     "numerical_grad",
     "optim",
     "set_num_threads",
+    "tbptt_chunks",
 ]

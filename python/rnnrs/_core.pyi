@@ -1,5 +1,11 @@
 """Type stubs for the compiled extension `rnnrs._core`."""
 
+from collections.abc import Sequence
+from typing import Optional, Tuple
+
+import numpy as np
+import numpy as _np
+
 def set_num_threads(n: int) -> None: ...
 def get_num_threads() -> int: ...
 
@@ -7,10 +13,6 @@ def get_num_threads() -> int: ...
 # Private kernels behind rnnrs.clip, rnnrs.losses, rnnrs.optim and rnnrs.modules;
 # one variant per dtype (_f32 / _f64). Arrays modified in place must be
 # C-contiguous and writeable.
-from typing import Optional, Sequence, Tuple  # noqa: E402
-
-import numpy as _np  # noqa: E402
-
 def _clip_grad_norm_f32(grads: Sequence[_np.ndarray], max_norm: float, norm_type: float, error_if_nonfinite: bool) -> float: ...
 def _clip_grad_norm_f64(grads: Sequence[_np.ndarray], max_norm: float, norm_type: float, error_if_nonfinite: bool) -> float: ...
 def _clip_grad_value_f32(grads: Sequence[_np.ndarray], clip_value: float) -> None: ...
@@ -33,3 +35,38 @@ def _linear_backward_f32(x: _np.ndarray, weight: _np.ndarray, dy: _np.ndarray, g
 def _linear_backward_f64(x: _np.ndarray, weight: _np.ndarray, dy: _np.ndarray, grad_weight: _np.ndarray, grad_bias: Optional[_np.ndarray] = None) -> _np.ndarray: ...
 def _embedding_backward_f32(indices: _np.ndarray, dy: _np.ndarray, grad_weight: _np.ndarray, padding_idx: Optional[int] = None) -> None: ...
 def _embedding_backward_f64(indices: _np.ndarray, dy: _np.ndarray, grad_weight: _np.ndarray, padding_idx: Optional[int] = None) -> None: ...
+
+# --- core ---
+class RnnContext:
+    """What a training `rnn_forward` keeps for `rnn_backward` (opaque)."""
+
+    @property
+    def seq_len(self) -> int: ...
+    @property
+    def batch_size(self) -> int: ...
+    @property
+    def dtype(self) -> str: ...
+
+def rnn_forward(
+    mode: str,
+    x: np.ndarray,
+    params: Sequence[np.ndarray],
+    h0: np.ndarray | None = None,
+    c0: np.ndarray | None = None,
+    *,
+    hidden_size: int,
+    num_layers: int = 1,
+    bidirectional: bool = False,
+    bias: bool = True,
+    proj_size: int = 0,
+    train: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, RnnContext | None]: ...
+def rnn_backward(
+    ctx: RnnContext,
+    params: Sequence[np.ndarray],
+    dy: np.ndarray,
+    dh_n: np.ndarray | None = None,
+    dc_n: np.ndarray | None = None,
+    *,
+    grads: Sequence[np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]: ...

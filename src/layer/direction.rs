@@ -1,0 +1,587 @@
+//! One direction of one layer: the time loop forward and its BPTT backward.
+//!
+//! Hidden states live in one buffer of `T + 1` slots of `(B, h_out)`:
+//! forward direction: slot 0 = `h0`, slot `t + 1` = output at time `t`;
+//! reverse direction: slot `T` = `h0`, slot `t` = output at time `t`.
+//! So the outputs of all steps and the previous states of all steps are each
+//! one contiguous `(T*B, h_out)` block, in time order, which the weight
+//! gradients use as single large GEMM operands after the loop.
+
+use super::matmul::{big_gemm, mul_nn, mul_nt};
+use crate::cell::Cell;
+use crate::error::{checked_size, try_zeros};
+use crate::linalg::Op;
+use crate::{Float, Result};
+
+/// Inference projects the inputs of at most this many gate values at a time,
+/// so memory stays O(B*H) however long the sequence.
+const INFERENCE_CHUNK_ELEMS: usize = 1 << 20;
+
+/// Sizes of one direction's run.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Dims {
+    pub t: usize,
+    pub b: usize,
+    /// Input features of this layer.
+    pub i: usize,
+    pub h: usize,
+    pub h_out: usize,
+    pub g: usize,
+    /// Run everything on the calling thread (small work, or one thread).
+    pub serial: bool,
+}
+
+impl Dims {
+    fn gh(&self) -> usize {
+        self.g * self.h
+    }
+}
+
+/// One direction's parameters (torch shapes, row-major).
+pub(crate) struct DirParams<'a, T> {
+    pub w_ih: &'a [T],
+    pub w_hh: &'a [T],
+    pub b_ih: Option<&'a [T]>,
+    pub b_hh: Option<&'a [T]>,
+    pub w_hr: Option<&'a [T]>,
+}
+
+/// One direction's gradient accumulators (same shapes as the parameters).
+pub(crate) struct DirGrads<'a, T> {
+    pub w_ih: &'a mut [T],
+    pub w_hh: &'a mut [T],
+    pub b_ih: Option<&'a mut [T]>,
+    pub b_hh: Option<&'a mut [T]>,
+    pub w_hr: Option<&'a mut [T]>,
+}
+
+/// What a direction's forward leaves behind. In inference mode only `hbuf`
+/// (the outputs) and the last cell state are kept.
+pub struct DirForward<T> {
+    reverse: bool,
+    train: bool,
+    dims: Dims,
+    hbuf: Vec<T>,
+    /// Training: `T + 1` slots laid out like `hbuf`; inference: 2 slots.
+    cbuf: Vec<T>,
+    /// Training only: gate activations `(T, B, G*H)`.
+    gates: Vec<T>,
+    /// Training only: the cell's extra saved values `(T, B, EXTRA*H)`.
+    extra: Vec<T>,
+    /// Training with projection only: un-projected outputs `(T, B, H)`.
+    m: Vec<T>,
+}
+
+impl<T: Float> DirForward<T> {
+    fn slot_len(&self) -> usize {
+        self.dims.b * self.dims.h_out
+    }
+    /// Outputs of all steps in time order, `(T, B, h_out)`.
+    pub fn outputs(&self) -> &[T] {
+        let (s, n) = (self.slot_len(), self.dims.t * self.slot_len());
+        if self.reverse {
+            &self.hbuf[..n]
+        } else {
+            &self.hbuf[s..s + n]
+        }
+    }
+    /// The outputs, taking the buffer (no copy but a shift of one slot).
+    pub fn into_outputs(mut self) -> Vec<T> {
+        let (s, n) = (self.slot_len(), self.dims.t * self.slot_len());
+        if self.reverse {
+            self.hbuf.truncate(n);
+        } else {
+            self.hbuf.drain(..s);
+        }
+        self.hbuf
+    }
+    /// The state each step started from, in time order, `(T, B, h_out)`.
+    fn prev_states(&self) -> &[T] {
+        let (s, n) = (self.slot_len(), self.dims.t * self.slot_len());
+        if self.reverse {
+            &self.hbuf[s..s + n]
+        } else {
+            &self.hbuf[..n]
+        }
+    }
+    /// Final hidden state `(B, h_out)`.
+    pub fn h_n(&self) -> &[T] {
+        let (s, n) = (self.slot_len(), self.dims.t * self.slot_len());
+        if self.reverse {
+            &self.hbuf[..s]
+        } else {
+            &self.hbuf[n..n + s]
+        }
+    }
+    /// Final cell state `(B, H)` (empty without one).
+    pub fn c_n(&self) -> &[T] {
+        let bh = self.dims.b * self.dims.h;
+        if self.cbuf.is_empty() {
+            return &[];
+        }
+        let slot = if self.train {
+            if self.reverse {
+                0
+            } else {
+                self.dims.t
+            }
+        } else {
+            self.dims.t % 2
+        };
+        &self.cbuf[slot * bh..(slot + 1) * bh]
+    }
+}
+
+/// `(slot a, slot b)` of a buffer of equal slots, one shared and one mutable.
+fn two_slots<T>(buf: &mut [T], len: usize, read: usize, write: usize) -> (&[T], &mut [T]) {
+    if read < write {
+        let (lo, hi) = buf.split_at_mut(write * len);
+        (&lo[read * len..(read + 1) * len], &mut hi[..len])
+    } else {
+        let (lo, hi) = buf.split_at_mut(read * len);
+        (&hi[..len], &mut lo[write * len..(write + 1) * len])
+    }
+}
+
+/// Per-step work is split into two blocks of batch rows when the batch is
+/// large enough (row `at` starts the second block). The split depends only on
+/// the batch size, never on the thread count, so results are identical
+/// however many threads run the blocks.
+fn split_rows(b: usize) -> Option<usize> {
+    const MIN_ROWS: usize = 8;
+    (b >= 2 * MIN_ROWS).then(|| b.div_ceil(2))
+}
+
+fn cut<T>(s: &mut [T], at: usize) -> (&mut [T], &mut [T]) {
+    s.split_at_mut(at.min(s.len()))
+}
+
+fn cut_ref<T>(s: &[T], at: usize) -> (&[T], &[T]) {
+    s.split_at(at.min(s.len()))
+}
+
+/// One step's buffers for a block of `n` batch rows (forward).
+struct StepRows<'a, T> {
+    n: usize,
+    rec: &'a mut [T],
+    gates: &'a mut [T],
+    h_prev: &'a [T],
+    c_prev: &'a [T],
+    c_new: &'a mut [T],
+    extra: &'a mut [T],
+    /// Un-projected output (projection only; empty otherwise).
+    m: &'a mut [T],
+    h_new: &'a mut [T],
+}
+
+impl<'a, T: Float> StepRows<'a, T> {
+    fn split(self, at: usize, d: Dims, extra: usize) -> (Self, Self) {
+        let (gh, h, ho) = (d.gh(), d.h, d.h_out);
+        let (rec0, rec1) = cut(self.rec, at * gh);
+        let (g0, g1) = cut(self.gates, at * gh);
+        let (hp0, hp1) = cut_ref(self.h_prev, at * ho);
+        let (cp0, cp1) = cut_ref(self.c_prev, at * h);
+        let (cn0, cn1) = cut(self.c_new, at * h);
+        let (e0, e1) = cut(self.extra, at * h * extra);
+        let (m0, m1) = cut(self.m, at * h);
+        let (hn0, hn1) = cut(self.h_new, at * ho);
+        (
+            StepRows {
+                n: at,
+                rec: rec0,
+                gates: g0,
+                h_prev: hp0,
+                c_prev: cp0,
+                c_new: cn0,
+                extra: e0,
+                m: m0,
+                h_new: hn0,
+            },
+            StepRows {
+                n: self.n - at,
+                rec: rec1,
+                gates: g1,
+                h_prev: hp1,
+                c_prev: cp1,
+                c_new: cn1,
+                extra: e1,
+                m: m1,
+                h_new: hn1,
+            },
+        )
+    }
+
+    /// Recurrent product, fused gate pass and (optional) projection.
+    fn forward<C: Cell<T>>(self, cell: &C, d: Dims, p: &DirParams<'_, T>, rec_bias: &[T]) {
+        let (h, ho, gh) = (d.h, d.h_out, d.gh());
+        mul_nt(self.rec, self.h_prev, p.w_hh, self.n, ho, gh, false);
+        match p.w_hr {
+            None => cell.forward(
+                h,
+                self.gates,
+                self.rec,
+                rec_bias,
+                self.h_prev,
+                self.c_prev,
+                self.c_new,
+                self.h_new,
+                self.extra,
+            ),
+            Some(w_hr) => {
+                cell.forward(
+                    h,
+                    self.gates,
+                    self.rec,
+                    rec_bias,
+                    self.h_prev,
+                    self.c_prev,
+                    self.c_new,
+                    self.m,
+                    self.extra,
+                );
+                mul_nt(self.h_new, self.m, w_hr, self.n, h, ho, false);
+            }
+        }
+    }
+}
+
+/// One step's buffers for a block of `n` batch rows (backward).
+struct BackRows<'a, T> {
+    n: usize,
+    /// This step's output gradient rows, `dy_ld` apart, starting at column `dy_off`.
+    dy: &'a [T],
+    dh: &'a mut [T],
+    dh_next: &'a mut [T],
+    /// Projection only: where this step's total `dh` is kept, and `dh W_hr`.
+    dh_keep: &'a mut [T],
+    dm: &'a mut [T],
+    dc: &'a mut [T],
+    gates: &'a [T],
+    extra: &'a [T],
+    h_prev: &'a [T],
+    c_prev: &'a [T],
+    c_new: &'a [T],
+    dgx: &'a mut [T],
+    dgh: &'a mut [T],
+}
+
+impl<'a, T: Float> BackRows<'a, T> {
+    fn split(self, at: usize, d: Dims, extra: usize, dy_ld: usize) -> (Self, Self) {
+        let (gh, h, ho) = (d.gh(), d.h, d.h_out);
+        let (dy0, dy1) = cut_ref(self.dy, at * dy_ld);
+        let (dh0, dh1) = cut(self.dh, at * ho);
+        let (dn0, dn1) = cut(self.dh_next, at * ho);
+        let (k0, k1) = cut(self.dh_keep, at * ho);
+        let (dm0, dm1) = cut(self.dm, at * h);
+        let (dc0, dc1) = cut(self.dc, at * h);
+        let (g0, g1) = cut_ref(self.gates, at * gh);
+        let (e0, e1) = cut_ref(self.extra, at * h * extra);
+        let (hp0, hp1) = cut_ref(self.h_prev, at * ho);
+        let (cp0, cp1) = cut_ref(self.c_prev, at * h);
+        let (cn0, cn1) = cut_ref(self.c_new, at * h);
+        let (x0, x1) = cut(self.dgx, at * gh);
+        let (y0, y1) = cut(self.dgh, at * gh);
+        (
+            BackRows {
+                n: at,
+                dy: dy0,
+                dh: dh0,
+                dh_next: dn0,
+                dh_keep: k0,
+                dm: dm0,
+                dc: dc0,
+                gates: g0,
+                extra: e0,
+                h_prev: hp0,
+                c_prev: cp0,
+                c_new: cn0,
+                dgx: x0,
+                dgh: y0,
+            },
+            BackRows {
+                n: self.n - at,
+                dy: dy1,
+                dh: dh1,
+                dh_next: dn1,
+                dh_keep: k1,
+                dm: dm1,
+                dc: dc1,
+                gates: g1,
+                extra: e1,
+                h_prev: hp1,
+                c_prev: cp1,
+                c_new: cn1,
+                dgx: x1,
+                dgh: y1,
+            },
+        )
+    }
+
+    /// Adds the output gradient, back through the projection and the cell,
+    /// and `dh_next = direct part + dG_rec W_hh`.
+    fn backward<C: Cell<T>>(self, cell: &C, d: Dims, p: &DirParams<'_, T>, dy_ld: usize, dy_off: usize) {
+        let (h, ho, gh) = (d.h, d.h_out, d.gh());
+        for (r, dhr) in self.dh.chunks_exact_mut(ho.max(1)).enumerate().take(self.n) {
+            for (a, &v) in dhr.iter_mut().zip(&self.dy[r * dy_ld + dy_off..][..ho]) {
+                *a += v;
+            }
+        }
+        let dout: &[T] = match p.w_hr {
+            None => self.dh,
+            Some(w_hr) => {
+                self.dh_keep.copy_from_slice(self.dh);
+                mul_nn(self.dm, self.dh, w_hr, self.n, ho, h, false);
+                self.dm
+            }
+        };
+        cell.backward(
+            h,
+            self.gates,
+            self.extra,
+            self.h_prev,
+            self.c_prev,
+            self.c_new,
+            dout,
+            self.dc,
+            self.dgx,
+            self.dgh,
+            self.dh_next,
+        );
+        let g_rec: &[T] = if C::SPLIT { self.dgh } else { self.dgx };
+        mul_nn(self.dh_next, g_rec, p.w_hh, self.n, gh, ho, C::SPLIT);
+    }
+}
+
+/// Runs one direction over the sequence `x` `(T, B, I)`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn forward<T: Float, C: Cell<T>>(
+    cell: &C,
+    d: Dims,
+    p: &DirParams<'_, T>,
+    x: &[T],
+    h0: Option<&[T]>,
+    c0: Option<&[T]>,
+    reverse: bool,
+    train: bool,
+) -> Result<DirForward<T>> {
+    let (tn, b, h, ho, gh) = (d.t, d.b, d.h, d.h_out, d.gh());
+    let bgh = checked_size(&[b, gh], "gate buffer")?;
+    let (bh, bho) = (b * h, b * ho);
+    let proj = p.w_hr.is_some();
+    let chunk = if train { tn } else { (INFERENCE_CHUNK_ELEMS / bgh.max(1)).clamp(1, tn.max(1)) };
+    let mut hbuf = try_zeros(checked_size(&[tn + 1, bho], "hidden states")?, "hidden states")?;
+    let mut gates = try_zeros(checked_size(&[chunk, bgh], "gate buffer")?, "gate buffer")?;
+    let mut rec = try_zeros(bgh, "recurrent product")?;
+    let c_slots = if !C::HAS_C {
+        0
+    } else if train {
+        tn + 1
+    } else {
+        2
+    };
+    let mut cbuf = try_zeros(checked_size(&[c_slots, bh], "cell states")?, "cell states")?;
+    let steps_kept = if train { tn } else { 1 };
+    let mut extra = try_zeros(checked_size(&[steps_kept, bh, C::EXTRA], "saved values")?, "saved values")?;
+    let mut mbuf = try_zeros(
+        checked_size(&[if proj { steps_kept } else { 0 }, bh], "projection input")?,
+        "projection input",
+    )?;
+
+    let zeros = try_zeros(gh, "bias")?;
+    let mut input_bias = try_zeros(gh, "bias")?;
+    let mut rec_bias = try_zeros(gh, "bias")?;
+    cell.split_bias(h, p.b_ih.unwrap_or(&zeros), p.b_hh.unwrap_or(&zeros), &mut input_bias, &mut rec_bias);
+
+    let h0_slot = if reverse { tn } else { 0 };
+    if let Some(h0) = h0 {
+        hbuf[h0_slot * bho..(h0_slot + 1) * bho].copy_from_slice(h0);
+    }
+    let c0_slot = if train && reverse { tn } else { 0 };
+    if let (Some(c0), true) = (c0, C::HAS_C) {
+        cbuf[c0_slot * bh..(c0_slot + 1) * bh].copy_from_slice(c0);
+    }
+
+    let mut s0 = 0;
+    while s0 < tn {
+        let s1 = (s0 + chunk).min(tn);
+        // The chunk's steps cover one contiguous range of times.
+        let (tlo, thi) = if reverse { (tn - s1, tn - s0) } else { (s0, s1) };
+        let base = if train { 0 } else { tlo };
+        {
+            let g = &mut gates[(tlo - base) * bgh..(thi - base) * bgh];
+            for row in g.chunks_exact_mut(gh.max(1)) {
+                row.copy_from_slice(&input_bias);
+            }
+            let xs = &x[tlo * b * d.i..thi * b * d.i];
+            big_gemm(d.serial, g, Op::new(xs, (thi - tlo) * b, d.i), Op::new(p.w_ih, gh, d.i).t(), true);
+        }
+        for s in s0..s1 {
+            let t = if reverse { tn - 1 - s } else { s };
+            let (prev, new) = if reverse { (t + 1, t) } else { (t, t + 1) };
+            let (h_prev, h_new) = two_slots(&mut hbuf, bho, prev, new);
+            let (c_prev, c_new): (&[T], &mut [T]) = if !C::HAS_C {
+                (&[], &mut [])
+            } else if train {
+                two_slots(&mut cbuf, bh, prev, new)
+            } else {
+                two_slots(&mut cbuf, bh, s % 2, (s + 1) % 2)
+            };
+            let k = if train { t } else { 0 };
+            let rows = StepRows {
+                n: b,
+                rec: &mut rec,
+                gates: &mut gates[(t - base) * bgh..(t - base + 1) * bgh],
+                h_prev,
+                c_prev,
+                c_new,
+                extra: &mut extra[k * bh * C::EXTRA..(k + 1) * bh * C::EXTRA],
+                m: if proj { &mut mbuf[k * bh..(k + 1) * bh] } else { &mut [] },
+                h_new,
+            };
+            match split_rows(b) {
+                None => rows.forward(cell, d, p, &rec_bias),
+                Some(at) => {
+                    let (r0, r1) = rows.split(at, d, C::EXTRA);
+                    if d.serial {
+                        r0.forward(cell, d, p, &rec_bias);
+                        r1.forward(cell, d, p, &rec_bias);
+                    } else {
+                        rayon::join(
+                            || r0.forward(cell, d, p, &rec_bias),
+                            || r1.forward(cell, d, p, &rec_bias),
+                        );
+                    }
+                }
+            }
+        }
+        s0 = s1;
+    }
+    if !train {
+        gates = Vec::new();
+        extra = Vec::new();
+        mbuf = Vec::new();
+    }
+    Ok(DirForward { reverse, train, dims: d, hbuf, cbuf, gates, extra, m: mbuf })
+}
+
+/// Gradients a direction's backward returns (parameter gradients are
+/// accumulated into the `DirGrads` given).
+pub(crate) struct DirBackward<T> {
+    /// `(T, B, I)`.
+    pub dx: Vec<T>,
+    /// `(B, h_out)`.
+    pub dh0: Vec<T>,
+    /// `(B, H)`, empty without a cell state.
+    pub dc0: Vec<T>,
+}
+
+/// Adds `src` column sums (rows of `n`) onto `dst` in row order.
+fn add_column_sums<T: Float>(dst: &mut [T], src: &[T], n: usize) -> Result<()> {
+    let mut sum: Vec<T> = try_zeros(n, "bias gradient")?;
+    for row in src.chunks_exact(n.max(1)) {
+        for (s, &v) in sum.iter_mut().zip(row) {
+            *s += v;
+        }
+    }
+    for (g, s) in dst.iter_mut().zip(sum) {
+        *g += s;
+    }
+    Ok(())
+}
+
+/// BPTT through one direction. `dy` is the whole layer output gradient
+/// `(T, B, dy_ld)`; this direction's part starts at column `dy_off`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn backward<T: Float, C: Cell<T>>(
+    cell: &C,
+    p: &DirParams<'_, T>,
+    fw: &DirForward<T>,
+    x: &[T],
+    dy: &[T],
+    dy_ld: usize,
+    dy_off: usize,
+    dh_n: Option<&[T]>,
+    dc_n: Option<&[T]>,
+    grads: &mut DirGrads<'_, T>,
+    serial: bool,
+) -> Result<DirBackward<T>> {
+    let d = Dims { serial, ..fw.dims };
+    let (tn, b, h, ho, gh) = (d.t, d.b, d.h, d.h_out, d.gh());
+    let (bh, bho, bgh) = (b * h, b * ho, b * gh);
+    let rows = tn * b;
+    let n_dg = checked_size(&[rows, gh], "gate gradients")?;
+    let mut dgx = try_zeros(n_dg, "gate gradients")?;
+    let mut dgh = try_zeros(if C::SPLIT { n_dg } else { 0 }, "gate gradients")?;
+    let proj = p.w_hr.is_some();
+    let mut dh_all = try_zeros(if proj { rows * ho } else { 0 }, "output gradients")?;
+    let mut dh = try_zeros(bho, "dh")?;
+    let mut dh_next = try_zeros(bho, "dh")?;
+    if let Some(v) = dh_n {
+        dh.copy_from_slice(v);
+    }
+    let mut dc = try_zeros(if C::HAS_C { bh } else { 0 }, "dc")?;
+    if let (Some(v), true) = (dc_n, C::HAS_C) {
+        dc.copy_from_slice(v);
+    }
+    let mut dm = try_zeros(if proj { bh } else { 0 }, "dm")?;
+    let (ex_w, hs) = (bh * C::EXTRA, &fw.hbuf);
+
+    for s in (0..tn).rev() {
+        let t = if fw.reverse { tn - 1 - s } else { s };
+        let (prev, new) = if fw.reverse { (t + 1, t) } else { (t, t + 1) };
+        let (c_prev, c_new): (&[T], &[T]) = if C::HAS_C {
+            (&fw.cbuf[prev * bh..(prev + 1) * bh], &fw.cbuf[new * bh..(new + 1) * bh])
+        } else {
+            (&[], &[])
+        };
+        let rows = BackRows {
+            n: b,
+            dy: &dy[t * b * dy_ld..(t + 1) * b * dy_ld],
+            dh: &mut dh,
+            dh_next: &mut dh_next,
+            dh_keep: if proj { &mut dh_all[t * bho..(t + 1) * bho] } else { &mut [] },
+            dm: &mut dm,
+            dc: &mut dc,
+            gates: &fw.gates[t * bgh..(t + 1) * bgh],
+            extra: &fw.extra[t * ex_w..(t + 1) * ex_w],
+            h_prev: &hs[prev * bho..(prev + 1) * bho],
+            c_prev,
+            c_new,
+            dgx: &mut dgx[t * bgh..(t + 1) * bgh],
+            dgh: if C::SPLIT { &mut dgh[t * bgh..(t + 1) * bgh] } else { &mut [] },
+        };
+        match split_rows(b) {
+            None => rows.backward(cell, d, p, dy_ld, dy_off),
+            Some(at) => {
+                let (r0, r1) = rows.split(at, d, C::EXTRA, dy_ld);
+                if d.serial {
+                    r0.backward(cell, d, p, dy_ld, dy_off);
+                    r1.backward(cell, d, p, dy_ld, dy_off);
+                } else {
+                    rayon::join(
+                        || r0.backward(cell, d, p, dy_ld, dy_off),
+                        || r1.backward(cell, d, p, dy_ld, dy_off),
+                    );
+                }
+            }
+        }
+        std::mem::swap(&mut dh, &mut dh_next);
+    }
+
+    // Weight gradients over all steps at once.
+    let dg_rec: &[T] = if C::SPLIT { &dgh } else { &dgx };
+    big_gemm(d.serial, grads.w_ih, Op::new(&dgx, rows, gh).t(), Op::new(x, rows, d.i), true);
+    big_gemm(d.serial, grads.w_hh, Op::new(dg_rec, rows, gh).t(), Op::new(fw.prev_states(), rows, ho), true);
+    if let Some(g) = grads.b_ih.as_deref_mut() {
+        add_column_sums(g, &dgx, gh)?;
+    }
+    if let Some(g) = grads.b_hh.as_deref_mut() {
+        add_column_sums(g, dg_rec, gh)?;
+    }
+    if let Some(g) = grads.w_hr.as_deref_mut() {
+        big_gemm(d.serial, g, Op::new(&dh_all, rows, ho).t(), Op::new(&fw.m, rows, h), true);
+    }
+    let mut dx = try_zeros(checked_size(&[rows, d.i], "input gradient")?, "input gradient")?;
+    big_gemm(d.serial, &mut dx, Op::new(&dgx, rows, gh), Op::new(p.w_ih, gh, d.i), false);
+    Ok(DirBackward { dx, dh0: dh, dc0: dc })
+}
