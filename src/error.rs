@@ -47,7 +47,8 @@ pub fn try_zeros<T: Clone + Default>(n: usize, what: &str) -> Result<Vec<T>> {
 pub fn checked_size(dims: &[usize], what: &str) -> Result<usize> {
     dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or_else(|| Error::Alloc {
         what: what.into(),
-        bytes: dims.iter().map(|&d| d as u128).product::<u128>(),
+        // Saturating: three or more huge factors overflow even u128.
+        bytes: dims.iter().fold(1u128, |acc, &d| acc.saturating_mul(d as u128)),
     })
 }
 
@@ -64,6 +65,7 @@ mod tests {
     #[test]
     fn size_overflow_is_an_error() {
         assert!(checked_size(&[usize::MAX, 2], "x").is_err());
+        assert!(checked_size(&[usize::MAX, usize::MAX, usize::MAX], "x").is_err());
         assert_eq!(checked_size(&[3, 4], "x").unwrap(), 12);
     }
 }
