@@ -45,12 +45,20 @@ def _check_float_array(a: Any, name: str, dtype=np.float64, ndim: tuple[int, ...
         arr = np.asarray(a)
     except Exception as exc:  # noqa: BLE001 - report any conversion failure clearly
         raise TypeError(f"{name}: expected an array-like of numbers ({exc})") from exc
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+    if arr.dtype == object:
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name}: argument must be a string or a number; cannot convert to float ({exc})") from exc
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise TypeError(f"{name}: expected numeric data, got dtype {arr.dtype}")
     if np.iscomplexobj(arr):
-        raise ValueError(f"{name}: complex data not supported")
+        raise ValueError(f"Complex data not supported ({name})")
     if arr.ndim not in ndim:
-        raise ValueError(f"{name}: expected {' or '.join(map(str, ndim))}-D data, got shape {arr.shape}")
+        raise ValueError(
+            f"{name}: expected {' or '.join(map(str, ndim))}-D data, got shape {arr.shape}. "
+            "Reshape your data, e.g. x.reshape(-1, 1) for a single feature."
+        )
     arr = np.ascontiguousarray(arr, dtype=dtype)
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name}: contains NaN or infinity")
@@ -263,6 +271,7 @@ class Reservoir:
         self.Wfb = np.ascontiguousarray(wfb, dtype=dt)
         self.leak = np.ascontiguousarray(np.broadcast_to(np.asarray(self.leak_rate, dtype=np.float64), (n,)), dtype=dt)
         self.n_inputs, self.n_feedback = n_inputs, n_feedback
+        self.__dict__.pop("_W_dense", None)
         self.initialized = True
         self._calls = 0
         return self
@@ -271,8 +280,6 @@ class Reservoir:
     def W(self) -> np.ndarray:
         """The recurrent matrix as a dense `(units, units)` array."""
         self._need_init()
-        if not self.sparse:
-            return self.W_data.reshape(self.units, self.units)
         dense = np.zeros((self.units, self.units), dtype=self.dtype)
         rows = np.repeat(np.arange(self.units), np.diff(self.W_indptr))
         dense[rows, self.W_indices] = self.W_data
@@ -642,7 +649,7 @@ class ESN(_Mixin, _Base):
         input_scaling: float = 1.0,
         connectivity: float = 0.1,
         input_connectivity: float = 0.1,
-        bias_scaling: float = 0.0,
+        bias_scaling: float = 1.0,
         ridge: float = 1e-7,
         feedback: bool = False,
         feedback_scaling: float = 1.0,
@@ -730,11 +737,13 @@ class ESN(_Mixin, _Base):
             )
         if any(s.shape[0] == 0 for s in seqs):
             raise ValueError("X: every sequence needs at least one time step (0 sample(s) given)")
+        if n_feat == 0:
+            raise ValueError(f"X: 0 feature(s) (shape=({seqs[0].shape[0]}, 0)) while a minimum of 1 is required.")
         return seqs, layout
 
     def _targets(self, y: Any, seqs: list[np.ndarray]) -> tuple[list[np.ndarray], bool]:
         if y is None:
-            raise ValueError("y: targets are required (y=None given)")
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
         if _is_sparse(y):
             raise TypeError("y: sparse targets are not supported")
         if isinstance(y, (list, tuple)) and len(seqs) > 1:

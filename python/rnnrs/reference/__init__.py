@@ -4,3 +4,6 @@ Slow on purpose and written for reading: one function per idea, comments
 naming the equations. It is the tests' ground truth; each module covers one
 area.
 """
+
+# --- esn ---
+from rnnrs.reference import esn  # noqa: E402,F401
