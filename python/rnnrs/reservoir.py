@@ -412,13 +412,15 @@ def _targets_2d(y: Any) -> Any:
 class Ridge:
     """Ridge regression from streaming float64 statistics.
 
-    ``partial_fit(X, y)`` adds ``XᵀX``, ``XᵀY``, the column sums and the count
-    (memory O(features²), independent of the number of samples);
-    ``merge(other)`` adds another instance's statistics (e.g. from another
-    process or machine); ``solve()`` computes ``coef_`` (features, outputs) and
-    ``intercept_`` by Cholesky. The intercept (``fit_intercept=True``) is
-    obtained by centring through the sums and is not regularised. A matrix that
-    is not positive definite (collinear features with ``alpha = 0``) raises
+    ``partial_fit(X, y)`` adds a block to the count, the means and the centred
+    co-moments ``Σ(x-μx)(x-μx)ᵀ``, ``Σ(x-μx)(y-μy)ᵀ`` (memory O(features²),
+    independent of the number of samples; blocks are merged with Chan et
+    al.'s pairwise update, which stays accurate when features have large
+    means); ``merge(other)`` adds another instance's statistics (e.g. from
+    another process or machine); ``solve()`` computes ``coef_`` (features,
+    outputs) and ``intercept_`` by Cholesky. The intercept
+    (``fit_intercept=True``) is not regularised. A matrix that is not
+    positive definite (collinear features with ``alpha = 0``) raises
     RuntimeError naming the remedy (a larger ``alpha``).
     """
 
@@ -429,10 +431,10 @@ class Ridge:
 
     def reset(self) -> Ridge:
         """Forgets all accumulated statistics."""
-        self.XtX_: np.ndarray | None = None
-        self.XtY_: np.ndarray | None = None
-        self.sum_x_: np.ndarray | None = None
-        self.sum_y_: np.ndarray | None = None
+        self.cov_xx_: np.ndarray | None = None
+        self.cov_xy_: np.ndarray | None = None
+        self.mean_x_: np.ndarray | None = None
+        self.mean_y_: np.ndarray | None = None
         self.n_samples_ = 0
         self._y_1d = False
         return self
@@ -447,43 +449,48 @@ class Ridge:
         if X.shape[0] != y.shape[0]:
             raise ValueError(f"y: expected {X.shape[0]} rows (as X), got {y.shape[0]}")
         f, o = X.shape[1], y.shape[1]
-        if self.XtX_ is None:
-            self.XtX_, self.XtY_ = np.zeros((f, f)), np.zeros((f, o))
-            self.sum_x_, self.sum_y_ = np.zeros(f), np.zeros(o)
+        if self.cov_xx_ is None:
+            self.cov_xx_, self.cov_xy_ = np.zeros((f, f)), np.zeros((f, o))
+            self.mean_x_, self.mean_y_ = np.zeros(f), np.zeros(o)
             self._y_1d = y1d
-        elif self.XtY_.shape != (f, o):
-            raise ValueError(f"X, y: expected {self.XtY_.shape[0]} features and {self.XtY_.shape[1]} outputs, got {f} and {o}")
-        _core.ridge_accumulate(self.XtX_, self.XtY_, self.sum_x_, self.sum_y_, X, y)
-        self.n_samples_ += X.shape[0]
+        elif self.cov_xy_.shape != (f, o):
+            raise ValueError(
+                f"X, y: expected {self.cov_xy_.shape[0]} features and {self.cov_xy_.shape[1]} outputs, got {f} and {o}"
+            )
+        n = _core.ridge_accumulate(
+            self.cov_xx_, self.cov_xy_, self.mean_x_, self.mean_y_, float(self.n_samples_), X, y
+        )
+        self.n_samples_ = int(round(n))
         return self
 
     def merge(self, other: Ridge) -> Ridge:
         """Adds the statistics of another Ridge (same shapes) to this one."""
         if not isinstance(other, Ridge):
             raise TypeError(f"merge: expected a Ridge, got {type(other).__name__}")
-        if other.XtX_ is None:
+        if other.cov_xx_ is None:
             return self
-        if self.XtX_ is None:
-            self.XtX_, self.XtY_ = other.XtX_.copy(), other.XtY_.copy()
-            self.sum_x_, self.sum_y_ = other.sum_x_.copy(), other.sum_y_.copy()
+        if self.cov_xx_ is None:
+            self.cov_xx_, self.cov_xy_ = other.cov_xx_.copy(), other.cov_xy_.copy()
+            self.mean_x_, self.mean_y_ = other.mean_x_.copy(), other.mean_y_.copy()
             self.n_samples_, self._y_1d = other.n_samples_, other._y_1d
             return self
-        if other.XtY_.shape != self.XtY_.shape:
-            raise ValueError(f"merge: statistics of shape {other.XtY_.shape} do not match {self.XtY_.shape}")
-        self.XtX_ += other.XtX_
-        self.XtY_ += other.XtY_
-        self.sum_x_ += other.sum_x_
-        self.sum_y_ += other.sum_y_
-        self.n_samples_ += other.n_samples_
+        if other.cov_xy_.shape != self.cov_xy_.shape:
+            raise ValueError(f"merge: statistics of shape {other.cov_xy_.shape} do not match {self.cov_xy_.shape}")
+        n = _core.ridge_merge(
+            self.cov_xx_, self.cov_xy_, self.mean_x_, self.mean_y_, float(self.n_samples_),
+            other.cov_xx_, other.cov_xy_, other.mean_x_, other.mean_y_, float(other.n_samples_),
+        )  # fmt: skip
+        self.n_samples_ = int(round(n))
         return self
 
     def solve(self) -> Ridge:
         """Computes ``coef_`` and ``intercept_`` from the statistics."""
-        if self.XtX_ is None or self.n_samples_ == 0:
+        if self.cov_xx_ is None or self.n_samples_ == 0:
             raise ValueError("Ridge.solve: no samples accumulated; call partial_fit first")
         self.coef_, self.intercept_ = _core.ridge_solve(
-            self.XtX_, self.XtY_, self.sum_x_, self.sum_y_, float(self.n_samples_), self.alpha, self.fit_intercept
-        )
+            self.cov_xx_, self.cov_xy_, self.mean_x_, self.mean_y_, float(self.n_samples_), self.alpha,
+            self.fit_intercept,
+        )  # fmt: skip
         return self
 
     def fit(self, X: Any, y: Any) -> Ridge:
@@ -746,7 +753,7 @@ class ESN(_Mixin, _Base):
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
         if _is_sparse(y):
             raise TypeError("y: sparse targets are not supported")
-        if isinstance(y, (list, tuple)) and len(seqs) > 1:
+        if isinstance(y, (list, tuple)) and len(y) == len(seqs) and all(np.ndim(v) >= 1 for v in y):
             parts = [np.asarray(v) for v in y]
         else:
             arr = np.asarray(y)
@@ -769,24 +776,41 @@ class ESN(_Mixin, _Base):
         seqs, _ = self._sequences(X, reset=True)
         ys, y_1d = self._targets(y, seqs)
         warmup = _check_positive_int(warmup, "warmup", 0)
-        ridge = _check_real(self.ridge, "ridge", 0.0)
         if all(s.shape[0] <= warmup for s in seqs):
             raise ValueError(f"warmup: {warmup} steps leave no training data (sequences have {[len(s) for s in seqs]} steps)")
-        self._y_1d = y_1d
-        self.n_outputs_ = ys[0].shape[1]
-        if any(v.shape[1] != self.n_outputs_ for v in ys):
+        if any(v.shape[1] != ys[0].shape[1] for v in ys):
             raise ValueError("y: every sequence must have the same number of outputs")
-        self.reservoir_ = self._make_reservoir(self.n_features_in_, self.n_outputs_)
+        self._prepare_fit(self.n_features_in_, ys[0].shape[1], y_1d)
+        readout, last_state = self._partition_statistics(seqs, ys, warmup)
+        return self._finish_fit(readout, last_state, ys[-1][-1])
+
+    def _prepare_fit(self, n_features: int, n_outputs: int, y_1d: bool) -> None:
+        """Validates the hyper-parameters and draws the reservoir (step 1 of fit)."""
+        _check_real(self.ridge, "ridge", 0.0)
+        self.n_features_in_ = n_features
+        self.n_outputs_ = n_outputs
+        self._y_1d = y_1d
+        self.reservoir_ = self._make_reservoir(n_features, n_outputs)
+
+    def _partition_statistics(
+        self, seqs: list[np.ndarray], ys: list[np.ndarray], warmup: int
+    ) -> tuple[Ridge, np.ndarray]:
+        """Ridge statistics of some sequences and the last state of the last
+        one (step 2; runs anywhere, e.g. on a Dask worker)."""
+        readout = Ridge(alpha=float(self.ridge), fit_intercept=bool(self.fit_intercept))
         states = self.reservoir_.run(seqs, feedback=ys if self.feedback else None)
-        readout = Ridge(alpha=ridge, fit_intercept=bool(self.fit_intercept))
-        for s, t in zip(states, ys):
-            if s.shape[0] > warmup:
-                readout.partial_fit(s[warmup:], t[warmup:])
+        for st_, t in zip(states, ys):
+            if st_.shape[0] > warmup:
+                readout.partial_fit(st_[warmup:], t[warmup:])
+        return readout, states[-1][-1]
+
+    def _finish_fit(self, readout: Ridge, last_state: np.ndarray, last_output: np.ndarray) -> ESN:
+        """Solves the readout from summed statistics (step 3)."""
         readout.solve()
         self.readout_ = readout
         self.coef_, self.intercept_ = readout.coef_, readout.intercept_
-        self.state_ = states[-1][-1].copy()
-        self.last_output_ = ys[-1][-1].copy()
+        self.state_ = np.array(last_state, copy=True)
+        self.last_output_ = np.array(last_output, copy=True)
         return self
 
     def run_reservoir(self, X: Any) -> np.ndarray | list[np.ndarray]:

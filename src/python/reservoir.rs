@@ -322,40 +322,83 @@ fn dims2<T: Element>(a: &PyReadonlyArrayDyn<'_, T>, arg: &str) -> PyResult<(usiz
 
 fn accumulate_typed<T: Float + Element>(
     py: Python<'_>,
-    xtx: &mut [f64],
-    xty: &mut [f64],
-    sx: &mut [f64],
-    sy: &mut [f64],
+    stats: &mut rc::RidgeStats<'_>,
     x: &Bound<'_, PyAny>,
     y: &Bound<'_, PyAny>,
-) -> PyResult<()> {
+) -> PyResult<f64> {
     let (x, y) = (ro::<T>(x, "X")?, ro::<T>(y, "y")?);
     let (_, f) = dims2(&x, "X")?;
     let (_, o) = dims2(&y, "y")?;
     let (xs, ys) = (slice(&x, "X")?, slice(&y, "y")?);
-    py.detach(|| rc::ridge_accumulate(xtx, xty, sx, sy, xs, ys, f, o))?;
-    Ok(())
+    Ok(py.detach(|| rc::ridge_accumulate(stats, xs, ys, f, o))?)
 }
 
-/// Adds `XᵀX`, `XᵀY` and the column sums of a block to the float64
-/// statistics, in place.
+/// Adds a block `(X, y)` to the float64 statistics (centred co-moments
+/// `cxx`, `cxy`, means, count) in place; returns the new count.
 #[pyfunction]
+#[allow(clippy::too_many_arguments)]
 fn ridge_accumulate(
     py: Python<'_>,
-    mut xtx: PyReadwriteArrayDyn<'_, f64>,
-    mut xty: PyReadwriteArrayDyn<'_, f64>,
-    mut sx: PyReadwriteArrayDyn<'_, f64>,
-    mut sy: PyReadwriteArrayDyn<'_, f64>,
+    mut cxx: PyReadwriteArrayDyn<'_, f64>,
+    mut cxy: PyReadwriteArrayDyn<'_, f64>,
+    mut mean_x: PyReadwriteArrayDyn<'_, f64>,
+    mut mean_y: PyReadwriteArrayDyn<'_, f64>,
+    count: f64,
     x: &Bound<'_, PyAny>,
     y: &Bound<'_, PyAny>,
-) -> PyResult<()> {
-    let (a, b) = (slice_mut(&mut xtx, "XtX")?, slice_mut(&mut xty, "XtY")?);
-    let (c, d) = (slice_mut(&mut sx, "sum_x")?, slice_mut(&mut sy, "sum_y")?);
+) -> PyResult<f64> {
+    let mut stats = rc::RidgeStats {
+        cxx: slice_mut(&mut cxx, "cxx")?,
+        cxy: slice_mut(&mut cxy, "cxy")?,
+        mean_x: slice_mut(&mut mean_x, "mean_x")?,
+        mean_y: slice_mut(&mut mean_y, "mean_y")?,
+        count,
+    };
     if is_f64(x) {
-        accumulate_typed::<f64>(py, a, b, c, d, x, y)
+        accumulate_typed::<f64>(py, &mut stats, x, y)
     } else {
-        accumulate_typed::<f32>(py, a, b, c, d, x, y)
+        accumulate_typed::<f32>(py, &mut stats, x, y)
     }
+}
+
+/// Merges another set of statistics into the first (Chan's pairwise
+/// update) in place; returns the new count.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn ridge_merge(
+    mut cxx: PyReadwriteArrayDyn<'_, f64>,
+    mut cxy: PyReadwriteArrayDyn<'_, f64>,
+    mut mean_x: PyReadwriteArrayDyn<'_, f64>,
+    mut mean_y: PyReadwriteArrayDyn<'_, f64>,
+    count: f64,
+    cxx2: PyReadonlyArrayDyn<'_, f64>,
+    cxy2: PyReadonlyArrayDyn<'_, f64>,
+    mean_x2: PyReadonlyArrayDyn<'_, f64>,
+    mean_y2: PyReadonlyArrayDyn<'_, f64>,
+    count2: f64,
+) -> PyResult<f64> {
+    let (f, o) = dims2(&cxy2, "cxy")?;
+    let (c2, y2, m2, n2) =
+        (slice(&cxx2, "cxx")?, slice(&cxy2, "cxy")?, slice(&mean_x2, "mean_x")?, slice(&mean_y2, "mean_y")?);
+    let mut stats = rc::RidgeStats {
+        cxx: slice_mut(&mut cxx, "cxx")?,
+        cxy: slice_mut(&mut cxy, "cxy")?,
+        mean_x: slice_mut(&mut mean_x, "mean_x")?,
+        mean_y: slice_mut(&mut mean_y, "mean_y")?,
+        count,
+    };
+    if stats.cxx.len() != c2.len()
+        || stats.cxy.len() != y2.len()
+        || stats.mean_x.len() != m2.len()
+        || stats.mean_y.len() != n2.len()
+        || c2.len() != f * f
+        || m2.len() != f
+        || n2.len() != o
+    {
+        return Err(PyValueError::new_err("merge: statistics shapes do not match"));
+    }
+    rc::merge_stats(&mut stats, count2, m2, n2, c2, y2, f, o);
+    Ok(stats.count)
 }
 
 /// Solves ridge regression from statistics: `(coef (f, o), intercept (o,))`.
@@ -363,16 +406,17 @@ fn ridge_accumulate(
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
 fn ridge_solve<'py>(
     py: Python<'py>,
-    xtx: PyReadonlyArrayDyn<'py, f64>,
-    xty: PyReadonlyArrayDyn<'py, f64>,
-    sx: PyReadonlyArrayDyn<'py, f64>,
-    sy: PyReadonlyArrayDyn<'py, f64>,
+    cxx: PyReadonlyArrayDyn<'py, f64>,
+    cxy: PyReadonlyArrayDyn<'py, f64>,
+    mean_x: PyReadonlyArrayDyn<'py, f64>,
+    mean_y: PyReadonlyArrayDyn<'py, f64>,
     count: f64,
     alpha: f64,
     fit_intercept: bool,
 ) -> PyResult<(Arr<'py, f64>, Arr<'py, f64>)> {
-    let (f, o) = dims2(&xty, "XtY")?;
-    let (a, b, c, d) = (slice(&xtx, "XtX")?, slice(&xty, "XtY")?, slice(&sx, "sum_x")?, slice(&sy, "sum_y")?);
+    let (f, o) = dims2(&cxy, "cxy")?;
+    let (a, b, c, d) =
+        (slice(&cxx, "cxx")?, slice(&cxy, "cxy")?, slice(&mean_x, "mean_x")?, slice(&mean_y, "mean_y")?);
     let sol = py.detach(|| rc::ridge_solve(a, b, c, d, count, alpha, fit_intercept, f, o))?;
     Ok((to_numpy(py, sol.coef, &[f, o])?, to_numpy(py, sol.intercept, &[o])?))
 }
@@ -421,6 +465,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(reservoir_run, m)?)?;
     m.add_function(wrap_pyfunction!(reservoir_generate, m)?)?;
     m.add_function(wrap_pyfunction!(ridge_accumulate, m)?)?;
+    m.add_function(wrap_pyfunction!(ridge_merge, m)?)?;
     m.add_function(wrap_pyfunction!(ridge_solve, m)?)?;
     m.add_function(wrap_pyfunction!(rls_update, m)?)?;
     m.add_function(wrap_pyfunction!(lms_update, m)?)?;

@@ -21,6 +21,6 @@ pub mod spectral;
 pub use csr::{Csr, CsrRef};
 pub use init::{dense_random, sparse_random, Distribution, SeededRng};
 pub use online::{lms_update, rls_update};
-pub use ridge::{ridge_accumulate, ridge_solve, RidgeSolution};
+pub use ridge::{merge_stats, ridge_accumulate, ridge_solve, RidgeSolution, RidgeStats};
 pub use run::{generate, run, Activation, Noise, Recurrent, ReservoirRef};
 pub use spectral::{spectral_radius, SpectralOptions};

@@ -93,7 +93,16 @@ pub fn spectral_radius(a: CsrRef<'_, f64>, opts: SpectralOptions) -> Result<Spec
 
 /// `w -= V[..j] (V[..j]ᵀ w)` twice (classical Gram–Schmidt with
 /// reorthogonalisation); adds the coefficients to column `col` of `h`.
-fn orthogonalize(basis: &[f64], j: usize, n: usize, w: &mut [f64], coeff: &mut [f64], h: &mut [f64], m: usize, col: usize) {
+fn orthogonalize(
+    basis: &[f64],
+    j: usize,
+    n: usize,
+    w: &mut [f64],
+    coeff: &mut [f64],
+    h: &mut [f64],
+    m: usize,
+    col: usize,
+) {
     for _ in 0..2 {
         gemm(&mut coeff[..j], 1, Op::new(&basis[..j * n], j, n), Op::new(w, n, 1), 1.0, false);
         gemm(w, 1, Op::new(&basis[..j * n], j, n).t(), Op::new(&coeff[..j], j, 1), -1.0, true);
@@ -180,7 +189,9 @@ fn arnoldi(a: CsrRef<'_, f64>, n: usize, m: usize, opts: SpectralOptions) -> Res
             }
         }
         let hk = Mat::<f64>::from_fn(k, k, |r, c| h[r * m + c]);
-        let eig = hk.eigen().map_err(|_| Error::Numerical("spectral radius: the projected eigenproblem did not converge".into()))?;
+        let eig = hk.eigen().map_err(|_| {
+            Error::Numerical("spectral radius: the projected eigenproblem did not converge".into())
+        })?;
         let s = eig.S();
         let u = eig.U();
         let modulus = |i: usize| (s[i].re * s[i].re + s[i].im * s[i].im).sqrt();
@@ -188,12 +199,19 @@ fn arnoldi(a: CsrRef<'_, f64>, n: usize, m: usize, opts: SpectralOptions) -> Res
         order.sort_by(|&p, &q| modulus(q).partial_cmp(&modulus(p)).unwrap_or(std::cmp::Ordering::Equal));
         let top = order[0];
         let radius = modulus(top);
-        let col_norm = |e: usize| (0..k).map(|r| u[(r, e)].re.powi(2) + u[(r, e)].im.powi(2)).sum::<f64>().sqrt();
+        let col_norm =
+            |e: usize| (0..k).map(|r| u[(r, e)].re.powi(2) + u[(r, e)].im.powi(2)).sum::<f64>().sqrt();
         // Residual of a Ritz pair: |beta| |last row of the projected relation · y|.
         // After a thick restart the last row of the relation is e_kᵀ, as for plain Arnoldi.
-        let ylast = (u[(k - 1, top)].re.powi(2) + u[(k - 1, top)].im.powi(2)).sqrt() / col_norm(top).max(f64::MIN_POSITIVE);
+        let ylast = (u[(k - 1, top)].re.powi(2) + u[(k - 1, top)].im.powi(2)).sqrt()
+            / col_norm(top).max(f64::MIN_POSITIVE);
         let residual = if radius > 0.0 { beta * ylast / radius } else { beta * ylast };
-        last = SpectralEstimate { radius, residual, converged: residual <= opts.tol || k == n || beta == 0.0, restarts: restart };
+        last = SpectralEstimate {
+            radius,
+            residual,
+            converged: residual <= opts.tol || k == n || beta == 0.0,
+            restarts: restart,
+        };
         if last.converged || restart == opts.max_restarts || k < m {
             break;
         }
