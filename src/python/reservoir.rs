@@ -70,7 +70,7 @@ fn dense_random<'py>(
 /// Spectral radius of a square CSR matrix by restarted Arnoldi:
 /// `(radius, relative residual, converged, restarts)`.
 #[pyfunction]
-#[pyo3(signature = (indptr, indices, data, n, krylov_dim=100, tol=1e-9, max_restarts=100, seed=0))]
+#[pyo3(signature = (indptr, indices, data, n, krylov_dim=100, tol=1e-8, max_restarts=200, seed=0))]
 #[allow(clippy::too_many_arguments)]
 fn spectral_radius(
     py: Python<'_>,
