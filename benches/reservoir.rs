@@ -4,8 +4,8 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rnnrs::reservoir::{
-    ridge_accumulate, run, sparse_random, spectral_radius, Activation, Distribution, Noise, Recurrent, ReservoirRef,
-    RidgeStats, SpectralOptions,
+    ridge_accumulate, run, sparse_random, spectral_radius, Activation, Distribution, Noise, Recurrent,
+    ReservoirRef, RidgeStats, SpectralOptions,
 };
 use std::hint::black_box;
 
@@ -18,7 +18,8 @@ struct Weights {
 
 fn weights(n: usize) -> Weights {
     let mut w = sparse_random(n, n, 0.1, Distribution::Normal, 1.0, 0, 0).unwrap();
-    let rho = spectral_radius(w.as_ref(), SpectralOptions { tol: 1e-6, ..Default::default() }).unwrap().radius;
+    let rho =
+        spectral_radius(w.as_ref(), SpectralOptions { tol: 1e-6, ..Default::default() }).unwrap().radius;
     w.data.iter_mut().for_each(|v| *v *= 1.25 / rho);
     Weights {
         win: sparse_random(n, 1, 1.0, Distribution::Bernoulli, 1.0, 0, 1).unwrap().to_dense().unwrap(),
@@ -91,8 +92,10 @@ fn bench_ridge(c: &mut Criterion) {
     g.throughput(Throughput::Elements(rows as u64));
     g.bench_function("accumulate_1000x20000", |b| {
         b.iter(|| {
-            let (mut cxx, mut cxy, mut mx, mut my) = (vec![0.0; f * f], vec![0.0; f], vec![0.0; f], vec![0.0; 1]);
-            let mut s = RidgeStats { cxx: &mut cxx, cxy: &mut cxy, mean_x: &mut mx, mean_y: &mut my, count: 0.0 };
+            let (mut cxx, mut cxy, mut mx, mut my) =
+                (vec![0.0; f * f], vec![0.0; f], vec![0.0; f], vec![0.0; 1]);
+            let mut s =
+                RidgeStats { cxx: &mut cxx, cxy: &mut cxy, mean_x: &mut mx, mean_y: &mut my, count: 0.0 };
             black_box(ridge_accumulate(&mut s, &x, &y, f, 1).unwrap())
         })
     });

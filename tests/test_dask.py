@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 import rnnrs as rr
 from rnnrs.datasets import mackey_glass
 
@@ -32,7 +31,7 @@ def _data(n_seq=6, length=300):
 
 def test_distributed_fit_equals_single_machine(client):
     X, y = _data()
-    params = dict(units=120, spectral_radius=0.9, leak_rate=0.5, input_connectivity=1.0, ridge=1e-3, seed=3)
+    params = {"units": 120, "spectral_radius": 0.9, "leak_rate": 0.5, "input_connectivity": 1.0, "ridge": 1e-3, "seed": 3}
     local = rr.ESN(**params).fit(X, y, warmup=20)
     dist = rdask.fit(rr.ESN(**params), X, y, warmup=20, npartitions=3, client=client)
     np.testing.assert_allclose(dist.coef_, local.coef_, rtol=0, atol=1e-10 * np.abs(local.coef_).max())
@@ -46,7 +45,7 @@ def test_distributed_fit_with_delayed_data(client):
     X, y = _data(4, 200)
     Xd = [dask.delayed(np.asarray)(x) for x in X]
     yd = [dask.delayed(np.asarray)(t) for t in y]
-    params = dict(units=60, spectral_radius=0.9, input_connectivity=1.0, seed=1, ridge=1e-3)
+    params = {"units": 60, "spectral_radius": 0.9, "input_connectivity": 1.0, "seed": 1, "ridge": 1e-3}
     local = rr.ESN(**params).fit(X, y, warmup=10)
     dist = rdask.fit(rr.ESN(**params), Xd, yd, warmup=10, client=client)
     np.testing.assert_allclose(dist.coef_, local.coef_, rtol=0, atol=1e-10 * np.abs(local.coef_).max())
@@ -55,7 +54,7 @@ def test_distributed_fit_with_delayed_data(client):
 def test_long_series_with_warmup_overlap(client):
     s = mackey_glass(4001, seed=0)
     X, y = s[:-1], s[1:]
-    params = dict(units=100, spectral_radius=1.25, leak_rate=0.3, ridge=1e-6, seed=0)
+    params = {"units": 100, "spectral_radius": 1.25, "leak_rate": 0.3, "ridge": 1e-6, "seed": 0}
     local = rr.ESN(**params).fit(X, y, warmup=100)
     dist = rdask.fit_series(rr.ESN(**params), X, y, warmup=100, chunks=4, overlap=300, client=client)
     # Overlap states are discarded, so 3 x 300 steps fewer samples; the fit is close, not identical.

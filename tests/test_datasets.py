@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from rnnrs import datasets, metrics
 from rnnrs.reference import esn as ref
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import rnnrs as rr
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import rnnrs as rr
 from rnnrs import _core
 from rnnrs.datasets import mackey_glass, narma
 from rnnrs.metrics import nrmse

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import rnnrs as rr
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import rnnrs as rr
 from rnnrs.reference import esn as ref
 
 

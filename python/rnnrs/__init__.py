@@ -2,11 +2,12 @@
 
 from rnnrs._core import get_num_threads, set_num_threads
 
-# --- esn ---
-from rnnrs import datasets, metrics  # noqa: E402
-from rnnrs.reservoir import ESN, LMS, RLS, Reservoir, Ridge  # noqa: E402
-
 __version__ = "0.1.0"
 
 __all__ = ["get_num_threads", "set_num_threads", "__version__"]
-__all__ += ["ESN", "Reservoir", "Ridge", "RLS", "LMS", "datasets", "metrics"]
+
+# --- esn ---
+from rnnrs import datasets, metrics
+from rnnrs.reservoir import ESN, LMS, RLS, Reservoir, Ridge
+
+__all__ += ["ESN", "LMS", "RLS", "Reservoir", "Ridge", "datasets", "metrics"]

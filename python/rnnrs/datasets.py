@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["mackey_glass", "narma", "lorenz", "henon_map", "logistic_map", "to_forecasting"]
+__all__ = ["henon_map", "logistic_map", "lorenz", "mackey_glass", "narma", "to_forecasting"]
 
 
 def _n(n_timesteps: Any) -> int:

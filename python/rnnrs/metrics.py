@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["rmse", "nrmse", "rsquare", "mse"]
+__all__ = ["mse", "nrmse", "rmse", "rsquare"]
 
 
 def _pair(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -30,7 +30,7 @@ import numpy as np
 
 from rnnrs import _core
 
-__all__ = ["Reservoir", "Ridge", "RLS", "LMS", "ESN"]
+__all__ = ["ESN", "LMS", "RLS", "Reservoir", "Ridge"]
 
 _ACTIVATIONS = ("tanh", "identity", "sigmoid", "relu")
 _DISTRIBUTIONS = ("uniform", "normal", "bernoulli")
@@ -43,7 +43,7 @@ def _check_float_array(a: Any, name: str, dtype=np.float64, ndim: tuple[int, ...
     """`a` as a C-contiguous finite array of `dtype` with one of the `ndim`s."""
     try:
         arr = np.asarray(a)
-    except Exception as exc:  # noqa: BLE001 - report any conversion failure clearly
+    except Exception as exc:
         raise TypeError(f"{name}: expected an array-like of numbers ({exc})") from exc
     if arr.dtype == object:
         try:
@@ -460,7 +460,7 @@ class Ridge:
         n = _core.ridge_accumulate(
             self.cov_xx_, self.cov_xy_, self.mean_x_, self.mean_y_, float(self.n_samples_), X, y
         )
-        self.n_samples_ = int(round(n))
+        self.n_samples_ = round(n)
         return self
 
     def merge(self, other: Ridge) -> Ridge:
@@ -480,7 +480,7 @@ class Ridge:
             self.cov_xx_, self.cov_xy_, self.mean_x_, self.mean_y_, float(self.n_samples_),
             other.cov_xx_, other.cov_xy_, other.mean_x_, other.mean_y_, float(other.n_samples_),
         )  # fmt: skip
-        self.n_samples_ = int(round(n))
+        self.n_samples_ = round(n)
         return self
 
     def solve(self) -> Ridge:
@@ -690,7 +690,7 @@ class ESN(_Mixin, _Base):
 
     # -- scikit-learn metadata
 
-    def __sklearn_tags__(self):  # noqa: D105
+    def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         tags.target_tags.single_output = True
@@ -884,7 +884,7 @@ class ESN(_Mixin, _Base):
             x0 = self.reservoir_.run(w, feedback=fb)[-1]
             y0 = None
         y_first = (np.asarray(x0, dtype=np.float64) @ self.coef_ + self.intercept_) if y0 is None else y0
-        outs, states = self.reservoir_.run_with_readout(self.coef_, self.intercept_, x0, y_first, n_steps)
+        outs, _states = self.reservoir_.run_with_readout(self.coef_, self.intercept_, x0, y_first, n_steps)
         # The first output is the one at x0 (the forecast of the next step).
         result = np.vstack([np.asarray(y_first, dtype=np.float64).reshape(1, -1), outs[:-1].astype(np.float64)])
         return result[:, 0] if self._y_1d else result

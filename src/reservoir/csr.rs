@@ -99,8 +99,11 @@ impl<'a, T: Float> CsrRef<'a, T> {
     #[inline(always)]
     pub fn row_dot(&self, r: usize, x: &[T]) -> T {
         let (idx, val) = self.row(r);
+        let x = &x[..self.cols];
         let mut acc = T::ZERO;
         for (&c, &v) in idx.iter().zip(val) {
+            // `validate` guarantees 0 <= c < cols = x.len(); the bounds check
+            // stays (cheap next to the gather) to keep this safe code.
             acc += v * x[c as usize];
         }
         acc

@@ -153,7 +153,7 @@ pub fn ridge_solve(
     if !(alpha >= 0.0 && alpha.is_finite()) {
         return Err(Error::value("alpha", format!("expected a finite value >= 0, got {alpha}")));
     }
-    if !(count >= 1.0) {
+    if count.is_nan() || count < 1.0 {
         return Err(Error::value("Ridge", "no samples accumulated: call partial_fit first"));
     }
     if cxx.len() != checked_size(&[f, f], "Cxx")?

@@ -282,6 +282,72 @@ fn run_sequence<T: Float>(
     }
 }
 
+/// Rows per parallel task of the batched product.
+const SPMM_ROW_CHUNK: usize = 16;
+
+/// A batch of equal-length sequences as one sparse-times-dense product per
+/// step: the state of all sequences is kept unit-major (`units x batch`), so
+/// each stored weight of W multiplies a contiguous run of `batch` values
+/// (vectorisable, and W is read once per step for the whole batch). Each
+/// value is accumulated over the row's entries in the same order as the
+/// single-sequence kernel, so results equal running the sequences one by one.
+/// `states` holds the sequences' `Win u` (sequence-major) on entry.
+fn run_batch_spmm<T: Float>(res: &ReservoirRef<T>, states: &mut [T], steps: usize, batch: usize, x0: &[T]) {
+    let Recurrent::Sparse(w) = res.w else { return };
+    let n = res.units;
+    let mut prev = vec![T::ZERO; n * batch];
+    for s in 0..batch {
+        for i in 0..n {
+            prev[i * batch + s] = x0[s * n + i];
+        }
+    }
+    let mut next = vec![T::ZERO; n * batch];
+    let f = |v: T| match res.activation {
+        Activation::Tanh => v.tanh(),
+        Activation::Identity => v,
+        Activation::Sigmoid => v.sigmoid(),
+        Activation::Relu => v.max(T::ZERO),
+    };
+    for t in 0..steps {
+        {
+            let states_ro: &[T] = states;
+            let prev_ro: &[T] = &prev;
+            let update = |(c, chunk): (usize, &mut [T])| {
+                let mut acc = vec![T::ZERO; batch];
+                for (k, out) in chunk.chunks_mut(batch).enumerate() {
+                    let i = c * SPMM_ROW_CHUNK + k;
+                    acc.fill(T::ZERO);
+                    let (idx, val) = w.row(i);
+                    for (&j, &wv) in idx.iter().zip(val) {
+                        let col = &prev_ro[j as usize * batch..(j as usize + 1) * batch];
+                        for (a, &xv) in acc.iter_mut().zip(col) {
+                            *a += wv * xv;
+                        }
+                    }
+                    let lr = res.leak[i];
+                    for (s, o) in out.iter_mut().enumerate() {
+                        // Same operation order as `update_rows_with`.
+                        let pre = states_ro[(s * steps + t) * n + i] + res.bias[i] + acc[s];
+                        *o = (T::ONE - lr) * prev_ro[i * batch + s] + lr * f(pre);
+                    }
+                }
+            };
+            if rayon::current_num_threads() > 1 {
+                next.par_chunks_mut(SPMM_ROW_CHUNK * batch).enumerate().for_each(update);
+            } else {
+                next.chunks_mut(SPMM_ROW_CHUNK * batch).enumerate().for_each(update);
+            }
+        }
+        for s in 0..batch {
+            let row = &mut states[(s * steps + t) * n..(s * steps + t + 1) * n];
+            for (i, v) in row.iter_mut().enumerate() {
+                *v = next[i * batch + s];
+            }
+        }
+        std::mem::swap(&mut prev, &mut next);
+    }
+}
+
 /// States of a batch of sequences of possibly different lengths.
 ///
 /// * `u`: all sequences' inputs stacked in time, `(sum(lengths), inputs)`.
@@ -356,6 +422,11 @@ pub fn run<T: Float>(
             start += len;
         }
         let threads = rayon::current_num_threads();
+        let equal_lengths = lengths.iter().all(|&l| l == lengths[0]);
+        if b >= 2 && equal_lengths && o == 0 && res.noise.rc == 0.0 && matches!(res.w, Recurrent::Sparse(_)) {
+            run_batch_spmm(res, &mut states, lengths[0], b, x0);
+            return;
+        }
         let job = |(s, piece, start): (usize, &mut [T], usize), row_parallel: bool| {
             let len = piece.len() / n;
             run_sequence(

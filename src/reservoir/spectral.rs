@@ -80,7 +80,7 @@ pub fn spectral_radius(a: CsrRef<'_, f64>, opts: SpectralOptions) -> Result<Spec
     if a.data.iter().any(|v| !v.is_finite()) {
         return Err(Error::NonFinite("W: contains NaN or infinity".into()));
     }
-    if opts.krylov_dim == 0 || !(opts.tol > 0.0) {
+    if opts.krylov_dim == 0 || opts.tol.is_nan() || opts.tol <= 0.0 {
         return Err(Error::value("krylov_dim", "krylov_dim must be >= 1 and tol > 0"));
     }
     if a.data.iter().all(|&v| v == 0.0) {
@@ -93,6 +93,7 @@ pub fn spectral_radius(a: CsrRef<'_, f64>, opts: SpectralOptions) -> Result<Spec
 
 /// `w -= V[..j] (V[..j]ᵀ w)` twice (classical Gram–Schmidt with
 /// reorthogonalisation); adds the coefficients to column `col` of `h`.
+#[allow(clippy::too_many_arguments)]
 fn orthogonalize(
     basis: &[f64],
     j: usize,
@@ -156,7 +157,7 @@ fn arnoldi(a: CsrRef<'_, f64>, n: usize, m: usize, opts: SpectralOptions) -> Res
     let mut w = vec![0.0; n];
     let start: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
     let n0 = norm(&start);
-    if !(n0 > 0.0) {
+    if n0.is_nan() || n0 <= 0.0 {
         return Err(Error::Numerical("spectral radius: start vector vanished".into()));
     }
     for (d, s) in basis[..n].iter_mut().zip(&start) {

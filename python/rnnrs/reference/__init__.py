@@ -6,4 +6,4 @@ area.
 """
 
 # --- esn ---
-from rnnrs.reference import esn  # noqa: E402,F401
+from rnnrs.reference import esn  # noqa: F401
