@@ -5,7 +5,7 @@
 //! dtype (float32 or float64, chosen by the inputs `u`); ridge statistics are
 //! always float64.
 
-use crate::python::convert::{slice, slice_mut, to_numpy};
+use crate::python::convert::{shape, slice, slice_mut, to_numpy};
 use crate::reservoir::{self as rc, Activation, CsrRef, Noise, Recurrent, ReservoirRef};
 use crate::Float;
 use numpy::{Element, PyArrayDyn, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods};
@@ -310,7 +310,7 @@ fn reservoir_generate<'py>(
 }
 
 fn dims2<T: Element>(a: &PyReadonlyArrayDyn<'_, T>, arg: &str) -> PyResult<(usize, usize)> {
-    let s = a.shape();
+    let s = shape(a);
     if s.len() != 2 {
         return Err(PyValueError::new_err(format!(
             "{arg}: expected a 2-D array, got {} dimensions",
