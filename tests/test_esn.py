@@ -335,3 +335,13 @@ def test_check_estimator():
         "check_methods_sample_order_invariance": "rows are time steps; reordering them changes the dynamics",
     }
     check_estimator(rr.ESN(units=50), expected_failed_checks=expected)
+
+
+def test_esn_float32_and_dense_options():
+    s = _mg_normalised(800)
+    sparse = rr.ESN(units=80, seed=2).fit(s[:600], s[1:601], warmup=20)
+    dense = rr.ESN(units=80, seed=2, sparse=False).fit(s[:600], s[1:601], warmup=20)
+    np.testing.assert_allclose(dense.predict(s[:700]), sparse.predict(s[:700]), rtol=1e-9, atol=1e-10)
+    f32 = rr.ESN(units=80, seed=2, dtype="float32", ridge=1e-5).fit(s[:600], s[1:601], warmup=20)
+    assert f32.reservoir_.W_data.dtype == np.float32
+    assert nrmse(s[601:701], f32.predict(s[:700])[600:]) < 0.05
