@@ -1,0 +1,107 @@
+"""Steps/s of rnnrs reservoirs side by side with ReservoirPy (when importable).
+
+Setup of the issue: 1-D input, connectivity 0.1, float64, spectral radius
+1.25, leak 0.3; one sequence and a batch of 64 sequences; spectral-radius
+setup; ridge readout fit (N = 1000, T = 100 000 by default).
+
+    python benches/compare_esn.py [--quick]
+
+Prints a Markdown table. ReservoirPy is never a dependency of rnnrs: install
+it in a throwaway environment to get its column.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import rnnrs as rr
+
+
+def _best(fn, repeat=3):
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def rnnrs_figures(n, steps, batch, batch_steps):
+    res = rr.Reservoir(n, spectral_radius=1.25, leak_rate=0.3, connectivity=0.1, seed=0)
+    u = np.sin(np.arange(steps) * 0.1).reshape(-1, 1)
+    res.initialize(1)
+    one = steps / _best(lambda: res.run(u))
+    ub = np.sin(np.arange(batch * batch_steps) * 0.1).reshape(batch, batch_steps, 1)
+    per_seq = batch * batch_steps / _best(lambda: res.run(ub), repeat=2)
+    setup = _best(lambda: rr.Reservoir(n, spectral_radius=1.25, connectivity=0.1, seed=1).initialize(1), repeat=2)
+    return one, per_seq, setup
+
+
+def reservoirpy_figures(n, steps, batch, batch_steps):
+    try:
+        from reservoirpy.nodes import Reservoir
+    except ImportError:
+        return None
+    u = np.sin(np.arange(steps) * 0.1).reshape(-1, 1)
+
+    def make(seed=0):
+        return Reservoir(units=n, sr=1.25, lr=0.3, rc_connectivity=0.1, input_connectivity=0.1, seed=seed)
+
+    res = make()
+    res.run(u[:2])  # initialise
+    one = steps / _best(lambda: res.run(u))
+    ub = [np.sin(np.arange(batch_steps) * 0.1).reshape(-1, 1)] * batch
+    per_seq = batch * batch_steps / _best(lambda: res.run(ub), repeat=1)
+
+    def setup():
+        r = make(1)
+        r.run(u[:1])
+
+    return one, per_seq, _best(setup, repeat=2)
+
+
+def ridge_figures(n, t):
+    rng = np.random.default_rng(0)
+    X = np.tanh(rng.normal(size=(t, n)))
+    y = X[:, :1] * 0.5 + 0.1
+    ours = _best(lambda: rr.Ridge(alpha=1e-7).fit(X, y), repeat=2)
+    theirs = None
+    try:
+        from reservoirpy.nodes import Ridge
+
+        theirs = _best(lambda: Ridge(ridge=1e-7).fit(X, y), repeat=2)
+    except ImportError:
+        pass
+    return ours, theirs
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="fewer steps (noisier)")
+    args = ap.parse_args()
+    steps = {100: 5000, 1000: 2000, 5000: 300}
+    batch, batch_steps = 64, 50 if args.quick else 200
+    if args.quick:
+        steps = {k: v // 4 for k, v in steps.items()}
+    print(f"threads: {rr.get_num_threads()}")
+    print("| N | rnnrs steps/s (1 seq) | ReservoirPy steps/s | ratio | rnnrs steps/s per seq (batch 64) "
+          "| ReservoirPy | ratio | rnnrs setup s | ReservoirPy setup s |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for n, s in steps.items():
+        ours = rnnrs_figures(n, s, batch, batch_steps)
+        theirs = reservoirpy_figures(n, s, batch if n < 5000 else 8, batch_steps)
+        if theirs is None:
+            print(f"| {n} | {ours[0]:.0f} | - | - | {ours[1]:.0f} | - | - | {ours[2]:.3f} | - |")
+        else:
+            print(f"| {n} | {ours[0]:.0f} | {theirs[0]:.0f} | {ours[0] / theirs[0]:.1f}x | {ours[1]:.0f} | "
+                  f"{theirs[1]:.0f} | {ours[1] / theirs[1]:.1f}x | {ours[2]:.3f} | {theirs[2]:.3f} |")
+    t = 20_000 if args.quick else 100_000
+    ours, theirs = ridge_figures(1000, t)
+    extra = f"{theirs:.2f} s" if theirs is not None else "-"
+    print(f"\nridge fit N=1000, T={t}: rnnrs {ours:.2f} s (memory O(N^2)), ReservoirPy {extra}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,678 @@
+//! The reservoir state update over sequences and batches, teacher-forced
+//! output feedback, seeded noise, and closed-loop generation.
+//!
+//! Update (ReservoirPy's "internal" equation), per unit `i`:
+//!
+//! ```text
+//! s_i      = W[i,:] x[t] + (Win (u[t+1] + n_in))_i + bias_i + (Wfb (y[t] + n_fb))_i
+//! x_i[t+1] = (1 - lr_i) x_i[t] + lr_i f(s_i) + n_rc,i
+//! ```
+//!
+//! Parallelism never changes a result: a batch is split over sequences
+//! (each sequence computed serially), a single long sequence over rows of W
+//! (each row's dot product in a fixed order). Noise for sequence `b` comes
+//! from its own stream `(seed, b)`, drawn serially.
+
+use crate::error::{checked_size, try_zeros, Error, Result};
+use crate::float::Float;
+use crate::linalg::{gemm, Op};
+use crate::reservoir::csr::CsrRef;
+use crate::reservoir::init::SeededRng;
+use rayon::prelude::*;
+
+/// Element-wise non-linearity `f`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Activation {
+    Tanh,
+    Identity,
+    Sigmoid,
+    Relu,
+}
+
+impl Activation {
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "tanh" => Ok(Activation::Tanh),
+            "identity" => Ok(Activation::Identity),
+            "sigmoid" => Ok(Activation::Sigmoid),
+            "relu" => Ok(Activation::Relu),
+            _ => Err(Error::value(
+                "activation",
+                format!("expected 'tanh', 'identity', 'sigmoid' or 'relu', got {name:?}"),
+            )),
+        }
+    }
+}
+
+/// The recurrent matrix `W` (units x units): sparse, or dense row-major.
+#[derive(Clone, Copy, Debug)]
+pub enum Recurrent<'a, T> {
+    Sparse(CsrRef<'a, T>),
+    Dense(&'a [T]),
+}
+
+/// Gains of the Gaussian noise terms (0 = none) and their seed.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Noise {
+    pub rc: f64,
+    pub input: f64,
+    pub feedback: f64,
+    pub seed: u64,
+}
+
+/// A reservoir's weights, borrowed. Matrices are row-major.
+#[derive(Clone, Copy, Debug)]
+pub struct ReservoirRef<'a, T> {
+    pub units: usize,
+    pub inputs: usize,
+    /// Feedback dimension (0: no feedback).
+    pub outputs: usize,
+    pub w: Recurrent<'a, T>,
+    /// `(units, inputs)`.
+    pub win: &'a [T],
+    /// `(units,)`.
+    pub bias: &'a [T],
+    /// Leak rate per unit, `(units,)`, each in (0, 1].
+    pub leak: &'a [T],
+    /// `(units, outputs)`; empty without feedback.
+    pub wfb: &'a [T],
+    pub activation: Activation,
+    pub noise: Noise,
+}
+
+/// Rows of W per parallel task when one sequence is split over rows.
+const ROW_CHUNK: usize = 64;
+/// Below this many multiply-adds per step, threading a step costs more than it gains.
+const ROW_PARALLEL_MIN_WORK: usize = 30_000;
+
+impl<'a, T: Float> ReservoirRef<'a, T> {
+    pub fn validate(&self) -> Result<()> {
+        let n = self.units;
+        if n == 0 {
+            return Err(Error::value("units", "expected at least one unit"));
+        }
+        match self.w {
+            Recurrent::Sparse(c) => {
+                if c.rows != n || c.cols != n {
+                    return Err(Error::shape(
+                        "W",
+                        format!("expected ({n}, {n}), got ({}, {})", c.rows, c.cols),
+                    ));
+                }
+                c.validate()?;
+            }
+            Recurrent::Dense(d) => {
+                if d.len() != checked_size(&[n, n], "W")? {
+                    return Err(Error::shape("W", format!("expected {n} x {n} values, got {}", d.len())));
+                }
+            }
+        }
+        if self.win.len() != checked_size(&[n, self.inputs], "Win")? {
+            return Err(Error::shape(
+                "Win",
+                format!("expected ({n}, {}), got {} values", self.inputs, self.win.len()),
+            ));
+        }
+        if self.bias.len() != n {
+            return Err(Error::shape("bias", format!("expected ({n},), got {} values", self.bias.len())));
+        }
+        if self.leak.len() != n {
+            return Err(Error::shape(
+                "leak_rate",
+                format!("expected ({n},), got {} values", self.leak.len()),
+            ));
+        }
+        if self.leak.iter().any(|&l| !(l > T::ZERO && l <= T::ONE)) {
+            return Err(Error::value("leak_rate", "every leak rate must lie in (0, 1]"));
+        }
+        if self.wfb.len() != checked_size(&[n, self.outputs], "Wfb")? {
+            return Err(Error::shape(
+                "Wfb",
+                format!("expected ({n}, {}), got {} values", self.outputs, self.wfb.len()),
+            ));
+        }
+        for (g, name) in
+            [(self.noise.rc, "noise_rc"), (self.noise.input, "noise_in"), (self.noise.feedback, "noise_fb")]
+        {
+            if !g.is_finite() || g < 0.0 {
+                return Err(Error::value(name, format!("expected a finite gain >= 0, got {g}")));
+            }
+        }
+        let finite = |s: &[T]| s.iter().all(|v| v.is_finite());
+        let w_finite = match self.w {
+            Recurrent::Sparse(c) => finite(c.data),
+            Recurrent::Dense(d) => finite(d),
+        };
+        if !w_finite || !finite(self.win) || !finite(self.bias) || !finite(self.wfb) {
+            return Err(Error::NonFinite("reservoir weights contain NaN or infinity".into()));
+        }
+        Ok(())
+    }
+
+    /// Multiply-adds of one step of the recurrent product.
+    fn work_per_step(&self) -> usize {
+        match self.w {
+            Recurrent::Sparse(c) => c.data.len(),
+            Recurrent::Dense(_) => self.units * self.units,
+        }
+    }
+
+    #[inline(always)]
+    fn w_row_dot(&self, r: usize, x: &[T]) -> T {
+        match self.w {
+            Recurrent::Sparse(c) => c.row_dot(r, x),
+            Recurrent::Dense(d) => {
+                let row = &d[r * self.units..(r + 1) * self.units];
+                let mut acc = T::ZERO;
+                for (&a, &b) in row.iter().zip(x) {
+                    acc += a * b;
+                }
+                acc
+            }
+        }
+    }
+
+    /// New states for rows `first..first + out.len()`. On entry `out` holds
+    /// `Win u` of those rows; on exit the new state. `drive` is the per-unit
+    /// extra drive (feedback), `noise` the additive state noise (or empty).
+    fn update_rows(&self, first: usize, x_prev: &[T], out: &mut [T], drive: &[T], noise: &[T]) {
+        match self.activation {
+            Activation::Tanh => self.update_rows_with(first, x_prev, out, drive, noise, |s| s.tanh()),
+            Activation::Identity => self.update_rows_with(first, x_prev, out, drive, noise, |s| s),
+            Activation::Sigmoid => self.update_rows_with(first, x_prev, out, drive, noise, |s| s.sigmoid()),
+            Activation::Relu => self.update_rows_with(first, x_prev, out, drive, noise, |s| s.max(T::ZERO)),
+        }
+    }
+
+    #[inline(always)]
+    fn update_rows_with(
+        &self,
+        first: usize,
+        x_prev: &[T],
+        out: &mut [T],
+        drive: &[T],
+        noise: &[T],
+        f: impl Fn(T) -> T,
+    ) {
+        for (k, o) in out.iter_mut().enumerate() {
+            let i = first + k;
+            let mut s = *o + self.bias[i] + self.w_row_dot(i, x_prev);
+            if !drive.is_empty() {
+                s += drive[i];
+            }
+            let lr = self.leak[i];
+            let mut x = (T::ONE - lr) * x_prev[i] + lr * f(s);
+            if !noise.is_empty() {
+                x += noise[i];
+            }
+            *o = x;
+        }
+    }
+
+    /// One step for all units: `out` holds `Win u` on entry, the new state on exit.
+    fn step(&self, x_prev: &[T], out: &mut [T], drive: &[T], noise: &[T], row_parallel: bool) {
+        if row_parallel {
+            out.par_chunks_mut(ROW_CHUNK).enumerate().for_each(|(c, chunk)| {
+                self.update_rows(c * ROW_CHUNK, x_prev, chunk, drive, noise);
+            });
+        } else {
+            self.update_rows(0, x_prev, out, drive, noise);
+        }
+    }
+
+    /// `drive = Wfb (y + noise)`.
+    fn feedback_drive(&self, y: &[T], rng: Option<&mut SeededRng>, drive: &mut [T]) {
+        let o = self.outputs;
+        let mut y_noisy: Vec<T> = y.to_vec();
+        if let Some(rng) = rng {
+            for v in y_noisy.iter_mut() {
+                *v += T::from_f64(self.noise.feedback * rng.normal());
+            }
+        }
+        for (i, d) in drive.iter_mut().enumerate() {
+            let row = &self.wfb[i * o..(i + 1) * o];
+            let mut acc = T::ZERO;
+            for (&a, &b) in row.iter().zip(&y_noisy) {
+                acc += a * b;
+            }
+            *d = acc;
+        }
+    }
+}
+
+/// Checks that every value is finite, naming `arg` otherwise.
+pub(crate) fn check_finite<T: Float>(v: &[T], arg: &str) -> Result<()> {
+    if v.iter().any(|x| !x.is_finite()) {
+        return Err(Error::NonFinite(format!("{arg}: contains NaN or infinity")));
+    }
+    Ok(())
+}
+
+/// Runs one sequence. `states` (T x units) holds `Win u[t]` on entry and the
+/// states on exit; `teacher` (T x outputs) are the fed-back targets.
+#[allow(clippy::too_many_arguments)]
+fn run_sequence<T: Float>(
+    res: &ReservoirRef<T>,
+    states: &mut [T],
+    x0: &[T],
+    teacher: &[T],
+    y0: &[T],
+    seq_index: usize,
+    row_parallel: bool,
+) {
+    let n = res.units;
+    let o = res.outputs;
+    let steps = states.len() / n;
+    let mut rng = SeededRng::new(res.noise.seed, 2 * seq_index as u64 + 1);
+    let mut drive = if o > 0 { vec![T::ZERO; n] } else { Vec::new() };
+    let mut noise = if res.noise.rc != 0.0 { vec![T::ZERO; n] } else { Vec::new() };
+    for t in 0..steps {
+        let (before, rest) = states.split_at_mut(t * n);
+        let x_prev: &[T] = if t == 0 { x0 } else { &before[(t - 1) * n..] };
+        let out = &mut rest[..n];
+        if o > 0 {
+            let y = if t == 0 { y0 } else { &teacher[(t - 1) * o..t * o] };
+            let r = if res.noise.feedback != 0.0 { Some(&mut rng) } else { None };
+            res.feedback_drive(y, r, &mut drive);
+        }
+        for v in noise.iter_mut() {
+            *v = T::from_f64(res.noise.rc * rng.normal());
+        }
+        res.step(x_prev, out, &drive, &noise, row_parallel);
+    }
+}
+
+/// Rows per parallel task of the batched product.
+const SPMM_ROW_CHUNK: usize = 16;
+
+/// A batch of equal-length sequences as one sparse-times-dense product per
+/// step: the state of all sequences is kept unit-major (`units x batch`), so
+/// each stored weight of W multiplies a contiguous run of `batch` values
+/// (vectorisable, and W is read once per step for the whole batch). Each
+/// value is accumulated over the row's entries in the same order as the
+/// single-sequence kernel, so results equal running the sequences one by one.
+/// `states` holds the sequences' `Win u` (sequence-major) on entry.
+fn run_batch_spmm<T: Float>(res: &ReservoirRef<T>, states: &mut [T], steps: usize, batch: usize, x0: &[T]) {
+    let Recurrent::Sparse(w) = res.w else { return };
+    let n = res.units;
+    let mut prev = vec![T::ZERO; n * batch];
+    for s in 0..batch {
+        for i in 0..n {
+            prev[i * batch + s] = x0[s * n + i];
+        }
+    }
+    let mut next = vec![T::ZERO; n * batch];
+    let f = |v: T| match res.activation {
+        Activation::Tanh => v.tanh(),
+        Activation::Identity => v,
+        Activation::Sigmoid => v.sigmoid(),
+        Activation::Relu => v.max(T::ZERO),
+    };
+    for t in 0..steps {
+        {
+            let states_ro: &[T] = states;
+            let prev_ro: &[T] = &prev;
+            let update = |(c, chunk): (usize, &mut [T])| {
+                let mut acc = vec![T::ZERO; batch];
+                for (k, out) in chunk.chunks_mut(batch).enumerate() {
+                    let i = c * SPMM_ROW_CHUNK + k;
+                    acc.fill(T::ZERO);
+                    let (idx, val) = w.row(i);
+                    for (&j, &wv) in idx.iter().zip(val) {
+                        let col = &prev_ro[j as usize * batch..(j as usize + 1) * batch];
+                        for (a, &xv) in acc.iter_mut().zip(col) {
+                            *a += wv * xv;
+                        }
+                    }
+                    let lr = res.leak[i];
+                    for (s, o) in out.iter_mut().enumerate() {
+                        // Same operation order as `update_rows_with`.
+                        let pre = states_ro[(s * steps + t) * n + i] + res.bias[i] + acc[s];
+                        *o = (T::ONE - lr) * prev_ro[i * batch + s] + lr * f(pre);
+                    }
+                }
+            };
+            if rayon::current_num_threads() > 1 {
+                next.par_chunks_mut(SPMM_ROW_CHUNK * batch).enumerate().for_each(update);
+            } else {
+                next.chunks_mut(SPMM_ROW_CHUNK * batch).enumerate().for_each(update);
+            }
+        }
+        for s in 0..batch {
+            let row = &mut states[(s * steps + t) * n..(s * steps + t + 1) * n];
+            for (i, v) in row.iter_mut().enumerate() {
+                *v = next[i * batch + s];
+            }
+        }
+        std::mem::swap(&mut prev, &mut next);
+    }
+}
+
+/// States of a batch of sequences of possibly different lengths.
+///
+/// * `u`: all sequences' inputs stacked in time, `(sum(lengths), inputs)`.
+/// * `x0`: initial states `(batch, units)`.
+/// * `teacher`, `y0`: with feedback, the targets `(sum(lengths), outputs)` fed
+///   back one step late, and the outputs before the first step `(batch, outputs)`.
+///
+/// Returns the states `(sum(lengths), units)`.
+pub fn run<T: Float>(
+    res: &ReservoirRef<T>,
+    u: &[T],
+    lengths: &[usize],
+    x0: &[T],
+    teacher: &[T],
+    y0: &[T],
+) -> Result<Vec<T>> {
+    res.validate()?;
+    let (n, i, o, b) = (res.units, res.inputs, res.outputs, lengths.len());
+    let total = lengths
+        .iter()
+        .try_fold(0usize, |a, &l| a.checked_add(l))
+        .ok_or_else(|| Error::value("lengths", "overflow"))?;
+    if u.len() != checked_size(&[total, i], "inputs")? {
+        return Err(Error::shape("X", format!("expected {total} x {i} values, got {}", u.len())));
+    }
+    if x0.len() != checked_size(&[b, n], "x0")? {
+        return Err(Error::shape("x0", format!("expected ({b}, {n}), got {} values", x0.len())));
+    }
+    if teacher.len() != checked_size(&[total, o], "teacher")? {
+        return Err(Error::shape(
+            "y",
+            format!("feedback targets: expected ({total}, {o}), got {} values", teacher.len()),
+        ));
+    }
+    if y0.len() != checked_size(&[b, o], "y0")? {
+        return Err(Error::shape("y0", format!("expected ({b}, {o}), got {} values", y0.len())));
+    }
+    check_finite(u, "X")?;
+    check_finite(x0, "x0")?;
+    check_finite(teacher, "y")?;
+    check_finite(y0, "y0")?;
+
+    let mut states = try_zeros::<T>(checked_size(&[total, n], "states")?, "states")?;
+    crate::par::install(|| {
+        // Input projection of all time steps at once: states = (u + n_in) Win^T.
+        let noisy;
+        let u_used: &[T] = if res.noise.input != 0.0 {
+            let mut v = u.to_vec();
+            let mut start = 0;
+            for (s, &len) in lengths.iter().enumerate() {
+                let mut rng = SeededRng::new(res.noise.seed, 2 * s as u64 + 2);
+                for val in &mut v[start * i..(start + len) * i] {
+                    *val += T::from_f64(res.noise.input * rng.normal());
+                }
+                start += len;
+            }
+            noisy = v;
+            &noisy
+        } else {
+            u
+        };
+        gemm(&mut states, n, Op::new(u_used, total, i), Op::new(res.win, n, i).t(), T::ONE, false);
+
+        // Split the states buffer into one slice per sequence.
+        let mut pieces: Vec<(usize, &mut [T], usize)> = Vec::with_capacity(b);
+        let mut rest: &mut [T] = &mut states;
+        let mut start = 0;
+        for (s, &len) in lengths.iter().enumerate() {
+            let (head, tail) = std::mem::take(&mut rest).split_at_mut(len * n);
+            pieces.push((s, head, start));
+            rest = tail;
+            start += len;
+        }
+        let threads = rayon::current_num_threads();
+        let equal_lengths = lengths.iter().all(|&l| l == lengths[0]);
+        if b >= 2 && equal_lengths && o == 0 && res.noise.rc == 0.0 && matches!(res.w, Recurrent::Sparse(_)) {
+            run_batch_spmm(res, &mut states, lengths[0], b, x0);
+            return;
+        }
+        let job = |(s, piece, start): (usize, &mut [T], usize), row_parallel: bool| {
+            let len = piece.len() / n;
+            run_sequence(
+                res,
+                piece,
+                &x0[s * n..(s + 1) * n],
+                &teacher[start * o..(start + len) * o],
+                &y0[s * o..(s + 1) * o],
+                s,
+                row_parallel,
+            );
+        };
+        if b >= threads || threads == 1 {
+            pieces.into_par_iter().for_each(|p| job(p, false));
+        } else {
+            let row_parallel = res.work_per_step() >= ROW_PARALLEL_MIN_WORK;
+            for p in pieces {
+                job(p, row_parallel);
+            }
+        }
+    });
+    Ok(states)
+}
+
+/// Runs the reservoir with its readout in the loop: the readout's output is
+/// fed back as feedback (when the reservoir has feedback) and, without
+/// external `inputs`, as the next input (closed-loop generation).
+///
+/// * `wout`: readout `(units, n_out)`, `bout`: `(n_out,)`; `n_out` must equal
+///   the number of feedback outputs (if any), and without `inputs` the
+///   number of inputs.
+/// * `inputs`: optional external inputs `(steps, inputs)`.
+/// * `x0`: the state to start from; `y0`: the output at that state (fed as
+///   first input).
+///
+/// Returns `(outputs (steps, n_out), states (steps, units))`.
+pub fn generate<T: Float>(
+    res: &ReservoirRef<T>,
+    wout: &[T],
+    bout: &[T],
+    x0: &[T],
+    y0: &[T],
+    steps: usize,
+    inputs: Option<&[T]>,
+) -> Result<(Vec<T>, Vec<T>)> {
+    res.validate()?;
+    let (n, i) = (res.units, res.inputs);
+    let m = bout.len();
+    if let Some(ext) = inputs {
+        if ext.len() != checked_size(&[steps, i], "inputs")? {
+            return Err(Error::shape("X", format!("expected ({steps}, {i}), got {} values", ext.len())));
+        }
+        check_finite(ext, "X")?;
+    } else if m != i {
+        return Err(Error::shape(
+            "readout",
+            format!("closed loop needs as many outputs as inputs ({i}), got {m}"),
+        ));
+    }
+    if res.outputs != 0 && res.outputs != m {
+        return Err(Error::shape(
+            "readout",
+            format!("feedback expects {} outputs, readout gives {m}", res.outputs),
+        ));
+    }
+    if wout.len() != checked_size(&[n, m], "Wout")? {
+        return Err(Error::shape("Wout", format!("expected ({n}, {m}), got {} values", wout.len())));
+    }
+    if x0.len() != n || y0.len() != m {
+        return Err(Error::shape("x0", format!("expected a state of {n} and an output of {m} values")));
+    }
+    check_finite(wout, "Wout")?;
+    check_finite(bout, "bias_out")?;
+    check_finite(x0, "x0")?;
+    check_finite(y0, "y0")?;
+    let mut outputs = try_zeros::<T>(checked_size(&[steps, m], "outputs")?, "outputs")?;
+    let mut states = try_zeros::<T>(checked_size(&[steps, n], "states")?, "states")?;
+    let row_parallel = rayon::current_num_threads() > 1 && res.work_per_step() >= ROW_PARALLEL_MIN_WORK;
+    crate::par::install(|| {
+        let mut rng = SeededRng::new(res.noise.seed, u64::MAX);
+        let mut x_prev = x0.to_vec();
+        let mut y = y0.to_vec();
+        let mut drive = if res.outputs > 0 { vec![T::ZERO; n] } else { Vec::new() };
+        let mut noise = if res.noise.rc != 0.0 { vec![T::ZERO; n] } else { Vec::new() };
+        for t in 0..steps {
+            if res.outputs > 0 {
+                let r = if res.noise.feedback != 0.0 { Some(&mut rng) } else { None };
+                res.feedback_drive(&y, r, &mut drive);
+            }
+            let mut u = match inputs {
+                Some(ext) => ext[t * i..(t + 1) * i].to_vec(),
+                None => y.clone(),
+            };
+            for v in u.iter_mut() {
+                if res.noise.input != 0.0 {
+                    *v += T::from_f64(res.noise.input * rng.normal());
+                }
+            }
+            for v in noise.iter_mut() {
+                *v = T::from_f64(res.noise.rc * rng.normal());
+            }
+            let out = &mut states[t * n..(t + 1) * n];
+            for (r, o) in out.iter_mut().enumerate() {
+                let row = &res.win[r * i..(r + 1) * i];
+                *o = row.iter().zip(&u).fold(T::ZERO, |acc, (&a, &b)| acc + a * b);
+            }
+            res.step(&x_prev, out, &drive, &noise, row_parallel);
+            x_prev.copy_from_slice(out);
+            // y = x Wout + b, each output summed over units in order.
+            for (k, yk) in y.iter_mut().enumerate() {
+                let mut acc = bout[k];
+                for (r, &xr) in x_prev.iter().enumerate() {
+                    acc += xr * wout[r * m + k];
+                }
+                *yk = acc;
+            }
+            outputs[t * m..(t + 1) * m].copy_from_slice(&y);
+        }
+    });
+    Ok((outputs, states))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reservoir::init::{sparse_random, Distribution};
+
+    struct Owned {
+        w: crate::reservoir::Csr<f64>,
+        win: Vec<f64>,
+        bias: Vec<f64>,
+        leak: Vec<f64>,
+        wfb: Vec<f64>,
+    }
+
+    fn owned(n: usize, i: usize, o: usize) -> Owned {
+        Owned {
+            w: sparse_random(n, n, 0.2, Distribution::Normal, 0.3, 1, 0).unwrap(),
+            win: sparse_random(n, i, 1.0, Distribution::Uniform, 1.0, 1, 1).unwrap().to_dense().unwrap(),
+            bias: (0..n).map(|k| 0.01 * k as f64).collect(),
+            leak: (0..n).map(|k| 0.2 + 0.6 * (k as f64 / n as f64)).collect(),
+            wfb: vec![0.1; n * o],
+        }
+    }
+
+    fn view(m: &Owned, n: usize, i: usize, o: usize) -> ReservoirRef<'_, f64> {
+        ReservoirRef {
+            units: n,
+            inputs: i,
+            outputs: o,
+            w: Recurrent::Sparse(m.w.as_ref()),
+            win: &m.win,
+            bias: &m.bias,
+            leak: &m.leak,
+            wfb: &m.wfb,
+            activation: Activation::Tanh,
+            noise: Noise::default(),
+        }
+    }
+
+    /// The update written out with dense matrices.
+    fn naive(m: &Owned, n: usize, i: usize, u: &[f64]) -> Vec<f64> {
+        let w = m.w.to_dense().unwrap();
+        let steps = u.len() / i;
+        let mut x = vec![0.0; n];
+        let mut out = Vec::new();
+        for t in 0..steps {
+            let mut xn = vec![0.0; n];
+            for r in 0..n {
+                let mut s = m.bias[r];
+                for c in 0..n {
+                    s += w[r * n + c] * x[c];
+                }
+                for c in 0..i {
+                    s += m.win[r * i + c] * u[t * i + c];
+                }
+                xn[r] = (1.0 - m.leak[r]) * x[r] + m.leak[r] * s.tanh();
+            }
+            x = xn;
+            out.extend_from_slice(&x);
+        }
+        out
+    }
+
+    #[test]
+    fn matches_naive_update_and_batches_equal_single_runs() {
+        let (n, i) = (37, 2);
+        let m = owned(n, i, 0);
+        let r = view(&m, n, i, 0);
+        let u: Vec<f64> = (0..2 * 25).map(|k| (k as f64 * 0.3).sin()).collect();
+        let got = run(&r, &u, &[25], &vec![0.0; n], &[], &[]).unwrap();
+        let want = naive(&m, n, i, &u);
+        for (a, b) in got.iter().zip(&want) {
+            assert!((a - b).abs() < 1e-12);
+        }
+        // Two sequences in one call equal two separate calls.
+        let u2: Vec<f64> = (0..2 * 10).map(|k| (k as f64 * 0.7).cos()).collect();
+        let mut both = u.clone();
+        both.extend_from_slice(&u2);
+        let batch = run(&r, &both, &[25, 10], &vec![0.0; 2 * n], &[], &[]).unwrap();
+        let single2 = run(&r, &u2, &[10], &vec![0.0; n], &[], &[]).unwrap();
+        assert_eq!(&batch[..25 * n], &got[..]);
+        assert_eq!(&batch[25 * n..], &single2[..]);
+    }
+
+    #[test]
+    fn thread_count_does_not_change_results() {
+        let (n, i) = (600, 1);
+        let mut m = owned(n, i, 0);
+        m.w = sparse_random(n, n, 0.2, Distribution::Normal, 0.05, 2, 0).unwrap();
+        let r = view(&m, n, i, 0);
+        let u: Vec<f64> = (0..40).map(|k| (k as f64 * 0.3).sin()).collect();
+        crate::par::set_num_threads(1);
+        let a = run(&r, &u, &[40], &vec![0.0; n], &[], &[]).unwrap();
+        crate::par::set_num_threads(2);
+        let b = run(&r, &u, &[40], &vec![0.0; n], &[], &[]).unwrap();
+        crate::par::set_num_threads(0);
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn bad_input_is_an_error() {
+        let (n, i) = (5, 1);
+        let m = owned(n, i, 0);
+        let r = view(&m, n, i, 0);
+        assert!(run(&r, &[1.0, f64::NAN], &[2], &vec![0.0; n], &[], &[]).is_err());
+        assert!(run(&r, &[1.0, 2.0], &[3], &vec![0.0; n], &[], &[]).is_err());
+        let mut bad = r;
+        let leak = vec![1.5; n];
+        bad.leak = &leak;
+        assert!(run(&bad, &[1.0], &[1], &vec![0.0; n], &[], &[]).is_err());
+    }
+
+    #[test]
+    fn generation_feeds_outputs_back_as_inputs() {
+        let (n, i) = (20, 1);
+        let m = owned(n, i, 0);
+        let r = view(&m, n, i, 0);
+        let wout: Vec<f64> = (0..n).map(|k| 0.01 * k as f64).collect();
+        let (ys, xs) = generate(&r, &wout, &[0.1], &vec![0.0; n], &[0.5], 5, None).unwrap();
+        // Replay with run(), feeding the generated outputs as inputs.
+        let mut u = vec![0.5];
+        u.extend_from_slice(&ys[..4]);
+        let replay = run(&r, &u, &[5], &vec![0.0; n], &[], &[]).unwrap();
+        for (a, b) in xs.iter().zip(&replay) {
+            assert!((a - b).abs() < 1e-12);
+        }
+    }
+}
