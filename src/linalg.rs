@@ -40,7 +40,8 @@ impl<'a, T> Op<'a, T> {
     }
     fn view(&self) -> MatRef<'a, T> {
         let len = if self.rows == 0 { 0 } else { (self.rows - 1) * self.ld + self.cols };
-        let m = MatRef::from_row_major_slice_with_stride(&self.data[..len], self.rows, self.cols, self.ld.max(1));
+        let m =
+            MatRef::from_row_major_slice_with_stride(&self.data[..len], self.rows, self.cols, self.ld.max(1));
         if self.trans {
             m.transpose()
         } else {

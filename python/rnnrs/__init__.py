@@ -5,3 +5,9 @@ from rnnrs._core import get_num_threads, set_num_threads
 __version__ = "0.1.0"
 
 __all__ = ["get_num_threads", "set_num_threads", "__version__"]
+
+# --- rtrl ---
+from rnnrs import rtrl  # noqa: E402
+from rnnrs.rtrl import DiagRNN, IndRNN  # noqa: E402
+
+__all__ += ["rtrl", "IndRNN", "DiagRNN"]

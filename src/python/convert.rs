@@ -3,15 +3,16 @@
 //! back as fresh NumPy arrays.
 
 use numpy::ndarray::{ArrayD, IxDyn};
-use numpy::{Element, IntoPyArray, PyArrayDyn, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods};
+use numpy::{
+    Element, IntoPyArray, PyArrayDyn, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods,
+};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 /// The input's elements as a contiguous slice, or a ValueError naming `arg`.
 /// (The Python layer makes arrays C-contiguous first; this is the guard.)
 pub fn slice<'a, T: Element>(a: &'a PyReadonlyArrayDyn<'_, T>, arg: &str) -> PyResult<&'a [T]> {
-    a.as_slice()
-        .map_err(|_| PyValueError::new_err(format!("{arg}: expected a C-contiguous array")))
+    a.as_slice().map_err(|_| PyValueError::new_err(format!("{arg}: expected a C-contiguous array")))
 }
 
 /// The in-place target's elements as a contiguous mutable slice.
@@ -26,7 +27,11 @@ pub fn shape<T: Element>(a: &PyReadonlyArrayDyn<'_, T>) -> Vec<usize> {
 }
 
 /// A fresh NumPy array of `shape` owning `data`.
-pub fn to_numpy<'py, T: Element>(py: Python<'py>, data: Vec<T>, shape: &[usize]) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
+pub fn to_numpy<'py, T: Element>(
+    py: Python<'py>,
+    data: Vec<T>,
+    shape: &[usize],
+) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
     let arr = ArrayD::from_shape_vec(IxDyn(shape), data)
         .map_err(|e| PyValueError::new_err(format!("internal shape mismatch: {e}")))?;
     Ok(arr.into_pyarray(py))

@@ -315,6 +315,31 @@ impl<T: Float> ElemRtrl<T> {
         &self.state
     }
 
+    /// Forgets the sensitivities, keeping the state.
+    pub fn zero_sensitivities(&mut self) {
+        self.m.fill(T::ZERO);
+    }
+
+    /// Adds `sum_b dloss_dh[b] · M_t[b]` for the current step to `grad`.
+    pub fn accumulate(&self, dloss_dh: &[T], grad: &mut [T]) -> Result<()> {
+        let sh = self.shape;
+        let (h, i, p) = (sh.hidden, sh.input, sh.n_params());
+        check_len("dloss_dh", dloss_dh.len(), self.batch * h, "batch * hidden_size")?;
+        check_len("grad", grad.len(), p, "the cell's parameter count")?;
+        for b in 0..self.batch {
+            let m = &self.m[b * p..(b + 1) * p];
+            for k in 0..h {
+                let w = dloss_dh[b * h + k];
+                for (g, &v) in grad[k * i..(k + 1) * i].iter_mut().zip(&m[k * i..(k + 1) * i]) {
+                    *g += w * v;
+                }
+                grad[sh.off_rho() + k] += w * m[sh.off_rho() + k];
+                grad[sh.off_bias() + k] += w * m[sh.off_bias() + k];
+            }
+        }
+        Ok(())
+    }
+
     /// State from h0 (B, H) or zeros; sensitivities zeroed.
     pub fn reset(&mut self, h0: Option<&[T]>) -> Result<()> {
         match h0 {

@@ -335,6 +335,32 @@ impl<T: Float> Rtrl<T> {
     }
 }
 
+impl<T: Float> Rtrl<T> {
+    /// Adds `sum_b dloss_dh[b] · M_t[b]` for the current step to `grad`
+    /// (for losses that need h_t first: `step` without, then this).
+    pub fn accumulate(&self, dloss_dh: &[T], grad: &mut [T]) -> Result<()> {
+        let sh = self.shape;
+        check_len("dloss_dh", dloss_dh.len(), self.batch * sh.hidden, "batch * hidden_size")?;
+        check_len("grad", grad.len(), sh.n_params(), "the cell's parameter count")?;
+        crate::par::install(|| match &self.sens {
+            Sens::Exact(e) => e.accumulate(&sh, dloss_dh, grad),
+            Sens::Snap1(s) => s.accumulate(&sh, dloss_dh, grad),
+            Sens::Uoro(u) => u.accumulate(&sh, dloss_dh, grad),
+        });
+        Ok(())
+    }
+
+    /// Forgets the sensitivities, keeping the state: the next step's gradient
+    /// is then truncated BPTT with truncation 1.
+    pub fn zero_sensitivities(&mut self) {
+        match &mut self.sens {
+            Sens::Exact(e) => e.reset(),
+            Sens::Snap1(s) => s.reset(),
+            Sens::Uoro(u) => u.zero(),
+        }
+    }
+}
+
 /// What `gradient` returns: the summed gradient and the forward outputs.
 pub struct SequenceResult<T> {
     /// (P) gradient of the total loss, summed over time and batch.

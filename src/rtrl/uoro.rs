@@ -55,6 +55,12 @@ impl<T: Float> Uoro<T> {
         self.rng = Xoshiro256PlusPlus::seed_from_u64(self.seed);
     }
 
+    /// Zero factors; the random stream goes on.
+    pub fn zero(&mut self) {
+        self.s_tilde.fill(T::ZERO);
+        self.theta_tilde.fill(T::ZERO);
+    }
+
     pub fn step(&mut self, sh: &CellShape, params: &[T], x: &[T], s_prev: &[T], loc: &Local<T>) {
         let (h, c, i, r, p) = (sh.hidden, sh.kind.comps(), sh.input, sh.rows(), self.p);
         let n = c * h;

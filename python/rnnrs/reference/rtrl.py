@@ -197,7 +197,7 @@ def elem_unit(cell: str, z, rho, h):
     """(h', dh'/dz, dh'/drho, dh'/dh) for "indrnn_tanh", "indrnn_relu" or "diag"."""
     if cell == "diag":
         a = _sigmoid(rho)
-        return a * h + z, np.ones_like(z), a * (1 - a) * h, a
+        return a * h + z, np.ones_like(z), a * (1 - a) * h, a * np.ones_like(h)
     pre = z + rho * h
     if cell == "indrnn_tanh":
         out = np.tanh(pre)
