@@ -1,10 +1,11 @@
 """rnnrs: fast CPU recurrent neural networks with a NumPy API and a Rust core."""
 
 from rnnrs._core import get_num_threads, set_num_threads
+from rnnrs.reference.gradcheck import gradcheck, numerical_grad
 
 __version__ = "0.1.0"
 
-__all__ = ["get_num_threads", "set_num_threads", "__version__"]
+__all__ = ["__version__", "get_num_threads", "gradcheck", "numerical_grad", "set_num_threads"]
 
 # --- rtrl ---
 from rnnrs import rtrl  # noqa: E402

@@ -5,5 +5,52 @@ naming the equations. It is the tests' ground truth; each module covers one
 area.
 """
 
+from rnnrs.reference.gradcheck import gradcheck, numerical_grad
+from rnnrs.reference.layers import (
+    GATES,
+    MODES,
+    ForwardCache,
+    direction_backward,
+    direction_forward,
+    elman_step,
+    elman_step_backward,
+    elman_step_forward,
+    gru_step,
+    gru_step_backward,
+    gru_step_forward,
+    init_params,
+    lstm_step,
+    lstm_step_backward,
+    lstm_step_forward,
+    param_names,
+    param_shapes,
+    rnn_backward,
+    rnn_forward,
+)
+
+__all__ = [
+    "GATES",
+    "MODES",
+    "ForwardCache",
+    "direction_backward",
+    "direction_forward",
+    "elman_step",
+    "elman_step_backward",
+    "elman_step_forward",
+    "gradcheck",
+    "gru_step",
+    "gru_step_backward",
+    "gru_step_forward",
+    "init_params",
+    "lstm_step",
+    "lstm_step_backward",
+    "lstm_step_forward",
+    "numerical_grad",
+    "param_names",
+    "param_shapes",
+    "rnn_backward",
+    "rnn_forward",
+]
+
 # --- rtrl ---
 from rnnrs.reference import rtrl  # noqa: E402,F401
