@@ -259,23 +259,18 @@ LRU = DiagRNN
 
 class _LayerCell(_FlatParams):
     """Adapter: a single-layer unidirectional rnnrs.RNN/LSTM/GRU layer seen as a `Cell`.
-    Reads and writes the layer's own parameter arrays."""
+    Reads and writes the layer's own parameter arrays. (RTRL is always
+    time-major, whatever the layer's ``batch_first``.)"""
 
     def __init__(self, layer):
         if getattr(layer, "num_layers", 1) != 1 or getattr(layer, "bidirectional", False):
             raise ValueError("cell: RTRL needs a single-layer, unidirectional layer")
         if getattr(layer, "proj_size", 0):
             raise ValueError("cell: RTRL does not support proj_size")
-        name = type(layer).__name__
-        if name == "LSTM":
-            self.mode = "LSTM"
-        elif name == "GRU":
-            self.mode = "GRU"
-        elif name == "RNN":
-            nl = getattr(layer, "nonlinearity", "tanh")
-            self.mode = "RNN_RELU" if nl == "relu" else "RNN_TANH"
-        else:
-            raise TypeError(f"cell: expected a Cell, IndRNN, DiagRNN or rnnrs.RNN/LSTM/GRU, got {name}")
+        mode = getattr(layer, "mode", None)
+        if mode not in _GATES:
+            raise TypeError(f"cell: expected a Cell, IndRNN, DiagRNN or rnnrs.RNN/LSTM/GRU, got {type(layer).__name__}")
+        self.mode = mode
         self.layer = layer
         self.params = layer.params
         for k in _PT_NAMES:

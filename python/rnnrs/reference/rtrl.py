@@ -119,7 +119,7 @@ def step_jacobians(mode: str, x, s, params: dict):
 
 
 def _initial_state(h0, c0, batch, hidden, mode, dtype):
-    h = np.zeros((batch, hidden), dtype) if h0 is None else np.asarray(h0, dtype)
+    h = np.zeros((batch, hidden), dtype) if h0 is None else np.array(h0, dtype)
     if mode != "LSTM":
         return h
     c = np.zeros((batch, hidden), dtype) if c0 is None else np.asarray(c0, dtype)
