@@ -18,7 +18,6 @@ import argparse
 import time
 
 import numpy as np
-
 from rnnrs import rtrl
 
 METHODS = ("exact", "snap1", "uoro", "tbptt1")

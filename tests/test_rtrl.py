@@ -7,10 +7,9 @@ equal BPTT's total gradient (reference `rnn_backward` and the Rust layers) to
 
 import numpy as np
 import pytest
+import rnnrs
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import rnnrs
 from rnnrs import rtrl
 from rnnrs.reference import layers as ref_layers
 from rnnrs.reference import rtrl as ref_rtrl
@@ -36,7 +35,7 @@ def assert_rel(a, b, tol, what=""):
 
 
 def reference_bptt(cell, x, dy, h0, c0):
-    y, h_n, c_n, cache = ref_layers.rnn_forward(
+    y, _h_n, _c_n, cache = ref_layers.rnn_forward(
         cell.mode, x, cell.params, h0[None], None if c0 is None else c0[None]
     )
     _, _, _, grads = ref_layers.rnn_backward(cache, dy)
@@ -48,7 +47,7 @@ def reference_bptt(cell, x, dy, h0, c0):
        b=st.integers(1, 3), seed=st.integers(0, 2**31))
 def test_exact_rtrl_equals_reference_bptt(mode, i, h, t, b, seed):
     cell, x, dy, h0, c0 = problem(mode, i, h, t, b, seed)
-    grads, y, (h_n, c_n) = rtrl.gradient(cell, x, dy, h0=h0, c0=c0, method="exact")
+    grads, y, (h_n, _c_n) = rtrl.gradient(cell, x, dy, h0=h0, c0=c0, method="exact")
     y_ref, g_ref = reference_bptt(cell, x, dy, h0, c0)
     assert_rel(y, y_ref, 1e-12, "y")
     assert_rel(h_n, y_ref[-1], 1e-12, "h_n")
@@ -61,7 +60,7 @@ def test_exact_rtrl_equals_reference_bptt(mode, i, h, t, b, seed):
        b=st.integers(1, 2), seed=st.integers(0, 2**31))
 def test_reference_rtrl_equals_reference_bptt(mode, i, h, t, b, seed):
     cell, x, dy, h0, c0 = problem(mode, i, h, t, b, seed)
-    g, y = ref_rtrl.rtrl_gradient(mode, x, dy, cell.params, h0, c0, method="exact")
+    g, _y = ref_rtrl.rtrl_gradient(mode, x, dy, cell.params, h0, c0, method="exact")
     _, g_ref = reference_bptt(cell, x, dy, h0, c0)
     assert_rel(g, ref_rtrl.flatten_params(g_ref), 1e-10, mode)
 
@@ -142,7 +141,7 @@ def test_results_do_not_depend_on_thread_count():
 
 
 def test_nan_input_propagates_without_crashing():
-    cell, x, dy, h0, c0 = problem("GRU", 2, 3, 4, 1, 0)
+    cell, x, dy, _h0, _c0 = problem("GRU", 2, 3, 4, 1, 0)
     x[1, 0, 0] = np.nan
     g, y, _ = rtrl.gradient(cell, x, dy)
     assert np.isnan(y[1:]).all() and np.isfinite(y[0]).all()

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from rnnrs import rtrl
 from rnnrs.reference import rtrl as ref_rtrl
 
@@ -117,7 +116,7 @@ def test_elementwise_cells_forward_bptt_rtrl_match_reference(which, i, h, t, b, 
     x, dy = rng.standard_normal((t, b, i)), rng.standard_normal((t, b, h))
     h0, dh_n = rng.standard_normal((b, h)), rng.standard_normal((b, h))
     theta = cell.flat()
-    y, h_n = cell.forward(x, h0, train=True)
+    y, _h_n = cell.forward(x, h0, train=True)
     np.testing.assert_allclose(y, ref_rtrl.elem_forward(ref_name, theta, x, h0), rtol=1e-12, atol=1e-12)
     dx, dh0 = cell.backward(dy, dh_n)
     rdx, rdh0, rg = ref_rtrl.elem_bptt(ref_name, theta, x, dy, h0, dh_n)

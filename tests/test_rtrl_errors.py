@@ -3,7 +3,6 @@ oversized sensitivities with a MemoryError that states the size."""
 
 import numpy as np
 import pytest
-
 import rnnrs
 from rnnrs import rtrl
 

@@ -11,7 +11,7 @@ __all__ = ["__version__", "get_num_threads", "gradcheck", "numerical_grad", "set
 __all__ += ["GRU", "LSTM", "RNN", "functional", "tbptt_chunks"]
 
 # --- rtrl ---
-from rnnrs import rtrl  # noqa: E402
-from rnnrs.rtrl import DiagRNN, IndRNN  # noqa: E402
+from rnnrs import rtrl
+from rnnrs.rtrl import DiagRNN, IndRNN
 
-__all__ += ["rtrl", "IndRNN", "DiagRNN"]
+__all__ += ["DiagRNN", "IndRNN", "rtrl"]

@@ -33,19 +33,19 @@ from rnnrs import _core
 
 __all__ = [
     "RTRL",
-    "Cell",
-    "IndRNN",
-    "DiagRNN",
-    "Linear",
     "SGD",
     "Adam",
+    "Cell",
+    "DiagRNN",
+    "IndRNN",
+    "Linear",
     "OnlineLearner",
+    "cross_entropy_loss",
+    "get_memory_limit",
     "gradient",
     "mse_loss",
-    "cross_entropy_loss",
-    "set_memory_limit",
-    "get_memory_limit",
     "sensitivity_bytes",
+    "set_memory_limit",
 ]
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}

@@ -53,4 +53,4 @@ __all__ = [
 ]
 
 # --- rtrl ---
-from rnnrs.reference import rtrl  # noqa: E402,F401
+from rnnrs.reference import rtrl  # noqa: F401
