@@ -52,7 +52,7 @@ impl<T: Float> Exact<T> {
         let mh = Op { data: &self.m[..], rows: h, cols: bp, ld: c * bp, trans: false };
         gemm(&mut self.q, bp, Op::new(w_hh, sh.rows(), h), mh, T::ONE, false);
         let q = &self.q;
-        self.m.par_chunks_mut(c * bp).enumerate().for_each(|(k, blk)| {
+        let update = |(k, blk): (usize, &mut [T])| {
             for b in 0..bsz {
                 // Direct state dependence (gamma), in place over the unit's components.
                 if c == 1 {
@@ -84,7 +84,13 @@ impl<T: Float> Exact<T> {
                     add_immediate(sh, loc, b, cc, k, x_b, h_b, dst);
                 }
             }
-        });
+        };
+        // Threads only pay off above a few hundred thousand updates per step.
+        if super::worth_threads(self.m.len() * (g_n + c)) {
+            self.m.par_chunks_mut(c * bp).enumerate().for_each(update);
+        } else {
+            self.m.chunks_mut(c * bp).enumerate().for_each(update);
+        }
     }
 
     /// grad += sum_b sum_k dloss_dh[b, k] M[k, h, b, :], split along parameters.
@@ -92,7 +98,7 @@ impl<T: Float> Exact<T> {
         let (h, c, bsz, p) = (sh.hidden, sh.kind.comps(), self.batch, self.p);
         const CHUNK: usize = 2048;
         let m = &self.m;
-        grad.par_chunks_mut(CHUNK).enumerate().for_each(|(ci, gch)| {
+        let add = |(ci, gch): (usize, &mut [T])| {
             let (lo, len) = (ci * CHUNK, gch.len());
             for k in 0..h {
                 for b in 0..bsz {
@@ -103,6 +109,11 @@ impl<T: Float> Exact<T> {
                     }
                 }
             }
-        });
+        };
+        if super::worth_threads(h * bsz * p) {
+            grad.par_chunks_mut(CHUNK).enumerate().for_each(add);
+        } else {
+            grad.chunks_mut(CHUNK).enumerate().for_each(add);
+        }
     }
 }

@@ -148,6 +148,12 @@ impl Method {
     }
 }
 
+/// Whether a step touching `work` numbers is worth splitting across threads
+/// (below that, waking the pool costs more than it saves).
+pub(crate) fn worth_threads(work: usize) -> bool {
+    work >= 1 << 17 && rayon::current_num_threads() > 1
+}
+
 /// Default memory limit for sensitivities: 2 GiB.
 pub const DEFAULT_MEMORY_LIMIT: u64 = 2 << 30;
 static MEMORY_LIMIT: AtomicU64 = AtomicU64::new(DEFAULT_MEMORY_LIMIT);
@@ -315,7 +321,7 @@ impl<T: Float> Rtrl<T> {
         }
         let (state, next, local, sens, batch) =
             (&self.state, &mut self.next, &mut self.local, &mut self.sens, self.batch);
-        crate::par::install(|| {
+        let run = || {
             local::step(&sh, params, x, state, next, batch, local);
             match sens {
                 Sens::Exact(e) => e.step(&sh, params, x, state, local),
@@ -329,7 +335,16 @@ impl<T: Float> Rtrl<T> {
                     Sens::Uoro(u) => u.accumulate(&sh, d, g),
                 }
             }
-        });
+        };
+        // Small steps stay on the calling thread: entering the pool costs
+        // more than they take (and below this size nothing inside splits).
+        let work =
+            batch * sh.n_params() * (sh.rows() * sh.hidden).max(sh.state_len() * (sh.kind.gates() + 2));
+        if work >= 1 << 17 {
+            crate::par::install(run);
+        } else {
+            run();
+        }
         std::mem::swap(&mut self.state, &mut self.next);
         Ok(())
     }
@@ -394,12 +409,16 @@ pub fn gradient<T: Float>(
     let (bi, bh) = (batch * shape.input, batch * shape.hidden);
     let mut y = crate::error::try_zeros(crate::error::checked_size(&[steps, bh], "y")?, "y")?;
     let (c, h) = (shape.kind.comps(), shape.hidden);
-    for t in 0..steps {
-        r.step(params, &x[t * bi..(t + 1) * bi], Some(&dloss_dh[t * bh..(t + 1) * bh]), Some(&mut grad))?;
-        for b in 0..batch {
-            y[t * bh + b * h..t * bh + (b + 1) * h].copy_from_slice(&r.state[b * c * h..b * c * h + h]);
+    // One pool entry for the whole sequence (each step's own entry is then free).
+    crate::par::install(|| -> Result<()> {
+        for t in 0..steps {
+            r.step(params, &x[t * bi..(t + 1) * bi], Some(&dloss_dh[t * bh..(t + 1) * bh]), Some(&mut grad))?;
+            for b in 0..batch {
+                y[t * bh + b * h..t * bh + (b + 1) * h].copy_from_slice(&r.state[b * c * h..b * c * h + h]);
+            }
         }
-    }
+        Ok(())
+    })?;
     Ok(SequenceResult { grad, y, state: r.state })
 }
 

@@ -37,7 +37,7 @@ impl<T: Float> Snap1<T> {
         let (h, c, i, r) = (sh.hidden, sh.kind.comps(), sh.input, sh.rows());
         let p = self.p;
         let w_hh = &params[sh.off_whh()..sh.off_bih()];
-        self.m.par_chunks_mut(c * p).enumerate().for_each(|(b, mb)| {
+        let update = |(b, mb): (usize, &mut [T])| {
             // Unit-diagonal Jacobian blocks Jd[c][d][k].
             let mut jd = vec![T::ZERO; c * c * h];
             for cc in 0..c {
@@ -87,7 +87,12 @@ impl<T: Float> Snap1<T> {
                     }
                 }
             }
-        });
+        };
+        if super::worth_threads(self.m.len()) {
+            self.m.par_chunks_mut(c * p).enumerate().for_each(update);
+        } else {
+            self.m.chunks_mut(c * p).enumerate().for_each(update);
+        }
     }
 
     /// grad[p] += sum_b dloss_dh[b, k(p)] m_h[b, p] (sequences in order).
