@@ -118,6 +118,10 @@ def rows(quick=False):
                 yield mode, "diag", n, batch
 
 
+def _num(v):
+    return f"{v:.0f}" if v >= 100 else f"{v:.3g}"
+
+
 def table(quick=False, markdown=False):
     head = ["cell", "n", "B", "method", "steps/s", "cell-steps/s", "GFLOP/s", "% GEMM", "ref steps/s", "speedup"]
     lines = []
@@ -145,8 +149,8 @@ def table(quick=False, markdown=False):
             peak = numpy_gemm_gflops(mode, n, batch)
             pct = f"{100 * g / peak:.0f}%" if peak else ""
         r = reference_steps_per_s(mode, method, n, batch)
-        line = fmt([mode, str(n), str(batch), method, f"{sps:.0f}", f"{sps * batch:.0f}", gf, pct,
-                    "-" if r is None else f"{r:.1f}", "-" if r is None else f"{sps / r:.0f}x"])
+        line = fmt([mode, str(n), str(batch), method, _num(sps), _num(sps * batch), gf, pct,
+                    "-" if r is None else _num(r), "-" if r is None else f"{sps / r:.0f}x"])
         print(line, flush=True)
         lines.append(line)
     return lines

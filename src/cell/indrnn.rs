@@ -33,6 +33,35 @@ impl UnitMap for IndRnn {
         };
         (hn, d, d * h, d * u)
     }
+
+    /// Batched over units so the activation runs through the SIMD kernels.
+    fn units<T: Float>(&self, z: &[T], u: &[T], h: &mut [T], coef: &mut [T]) {
+        let n = h.len();
+        let (dz, rest) = coef.split_at_mut(n);
+        let (drho, dh) = rest.split_at_mut(n);
+        for k in 0..n {
+            drho[k] = h[k]; // the old state, needed below
+            h[k] = z[k] + u[k] * h[k];
+        }
+        match self {
+            IndRnn::Tanh => {
+                crate::kernels::tanh_inplace(h);
+                for k in 0..n {
+                    dz[k] = T::ONE - h[k] * h[k];
+                }
+            }
+            IndRnn::Relu => {
+                for k in 0..n {
+                    dz[k] = if h[k] > T::ZERO { T::ONE } else { T::ZERO };
+                }
+                crate::kernels::relu_inplace(h);
+            }
+        }
+        for k in 0..n {
+            drho[k] *= dz[k];
+            dh[k] = dz[k] * u[k];
+        }
+    }
 }
 
 #[cfg(test)]

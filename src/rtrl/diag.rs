@@ -16,6 +16,22 @@ use rayon::prelude::*;
 pub trait UnitMap: Sync {
     /// `(h', ∂h'/∂z, ∂h'/∂ρ, ∂h'/∂h)` for input drive z, recurrent parameter ρ, old state h.
     fn unit<T: Float>(&self, z: T, rho: T, h: T) -> (T, T, T, T);
+
+    /// All units of one sequence at once: `h` (H) is replaced by h', and
+    /// `coef` (3, H) receives ∂h'/∂z, ∂h'/∂ρ, ∂h'/∂h. Cells override this to
+    /// use the vectorised activation kernels.
+    fn units<T: Float>(&self, z: &[T], rho: &[T], h: &mut [T], coef: &mut [T]) {
+        let n = h.len();
+        let (dz, rest) = coef.split_at_mut(n);
+        let (drho, dh) = rest.split_at_mut(n);
+        for k in 0..n {
+            let (hn, a, b, c) = self.unit(z[k], rho[k], h[k]);
+            h[k] = hn;
+            dz[k] = a;
+            drho[k] = b;
+            dh[k] = c;
+        }
+    }
 }
 
 /// Sizes of an element-wise cell.
@@ -196,30 +212,43 @@ fn rtrl_step<T: Float, U: UnitMap>(
     x: &[T],
     h: &mut [T],
     m: &mut [T],
+    coef: &mut [T],
     dloss_dh: Option<&[T]>,
     grad: &mut [T],
 ) {
-    let i = sh.input;
+    let (i, n) = (sh.input, sh.hidden);
+    u.units(z, rho, h, coef);
+    let (cz, rest) = coef.split_at(n);
+    let (cr, cd) = rest.split_at(n);
     let (mw, rest) = m.split_at_mut(sh.off_rho());
-    let (mr, mb) = rest.split_at_mut(sh.hidden);
+    let (mr, mb) = rest.split_at_mut(n);
     let (gw, grest) = grad.split_at_mut(sh.off_rho());
-    let (gr, gb) = grest.split_at_mut(sh.hidden);
-    for k in 0..sh.hidden {
-        let (hn, dz, drho, dh) = u.unit(z[k], rho[k], h[k]);
-        h[k] = hn;
-        let row = &mut mw[k * i..(k + 1) * i];
-        for (v, &xv) in row.iter_mut().zip(x) {
-            *v = dh * *v + dz * xv;
-        }
-        mr[k] = dh * mr[k] + drho;
-        mb[k] = dh * mb[k] + dz;
-        if let Some(d) = dloss_dh {
-            let w = d[k];
-            for (g, &v) in gw[k * i..(k + 1) * i].iter_mut().zip(row.iter()) {
-                *g += w * v;
+    let (gr, gb) = grest.split_at_mut(n);
+    match dloss_dh {
+        Some(d) => {
+            for k in 0..n {
+                let (dz, dh, w) = (cz[k], cd[k], d[k]);
+                for ((v, g), &xv) in mw[k * i..(k + 1) * i].iter_mut().zip(&mut gw[k * i..(k + 1) * i]).zip(x)
+                {
+                    let nv = dh * *v + dz * xv;
+                    *v = nv;
+                    *g += w * nv;
+                }
+                mr[k] = dh * mr[k] + cr[k];
+                mb[k] = dh * mb[k] + dz;
+                gr[k] += w * mr[k];
+                gb[k] += w * mb[k];
             }
-            gr[k] += w * mr[k];
-            gb[k] += w * mb[k];
+        }
+        None => {
+            for k in 0..n {
+                let (dz, dh) = (cz[k], cd[k]);
+                for (v, &xv) in mw[k * i..(k + 1) * i].iter_mut().zip(x) {
+                    *v = dh * *v + dz * xv;
+                }
+                mr[k] = dh * mr[k] + cr[k];
+                mb[k] = dh * mb[k] + dz;
+            }
         }
     }
 }
@@ -256,10 +285,12 @@ pub fn rtrl_gradient<T: Float, U: UnitMap>(
                 let mut hs: Vec<T> =
                     h0.map(|v| v[b * h..(b + 1) * h].to_vec()).unwrap_or_else(|| vec![T::ZERO; h]);
                 let mut ys = vec![T::ZERO; steps * h];
+                let mut coef = vec![T::ZERO; 3 * h];
                 for t in 0..steps {
                     let o = t * bh + b * h;
                     let xs = &x[(t * batch + b) * i..(t * batch + b + 1) * i];
-                    rtrl_step(u, sh, rho, &z[o..o + h], xs, &mut hs, m, Some(&dloss_dh[o..o + h]), g);
+                    let d = Some(&dloss_dh[o..o + h]);
+                    rtrl_step(u, sh, rho, &z[o..o + h], xs, &mut hs, m, &mut coef, d, g);
                     ys[t * h..(t + 1) * h].copy_from_slice(&hs);
                 }
                 ys
@@ -382,11 +413,13 @@ impl<T: Float> ElemRtrl<T> {
         };
         let z = drives(&sh, params, x, bsz)?;
         let rho = &params[sh.off_rho()..sh.off_bias()];
+        let mut coef = vec![T::ZERO; 3 * h];
         for b in 0..bsz {
             let d = dloss_dh.map(|d| &d[b * h..(b + 1) * h]);
             let hs = &mut self.state[b * h..(b + 1) * h];
             let m = &mut self.m[b * p..(b + 1) * p];
-            rtrl_step(u, &sh, rho, &z[b * h..(b + 1) * h], &x[b * i..(b + 1) * i], hs, m, d, grad);
+            let (zb, xb) = (&z[b * h..(b + 1) * h], &x[b * i..(b + 1) * i]);
+            rtrl_step(u, &sh, rho, zb, xb, hs, m, &mut coef, d, grad);
         }
         Ok(())
     }
