@@ -5,7 +5,7 @@ For each cell (Elman tanh, GRU, LSTM), hidden size n in 16, 32, 64, 128
 element-wise IndRNN/DiagRNN with exact O(P) RTRL), prints time steps per
 second, cell-steps per second (steps x batch) for a whole sequence in one
 call, and for exact RTRL the achieved GFLOP/s of the sensitivity product
-(2 * G*H * H * P * B per step) and its share of this machine's GEMM
+(2 * n_state * H * P * B per step, n_state = H, or 2H for the LSTM) and its share of this machine's GEMM
 throughput for the same product shape (NumPy matmul, float32). The
 reference's speed is measured on a few steps of the same problem.
 
@@ -32,8 +32,13 @@ def n_params(mode, n):
     return GATES[mode] * n * (INPUT + n + 2)
 
 
+def state_len(mode, n):
+    return 2 * n if mode == "LSTM" else n
+
+
 def exact_flops(mode, n, batch):
-    return 2 * GATES[mode] * n * n * n_params(mode, n) * batch
+    """The sensitivity product J^h M^h: (state x n) (n x P) per sequence."""
+    return 2 * state_len(mode, n) * n * n_params(mode, n) * batch
 
 
 def _timeit(fn, min_time=0.3, max_reps=50):
@@ -94,7 +99,7 @@ def reference_steps_per_s(mode, method, n, batch):
 
 def numpy_gemm_gflops(mode, n, batch):
     """GFLOP/s of NumPy's float32 matmul for the sensitivity product shape."""
-    m, k, cols = GATES[mode] * n, n, batch * n_params(mode, n)
+    m, k, cols = state_len(mode, n), n, batch * n_params(mode, n)
     if m * cols * 4 > 600e6:
         return None
     rng = np.random.default_rng(0)

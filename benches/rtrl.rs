@@ -1,6 +1,6 @@
-//! RTRL throughput: one step of exact RTRL (sensitivity GEMM + structured
-//! immediate Jacobian) next to a bare GEMM of the same shape
-//! `(G*H x H) x (H x B*P)` (the machine's faer GEMM throughput for that
+//! RTRL throughput: one step of exact RTRL (sensitivity GEMMs + structured
+//! immediate Jacobian) next to a bare GEMM with the same flops,
+//! `(n x H) x (H x B*P)` (the machine's faer GEMM throughput for that
 //! product), and whole sequences of the O(P) methods. Throughput is counted
 //! in floating-point operations (2 per multiply-add of the sensitivity
 //! product), so criterion's "elem/s" reads as FLOP/s for the exact rows,
@@ -30,7 +30,7 @@ fn exact_vs_gemm(c: &mut Criterion) {
         for hidden in [16, 32, 64, 128] {
             for batch in [1, 16] {
                 let sh = CellShape::new(kind, INPUT, hidden).unwrap();
-                let flops = 2 * sh.rows() * hidden * sh.n_params() * batch;
+                let flops = 2 * sh.state_len() * hidden * sh.n_params() * batch;
                 if flops > 400_000_000 && !full {
                     continue;
                 }
@@ -45,7 +45,7 @@ fn exact_vs_gemm(c: &mut Criterion) {
                     b.iter(|| r.step(&params, black_box(&x), Some(&d), Some(&mut grad)).unwrap())
                 });
                 // The bare GEMM of the same shape: the throughput ceiling.
-                let (m, k, n) = (sh.rows(), hidden, batch * sh.n_params());
+                let (m, k, n) = (sh.state_len(), hidden, batch * sh.n_params());
                 let a = data(m * k, 0.5);
                 let bm = data(k * n, 0.7);
                 let mut out = vec![0.0f32; m * n];

@@ -15,9 +15,9 @@ def cell():
 def test_memory_guard_states_the_size():
     big = rtrl.Cell("LSTM", 8, 256, dtype=np.float32)
     need = rtrl.sensitivity_bytes(big, "exact", batch=4)
-    # n*P*B*4 bytes for M plus the G*H*P*B workspace.
-    p = 4 * 256 * (8 + 256 + 2)
-    assert need == (2 * 256 + 4 * 256) * p * 4 * 4
+    # M and the next step's buffer (2 * n*P*B floats) plus the (n x H) Jacobians.
+    p, n = 4 * 256 * (8 + 256 + 2), 2 * 256
+    assert need == (2 * p + 256) * n * 4 * 4
     x = np.zeros((1, 4, 8), np.float32)
     d = np.zeros((1, 4, 256), np.float32)
     with pytest.raises(MemoryError, match=str(need)):

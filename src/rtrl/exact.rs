@@ -1,13 +1,16 @@
 //! Exact RTRL: the full sensitivity recursion `M_t = J_t M_{t-1} + F_t`.
 //!
-//! Layout: `M[k][c][b][p]` (unit, state component, sequence, parameter), so
-//! that (i) the h-rows of all sequences form one `H x (B*P)` matrix with row
-//! stride `C*B*P` and `W_hh M^h` is a single GEMM `(G*H x H) (H x B*P)` per
-//! step, and (ii) each unit owns one contiguous block, updated in parallel
-//! (split along outputs: results do not depend on the thread count).
+//! The part of `J_t` acting on the h-rows of M is, per sequence b,
+//! `J^h[(k,c), j] = gamma[c][h][k] δ_kj + sum_g beta[c][g][k] W_hh[gH+k, j]`
+//! (see `local.rs`), an `(n x H)` matrix formed in O(n H G). So each step is
+//! one GEMM per sequence, `M'_b = J^h_b M^h_b` ((n x H) (H x P)), followed by
+//! the LSTM's direct c-to-state terms and the immediate Jacobian `F_t`, which
+//! is applied from its Kronecker structure (never built densely).
 //!
-//! Per unit k, component c, sequence b (see `local.rs` for the coefficients):
-//! `M'_{c,k} = sum_d gamma[c][d][k] M_{d,k} + sum_g beta[c][g][k] (W_hh M^h)_{gH+k} + F_{c,k}`.
+//! Layout: `M[k][c][b][p]` (unit, state component, sequence, parameter): the
+//! h-rows of sequence b form an `H x P` matrix with row stride `C*B*P`, and
+//! each unit owns one contiguous block, updated in parallel (split along
+//! outputs: results do not depend on the thread count).
 
 use super::local::{add_immediate, Local};
 use super::CellShape;
@@ -19,22 +22,24 @@ use rayon::prelude::*;
 pub struct Exact<T> {
     batch: usize,
     p: usize,
-    /// (H, C, B, P) sensitivities.
+    /// (H, C, B, P) sensitivities, and the buffer the next step is written to.
     m: Vec<T>,
-    /// (G*H, B, P) product W_hh M^h.
-    q: Vec<T>,
+    next: Vec<T>,
+    /// (B, C*H, H) the state Jacobians restricted to h columns.
+    jac: Vec<T>,
 }
 
 impl<T: Float> Exact<T> {
     pub fn new(sh: &CellShape, batch: usize) -> Result<Self> {
         let p = sh.n_params();
         let m = checked_size(&[sh.state_len(), batch, p], "exact RTRL sensitivities")?;
-        let q = checked_size(&[sh.rows(), batch, p], "exact RTRL workspace")?;
+        let j = checked_size(&[batch, sh.state_len(), sh.hidden], "exact RTRL Jacobians")?;
         Ok(Exact {
             batch,
             p,
             m: try_zeros(m, "exact RTRL sensitivities")?,
-            q: try_zeros(q, "exact RTRL workspace")?,
+            next: try_zeros(m, "exact RTRL sensitivities")?,
+            jac: try_zeros(j, "exact RTRL Jacobians")?,
         })
     }
 
@@ -46,51 +51,67 @@ impl<T: Float> Exact<T> {
     pub fn step(&mut self, sh: &CellShape, params: &[T], x: &[T], s_prev: &[T], loc: &Local<T>) {
         let (h, c, g_n, i) = (sh.hidden, sh.kind.comps(), sh.kind.gates(), sh.input);
         let (bsz, p) = (self.batch, self.p);
-        let bp = bsz * p;
+        let (n, bp) = (c * h, bsz * p);
         let w_hh = &params[sh.off_whh()..sh.off_bih()];
-        // Q = W_hh M^h: the only O(n^2 P) work.
-        let mh = Op { data: &self.m[..], rows: h, cols: bp, ld: c * bp, trans: false };
-        gemm(&mut self.q, bp, Op::new(w_hh, sh.rows(), h), mh, T::ONE, false);
-        let q = &self.q;
-        let update = |(k, blk): (usize, &mut [T])| {
-            for b in 0..bsz {
-                // Direct state dependence (gamma), in place over the unit's components.
-                if c == 1 {
-                    let gm = loc.gamma[Local::<T>::gi(sh, b, 0, 0, k)];
-                    for v in &mut blk[b * p..(b + 1) * p] {
-                        *v *= gm;
-                    }
-                } else {
-                    let gam = |cc: usize, d: usize| loc.gamma[Local::<T>::gi(sh, b, cc, d, k)];
-                    let (ghh, ghc, gch, gcc) = (gam(0, 0), gam(0, 1), gam(1, 0), gam(1, 1));
-                    let (hpart, cpart) = blk.split_at_mut(bp);
-                    for (vh, vc) in hpart[b * p..(b + 1) * p].iter_mut().zip(&mut cpart[b * p..(b + 1) * p]) {
-                        let (oh, oc) = (*vh, *vc);
-                        *vh = ghh * oh + ghc * oc;
-                        *vc = gch * oh + gcc * oc;
-                    }
-                }
+        // J^h_b: rows (k, c) = sum_g beta[c][g][k] W_hh[gH+k, :] + gamma[c][h][k] e_k.
+        for b in 0..bsz {
+            for k in 0..h {
                 for cc in 0..c {
-                    let dst = &mut blk[cc * bp + b * p..cc * bp + (b + 1) * p];
+                    let row = &mut self.jac[(b * n + k * c + cc) * h..(b * n + k * c + cc + 1) * h];
+                    row.fill(T::ZERO);
                     for g in 0..g_n {
                         let be = loc.beta[Local::<T>::ab(sh, b, cc, g, k)];
-                        let qrow = &q[(g * h + k) * bp + b * p..(g * h + k) * bp + (b + 1) * p];
-                        for (d, &qv) in dst.iter_mut().zip(qrow) {
-                            *d += be * qv;
+                        for (r, &w) in row.iter_mut().zip(&w_hh[(g * h + k) * h..(g * h + k + 1) * h]) {
+                            *r += be * w;
                         }
                     }
-                    let x_b = &x[b * i..(b + 1) * i];
-                    let h_b = &s_prev[b * c * h..b * c * h + h];
-                    add_immediate(sh, loc, b, cc, k, x_b, h_b, dst);
+                    row[k] += loc.gamma[Local::<T>::gi(sh, b, cc, 0, k)];
+                }
+            }
+        }
+        // M'_b = J^h_b M^h_b: the only O(n^2 P) work, one GEMM per sequence
+        // (threaded inside along its outputs).
+        for b in 0..bsz {
+            let jb = Op::new(&self.jac[b * n * h..(b + 1) * n * h], n, h);
+            let mh = Op { data: &self.m[b * p..], rows: h, cols: p, ld: c * bp, trans: false };
+            gemm(&mut self.next[b * p..], bp, jb, mh, T::ONE, false);
+        }
+        let old = &self.m;
+        let update = |(k, blk): (usize, &mut [T])| {
+            for b in 0..bsz {
+                if c == 2 {
+                    // The LSTM's direct dependence on its old cell state.
+                    let oc = &old[(k * c + 1) * bp + b * p..(k * c + 1) * bp + (b + 1) * p];
+                    for cc in 0..c {
+                        let gm = loc.gamma[Local::<T>::gi(sh, b, cc, 1, k)];
+                        for (d, &o) in blk[cc * bp + b * p..cc * bp + (b + 1) * p].iter_mut().zip(oc) {
+                            *d += gm * o;
+                        }
+                    }
+                }
+                let x_b = &x[b * i..(b + 1) * i];
+                let h_b = &s_prev[b * n..b * n + h];
+                for cc in 0..c {
+                    add_immediate(
+                        sh,
+                        loc,
+                        b,
+                        cc,
+                        k,
+                        x_b,
+                        h_b,
+                        &mut blk[cc * bp + b * p..cc * bp + (b + 1) * p],
+                    );
                 }
             }
         };
         // Threads only pay off above a few hundred thousand updates per step.
-        if super::worth_threads(self.m.len() * (g_n + c)) {
-            self.m.par_chunks_mut(c * bp).enumerate().for_each(update);
+        if super::worth_threads(self.next.len()) {
+            self.next.par_chunks_mut(c * bp).enumerate().for_each(update);
         } else {
-            self.m.chunks_mut(c * bp).enumerate().for_each(update);
+            self.next.chunks_mut(c * bp).enumerate().for_each(update);
         }
+        std::mem::swap(&mut self.m, &mut self.next);
     }
 
     /// grad += sum_b sum_k dloss_dh[b, k] M[k, h, b, :], split along parameters.

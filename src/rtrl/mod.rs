@@ -15,8 +15,8 @@
 //! layout) are written as pre-activation rows `A = W_ih x + b_ih`,
 //! `B = W_hh h + b_hh` followed by a per-unit map; `local.rs` gives the per-unit
 //! partial derivatives, from which
-//! - `exact.rs`: the full recursion, `J_t M_{t-1}` as one GEMM per step,
-//!   `F_t` applied from its Kronecker structure (never built densely);
+//! - `exact.rs`: the full recursion, `J_t M_{t-1}` as one GEMM per step and
+//!   sequence, `F_t` applied from its Kronecker structure (never built densely);
 //! - `snap.rs`: SnAp-1, the sensitivity of each parameter on its own unit only;
 //! - `uoro.rs`: UORO, an unbiased rank-one estimate (seeded);
 //! - `diag.rs`: element-wise recurrent cells (IndRNN, diagonal linear unit),
@@ -173,8 +173,8 @@ pub fn sensitivity_bytes<T: Float>(sh: &CellShape, method: Method, batch: usize)
     let p = sh.n_params() as u128;
     let b = batch as u128;
     let elems = match method {
-        // M (n x P) plus the product W_hh M (G*H x P), per sequence.
-        Method::Exact => (sh.state_len() + sh.rows()) as u128 * p * b,
+        // M (n x P) and the buffer of the next step, plus the (n x H) Jacobian, per sequence.
+        Method::Exact => (2 * p + sh.hidden as u128) * sh.state_len() as u128 * b,
         Method::Snap1 => sh.kind.comps() as u128 * p * b,
         Method::Uoro { .. } => (p + sh.state_len() as u128) * b,
     };
@@ -338,8 +338,7 @@ impl<T: Float> Rtrl<T> {
         };
         // Small steps stay on the calling thread: entering the pool costs
         // more than they take (and below this size nothing inside splits).
-        let work =
-            batch * sh.n_params() * (sh.rows() * sh.hidden).max(sh.state_len() * (sh.kind.gates() + 2));
+        let work = batch * sh.n_params() * sh.state_len() * sh.hidden.max(3);
         if work >= 1 << 17 {
             crate::par::install(run);
         } else {
