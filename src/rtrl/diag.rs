@@ -10,7 +10,6 @@
 use crate::error::{checked_size, try_zeros, Error, Result};
 use crate::float::Float;
 use crate::linalg::{gemm, Op};
-use rayon::prelude::*;
 
 /// The per-unit map of an element-wise cell and its partial derivatives.
 pub trait UnitMap: Sync {
@@ -253,8 +252,8 @@ fn rtrl_step<T: Float, U: UnitMap>(
     }
 }
 
-/// Exact RTRL over a whole sequence (one call; sequences run in parallel and
-/// their gradients are summed in batch order): (grad (P), y (T, B, H)).
+/// Exact RTRL over a whole sequence in one call (per-sequence gradients are
+/// summed in batch order): (grad (P), y (T, B, H)).
 #[allow(clippy::too_many_arguments)]
 pub fn rtrl_gradient<T: Float, U: UnitMap>(
     u: &U,
@@ -270,43 +269,36 @@ pub fn rtrl_gradient<T: Float, U: UnitMap>(
     let (h, i, p) = (sh.hidden, sh.input, sh.n_params());
     let bh = batch * h;
     check_len("dloss_dh", dloss_dh.len(), steps * bh, "seq_len * batch * hidden_size")?;
-    crate::par::install(|| {
-        let z = drives(sh, params, x, steps * batch)?;
-        let rho = &params[sh.off_rho()..sh.off_bias()];
-        let mut y = try_zeros(steps * bh, "y")?;
-        let mut per_seq =
-            try_zeros(checked_size(&[batch, 2, p], "RTRL sensitivities")?, "RTRL sensitivities")?;
-        // Each sequence: its own state, sensitivities and partial gradient.
-        let outs: Vec<Vec<T>> = per_seq
-            .par_chunks_mut(2 * p)
-            .enumerate()
-            .map(|(b, buf)| {
-                let (m, g) = buf.split_at_mut(p);
-                let mut hs: Vec<T> =
-                    h0.map(|v| v[b * h..(b + 1) * h].to_vec()).unwrap_or_else(|| vec![T::ZERO; h]);
-                let mut ys = vec![T::ZERO; steps * h];
-                let mut coef = vec![T::ZERO; 3 * h];
-                for t in 0..steps {
-                    let o = t * bh + b * h;
-                    let xs = &x[(t * batch + b) * i..(t * batch + b + 1) * i];
-                    let d = Some(&dloss_dh[o..o + h]);
-                    rtrl_step(u, sh, rho, &z[o..o + h], xs, &mut hs, m, &mut coef, d, g);
-                    ys[t * h..(t + 1) * h].copy_from_slice(&hs);
-                }
-                ys
-            })
-            .collect();
-        let mut grad = try_zeros(p, "gradient")?;
-        for (b, ys) in outs.iter().enumerate() {
-            for t in 0..steps {
-                y[t * bh + b * h..t * bh + (b + 1) * h].copy_from_slice(&ys[t * h..(t + 1) * h]);
-            }
-            for (gv, &v) in grad.iter_mut().zip(&per_seq[b * 2 * p + p..(b + 1) * 2 * p]) {
-                *gv += v;
-            }
+    // O(P) work per step: threads cost more than they save here, so the
+    // sequences advance together on the calling thread, time-major, which
+    // walks x, z, dloss_dh and y contiguously.
+    let z = crate::par::install(|| drives(sh, params, x, steps * batch))?;
+    let rho = &params[sh.off_rho()..sh.off_bias()];
+    let mut y = try_zeros(steps * bh, "y")?;
+    let mut hs: Vec<T> = match h0 {
+        Some(v) => v.to_vec(),
+        None => try_zeros(bh, "state")?,
+    };
+    // Per sequence: sensitivities and partial gradient (summed in batch order at the end).
+    let mut per_seq = try_zeros(checked_size(&[batch, 2, p], "RTRL sensitivities")?, "RTRL sensitivities")?;
+    let mut coef = vec![T::ZERO; 3 * h];
+    for t in 0..steps {
+        for (b, buf) in per_seq.chunks_mut(2 * p).enumerate() {
+            let (m, g) = buf.split_at_mut(p);
+            let o = t * bh + b * h;
+            let xs = &x[(t * batch + b) * i..(t * batch + b + 1) * i];
+            let hb = &mut hs[b * h..(b + 1) * h];
+            rtrl_step(u, sh, rho, &z[o..o + h], xs, hb, m, &mut coef, Some(&dloss_dh[o..o + h]), g);
+            y[o..o + h].copy_from_slice(hb);
         }
-        Ok((grad, y))
-    })
+    }
+    let mut grad = try_zeros(p, "gradient")?;
+    for buf in per_seq.chunks(2 * p) {
+        for (gv, &v) in grad.iter_mut().zip(&buf[p..]) {
+            *gv += v;
+        }
+    }
+    Ok((grad, y))
 }
 
 /// Online exact RTRL for an element-wise cell, one step at a time.
