@@ -27,11 +27,11 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) clippy --all-targets --features python -- -D warnings
-	$(PYTHON) -m ruff check python tests benches examples
+	$(PYTHON) -m ruff check $(wildcard python tests benches examples)
 
 fmt:
 	$(CARGO) fmt
-	$(PYTHON) -m ruff format python tests benches examples
+	$(PYTHON) -m ruff format $(wildcard python tests benches examples)
 
 wheel:
 	maturin build --release --out dist

@@ -197,7 +197,9 @@ def test_gru_step_formula_by_hand():
     x, h = rng.standard_normal((1, 2)), rng.standard_normal((1, 3))
     w_ih, w_hh = rng.standard_normal((9, 2)), rng.standard_normal((9, 3))
     b_ih, b_hh = rng.standard_normal(9), rng.standard_normal(9)
-    sig = lambda a: 1 / (1 + np.exp(-a))
+    def sig(a):
+        return 1 / (1 + np.exp(-a))
+
     r = sig(w_ih[0:3] @ x[0] + b_ih[0:3] + w_hh[0:3] @ h[0] + b_hh[0:3])
     z = sig(w_ih[3:6] @ x[0] + b_ih[3:6] + w_hh[3:6] @ h[0] + b_hh[3:6])
     n = np.tanh(w_ih[6:9] @ x[0] + b_ih[6:9] + r * (w_hh[6:9] @ h[0] + b_hh[6:9]))

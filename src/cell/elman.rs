@@ -52,7 +52,6 @@ impl<T: Float> Cell<T> for Elman {
         dgx: &mut [T],
         _dgh: &mut [T],
         _dh_prev: &mut [T],
-        _scratch: &mut [T],
     ) {
         if self.relu {
             // torch: the gradient passes where the output is > 0.

@@ -81,7 +81,6 @@ impl<T: Float> Cell<T> for Gru {
         dgx: &mut [T],
         dgh: &mut [T],
         dh_prev: &mut [T],
-        _scratch: &mut [T],
     ) {
         for ((((((row, hn), hp), d), gx), gh), dhp) in gates
             .chunks_exact(3 * h)

@@ -1,6 +1,6 @@
 //! LSTM cell, gates i, f, g, o (torch order):
 //! `c = f*c_prev + i*g`, `out = o*tanh(c)` (the layer projects `out` with
-//! `W_hr` when `proj_size > 0`).
+//! `W_hr` when `proj_size > 0`). `tanh(c)` is saved for the backward.
 
 use super::Cell;
 use crate::kernels::{sigmoid_inplace, tanh_inplace};
@@ -13,7 +13,7 @@ pub struct Lstm;
 impl<T: Float> Cell<T> for Lstm {
     const GATES: usize = 4;
     const HAS_C: bool = true;
-    const EXTRA: usize = 0;
+    const EXTRA: usize = 1;
     const SPLIT: bool = false;
 
     fn forward(
@@ -26,16 +26,17 @@ impl<T: Float> Cell<T> for Lstm {
         c_prev: &[T],
         c_new: &mut [T],
         out: &mut [T],
-        _extra: &mut [T],
+        extra: &mut [T],
     ) {
         for (g, &r) in gates.iter_mut().zip(rec) {
             *g += r;
         }
-        for (((row, cp), cn), o) in gates
+        for ((((row, cp), cn), o), tc) in gates
             .chunks_exact_mut(4 * h)
             .zip(c_prev.chunks_exact(h))
             .zip(c_new.chunks_exact_mut(h))
             .zip(out.chunks_exact_mut(h))
+            .zip(extra.chunks_exact_mut(h))
         {
             sigmoid_inplace(&mut row[..2 * h]);
             tanh_inplace(&mut row[2 * h..3 * h]);
@@ -46,10 +47,10 @@ impl<T: Float> Cell<T> for Lstm {
             for j in 0..h {
                 cn[j] = f[j] * cp[j] + i[j] * g[j];
             }
-            o.copy_from_slice(cn);
-            tanh_inplace(o);
+            tc.copy_from_slice(cn);
+            tanh_inplace(tc);
             for j in 0..h {
-                o[j] *= og[j];
+                o[j] = og[j] * tc[j];
             }
         }
     }
@@ -58,25 +59,21 @@ impl<T: Float> Cell<T> for Lstm {
         &self,
         h: usize,
         gates: &[T],
-        _extra: &[T],
+        extra: &[T],
         _h_prev: &[T],
         c_prev: &[T],
-        c_new: &[T],
+        _c_new: &[T],
         dout: &[T],
         dc: &mut [T],
         dgx: &mut [T],
         _dgh: &mut [T],
         _dh_prev: &mut [T],
-        scratch: &mut [T],
     ) {
-        // tanh(c) again rather than storing it: one kernel pass per step.
-        scratch.copy_from_slice(c_new);
-        tanh_inplace(scratch);
         for (((((row, drow), cp), tc), dm), dcr) in gates
             .chunks_exact(4 * h)
             .zip(dgx.chunks_exact_mut(4 * h))
             .zip(c_prev.chunks_exact(h))
-            .zip(scratch.chunks_exact(h))
+            .zip(extra.chunks_exact(h))
             .zip(dout.chunks_exact(h))
             .zip(dc.chunks_exact_mut(h))
         {

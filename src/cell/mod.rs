@@ -71,7 +71,6 @@ pub trait Cell<T: Float>: Sync {
     /// `dc` the gradient w.r.t. `c_new` on entry and w.r.t. `c_prev` on exit.
     /// Writes the pre-activation gradients `dgx` (input side) and, when
     /// `SPLIT`, `dgh` (recurrent side) and the direct part of `dh_prev`.
-    /// `scratch` has room for `B*H` values.
     #[allow(clippy::too_many_arguments)]
     fn backward(
         &self,
@@ -86,6 +85,5 @@ pub trait Cell<T: Float>: Sync {
         dgx: &mut [T],
         dgh: &mut [T],
         dh_prev: &mut [T],
-        scratch: &mut [T],
     );
 }
