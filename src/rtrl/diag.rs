@@ -121,14 +121,17 @@ pub fn forward<T: Float, U: UnitMap>(
         let bh = batch * sh.hidden;
         let mut y = drives(sh, params, x, steps * batch)?;
         let rho = &params[sh.off_rho()..sh.off_bias()];
-        let zeros = vec![T::ZERO; bh];
-        let mut prev: Vec<T> = h0.map(|v| v.to_vec()).unwrap_or(zeros);
+        let h = sh.hidden;
+        let mut hs: Vec<T> = h0.map(|v| v.to_vec()).unwrap_or_else(|| vec![T::ZERO; bh]);
+        let mut coef = vec![T::ZERO; 3 * h];
+        // The same batched unit map as RTRL, so both give identical states.
         for t in 0..steps {
-            let cur = &mut y[t * bh..(t + 1) * bh];
-            for (j, (v, &hp)) in cur.iter_mut().zip(&prev).enumerate() {
-                *v = u.unit(*v, rho[j % sh.hidden], hp).0;
+            for b in 0..batch {
+                let o = t * bh + b * h;
+                let hb = &mut hs[b * h..(b + 1) * h];
+                u.units(&y[o..o + h], rho, hb, &mut coef);
+                y[o..o + h].copy_from_slice(hb);
             }
-            prev.copy_from_slice(cur);
         }
         Ok(y)
     })
