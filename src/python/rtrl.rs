@@ -181,7 +181,7 @@ fn seq_dims<T: Element>(
     dims(&xs, 3, "x")?;
     let input = xs[2];
     let p: usize = shape(pa).iter().product();
-    if input == 0 || p % (input + 2) != 0 {
+    if input == 0 || (p / (input + 2)) * (input + 2) != p {
         return Err(PyValueError::new_err(format!(
             "params: expected hidden_size * (input_size + 2) = hidden_size * {} elements, got {p}",
             input + 2
