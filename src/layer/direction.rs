@@ -8,6 +8,7 @@
 //! gradients use as single large GEMM operands after the loop.
 
 use super::matmul::{big_gemm, mul_nn, mul_nt};
+use super::workspace::{recycle, zeroed};
 use crate::cell::Cell;
 use crate::error::{checked_size, try_zeros};
 use crate::linalg::Op;
@@ -57,7 +58,7 @@ pub(crate) struct DirGrads<'a, T> {
 
 /// What a direction's forward leaves behind. In inference mode only `hbuf`
 /// (the outputs) and the last cell state are kept.
-pub struct DirForward<T> {
+pub struct DirForward<T: Float> {
     reverse: bool,
     train: bool,
     dims: Dims,
@@ -88,12 +89,13 @@ impl<T: Float> DirForward<T> {
     /// The outputs, taking the buffer (no copy but a shift of one slot).
     pub fn into_outputs(mut self) -> Vec<T> {
         let (s, n) = (self.slot_len(), self.dims.t * self.slot_len());
+        let mut hbuf = std::mem::take(&mut self.hbuf);
         if self.reverse {
-            self.hbuf.truncate(n);
+            hbuf.truncate(n);
         } else {
-            self.hbuf.drain(..s);
+            hbuf.drain(..s);
         }
-        self.hbuf
+        hbuf
     }
     /// The state each step started from, in time order, `(T, B, h_out)`.
     fn prev_states(&self) -> &[T] {
@@ -129,6 +131,16 @@ impl<T: Float> DirForward<T> {
             self.dims.t % 2
         };
         &self.cbuf[slot * bh..(slot + 1) * bh]
+    }
+}
+
+impl<T: Float> Drop for DirForward<T> {
+    fn drop(&mut self) {
+        recycle(std::mem::take(&mut self.hbuf));
+        recycle(std::mem::take(&mut self.cbuf));
+        recycle(std::mem::take(&mut self.gates));
+        recycle(std::mem::take(&mut self.extra));
+        recycle(std::mem::take(&mut self.m));
     }
 }
 
@@ -212,9 +224,10 @@ impl<'a, T: Float> StepRows<'a, T> {
     }
 
     /// Recurrent product, fused gate pass and (optional) projection.
-    fn forward<C: Cell<T>>(self, cell: &C, d: Dims, p: &DirParams<'_, T>, rec_bias: &[T]) {
+    /// `w_hh_t` is `W_hh` transposed, `(h_out, G*H)` row-major.
+    fn forward<C: Cell<T>>(self, cell: &C, d: Dims, p: &DirParams<'_, T>, w_hh_t: &[T], rec_bias: &[T]) {
         let (h, ho, gh) = (d.h, d.h_out, d.gh());
-        mul_nt(self.rec, self.h_prev, p.w_hh, self.n, ho, gh, false);
+        mul_nn(self.rec, self.h_prev, w_hh_t, self.n, ho, gh, false);
         match p.w_hr {
             None => cell.forward(
                 h,
@@ -369,8 +382,8 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
     let (bh, bho) = (b * h, b * ho);
     let proj = p.w_hr.is_some();
     let chunk = if train { tn } else { (INFERENCE_CHUNK_ELEMS / bgh.max(1)).clamp(1, tn.max(1)) };
-    let mut hbuf = try_zeros(checked_size(&[tn + 1, bho], "hidden states")?, "hidden states")?;
-    let mut gates = try_zeros(checked_size(&[chunk, bgh], "gate buffer")?, "gate buffer")?;
+    let mut hbuf = zeroed(checked_size(&[tn + 1, bho], "hidden states")?, "hidden states")?;
+    let mut gates = zeroed(checked_size(&[chunk, bgh], "gate buffer")?, "gate buffer")?;
     let mut rec = try_zeros(bgh, "recurrent product")?;
     let c_slots = if !C::HAS_C {
         0
@@ -379,10 +392,10 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
     } else {
         2
     };
-    let mut cbuf = try_zeros(checked_size(&[c_slots, bh], "cell states")?, "cell states")?;
+    let mut cbuf = zeroed(checked_size(&[c_slots, bh], "cell states")?, "cell states")?;
     let steps_kept = if train { tn } else { 1 };
-    let mut extra = try_zeros(checked_size(&[steps_kept, bh, C::EXTRA], "saved values")?, "saved values")?;
-    let mut mbuf = try_zeros(
+    let mut extra = zeroed(checked_size(&[steps_kept, bh, C::EXTRA], "saved values")?, "saved values")?;
+    let mut mbuf = zeroed(
         checked_size(&[if proj { steps_kept } else { 0 }, bh], "projection input")?,
         "projection input",
     )?;
@@ -391,6 +404,15 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
     let mut input_bias = try_zeros(gh, "bias")?;
     let mut rec_bias = try_zeros(gh, "bias")?;
     cell.split_bias(h, p.b_ih.unwrap_or(&zeros), p.b_hh.unwrap_or(&zeros), &mut input_bias, &mut rec_bias);
+    // The per-step product `h_prev W_hh^T` reads `W_hh` transposed: laid out
+    // so, the GEMM streams it as is instead of re-packing the whole matrix at
+    // every step (one transpose per call instead of T packs).
+    let mut w_hh_t = zeroed(checked_size(&[ho, gh], "recurrent weights")?, "recurrent weights")?;
+    for (g, row) in p.w_hh.chunks_exact(ho.max(1)).enumerate().take(gh) {
+        for (o, &v) in row.iter().enumerate() {
+            w_hh_t[o * gh + g] = v;
+        }
+    }
 
     let h0_slot = if reverse { tn } else { 0 };
     if let Some(h0) = h0 {
@@ -439,16 +461,16 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
                 h_new,
             };
             match split_rows(b) {
-                None => rows.forward(cell, d, p, &rec_bias),
+                None => rows.forward(cell, d, p, &w_hh_t, &rec_bias),
                 Some(at) => {
                     let (r0, r1) = rows.split(at, d, C::EXTRA);
                     if d.serial {
-                        r0.forward(cell, d, p, &rec_bias);
-                        r1.forward(cell, d, p, &rec_bias);
+                        r0.forward(cell, d, p, &w_hh_t, &rec_bias);
+                        r1.forward(cell, d, p, &w_hh_t, &rec_bias);
                     } else {
                         rayon::join(
-                            || r0.forward(cell, d, p, &rec_bias),
-                            || r1.forward(cell, d, p, &rec_bias),
+                            || r0.forward(cell, d, p, &w_hh_t, &rec_bias),
+                            || r1.forward(cell, d, p, &w_hh_t, &rec_bias),
                         );
                     }
                 }
@@ -457,10 +479,11 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
         s0 = s1;
     }
     if !train {
-        gates = Vec::new();
-        extra = Vec::new();
-        mbuf = Vec::new();
+        recycle(std::mem::take(&mut gates));
+        recycle(std::mem::take(&mut extra));
+        recycle(std::mem::take(&mut mbuf));
     }
+    recycle(w_hh_t);
     Ok(DirForward { reverse, train, dims: d, hbuf, cbuf, gates, extra, m: mbuf })
 }
 
@@ -510,10 +533,10 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
     let (bh, bho, bgh) = (b * h, b * ho, b * gh);
     let rows = tn * b;
     let n_dg = checked_size(&[rows, gh], "gate gradients")?;
-    let mut dgx = try_zeros(n_dg, "gate gradients")?;
-    let mut dgh = try_zeros(if C::SPLIT { n_dg } else { 0 }, "gate gradients")?;
+    let mut dgx = zeroed(n_dg, "gate gradients")?;
+    let mut dgh = zeroed(if C::SPLIT { n_dg } else { 0 }, "gate gradients")?;
     let proj = p.w_hr.is_some();
-    let mut dh_all = try_zeros(if proj { rows * ho } else { 0 }, "output gradients")?;
+    let mut dh_all = zeroed(if proj { rows * ho } else { 0 }, "output gradients")?;
     let mut dh = try_zeros(bho, "dh")?;
     let mut dh_next = try_zeros(bho, "dh")?;
     if let Some(v) = dh_n {
@@ -583,5 +606,8 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
     }
     let mut dx = try_zeros(checked_size(&[rows, d.i], "input gradient")?, "input gradient")?;
     big_gemm(d.serial, &mut dx, Op::new(&dgx, rows, gh), Op::new(p.w_ih, gh, d.i), false);
+    recycle(dgx);
+    recycle(dgh);
+    recycle(dh_all);
     Ok(DirBackward { dx, dh0: dh, dc0: dc })
 }

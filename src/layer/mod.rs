@@ -12,6 +12,7 @@
 
 mod direction;
 pub mod matmul;
+mod workspace;
 
 use crate::cell::{Cell, Elman, Gru, Lstm};
 use crate::error::{checked_size, try_zeros};
@@ -218,7 +219,7 @@ pub struct Gradients<T> {
 }
 
 /// What a training forward keeps for `backward`.
-pub struct Cache<T> {
+pub struct Cache<T: Float> {
     spec: RnnSpec,
     t: usize,
     b: usize,
@@ -226,7 +227,15 @@ pub struct Cache<T> {
     layers: Vec<(Vec<T>, Vec<DirForward<T>>)>,
 }
 
-impl<T> Cache<T> {
+impl<T: Float> Drop for Cache<T> {
+    fn drop(&mut self) {
+        for (input, _) in self.layers.drain(..) {
+            workspace::recycle(input);
+        }
+    }
+}
+
+impl<T: Float> Cache<T> {
     pub fn spec(&self) -> &RnnSpec {
         &self.spec
     }
@@ -335,7 +344,9 @@ fn stack_forward<T: Float, C: Cell<T>>(
             // Inference keeps no record: the output buffer itself moves on.
             runs.pop().map(|r| r.into_outputs()).unwrap_or_default()
         } else if nd == 1 {
-            runs[0].outputs().to_vec()
+            let mut y = workspace::zeroed(n_out, "layer output")?;
+            y.copy_from_slice(runs[0].outputs());
+            y
         } else {
             let mut y = try_zeros(n_out, "layer output")?;
             for (r, row) in y.chunks_exact_mut(nd * ho).enumerate() {
@@ -347,7 +358,13 @@ fn stack_forward<T: Float, C: Cell<T>>(
         };
         let layer_input = std::mem::replace(&mut input, output);
         if train {
-            let kept = if l == 0 { x.to_vec() } else { layer_input };
+            let kept = if l == 0 {
+                let mut v = workspace::zeroed(x.len(), "layer input")?;
+                v.copy_from_slice(x);
+                v
+            } else {
+                layer_input
+            };
             layers.push((kept, runs));
         }
     }

@@ -1,0 +1,143 @@
+//! Unit tests: exact RTRL against finite differences, SnAp-1 against exact on
+//! diagonal recurrences, UORO's mean, the memory guard.
+
+use super::*;
+
+fn data(n: usize, s: f64) -> Vec<f64> {
+    (0..n).map(|i| ((i as f64 + 1.0) * s).sin() * 0.6).collect()
+}
+
+const KINDS: [CellKind; 4] = [CellKind::RnnTanh, CellKind::RnnRelu, CellKind::Lstm, CellKind::Gru];
+
+struct Case {
+    sh: CellShape,
+    t: usize,
+    b: usize,
+    p: Vec<f64>,
+    x: Vec<f64>,
+    dy: Vec<f64>,
+    h0: Vec<f64>,
+}
+
+fn case(kind: CellKind) -> Case {
+    let sh = CellShape::new(kind, 3, 4).unwrap();
+    let (t, b) = (5, 2);
+    Case {
+        sh,
+        t,
+        b,
+        p: data(sh.n_params(), 0.37),
+        x: data(t * b * 3, 0.91),
+        dy: data(t * b * 4, 0.53),
+        h0: data(b * 4, 0.29),
+    }
+}
+
+fn run(c: &Case, method: Method, p: &[f64]) -> SequenceResult<f64> {
+    let c0 = if c.sh.kind == CellKind::Lstm { Some(&c.h0[..]) } else { None };
+    gradient(c.sh, method, p, &c.x, &c.dy, c.t, c.b, Some(&c.h0), c0, None).unwrap()
+}
+
+#[test]
+fn exact_matches_finite_differences() {
+    for kind in KINDS {
+        let c = case(kind);
+        let g = run(&c, Method::Exact, &c.p).grad;
+        let loss =
+            |q: &[f64]| -> f64 { run(&c, Method::Exact, q).y.iter().zip(&c.dy).map(|(a, b)| a * b).sum() };
+        for idx in 0..c.sh.n_params() {
+            let mut q = c.p.clone();
+            q[idx] += 1e-6;
+            let lp = loss(&q);
+            q[idx] -= 2e-6;
+            let fd = (lp - loss(&q)) / 2e-6;
+            assert!(
+                (fd - g[idx]).abs() < 1e-6 * (1.0 + fd.abs()),
+                "{kind:?} param {idx}: fd {fd} vs rtrl {}",
+                g[idx]
+            );
+        }
+    }
+}
+
+#[test]
+fn snap1_equals_exact_on_diagonal_recurrence() {
+    for kind in KINDS {
+        let mut c = case(kind);
+        // Make every gate block of W_hh diagonal: J_t becomes unit-diagonal.
+        let (h, off) = (c.sh.hidden, c.sh.off_whh());
+        for row in 0..c.sh.rows() {
+            for j in 0..h {
+                if j != row % h {
+                    c.p[off + row * h + j] = 0.0;
+                }
+            }
+        }
+        let e = run(&c, Method::Exact, &c.p).grad;
+        let s = run(&c, Method::Snap1, &c.p).grad;
+        for (a, b) in e.iter().zip(&s) {
+            assert!((a - b).abs() <= 1e-12 * (1.0 + a.abs()), "{kind:?}: {a} vs {b}");
+        }
+        // ... and differs from exact on a dense one (the test can fail).
+        let c = case(kind);
+        let e = run(&c, Method::Exact, &c.p).grad;
+        let s = run(&c, Method::Snap1, &c.p).grad;
+        assert!(e.iter().zip(&s).any(|(a, b)| (a - b).abs() > 1e-6), "{kind:?}");
+    }
+}
+
+#[test]
+fn uoro_is_seeded_and_its_mean_approaches_exact() {
+    let c = case(CellKind::Gru);
+    let exact = run(&c, Method::Exact, &c.p).grad;
+    let a = run(&c, Method::Uoro { seed: 3 }, &c.p).grad;
+    assert_eq!(a, run(&c, Method::Uoro { seed: 3 }, &c.p).grad);
+    assert_ne!(a, run(&c, Method::Uoro { seed: 4 }, &c.p).grad);
+    let k = 4000;
+    let mut mean = vec![0.0; exact.len()];
+    for s in 0..k {
+        for (m, v) in mean.iter_mut().zip(run(&c, Method::Uoro { seed: s }, &c.p).grad) {
+            *m += v / k as f64;
+        }
+    }
+    let err: f64 = mean.iter().zip(&exact).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt();
+    let norm: f64 = exact.iter().map(|a| a * a).sum::<f64>().sqrt();
+    assert!(err < 0.2 * norm, "relative error of the mean {}", err / norm);
+}
+
+#[test]
+fn memory_guard_states_the_size() {
+    let sh = CellShape::new(CellKind::Lstm, 8, 512).unwrap();
+    let e = Rtrl::<f64>::new(sh, Method::Exact, 4, Some(1 << 20)).err().unwrap();
+    match e {
+        Error::Alloc { bytes, what } => {
+            assert_eq!(bytes, sensitivity_bytes::<f64>(&sh, Method::Exact, 4));
+            assert!(what.contains("memory limit"), "{what}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(Rtrl::<f64>::new(sh, Method::Snap1, 1, Some(1 << 30)).is_ok());
+}
+
+#[test]
+fn bad_sizes_are_errors() {
+    let sh = CellShape::new(CellKind::RnnTanh, 2, 3).unwrap();
+    let mut r = Rtrl::<f32>::new(sh, Method::Exact, 1, None).unwrap();
+    assert!(matches!(r.step(&[0.0; 3], &[0.0; 2], None, None), Err(Error::Shape { .. })));
+    assert!(matches!(r.step(&vec![0.0; sh.n_params()], &[0.0; 3], None, None), Err(Error::Shape { .. })));
+    assert!(r.reset(None, Some(&[0.0; 3])).is_err());
+    assert!(CellShape::new(CellKind::Gru, 0, 3).is_err());
+    assert!(Method::parse("diag", 0).is_err());
+    assert!(CellKind::parse("lstm").is_err());
+}
+
+#[test]
+fn thread_count_does_not_change_results() {
+    let c = case(CellKind::Lstm);
+    crate::par::set_num_threads(1);
+    let a = run(&c, Method::Exact, &c.p).grad;
+    crate::par::set_num_threads(2);
+    let b = run(&c, Method::Exact, &c.p).grad;
+    crate::par::set_num_threads(0);
+    assert_eq!(a, b);
+}
