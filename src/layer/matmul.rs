@@ -143,14 +143,14 @@ fn small_nn<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: usiz
                 for (p, &av) in arow.iter().enumerate() {
                     let brow = &b[p * n + j0..p * n + j0 + NN_BLOCK];
                     for l in 0..NN_BLOCK {
-                        acc[l] = acc[l] + av * brow[l];
+                        acc[l] += av * brow[l];
                     }
                 }
             } else {
                 for (p, &av) in arow.iter().enumerate() {
                     let brow = &b[p * n + j0..p * n + j0 + w];
                     for (x, &bv) in acc.iter_mut().zip(brow) {
-                        *x = *x + av * bv;
+                        *x += av * bv;
                     }
                 }
             }
