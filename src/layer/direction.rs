@@ -365,6 +365,23 @@ impl<'a, T: Float> BackRows<'a, T> {
     }
 }
 
+/// `w` `(rows, cols)` row-major, transposed into a (recycled) `(cols, rows)` buffer.
+fn transposed<T: Float>(w: &[T], rows: usize, cols: usize, what: &str) -> Result<Vec<T>> {
+    // In square tiles, so that neither side is walked with a large stride.
+    const TILE: usize = 32;
+    let mut out = zeroed(checked_size(&[rows, cols], what)?, what)?;
+    for r0 in (0..rows).step_by(TILE) {
+        for c0 in (0..cols).step_by(TILE) {
+            for r in r0..(r0 + TILE).min(rows) {
+                for c in c0..(c0 + TILE).min(cols) {
+                    out[c * rows + r] = w[r * cols + c];
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Runs one direction over the sequence `x` `(T, B, I)`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn forward<T: Float, C: Cell<T>>(
@@ -407,12 +424,7 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
     // The per-step product `h_prev W_hh^T` reads `W_hh` transposed: laid out
     // so, the GEMM streams it as is instead of re-packing the whole matrix at
     // every step (one transpose per call instead of T packs).
-    let mut w_hh_t = zeroed(checked_size(&[ho, gh], "recurrent weights")?, "recurrent weights")?;
-    for (g, row) in p.w_hh.chunks_exact(ho.max(1)).enumerate().take(gh) {
-        for (o, &v) in row.iter().enumerate() {
-            w_hh_t[o * gh + g] = v;
-        }
-    }
+    let w_hh_t = transposed(p.w_hh, gh, ho, "recurrent weights")?;
 
     let h0_slot = if reverse { tn } else { 0 };
     if let Some(h0) = h0 {

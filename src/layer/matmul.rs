@@ -114,16 +114,48 @@ fn small_nt<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: usiz
     }
 }
 
+/// Columns of C kept in registers while the `k` loop runs (`small_nn`).
+const NN_BLOCK: usize = 64;
+
+/// `C += a_k * B_k` over `k`, one register-resident block of columns at a
+/// time. Every element is summed in the same order (`c`, then `k` = 0, 1, ...)
+/// whatever the block or vector width, so all builds give the same bits.
 #[inline(always)]
 fn small_nn<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: usize, accumulate: bool) {
-    for (crow, arow) in c.chunks_exact_mut(n).zip(a.chunks_exact(k)).take(m) {
+    if n == 0 {
+        return;
+    }
+    if k == 0 {
         if !accumulate {
-            crow.fill(T::ZERO);
+            c[..m * n].fill(T::ZERO);
         }
-        for (&av, brow) in arow.iter().zip(b.chunks_exact(n)) {
-            for (cv, &bv) in crow.iter_mut().zip(brow) {
-                *cv += av * bv;
+        return;
+    }
+    for (crow, arow) in c.chunks_exact_mut(n).zip(a.chunks_exact(k)).take(m) {
+        let mut j0 = 0;
+        while j0 < n {
+            let w = NN_BLOCK.min(n - j0);
+            let mut acc = [T::ZERO; NN_BLOCK];
+            if accumulate {
+                acc[..w].copy_from_slice(&crow[j0..j0 + w]);
             }
+            if w == NN_BLOCK {
+                for (p, &av) in arow.iter().enumerate() {
+                    let brow = &b[p * n + j0..p * n + j0 + NN_BLOCK];
+                    for l in 0..NN_BLOCK {
+                        acc[l] += av * brow[l];
+                    }
+                }
+            } else {
+                for (p, &av) in arow.iter().enumerate() {
+                    let brow = &b[p * n + j0..p * n + j0 + w];
+                    for (x, &bv) in acc.iter_mut().zip(brow) {
+                        *x += av * bv;
+                    }
+                }
+            }
+            crow[j0..j0 + w].copy_from_slice(&acc[..w]);
+            j0 += w;
         }
     }
 }
@@ -143,6 +175,21 @@ mod avx2 {
     /// The CPU must support AVX2.
     #[target_feature(enable = "avx2")]
     pub unsafe fn small_nn<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: usize, acc: bool) {
+        super::small_nn(c, a, b, m, k, n, acc)
+    }
+
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn small_nn_512<T: Float>(
+        c: &mut [T],
+        a: &[T],
+        b: &[T],
+        m: usize,
+        k: usize,
+        n: usize,
+        acc: bool,
+    ) {
         super::small_nn(c, a, b, m, k, n, acc)
     }
 }
@@ -166,6 +213,12 @@ pub fn mul_nt<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: us
 pub fn mul_nn<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: usize, accumulate: bool) {
     if !is_small(m, n, k) {
         gemm_seq(c, a, b, m, k, n, false, accumulate);
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: AVX-512F support was just checked.
+        unsafe { avx2::small_nn_512(c, a, b, m, k, n, accumulate) };
         return;
     }
     #[cfg(target_arch = "x86_64")]
@@ -195,8 +248,17 @@ mod tests {
         small_nt(&mut c1, &a, &b, m, k, n, true);
         mul_nt(&mut c2, &a, &b, m, k, n, true);
         assert_eq!(c1, c2);
+        let (mut c1, mut c2) = (vec![0.0; m * k], vec![0.0; m * k]);
         small_nn(&mut c1, &a, &b, m, n, k, false);
         mul_nn(&mut c2, &a, &b, m, n, k, false);
+        assert_eq!(c1, c2);
+        // Wider than one register block, accumulating.
+        let (m, k, n) = (2, 9, 150);
+        let (a, b) = (data(m * k, 0.3), data(k * n, 0.7));
+        let mut c1 = data(m * n, 0.2);
+        let mut c2 = c1.clone();
+        small_nn(&mut c1, &a, &b, m, k, n, true);
+        mul_nn(&mut c2, &a, &b, m, k, n, true);
         assert_eq!(c1, c2);
     }
 

@@ -68,7 +68,7 @@ pub(crate) fn zeroed<T: Float + 'static>(n: usize, what: &str) -> Result<Vec<T>>
 /// Gives a buffer back for reuse (small ones are simply freed).
 pub(crate) fn recycle<T: Float + 'static>(v: Vec<T>) {
     let bytes = bytes_of::<T>(v.capacity());
-    if bytes < MIN_BYTES || bytes > MAX_BYTES {
+    if !(MIN_BYTES..=MAX_BYTES).contains(&bytes) {
         return;
     }
     let mut pool = lock();
