@@ -1,7 +1,279 @@
-//! Python bindings: layers.
+//! Python bindings: the recurrent layers (`rnn_forward`, `rnn_backward`).
+//!
+//! Arrays arrive C-contiguous and time-major `(T, B, I)` (the Python layer
+//! transposes `batch_first` input and adds the batch axis of unbatched input);
+//! the dtype of `x` selects float32 or float64 and every other array must
+//! match it. All compute runs with the GIL released.
 
+use super::convert::{shape, slice, slice_mut, to_numpy};
+use crate::layer::{self, Cache, Mode, RnnSpec};
+use crate::Float;
+use numpy::{
+    Element, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods,
+};
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+enum AnyCache {
+    F32(Cache<f32>),
+    F64(Cache<f64>),
+}
+
+/// What a training forward keeps for `rnn_backward` (opaque).
+#[pyclass(name = "RnnContext", module = "rnnrs._core", frozen)]
+pub struct RnnContext {
+    cache: AnyCache,
+}
+
+#[pymethods]
+impl RnnContext {
+    /// Sequence length of the cached run.
+    #[getter]
+    fn seq_len(&self) -> usize {
+        self.seq_batch().0
+    }
+    /// Batch size of the cached run.
+    #[getter]
+    fn batch_size(&self) -> usize {
+        self.seq_batch().1
+    }
+    /// "float32" or "float64".
+    #[getter]
+    fn dtype(&self) -> &'static str {
+        match &self.cache {
+            AnyCache::F32(_) => f32::NAME,
+            AnyCache::F64(_) => f64::NAME,
+        }
+    }
+}
+
+impl RnnContext {
+    fn seq_batch(&self) -> (usize, usize) {
+        match &self.cache {
+            AnyCache::F32(c) => c.seq_batch(),
+            AnyCache::F64(c) => c.seq_batch(),
+        }
+    }
+}
+
+/// `arr` as a read-only float array of type `T`, or a TypeError naming `arg`.
+fn array<'py, T: Element + Float>(a: &Bound<'py, PyAny>, arg: &str) -> PyResult<PyReadonlyArrayDyn<'py, T>> {
+    let arr = a
+        .cast::<PyArrayDyn<T>>()
+        .map_err(|_| PyTypeError::new_err(format!("{arg}: expected a numpy.ndarray of dtype {}", T::NAME)))?;
+    arr.try_readonly().map_err(|e| PyValueError::new_err(format!("{arg}: {e}")))
+}
+
+fn check_shape(got: &[usize], want: &[usize], arg: &str) -> PyResult<()> {
+    if got != want {
+        return Err(PyValueError::new_err(format!("{arg}: expected shape {want:?}, got {got:?}")));
+    }
+    Ok(())
+}
+
+fn optional<'py, T: Element + Float>(
+    a: Option<&Bound<'py, PyAny>>,
+    want: &[usize],
+    arg: &str,
+) -> PyResult<Option<PyReadonlyArrayDyn<'py, T>>> {
+    match a {
+        None => Ok(None),
+        Some(v) if v.is_none() => Ok(None),
+        Some(v) => {
+            let arr = array::<T>(v, arg)?;
+            check_shape(arr.shape(), want, arg)?;
+            Ok(Some(arr))
+        }
+    }
+}
+
+fn param_arrays<'py, T: Element + Float>(
+    spec: &RnnSpec,
+    params: &[Bound<'py, PyAny>],
+) -> PyResult<Vec<PyReadonlyArrayDyn<'py, T>>> {
+    let shapes = spec.param_shapes();
+    if params.len() != shapes.len() {
+        return Err(PyValueError::new_err(format!(
+            "params: expected {} arrays ({}), got {}",
+            shapes.len(),
+            shapes.iter().map(|s| s.0.as_str()).collect::<Vec<_>>().join(", "),
+            params.len()
+        )));
+    }
+    let mut out = Vec::with_capacity(params.len());
+    for (p, (name, shape)) in params.iter().zip(&shapes) {
+        let a = array::<T>(p, name)?;
+        check_shape(a.shape(), shape, name)?;
+        out.push(a);
+    }
+    Ok(out)
+}
+
+type ForwardOut<'py> = (Bound<'py, PyAny>, Bound<'py, PyAny>, Option<Bound<'py, PyAny>>, Option<RnnContext>);
+
+#[allow(clippy::too_many_arguments)]
+fn forward_t<'py, T: Element + Float>(
+    py: Python<'py>,
+    spec: &RnnSpec,
+    x: &Bound<'py, PyAny>,
+    params: &[Bound<'py, PyAny>],
+    h0: Option<&Bound<'py, PyAny>>,
+    c0: Option<&Bound<'py, PyAny>>,
+    train: bool,
+    wrap: fn(Cache<T>) -> AnyCache,
+) -> PyResult<ForwardOut<'py>> {
+    let xa = array::<T>(x, "input")?;
+    let shape = shape(&xa);
+    if shape.len() != 3 {
+        return Err(PyValueError::new_err(format!(
+            "input: expected 3 dimensions (T, B, I), got shape {shape:?}"
+        )));
+    }
+    let (t, b) = (shape[0], shape[1]);
+    if shape[2] != spec.input_size {
+        return Err(PyValueError::new_err(format!(
+            "input: expected {} features (input_size), got shape {shape:?}",
+            spec.input_size
+        )));
+    }
+    let rows = spec.num_layers * spec.num_directions();
+    let is_lstm = spec.mode == Mode::Lstm;
+    let h0a = optional::<T>(h0, &[rows, b, spec.h_out()], "h0")?;
+    let c0a = if is_lstm { optional::<T>(c0, &[rows, b, spec.hidden_size], "c0")? } else { None };
+    let pa = param_arrays::<T>(spec, params)?;
+    let ps = pa.iter().map(|a| slice(a, "params")).collect::<PyResult<Vec<_>>>()?;
+    let xs = slice(&xa, "input")?;
+    let h0s = h0a.as_ref().map(|a| slice(a, "h0")).transpose()?;
+    let c0s = c0a.as_ref().map(|a| slice(a, "c0")).transpose()?;
+    let (out, cache) = py.detach(|| layer::forward(spec, &ps, xs, t, b, h0s, c0s, train))?;
+    let nd = spec.num_directions();
+    let y = to_numpy(py, out.y, &[t, b, nd * spec.h_out()])?.into_any();
+    let h_n = to_numpy(py, out.h_n, &[rows, b, spec.h_out()])?.into_any();
+    let c_n =
+        if is_lstm { Some(to_numpy(py, out.c_n, &[rows, b, spec.hidden_size])?.into_any()) } else { None };
+    Ok((y, h_n, c_n, cache.map(|c| RnnContext { cache: wrap(c) })))
+}
+
+/// Forward of a (stacked, bidirectional) RNN/LSTM/GRU over a time-major
+/// input `x` `(T, B, I)`. Returns `(y, h_n, c_n or None, ctx or None)`;
+/// `ctx` (only with `train=True`) is what `rnn_backward` needs.
+#[pyfunction]
+#[pyo3(signature = (mode, x, params, h0=None, c0=None, *, hidden_size, num_layers=1, bidirectional=false,
+                    bias=true, proj_size=0, train=false))]
+#[allow(clippy::too_many_arguments)]
+fn rnn_forward<'py>(
+    py: Python<'py>,
+    mode: &str,
+    x: &Bound<'py, PyAny>,
+    params: Vec<Bound<'py, PyAny>>,
+    h0: Option<Bound<'py, PyAny>>,
+    c0: Option<Bound<'py, PyAny>>,
+    hidden_size: usize,
+    num_layers: usize,
+    bidirectional: bool,
+    bias: bool,
+    proj_size: usize,
+    train: bool,
+) -> PyResult<ForwardOut<'py>> {
+    let input_size = match x.getattr("shape")?.extract::<Vec<usize>>() {
+        Ok(s) if s.len() == 3 => s[2],
+        _ => return Err(PyValueError::new_err("input: expected a 3-dimensional array (T, B, I)")),
+    };
+    let spec = RnnSpec {
+        mode: Mode::parse(mode)?,
+        input_size,
+        hidden_size,
+        num_layers,
+        bidirectional,
+        bias,
+        proj_size,
+    };
+    spec.validate()?;
+    if x.cast::<PyArrayDyn<f64>>().is_ok() {
+        forward_t::<f64>(py, &spec, x, &params, h0.as_ref(), c0.as_ref(), train, AnyCache::F64)
+    } else if x.cast::<PyArrayDyn<f32>>().is_ok() {
+        forward_t::<f32>(py, &spec, x, &params, h0.as_ref(), c0.as_ref(), train, AnyCache::F32)
+    } else {
+        Err(PyTypeError::new_err("input: expected a numpy.ndarray of dtype float32 or float64"))
+    }
+}
+
+type BackwardOut<'py> = (Bound<'py, PyAny>, Bound<'py, PyAny>, Option<Bound<'py, PyAny>>);
+
+#[allow(clippy::too_many_arguments)]
+fn backward_t<'py, T: Element + Float>(
+    py: Python<'py>,
+    cache: &Cache<T>,
+    params: &[Bound<'py, PyAny>],
+    dy: &Bound<'py, PyAny>,
+    dh_n: Option<&Bound<'py, PyAny>>,
+    dc_n: Option<&Bound<'py, PyAny>>,
+    grads: &[Bound<'py, PyAny>],
+) -> PyResult<BackwardOut<'py>> {
+    let spec = cache.spec();
+    let (t, b) = cache.seq_batch();
+    let rows = spec.num_layers * spec.num_directions();
+    let is_lstm = spec.mode == Mode::Lstm;
+    let dya = array::<T>(dy, "dy")?;
+    check_shape(dya.shape(), &[t, b, spec.num_directions() * spec.h_out()], "dy")?;
+    let dha = optional::<T>(dh_n, &[rows, b, spec.h_out()], "dh_n")?;
+    let dca = if is_lstm { optional::<T>(dc_n, &[rows, b, spec.hidden_size], "dc_n")? } else { None };
+    let pa = param_arrays::<T>(spec, params)?;
+    let shapes = spec.param_shapes();
+    if grads.len() != shapes.len() {
+        return Err(PyValueError::new_err(format!(
+            "grads: expected {} arrays, got {}",
+            shapes.len(),
+            grads.len()
+        )));
+    }
+    let mut ga: Vec<PyReadwriteArrayDyn<'py, T>> = Vec::with_capacity(grads.len());
+    for (g, (name, shape)) in grads.iter().zip(&shapes) {
+        let arr = g.cast::<PyArrayDyn<T>>().map_err(|_| {
+            PyTypeError::new_err(format!("grads[{name}]: expected a numpy.ndarray of dtype {}", T::NAME))
+        })?;
+        check_shape(arr.shape(), shape, &format!("grads[{name}]"))?;
+        let rw = arr
+            .try_readwrite()
+            .map_err(|e| PyValueError::new_err(format!("grads[{name}]: not writeable or aliased ({e})")))?;
+        ga.push(rw);
+    }
+    let ps = pa.iter().map(|a| slice(a, "params")).collect::<PyResult<Vec<_>>>()?;
+    let dys = slice(&dya, "dy")?;
+    let dhs = dha.as_ref().map(|a| slice(a, "dh_n")).transpose()?;
+    let dcs = dca.as_ref().map(|a| slice(a, "dc_n")).transpose()?;
+    let mut gs = ga.iter_mut().map(|a| slice_mut(a, "grads")).collect::<PyResult<Vec<_>>>()?;
+    let g = py.detach(|| layer::backward(&ps, cache, dys, dhs, dcs, &mut gs))?;
+    let dx = to_numpy(py, g.dx, &[t, b, spec.input_size])?.into_any();
+    let dh0 = to_numpy(py, g.dh0, &[rows, b, spec.h_out()])?.into_any();
+    let dc0 =
+        if is_lstm { Some(to_numpy(py, g.dc0, &[rows, b, spec.hidden_size])?.into_any()) } else { None };
+    Ok((dx, dh0, dc0))
+}
+
+/// BPTT through the run `ctx` recorded. `params` must be the forward's
+/// parameters; gradients are ADDED into the arrays of `grads` (same order,
+/// shapes and dtype). Returns `(dx, dh0, dc0 or None)`.
+#[pyfunction]
+#[pyo3(signature = (ctx, params, dy, dh_n=None, dc_n=None, *, grads))]
+fn rnn_backward<'py>(
+    py: Python<'py>,
+    ctx: &Bound<'py, RnnContext>,
+    params: Vec<Bound<'py, PyAny>>,
+    dy: &Bound<'py, PyAny>,
+    dh_n: Option<Bound<'py, PyAny>>,
+    dc_n: Option<Bound<'py, PyAny>>,
+    grads: Vec<Bound<'py, PyAny>>,
+) -> PyResult<BackwardOut<'py>> {
+    match &ctx.get().cache {
+        AnyCache::F32(c) => backward_t(py, c, &params, dy, dh_n.as_ref(), dc_n.as_ref(), &grads),
+        AnyCache::F64(c) => backward_t(py, c, &params, dy, dh_n.as_ref(), dc_n.as_ref(), &grads),
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<RnnContext>()?;
+    m.add_function(wrap_pyfunction!(rnn_forward, m)?)?;
+    m.add_function(wrap_pyfunction!(rnn_backward, m)?)?;
     Ok(())
 }

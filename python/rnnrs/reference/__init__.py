@@ -51,3 +51,4 @@ __all__ = [
     "rnn_backward",
     "rnn_forward",
 ]
+from rnnrs.reference import train  # noqa: E402,F401

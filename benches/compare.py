@@ -1,0 +1,177 @@
+"""Speed of rnnrs's recurrent layers against the NumPy reference and PyTorch.
+
+For each workload (T, B, I, H), mode, dtype, thread count and pass (forward =
+inference, fwd+bwd = training forward + BPTT) prints the rnnrs time, the
+achieved GFLOP/s (multiply-adds x 2 of the matrix products; backward counted
+as twice the forward) and the time ratios rnnrs/NumPy-reference and
+rnnrs/PyTorch (when `import torch` works; otherwise "-").
+
+The NumPy reference is slow: it is timed once on the first `--ref-steps`
+time steps and scaled linearly to T (marked "~" in the table).
+
+    python benches/compare.py                 # everything (several minutes)
+    python benches/compare.py --quick --workloads A,B --modes LSTM
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import numpy as np
+import rnnrs
+from rnnrs.reference import layers as ref
+
+WORKLOADS = {
+    #     T,   B,   I,   H, layers, bidirectional
+    "A": (100, 64, 128, 256, 1, False),
+    "B": (100, 1, 32, 64, 1, False),
+    "C": (1000, 16, 64, 128, 1, False),
+    "D": (50, 128, 512, 512, 1, False),
+    "E": (100, 64, 128, 256, 2, True),
+}
+GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
+CLASSES = {"LSTM": rnnrs.LSTM, "GRU": rnnrs.GRU, "RNN": rnnrs.RNN}
+REF_MODE = {"LSTM": "LSTM", "GRU": "GRU", "RNN": "RNN_TANH"}
+
+try:  # optional
+    import torch
+except Exception:  # noqa: BLE001 - any import failure means "no torch"
+    torch = None
+
+
+def forward_flops(mode, T, B, I, H, layers, bidir):
+    d = 2 if bidir else 1
+    total = 0
+    for layer in range(layers):
+        i = I if layer == 0 else d * H
+        total += d * 2 * T * B * GATES[mode] * H * (i + H)
+    return total
+
+
+def best_time(fn, budget: float, max_reps: int) -> float:
+    """Minimum wall time of `fn()` over repeats within about `budget` seconds (after one warm-up)."""
+    t0 = time.perf_counter()
+    fn()
+    first = time.perf_counter() - t0
+    reps = max(1, min(max_reps, int(budget / max(first, 1e-9))))
+    best = first
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def rnnrs_fns(mode, dtype, T, B, I, H, layers, bidir):
+    layer = CLASSES[mode](I, H, num_layers=layers, bidirectional=bidir, dtype=dtype, seed=0)
+    x = np.random.default_rng(0).standard_normal((T, B, I)).astype(dtype)
+    y, _ = layer(x)
+    dy = np.ones_like(y)
+
+    def fwd():
+        layer(x)
+
+    def train():
+        layer.forward(x, train=True)
+        layer.backward(dy)
+
+    return fwd, train
+
+
+def reference_time(mode, dtype, T, B, I, H, layers, bidir, steps, budget):
+    """(forward, fwd+bwd) seconds of the NumPy reference, scaled from `steps` steps to T."""
+    steps = min(steps, T)
+    rng = np.random.default_rng(0)
+    p = ref.init_params(REF_MODE[mode], I, H, num_layers=layers, bidirectional=bidir, dtype=dtype, rng=rng)
+    x = rng.standard_normal((steps, B, I)).astype(dtype)
+
+    def fwd():
+        return ref.rnn_forward(REF_MODE[mode], x, p, num_layers=layers, bidirectional=bidir)
+
+    def train():
+        y, _, _, cache = fwd()
+        ref.rnn_backward(cache, np.ones_like(y))
+
+    scale = T / steps
+    return best_time(fwd, budget, 2) * scale, best_time(train, budget, 2) * scale
+
+
+def torch_fns(mode, dtype, T, B, I, H, layers, bidir):
+    tdt = torch.float32 if dtype == np.float32 else torch.float64
+    cls = {"LSTM": torch.nn.LSTM, "GRU": torch.nn.GRU, "RNN": torch.nn.RNN}[mode]
+    m = cls(I, H, num_layers=layers, bidirectional=bidir).to(tdt)
+    x = torch.randn(T, B, I, dtype=tdt)
+    x_req = x.clone().requires_grad_(True)
+
+    def fwd():
+        with torch.no_grad():
+            m(x)
+
+    def train():
+        y, _ = m(x_req)
+        y.backward(torch.ones_like(y))
+
+    return fwd, train
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="fewer repeats (noisier, much faster)")
+    ap.add_argument("--workloads", default="A,B,C,D,E")
+    ap.add_argument("--modes", default="LSTM,GRU,RNN")
+    ap.add_argument("--dtypes", default="float32,float64")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--ref-steps", type=int, default=10, help="time steps the NumPy reference runs (scaled)")
+    ap.add_argument("--no-ref", action="store_true", help="skip the NumPy reference")
+    args = ap.parse_args()
+    budget, max_reps = (0.2, 3) if args.quick else (1.0, 20)
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    print(f"# machine: {cpu}, {os.cpu_count()} logical CPUs; numpy {np.__version__}; "
+          f"torch {torch.__version__ if torch else 'not installed'}")
+    print("# times in ms (best of repeats); ratios = rnnrs time / other time (< 1: rnnrs faster);")
+    print(f"# '~' = NumPy reference timed on {args.ref_steps} steps and scaled to T")
+    header = ("| load | mode | dtype | thr | pass | rnnrs ms | GFLOP/s | vs NumPy | vs torch |")
+    print(header)
+    print("|" + "---|" * 9)
+    before = rnnrs.get_num_threads()
+    try:
+        for w in args.workloads.split(","):
+            T, B, I, H, layers, bidir = WORKLOADS[w]
+            for mode in args.modes.split(","):
+                flops = forward_flops(mode, T, B, I, H, layers, bidir)
+                for dname in args.dtypes.split(","):
+                    dtype = np.dtype(dname).type
+                    refs = (None, None)
+                    if not args.no_ref:
+                        refs = reference_time(mode, dtype, T, B, I, H, layers, bidir, args.ref_steps, budget)
+                    for nt in (int(n) for n in args.threads.split(",")):
+                        rnnrs.set_num_threads(nt)
+                        fns = rnnrs_fns(mode, dtype, T, B, I, H, layers, bidir)
+                        tfns = (None, None)
+                        if torch is not None:
+                            torch.set_num_threads(nt)
+                            tfns = torch_fns(mode, dtype, T, B, I, H, layers, bidir)
+                        for k, (pname, mult) in enumerate((("forward", 1), ("fwd+bwd", 3))):
+                            t = best_time(fns[k], budget, max_reps)
+                            gflops = mult * flops / t / 1e9
+                            vs_ref = f"~{t / refs[k]:.3f}" if refs[k] else "-"
+                            vs_torch = "-"
+                            if tfns[k] is not None:
+                                vs_torch = f"{t / best_time(tfns[k], budget, max_reps):.2f}"
+                            print(f"| {w} | {mode} | {dname} | {nt} | {pname} | {t * 1e3:.2f} | {gflops:.1f} "
+                                  f"| {vs_ref} | {vs_torch} |", flush=True)
+    finally:
+        rnnrs.set_num_threads(before)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,322 @@
+"""Stateless recurrent layers: `rnn`, `lstm`, `gru` and their backward functions.
+
+The classes in `rnnrs.nn` are thin wrappers around these. Each forward takes
+an input, a dict of parameters with PyTorch's names (`weight_ih_l0`,
+`weight_hh_l0`, `bias_ih_l0`, `bias_hh_l0`, `weight_hr_l0`, `..._reverse`)
+and an optional initial state, and returns the outputs exactly as PyTorch
+does. Sizes and options (hidden size, number of layers, directions, bias,
+projection) are read from the parameters.
+
+With ``train=True`` the forward also returns a `Context`, which the matching
+backward turns into the input gradient, the initial-state gradient and the
+parameter gradients; those are ADDED into ``grads`` (a dict of arrays with the
+parameters' names, created as zeros when not given)::
+
+    y, h_n, ctx = rnnrs.functional.gru(x, params, train=True)
+    dx, dh0, grads = rnnrs.functional.gru_backward(ctx, dy)
+
+Shapes are PyTorch's: ``x`` is ``(T, B, I)`` (``(B, T, I)`` with
+``batch_first=True``, ``(T, I)`` unbatched), states ``(D*L, B, h_out)``
+(``(D*L, h_out)`` unbatched). Arrays must have the parameters' dtype
+(float32 or float64); pass ``cast=True`` to convert other numeric dtypes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnrs import _core
+
+__all__ = [
+    "Context",
+    "gru",
+    "gru_backward",
+    "lstm",
+    "lstm_backward",
+    "param_names",
+    "rnn",
+    "rnn_backward",
+]
+
+_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def param_names(mode: str, num_layers: int = 1, bidirectional: bool = False, bias: bool = True,
+                proj_size: int = 0) -> list[str]:
+    """PyTorch's parameter names, in PyTorch's order."""
+    names = []
+    for layer in range(num_layers):
+        for suffix in ("", "_reverse")[: 2 if bidirectional else 1]:
+            s = f"_l{layer}{suffix}"
+            names += [f"weight_ih{s}", f"weight_hh{s}"]
+            if bias:
+                names += [f"bias_ih{s}", f"bias_hh{s}"]
+            if proj_size > 0 and mode == "LSTM":
+                names.append(f"weight_hr{s}")
+    return names
+
+
+class Context:
+    """What a training forward keeps for the backward (opaque to users).
+
+    It holds the parameter arrays the forward used, so the backward sees the
+    same weights even if the caller has since assigned new arrays.
+    """
+
+    __slots__ = (
+        "_ctx",
+        "batch_first",
+        "dtype",
+        "h_out",
+        "hidden_size",
+        "input_size",
+        "mode",
+        "names",
+        "params",
+        "rows",
+        "unbatched",
+    )
+
+    def __init__(self, ctx, mode, names, params, dtype, batch_first, unbatched, h_out, hidden_size, rows,
+                 input_size):
+        self._ctx = ctx
+        self.mode = mode
+        self.names = names
+        self.params = params
+        self.dtype = dtype
+        self.batch_first = batch_first
+        self.unbatched = unbatched
+        self.h_out = h_out
+        self.hidden_size = hidden_size
+        self.rows = rows
+        self.input_size = input_size
+
+    @property
+    def seq_len(self) -> int:
+        return self._ctx.seq_len
+
+    @property
+    def batch_size(self) -> int:
+        return self._ctx.batch_size
+
+
+def _array(a, dtype: np.dtype, arg: str, cast: bool) -> np.ndarray:
+    """`a` as a C-contiguous array of `dtype`, or TypeError naming `arg`."""
+    arr = np.asarray(a)
+    if arr.dtype != dtype:
+        if not cast:
+            raise TypeError(
+                f"{arg}: expected dtype {dtype.name} (the parameters' dtype), got {arr.dtype.name}; "
+                "convert it or pass cast=True"
+            )
+        if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_) or np.iscomplexobj(arr):
+            raise TypeError(f"{arg}: cannot cast dtype {arr.dtype.name} to {dtype.name}")
+        arr = arr.astype(dtype)
+    return np.ascontiguousarray(arr)
+
+
+class _Layout:
+    """Sizes and options of a layer, read from its parameter dict."""
+
+    def __init__(self, mode: str, params: dict, num_layers, bidirectional):
+        if mode not in _GATES:
+            raise ValueError(f"mode: expected one of {sorted(_GATES)}, got {mode!r}")
+        if not isinstance(params, dict) and not hasattr(params, "keys"):
+            raise TypeError("params: expected a dict of arrays with PyTorch's names")
+        if "weight_hh_l0" not in params or "weight_ih_l0" not in params:
+            raise ValueError("params: missing weight_ih_l0 / weight_hh_l0")
+        layers = 0
+        while f"weight_ih_l{layers}" in params:
+            layers += 1
+        bidir = "weight_ih_l0_reverse" in params
+        if num_layers is not None and num_layers != layers:
+            raise ValueError(f"num_layers: {num_layers} given but params hold {layers} layers")
+        if bidirectional is not None and bool(bidirectional) != bidir:
+            raise ValueError(f"bidirectional: {bidirectional} given but params say {bidir}")
+        w_hh = np.asarray(params["weight_hh_l0"])
+        w_ih = np.asarray(params["weight_ih_l0"])
+        if w_hh.ndim != 2 or w_ih.ndim != 2:
+            raise ValueError("params: weight_ih_l0 and weight_hh_l0 must be 2-dimensional")
+        gates = _GATES[mode]
+        if w_hh.shape[0] % gates or w_hh.shape[0] == 0:
+            raise ValueError(f"weight_hh_l0: first dimension {w_hh.shape[0]} is not a positive multiple of {gates}")
+        self.mode = mode
+        self.num_layers = layers
+        self.bidirectional = bidir
+        self.hidden_size = w_hh.shape[0] // gates
+        self.h_out = w_hh.shape[1]
+        self.input_size = w_ih.shape[1]
+        self.bias = "bias_ih_l0" in params
+        self.proj_size = np.asarray(params["weight_hr_l0"]).shape[0] if "weight_hr_l0" in params else 0
+        self.rows = layers * (2 if bidir else 1)
+        self.names = param_names(mode, layers, bidir, self.bias, self.proj_size)
+        unexpected = sorted(set(params) - set(self.names))
+        missing = [n for n in self.names if n not in params]
+        if missing or unexpected:
+            raise ValueError(f"params: missing {missing}, unexpected {unexpected}")
+        dtype = np.asarray(params["weight_ih_l0"]).dtype
+        if dtype not in _FLOATS:
+            raise TypeError(f"params: expected float32 or float64 arrays, got {dtype.name}")
+        self.dtype = dtype
+
+
+def _time_major(x: np.ndarray, batch_first: bool, arg: str, size: int, what: str) -> tuple[np.ndarray, bool]:
+    """`x` as a C-contiguous `(T, B, F)` array, and whether it was unbatched."""
+    if x.ndim == 2:
+        return np.ascontiguousarray(x[:, None, :]), True
+    if x.ndim != 3:
+        raise ValueError(f"{arg}: expected a 2-d (T, {what}) or 3-d (T, B, {what}) array, got shape {x.shape}")
+    if batch_first:
+        x = x.transpose(1, 0, 2)
+    if x.shape[2] != size:
+        raise ValueError(f"{arg}: expected {size} features in the last dimension, got shape {x.shape}")
+    return np.ascontiguousarray(x), False
+
+
+def _state(s, dtype, arg: str, rows: int, batch: int, width: int, unbatched: bool, cast: bool):
+    """A state `(rows, B, width)` (or `(rows, width)` unbatched) as a contiguous 3-d array."""
+    if s is None:
+        return None
+    s = _array(s, dtype, arg, cast)
+    want = (rows, width) if unbatched else (rows, batch, width)
+    if s.shape != want:
+        raise ValueError(f"{arg}: expected shape {want}, got {s.shape}")
+    return s[:, None, :] if unbatched else s
+
+
+def _forward(mode, x, params, h0, c0, num_layers, bidirectional, batch_first, train, cast):
+    lay = _Layout(mode, params, num_layers, bidirectional)
+    dtype = lay.dtype
+    x = _array(x, dtype, "input", cast)
+    if x.ndim == 2 and x.shape[1] != lay.input_size:
+        raise ValueError(f"input: expected {lay.input_size} features in the last dimension, got shape {x.shape}")
+    xt, unbatched = _time_major(x, batch_first, "input", lay.input_size, "input_size")
+    if xt.shape[0] == 0:
+        raise ValueError("input: the sequence is empty (T = 0)")
+    batch = xt.shape[1]
+    h0 = _state(h0, dtype, "h0", lay.rows, batch, lay.h_out, unbatched, cast)
+    c0 = _state(c0, dtype, "c0", lay.rows, batch, lay.hidden_size, unbatched, cast) if mode == "LSTM" else None
+    plist = [_array(params[n], dtype, n, cast) for n in lay.names]
+    y, h_n, c_n, ctx = _core.rnn_forward(
+        mode, xt, plist, h0, c0, hidden_size=lay.hidden_size, num_layers=lay.num_layers,
+        bidirectional=lay.bidirectional, bias=lay.bias, proj_size=lay.proj_size, train=train,
+    )
+    if unbatched:
+        y, h_n = y[:, 0, :], h_n[:, 0, :]
+        c_n = None if c_n is None else c_n[:, 0, :]
+    elif batch_first:
+        y = np.ascontiguousarray(y.transpose(1, 0, 2))
+    context = None
+    if train:
+        context = Context(ctx, mode, lay.names, plist, dtype, batch_first, unbatched, lay.h_out,
+                          lay.hidden_size, lay.rows, lay.input_size)
+    return y, h_n, c_n, context
+
+
+def _grad_arrays(ctx: Context, grads: dict | None) -> tuple[dict, list]:
+    """The dict to accumulate into (created when None) and its arrays in order."""
+    if grads is None:
+        grads = {n: np.zeros_like(p) for n, p in zip(ctx.names, ctx.params)}
+    out = []
+    for n, p in zip(ctx.names, ctx.params):
+        if n not in grads:
+            grads[n] = np.zeros_like(p)
+        g = grads[n]
+        if not isinstance(g, np.ndarray) or g.dtype != ctx.dtype or g.shape != p.shape:
+            raise ValueError(f"grads[{n!r}]: expected a {ctx.dtype.name} array of shape {p.shape}")
+        if not (g.flags.c_contiguous and g.flags.writeable):
+            raise ValueError(f"grads[{n!r}]: expected a C-contiguous, writeable array")
+        out.append(g)
+    return grads, out
+
+
+def _backward(ctx, dy, dh_n, dc_n, grads, cast):
+    if not isinstance(ctx, Context):
+        raise TypeError("ctx: expected the Context of a forward(..., train=True)")
+    t, b = ctx.seq_len, ctx.batch_size
+    dtype = ctx.dtype
+    dy = _array(dy, dtype, "dy", cast)
+    d_out = dy.shape[-1] if dy.ndim else 0
+    if ctx.unbatched:
+        if dy.ndim != 2 or dy.shape[0] != t:
+            raise ValueError(f"dy: expected shape ({t}, {d_out}) like the output, got {dy.shape}")
+        dyt = np.ascontiguousarray(dy[:, None, :])
+    else:
+        if dy.ndim != 3:
+            raise ValueError(f"dy: expected a 3-d array like the output, got shape {dy.shape}")
+        dyt = np.ascontiguousarray(dy.transpose(1, 0, 2)) if ctx.batch_first else dy
+    dh_n = _state(dh_n, dtype, "dh_n", ctx.rows, b, ctx.h_out, ctx.unbatched, cast)
+    if ctx.mode == "LSTM":
+        dc_n = _state(dc_n, dtype, "dc_n", ctx.rows, b, ctx.hidden_size, ctx.unbatched, cast)
+    else:
+        dc_n = None
+    grads, glist = _grad_arrays(ctx, grads)
+    dx, dh0, dc0 = _core.rnn_backward(ctx._ctx, ctx.params, dyt, dh_n, dc_n, grads=glist)
+    if ctx.unbatched:
+        dx, dh0 = dx[:, 0, :], dh0[:, 0, :]
+        dc0 = None if dc0 is None else dc0[:, 0, :]
+    elif ctx.batch_first:
+        dx = np.ascontiguousarray(dx.transpose(1, 0, 2))
+    return dx, dh0, dc0, grads
+
+
+def rnn(x, params: dict, h0=None, *, nonlinearity: str = "tanh", num_layers: int | None = None,
+        bidirectional: bool | None = None, batch_first: bool = False, train: bool = False,
+        cast: bool = False):
+    """Elman RNN forward (`torch.nn.RNN`). Returns ``(y, h_n, ctx)``; ``ctx`` is None unless ``train``.
+
+    ``nonlinearity`` is ``"tanh"`` or ``"relu"``; ``num_layers``/``bidirectional``
+    are read from ``params`` and, when given, checked against them.
+    """
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
+    mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
+    y, h_n, _, ctx = _forward(mode, x, params, h0, None, num_layers, bidirectional, batch_first, train, cast)
+    return y, h_n, ctx
+
+
+def rnn_backward(ctx: Context, dy, dh_n=None, *, grads: dict | None = None, cast: bool = False):
+    """Backward of `rnn`: ``(dx, dh0, grads)``; parameter gradients are added into ``grads``."""
+    dx, dh0, _, grads = _backward(ctx, dy, dh_n, None, grads, cast)
+    return dx, dh0, grads
+
+
+def lstm(x, params: dict, state=None, *, num_layers: int | None = None,
+         bidirectional: bool | None = None, batch_first: bool = False, train: bool = False,
+         cast: bool = False):
+    """LSTM forward (`torch.nn.LSTM`, with ``weight_hr_*`` for ``proj_size``).
+
+    ``state`` is None or ``(h0, c0)``. Returns ``(y, (h_n, c_n), ctx)``.
+    """
+    h0, c0 = _split_lstm_state(state, "state")
+    y, h_n, c_n, ctx = _forward("LSTM", x, params, h0, c0, num_layers, bidirectional, batch_first, train, cast)
+    return y, (h_n, c_n), ctx
+
+
+def lstm_backward(ctx: Context, dy, dstate=None, *, grads: dict | None = None, cast: bool = False):
+    """Backward of `lstm`: ``(dx, (dh0, dc0), grads)``; ``dstate`` is None or ``(dh_n, dc_n)``."""
+    dh_n, dc_n = _split_lstm_state(dstate, "dstate")
+    dx, dh0, dc0, grads = _backward(ctx, dy, dh_n, dc_n, grads, cast)
+    return dx, (dh0, dc0), grads
+
+
+def gru(x, params: dict, h0=None, *, num_layers: int | None = None, bidirectional: bool | None = None,
+        batch_first: bool = False, train: bool = False, cast: bool = False):
+    """GRU forward (`torch.nn.GRU`). Returns ``(y, h_n, ctx)``."""
+    y, h_n, _, ctx = _forward("GRU", x, params, h0, None, num_layers, bidirectional, batch_first, train, cast)
+    return y, h_n, ctx
+
+
+def gru_backward(ctx: Context, dy, dh_n=None, *, grads: dict | None = None, cast: bool = False):
+    """Backward of `gru`: ``(dx, dh0, grads)``."""
+    dx, dh0, _, grads = _backward(ctx, dy, dh_n, None, grads, cast)
+    return dx, dh0, grads
+
+
+def _split_lstm_state(state, arg):
+    if state is None:
+        return None, None
+    if not isinstance(state, (tuple, list)) or len(state) != 2:
+        raise TypeError(f"{arg}: expected None or a pair (h, c)")
+    return state[0], state[1]

@@ -1,0 +1,352 @@
+"""Recurrent layer classes with PyTorch's interface: `RNN`, `LSTM`, `GRU`.
+
+Parameters are NumPy arrays with PyTorch's names and shapes (``weight_ih_l0``,
+``weight_hh_l0``, ``bias_ih_l0``, ``bias_hh_l0``, ``weight_hr_l0`` and the
+``_reverse`` ones), readable and assignable as attributes or through
+``layer.params``; ``state_dict()``/``load_state_dict()`` exchange them with
+PyTorch (``{k: v.numpy() for k, v in module.state_dict().items()}``).
+
+- ``layer(x, hx)``: inference; keeps nothing but the running state.
+- ``layer.forward(x, hx, train=True)``: keeps what ``backward`` needs.
+- ``layer.backward(dy, dhx)``: returns the input and initial-state gradients
+  and ADDS the parameter gradients into ``layer.grads`` (``zero_grad()``
+  clears them).
+
+Truncated BPTT: call ``forward(chunk, state, train=True)``/``backward`` per
+chunk, passing the returned state to the next chunk (it is a plain array, so
+gradients never flow across chunks); `tbptt_chunks` and `RNNBase.tbptt`
+do the iteration.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from rnnrs import functional as F
+
+__all__ = ["GRU", "LSTM", "RNN", "IncompatibleKeys", "RNNBase", "tbptt_chunks"]
+
+_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+
+
+class IncompatibleKeys(NamedTuple):
+    """What `load_state_dict(..., strict=False)` did not match."""
+
+    missing_keys: list
+    unexpected_keys: list
+
+
+def tbptt_chunks(x, k: int, *, batch_first: bool = False) -> Iterator[np.ndarray]:
+    """Successive chunks of at most ``k`` time steps of ``x`` (views, in order).
+
+    The time axis is 0 (``(T, B, I)`` or unbatched ``(T, I)``), or 1 for
+    batched input with ``batch_first=True``.
+    """
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k <= 0:
+        raise ValueError(f"k: expected a positive int, got {k!r}")
+    x = np.asarray(x)
+    axis = 1 if (batch_first and x.ndim == 3) else 0
+    n = x.shape[axis]
+    for start in range(0, n, int(k)):
+        yield x[start:start + k] if axis == 0 else x[:, start:start + k]
+
+
+def _orthogonal(rng: np.random.Generator, rows: int, cols: int) -> np.ndarray:
+    """A (rows, cols) matrix with orthonormal rows or columns (QR of a Gaussian)."""
+    a = rng.standard_normal((max(rows, cols), min(rows, cols)))
+    q, r = np.linalg.qr(a)
+    q = q * np.sign(np.diag(r))  # unique, uniformly distributed
+    return q if rows >= cols else q.T
+
+
+class RNNBase:
+    """Shared machinery of `RNN`, `LSTM` and `GRU` (use those)."""
+
+    def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 proj_size: int = 0, *, dtype=np.float32, seed: int | None = None,
+                 recurrent_init: str = "uniform", forget_bias: float | None = None, cast: bool = False):
+        for name, v, lo in (("input_size", input_size, 1), ("hidden_size", hidden_size, 1),
+                            ("num_layers", num_layers, 1), ("proj_size", proj_size, 0)):
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < lo:
+                raise ValueError(f"{name}: expected an int >= {lo}, got {v!r}")
+        if proj_size and mode != "LSTM":
+            raise ValueError("proj_size: only LSTM supports a projection")
+        if proj_size >= hidden_size and proj_size:
+            raise ValueError(f"proj_size: must be smaller than hidden_size ({hidden_size}), got {proj_size}")
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout!r}")
+        dt = np.dtype(dtype)
+        if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise TypeError(f"dtype: expected float32 or float64, got {dt.name}")
+        if recurrent_init not in ("uniform", "orthogonal"):
+            raise ValueError(f"recurrent_init: expected 'uniform' or 'orthogonal', got {recurrent_init!r}")
+        if forget_bias is not None and (mode != "LSTM" or not bias):
+            raise ValueError("forget_bias: only for LSTM with bias=True")
+        object.__setattr__(self, "_params", OrderedDict())
+        self.mode = mode
+        self.input_size = int(input_size)
+        self.hidden_size = int(hidden_size)
+        self.num_layers = int(num_layers)
+        self.bias = bool(bias)
+        self.batch_first = bool(batch_first)
+        self.dropout = float(dropout)
+        self.bidirectional = bool(bidirectional)
+        self.proj_size = int(proj_size)
+        self.dtype = dt
+        self.cast = bool(cast)
+        self._ctx = None
+        self.reset_parameters(seed, recurrent_init=recurrent_init, forget_bias=forget_bias)
+
+    # --- parameters -------------------------------------------------------
+    def _shapes(self) -> OrderedDict[str, tuple]:
+        g, h = _GATES[self.mode], self.hidden_size
+        h_out = self.proj_size or h
+        d = 2 if self.bidirectional else 1
+        shapes = OrderedDict()
+        for name in F.param_names(self.mode, self.num_layers, self.bidirectional, self.bias, self.proj_size):
+            kind, layer = name.split("_l")[0], int(name.split("_l")[1].split("_")[0])
+            if kind == "weight_ih":
+                shapes[name] = (g * h, self.input_size if layer == 0 else d * h_out)
+            elif kind == "weight_hh":
+                shapes[name] = (g * h, h_out)
+            elif kind == "weight_hr":
+                shapes[name] = (self.proj_size, h)
+            else:
+                shapes[name] = (g * h,)
+        return shapes
+
+    def reset_parameters(self, seed: int | None = None, *, recurrent_init: str = "uniform",
+                         forget_bias: float | None = None) -> None:
+        """PyTorch's default init: every parameter uniform in ±1/sqrt(hidden_size).
+
+        Drawn in float64 from ``np.random.default_rng(seed)`` and cast, so a
+        seed gives the same values in both dtypes. ``recurrent_init="orthogonal"``
+        makes each gate block of ``weight_hh`` orthogonal; ``forget_bias`` sets
+        the LSTM forget-gate block of ``bias_ih`` to that value and of
+        ``bias_hh`` to 0 (their sum is what the gate sees).
+        """
+        rng = np.random.default_rng(seed)
+        k = 1.0 / np.sqrt(self.hidden_size)
+        h = self.hidden_size
+        for name, shape in self._shapes().items():
+            w = rng.uniform(-k, k, size=shape)
+            if recurrent_init == "orthogonal" and name.startswith("weight_hh"):
+                w = np.concatenate([_orthogonal(rng, h, shape[1]) for _ in range(shape[0] // h)])
+            if forget_bias is not None and name.startswith("bias_"):
+                w[h:2 * h] = forget_bias if name.startswith("bias_ih") else 0.0
+            self._params[name] = np.ascontiguousarray(w, dtype=self.dtype)
+        self.grads = OrderedDict((n, np.zeros_like(p)) for n, p in self._params.items())
+        self._ctx = None
+
+    @property
+    def params(self) -> OrderedDict[str, np.ndarray]:
+        """The parameter arrays by PyTorch name (live: in-place edits apply)."""
+        return self._params
+
+    def named_parameters(self) -> Iterator[tuple]:
+        """``(name, array)`` pairs in PyTorch's order."""
+        return iter(self._params.items())
+
+    def parameters(self) -> list:
+        """The parameter arrays in PyTorch's order."""
+        return list(self._params.values())
+
+    def zero_grad(self) -> None:
+        """Sets every accumulated gradient to zero."""
+        for g in self.grads.values():
+            g.fill(0)
+
+    def _checked(self, name: str, value) -> np.ndarray:
+        want = self._shapes()[name]
+        arr = np.asarray(value)
+        if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+            raise TypeError(f"{name}: expected a real numeric array, got dtype {arr.dtype}")
+        if arr.shape != want:
+            raise ValueError(f"{name}: expected shape {want}, got {arr.shape}")
+        return np.array(arr, dtype=self.dtype, order="C", copy=True)
+
+    def __getattr__(self, name):
+        params = self.__dict__.get("_params")
+        if params is not None and name in params:
+            return params[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __setattr__(self, name, value):
+        params = self.__dict__.get("_params")
+        if params is not None and name in params:
+            params[name] = self._checked(name, value)
+        else:
+            object.__setattr__(self, name, value)
+
+    def state_dict(self) -> OrderedDict[str, np.ndarray]:
+        """Copies of the parameters by PyTorch name."""
+        return OrderedDict((n, p.copy()) for n, p in self._params.items())
+
+    def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
+        """Loads parameters (NumPy arrays, or anything `np.asarray` takes, e.g.
+        a PyTorch state_dict's tensors), checking names and shapes and casting
+        to the layer's dtype. With ``strict``, missing or unexpected names raise
+        KeyError; otherwise they are returned.
+        """
+        names = list(self._params)
+        missing = [n for n in names if n not in state_dict]
+        unexpected = [k for k in state_dict if k not in self._params]
+        if strict and (missing or unexpected):
+            raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
+        new = {n: self._checked(n, state_dict[n]) for n in names if n in state_dict}
+        self._params.update(new)
+        self._ctx = None
+        return IncompatibleKeys(missing, unexpected)
+
+    # --- running ----------------------------------------------------------
+    def _split_hx(self, hx):
+        return hx, None
+
+    def _pack(self, h, c):
+        return h
+
+    def _run(self, x, hx, train):
+        h0, c0 = self._split_hx(hx)
+        kw = {"batch_first": self.batch_first, "train": train, "cast": self.cast}
+        if self.mode == "LSTM":
+            y, (h_n, c_n), ctx = F.lstm(x, self._params, None if h0 is None and c0 is None else (h0, c0), **kw)
+        elif self.mode == "GRU":
+            y, h_n, ctx = F.gru(x, self._params, h0, **kw)
+            c_n = None
+        else:
+            nl = "tanh" if self.mode == "RNN_TANH" else "relu"
+            y, h_n, ctx = F.rnn(x, self._params, h0, nonlinearity=nl, **kw)
+            c_n = None
+        return y, self._pack(h_n, c_n), ctx
+
+    def __call__(self, x, hx=None):
+        """Inference forward: ``y, h_n`` (``y, (h_n, c_n)`` for LSTM). Stores nothing."""
+        y, state, _ = self._run(x, hx, train=False)
+        return y, state
+
+    def forward(self, x, hx=None, train: bool = True):
+        """Forward; with ``train`` (default) keeps what `backward` needs.
+
+        ``x``: ``(T, B, I)``, ``(B, T, I)`` with ``batch_first``, or ``(T, I)``.
+        ``hx``: initial state (``(h0, c0)`` for LSTM) or None for zeros.
+        """
+        y, state, ctx = self._run(x, hx, train)
+        self._ctx = ctx
+        return y, state
+
+    def backward(self, dy, dhx=None):
+        """BPTT through the last ``forward(..., train=True)``.
+
+        ``dy`` is the gradient w.r.t. the output ``y``; ``dhx`` w.r.t. the final
+        state (``(dh_n, dc_n)`` for LSTM) or None. Returns ``(dx, dh0)``
+        (``(dx, (dh0, dc0))`` for LSTM) and adds the parameter gradients into
+        ``self.grads``. The recorded run is released afterwards.
+        """
+        if self._ctx is None:
+            raise RuntimeError("backward: call forward(..., train=True) first (each run supports one backward)")
+        ctx, self._ctx = self._ctx, None
+        if self.mode == "LSTM":
+            dx, (dh0, dc0), _ = F.lstm_backward(ctx, dy, dhx, grads=self.grads, cast=self.cast)
+            return dx, (dh0, dc0)
+        dh_n = dhx
+        fn = F.gru_backward if self.mode == "GRU" else F.rnn_backward
+        dx, dh0, _ = fn(ctx, dy, dh_n, grads=self.grads, cast=self.cast)
+        return dx, dh0
+
+    def tbptt(self, x, k: int, dy_fn: Callable, hx=None, *, on_chunk: Callable | None = None):
+        """Truncated BPTT over ``x`` in chunks of ``k`` steps.
+
+        For each chunk: ``forward(chunk, state, train=True)``, then
+        ``dy = dy_fn(y_chunk, index)`` and ``backward(dy)`` (gradients add into
+        ``self.grads``), then ``on_chunk(index)`` if given (e.g. an optimizer
+        step and `zero_grad`). The final state of a chunk starts the next one,
+        detached. Returns the final state.
+        """
+        state = hx
+        for index, chunk in enumerate(tbptt_chunks(x, k, batch_first=self.batch_first)):
+            y, state = self.forward(chunk, state, train=True)
+            self.backward(dy_fn(y, index))
+            if on_chunk is not None:
+                on_chunk(index)
+        return state
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        for name, default in (("bias", True), ("batch_first", False), ("dropout", 0.0),
+                              ("bidirectional", False), ("proj_size", 0)):
+            if getattr(self, name) != default:
+                s += f", {name}={getattr(self, name)}"
+        return s + f", dtype={self.dtype.name}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+
+class RNN(RNNBase):
+    """Elman RNN, as `torch.nn.RNN`: ``h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)``.
+
+    Arguments as PyTorch's (``nonlinearity`` "tanh" or "relu") plus ``dtype``
+    (float32 default, or float64), ``seed`` (init), ``recurrent_init``
+    ("uniform" or "orthogonal") and ``cast`` (convert inputs of other dtypes
+    instead of raising TypeError). ``dropout`` is validated and stored but
+    not applied (only p = 0 behaves like PyTorch in training).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 *, dtype=np.float32, seed: int | None = None, recurrent_init: str = "uniform",
+                 cast: bool = False):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size, hidden_size,
+                         num_layers, bias, batch_first, dropout, bidirectional, 0, dtype=dtype, seed=seed,
+                         recurrent_init=recurrent_init, cast=cast)
+
+
+class LSTM(RNNBase):
+    """LSTM, as `torch.nn.LSTM` (gates i, f, g, o; ``proj_size`` adds ``weight_hr``).
+
+    Extra arguments: ``dtype``, ``seed``, ``recurrent_init``, ``forget_bias``
+    (value of the forget-gate block of ``bias_ih``; ``bias_hh``'s block is 0)
+    and ``cast``; see `RNN`. States are pairs ``(h, c)``.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 proj_size: int = 0, *, dtype=np.float32, seed: int | None = None,
+                 recurrent_init: str = "uniform", forget_bias: float | None = None, cast: bool = False):
+        super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         proj_size, dtype=dtype, seed=seed, recurrent_init=recurrent_init,
+                         forget_bias=forget_bias, cast=cast)
+
+    def _split_hx(self, hx):
+        if hx is None:
+            return None, None
+        if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+            raise TypeError("hx: expected None or a pair (h0, c0) for LSTM")
+        return hx[0], hx[1]
+
+    def _pack(self, h, c):
+        return (h, c)
+
+
+class GRU(RNNBase):
+    """GRU, as `torch.nn.GRU`: gates r, z, n with ``n = tanh(W_in x + b_in + r*(W_hn h + b_hn))``.
+
+    Extra arguments: ``dtype``, ``seed``, ``recurrent_init``, ``cast``; see `RNN`.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, *,
+                 dtype=np.float32, seed: int | None = None, recurrent_init: str = "uniform",
+                 cast: bool = False):
+        super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         0, dtype=dtype, seed=seed, recurrent_init=recurrent_init, cast=cast)

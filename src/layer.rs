@@ -1,1 +1,0 @@
-//! Stacked and bidirectional sequence driver over the cells; BPTT.

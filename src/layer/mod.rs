@@ -1,0 +1,448 @@
+//! Stacked and bidirectional sequence driver over the cells; BPTT.
+//!
+//! `forward` runs `num_layers` layers over a time-major sequence `(T, B, I)`;
+//! each layer's directions run concurrently (`rayon::join` on the private
+//! pool). Training mode returns a `Cache` that `backward` turns into input,
+//! initial-state and (accumulated) parameter gradients. Truncated BPTT is the
+//! caller running `forward`/`backward` per chunk with the final state of one
+//! chunk as the (detached) initial state of the next.
+//!
+//! Parameters come as one flat list in torch's order: for each layer, for
+//! each direction, `weight_ih, weight_hh, [bias_ih, bias_hh], [weight_hr]`.
+
+mod direction;
+pub mod matmul;
+
+use crate::cell::{Cell, Elman, Gru, Lstm};
+use crate::error::{checked_size, try_zeros};
+use crate::{Error, Float, Result};
+use direction::{Dims, DirBackward, DirForward, DirGrads, DirParams};
+
+/// The recurrent layer types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    RnnTanh,
+    RnnRelu,
+    Lstm,
+    Gru,
+}
+
+impl Mode {
+    /// Parses torch's mode names `RNN_TANH`, `RNN_RELU`, `LSTM`, `GRU`.
+    pub fn parse(s: &str) -> Result<Mode> {
+        match s.to_ascii_uppercase().as_str() {
+            "RNN_TANH" => Ok(Mode::RnnTanh),
+            "RNN_RELU" => Ok(Mode::RnnRelu),
+            "LSTM" => Ok(Mode::Lstm),
+            "GRU" => Ok(Mode::Gru),
+            _ => Err(Error::value("mode", format!("expected RNN_TANH, RNN_RELU, LSTM or GRU, got {s:?}"))),
+        }
+    }
+    /// Gate blocks per hidden unit.
+    pub fn gates(self) -> usize {
+        match self {
+            Mode::RnnTanh | Mode::RnnRelu => 1,
+            Mode::Gru => 3,
+            Mode::Lstm => 4,
+        }
+    }
+}
+
+/// Shape and options of a (stacked, possibly bidirectional) recurrent layer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RnnSpec {
+    pub mode: Mode,
+    pub input_size: usize,
+    pub hidden_size: usize,
+    pub num_layers: usize,
+    pub bidirectional: bool,
+    pub bias: bool,
+    /// LSTM output projection size (0 = none).
+    pub proj_size: usize,
+}
+
+impl RnnSpec {
+    /// Checks the options (sizes positive, projection only for LSTM and
+    /// smaller than the hidden size, as torch requires).
+    pub fn validate(&self) -> Result<()> {
+        if self.input_size == 0 {
+            return Err(Error::value("input_size", "must be positive"));
+        }
+        if self.hidden_size == 0 {
+            return Err(Error::value("hidden_size", "must be positive"));
+        }
+        if self.num_layers == 0 {
+            return Err(Error::value("num_layers", "must be positive"));
+        }
+        if self.proj_size > 0 {
+            if self.mode != Mode::Lstm {
+                return Err(Error::value("proj_size", "is only supported for LSTM"));
+            }
+            if self.proj_size >= self.hidden_size {
+                return Err(Error::value("proj_size", "must be smaller than hidden_size"));
+            }
+        }
+        // Two factors at a time: the error's byte count must not overflow either.
+        let gh = checked_size(&[self.hidden_size, self.mode.gates()], "weights")?;
+        checked_size(&[gh, self.input_size.max(self.hidden_size.saturating_mul(2))], "weights")?;
+        Ok(())
+    }
+    pub fn num_directions(&self) -> usize {
+        if self.bidirectional {
+            2
+        } else {
+            1
+        }
+    }
+    /// Size of the hidden state and of each direction's output.
+    pub fn h_out(&self) -> usize {
+        if self.proj_size > 0 {
+            self.proj_size
+        } else {
+            self.hidden_size
+        }
+    }
+    fn layer_input(&self, layer: usize) -> usize {
+        if layer == 0 {
+            self.input_size
+        } else {
+            self.num_directions() * self.h_out()
+        }
+    }
+    fn params_per_dir(&self) -> usize {
+        2 + if self.bias { 2 } else { 0 } + usize::from(self.proj_size > 0)
+    }
+    /// torch's parameter names and shapes, in torch's order.
+    pub fn param_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        let gh = self.mode.gates() * self.hidden_size;
+        let mut out = Vec::new();
+        for l in 0..self.num_layers {
+            for dir in 0..self.num_directions() {
+                let sfx = if dir == 1 { format!("_l{l}_reverse") } else { format!("_l{l}") };
+                out.push((format!("weight_ih{sfx}"), vec![gh, self.layer_input(l)]));
+                out.push((format!("weight_hh{sfx}"), vec![gh, self.h_out()]));
+                if self.bias {
+                    out.push((format!("bias_ih{sfx}"), vec![gh]));
+                    out.push((format!("bias_hh{sfx}"), vec![gh]));
+                }
+                if self.proj_size > 0 {
+                    out.push((format!("weight_hr{sfx}"), vec![self.proj_size, self.hidden_size]));
+                }
+            }
+        }
+        out
+    }
+    fn dims(&self, layer: usize, t: usize, b: usize) -> Dims {
+        Dims {
+            t,
+            b,
+            i: self.layer_input(layer),
+            h: self.hidden_size,
+            h_out: self.h_out(),
+            g: self.mode.gates(),
+        }
+    }
+    fn check_params<T>(&self, params: &[&[T]], arg: &str) -> Result<()> {
+        let shapes = self.param_shapes();
+        if params.len() != shapes.len() {
+            return Err(Error::shape(arg, format!("expected {} arrays, got {}", shapes.len(), params.len())));
+        }
+        for ((name, shape), p) in shapes.iter().zip(params) {
+            let n: usize = shape.iter().product();
+            if p.len() != n {
+                return Err(Error::shape(
+                    format!("{arg}[{name}]"),
+                    format!("expected shape {shape:?} ({n} values), got {} values", p.len()),
+                ));
+            }
+        }
+        Ok(())
+    }
+    fn dir_params<'a, T>(&self, params: &[&'a [T]], layer: usize, dir: usize) -> DirParams<'a, T> {
+        let k = self.params_per_dir();
+        let p = &params[(layer * self.num_directions() + dir) * k..][..k];
+        DirParams {
+            w_ih: p[0],
+            w_hh: p[1],
+            b_ih: self.bias.then(|| p[2]),
+            b_hh: self.bias.then(|| p[3]),
+            w_hr: (self.proj_size > 0).then(|| p[k - 1]),
+        }
+    }
+    fn check_state<T>(&self, s: Option<&[T]>, b: usize, width: usize, arg: &str) -> Result<()> {
+        let rows = self.num_layers * self.num_directions();
+        match s {
+            Some(v) if v.len() != rows * b * width => Err(Error::shape(
+                arg,
+                format!(
+                    "expected shape ({rows}, {b}, {width}) ({} values), got {} values",
+                    rows * b * width,
+                    v.len()
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Outputs of a forward run: `y (T, B, D*h_out)`, `h_n (D*L, B, h_out)`,
+/// `c_n (D*L, B, H)` (LSTM only; empty otherwise).
+#[derive(Debug, Clone)]
+pub struct Output<T> {
+    pub y: Vec<T>,
+    pub h_n: Vec<T>,
+    pub c_n: Vec<T>,
+}
+
+/// Gradients of a backward run: `dx (T, B, I)`, `dh0 (D*L, B, h_out)`,
+/// `dc0 (D*L, B, H)` (LSTM only; empty otherwise).
+#[derive(Debug, Clone)]
+pub struct Gradients<T> {
+    pub dx: Vec<T>,
+    pub dh0: Vec<T>,
+    pub dc0: Vec<T>,
+}
+
+/// What a training forward keeps for `backward`.
+pub struct Cache<T> {
+    spec: RnnSpec,
+    t: usize,
+    b: usize,
+    /// Per layer: its input `(T, B, I_l)` and one forward record per direction.
+    layers: Vec<(Vec<T>, Vec<DirForward<T>>)>,
+}
+
+impl<T> Cache<T> {
+    pub fn spec(&self) -> &RnnSpec {
+        &self.spec
+    }
+    /// Sequence length and batch size of the cached run.
+    pub fn seq_batch(&self) -> (usize, usize) {
+        (self.t, self.b)
+    }
+}
+
+/// Runs `f(0)` and `f(1)` concurrently when there are two directions.
+fn per_direction<R: Send>(dirs: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
+    if dirs == 2 {
+        let (a, b) = rayon::join(|| f(0), || f(1));
+        vec![a, b]
+    } else {
+        vec![f(0)]
+    }
+}
+
+/// Forward over `x` `(T, B, I)` (time-major). With `train`, also returns the
+/// cache `backward` needs; without, only the running state is kept.
+#[allow(clippy::too_many_arguments)]
+pub fn forward<T: Float>(
+    spec: &RnnSpec,
+    params: &[&[T]],
+    x: &[T],
+    t: usize,
+    b: usize,
+    h0: Option<&[T]>,
+    c0: Option<&[T]>,
+    train: bool,
+) -> Result<(Output<T>, Option<Cache<T>>)> {
+    spec.validate()?;
+    spec.check_params(params, "params")?;
+    if t == 0 {
+        return Err(Error::shape("input", "the sequence is empty (T = 0)"));
+    }
+    let n_x = checked_size(&[t, b, spec.input_size], "input")?;
+    if x.len() != n_x {
+        return Err(Error::shape(
+            "input",
+            format!("expected ({t}, {b}, {}) = {n_x} values, got {}", spec.input_size, x.len()),
+        ));
+    }
+    spec.check_state(h0, b, spec.h_out(), "h0")?;
+    if spec.mode == Mode::Lstm {
+        spec.check_state(c0, b, spec.hidden_size, "c0")?;
+    }
+    crate::par::install(|| match spec.mode {
+        Mode::RnnTanh => stack_forward(&Elman { relu: false }, spec, params, x, t, b, h0, c0, train),
+        Mode::RnnRelu => stack_forward(&Elman { relu: true }, spec, params, x, t, b, h0, c0, train),
+        Mode::Lstm => stack_forward(&Lstm, spec, params, x, t, b, h0, c0, train),
+        Mode::Gru => stack_forward(&Gru, spec, params, x, t, b, h0, c0, train),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn stack_forward<T: Float, C: Cell<T>>(
+    cell: &C,
+    spec: &RnnSpec,
+    params: &[&[T]],
+    x: &[T],
+    t: usize,
+    b: usize,
+    h0: Option<&[T]>,
+    c0: Option<&[T]>,
+    train: bool,
+) -> Result<(Output<T>, Option<Cache<T>>)> {
+    let nd = spec.num_directions();
+    let (ho, h) = (spec.h_out(), spec.hidden_size);
+    let rows = spec.num_layers * nd;
+    let mut h_n = try_zeros(checked_size(&[rows, b, ho], "h_n")?, "h_n")?;
+    let mut c_n = try_zeros(if C::HAS_C { checked_size(&[rows, b, h], "c_n")? } else { 0 }, "c_n")?;
+    let mut layers = Vec::new();
+    let mut input: Vec<T> = Vec::new();
+    for l in 0..spec.num_layers {
+        let d = spec.dims(l, t, b);
+        let xin: &[T] = if l == 0 { x } else { &input };
+        let runs = per_direction(nd, |dir| {
+            let row = l * nd + dir;
+            let p = spec.dir_params(params, l, dir);
+            let h0r = h0.map(|v| &v[row * b * ho..(row + 1) * b * ho]);
+            let c0r = c0.filter(|_| C::HAS_C).map(|v| &v[row * b * h..(row + 1) * b * h]);
+            direction::forward(cell, d, &p, xin, h0r, c0r, dir == 1, train)
+        });
+        let runs = runs.into_iter().collect::<Result<Vec<_>>>()?;
+        for (dir, run) in runs.iter().enumerate() {
+            let row = l * nd + dir;
+            h_n[row * b * ho..(row + 1) * b * ho].copy_from_slice(run.h_n());
+            if C::HAS_C {
+                c_n[row * b * h..(row + 1) * b * h].copy_from_slice(run.c_n());
+            }
+        }
+        // The layer output: the directions' outputs side by side.
+        let n_out = checked_size(&[t, b, nd * ho], "layer output")?;
+        let output = if nd == 1 {
+            runs[0].outputs().to_vec()
+        } else {
+            let mut y = try_zeros(n_out, "layer output")?;
+            for (r, row) in y.chunks_exact_mut(nd * ho).enumerate() {
+                for (dir, run) in runs.iter().enumerate() {
+                    row[dir * ho..(dir + 1) * ho].copy_from_slice(&run.outputs()[r * ho..(r + 1) * ho]);
+                }
+            }
+            y
+        };
+        let layer_input = std::mem::replace(&mut input, output);
+        if train {
+            let kept = if l == 0 { x.to_vec() } else { layer_input };
+            layers.push((kept, runs));
+        }
+    }
+    let out = Output { y: input, h_n, c_n };
+    let cache = train.then(|| Cache { spec: spec.clone(), t, b, layers });
+    Ok((out, cache))
+}
+
+/// BPTT through a cached training run. `dy` `(T, B, D*h_out)`; `dh_n`,
+/// `dc_n` optional gradients w.r.t. the final states. Parameter gradients
+/// are ADDED to `grads` (same order and shapes as the parameters).
+pub fn backward<T: Float>(
+    params: &[&[T]],
+    cache: &Cache<T>,
+    dy: &[T],
+    dh_n: Option<&[T]>,
+    dc_n: Option<&[T]>,
+    grads: &mut [&mut [T]],
+) -> Result<Gradients<T>> {
+    let spec = &cache.spec;
+    let (t, b) = (cache.t, cache.b);
+    spec.check_params(params, "params")?;
+    {
+        let views: Vec<&[T]> = grads.iter().map(|g| &**g).collect();
+        spec.check_params(&views, "grads")?;
+    }
+    let nd = spec.num_directions();
+    let n_dy = t * b * nd * spec.h_out();
+    if dy.len() != n_dy {
+        return Err(Error::shape(
+            "dy",
+            format!("expected ({t}, {b}, {}) = {n_dy} values, got {}", nd * spec.h_out(), dy.len()),
+        ));
+    }
+    spec.check_state(dh_n, b, spec.h_out(), "dh_n")?;
+    if spec.mode == Mode::Lstm {
+        spec.check_state(dc_n, b, spec.hidden_size, "dc_n")?;
+    }
+    crate::par::install(|| match spec.mode {
+        Mode::RnnTanh => stack_backward(&Elman { relu: false }, params, cache, dy, dh_n, dc_n, grads),
+        Mode::RnnRelu => stack_backward(&Elman { relu: true }, params, cache, dy, dh_n, dc_n, grads),
+        Mode::Lstm => stack_backward(&Lstm, params, cache, dy, dh_n, dc_n, grads),
+        Mode::Gru => stack_backward(&Gru, params, cache, dy, dh_n, dc_n, grads),
+    })
+}
+
+/// Splits the flat gradient list into one `DirGrads` per (layer, direction).
+fn dir_grads<'a, T>(spec: &RnnSpec, grads: &'a mut [&mut [T]]) -> Vec<DirGrads<'a, T>> {
+    let k = spec.params_per_dir();
+    grads
+        .chunks_exact_mut(k)
+        .map(|g| {
+            let mut it = g.iter_mut();
+            let w_ih = it.next().map(|v| &mut **v).unwrap_or_default();
+            let w_hh = it.next().map(|v| &mut **v).unwrap_or_default();
+            let (b_ih, b_hh) = if spec.bias {
+                (it.next().map(|v| &mut **v), it.next().map(|v| &mut **v))
+            } else {
+                (None, None)
+            };
+            let w_hr = it.next().map(|v| &mut **v);
+            DirGrads { w_ih, w_hh, b_ih, b_hh, w_hr }
+        })
+        .collect()
+}
+
+fn stack_backward<T: Float, C: Cell<T>>(
+    cell: &C,
+    params: &[&[T]],
+    cache: &Cache<T>,
+    dy: &[T],
+    dh_n: Option<&[T]>,
+    dc_n: Option<&[T]>,
+    grads: &mut [&mut [T]],
+) -> Result<Gradients<T>> {
+    let spec = &cache.spec;
+    let b = cache.b;
+    let nd = spec.num_directions();
+    let (ho, h) = (spec.h_out(), spec.hidden_size);
+    let rows = spec.num_layers * nd;
+    let mut dh0 = try_zeros(rows * b * ho, "dh0")?;
+    let mut dc0 = try_zeros(if C::HAS_C { rows * b * h } else { 0 }, "dc0")?;
+    let mut all_grads = dir_grads(spec, grads);
+    let mut dy_l: Vec<T> = Vec::new();
+    for l in (0..spec.num_layers).rev() {
+        let (xin, runs) = &cache.layers[l];
+        let dyl: &[T] = if l + 1 == spec.num_layers { dy } else { &dy_l };
+        let g = &mut all_grads[l * nd..(l + 1) * nd];
+        let one = |dir: usize, gd: &mut DirGrads<'_, T>| -> Result<DirBackward<T>> {
+            let row = l * nd + dir;
+            let p = spec.dir_params(params, l, dir);
+            let dhn = dh_n.map(|v| &v[row * b * ho..(row + 1) * b * ho]);
+            let dcn = dc_n.filter(|_| C::HAS_C).map(|v| &v[row * b * h..(row + 1) * b * h]);
+            direction::backward(cell, &p, &runs[dir], xin, dyl, nd * ho, dir * ho, dhn, dcn, gd)
+        };
+        let results = if nd == 2 {
+            let (g0, g1) = g.split_at_mut(1);
+            let (a, r) = rayon::join(|| one(0, &mut g0[0]), || one(1, &mut g1[0]));
+            vec![a?, r?]
+        } else {
+            vec![one(0, &mut g[0])?]
+        };
+        for (dir, r) in results.iter().enumerate() {
+            let row = l * nd + dir;
+            dh0[row * b * ho..(row + 1) * b * ho].copy_from_slice(&r.dh0);
+            if C::HAS_C {
+                dc0[row * b * h..(row + 1) * b * h].copy_from_slice(&r.dc0);
+            }
+        }
+        // Input gradient: forward part plus reverse part, in that order.
+        let mut it = results.into_iter();
+        let mut dx = it.next().map(|r| r.dx).unwrap_or_default();
+        for r in it {
+            for (a, v) in dx.iter_mut().zip(r.dx) {
+                *a += v;
+            }
+        }
+        dy_l = dx;
+    }
+    Ok(Gradients { dx: dy_l, dh0, dc0 })
+}
+
+#[cfg(test)]
+mod tests;
