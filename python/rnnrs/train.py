@@ -139,9 +139,10 @@ def _check_tbptt(tbptt):
 
 
 def _check_model(model):
-    for attr in ("forward", "backward", "params", "grads", "zero_grad", "state_dict"):
+    for attr in ("forward", "backward", "params", "grads", "zero_grad", "state_dict", "num_states"):
         if not hasattr(model, attr):
-            raise TypeError(f"model: {type(model).__name__} has no {attr!r}; use rnnrs.Sequential")
+            raise TypeError(f"model: expected an rnnrs.Sequential (forward(x, state, train) -> (out, state)); "
+                            f"{type(model).__name__} has no {attr!r}")
     for i, m in enumerate(getattr(model, "modules", [])):
         if is_recurrent(m) and m.batch_first:
             raise ValueError(f"model: module {i} is batch_first; the trainer works on time-major (T, N, ...) data")
