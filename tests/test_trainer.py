@@ -237,6 +237,18 @@ def test_time_limit_and_callbacks_stop_early():
     assert seen == [1, 2, 3] and hist["epoch"] == [1, 2, 3]
     hist = fit(model, data, "mse", opt, epochs=1000, batch_size=1, progress=False, time_limit=1e-9)
     assert hist["step"] == [1]
+    # Inside one batch too (one long stream in TBPTT chunks).
+    hist = fit(model, data, "mse", opt, tbptt=2, epochs=1000, progress=False, time_limit=1e-9)
+    assert hist["step"] == [1] and len(hist["step_loss"]) == 1
+
+
+def test_optimizer_on_parameter_list():
+    data = regression_task()
+    a, b = reg_model(), reg_model()
+    fit(a, data, "mse", rnnrs.optim.Adam(a.params, lr=1e-2), tbptt=4, epochs=2, progress=False)
+    fit(b, data, "mse", rnnrs.optim.Adam(b.parameters(), lr=1e-2), tbptt=4, epochs=2, progress=False)
+    for k in a.params:
+        np.testing.assert_array_equal(a.params[k], b.params[k])
 
 
 def test_bad_arguments():

@@ -251,7 +251,9 @@ class _Step:
         self.model.backward(dout)
         if self.clip_norm is not None:
             clip_grad_norm_(self.model.grads, self.clip_norm)
-        self.optimizer.step(self.model.grads)
+        grads = self.model.grads
+        # An optimizer built on model.parameters() (a list) takes the gradients as a list.
+        self.optimizer.step(grads if getattr(self.optimizer, "_is_dict", True) else list(grads.values()))
 
 
 def _windows(t: int, k1: int, k2: int):
@@ -262,7 +264,11 @@ def _windows(t: int, k1: int, k2: int):
 
 
 def _train_batch(model, x, y, per_step, loss_fn, tb, update, sampling, step0, on_update):
-    """Trains on one batch; returns (summed weighted loss, weight, updates)."""
+    """Trains on one batch; returns (summed weighted loss, weight, updates).
+
+    ``on_update(loss)`` runs after every update; when it returns True the
+    batch stops there (the time limit).
+    """
     t, n = x.shape[:2]
     k1, k2 = tb if tb is not None else (t, t)
     total, weight, step = 0.0, 0, step0
@@ -291,10 +297,11 @@ def _train_batch(model, x, y, per_step, loss_fn, tb, update, sampling, step0, on
             dout = g
         update(dout)
         step += 1
-        on_update(float(value))
         steps = end - loss_start
         total += float(value) * steps * n
         weight += steps * n
+        if on_update(float(value)):
+            break
         if max(0, min(end + k1, t) - k2) >= end:
             pos, state = end, end_state
     return total, weight, step - step0
@@ -412,7 +419,8 @@ def fit(model, data, loss, optimizer, *, tbptt=None, clip_norm: Optional[float] 
         scheduled_sampling: a `ScheduledSampling` (default: teacher forcing).
         initial_epoch, history: continue a run (see `load_checkpoint`).
         checkpoint: path of an ``.npz`` checkpoint written after each epoch.
-        time_limit: stop after the update that exceeds this many seconds.
+        time_limit: stop after the first update that ends past this many
+            seconds (then validate and return).
 
     Returns:
         ``{"epoch", "train_loss", "val_loss", "step", "time", "step_loss"}``:
@@ -456,9 +464,10 @@ def fit(model, data, loss, optimizer, *, tbptt=None, clip_norm: Optional[float] 
         bar = _Progress(progress, _updates_per_epoch(*x.shape[:2], batch_size, tb, per_step),
                         f"epoch {epoch + 1}/{epochs}")
 
-        def on_update(value):
+        def on_update(value) -> bool:
             bar.update(value)
             hist["step_loss"].append(value)
+            return time_limit is not None and time.perf_counter() - t0 > time_limit
 
         total, weight = 0.0, 0
         for idx in _batches(x.shape[1], batch_size, shuffle, rng):
@@ -467,7 +476,7 @@ def fit(model, data, loss, optimizer, *, tbptt=None, clip_norm: Optional[float] 
                                       on_update)
             total, weight, step = total + s, weight + w, step + n_up
             if time_limit is not None and time.perf_counter() - t0 > time_limit:
-                out_of_time = True
+                out_of_time = True  # checked after every update, the batch stopped early
                 break
         train_loss = total / weight
         val_loss = (evaluate(model, validation, loss_fn, tbptt=tb, batch_size=batch_size)
