@@ -51,17 +51,20 @@ def forward_flops(mode, T, B, I, H, layers, bidir):
     return total
 
 
+CLOCK = time.perf_counter  # --cpu-time switches to time.process_time (all threads' CPU time)
+
+
 def best_time(fn, budget: float, max_reps: int) -> float:
-    """Minimum wall time of `fn()` over repeats within about `budget` seconds (after one warm-up)."""
-    t0 = time.perf_counter()
+    """Minimum time of `fn()` over repeats within about `budget` seconds (after one warm-up)."""
+    t0 = CLOCK()
     fn()
-    first = time.perf_counter() - t0
+    first = CLOCK() - t0
     reps = max(1, min(max_reps, int(budget / max(first, 1e-9))))
     best = first
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0 = CLOCK()
         fn()
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, CLOCK() - t0)
     return best
 
 
@@ -126,7 +129,13 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--ref-steps", type=int, default=10, help="time steps the NumPy reference runs (scaled)")
     ap.add_argument("--no-ref", action="store_true", help="skip the NumPy reference")
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="time with process CPU time instead of wall time (steadier on a loaded machine; "
+                         "meaningful for 1 thread, where CPU time = busy time)")
     args = ap.parse_args()
+    global CLOCK
+    if args.cpu_time:
+        CLOCK = time.process_time
     budget, max_reps = (0.2, 3) if args.quick else (1.0, 20)
 
     cpu = platform.processor() or platform.machine()
@@ -137,6 +146,8 @@ def main():
         pass
     print(f"# machine: {cpu}, {os.cpu_count()} logical CPUs; numpy {np.__version__}; "
           f"torch {torch.__version__ if torch else 'not installed'}")
+    print(f"# clock: {'process CPU time' if args.cpu_time else 'wall time'}; load average at start: "
+          f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     print("# times in ms (best of repeats); ratios = rnnrs time / other time (< 1: rnnrs faster);")
     print(f"# '~' = NumPy reference timed on {args.ref_steps} steps and scaled to T")
     header = ("| load | mode | dtype | thr | pass | rnnrs ms | GFLOP/s | vs NumPy | vs torch |")

@@ -17,13 +17,23 @@ struct Setup {
 }
 
 fn setup(mode: Mode, t: usize, b: usize, i: usize, h: usize) -> Setup {
-    let spec = RnnSpec { mode, input_size: i, hidden_size: h, num_layers: 1, bidirectional: false, bias: true, proj_size: 0 };
+    let spec = RnnSpec {
+        mode,
+        input_size: i,
+        hidden_size: h,
+        num_layers: 1,
+        bidirectional: false,
+        bias: true,
+        proj_size: 0,
+    };
     let k = 1.0 / (h as f32).sqrt();
     let params = spec
         .param_shapes()
         .iter()
         .enumerate()
-        .map(|(n, (_, s))| (0..s.iter().product::<usize>()).map(|j| k * ((j * 7 + n) as f32 * 0.37).sin()).collect())
+        .map(|(n, (_, s))| {
+            (0..s.iter().product::<usize>()).map(|j| k * ((j * 7 + n) as f32 * 0.37).sin()).collect()
+        })
         .collect();
     let x = (0..t * b * i).map(|j| (j as f32 * 0.11).sin()).collect();
     let dy = vec![1.0; t * b * h];

@@ -48,3 +48,27 @@ def test_gradients_accumulate():
         np.testing.assert_allclose(layer.grads[k], 2 * g, rtol=1e-12)
     layer.zero_grad()
     assert all(not g.any() for g in layer.grads.values())
+
+
+def test_functional_accumulates_into_given_grads():
+    import rnnrs.functional as F
+
+    params = rnnrs.LSTM(3, 4, dtype=np.float64, seed=2).state_dict()
+    x = np.random.default_rng(5).standard_normal((6, 2, 3))
+    y, _, ctx = F.lstm(x, params, train=True)
+    dy = np.ones_like(y)
+    _, _, fresh = F.lstm_backward(ctx, dy)
+    grads = {k: np.full_like(v, 1.0) for k, v in params.items()}
+    _, _, same = F.lstm_backward(ctx, dy, grads=grads)
+    assert same is grads
+    for k, v in fresh.items():
+        np.testing.assert_allclose(grads[k], 1.0 + v, rtol=1e-14)
+    bad = dict(grads, weight_hh_l0=np.zeros((16, 4), dtype=np.float32))
+    with pytest.raises(ValueError, match="weight_hh_l0"):
+        F.lstm_backward(ctx, dy, grads=bad)
+    readonly = {k: v.copy() for k, v in grads.items()}
+    readonly["bias_ih_l0"].flags.writeable = False
+    with pytest.raises(ValueError, match="bias_ih_l0"):
+        F.lstm_backward(ctx, dy, grads=readonly)
+    with pytest.raises(TypeError, match="ctx"):
+        F.lstm_backward(None, dy)

@@ -31,8 +31,14 @@ def test_cross_entropy_fixture(path):
     rtol, atol = tolerances(meta)
     go = a.get("loss_weights") if meta["reduction"] == "none" else None
     loss, grad = cross_entropy(
-        a["input"], a["target"], weight=a.get("class_weight"), ignore_index=meta["ignore_index"],
-        reduction=meta["reduction"], label_smoothing=meta["label_smoothing"], grad_output=go)
+        a["input"],
+        a["target"],
+        weight=a.get("class_weight"),
+        ignore_index=meta["ignore_index"],
+        reduction=meta["reduction"],
+        label_smoothing=meta["label_smoothing"],
+        grad_output=go,
+    )
     assert np.shape(loss) == a["loss"].shape and grad.dtype == a["input"].dtype
     np.testing.assert_allclose(loss, a["loss"], rtol=rtol, atol=atol, equal_nan=True)
     np.testing.assert_allclose(grad, a["grad_input"], rtol=rtol, atol=atol)
@@ -43,19 +49,27 @@ def test_mse_fixture(path):
     meta, a = load(path)
     rtol, atol = tolerances(meta)
     go = a.get("loss_weights") if meta["reduction"] == "none" else None
-    loss, grad, grad_target = mse(a["input"], a["target"], meta["reduction"], grad_output=go,
-                                  return_target_grad=True)
+    loss, grad, grad_target = mse(
+        a["input"], a["target"], meta["reduction"], grad_output=go, return_target_grad=True
+    )
     np.testing.assert_allclose(loss, a["loss"], rtol=rtol, atol=atol)
     np.testing.assert_allclose(grad, a["grad_input"], rtol=rtol, atol=atol)
     np.testing.assert_allclose(grad_target, a["grad_target"], rtol=rtol, atol=atol)
 
 
-ce_cases = st.fixed_dictionaries({
-    "n": st.integers(1, 5), "c": st.integers(1, 6), "t": st.sampled_from([None, 1, 3]),
-    "reduction": st.sampled_from(["mean", "sum", "none"]),
-    "smoothing": st.sampled_from([0.0, 0.1, 0.5]), "weighted": st.booleans(),
-    "probs": st.booleans(), "ignore": st.booleans(), "seed": st.integers(0, 2**31),
-})
+ce_cases = st.fixed_dictionaries(
+    {
+        "n": st.integers(1, 5),
+        "c": st.integers(1, 6),
+        "t": st.sampled_from([None, 1, 3]),
+        "reduction": st.sampled_from(["mean", "sum", "none"]),
+        "smoothing": st.sampled_from([0.0, 0.1, 0.5]),
+        "weighted": st.booleans(),
+        "probs": st.booleans(),
+        "ignore": st.booleans(),
+        "seed": st.integers(0, 2**31),
+    }
+)
 
 
 def _make_case(case):
@@ -71,7 +85,9 @@ def _make_case(case):
         target = rng.integers(0, c, size=(n,) if t is None else (n, t))
         ignore = int(target.reshape(-1)[0]) if case["ignore"] else -100
     weight = rng.uniform(0.2, 2.0, c) if case["weighted"] else None
-    kw = dict(weight=weight, ignore_index=ignore, reduction=case["reduction"], label_smoothing=case["smoothing"])
+    kw = dict(
+        weight=weight, ignore_index=ignore, reduction=case["reduction"], label_smoothing=case["smoothing"]
+    )
     go = rng.standard_normal(target.shape if not case["probs"] else (n,) if t is None else (n, t))
     return x, target, kw, (go if case["reduction"] == "none" else 0.7)
 
@@ -85,8 +101,9 @@ def test_cross_entropy_matches_reference(case):
     np.testing.assert_allclose(loss, want_loss, rtol=1e-12, atol=1e-12, equal_nan=True)
     np.testing.assert_allclose(grad, want_grad, rtol=1e-10, atol=1e-12)
     # float32 agrees with the float64 reference to float32 precision.
-    loss32, grad32 = cross_entropy(x.astype(np.float32), target if not case["probs"] else target.astype(np.float32),
-                                   grad_output=go, **kw)
+    loss32, grad32 = cross_entropy(
+        x.astype(np.float32), target if not case["probs"] else target.astype(np.float32), grad_output=go, **kw
+    )
     assert grad32.dtype == np.float32
     np.testing.assert_allclose(loss32, want_loss, rtol=1e-4, atol=1e-4, equal_nan=True)
     np.testing.assert_allclose(grad32, want_grad, rtol=1e-3, atol=1e-5)
@@ -109,8 +126,11 @@ def test_cross_entropy_gradient_vs_finite_differences(case):
 
 
 @settings(max_examples=20, deadline=None)
-@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=3), seed=st.integers(0, 2**31),
-       reduction=st.sampled_from(["mean", "sum", "none"]))
+@given(
+    shape=st.lists(st.integers(1, 4), min_size=1, max_size=3),
+    seed=st.integers(0, 2**31),
+    reduction=st.sampled_from(["mean", "sum", "none"]),
+)
 def test_mse_vs_reference_and_finite_differences(shape, seed, reduction):
     rng = np.random.default_rng(seed)
     x, t = rng.standard_normal(shape), rng.standard_normal(shape)

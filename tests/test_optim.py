@@ -33,40 +33,75 @@ def test_optim_fixture_trajectory(path):
     for k in range(1, meta["n_steps"] + 1):
         opt.step([a[f"grad_step{k}_{i}"] for i in range(n)])
         for i in range(n):
-            np.testing.assert_allclose(params[i], a[f"param_step{k}_{i}"], rtol=rtol, atol=atol,
-                                       err_msg=f"step {k}, param {i}")
+            np.testing.assert_allclose(
+                params[i], a[f"param_step{k}_{i}"], rtol=rtol, atol=atol, err_msg=f"step {k}, param {i}"
+            )
 
 
 def _ref_step(name, p, g, st, h):
-    fn = {"SGD": ref.sgd_step, "Adam": ref.adam_step, "AdamW": ref.adam_step, "RMSprop": ref.rmsprop_step,
-          "Adagrad": ref.adagrad_step}[name]
+    fn = {
+        "SGD": ref.sgd_step,
+        "Adam": ref.adam_step,
+        "AdamW": ref.adam_step,
+        "RMSprop": ref.rmsprop_step,
+        "Adagrad": ref.adagrad_step,
+    }[name]
     extra = {"decoupled": True} if name == "AdamW" else {}
     return fn(p, g, st, **h, **extra)
 
 
 hyper_sets = {
-    "SGD": st.fixed_dictionaries({"lr": st.floats(0.001, 0.5), "momentum": st.sampled_from([0.0, 0.5, 0.9]),
-                                  "dampening": st.sampled_from([0.0, 0.3]),
-                                  "weight_decay": st.sampled_from([0.0, 0.05]), "maximize": st.booleans()}),
-    "Adam": st.fixed_dictionaries({"lr": st.floats(0.001, 0.1), "betas": st.sampled_from([(0.9, 0.999), (0.5, 0.9)]),
-                                   "eps": st.sampled_from([1e-8, 1e-3]), "weight_decay": st.sampled_from([0.0, 0.1]),
-                                   "amsgrad": st.booleans(), "maximize": st.booleans()}),
-    "RMSprop": st.fixed_dictionaries({"lr": st.floats(0.001, 0.1), "alpha": st.sampled_from([0.99, 0.8]),
-                                      "eps": st.sampled_from([1e-8, 1e-2]),
-                                      "weight_decay": st.sampled_from([0.0, 0.1]),
-                                      "momentum": st.sampled_from([0.0, 0.9]), "centered": st.booleans(),
-                                      "maximize": st.booleans()}),
-    "Adagrad": st.fixed_dictionaries({"lr": st.floats(0.001, 0.5), "lr_decay": st.sampled_from([0.0, 0.1]),
-                                      "weight_decay": st.sampled_from([0.0, 0.1]),
-                                      "initial_accumulator_value": st.sampled_from([0.0, 0.5]),
-                                      "eps": st.sampled_from([1e-10, 1e-3]), "maximize": st.booleans()}),
+    "SGD": st.fixed_dictionaries(
+        {
+            "lr": st.floats(0.001, 0.5),
+            "momentum": st.sampled_from([0.0, 0.5, 0.9]),
+            "dampening": st.sampled_from([0.0, 0.3]),
+            "weight_decay": st.sampled_from([0.0, 0.05]),
+            "maximize": st.booleans(),
+        }
+    ),
+    "Adam": st.fixed_dictionaries(
+        {
+            "lr": st.floats(0.001, 0.1),
+            "betas": st.sampled_from([(0.9, 0.999), (0.5, 0.9)]),
+            "eps": st.sampled_from([1e-8, 1e-3]),
+            "weight_decay": st.sampled_from([0.0, 0.1]),
+            "amsgrad": st.booleans(),
+            "maximize": st.booleans(),
+        }
+    ),
+    "RMSprop": st.fixed_dictionaries(
+        {
+            "lr": st.floats(0.001, 0.1),
+            "alpha": st.sampled_from([0.99, 0.8]),
+            "eps": st.sampled_from([1e-8, 1e-2]),
+            "weight_decay": st.sampled_from([0.0, 0.1]),
+            "momentum": st.sampled_from([0.0, 0.9]),
+            "centered": st.booleans(),
+            "maximize": st.booleans(),
+        }
+    ),
+    "Adagrad": st.fixed_dictionaries(
+        {
+            "lr": st.floats(0.001, 0.5),
+            "lr_decay": st.sampled_from([0.0, 0.1]),
+            "weight_decay": st.sampled_from([0.0, 0.1]),
+            "initial_accumulator_value": st.sampled_from([0.0, 0.5]),
+            "eps": st.sampled_from([1e-10, 1e-3]),
+            "maximize": st.booleans(),
+        }
+    ),
 }
 hyper_sets["AdamW"] = hyper_sets["Adam"]
 
 
 @settings(max_examples=15, deadline=None)
-@given(data=st.data(), name=st.sampled_from(sorted(hyper_sets)), seed=st.integers(0, 2**31),
-       nesterov=st.booleans())
+@given(
+    data=st.data(),
+    name=st.sampled_from(sorted(hyper_sets)),
+    seed=st.integers(0, 2**31),
+    nesterov=st.booleans(),
+)
 def test_random_trajectories_match_reference(data, name, seed, nesterov):
     h = data.draw(hyper_sets[name])
     if name == "SGD" and nesterov and h["momentum"] > 0:
@@ -91,8 +126,11 @@ def test_float32_close_to_float64_reference(name):
     rng = np.random.default_rng(5)
     p64 = rng.standard_normal((5, 7))
     p32 = p64.astype(np.float32)
-    h = {"SGD": {"lr": 0.1, "momentum": 0.9}, "RMSprop": {"lr": 0.01, "centered": True, "momentum": 0.5},
-         "Adagrad": {"lr": 0.1}}.get(name, {"lr": 0.01, "amsgrad": True, "weight_decay": 0.01})
+    h = {
+        "SGD": {"lr": 0.1, "momentum": 0.9},
+        "RMSprop": {"lr": 0.01, "centered": True, "momentum": 0.5},
+        "Adagrad": {"lr": 0.1},
+    }.get(name, {"lr": 0.01, "amsgrad": True, "weight_decay": 0.01})
     opt = getattr(optim, name)([p32], **h)
     st_ = {}
     for _ in range(4):
@@ -106,8 +144,11 @@ def test_float32_close_to_float64_reference(name):
 @pytest.mark.parametrize("name", ["SGD", "Adam", "RMSprop", "Adagrad"])
 def test_state_dict_round_trips_through_savez(tmp_path, name):
     rng = np.random.default_rng(0)
-    h = {"SGD": {"lr": 0.1, "momentum": 0.9, "nesterov": True}, "RMSprop": {"centered": True, "momentum": 0.3},
-         "Adam": {"amsgrad": True, "betas": (0.8, 0.95)}}.get(name, {})
+    h = {
+        "SGD": {"lr": 0.1, "momentum": 0.9, "nesterov": True},
+        "RMSprop": {"centered": True, "momentum": 0.3},
+        "Adam": {"amsgrad": True, "betas": (0.8, 0.95)},
+    }.get(name, {})
     a = {"w": rng.standard_normal((3, 2)), "layer.bias": rng.standard_normal(4)}
     b = {k: v.copy() for k, v in a.items()}
     opt_a = getattr(optim, name)(a, **h)
@@ -219,6 +260,10 @@ def test_bad_input_is_rejected_clearly():
     sd["state.0.exp_avg"] = np.ones(5)
     with pytest.raises(ValueError, match="shape"):
         optim.Adam([w]).load_state_dict(sd)
+    # A gradient aliasing its parameter is read before the write.
+    v = np.array([1.0, 2.0])
+    optim.SGD([v], lr=0.5).step([v])
+    np.testing.assert_array_equal(v, [0.5, 1.0])
     # NaN gradients propagate, never crash.
     opt = optim.Adam([w])
     opt.step([np.array([np.nan, 1.0, 1.0])])

@@ -27,14 +27,18 @@ def _as_list(grads: Grads, arg: str = "grads") -> list:
     elif isinstance(grads, (list, tuple)):
         arrays = list(grads)
     else:
-        raise TypeError(f"{arg}: expected an array, a list of arrays or a dict of arrays, got {type(grads).__name__}")
+        raise TypeError(
+            f"{arg}: expected an array, a list of arrays or a dict of arrays, got {type(grads).__name__}"
+        )
     for i, a in enumerate(arrays):
         if not isinstance(a, np.ndarray):
             raise TypeError(f"{arg}[{i}]: expected a NumPy array, got {type(a).__name__}")
         if a.dtype not in (np.float32, np.float64):
             raise TypeError(f"{arg}[{i}]: expected float32 or float64, got {a.dtype}")
         if not a.flags.c_contiguous:
-            raise ValueError(f"{arg}[{i}]: in-place clipping needs a C-contiguous array (use np.ascontiguousarray)")
+            raise ValueError(
+                f"{arg}[{i}]: in-place clipping needs a C-contiguous array (use np.ascontiguousarray)"
+            )
         if not a.flags.writeable:
             raise ValueError(f"{arg}[{i}]: in-place clipping needs a writeable array")
     if len({id(a) for a in arrays}) != len(arrays):
@@ -45,7 +49,9 @@ def _as_list(grads: Grads, arg: str = "grads") -> list:
 def _dtype_of(arrays: list, arg: str = "grads") -> str:
     dtypes = {a.dtype for a in arrays}
     if len(dtypes) > 1:
-        raise TypeError(f"{arg}: all arrays must share one dtype (float32 or float64), got {sorted(map(str, dtypes))}")
+        raise TypeError(
+            f"{arg}: all arrays must share one dtype (float32 or float64), got {sorted(map(str, dtypes))}"
+        )
     return "f32" if arrays and arrays[0].dtype == np.float32 else "f64"
 
 

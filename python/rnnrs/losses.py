@@ -48,9 +48,7 @@ def _grad_output(grad_output, reduction: str, loss_shape: tuple, dtype) -> Optio
         try:
             g = np.broadcast_to(g, loss_shape)
         except ValueError:
-            raise ValueError(
-                f"grad_output: expected the loss's shape {loss_shape}, got {g.shape}"
-            ) from None
+            raise ValueError(f"grad_output: expected the loss's shape {loss_shape}, got {g.shape}") from None
     elif g.size != 1:
         raise ValueError(f"grad_output: expected one value for reduction={reduction!r}, got shape {g.shape}")
     return np.ascontiguousarray(g).reshape(-1)
@@ -173,12 +171,16 @@ def cross_entropy(
     t = np.asarray(target)
     if np.issubdtype(t.dtype, np.floating):
         if t.shape != x.shape:
-            raise ValueError(f"target: probability targets must have the input's shape {x.shape}, got {t.shape}")
+            raise ValueError(
+                f"target: probability targets must have the input's shape {x.shape}, got {t.shape}"
+            )
         t_index, t_probs = None, np.ascontiguousarray(t, dtype=x.dtype)
     elif np.issubdtype(t.dtype, np.integer):
         want = () if unbatched else sample_shape
         if t.shape != want:
-            raise ValueError(f"target: expected class indices of shape {want} for input {x.shape}, got {t.shape}")
+            raise ValueError(
+                f"target: expected class indices of shape {want} for input {x.shape}, got {t.shape}"
+            )
         if np.issubdtype(t.dtype, np.unsignedinteger) and t.size and t.max() > np.iinfo(np.int64).max:
             raise ValueError("target: class index too large")
         t_index, t_probs = np.ascontiguousarray(t, dtype=np.int64).reshape(-1), None
@@ -207,7 +209,9 @@ def sequence_mask(lengths, max_len: Optional[int] = None, batch_first: bool = Fa
     """
     lengths = np.asarray(lengths)
     if lengths.ndim != 1 or not np.issubdtype(lengths.dtype, np.integer):
-        raise ValueError(f"lengths: expected a 1-d integer array, got shape {lengths.shape} of {lengths.dtype}")
+        raise ValueError(
+            f"lengths: expected a 1-d integer array, got shape {lengths.shape} of {lengths.dtype}"
+        )
     if lengths.size and lengths.min() < 0:
         raise ValueError("lengths: expected non-negative lengths")
     longest = int(lengths.max()) if lengths.size else 0

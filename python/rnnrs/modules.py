@@ -65,7 +65,9 @@ class _Module:
         missing = set(self.params) - set(state_dict)
         unexpected = set(state_dict) - set(self.params)
         if missing or unexpected:
-            raise ValueError(f"state_dict: missing keys {sorted(missing)}, unexpected keys {sorted(unexpected)}")
+            raise ValueError(
+                f"state_dict: missing keys {sorted(missing)}, unexpected keys {sorted(unexpected)}"
+            )
         for k, p in self.params.items():
             v = np.asarray(state_dict[k])
             if v.shape != p.shape:
@@ -87,14 +89,22 @@ class Linear(_Module):
     Rust core (faer GEMM, thread count from ``rnnrs.set_num_threads``).
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=np.float32,
-                 seed: Optional[int] = None):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        dtype=np.float32,
+        seed: Optional[int] = None,
+    ):
         self.in_features = _positive_int("in_features", in_features, allow_zero=True)
         self.out_features = _positive_int("out_features", out_features, allow_zero=True)
         self.dtype = _float_dtype(dtype)
         rng = np.random.default_rng(seed)
         bound = 1.0 / math.sqrt(self.in_features) if self.in_features > 0 else 0.0
-        self.params = {"weight": rng.uniform(-bound, bound, (self.out_features, self.in_features)).astype(self.dtype)}
+        self.params = {
+            "weight": rng.uniform(-bound, bound, (self.out_features, self.in_features)).astype(self.dtype)
+        }
         if bias:
             self.params["bias"] = rng.uniform(-bound, bound, self.out_features).astype(self.dtype)
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
@@ -110,8 +120,10 @@ class Linear(_Module):
         return self.params.get("bias")
 
     def __repr__(self) -> str:
-        return f"Linear(in_features={self.in_features}, out_features={self.out_features}, " \
-               f"bias={'bias' in self.params}, dtype={self.dtype})"
+        return (
+            f"Linear(in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={'bias' in self.params}, dtype={self.dtype})"
+        )
 
     def forward(self, x, train: bool = True) -> np.ndarray:
         """``x (..., in_features) -> (..., out_features)``; with ``train`` keeps x."""
@@ -121,7 +133,8 @@ class Linear(_Module):
         lead = x.shape[:-1]
         x2 = x.reshape(-1, self.in_features)
         y = getattr(_core, f"_linear_forward_{self._suffix}")(x2, self.weight, self.bias)
-        self._saved = (x2, lead) if train else None
+        if train:  # inference leaves any saved training context alone
+            self._saved = (x2, lead)
         return y.reshape(lead + (self.out_features,))
 
     def backward(self, dy) -> np.ndarray:
@@ -134,7 +147,8 @@ class Linear(_Module):
         if dy.shape != lead + (self.out_features,):
             raise ValueError(f"dy: expected shape {lead + (self.out_features,)}, got {dy.shape}")
         dx = getattr(_core, f"_linear_backward_{self._suffix}")(
-            x2, self.weight, dy.reshape(-1, self.out_features), self.grads["weight"], self.grads.get("bias"))
+            x2, self.weight, dy.reshape(-1, self.out_features), self.grads["weight"], self.grads.get("bias")
+        )
         return dx.reshape(lead + (self.in_features,))
 
 
@@ -147,15 +161,23 @@ class Embedding(_Module):
     index order (deterministic) and returns None (indices have no gradient).
     """
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: Optional[int] = None,
-                 dtype=np.float32, seed: Optional[int] = None):
+    def __init__(
+        self,
+        num_embeddings: int,
+        embedding_dim: int,
+        padding_idx: Optional[int] = None,
+        dtype=np.float32,
+        seed: Optional[int] = None,
+    ):
         self.num_embeddings = _positive_int("num_embeddings", num_embeddings)
         self.embedding_dim = _positive_int("embedding_dim", embedding_dim, allow_zero=True)
         self.dtype = _float_dtype(dtype)
         if padding_idx is not None:
             padding_idx = int(padding_idx)
             if not -self.num_embeddings <= padding_idx < self.num_embeddings:
-                raise ValueError(f"padding_idx: must be within [-{self.num_embeddings}, {self.num_embeddings})")
+                raise ValueError(
+                    f"padding_idx: must be within [-{self.num_embeddings}, {self.num_embeddings})"
+                )
             padding_idx %= self.num_embeddings
         self.padding_idx = padding_idx
         rng = np.random.default_rng(seed)
@@ -172,8 +194,10 @@ class Embedding(_Module):
         return self.params["weight"]
 
     def __repr__(self) -> str:
-        return f"Embedding({self.num_embeddings}, {self.embedding_dim}, padding_idx={self.padding_idx}, " \
-               f"dtype={self.dtype})"
+        return (
+            f"Embedding({self.num_embeddings}, {self.embedding_dim}, padding_idx={self.padding_idx}, "
+            f"dtype={self.dtype})"
+        )
 
     def forward(self, indices, train: bool = True) -> np.ndarray:
         """``indices (...) -> (..., embedding_dim)``; with ``train`` keeps the indices."""
@@ -185,7 +209,8 @@ class Embedding(_Module):
             raise ValueError(f"indices: index {bad} is out of range [0, {self.num_embeddings})")
         flat = np.ascontiguousarray(idx, dtype=np.int64).reshape(-1)
         y = np.take(self.weight, flat, axis=0).reshape(idx.shape + (self.embedding_dim,))
-        self._saved = (flat, idx.shape) if train else None
+        if train:
+            self._saved = (flat, idx.shape)
         return y
 
     def backward(self, dy) -> None:
@@ -197,5 +222,6 @@ class Embedding(_Module):
         if dy.shape != shape + (self.embedding_dim,):
             raise ValueError(f"dy: expected shape {shape + (self.embedding_dim,)}, got {dy.shape}")
         getattr(_core, f"_embedding_backward_{self._suffix}")(
-            flat, dy.reshape(-1, self.embedding_dim), self.grads["weight"], self.padding_idx)
+            flat, dy.reshape(-1, self.embedding_dim), self.grads["weight"], self.padding_idx
+        )
         return None

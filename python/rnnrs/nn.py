@@ -12,6 +12,10 @@ PyTorch (``{k: v.numpy() for k, v in module.state_dict().items()}``).
   and ADDS the parameter gradients into ``layer.grads`` (``zero_grad()``
   clears them).
 
+Dropout (``dropout > 0``, ``num_layers > 1``) is applied as in PyTorch: on
+the outputs of every layer but the last, in ``forward(..., train=True)``
+only, with masks drawn from the layer's own generator (seeded by ``seed``).
+
 Truncated BPTT: call ``forward(chunk, state, train=True)``/``backward`` per
 chunk, passing the returned state to the next chunk (it is a plain array, so
 gradients never flow across chunks); `tbptt_chunks` and `RNNBase.tbptt`
@@ -63,6 +67,14 @@ def _orthogonal(rng: np.random.Generator, rows: int, cols: int) -> np.ndarray:
     return q if rows >= cols else q.T
 
 
+class _DropoutRun:
+    """A training run with dropout: one functional context per layer and the masks between them."""
+
+    def __init__(self, runs, masks):
+        self.runs = runs
+        self.masks = masks
+
+
 class RNNBase:
     """Shared machinery of `RNN`, `LSTM` and `GRU` (use those)."""
 
@@ -100,6 +112,8 @@ class RNNBase:
         self.dtype = dt
         self.cast = bool(cast)
         self._ctx = None
+        # A separate stream for dropout masks, so the init does not depend on it.
+        self._dropout_rng = np.random.default_rng(None if seed is None else [int(seed), 1])
         self.reset_parameters(seed, recurrent_init=recurrent_init, forget_bias=forget_bias)
 
     # --- parameters -------------------------------------------------------
@@ -211,18 +225,76 @@ class RNNBase:
         return h
 
     def _run(self, x, hx, train):
+        if train and self.dropout > 0 and self.num_layers > 1:
+            return self._run_dropout(x, hx)
         h0, c0 = self._split_hx(hx)
+        return self._run_with(self._params, x, h0, c0, train)
+
+    def _run_with(self, params, x, h0, c0, train):
         kw = {"batch_first": self.batch_first, "train": train, "cast": self.cast}
         if self.mode == "LSTM":
-            y, (h_n, c_n), ctx = F.lstm(x, self._params, None if h0 is None and c0 is None else (h0, c0), **kw)
+            y, (h_n, c_n), ctx = F.lstm(x, params, None if h0 is None and c0 is None else (h0, c0), **kw)
         elif self.mode == "GRU":
-            y, h_n, ctx = F.gru(x, self._params, h0, **kw)
+            y, h_n, ctx = F.gru(x, params, h0, **kw)
             c_n = None
         else:
             nl = "tanh" if self.mode == "RNN_TANH" else "relu"
-            y, h_n, ctx = F.rnn(x, self._params, h0, nonlinearity=nl, **kw)
+            y, h_n, ctx = F.rnn(x, params, h0, nonlinearity=nl, **kw)
             c_n = None
         return y, self._pack(h_n, c_n), ctx
+
+    def _layer_dict(self, source: dict, k: int) -> dict:
+        """The entries of layer ``k`` renamed as a one-layer stack (``_l{k}`` -> ``_l0``)."""
+        out = {}
+        for name, arr in source.items():
+            base, rest = name.split("_l", 1)
+            idx, _, rev = rest.partition("_")
+            if int(idx) == k:
+                out[f"{base}_l0" + (f"_{rev}" if rev else "")] = arr
+        return out
+
+    def _run_dropout(self, x, hx):
+        """Training forward with dropout between layers: one layer at a time."""
+        d = 2 if self.bidirectional else 1
+        h0, c0 = self._split_hx(hx)
+        runs, masks, hs, cs = [], [], [], []
+        inp = x
+        for k in range(self.num_layers):
+            rows = slice(k * d, (k + 1) * d)
+            hk = None if h0 is None else np.asarray(h0)[rows]
+            ck = None if c0 is None else np.asarray(c0)[rows]
+            y, state, ctx = self._run_with(self._layer_dict(self._params, k), inp, hk, ck, True)
+            runs.append(ctx)
+            h, c = state if self.mode == "LSTM" else (state, None)
+            hs.append(h)
+            cs.append(c)
+            if k + 1 < self.num_layers:
+                keep = self._dropout_rng.random(y.shape) >= self.dropout
+                mask = keep.astype(y.dtype) / y.dtype.type(1.0 - self.dropout)
+                masks.append(mask)
+                y = y * mask
+            inp = y
+        h_n = np.concatenate(hs, axis=0)
+        c_n = np.concatenate(cs, axis=0) if self.mode == "LSTM" else None
+        return inp, self._pack(h_n, c_n), _DropoutRun(runs, masks)
+
+    def _backward_dropout(self, run, dy, dhx):
+        d = 2 if self.bidirectional else 1
+        dh_n, dc_n = self._split_hx(dhx)
+        dh0s, dc0s = [None] * self.num_layers, [None] * self.num_layers
+        for k in reversed(range(self.num_layers)):
+            rows = slice(k * d, (k + 1) * d)
+            dh = None if dh_n is None else np.asarray(dh_n)[rows]
+            grads = self._layer_dict(self.grads, k)
+            if self.mode == "LSTM":
+                dc = None if dc_n is None else np.asarray(dc_n)[rows]
+                dx, (dh0s[k], dc0s[k]), _ = F.lstm_backward(run.runs[k], dy, (dh, dc), grads=grads, cast=self.cast)
+            else:
+                fn = F.gru_backward if self.mode == "GRU" else F.rnn_backward
+                dx, dh0s[k], _ = fn(run.runs[k], dy, dh, grads=grads, cast=self.cast)
+            dy = dx * run.masks[k - 1] if k > 0 else dx
+        dh0 = np.concatenate(dh0s, axis=0)
+        return (dy, (dh0, np.concatenate(dc0s, axis=0))) if self.mode == "LSTM" else (dy, dh0)
 
     def __call__(self, x, hx=None):
         """Inference forward: ``y, h_n`` (``y, (h_n, c_n)`` for LSTM). Stores nothing."""
@@ -250,6 +322,8 @@ class RNNBase:
         if self._ctx is None:
             raise RuntimeError("backward: call forward(..., train=True) first (each run supports one backward)")
         ctx, self._ctx = self._ctx, None
+        if isinstance(ctx, _DropoutRun):
+            return self._backward_dropout(ctx, dy, dhx)
         if self.mode == "LSTM":
             dx, (dh0, dc0), _ = F.lstm_backward(ctx, dy, dhx, grads=self.grads, cast=self.cast)
             return dx, (dh0, dc0)
@@ -295,8 +369,8 @@ class RNN(RNNBase):
     Arguments as PyTorch's (``nonlinearity`` "tanh" or "relu") plus ``dtype``
     (float32 default, or float64), ``seed`` (init), ``recurrent_init``
     ("uniform" or "orthogonal") and ``cast`` (convert inputs of other dtypes
-    instead of raising TypeError). ``dropout`` is validated and stored but
-    not applied (only p = 0 behaves like PyTorch in training).
+    instead of raising TypeError). ``dropout`` applies between layers in
+    ``forward(..., train=True)``, as PyTorch's does in training mode.
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",

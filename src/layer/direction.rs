@@ -7,10 +7,11 @@
 //! one contiguous `(T*B, h_out)` block, in time order, which the weight
 //! gradients use as single large GEMM operands after the loop.
 
-use super::matmul::{mul_nn, mul_nt};
+use super::matmul::{big_gemm, mul_nn, mul_nt};
+use super::workspace::{recycle, zeroed};
 use crate::cell::Cell;
 use crate::error::{checked_size, try_zeros};
-use crate::linalg::{gemm, Op};
+use crate::linalg::Op;
 use crate::{Float, Result};
 
 /// Inference projects the inputs of at most this many gate values at a time,
@@ -27,6 +28,8 @@ pub(crate) struct Dims {
     pub h: usize,
     pub h_out: usize,
     pub g: usize,
+    /// Run everything on the calling thread (small work, or one thread).
+    pub serial: bool,
 }
 
 impl Dims {
@@ -55,7 +58,7 @@ pub(crate) struct DirGrads<'a, T> {
 
 /// What a direction's forward leaves behind. In inference mode only `hbuf`
 /// (the outputs) and the last cell state are kept.
-pub struct DirForward<T> {
+pub struct DirForward<T: Float> {
     reverse: bool,
     train: bool,
     dims: Dims,
@@ -82,6 +85,17 @@ impl<T: Float> DirForward<T> {
         } else {
             &self.hbuf[s..s + n]
         }
+    }
+    /// The outputs, taking the buffer (no copy but a shift of one slot).
+    pub fn into_outputs(mut self) -> Vec<T> {
+        let (s, n) = (self.slot_len(), self.dims.t * self.slot_len());
+        let mut hbuf = std::mem::take(&mut self.hbuf);
+        if self.reverse {
+            hbuf.truncate(n);
+        } else {
+            hbuf.drain(..s);
+        }
+        hbuf
     }
     /// The state each step started from, in time order, `(T, B, h_out)`.
     fn prev_states(&self) -> &[T] {
@@ -120,6 +134,16 @@ impl<T: Float> DirForward<T> {
     }
 }
 
+impl<T: Float> Drop for DirForward<T> {
+    fn drop(&mut self) {
+        recycle(std::mem::take(&mut self.hbuf));
+        recycle(std::mem::take(&mut self.cbuf));
+        recycle(std::mem::take(&mut self.gates));
+        recycle(std::mem::take(&mut self.extra));
+        recycle(std::mem::take(&mut self.m));
+    }
+}
+
 /// `(slot a, slot b)` of a buffer of equal slots, one shared and one mutable.
 fn two_slots<T>(buf: &mut [T], len: usize, read: usize, write: usize) -> (&[T], &mut [T]) {
     if read < write {
@@ -128,6 +152,216 @@ fn two_slots<T>(buf: &mut [T], len: usize, read: usize, write: usize) -> (&[T], 
     } else {
         let (lo, hi) = buf.split_at_mut(read * len);
         (&hi[..len], &mut lo[write * len..(write + 1) * len])
+    }
+}
+
+/// Per-step work is split into two blocks of batch rows when the batch is
+/// large enough (row `at` starts the second block). The split depends only on
+/// the batch size, never on the thread count, so results are identical
+/// however many threads run the blocks.
+fn split_rows(b: usize) -> Option<usize> {
+    const MIN_ROWS: usize = 8;
+    (b >= 2 * MIN_ROWS).then(|| b.div_ceil(2))
+}
+
+fn cut<T>(s: &mut [T], at: usize) -> (&mut [T], &mut [T]) {
+    s.split_at_mut(at.min(s.len()))
+}
+
+fn cut_ref<T>(s: &[T], at: usize) -> (&[T], &[T]) {
+    s.split_at(at.min(s.len()))
+}
+
+/// One step's buffers for a block of `n` batch rows (forward).
+struct StepRows<'a, T> {
+    n: usize,
+    rec: &'a mut [T],
+    gates: &'a mut [T],
+    h_prev: &'a [T],
+    c_prev: &'a [T],
+    c_new: &'a mut [T],
+    extra: &'a mut [T],
+    /// Un-projected output (projection only; empty otherwise).
+    m: &'a mut [T],
+    h_new: &'a mut [T],
+}
+
+impl<'a, T: Float> StepRows<'a, T> {
+    fn split(self, at: usize, d: Dims, extra: usize) -> (Self, Self) {
+        let (gh, h, ho) = (d.gh(), d.h, d.h_out);
+        let (rec0, rec1) = cut(self.rec, at * gh);
+        let (g0, g1) = cut(self.gates, at * gh);
+        let (hp0, hp1) = cut_ref(self.h_prev, at * ho);
+        let (cp0, cp1) = cut_ref(self.c_prev, at * h);
+        let (cn0, cn1) = cut(self.c_new, at * h);
+        let (e0, e1) = cut(self.extra, at * h * extra);
+        let (m0, m1) = cut(self.m, at * h);
+        let (hn0, hn1) = cut(self.h_new, at * ho);
+        (
+            StepRows {
+                n: at,
+                rec: rec0,
+                gates: g0,
+                h_prev: hp0,
+                c_prev: cp0,
+                c_new: cn0,
+                extra: e0,
+                m: m0,
+                h_new: hn0,
+            },
+            StepRows {
+                n: self.n - at,
+                rec: rec1,
+                gates: g1,
+                h_prev: hp1,
+                c_prev: cp1,
+                c_new: cn1,
+                extra: e1,
+                m: m1,
+                h_new: hn1,
+            },
+        )
+    }
+
+    /// Recurrent product, fused gate pass and (optional) projection.
+    /// `w_hh_t` is `W_hh` transposed, `(h_out, G*H)` row-major.
+    fn forward<C: Cell<T>>(self, cell: &C, d: Dims, p: &DirParams<'_, T>, w_hh_t: &[T], rec_bias: &[T]) {
+        let (h, ho, gh) = (d.h, d.h_out, d.gh());
+        mul_nn(self.rec, self.h_prev, w_hh_t, self.n, ho, gh, false);
+        match p.w_hr {
+            None => cell.forward(
+                h,
+                self.gates,
+                self.rec,
+                rec_bias,
+                self.h_prev,
+                self.c_prev,
+                self.c_new,
+                self.h_new,
+                self.extra,
+            ),
+            Some(w_hr) => {
+                cell.forward(
+                    h,
+                    self.gates,
+                    self.rec,
+                    rec_bias,
+                    self.h_prev,
+                    self.c_prev,
+                    self.c_new,
+                    self.m,
+                    self.extra,
+                );
+                mul_nt(self.h_new, self.m, w_hr, self.n, h, ho, false);
+            }
+        }
+    }
+}
+
+/// One step's buffers for a block of `n` batch rows (backward).
+struct BackRows<'a, T> {
+    n: usize,
+    /// This step's output gradient rows, `dy_ld` apart, starting at column `dy_off`.
+    dy: &'a [T],
+    dh: &'a mut [T],
+    dh_next: &'a mut [T],
+    /// Projection only: where this step's total `dh` is kept, and `dh W_hr`.
+    dh_keep: &'a mut [T],
+    dm: &'a mut [T],
+    dc: &'a mut [T],
+    gates: &'a [T],
+    extra: &'a [T],
+    h_prev: &'a [T],
+    c_prev: &'a [T],
+    c_new: &'a [T],
+    dgx: &'a mut [T],
+    dgh: &'a mut [T],
+}
+
+impl<'a, T: Float> BackRows<'a, T> {
+    fn split(self, at: usize, d: Dims, extra: usize, dy_ld: usize) -> (Self, Self) {
+        let (gh, h, ho) = (d.gh(), d.h, d.h_out);
+        let (dy0, dy1) = cut_ref(self.dy, at * dy_ld);
+        let (dh0, dh1) = cut(self.dh, at * ho);
+        let (dn0, dn1) = cut(self.dh_next, at * ho);
+        let (k0, k1) = cut(self.dh_keep, at * ho);
+        let (dm0, dm1) = cut(self.dm, at * h);
+        let (dc0, dc1) = cut(self.dc, at * h);
+        let (g0, g1) = cut_ref(self.gates, at * gh);
+        let (e0, e1) = cut_ref(self.extra, at * h * extra);
+        let (hp0, hp1) = cut_ref(self.h_prev, at * ho);
+        let (cp0, cp1) = cut_ref(self.c_prev, at * h);
+        let (cn0, cn1) = cut_ref(self.c_new, at * h);
+        let (x0, x1) = cut(self.dgx, at * gh);
+        let (y0, y1) = cut(self.dgh, at * gh);
+        (
+            BackRows {
+                n: at,
+                dy: dy0,
+                dh: dh0,
+                dh_next: dn0,
+                dh_keep: k0,
+                dm: dm0,
+                dc: dc0,
+                gates: g0,
+                extra: e0,
+                h_prev: hp0,
+                c_prev: cp0,
+                c_new: cn0,
+                dgx: x0,
+                dgh: y0,
+            },
+            BackRows {
+                n: self.n - at,
+                dy: dy1,
+                dh: dh1,
+                dh_next: dn1,
+                dh_keep: k1,
+                dm: dm1,
+                dc: dc1,
+                gates: g1,
+                extra: e1,
+                h_prev: hp1,
+                c_prev: cp1,
+                c_new: cn1,
+                dgx: x1,
+                dgh: y1,
+            },
+        )
+    }
+
+    /// Adds the output gradient, back through the projection and the cell,
+    /// and `dh_next = direct part + dG_rec W_hh`.
+    fn backward<C: Cell<T>>(self, cell: &C, d: Dims, p: &DirParams<'_, T>, dy_ld: usize, dy_off: usize) {
+        let (h, ho, gh) = (d.h, d.h_out, d.gh());
+        for (r, dhr) in self.dh.chunks_exact_mut(ho.max(1)).enumerate().take(self.n) {
+            for (a, &v) in dhr.iter_mut().zip(&self.dy[r * dy_ld + dy_off..][..ho]) {
+                *a += v;
+            }
+        }
+        let dout: &[T] = match p.w_hr {
+            None => self.dh,
+            Some(w_hr) => {
+                self.dh_keep.copy_from_slice(self.dh);
+                mul_nn(self.dm, self.dh, w_hr, self.n, ho, h, false);
+                self.dm
+            }
+        };
+        cell.backward(
+            h,
+            self.gates,
+            self.extra,
+            self.h_prev,
+            self.c_prev,
+            self.c_new,
+            dout,
+            self.dc,
+            self.dgx,
+            self.dgh,
+            self.dh_next,
+        );
+        let g_rec: &[T] = if C::SPLIT { self.dgh } else { self.dgx };
+        mul_nn(self.dh_next, g_rec, p.w_hh, self.n, gh, ho, C::SPLIT);
     }
 }
 
@@ -148,8 +382,8 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
     let (bh, bho) = (b * h, b * ho);
     let proj = p.w_hr.is_some();
     let chunk = if train { tn } else { (INFERENCE_CHUNK_ELEMS / bgh.max(1)).clamp(1, tn.max(1)) };
-    let mut hbuf = try_zeros(checked_size(&[tn + 1, bho], "hidden states")?, "hidden states")?;
-    let mut gates = try_zeros(checked_size(&[chunk, bgh], "gate buffer")?, "gate buffer")?;
+    let mut hbuf = zeroed(checked_size(&[tn + 1, bho], "hidden states")?, "hidden states")?;
+    let mut gates = zeroed(checked_size(&[chunk, bgh], "gate buffer")?, "gate buffer")?;
     let mut rec = try_zeros(bgh, "recurrent product")?;
     let c_slots = if !C::HAS_C {
         0
@@ -158,10 +392,10 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
     } else {
         2
     };
-    let mut cbuf = try_zeros(checked_size(&[c_slots, bh], "cell states")?, "cell states")?;
+    let mut cbuf = zeroed(checked_size(&[c_slots, bh], "cell states")?, "cell states")?;
     let steps_kept = if train { tn } else { 1 };
-    let mut extra = try_zeros(checked_size(&[steps_kept, bh, C::EXTRA], "saved values")?, "saved values")?;
-    let mut mbuf = try_zeros(
+    let mut extra = zeroed(checked_size(&[steps_kept, bh, C::EXTRA], "saved values")?, "saved values")?;
+    let mut mbuf = zeroed(
         checked_size(&[if proj { steps_kept } else { 0 }, bh], "projection input")?,
         "projection input",
     )?;
@@ -170,6 +404,15 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
     let mut input_bias = try_zeros(gh, "bias")?;
     let mut rec_bias = try_zeros(gh, "bias")?;
     cell.split_bias(h, p.b_ih.unwrap_or(&zeros), p.b_hh.unwrap_or(&zeros), &mut input_bias, &mut rec_bias);
+    // The per-step product `h_prev W_hh^T` reads `W_hh` transposed: laid out
+    // so, the GEMM streams it as is instead of re-packing the whole matrix at
+    // every step (one transpose per call instead of T packs).
+    let mut w_hh_t = zeroed(checked_size(&[ho, gh], "recurrent weights")?, "recurrent weights")?;
+    for (g, row) in p.w_hh.chunks_exact(ho.max(1)).enumerate().take(gh) {
+        for (o, &v) in row.iter().enumerate() {
+            w_hh_t[o * gh + g] = v;
+        }
+    }
 
     let h0_slot = if reverse { tn } else { 0 };
     if let Some(h0) = h0 {
@@ -192,14 +435,12 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
                 row.copy_from_slice(&input_bias);
             }
             let xs = &x[tlo * b * d.i..thi * b * d.i];
-            gemm(g, gh, Op::new(xs, (thi - tlo) * b, d.i), Op::new(p.w_ih, gh, d.i).t(), T::ONE, true);
+            big_gemm(d.serial, g, Op::new(xs, (thi - tlo) * b, d.i), Op::new(p.w_ih, gh, d.i).t(), true);
         }
         for s in s0..s1 {
             let t = if reverse { tn - 1 - s } else { s };
             let (prev, new) = if reverse { (t + 1, t) } else { (t, t + 1) };
             let (h_prev, h_new) = two_slots(&mut hbuf, bho, prev, new);
-            mul_nt(&mut rec, h_prev, p.w_hh, b, ho, gh, false);
-            let gt = &mut gates[(t - base) * bgh..(t - base + 1) * bgh];
             let (c_prev, c_new): (&[T], &mut [T]) = if !C::HAS_C {
                 (&[], &mut [])
             } else if train {
@@ -208,23 +449,41 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
                 two_slots(&mut cbuf, bh, s % 2, (s + 1) % 2)
             };
             let k = if train { t } else { 0 };
-            let ex = &mut extra[k * bh * C::EXTRA..(k + 1) * bh * C::EXTRA];
-            match p.w_hr {
-                None => cell.forward(h, gt, &rec, &rec_bias, h_prev, c_prev, c_new, h_new, ex),
-                Some(w_hr) => {
-                    let m = &mut mbuf[k * bh..(k + 1) * bh];
-                    cell.forward(h, gt, &rec, &rec_bias, h_prev, c_prev, c_new, m, ex);
-                    mul_nt(h_new, m, w_hr, b, h, ho, false);
+            let rows = StepRows {
+                n: b,
+                rec: &mut rec,
+                gates: &mut gates[(t - base) * bgh..(t - base + 1) * bgh],
+                h_prev,
+                c_prev,
+                c_new,
+                extra: &mut extra[k * bh * C::EXTRA..(k + 1) * bh * C::EXTRA],
+                m: if proj { &mut mbuf[k * bh..(k + 1) * bh] } else { &mut [] },
+                h_new,
+            };
+            match split_rows(b) {
+                None => rows.forward(cell, d, p, &w_hh_t, &rec_bias),
+                Some(at) => {
+                    let (r0, r1) = rows.split(at, d, C::EXTRA);
+                    if d.serial {
+                        r0.forward(cell, d, p, &w_hh_t, &rec_bias);
+                        r1.forward(cell, d, p, &w_hh_t, &rec_bias);
+                    } else {
+                        rayon::join(
+                            || r0.forward(cell, d, p, &w_hh_t, &rec_bias),
+                            || r1.forward(cell, d, p, &w_hh_t, &rec_bias),
+                        );
+                    }
                 }
             }
         }
         s0 = s1;
     }
     if !train {
-        gates = Vec::new();
-        extra = Vec::new();
-        mbuf = Vec::new();
+        recycle(std::mem::take(&mut gates));
+        recycle(std::mem::take(&mut extra));
+        recycle(std::mem::take(&mut mbuf));
     }
+    recycle(w_hh_t);
     Ok(DirForward { reverse, train, dims: d, hbuf, cbuf, gates, extra, m: mbuf })
 }
 
@@ -267,16 +526,17 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
     dh_n: Option<&[T]>,
     dc_n: Option<&[T]>,
     grads: &mut DirGrads<'_, T>,
+    serial: bool,
 ) -> Result<DirBackward<T>> {
-    let d = fw.dims;
+    let d = Dims { serial, ..fw.dims };
     let (tn, b, h, ho, gh) = (d.t, d.b, d.h, d.h_out, d.gh());
     let (bh, bho, bgh) = (b * h, b * ho, b * gh);
     let rows = tn * b;
     let n_dg = checked_size(&[rows, gh], "gate gradients")?;
-    let mut dgx = try_zeros(n_dg, "gate gradients")?;
-    let mut dgh = try_zeros(if C::SPLIT { n_dg } else { 0 }, "gate gradients")?;
+    let mut dgx = zeroed(n_dg, "gate gradients")?;
+    let mut dgh = zeroed(if C::SPLIT { n_dg } else { 0 }, "gate gradients")?;
     let proj = p.w_hr.is_some();
-    let mut dh_all = try_zeros(if proj { rows * ho } else { 0 }, "output gradients")?;
+    let mut dh_all = zeroed(if proj { rows * ho } else { 0 }, "output gradients")?;
     let mut dh = try_zeros(bho, "dh")?;
     let mut dh_next = try_zeros(bho, "dh")?;
     if let Some(v) = dh_n {
@@ -292,50 +552,49 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
     for s in (0..tn).rev() {
         let t = if fw.reverse { tn - 1 - s } else { s };
         let (prev, new) = if fw.reverse { (t + 1, t) } else { (t, t + 1) };
-        for (bb, dhr) in dh.chunks_exact_mut(ho.max(1)).enumerate().take(b) {
-            let src = &dy[(t * b + bb) * dy_ld + dy_off..][..ho];
-            for (a, &v) in dhr.iter_mut().zip(src) {
-                *a += v;
-            }
-        }
-        let h_prev = &hs[prev * bho..(prev + 1) * bho];
         let (c_prev, c_new): (&[T], &[T]) = if C::HAS_C {
             (&fw.cbuf[prev * bh..(prev + 1) * bh], &fw.cbuf[new * bh..(new + 1) * bh])
         } else {
             (&[], &[])
         };
-        let dout: &[T] = match p.w_hr {
-            None => &dh,
-            Some(w_hr) => {
-                dh_all[t * bho..(t + 1) * bho].copy_from_slice(&dh);
-                mul_nn(&mut dm, &dh, w_hr, b, ho, h, false);
-                &dm
-            }
-        };
-        let gx = &mut dgx[t * bgh..(t + 1) * bgh];
-        let gh_t: &mut [T] = if C::SPLIT { &mut dgh[t * bgh..(t + 1) * bgh] } else { &mut [] };
-        cell.backward(
-            h,
-            &fw.gates[t * bgh..(t + 1) * bgh],
-            &fw.extra[t * ex_w..(t + 1) * ex_w],
-            h_prev,
+        let rows = BackRows {
+            n: b,
+            dy: &dy[t * b * dy_ld..(t + 1) * b * dy_ld],
+            dh: &mut dh,
+            dh_next: &mut dh_next,
+            dh_keep: if proj { &mut dh_all[t * bho..(t + 1) * bho] } else { &mut [] },
+            dm: &mut dm,
+            dc: &mut dc,
+            gates: &fw.gates[t * bgh..(t + 1) * bgh],
+            extra: &fw.extra[t * ex_w..(t + 1) * ex_w],
+            h_prev: &hs[prev * bho..(prev + 1) * bho],
             c_prev,
             c_new,
-            dout,
-            &mut dc,
-            gx,
-            gh_t,
-            &mut dh_next,
-        );
-        let g_rec: &[T] = if C::SPLIT { &dgh[t * bgh..(t + 1) * bgh] } else { &dgx[t * bgh..(t + 1) * bgh] };
-        mul_nn(&mut dh_next, g_rec, p.w_hh, b, gh, ho, C::SPLIT);
+            dgx: &mut dgx[t * bgh..(t + 1) * bgh],
+            dgh: if C::SPLIT { &mut dgh[t * bgh..(t + 1) * bgh] } else { &mut [] },
+        };
+        match split_rows(b) {
+            None => rows.backward(cell, d, p, dy_ld, dy_off),
+            Some(at) => {
+                let (r0, r1) = rows.split(at, d, C::EXTRA, dy_ld);
+                if d.serial {
+                    r0.backward(cell, d, p, dy_ld, dy_off);
+                    r1.backward(cell, d, p, dy_ld, dy_off);
+                } else {
+                    rayon::join(
+                        || r0.backward(cell, d, p, dy_ld, dy_off),
+                        || r1.backward(cell, d, p, dy_ld, dy_off),
+                    );
+                }
+            }
+        }
         std::mem::swap(&mut dh, &mut dh_next);
     }
 
     // Weight gradients over all steps at once.
     let dg_rec: &[T] = if C::SPLIT { &dgh } else { &dgx };
-    gemm(grads.w_ih, d.i, Op::new(&dgx, rows, gh).t(), Op::new(x, rows, d.i), T::ONE, true);
-    gemm(grads.w_hh, ho, Op::new(dg_rec, rows, gh).t(), Op::new(fw.prev_states(), rows, ho), T::ONE, true);
+    big_gemm(d.serial, grads.w_ih, Op::new(&dgx, rows, gh).t(), Op::new(x, rows, d.i), true);
+    big_gemm(d.serial, grads.w_hh, Op::new(dg_rec, rows, gh).t(), Op::new(fw.prev_states(), rows, ho), true);
     if let Some(g) = grads.b_ih.as_deref_mut() {
         add_column_sums(g, &dgx, gh)?;
     }
@@ -343,9 +602,12 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
         add_column_sums(g, dg_rec, gh)?;
     }
     if let Some(g) = grads.w_hr.as_deref_mut() {
-        gemm(g, h, Op::new(&dh_all, rows, ho).t(), Op::new(&fw.m, rows, h), T::ONE, true);
+        big_gemm(d.serial, g, Op::new(&dh_all, rows, ho).t(), Op::new(&fw.m, rows, h), true);
     }
     let mut dx = try_zeros(checked_size(&[rows, d.i], "input gradient")?, "input gradient")?;
-    gemm(&mut dx, d.i, Op::new(&dgx, rows, gh), Op::new(p.w_ih, gh, d.i), T::ONE, false);
+    big_gemm(d.serial, &mut dx, Op::new(&dgx, rows, gh), Op::new(p.w_ih, gh, d.i), false);
+    recycle(dgx);
+    recycle(dgh);
+    recycle(dh_all);
     Ok(DirBackward { dx, dh0: dh, dc0: dc })
 }

@@ -3,12 +3,15 @@
 //! Per step the layer multiplies a `(B, k)` state by a weight matrix. For
 //! batch 1 and small hidden sizes that is a few thousand multiply-adds, where
 //! the set-up cost of a general GEMM call dominates; there a plain loop over
-//! contiguous rows (dot products / axpys) is faster. Larger products go to
-//! `crate::linalg::gemm`. Both paths are serial or split along outputs only,
-//! so results never depend on the thread count.
+//! contiguous rows (dot products / axpys) is faster. Larger products use
+//! faer's GEMM, serially: the layer parallelises a step over blocks of batch
+//! rows itself (see `direction.rs`), so results never depend on the thread
+//! count and no per-step thread barrier is paid.
 
 use crate::linalg::{gemm, Op};
 use crate::Float;
+use faer::linalg::matmul::matmul;
+use faer::{Accum, MatMut, MatRef, Par};
 
 /// Products up to this many multiply-adds (and at most `SMALL_ROWS` rows)
 /// use the plain loops.
@@ -38,36 +41,140 @@ fn dot<T: Float>(a: &[T], b: &[T]) -> T {
     s
 }
 
-/// `C (m, n) (+)= A (m, k) · B^T` with `B` stored row-major as `(n, k)`.
-pub fn mul_nt<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: usize, accumulate: bool) {
-    if is_small(m, n, k) {
-        for (crow, arow) in c.chunks_exact_mut(n).zip(a.chunks_exact(k)).take(m) {
-            for (cv, brow) in crow.iter_mut().zip(b.chunks_exact(k)) {
-                let d = dot(arow, brow);
-                *cv = if accumulate { *cv + d } else { d };
+/// Serial `C (m, n) (+)= op(A) op(B)`, all row-major and contiguous; `a` is
+/// `(m, k)`; `b` is `(n, k)` when `b_trans`, else `(k, n)`.
+#[allow(clippy::too_many_arguments)]
+fn gemm_seq<T: Float>(
+    c: &mut [T],
+    a: &[T],
+    b: &[T],
+    m: usize,
+    k: usize,
+    n: usize,
+    b_trans: bool,
+    accumulate: bool,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    // A column-major (n, m) view of C, transposed, is row-major (m, n) (see
+    // the note in `crate::linalg::gemm` on faer's row-major mutable views).
+    let cv: MatMut<'_, T> = MatMut::from_column_major_slice_mut(&mut c[..m * n], n, m).transpose_mut();
+    let av = MatRef::from_row_major_slice(&a[..m * k], m, k);
+    let bv = if b_trans {
+        MatRef::from_row_major_slice(&b[..n * k], n, k).transpose()
+    } else {
+        MatRef::from_row_major_slice(&b[..k * n], k, n)
+    };
+    let acc = if accumulate { Accum::Add } else { Accum::Replace };
+    if k == 0 {
+        if !accumulate {
+            c[..m * n].fill(T::ZERO);
+        }
+        return;
+    }
+    matmul(cv, acc, av, bv, T::ONE, Par::Seq);
+}
+
+fn view<'a, T>(o: &Op<'a, T>) -> MatRef<'a, T> {
+    let len = if o.rows == 0 { 0 } else { (o.rows - 1) * o.ld + o.cols };
+    let m = MatRef::from_row_major_slice_with_stride(&o.data[..len], o.rows, o.cols, o.ld.max(1));
+    if o.trans {
+        m.transpose()
+    } else {
+        m
+    }
+}
+
+/// A large product (contiguous row-major C, `m x n`): `crate::linalg::gemm`
+/// (parallel on the pool when large), or strictly serial on the calling
+/// thread when `serial` (small runs that never enter the pool).
+pub fn big_gemm<T: Float>(serial: bool, c: &mut [T], a: Op<'_, T>, b: Op<'_, T>, accumulate: bool) {
+    let (m, k) = a.shape();
+    let n = b.shape().1;
+    if !serial || m == 0 || n == 0 || k == 0 {
+        gemm(c, n, a, b, T::ONE, accumulate);
+        return;
+    }
+    let cv: MatMut<'_, T> = MatMut::from_column_major_slice_mut(&mut c[..m * n], n, m).transpose_mut();
+    let acc = if accumulate { Accum::Add } else { Accum::Replace };
+    matmul(cv, acc, view(&a), view(&b), T::ONE, Par::Seq);
+}
+
+/// The plain loops of the small path. `#[inline(always)]` so that the AVX2
+/// entry points below get them compiled with wider vectors; the explicit
+/// accumulator lanes fix the summation order, so both builds give the same bits.
+#[inline(always)]
+fn small_nt<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: usize, accumulate: bool) {
+    for (crow, arow) in c.chunks_exact_mut(n).zip(a.chunks_exact(k)).take(m) {
+        for (cv, brow) in crow.iter_mut().zip(b.chunks_exact(k)) {
+            let d = dot(arow, brow);
+            *cv = if accumulate { *cv + d } else { d };
+        }
+    }
+}
+
+#[inline(always)]
+fn small_nn<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: usize, accumulate: bool) {
+    for (crow, arow) in c.chunks_exact_mut(n).zip(a.chunks_exact(k)).take(m) {
+        if !accumulate {
+            crow.fill(T::ZERO);
+        }
+        for (&av, brow) in arow.iter().zip(b.chunks_exact(n)) {
+            for (cv, &bv) in crow.iter_mut().zip(brow) {
+                *cv += av * bv;
             }
         }
-    } else {
-        gemm(c, n, Op::new(a, m, k), Op::new(b, n, k).t(), T::ONE, accumulate);
     }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use crate::Float;
+
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn small_nt<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: usize, acc: bool) {
+        super::small_nt(c, a, b, m, k, n, acc)
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn small_nn<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: usize, acc: bool) {
+        super::small_nn(c, a, b, m, k, n, acc)
+    }
+}
+
+/// `C (m, n) (+)= A (m, k) · B^T` with `B` stored row-major as `(n, k)`.
+pub fn mul_nt<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: usize, accumulate: bool) {
+    if !is_small(m, n, k) {
+        gemm_seq(c, a, b, m, k, n, true, accumulate);
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 support was just checked.
+        unsafe { avx2::small_nt(c, a, b, m, k, n, accumulate) };
+        return;
+    }
+    small_nt(c, a, b, m, k, n, accumulate)
 }
 
 /// `C (m, n) (+)= A (m, k) · B` with `B` stored row-major as `(k, n)`.
 pub fn mul_nn<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: usize, accumulate: bool) {
-    if is_small(m, n, k) {
-        for (crow, arow) in c.chunks_exact_mut(n).zip(a.chunks_exact(k)).take(m) {
-            if !accumulate {
-                crow.fill(T::ZERO);
-            }
-            for (&av, brow) in arow.iter().zip(b.chunks_exact(n)) {
-                for (cv, &bv) in crow.iter_mut().zip(brow) {
-                    *cv += av * bv;
-                }
-            }
-        }
-    } else {
-        gemm(c, n, Op::new(a, m, k), Op::new(b, k, n), T::ONE, accumulate);
+    if !is_small(m, n, k) {
+        gemm_seq(c, a, b, m, k, n, false, accumulate);
+        return;
     }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 support was just checked.
+        unsafe { avx2::small_nn(c, a, b, m, k, n, accumulate) };
+        return;
+    }
+    small_nn(c, a, b, m, k, n, accumulate)
 }
 
 #[cfg(test)]
@@ -76,6 +183,21 @@ mod tests {
 
     fn data(n: usize, s: f64) -> Vec<f64> {
         (0..n).map(|i| ((i as f64 + 1.0) * s).sin()).collect()
+    }
+
+    #[test]
+    fn plain_and_avx2_builds_give_the_same_bits() {
+        let (m, k, n) = (3, 37, 19);
+        let a = data(m * k, 0.3);
+        let b = data(n * k, 0.7);
+        let mut c1 = vec![0.5; m * n];
+        let mut c2 = c1.clone();
+        small_nt(&mut c1, &a, &b, m, k, n, true);
+        mul_nt(&mut c2, &a, &b, m, k, n, true);
+        assert_eq!(c1, c2);
+        small_nn(&mut c1, &a, &b, m, n, k, false);
+        mul_nn(&mut c2, &a, &b, m, n, k, false);
+        assert_eq!(c1, c2);
     }
 
     #[test]

@@ -12,6 +12,7 @@
 
 mod direction;
 pub mod matmul;
+mod workspace;
 
 use crate::cell::{Cell, Elman, Gru, Lstm};
 use crate::error::{checked_size, try_zeros};
@@ -132,8 +133,22 @@ impl RnnSpec {
         }
         out
     }
-    fn dims(&self, layer: usize, t: usize, b: usize) -> Dims {
+    /// Whether a run is too small to gain from threads (or there is one
+    /// thread): it then stays on the calling thread, all products serial.
+    /// Only the speed depends on this, never the results.
+    fn serial(&self, t: usize, b: usize) -> bool {
+        const PARALLEL_FROM_MACS: usize = 1 << 23;
+        let gh = self.mode.gates() * self.hidden_size;
+        let macs = t
+            .saturating_mul(b)
+            .saturating_mul(gh)
+            .saturating_mul(self.input_size.max(self.h_out()) + self.h_out())
+            .saturating_mul(self.num_layers * self.num_directions());
+        crate::par::num_threads() == 1 || macs < PARALLEL_FROM_MACS
+    }
+    fn dims(&self, layer: usize, t: usize, b: usize, serial: bool) -> Dims {
         Dims {
+            serial,
             t,
             b,
             i: self.layer_input(layer),
@@ -204,7 +219,7 @@ pub struct Gradients<T> {
 }
 
 /// What a training forward keeps for `backward`.
-pub struct Cache<T> {
+pub struct Cache<T: Float> {
     spec: RnnSpec,
     t: usize,
     b: usize,
@@ -212,7 +227,15 @@ pub struct Cache<T> {
     layers: Vec<(Vec<T>, Vec<DirForward<T>>)>,
 }
 
-impl<T> Cache<T> {
+impl<T: Float> Drop for Cache<T> {
+    fn drop(&mut self) {
+        for (input, _) in self.layers.drain(..) {
+            workspace::recycle(input);
+        }
+    }
+}
+
+impl<T: Float> Cache<T> {
     pub fn spec(&self) -> &RnnSpec {
         &self.spec
     }
@@ -223,10 +246,12 @@ impl<T> Cache<T> {
 }
 
 /// Runs `f(0)` and `f(1)` concurrently when there are two directions.
-fn per_direction<R: Send>(dirs: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
-    if dirs == 2 {
+fn per_direction<R: Send>(dirs: usize, serial: bool, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
+    if dirs == 2 && !serial {
         let (a, b) = rayon::join(|| f(0), || f(1));
         vec![a, b]
+    } else if dirs == 2 {
+        vec![f(0), f(1)]
     } else {
         vec![f(0)]
     }
@@ -261,12 +286,17 @@ pub fn forward<T: Float>(
     if spec.mode == Mode::Lstm {
         spec.check_state(c0, b, spec.hidden_size, "c0")?;
     }
-    crate::par::install(|| match spec.mode {
+    let run = || match spec.mode {
         Mode::RnnTanh => stack_forward(&Elman { relu: false }, spec, params, x, t, b, h0, c0, train),
         Mode::RnnRelu => stack_forward(&Elman { relu: true }, spec, params, x, t, b, h0, c0, train),
         Mode::Lstm => stack_forward(&Lstm, spec, params, x, t, b, h0, c0, train),
         Mode::Gru => stack_forward(&Gru, spec, params, x, t, b, h0, c0, train),
-    })
+    };
+    if spec.serial(t, b) {
+        run()
+    } else {
+        crate::par::install(run)
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -288,10 +318,11 @@ fn stack_forward<T: Float, C: Cell<T>>(
     let mut c_n = try_zeros(if C::HAS_C { checked_size(&[rows, b, h], "c_n")? } else { 0 }, "c_n")?;
     let mut layers = Vec::new();
     let mut input: Vec<T> = Vec::new();
+    let serial = spec.serial(t, b);
     for l in 0..spec.num_layers {
-        let d = spec.dims(l, t, b);
+        let d = spec.dims(l, t, b, serial);
         let xin: &[T] = if l == 0 { x } else { &input };
-        let runs = per_direction(nd, |dir| {
+        let runs = per_direction(nd, serial, |dir| {
             let row = l * nd + dir;
             let p = spec.dir_params(params, l, dir);
             let h0r = h0.map(|v| &v[row * b * ho..(row + 1) * b * ho]);
@@ -308,8 +339,14 @@ fn stack_forward<T: Float, C: Cell<T>>(
         }
         // The layer output: the directions' outputs side by side.
         let n_out = checked_size(&[t, b, nd * ho], "layer output")?;
-        let output = if nd == 1 {
-            runs[0].outputs().to_vec()
+        let mut runs = runs;
+        let output = if nd == 1 && !train {
+            // Inference keeps no record: the output buffer itself moves on.
+            runs.pop().map(|r| r.into_outputs()).unwrap_or_default()
+        } else if nd == 1 {
+            let mut y = workspace::zeroed(n_out, "layer output")?;
+            y.copy_from_slice(runs[0].outputs());
+            y
         } else {
             let mut y = try_zeros(n_out, "layer output")?;
             for (r, row) in y.chunks_exact_mut(nd * ho).enumerate() {
@@ -321,7 +358,13 @@ fn stack_forward<T: Float, C: Cell<T>>(
         };
         let layer_input = std::mem::replace(&mut input, output);
         if train {
-            let kept = if l == 0 { x.to_vec() } else { layer_input };
+            let kept = if l == 0 {
+                let mut v = workspace::zeroed(x.len(), "layer input")?;
+                v.copy_from_slice(x);
+                v
+            } else {
+                layer_input
+            };
             layers.push((kept, runs));
         }
     }
@@ -360,12 +403,17 @@ pub fn backward<T: Float>(
     if spec.mode == Mode::Lstm {
         spec.check_state(dc_n, b, spec.hidden_size, "dc_n")?;
     }
-    crate::par::install(|| match spec.mode {
+    let mut run = move || match spec.mode {
         Mode::RnnTanh => stack_backward(&Elman { relu: false }, params, cache, dy, dh_n, dc_n, grads),
         Mode::RnnRelu => stack_backward(&Elman { relu: true }, params, cache, dy, dh_n, dc_n, grads),
         Mode::Lstm => stack_backward(&Lstm, params, cache, dy, dh_n, dc_n, grads),
         Mode::Gru => stack_backward(&Gru, params, cache, dy, dh_n, dc_n, grads),
-    })
+    };
+    if spec.serial(t, b) {
+        run()
+    } else {
+        crate::par::install(run)
+    }
 }
 
 /// Splits the flat gradient list into one `DirGrads` per (layer, direction).
@@ -398,7 +446,8 @@ fn stack_backward<T: Float, C: Cell<T>>(
     grads: &mut [&mut [T]],
 ) -> Result<Gradients<T>> {
     let spec = &cache.spec;
-    let b = cache.b;
+    let (t, b) = (cache.t, cache.b);
+    let serial = spec.serial(t, b);
     let nd = spec.num_directions();
     let (ho, h) = (spec.h_out(), spec.hidden_size);
     let rows = spec.num_layers * nd;
@@ -415,14 +464,18 @@ fn stack_backward<T: Float, C: Cell<T>>(
             let p = spec.dir_params(params, l, dir);
             let dhn = dh_n.map(|v| &v[row * b * ho..(row + 1) * b * ho]);
             let dcn = dc_n.filter(|_| C::HAS_C).map(|v| &v[row * b * h..(row + 1) * b * h]);
-            direction::backward(cell, &p, &runs[dir], xin, dyl, nd * ho, dir * ho, dhn, dcn, gd)
+            direction::backward(cell, &p, &runs[dir], xin, dyl, nd * ho, dir * ho, dhn, dcn, gd, serial)
         };
-        let results = if nd == 2 {
+        let results = if nd == 2 && !serial {
             let (g0, g1) = g.split_at_mut(1);
             let (a, r) = rayon::join(|| one(0, &mut g0[0]), || one(1, &mut g1[0]));
             vec![a?, r?]
         } else {
-            vec![one(0, &mut g[0])?]
+            let mut v = Vec::with_capacity(nd);
+            for (dir, gd) in g.iter_mut().enumerate() {
+                v.push(one(dir, gd)?);
+            }
+            v
         };
         for (dir, r) in results.iter().enumerate() {
             let row = l * nd + dir;

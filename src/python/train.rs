@@ -112,7 +112,7 @@ macro_rules! bindings {
         /// Cross-entropy over an (N, C, S) input; returns the flat loss and the gradient.
         #[pyfunction]
         #[pyo3(signature = (input, n, c, s, target_index, target_probs, weight, ignore_index, reduction,
-                                    label_smoothing, mask=None, grad_output=None))]
+                                                            label_smoothing, mask=None, grad_output=None))]
         #[allow(clippy::too_many_arguments)]
         fn $ce<'py>(
             py: Python<'py>,

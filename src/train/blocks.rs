@@ -33,5 +33,5 @@ where
     F: Fn(&mut [T]) + Sync,
 {
     let tasks: Vec<&mut [T]> = arrays.iter_mut().flat_map(|a| a.chunks_mut(BLOCK)).collect();
-    tasks.into_par_iter().for_each(|c| f(c));
+    tasks.into_par_iter().for_each(&f);
 }

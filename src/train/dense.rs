@@ -15,7 +15,9 @@ pub struct LinearShape {
     pub out_features: usize,
 }
 
-fn check_len(arg: &str, got: usize, want: usize) -> Result<()> {
+/// `got == product of dims`, or a shape error (also when the product overflows).
+fn check_len(arg: &str, got: usize, dims: &[usize]) -> Result<()> {
+    let want = crate::error::checked_size(dims, arg)?;
     if got != want {
         return Err(Error::shape(arg, format!("expected {want} elements, got {got}")));
     }
@@ -30,10 +32,10 @@ pub fn linear_forward<T: Float>(
     sh: LinearShape,
 ) -> Result<Vec<T>> {
     let LinearShape { rows, in_features: i, out_features: o } = sh;
-    check_len("input", x.len(), rows * i)?;
-    check_len("weight", weight.len(), o * i)?;
+    check_len("input", x.len(), &[rows, i])?;
+    check_len("weight", weight.len(), &[o, i])?;
     if let Some(b) = bias {
-        check_len("bias", b.len(), o)?;
+        check_len("bias", b.len(), &[o])?;
     }
     let size = crate::error::checked_size(&[rows, o], "output")?;
     let mut y = try_zeros::<T>(size, "output")?;
@@ -59,12 +61,12 @@ pub fn linear_backward<T: Float>(
     sh: LinearShape,
 ) -> Result<Vec<T>> {
     let LinearShape { rows, in_features: i, out_features: o } = sh;
-    check_len("input", x.len(), rows * i)?;
-    check_len("weight", weight.len(), o * i)?;
-    check_len("dy", dy.len(), rows * o)?;
-    check_len("grad_weight", grad_weight.len(), o * i)?;
+    check_len("input", x.len(), &[rows, i])?;
+    check_len("weight", weight.len(), &[o, i])?;
+    check_len("dy", dy.len(), &[rows, o])?;
+    check_len("grad_weight", grad_weight.len(), &[o, i])?;
     if let Some(b) = &grad_bias {
-        check_len("grad_bias", b.len(), o)?;
+        check_len("grad_bias", b.len(), &[o])?;
     }
     let mut dx = try_zeros::<T>(rows * i, "dx")?;
     crate::par::install(|| {
@@ -90,9 +92,9 @@ pub fn embedding_backward<T: Float>(
     dim: usize,
     padding_idx: Option<i64>,
 ) -> Result<()> {
-    check_len("dy", dy.len(), indices.len() * dim)?;
-    let num = if dim == 0 { 0 } else { grad_weight.len() / dim };
-    check_len("grad_weight", grad_weight.len(), num * dim)?;
+    check_len("dy", dy.len(), &[indices.len(), dim])?;
+    let num = grad_weight.len().checked_div(dim).unwrap_or(0);
+    check_len("grad_weight", grad_weight.len(), &[num, dim])?;
     if let Some((k, &bad)) = indices.iter().enumerate().find(|(_, &v)| v < 0 || v as u64 >= num as u64) {
         return Err(Error::value(
             "indices",

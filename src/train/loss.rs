@@ -117,12 +117,12 @@ pub fn mse<T: Float>(
             .enumerate()
             .map(|(b, g)| {
                 let mut s = 0.0f64;
-                for k in 0..g.len() {
+                for (k, gk) in g.iter_mut().enumerate() {
                     let i = b * BLOCK + k;
                     if kept(i) {
                         let d = input[i] - target[i];
                         s += (d * d).to_f64();
-                        g[k] = factor * d;
+                        *gk = factor * d;
                     }
                 }
                 s
@@ -178,8 +178,8 @@ pub fn cross_entropy<T: Float>(
     grad_output: Option<&[T]>,
 ) -> Result<LossGrad<T>> {
     let Layout { n, c, s } = layout;
-    let samples = n * s;
-    if input.len() != n * c * s {
+    let samples = crate::error::checked_size(&[n, s], "target")?;
+    if input.len() != crate::error::checked_size(&[n, c, s], "input")? {
         return Err(Error::shape("input", format!("expected {n}x{c}x{s} elements, got {}", input.len())));
     }
     if c == 0 {
@@ -260,85 +260,65 @@ pub fn cross_entropy<T: Float>(
     let mut grad = try_zeros::<T>(input.len(), "grad_input")?;
     let mut losses = try_zeros::<f64>(samples, "loss")?;
     let row = c * s;
+    let ones;
+    let w: &[T] = match opts.weight {
+        Some(w) => w,
+        None => {
+            ones = vec![T::ONE; c];
+            &ones
+        }
+    };
+    let k = SampleConsts { w, w_total, one_minus_e, e_over_c, smoothing: eps > 0.0 };
     let per_sample = |nn: usize, g: &mut [T], l: &mut [f64]| {
         let x = &input[nn * row..(nn + 1) * row];
+        let q_row = match target {
+            Target::Probs(q) => Some(&q[nn * row..(nn + 1) * row]),
+            Target::Index(_) => None,
+        };
+        // Sequence layouts: gather each sample's strided logits into scratch.
+        let (mut xs, mut gs, mut qs) = (Vec::new(), Vec::new(), Vec::new());
         for ss in 0..s {
             let i = nn * s + ss;
+            if !kept(i) {
+                continue;
+            }
             let class_t = match target {
-                Target::Index(t) => {
-                    let k = t[i];
-                    if k == opts.ignore_index || !kept(i) {
-                        continue;
-                    }
-                    Some(k as usize)
-                }
-                Target::Probs(_) => {
-                    if !kept(i) {
-                        continue;
-                    }
-                    None
-                }
+                Target::Index(t) if t[i] == opts.ignore_index => continue,
+                Target::Index(t) => Some(t[i] as usize),
+                Target::Probs(_) => None,
             };
-            // Stable log-sum-exp; g holds exp(x - max) for now.
-            let mut m = x[ss];
-            for k in 1..c {
-                m = m.max(x[k * s + ss]);
-            }
-            let mut sum = T::ZERO;
-            for k in 0..c {
-                let v = (x[k * s + ss] - m).exp();
-                g[k * s + ss] = v;
-                sum += v;
-            }
-            let lse = m + sum.ln();
-            let inv = T::ONE / sum;
             let scale = scale_of(i);
-            let mut loss = 0.0f64;
-            match (class_t, target) {
-                (Some(t), _) => {
-                    let wt = wc(t);
-                    let mut smooth = T::ZERO;
-                    if eps > 0.0 {
-                        for k in 0..c {
-                            smooth += wc(k) * (lse - x[k * s + ss]);
-                        }
-                    }
-                    loss +=
-                        (one_minus_e * wt * (lse - x[t * s + ss])).to_f64() + (e_over_c * smooth).to_f64();
-                    // d/dx_k = p_k ((1-e) w_t + e W / C) - (1-e) w_t [k = t] - e/C w_k
-                    let a = one_minus_e * wt + e_over_c * w_total;
-                    for k in 0..c {
-                        let p = g[k * s + ss] * inv;
-                        g[k * s + ss] = scale * (p * a - e_over_c * wc(k));
-                    }
-                    g[t * s + ss] -= scale * one_minus_e * wt;
+            l[ss] = if s == 1 {
+                match (class_t, q_row) {
+                    (Some(t), _) => sample_index(x, t, scale, g, &k),
+                    (None, Some(q)) => sample_probs(x, q, scale, g, &k),
+                    (None, None) => 0.0,
                 }
-                (None, Target::Probs(q)) => {
-                    let q = &q[nn * row..(nn + 1) * row];
-                    // Smoothed target (1-e) q + e/C, weighted.
-                    let wq = |k: usize| wc(k) * (one_minus_e * q[k * s + ss] + e_over_c);
-                    let mut sum_wq = T::ZERO;
-                    for k in 0..c {
-                        let a = wq(k);
-                        sum_wq += a;
-                        loss += (a * (lse - x[k * s + ss])).to_f64();
+            } else {
+                xs.clear();
+                xs.extend((0..c).map(|j| x[j * s + ss]));
+                gs.resize(c, T::ZERO);
+                let loss = match (class_t, q_row) {
+                    (Some(t), _) => sample_index(&xs, t, scale, &mut gs, &k),
+                    (None, Some(q)) => {
+                        qs.clear();
+                        qs.extend((0..c).map(|j| q[j * s + ss]));
+                        sample_probs(&xs, &qs, scale, &mut gs, &k)
                     }
-                    // d/dx_k = p_k sum_j w_j q_j - w_k q_k
-                    for k in 0..c {
-                        let p = g[k * s + ss] * inv;
-                        g[k * s + ss] = scale * (p * sum_wq - wq(k));
-                    }
+                    (None, None) => 0.0,
+                };
+                for (j, &v) in gs.iter().enumerate() {
+                    g[j * s + ss] = v;
                 }
-                (None, Target::Index(_)) => unreachable!("index targets always carry a class"),
-            }
-            l[ss] = loss;
+                loss
+            };
         }
     };
     crate::par::install(|| {
         grad.par_chunks_mut(row.max(1))
             .zip(losses.par_chunks_mut(s.max(1)))
             .enumerate()
-            .with_min_len(16)
+            .with_min_len(128)
             .for_each(|(nn, (g, l))| per_sample(nn, g, l));
     });
     let loss = match opts.reduction {
@@ -347,6 +327,71 @@ pub fn cross_entropy<T: Float>(
         Reduction::Mean => vec![T::from_f64(losses.iter().sum::<f64>() / divisor)],
     };
     Ok(LossGrad { loss, grad_input: grad })
+}
+
+/// Per-call constants of the cross-entropy sample kernels.
+struct SampleConsts<'a, T> {
+    /// Class weights (ones when unweighted) and their sum.
+    w: &'a [T],
+    w_total: T,
+    one_minus_e: T,
+    e_over_c: T,
+    smoothing: bool,
+}
+
+/// g <- exp(x - max x); returns (log-sum-exp, 1 / sum exp(x - max)).
+#[inline(always)]
+fn shifted_exp<T: Float>(x: &[T], g: &mut [T]) -> (T, T) {
+    let m = x.iter().fold(x[0], |m, &v| m.max(v));
+    for (gk, &xk) in g.iter_mut().zip(x) {
+        *gk = xk - m;
+    }
+    // The library's (SIMD) exp kernel over the whole row.
+    crate::kernels::exp_inplace(g);
+    let sum: T = g.iter().copied().sum();
+    (m + sum.ln(), T::ONE / sum)
+}
+
+/// One sample with class `t` (contiguous logits): writes `scale * dloss/dx`
+/// into `g`, returns the loss
+/// `(1-e) w_t (lse - x_t) + e/C sum_k w_k (lse - x_k)`.
+fn sample_index<T: Float>(x: &[T], t: usize, scale: T, g: &mut [T], k: &SampleConsts<'_, T>) -> f64 {
+    let (lse, inv) = shifted_exp(x, g);
+    let wt = k.w[t];
+    let mut smooth = T::ZERO;
+    if k.smoothing {
+        for (&wk, &xk) in k.w.iter().zip(x) {
+            smooth += wk * (lse - xk);
+        }
+    }
+    let loss = (k.one_minus_e * wt * (lse - x[t])).to_f64() + (k.e_over_c * smooth).to_f64();
+    // d/dx_k = p_k ((1-e) w_t + e W / C) - e/C w_k - (1-e) w_t [k = t]
+    let a = scale * inv * (k.one_minus_e * wt + k.e_over_c * k.w_total);
+    let b = scale * k.e_over_c;
+    for (gk, &wk) in g.iter_mut().zip(k.w) {
+        *gk = *gk * a - b * wk;
+    }
+    g[t] -= scale * k.one_minus_e * wt;
+    loss
+}
+
+/// One sample with class probabilities `q`: smoothed and weighted
+/// `a_k = w_k ((1-e) q_k + e/C)`, loss `sum_k a_k (lse - x_k)`, gradient
+/// `p_k sum_j a_j - a_k`.
+fn sample_probs<T: Float>(x: &[T], q: &[T], scale: T, g: &mut [T], k: &SampleConsts<'_, T>) -> f64 {
+    let (lse, inv) = shifted_exp(x, g);
+    let mut sum_a = T::ZERO;
+    let mut loss = 0.0f64;
+    for ((&wk, &qk), &xk) in k.w.iter().zip(q).zip(x) {
+        let a = wk * (k.one_minus_e * qk + k.e_over_c);
+        sum_a += a;
+        loss += (a * (lse - xk)).to_f64();
+    }
+    let f = scale * inv * sum_a;
+    for ((gk, &wk), &qk) in g.iter_mut().zip(k.w).zip(q) {
+        *gk = *gk * f - scale * wk * (k.one_minus_e * qk + k.e_over_c);
+    }
+    loss
 }
 
 #[cfg(test)]

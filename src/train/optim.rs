@@ -39,7 +39,7 @@ impl<'a, T> Slots<'a, T> {
 }
 
 /// Checks every parameter: gradient and the `used` state slots have the
-/// parameter's length, the other slots are empty.
+/// parameter's length, the other slots are empty or have that length too.
 fn check<T>(params: &[Slots<'_, T>], used: [bool; 3], names: [&str; 3]) -> Result<()> {
     for (i, s) in params.iter().enumerate() {
         let n = s.param.len();
@@ -51,7 +51,8 @@ fn check<T>(params: &[Slots<'_, T>], used: [bool; 3], names: [&str; 3]) -> Resul
         }
         for k in 0..3 {
             let len = s.state[k].len();
-            if used[k] && len != n {
+            // Unused slots may be empty; anything else must match the parameter.
+            if (used[k] || len != 0) && len != n {
                 return Err(Error::shape(
                     "state",
                     format!("{} of parameter {i} has {len} elements, expected {n}", names[k]),
@@ -90,9 +91,9 @@ fn lerp<T: Float>(a: T, b: T, w: T) -> T {
 /// torch.maximum: the larger value, NaN when either is NaN.
 #[inline(always)]
 fn nan_maximum<T: Float>(a: T, b: T) -> T {
-    if a.is_nan() || b > a {
-        b
-    } else if b.is_nan() {
+    if a.is_nan() {
+        a
+    } else if b.is_nan() || b > a {
         b
     } else {
         a
@@ -114,7 +115,7 @@ pub struct Sgd {
 /// `first` says it is still unset: then `buf = g`, without dampening.
 pub fn sgd_step<T: Float>(params: Vec<Slots<'_, T>>, h: &Sgd, first: bool) -> Result<()> {
     let with_buf = h.momentum != 0.0;
-    check(&params, [with_buf, false, false], ["momentum_buffer", "", ""])?;
+    check(&params, [with_buf, false, false], ["momentum_buffer", "unused state", "unused state"])?;
     let (lr, mom, damp, wd) = (
         T::from_f64(h.lr),
         T::from_f64(h.momentum),
@@ -169,28 +170,39 @@ pub fn adam_step<T: Float>(params: Vec<Slots<'_, T>>, h: &Adam, step: u64) -> Re
     let shrink = T::from_f64(1.0 - h.lr * h.weight_decay);
     let decay = h.weight_decay != 0.0;
     let (amsgrad, maximize, decoupled) = (h.amsgrad, h.maximize, h.decoupled);
-    run(params, |s| {
-        let [m, v, vmax] = &mut s.state;
-        for i in 0..s.param.len() {
-            let mut g = if maximize { -s.grad[i] } else { s.grad[i] };
-            let mut p = s.param[i];
-            if decay {
-                if decoupled {
-                    p *= shrink;
-                } else {
-                    g += wd * p;
-                }
-            }
-            m[i] = lerp(m[i], g, b1w);
-            v[i] = v[i] * b2 + b2w * g * g;
-            let second = if amsgrad {
-                vmax[i] = nan_maximum(vmax[i], v[i]);
-                vmax[i]
+    let elem = |p: &mut T, g: T, m: &mut T, v: &mut T| -> T {
+        let mut g = if maximize { -g } else { g };
+        if decay {
+            if decoupled {
+                *p *= shrink;
             } else {
-                v[i]
-            };
-            let denom = second.sqrt() / bc2_sqrt + eps;
-            s.param[i] = p + (-step_size) * (m[i] / denom);
+                g += wd * *p;
+            }
+        }
+        *m = lerp(*m, g, b1w);
+        *v = *v * b2 + b2w * g * g;
+        *v
+    };
+    let apply = |p: &mut T, m: T, second: T| {
+        let denom = second.sqrt() / bc2_sqrt + eps;
+        *p += (-step_size) * (m / denom);
+    };
+    run(params, |s| {
+        let n = s.param.len();
+        let Slots { param, grad, state: [m, v, vmax] } = s;
+        let (param, grad, m, v) = (&mut param[..n], &grad[..n], &mut m[..n], &mut v[..n]);
+        if amsgrad {
+            let vmax = &mut vmax[..n];
+            for i in 0..n {
+                let vi = elem(&mut param[i], grad[i], &mut m[i], &mut v[i]);
+                vmax[i] = nan_maximum(vmax[i], vi);
+                apply(&mut param[i], m[i], vmax[i]);
+            }
+        } else {
+            for i in 0..n {
+                let vi = elem(&mut param[i], grad[i], &mut m[i], &mut v[i]);
+                apply(&mut param[i], m[i], vi);
+            }
         }
     });
     Ok(())
@@ -253,7 +265,7 @@ pub struct Adagrad {
 
 /// One Adagrad step number `step` (1-based). Slot 0: `sum`.
 pub fn adagrad_step<T: Float>(params: Vec<Slots<'_, T>>, h: &Adagrad, step: u64) -> Result<()> {
-    check(&params, [true, false, false], ["sum", "", ""])?;
+    check(&params, [true, false, false], ["sum", "unused state", "unused state"])?;
     if step == 0 {
         return Err(Error::value("step", "Adagrad steps are numbered from 1"));
     }

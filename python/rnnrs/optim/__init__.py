@@ -6,6 +6,16 @@ from rnnrs.optim.optimizers import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 from rnnrs.optim.schedulers import CosineAnnealingLR, ExponentialLR, LambdaLR, LRScheduler, StepLR
 
 __all__ = [
-    "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad",
-    "lr_scheduler", "LRScheduler", "StepLR", "ExponentialLR", "CosineAnnealingLR", "LambdaLR",
+    "Optimizer",
+    "SGD",
+    "Adam",
+    "AdamW",
+    "RMSprop",
+    "Adagrad",
+    "lr_scheduler",
+    "LRScheduler",
+    "StepLR",
+    "ExponentialLR",
+    "CosineAnnealingLR",
+    "LambdaLR",
 ]

@@ -33,7 +33,9 @@ def _named(params: Params, arg: str) -> Tuple[List[str], List[np.ndarray], bool]
         return [str(k) for k in params.keys()], list(params.values()), True
     if isinstance(params, (list, tuple)):
         return [str(i) for i in range(len(params))], list(params), False
-    raise TypeError(f"{arg}: expected an array, a list of arrays or a dict of arrays, got {type(params).__name__}")
+    raise TypeError(
+        f"{arg}: expected an array, a list of arrays or a dict of arrays, got {type(params).__name__}"
+    )
 
 
 def _check_param(name: str, p) -> None:
@@ -95,7 +97,9 @@ class Optimizer:
         """Gradients in the parameters' order, checked and made contiguous."""
         if self._is_dict:
             if not isinstance(grads, Mapping):
-                raise TypeError("grads: the parameters were a dict, so grads must be a dict with the same keys")
+                raise TypeError(
+                    "grads: the parameters were a dict, so grads must be a dict with the same keys"
+                )
             unknown = set(map(str, grads.keys())) - set(self.names)
             if unknown:
                 raise ValueError(f"grads: unknown parameter names {sorted(unknown)}")
@@ -104,7 +108,9 @@ class Optimizer:
         else:
             _, raw, is_dict = _named(grads, "grads")
             if is_dict:
-                raise TypeError("grads: the parameters were a list, so grads must be a list in the same order")
+                raise TypeError(
+                    "grads: the parameters were a list, so grads must be a list in the same order"
+                )
             if len(raw) != len(self.params):
                 raise ValueError(f"grads: expected {len(self.params)} arrays, got {len(raw)}")
         out: List[Optional[np.ndarray]] = []
@@ -114,10 +120,15 @@ class Optimizer:
                 continue
             g = np.asarray(g)
             if g.shape != p.shape:
-                raise ValueError(f"grads[{name!r}]: expected shape {p.shape} like its parameter, got {g.shape}")
+                raise ValueError(
+                    f"grads[{name!r}]: expected shape {p.shape} like its parameter, got {g.shape}"
+                )
             if not np.issubdtype(g.dtype, np.floating):
                 raise TypeError(f"grads[{name!r}]: expected a float array, got {g.dtype}")
-            out.append(np.ascontiguousarray(g, dtype=p.dtype))
+            g = np.ascontiguousarray(g, dtype=p.dtype)
+            if np.may_share_memory(g, p):  # the update writes p while reading g
+                g = g.copy()
+            out.append(g)
         return out
 
     def _new_state(self, i: int) -> Dict[str, object]:
@@ -143,8 +154,18 @@ class Optimizer:
             self.state[i]["step"] = int(self.state[i]["step"]) + 1
             key = (self.params[i].dtype.str, self._group_key(i))
             groups.setdefault(key, []).append(i)
-        for (dtype, _), idx in groups.items():
-            self._update(np.dtype(dtype), idx, [gs[i] for i in idx])
+        done: set = set()
+        try:
+            for (dtype, _), idx in groups.items():
+                self._update(np.dtype(dtype), idx, [gs[i] for i in idx])
+                done.update(idx)
+        except BaseException:
+            # Parameters whose update did not happen keep their step count.
+            for idx in groups.values():
+                for i in idx:
+                    if i not in done:
+                        self.state[i]["step"] = int(self.state[i]["step"]) - 1
+            raise
 
     def _group_key(self, i: int):
         return self.state[i]["step"]
@@ -184,7 +205,7 @@ class Optimizer:
         hyper = dict(self.hyper)
         for key, v in state_dict.items():
             if key.startswith("hyper."):
-                k = key[len("hyper."):]
+                k = key[len("hyper.") :]
                 if k not in hyper:
                     raise ValueError(f"state_dict: unknown hyper-parameter {k!r}")
                 hyper[k] = _like(hyper[k], v)
@@ -194,7 +215,7 @@ class Optimizer:
         for key, v in state_dict.items():
             if not key.startswith("state."):
                 continue
-            name, _, buf = key[len("state."):].rpartition(".")
+            name, _, buf = key[len("state.") :].rpartition(".")
             if name not in index:
                 raise ValueError(f"state_dict: {key!r} names no parameter of this optimizer")
             if buf not in allowed:
@@ -205,7 +226,9 @@ class Optimizer:
             else:
                 a = np.asarray(v)
                 if a.shape != self.params[i].shape:
-                    raise ValueError(f"state_dict: {key!r} has shape {a.shape}, its parameter {self.params[i].shape}")
+                    raise ValueError(
+                        f"state_dict: {key!r} has shape {a.shape}, its parameter {self.params[i].shape}"
+                    )
                 state[i][buf] = np.array(a, dtype=self.params[i].dtype, order="C", copy=True)
         self.hyper = hyper
         self.state = state
@@ -253,13 +276,28 @@ class SGD(Optimizer):
 
     _buffers = ("momentum_buffer",)
 
-    def __init__(self, params: Params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False):
+    def __init__(
+        self,
+        params: Params,
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        *,
+        maximize: bool = False,
+    ):
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("nesterov: Nesterov momentum requires a momentum > 0 and zero dampening")
-        super().__init__(params, lr=_nonneg("lr", lr), momentum=_nonneg("momentum", momentum),
-                         dampening=float(dampening), weight_decay=_nonneg("weight_decay", weight_decay),
-                         nesterov=bool(nesterov), maximize=bool(maximize))
+        super().__init__(
+            params,
+            lr=_nonneg("lr", lr),
+            momentum=_nonneg("momentum", momentum),
+            dampening=float(dampening),
+            weight_decay=_nonneg("weight_decay", weight_decay),
+            nesterov=bool(nesterov),
+            maximize=bool(maximize),
+        )
 
     def _active_buffers(self):
         return self._buffers if self.hyper["momentum"] != 0 else ()
@@ -279,8 +317,17 @@ class SGD(Optimizer):
                 self.state[i]["momentum_buffer"] = np.zeros_like(self.params[i])
         bufs = [self.state[i]["momentum_buffer"] for i in idx] if with_buf else []
         getattr(_core, f"_sgd_step_{_suffix(dtype)}")(
-            [self.params[i] for i in idx], grads, bufs, first, h["lr"], h["momentum"], h["dampening"],
-            h["nesterov"], h["weight_decay"], h["maximize"])
+            [self.params[i] for i in idx],
+            grads,
+            bufs,
+            first,
+            h["lr"],
+            h["momentum"],
+            h["dampening"],
+            h["nesterov"],
+            h["weight_decay"],
+            h["maximize"],
+        )
 
 
 class Adam(Optimizer):
@@ -294,11 +341,26 @@ class Adam(Optimizer):
     _buffers = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
     _decoupled = False
 
-    def __init__(self, params: Params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, amsgrad: bool = False, *, maximize: bool = False):
-        super().__init__(params, lr=_nonneg("lr", lr), betas=_betas(betas), eps=_nonneg("eps", eps),
-                         weight_decay=_nonneg("weight_decay", weight_decay), amsgrad=bool(amsgrad),
-                         maximize=bool(maximize))
+    def __init__(
+        self,
+        params: Params,
+        lr: float = 1e-3,
+        betas=(0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+    ):
+        super().__init__(
+            params,
+            lr=_nonneg("lr", lr),
+            betas=_betas(betas),
+            eps=_nonneg("eps", eps),
+            weight_decay=_nonneg("weight_decay", weight_decay),
+            amsgrad=bool(amsgrad),
+            maximize=bool(maximize),
+        )
 
     def _active_buffers(self):
         return self._buffers if self.hyper["amsgrad"] else self._buffers[:2]
@@ -306,10 +368,21 @@ class Adam(Optimizer):
     def _update(self, dtype, idx, grads):
         h = self.hyper
         getattr(_core, f"_adam_step_{_suffix(dtype)}")(
-            [self.params[i] for i in idx], grads, self._buffer_list(idx, "exp_avg"),
-            self._buffer_list(idx, "exp_avg_sq"), self._buffer_list(idx, "max_exp_avg_sq"),
-            int(self.state[idx[0]]["step"]), h["lr"], h["betas"][0], h["betas"][1], h["eps"],
-            h["weight_decay"], h["amsgrad"], h["maximize"], self._decoupled)
+            [self.params[i] for i in idx],
+            grads,
+            self._buffer_list(idx, "exp_avg"),
+            self._buffer_list(idx, "exp_avg_sq"),
+            self._buffer_list(idx, "max_exp_avg_sq"),
+            int(self.state[idx[0]]["step"]),
+            h["lr"],
+            h["betas"][0],
+            h["betas"][1],
+            h["eps"],
+            h["weight_decay"],
+            h["amsgrad"],
+            h["maximize"],
+            self._decoupled,
+        )
 
 
 class AdamW(Adam):
@@ -318,8 +391,17 @@ class AdamW(Adam):
 
     _decoupled = True
 
-    def __init__(self, params: Params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False):
+    def __init__(
+        self,
+        params: Params,
+        lr: float = 1e-3,
+        betas=(0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+    ):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize)
 
 
@@ -330,13 +412,28 @@ class RMSprop(Optimizer):
 
     _buffers = ("square_avg", "momentum_buffer", "grad_avg")
 
-    def __init__(self, params: Params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False, *,
-                 maximize: bool = False):
-        super().__init__(params, lr=_nonneg("lr", lr), alpha=_nonneg("alpha", alpha), eps=_nonneg("eps", eps),
-                         weight_decay=_nonneg("weight_decay", weight_decay),
-                         momentum=_nonneg("momentum", momentum), centered=bool(centered),
-                         maximize=bool(maximize))
+    def __init__(
+        self,
+        params: Params,
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+        *,
+        maximize: bool = False,
+    ):
+        super().__init__(
+            params,
+            lr=_nonneg("lr", lr),
+            alpha=_nonneg("alpha", alpha),
+            eps=_nonneg("eps", eps),
+            weight_decay=_nonneg("weight_decay", weight_decay),
+            momentum=_nonneg("momentum", momentum),
+            centered=bool(centered),
+            maximize=bool(maximize),
+        )
 
     def _active_buffers(self):
         out = ["square_avg"]
@@ -349,9 +446,19 @@ class RMSprop(Optimizer):
     def _update(self, dtype, idx, grads):
         h = self.hyper
         getattr(_core, f"_rmsprop_step_{_suffix(dtype)}")(
-            [self.params[i] for i in idx], grads, self._buffer_list(idx, "square_avg"),
-            self._buffer_list(idx, "momentum_buffer"), self._buffer_list(idx, "grad_avg"),
-            h["lr"], h["alpha"], h["eps"], h["weight_decay"], h["momentum"], h["centered"], h["maximize"])
+            [self.params[i] for i in idx],
+            grads,
+            self._buffer_list(idx, "square_avg"),
+            self._buffer_list(idx, "momentum_buffer"),
+            self._buffer_list(idx, "grad_avg"),
+            h["lr"],
+            h["alpha"],
+            h["eps"],
+            h["weight_decay"],
+            h["momentum"],
+            h["centered"],
+            h["maximize"],
+        )
 
 
 class Adagrad(Optimizer):
@@ -360,13 +467,26 @@ class Adagrad(Optimizer):
 
     _buffers = ("sum",)
 
-    def __init__(self, params: Params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, *, maximize: bool = False):
-        super().__init__(params, lr=_nonneg("lr", lr), lr_decay=_nonneg("lr_decay", lr_decay),
-                         weight_decay=_nonneg("weight_decay", weight_decay),
-                         initial_accumulator_value=_nonneg("initial_accumulator_value",
-                                                           initial_accumulator_value),
-                         eps=_nonneg("eps", eps), maximize=bool(maximize))
+    def __init__(
+        self,
+        params: Params,
+        lr: float = 1e-2,
+        lr_decay: float = 0.0,
+        weight_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+        eps: float = 1e-10,
+        *,
+        maximize: bool = False,
+    ):
+        super().__init__(
+            params,
+            lr=_nonneg("lr", lr),
+            lr_decay=_nonneg("lr_decay", lr_decay),
+            weight_decay=_nonneg("weight_decay", weight_decay),
+            initial_accumulator_value=_nonneg("initial_accumulator_value", initial_accumulator_value),
+            eps=_nonneg("eps", eps),
+            maximize=bool(maximize),
+        )
 
     def _new_state(self, i):
         p = self.params[i]
@@ -375,6 +495,13 @@ class Adagrad(Optimizer):
     def _update(self, dtype, idx, grads):
         h = self.hyper
         getattr(_core, f"_adagrad_step_{_suffix(dtype)}")(
-            [self.params[i] for i in idx], grads, self._buffer_list(idx, "sum"),
-            int(self.state[idx[0]]["step"]), h["lr"], h["lr_decay"], h["weight_decay"], h["eps"],
-            h["maximize"])
+            [self.params[i] for i in idx],
+            grads,
+            self._buffer_list(idx, "sum"),
+            int(self.state[idx[0]]["step"]),
+            h["lr"],
+            h["lr_decay"],
+            h["weight_decay"],
+            h["eps"],
+            h["maximize"],
+        )

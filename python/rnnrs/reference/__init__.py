@@ -5,6 +5,7 @@ naming the equations. It is the tests' ground truth; each module covers one
 area.
 """
 
+from rnnrs.reference import train
 from rnnrs.reference.gradcheck import gradcheck, numerical_grad
 from rnnrs.reference.layers import (
     GATES,
@@ -50,5 +51,5 @@ __all__ = [
     "param_shapes",
     "rnn_backward",
     "rnn_forward",
+    "train",
 ]
-from rnnrs.reference import train  # noqa: E402,F401

@@ -67,8 +67,15 @@ def log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
     return x - (m + np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)))
 
 
-def cross_entropy(input, target, weight=None, ignore_index: int = -100, reduction: str = "mean",
-                  label_smoothing: float = 0.0, grad_output=None):
+def cross_entropy(
+    input,
+    target,
+    weight=None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+    grad_output=None,
+):
     """(loss, gradient) of torch's cross_entropy for (N, C, ...) logits.
 
     Index targets (N, ...): per sample
@@ -141,8 +148,18 @@ def sgd_step(p, g, state, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nes
     return p - lr * g, state
 
 
-def adam_step(p, g, state, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False,
-              maximize=False, decoupled=False):
+def adam_step(
+    p,
+    g,
+    state,
+    lr,
+    betas=(0.9, 0.999),
+    eps=1e-8,
+    weight_decay=0.0,
+    amsgrad=False,
+    maximize=False,
+    decoupled=False,
+):
     """Adam (L2 weight decay) or, with `decoupled`, AdamW."""
     b1, b2 = betas
     g = -g if maximize else g
@@ -162,8 +179,9 @@ def adam_step(p, g, state, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, a
     return p - lr * m_hat / (np.sqrt(v_hat) + eps), new
 
 
-def rmsprop_step(p, g, state, lr, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False,
-                 maximize=False):
+def rmsprop_step(
+    p, g, state, lr, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, maximize=False
+):
     g = -g if maximize else g
     g = g + weight_decay * p
     sq = alpha * state.get("square_avg", 0.0) + (1 - alpha) * g * g
@@ -181,8 +199,9 @@ def rmsprop_step(p, g, state, lr, alpha=0.99, eps=1e-8, weight_decay=0.0, moment
     return p - lr * g / avg, new
 
 
-def adagrad_step(p, g, state, lr, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10,
-                 maximize=False):
+def adagrad_step(
+    p, g, state, lr, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10, maximize=False
+):
     g = -g if maximize else g
     g = g + weight_decay * p
     k = state.get("step", 0) + 1
