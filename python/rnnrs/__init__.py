@@ -1,8 +1,9 @@
 """rnnrs: fast CPU recurrent neural networks with a NumPy API and a Rust core."""
 
-from rnnrs import datasets, functional, losses, metrics, optim, rtrl
+from rnnrs import datasets, functional, losses, metrics, optim, rtrl, train
 from rnnrs._core import get_num_threads, set_num_threads
 from rnnrs.clip import clip_grad_norm_, clip_grad_value_
+from rnnrs.model import LastStep, Sequential
 from rnnrs.modules import Embedding, Linear
 from rnnrs.nn import GRU, LSTM, RNN, tbptt_chunks
 from rnnrs.reference.gradcheck import gradcheck, numerical_grad
@@ -12,6 +13,9 @@ from rnnrs.rtrl import DiagRNN, IndRNN
 __version__ = "0.1.0"
 
 __all__ = [
+    "LastStep",
+    "Sequential",
+    "train",
     "DiagRNN",
     "IndRNN",
     "rtrl",

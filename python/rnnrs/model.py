@@ -1,0 +1,248 @@
+"""Chaining modules: `Sequential`, plus the small `LastStep` readout glue.
+
+A `Sequential` runs its modules one after the other, forward and backward.
+Two kinds of modules can be chained:
+
+- recurrent layers (`rnnrs.RNN`, `rnnrs.LSTM`, `rnnrs.GRU`): their
+  ``forward(x, hx, train)`` returns ``(y, state)``; `Sequential` passes ``y``
+  on and collects the final states;
+- plain modules (`rnnrs.Linear`, `rnnrs.Embedding`, `LastStep`, or anything
+  with ``forward(x, train) -> y`` and ``backward(dy) -> dx``).
+
+Recurrent state is explicit: ``model.forward(x, state=None, train=True)``
+returns ``(out, state)`` where ``state`` is a tuple with one entry per
+recurrent layer, in order (an LSTM's entry is its ``(h, c)`` pair). Passing
+that tuple to the next call continues the sequences; it is made of plain
+arrays, so no gradient flows from one call into the previous one (the state
+is *detached*, which is what truncated BPTT needs). ``state=None`` starts
+every recurrent layer from zeros.
+
+Parameters and gradients are gathered with dotted names, the module's index
+first (``"0.weight_ih_l0"``, ``"1.weight"``), as PyTorch's ``nn.Sequential``
+names them, so ``model.params`` / ``model.grads`` work directly with
+`rnnrs.optim` optimizers and `rnnrs.clip_grad_norm_`.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Mapping
+
+import numpy as np
+
+from rnnrs.nn import RNNBase
+
+__all__ = ["LastStep", "Sequential"]
+
+
+def is_recurrent(module) -> bool:
+    """True for modules whose ``forward`` takes and returns a recurrent state."""
+    return isinstance(module, RNNBase)
+
+
+class LastStep:
+    """Selects the last time step of a sequence output: ``(T, B, H) -> (B, H)``.
+
+    With ``batch_first=True`` the time axis is 1 (``(B, T, H) -> (B, H)``).
+    Use it between a recurrent layer and a readout for many-to-one tasks;
+    ``backward`` puts the gradient back at the last step (zeros elsewhere).
+    It has no parameters.
+    """
+
+    def __init__(self, batch_first: bool = False):
+        self.batch_first = bool(batch_first)
+        self.params: dict = {}
+        self.grads: dict = {}
+        self._shape = None
+
+    def __repr__(self) -> str:
+        return f"LastStep(batch_first={self.batch_first})"
+
+    def __call__(self, x):
+        return self.forward(x, train=False)
+
+    def forward(self, x, train: bool = True) -> np.ndarray:
+        """The last step of ``x`` (a view-free copy)."""
+        x = np.asarray(x)
+        axis = 1 if self.batch_first else 0
+        if x.ndim < axis + 1 or x.shape[axis] == 0:
+            raise ValueError(f"x: expected a sequence with a non-empty time axis {axis}, got shape {x.shape}")
+        self._shape = x.shape if train else None
+        return np.ascontiguousarray(x[:, -1] if self.batch_first else x[-1])
+
+    def backward(self, dy) -> np.ndarray:
+        """Gradient w.r.t. the whole sequence: ``dy`` at the last step, 0 elsewhere."""
+        if self._shape is None:
+            raise RuntimeError("backward: call forward(x, train=True) first")
+        dy = np.asarray(dy)
+        want = self._shape[:1] + self._shape[2:] if self.batch_first else self._shape[1:]
+        if dy.shape != want:
+            raise ValueError(f"dy: expected shape {want}, got {dy.shape}")
+        dx = np.zeros(self._shape, dtype=dy.dtype)
+        if self.batch_first:
+            dx[:, -1] = dy
+        else:
+            dx[-1] = dy
+        return dx
+
+    def zero_grad(self) -> None:
+        """Nothing to clear (no parameters)."""
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state_dict: Mapping) -> None:
+        if len(state_dict):
+            raise ValueError(f"state_dict: LastStep has no parameters, got keys {sorted(state_dict)}")
+
+
+class Sequential:
+    """Modules applied in order; forward and backward run through all of them.
+
+    >>> model = Sequential(rnnrs.LSTM(8, 32), rnnrs.Linear(32, 4))
+    >>> out, state = model.forward(x, state=None, train=True)   # x: (T, B, 8)
+    >>> dx = model.backward(dout)                                 # dout: like out
+    >>> optimizer = rnnrs.optim.Adam(model.params, lr=1e-3)
+    >>> optimizer.step(model.grads); model.zero_grad()
+
+    ``model(x, state)`` is the inference forward (stores nothing).
+    """
+
+    def __init__(self, *modules):
+        if not modules:
+            raise ValueError("modules: Sequential needs at least one module")
+        for i, m in enumerate(modules):
+            for attr in ("forward", "backward", "params", "grads"):
+                if not hasattr(m, attr):
+                    raise TypeError(f"modules[{i}]: {type(m).__name__} has no {attr!r} (not an rnnrs module)")
+        self.modules = list(modules)
+        self._recurrent = [i for i, m in enumerate(self.modules) if is_recurrent(m)]
+        self._trained = False
+
+    # --- containers -------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.modules)
+
+    def __getitem__(self, index: int):
+        return self.modules[index]
+
+    def __iter__(self):
+        return iter(self.modules)
+
+    def __repr__(self) -> str:
+        inner = "".join(f"\n  ({i}): {m!r}" for i, m in enumerate(self.modules))
+        return f"Sequential({inner}\n)"
+
+    @property
+    def num_states(self) -> int:
+        """How many recurrent layers (entries of the state tuple) there are."""
+        return len(self._recurrent)
+
+    @property
+    def params(self) -> OrderedDict:
+        """Live parameter arrays by dotted name (``"<index>.<name>"``)."""
+        return OrderedDict((f"{i}.{k}", v) for i, m in enumerate(self.modules) for k, v in m.params.items())
+
+    @property
+    def grads(self) -> OrderedDict:
+        """Live gradient arrays by dotted name, same keys and order as `params`."""
+        return OrderedDict((f"{i}.{k}", v) for i, m in enumerate(self.modules) for k, v in m.grads.items())
+
+    def named_parameters(self):
+        """``(dotted name, array)`` pairs."""
+        return iter(self.params.items())
+
+    def parameters(self) -> list:
+        """The parameter arrays in order (the same objects as in `params`)."""
+        return list(self.params.values())
+
+    def zero_grad(self) -> None:
+        """Sets every module's accumulated gradients to zero."""
+        for m in self.modules:
+            m.zero_grad()
+
+    def state_dict(self) -> OrderedDict:
+        """Copies of the parameters by dotted name (PyTorch's ``nn.Sequential`` keys)."""
+        return OrderedDict((k, v.copy()) for k, v in self.params.items())
+
+    def load_state_dict(self, state_dict: Mapping) -> None:
+        """Copies arrays into the parameters, checking names and shapes.
+
+        The copy is in place, so optimizers holding the parameter arrays keep
+        updating the model (the recurrent layers' own ``load_state_dict``
+        would replace the arrays).
+        """
+        params = self.params
+        missing = [k for k in params if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in params]
+        if missing or unexpected:
+            raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
+        for k, p in params.items():
+            v = np.asarray(state_dict[k])
+            if v.shape != p.shape:
+                raise ValueError(f"state_dict[{k!r}]: expected shape {p.shape}, got {v.shape}")
+            if not (np.issubdtype(v.dtype, np.floating) or np.issubdtype(v.dtype, np.integer)):
+                raise TypeError(f"state_dict[{k!r}]: expected a real numeric array, got dtype {v.dtype}")
+            np.copyto(p, v, casting="unsafe")
+
+    # --- running ----------------------------------------------------------
+    def _check_state(self, state):
+        if state is None:
+            return (None,) * self.num_states
+        if not isinstance(state, (tuple, list)) or len(state) != self.num_states:
+            raise ValueError(f"state: expected None or a tuple of {self.num_states} recurrent states "
+                             f"(one per recurrent layer), got {type(state).__name__}"
+                             + (f" of length {len(state)}" if isinstance(state, (tuple, list)) else ""))
+        return tuple(state)
+
+    def _run(self, x, state, train: bool):
+        states = self._check_state(state)
+        new_states = []
+        out = x
+        for i, m in enumerate(self.modules):
+            if is_recurrent(m):
+                hx = states[len(new_states)]
+                out, s = m.forward(out, hx, train=True) if train else m(out, hx)
+                new_states.append(s)
+            else:
+                out = m.forward(out, train=train)
+        return out, tuple(new_states)
+
+    def __call__(self, x, state=None):
+        """Inference forward: ``(out, state)``; keeps nothing for backward."""
+        return self._run(x, state, train=False)
+
+    def forward(self, x, state=None, train: bool = True):
+        """Forward through every module: returns ``(out, state)``.
+
+        ``state``: None (zeros) or the tuple returned by a previous call (one
+        entry per recurrent layer; detached: it carries values, not
+        gradients). With ``train`` (default) every module keeps what
+        `backward` needs.
+        """
+        out, new_state = self._run(x, state, train)
+        self._trained = bool(train)
+        return out, new_state
+
+    def backward(self, dout):
+        """Backpropagates ``dout`` (gradient w.r.t. ``out``) through all modules.
+
+        Parameter gradients are *added* into ``grads``. Returns the gradient
+        w.r.t. the input ``x`` (None when the first module is an
+        `rnnrs.Embedding`, whose integer input has none). No gradient is
+        returned for the initial state: a carried state is a constant.
+        """
+        if not self._trained:
+            raise RuntimeError("backward: call forward(x, state, train=True) first")
+        self._trained = False
+        grad = dout
+        for i in range(len(self.modules) - 1, -1, -1):
+            m = self.modules[i]
+            if grad is None:
+                raise RuntimeError(f"backward: module {i} ({type(m).__name__}) receives no gradient because "
+                                   f"module {i + 1} returned None (only the first module may take indices)")
+            if is_recurrent(m):
+                grad, _ = m.backward(grad)
+            else:
+                grad = m.backward(grad)
+        return grad

@@ -1,0 +1,569 @@
+"""Truncated-BPTT training loop: `fit`, `evaluate` and `.npz` checkpoints.
+
+Data layout
+-----------
+``data`` is a pair ``(inputs, targets)`` of time-major arrays:
+
+- ``inputs``: ``(T, N, ...)``: N sequences of T steps (features, or token
+  indices for a model starting with an `rnnrs.Embedding`);
+- ``targets``: either per step, ``(T, N, ...)`` (sequence prediction,
+  e.g. the next character), or per sequence, ``(N, ...)`` (many-to-one,
+  e.g. a regression on the whole sequence; end the model with
+  `rnnrs.LastStep` and a readout).
+
+A batch is a group of ``batch_size`` sequences run in parallel (all N by
+default). Sequences are independent, so with ``shuffle`` the batches are
+drawn in a fresh seeded order every epoch; time is never reordered. A single
+long stream (a text) is laid out as N parallel streams with `batchify` and
+trained with the default ``batch_size=None``, so each stream is read in order
+and its state is carried from chunk to chunk.
+
+Truncated BPTT
+--------------
+``tbptt=k`` or ``(k1, k2)`` with ``1 <= k1 <= k2`` (Williams & Peng's
+BPTT(k1, k2)): every ``k1`` steps the model takes one optimizer step whose
+gradients flow back ``k2`` steps; the recurrent state is carried from one
+window to the next as plain arrays (detached). ``tbptt=None`` is full BPTT
+over each batch. With ``k2 > k1`` each window re-reads the ``k2 - k1`` steps
+before it (their losses are not counted twice).
+
+Losses are callables ``loss(output, target) -> (value, d_output)`` (like
+`rnnrs.losses.mse`), or the names ``"cross_entropy"`` (logits ``(..., C)``
+with class indices ``(...)``, see `sequence_cross_entropy`) and ``"mse"``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from typing import Callable, Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+from rnnrs import losses as _losses
+from rnnrs.clip import clip_grad_norm_
+from rnnrs.model import is_recurrent
+
+__all__ = [
+    "LOSSES", "ScheduledSampling", "batchify", "evaluate", "fit", "load_checkpoint", "save_checkpoint",
+    "sequence_cross_entropy",
+]
+
+try:  # optional dependency: a progress bar
+    from tqdm.auto import tqdm as _tqdm
+except ImportError:  # pragma: no cover - depends on the environment
+    _tqdm = None
+
+
+# --- losses -----------------------------------------------------------------
+def sequence_cross_entropy(logits, targets):
+    """Mean cross-entropy of logits ``(..., C)`` against class indices ``(...)``.
+
+    Any leading layout, e.g. ``(T, B, C)`` with ``(T, B)``; returns
+    ``(loss, d_logits)`` with ``d_logits`` shaped like ``logits``.
+    """
+    logits = np.asarray(logits)
+    targets = np.asarray(targets)
+    if logits.ndim < 1 or targets.shape != logits.shape[:-1]:
+        raise ValueError(f"targets: expected shape {logits.shape[:-1]} for logits {logits.shape}, got {targets.shape}")
+    c = logits.shape[-1]
+    loss, grad = _losses.cross_entropy(logits.reshape(-1, c), targets.reshape(-1))
+    return loss, grad.reshape(logits.shape)
+
+
+def _mse(output, target):
+    output = np.asarray(output)
+    return _losses.mse(output, np.asarray(target, dtype=output.dtype))
+
+
+LOSSES = {"cross_entropy": sequence_cross_entropy, "mse": _mse}
+
+
+def _loss_fn(loss) -> Callable:
+    if isinstance(loss, str):
+        if loss not in LOSSES:
+            raise ValueError(f"loss: expected one of {sorted(LOSSES)} or a callable, got {loss!r}")
+        return LOSSES[loss]
+    if not callable(loss):
+        raise TypeError(f"loss: expected a callable (output, target) -> (loss, d_output), got {type(loss).__name__}")
+    return loss
+
+
+# --- data -------------------------------------------------------------------
+def batchify(tokens, n_streams: int) -> np.ndarray:
+    """Lays a 1-D stream out as ``n_streams`` parallel streams, time-major.
+
+    Returns ``(L, n_streams)`` with ``L = len(tokens) // n_streams`` (the tail
+    is dropped); column j is the j-th contiguous piece of the stream. Use
+    ``x, y = s[:-1], s[1:]`` for next-token prediction.
+    """
+    tokens = np.asarray(tokens)
+    if tokens.ndim != 1:
+        raise ValueError(f"tokens: expected a 1-D array, got shape {tokens.shape}")
+    if isinstance(n_streams, bool) or not isinstance(n_streams, (int, np.integer)) or n_streams < 1:
+        raise ValueError(f"n_streams: expected a positive int, got {n_streams!r}")
+    length = tokens.shape[0] // n_streams
+    if length < 2:
+        raise ValueError(f"n_streams: {n_streams} streams leave fewer than 2 steps each of {tokens.shape[0]} tokens")
+    return np.ascontiguousarray(tokens[: length * n_streams].reshape(n_streams, length).T)
+
+
+def _check_data(data, arg: str):
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise TypeError(f"{arg}: expected a pair (inputs, targets) of arrays, got {type(data).__name__}")
+    x, y = np.asarray(data[0]), np.asarray(data[1])
+    if x.ndim < 2 or x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"{arg}: inputs must be time-major (T, N, ...) with T, N >= 1, got shape {x.shape}")
+    t, n = x.shape[:2]
+    per_step = y.ndim >= 2 and y.shape[:2] == (t, n)
+    if not per_step and (y.ndim < 1 or y.shape[0] != n):
+        raise ValueError(f"{arg}: targets must be per step (T, N, ...) = ({t}, {n}, ...) or per sequence "
+                         f"(N, ...) = ({n}, ...), got shape {y.shape}")
+    return x, y, per_step
+
+
+def _check_tbptt(tbptt):
+    if tbptt is None:
+        return None
+    if isinstance(tbptt, (int, np.integer)) and not isinstance(tbptt, bool):
+        tbptt = (tbptt, tbptt)
+    if (not isinstance(tbptt, (tuple, list)) or len(tbptt) != 2
+            or any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) for k in tbptt)):
+        raise TypeError(f"tbptt: expected None, a chunk length k or a pair (k1, k2) of ints, got {tbptt!r}")
+    k1, k2 = int(tbptt[0]), int(tbptt[1])
+    if not 1 <= k1 <= k2:
+        raise ValueError(f"tbptt: expected 1 <= k1 <= k2 (k1 steps per update, k2 steps of backprop), got {tbptt!r}")
+    return k1, k2
+
+
+def _check_model(model):
+    for attr in ("forward", "backward", "params", "grads", "zero_grad", "state_dict", "num_states"):
+        if not hasattr(model, attr):
+            raise TypeError(f"model: expected an rnnrs.Sequential (forward(x, state, train) -> (out, state)); "
+                            f"{type(model).__name__} has no {attr!r}")
+    for i, m in enumerate(getattr(model, "modules", [])):
+        if is_recurrent(m) and m.batch_first:
+            raise ValueError(f"model: module {i} is batch_first; the trainer works on time-major (T, N, ...) data")
+
+
+def _positive_int(name: str, v, allow_none: bool = False):
+    if v is None and allow_none:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        raise ValueError(f"{name}: expected a positive int{' or None' if allow_none else ''}, got {v!r}")
+    return int(v)
+
+
+# --- scheduled sampling ------------------------------------------------------
+class ScheduledSampling:
+    """Scheduled sampling (Bengio et al., 2015) for next-token models.
+
+    Teacher forcing (the default of `fit`) feeds the true previous token
+    ``x[t] = y[t-1]``. With scheduled sampling, each input after the first of
+    a training window is replaced, with probability ``1 - eps_i``, by the
+    model's own prediction of it. The predictions come from a first
+    teacher-forced inference pass over the window, then the model trains on
+    the mixed inputs: the one-pass parallel variant of Duckworth et al.
+    (2019), which fits chunked recurrent kernels.
+
+    ``eps_i``, the teacher-forcing probability at update ``i``, follows
+    ``schedule``: ``"inverse_sigmoid"``: ``k / (k + exp(i / k))`` (k >= 1);
+    ``"exponential"``: ``k ** i`` (0 < k < 1); ``"linear"``:
+    ``1 - i / k`` (k > 0); or a callable ``i -> eps``. It never goes below
+    ``min_teacher``. ``to_input(outputs) -> inputs`` turns outputs into
+    inputs (default: arg-max of logits, i.e. token indices; ``sample=True``
+    samples from their softmax instead). Draws use
+    ``numpy.random.default_rng([seed, i])``, so a run is reproducible and a
+    resumed run continues the same schedule.
+    """
+
+    def __init__(self, schedule: Union[str, Callable[[int], float]] = "inverse_sigmoid", k: float = 1000.0,
+                 min_teacher: float = 0.0, to_input: Optional[Callable] = None, sample: bool = False,
+                 seed: int = 0):
+        if isinstance(schedule, str):
+            if schedule not in ("inverse_sigmoid", "exponential", "linear"):
+                raise ValueError(f"schedule: expected 'inverse_sigmoid', 'exponential', 'linear' or a callable, "
+                                 f"got {schedule!r}")
+            k = float(k)
+            ok = {"inverse_sigmoid": k >= 1.0, "exponential": 0.0 < k < 1.0, "linear": k > 0.0}[schedule]
+            if not ok:
+                raise ValueError(f"k: invalid value {k} for the {schedule!r} schedule")
+        elif not callable(schedule):
+            raise TypeError(f"schedule: expected a name or a callable, got {type(schedule).__name__}")
+        if not 0.0 <= float(min_teacher) <= 1.0:
+            raise ValueError(f"min_teacher: expected a probability in [0, 1], got {min_teacher!r}")
+        if to_input is not None and not callable(to_input):
+            raise TypeError("to_input: expected a callable outputs -> inputs")
+        self.schedule, self.k, self.min_teacher = schedule, k, float(min_teacher)
+        self.to_input, self.sample, self.seed = to_input, bool(sample), int(seed)
+
+    def teacher_probability(self, step: int) -> float:
+        """``eps_i``: the probability of feeding the true token at update ``step``."""
+        if callable(self.schedule):
+            eps = float(self.schedule(step))
+        elif self.schedule == "inverse_sigmoid":
+            eps = self.k / (self.k + math.exp(min(step / self.k, 700.0)))
+        elif self.schedule == "exponential":
+            eps = self.k ** step
+        else:
+            eps = 1.0 - step / self.k
+        return min(1.0, max(self.min_teacher, eps))
+
+    def _predicted_inputs(self, out: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if self.to_input is not None:
+            return np.asarray(self.to_input(out))
+        if not self.sample:
+            return np.argmax(out, axis=-1)
+        z = out - out.max(axis=-1, keepdims=True)
+        p = np.exp(z)
+        p /= p.sum(axis=-1, keepdims=True)
+        u = rng.random(p.shape[:-1] + (1,))
+        return np.minimum((np.cumsum(p, axis=-1) < u).sum(axis=-1), p.shape[-1] - 1)
+
+    def mix(self, model, x: np.ndarray, state, step: int) -> np.ndarray:
+        """``x`` with inputs ``1..`` replaced by the model's predictions at the scheduled rate."""
+        p_model = 1.0 - self.teacher_probability(step)
+        if p_model <= 0.0 or x.shape[0] < 2:
+            return x
+        rng = np.random.default_rng([self.seed, int(step)])
+        out, _ = model(x, state)
+        pred = self._predicted_inputs(np.asarray(out[:-1]), rng)
+        if pred.shape != x[1:].shape:
+            raise ValueError(f"scheduled sampling: predicted inputs have shape {pred.shape}, the inputs "
+                             f"{x[1:].shape}; pass to_input= mapping outputs to inputs")
+        use = rng.random(x.shape[:2])[1:] < p_model
+        mixed = np.array(x, copy=True)
+        mixed[1:][use] = pred[use].astype(x.dtype, copy=False)
+        return mixed
+
+
+# --- the loops ----------------------------------------------------------------
+class _Step:
+    """One optimizer update from a model output's gradient."""
+
+    def __init__(self, model, optimizer, clip_norm):
+        self.model, self.optimizer, self.clip_norm = model, optimizer, clip_norm
+
+    def __call__(self, dout) -> None:
+        self.model.zero_grad()
+        self.model.backward(dout)
+        if self.clip_norm is not None:
+            clip_grad_norm_(self.model.grads, self.clip_norm)
+        grads = self.model.grads
+        # An optimizer built on model.parameters() (a list) takes the gradients as a list.
+        self.optimizer.step(grads if getattr(self.optimizer, "_is_dict", True) else list(grads.values()))
+
+
+def _windows(t: int, k1: int, k2: int):
+    """(start, loss_start, end) of every BPTT(k1, k2) window over t steps."""
+    for loss_start in range(0, t, k1):
+        end = min(loss_start + k1, t)
+        yield max(0, end - k2), loss_start, end
+
+
+def _train_batch(model, x, y, per_step, loss_fn, tb, update, sampling, step0, on_update):
+    """Trains on one batch; returns (summed weighted loss, weight, updates).
+
+    ``on_update(loss)`` runs after every update; when it returns True the
+    batch stops there (the time limit).
+    """
+    t, n = x.shape[:2]
+    k1, k2 = tb if tb is not None else (t, t)
+    total, weight, step = 0.0, 0, step0
+    if not per_step:
+        # Many-to-one: the prefix only sets the state; gradients flow through the last k2 steps.
+        start = max(0, t - k2)
+        state = model(x[:start], None)[1] if start > 0 else None
+        out, _ = model.forward(x[start:], state, train=True)
+        value, dout = loss_fn(out, y)
+        update(dout)
+        on_update(float(value))
+        return float(value) * n, n, 1
+    pos, state = 0, None  # `state` is the state at step `pos`
+    for start, loss_start, end in _windows(t, k1, k2):
+        if start > pos:
+            state = model(x[pos:start], state)[1]
+            pos = start
+        xin = x[start:end] if sampling is None else sampling.mix(model, x[start:end], state, step)
+        out, end_state = model.forward(xin, state, train=True)
+        skip = loss_start - start
+        value, g = loss_fn(out[skip:], y[loss_start:end])
+        if skip:
+            dout = np.zeros_like(out)
+            dout[skip:] = g
+        else:
+            dout = g
+        update(dout)
+        step += 1
+        steps = end - loss_start
+        total += float(value) * steps * n
+        weight += steps * n
+        if on_update(float(value)):
+            break
+        if max(0, min(end + k1, t) - k2) >= end:
+            pos, state = end, end_state
+    return total, weight, step - step0
+
+
+def _eval_batch(model, x, y, per_step, loss_fn, k):
+    t, n = x.shape[:2]
+    k = t if k is None else k
+    if not per_step:
+        state, out = None, None
+        for s in range(0, t, k):
+            out, state = model(x[s:s + k], state)
+        value, _ = loss_fn(out, y)
+        return float(value) * n, n
+    total, weight, state = 0.0, 0, None
+    for s in range(0, t, k):
+        out, state = model(x[s:s + k], state)
+        value, _ = loss_fn(out, y[s:s + k])
+        steps = min(k, t - s)
+        total += float(value) * steps * n
+        weight += steps * n
+    return total, weight
+
+
+def _batches(n: int, batch_size: Optional[int], shuffle: bool, rng):
+    size = n if batch_size is None else min(batch_size, n)
+    order = rng.permutation(n) if shuffle and size < n else None
+    for s in range(0, n, size):
+        yield None if order is None and size == n else (order[s:s + size] if order is not None
+                                                        else np.arange(s, min(s + size, n)))
+
+
+def _take(x, y, per_step, idx):
+    if idx is None:
+        return x, y
+    return x[:, idx], (y[:, idx] if per_step else y[idx])
+
+
+def evaluate(model, data, loss="mse", *, tbptt=None, batch_size: Optional[int] = None) -> float:
+    """Mean loss of ``model`` on ``data`` in inference mode (nothing stored).
+
+    Per-step losses are averaged over every step of every sequence, carrying
+    the state across chunks of ``tbptt`` steps (only to bound memory; the
+    result does not depend on it up to rounding).
+    """
+    _check_model(model)
+    loss_fn = _loss_fn(loss)
+    x, y, per_step = _check_data(data, "data")
+    tb = _check_tbptt(tbptt)
+    batch_size = _positive_int("batch_size", batch_size, allow_none=True)
+    total, weight = 0.0, 0
+    for idx in _batches(x.shape[1], batch_size, False, None):
+        xb, yb = _take(x, y, per_step, idx)
+        s, w = _eval_batch(model, xb, yb, per_step, loss_fn, None if tb is None else tb[0])
+        total, weight = total + s, weight + w
+    return total / weight
+
+
+class _Progress:
+    """A tqdm bar when available, otherwise a line every ~10 % of the epoch."""
+
+    def __init__(self, enabled: bool, total: int, desc: str):
+        self.enabled, self.total, self.desc, self.count = enabled, total, desc, 0
+        self.bar = _tqdm(total=total, desc=desc, leave=False, file=sys.stderr) if enabled and _tqdm else None
+        self.every = max(1, total // 10)
+
+    def update(self, loss: float) -> None:
+        self.count += 1
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+        elif self.enabled and (self.count % self.every == 0 or self.count == self.total):
+            print(f"{self.desc}: {self.count}/{self.total} updates, loss {loss:.4f}", flush=True)
+
+    def close(self, summary: str) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        if self.enabled:
+            print(summary, flush=True)
+
+
+def _updates_per_epoch(t: int, n: int, batch_size, tb, per_step) -> int:
+    batches = math.ceil(n / (n if batch_size is None else min(batch_size, n)))
+    if not per_step or tb is None:
+        return batches
+    return batches * math.ceil(t / tb[0])
+
+
+def fit(model, data, loss, optimizer, *, tbptt=None, clip_norm: Optional[float] = None, epochs: int = 1,
+        batch_size: Optional[int] = None, shuffle: bool = True, validation=None, progress: bool = True,
+        seed: Optional[int] = None, callbacks: Sequence[Callable] = (), scheduler=None,
+        scheduled_sampling: Optional[ScheduledSampling] = None, initial_epoch: int = 0,
+        history: Optional[Mapping] = None, checkpoint: Optional[str] = None,
+        time_limit: Optional[float] = None) -> dict:
+    """Trains ``model`` with truncated BPTT; returns the history.
+
+    Args:
+        model: an `rnnrs.Sequential` (or any module with ``forward(x, state,
+            train)``, ``backward``, ``params``, ``grads``, ``zero_grad``).
+        data: ``(inputs, targets)``, time-major; see the module docstring.
+        loss: ``"cross_entropy"``, ``"mse"`` or ``f(output, target) -> (loss,
+            d_output)``.
+        optimizer: an `rnnrs.optim` optimizer built on ``model.params``.
+        tbptt: None (full BPTT), ``k`` or ``(k1, k2)``.
+        clip_norm: clip the global gradient norm to this before each update.
+        epochs: train until this epoch count (counting ``initial_epoch``).
+        batch_size: sequences per batch (None: all of them, one batch).
+        shuffle: draw batches in a new seeded order each epoch (sequences are
+            independent; steps within a sequence are never reordered).
+        validation: optional ``(inputs, targets)`` scored after each epoch.
+        progress: a tqdm bar (plain prints without tqdm); False is silent.
+        seed: seeds the shuffling (per epoch, so a resumed run matches).
+        callbacks: ``f(epoch, logs)`` after each epoch; returning True stops.
+        scheduler: an `rnnrs.optim` LR scheduler, stepped after each epoch.
+        scheduled_sampling: a `ScheduledSampling` (default: teacher forcing).
+        initial_epoch, history: continue a run (see `load_checkpoint`).
+        checkpoint: path of an ``.npz`` checkpoint written after each epoch.
+        time_limit: stop after the first update that ends past this many
+            seconds (then validate and return).
+
+    Returns:
+        ``{"epoch", "train_loss", "val_loss", "step", "time", "step_loss"}``:
+        per-epoch lists (``val_loss`` NaN without validation; ``step`` is the
+        cumulative update count) and the loss of every update.
+    """
+    _check_model(model)
+    loss_fn = _loss_fn(loss)
+    x, y, per_step = _check_data(data, "data")
+    if validation is not None:
+        _check_data(validation, "validation")
+    if not hasattr(optimizer, "step"):
+        raise TypeError(f"optimizer: expected an rnnrs.optim optimizer, got {type(optimizer).__name__}")
+    tb = _check_tbptt(tbptt)
+    epochs = _positive_int("epochs", epochs)
+    if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) or initial_epoch < 0:
+        raise ValueError(f"initial_epoch: expected an int >= 0, got {initial_epoch!r}")
+    batch_size = _positive_int("batch_size", batch_size, allow_none=True)
+    if clip_norm is not None and not float(clip_norm) > 0:
+        raise ValueError(f"clip_norm: expected None or a number > 0, got {clip_norm!r}")
+    if time_limit is not None and not float(time_limit) > 0:
+        raise ValueError(f"time_limit: expected None or a number of seconds > 0, got {time_limit!r}")
+    if scheduled_sampling is not None:
+        if not isinstance(scheduled_sampling, ScheduledSampling):
+            raise TypeError("scheduled_sampling: expected a rnnrs.train.ScheduledSampling")
+        if not per_step:
+            raise ValueError("scheduled_sampling: needs per-step targets (next-token prediction)")
+    callbacks = list(callbacks)
+    for cb in callbacks:
+        if not callable(cb):
+            raise TypeError(f"callbacks: expected callables f(epoch, logs), got {type(cb).__name__}")
+    hist = {k: list(v) for k, v in (history or {}).items()}
+    for k in ("epoch", "train_loss", "val_loss", "step", "time", "step_loss"):
+        hist.setdefault(k, [])
+    step = int(hist["step"][-1]) if hist["step"] else 0
+    update = _Step(model, optimizer, clip_norm)
+    t0 = time.perf_counter()
+    out_of_time = False
+    for epoch in range(initial_epoch, epochs):
+        rng = np.random.default_rng(None if seed is None else [int(seed), epoch])
+        bar = _Progress(progress, _updates_per_epoch(*x.shape[:2], batch_size, tb, per_step),
+                        f"epoch {epoch + 1}/{epochs}")
+
+        def on_update(value) -> bool:
+            bar.update(value)
+            hist["step_loss"].append(value)
+            return time_limit is not None and time.perf_counter() - t0 > time_limit
+
+        total, weight = 0.0, 0
+        for idx in _batches(x.shape[1], batch_size, shuffle, rng):
+            xb, yb = _take(x, y, per_step, idx)
+            s, w, n_up = _train_batch(model, xb, yb, per_step, loss_fn, tb, update, scheduled_sampling, step,
+                                      on_update)
+            total, weight, step = total + s, weight + w, step + n_up
+            if time_limit is not None and time.perf_counter() - t0 > time_limit:
+                out_of_time = True  # checked after every update, the batch stopped early
+                break
+        train_loss = total / weight
+        val_loss = (evaluate(model, validation, loss_fn, tbptt=tb, batch_size=batch_size)
+                    if validation is not None else float("nan"))
+        if scheduler is not None:
+            scheduler.step()
+        elapsed = time.perf_counter() - t0
+        for k, v in (("epoch", epoch + 1), ("train_loss", train_loss), ("val_loss", val_loss), ("step", step),
+                     ("time", elapsed)):
+            hist[k].append(v)
+        bar.close(f"epoch {epoch + 1}/{epochs}: train loss {train_loss:.4f}"
+                  + (f", validation loss {val_loss:.4f}" if validation is not None else "")
+                  + f" ({elapsed:.1f} s)")
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, model, optimizer, epoch=epoch + 1, history=hist, scheduler=scheduler)
+        logs = {"train_loss": train_loss, "val_loss": val_loss, "step": step, "time": elapsed}
+        stop = [bool(cb(epoch + 1, logs)) for cb in callbacks]
+        if any(stop) or out_of_time:
+            break
+    return hist
+
+
+# --- checkpoints --------------------------------------------------------------
+def _as_saveable(key: str, value) -> np.ndarray:
+    a = np.asarray(value)
+    if a.dtype == object:
+        raise TypeError(f"checkpoint: {key!r} is not a plain number/string/array and cannot be saved without pickle")
+    return a
+
+
+def save_checkpoint(path, model, optimizer=None, *, epoch: int = 0, history: Optional[Mapping] = None,
+                    scheduler=None) -> str:
+    """Writes model parameters, optimizer state, epoch and history to an ``.npz``.
+
+    Keys: ``model.<name>``, ``optim.<key>``, ``sched.<key>``, ``history.<key>``
+    and ``epoch``. No pickle is involved. The file is written next to its
+    destination and renamed, so an interrupted save never leaves half a file.
+    Returns the path written (``.npz`` appended when missing).
+    """
+    path = os.fspath(path)
+    if not path.endswith(".npz"):
+        path += ".npz"
+    arrays = {f"model.{k}": _as_saveable(k, v) for k, v in model.state_dict().items()}
+    if optimizer is not None:
+        arrays.update({f"optim.{k}": _as_saveable(k, v) for k, v in optimizer.state_dict().items()})
+    if scheduler is not None:
+        arrays.update({f"sched.{k}": _as_saveable(k, v) for k, v in scheduler.state_dict().items()})
+    for k, v in (history or {}).items():
+        arrays[f"history.{k}"] = np.asarray(v, dtype=np.float64)
+    arrays["epoch"] = np.int64(epoch)
+    tmp = path + ".tmp.npz"
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path, model, optimizer=None, *, scheduler=None) -> dict:
+    """Restores a `save_checkpoint` file into ``model`` (and ``optimizer``,
+    ``scheduler``); returns ``{"epoch": int, "history": dict}``.
+
+    Loads with ``allow_pickle=False``. Continue training with
+    ``fit(..., initial_epoch=ckpt["epoch"], history=ckpt["history"])``.
+    """
+    with np.load(os.fspath(path), allow_pickle=False) as f:
+        parts: dict = {"model": {}, "optim": {}, "sched": {}, "history": {}}
+        epoch = 0
+        for key in f.files:
+            if key == "epoch":
+                epoch = int(f[key])
+                continue
+            group, _, name = key.partition(".")
+            if group not in parts:
+                raise ValueError(f"{path}: unexpected entry {key!r} (not an rnnrs checkpoint?)")
+            parts[group][name] = f[key]
+    if not parts["model"]:
+        raise ValueError(f"{path}: no model parameters in this file (not an rnnrs checkpoint?)")
+    model.load_state_dict(parts["model"])
+    if optimizer is not None:
+        if not parts["optim"]:
+            raise ValueError(f"{path}: the checkpoint holds no optimizer state")
+        optimizer.load_state_dict(parts["optim"])
+    if scheduler is not None:
+        if not parts["sched"]:
+            raise ValueError(f"{path}: the checkpoint holds no scheduler state")
+        scheduler.load_state_dict({k: v.item() for k, v in parts["sched"].items()})
+    history = {k: v.tolist() for k, v in parts["history"].items()}
+    for k in ("epoch", "step"):
+        if k in history:
+            history[k] = [int(v) for v in history[k]]
+    return {"epoch": epoch, "history": history}
