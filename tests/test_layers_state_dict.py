@@ -63,3 +63,22 @@ def test_outputs_have_torch_structure():
     y, h = rnnrs.GRU(3, 5, bidirectional=True, batch_first=True)(np.zeros((2, 4, 3), dtype=np.float32))
     assert y.shape == (2, 4, 10) and h.shape == (2, 2, 5)
     assert "LSTM(3, 5" in repr(rnnrs.LSTM(3, 5))
+
+
+def test_loading_keeps_the_parameter_arrays_an_optimizer_holds():
+    """load_state_dict and attribute assignment write into the existing arrays,
+    so an optimizer built before them keeps updating the live parameters."""
+    layer = rnnrs.LSTM(3, 4, seed=0)
+    held = layer.params["weight_ih_l0"]
+    other = rnnrs.LSTM(3, 4, seed=1)
+    layer.load_state_dict(other.state_dict())
+    assert layer.weight_ih_l0 is held
+    np.testing.assert_array_equal(held, other.weight_ih_l0)
+    layer.weight_hh_l0 = np.ones((16, 4))
+    assert layer.params["weight_hh_l0"] is layer.weight_hh_l0
+    opt = rnnrs.optim.SGD(layer.params, lr=0.5)
+    layer.load_state_dict(rnnrs.LSTM(3, 4, seed=2).state_dict())
+    grads = {n: np.ones_like(p) for n, p in layer.params.items()}
+    before = layer.weight_ih_l0.copy()
+    opt.step(grads)
+    np.testing.assert_allclose(layer.weight_ih_l0, before - 0.5)

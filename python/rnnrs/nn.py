@@ -193,7 +193,8 @@ class RNNBase:
     def __setattr__(self, name, value):
         params = self.__dict__.get("_params")
         if params is not None and name in params:
-            params[name] = self._checked(name, value)
+            # Copy into the existing array: optimizers hold references to it.
+            np.copyto(params[name], self._checked(name, value))
         else:
             object.__setattr__(self, name, value)
 
@@ -213,7 +214,8 @@ class RNNBase:
         if strict and (missing or unexpected):
             raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
         new = {n: self._checked(n, state_dict[n]) for n in names if n in state_dict}
-        self._params.update(new)
+        for n, value in new.items():  # in place: optimizers hold references to the arrays
+            np.copyto(self._params[n], value)
         self._ctx = None
         return IncompatibleKeys(missing, unexpected)
 
