@@ -308,9 +308,18 @@ fn run_batch_spmm<T: Float>(res: &ReservoirRef<T>, states: &mut [T], steps: usiz
         }
     }
     let mut next = vec![T::ZERO; n * batch];
+    // This step's `Win u` of every sequence, unit-major like the state
+    // (gathered once per step with contiguous reads).
+    let mut input = vec![T::ZERO; n * batch];
     for t in 0..steps {
+        for s in 0..batch {
+            let row = &states[(s * steps + t) * n..(s * steps + t + 1) * n];
+            for (i, &v) in row.iter().enumerate() {
+                input[i * batch + s] = v;
+            }
+        }
         {
-            let states_ro: &[T] = states;
+            let input_ro: &[T] = &input;
             let prev_ro: &[T] = &prev;
             let update = |(c, chunk): (usize, &mut [T])| {
                 let mut acc = vec![T::ZERO; 4 * batch];
@@ -319,8 +328,9 @@ fn run_batch_spmm<T: Float>(res: &ReservoirRef<T>, states: &mut [T], steps: usiz
                     let i = first + k;
                     w.row_dot_batch(i, prev_ro, batch, &mut acc, out);
                     // Same operation order as `update_rows`.
-                    for (s, o) in out.iter_mut().enumerate() {
-                        *o = states_ro[(s * steps + t) * n + i] + res.bias[i] + *o;
+                    let inp = &input_ro[i * batch..(i + 1) * batch];
+                    for (o, &v) in out.iter_mut().zip(inp) {
+                        *o = v + res.bias[i] + *o;
                     }
                 }
                 res.activation.apply(chunk);
