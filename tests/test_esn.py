@@ -341,7 +341,12 @@ def test_esn_float32_and_dense_options():
     s = _mg_normalised(800)
     sparse = rr.ESN(units=80, seed=2).fit(s[:600], s[1:601], warmup=20)
     dense = rr.ESN(units=80, seed=2, sparse=False).fit(s[:600], s[1:601], warmup=20)
-    np.testing.assert_allclose(dense.predict(s[:700]), sparse.predict(s[:700]), rtol=1e-9, atol=1e-10)
+    # Sparse and dense products sum in different orders: the states agree to
+    # rounding, the fitted readout (ridge on nearly collinear states)
+    # amplifies that to ~1e-7 relative.
+    u = s[:700]
+    np.testing.assert_allclose(dense.reservoir_.run(u), sparse.reservoir_.run(u), rtol=0, atol=1e-13)
+    np.testing.assert_allclose(dense.predict(u), sparse.predict(u), rtol=1e-6, atol=1e-8)
     f32 = rr.ESN(units=80, seed=2, dtype="float32", ridge=1e-5).fit(s[:600], s[1:601], warmup=20)
     assert f32.reservoir_.W_data.dtype == np.float32
     assert nrmse(s[601:701], f32.predict(s[:700])[600:]) < 0.05

@@ -23,7 +23,7 @@ fn check(w: &[f64], x_len: usize, y_len: usize, f: usize, o: usize) -> Result<us
     if w.len() != checked_size(&[f, o], "W")? {
         return Err(Error::shape("W", format!("expected ({f}, {o}), got {} values", w.len())));
     }
-    if x_len % f != 0 || y_len % o != 0 || x_len / f != y_len / o {
+    if !x_len.is_multiple_of(f) || !y_len.is_multiple_of(o) || x_len / f != y_len / o {
         return Err(Error::shape(
             "y",
             format!("X has {} rows of {f}, y has {} rows of {o}", x_len / f, y_len / o),

@@ -90,7 +90,7 @@ pub fn ridge_accumulate<T: Float>(
     {
         return Err(Error::shape("statistics", format!("expected ({f}, {f}), ({f}, {o}), ({f},), ({o},)")));
     }
-    if x.len() % f != 0 || y.len() % o != 0 || x.len() / f != y.len() / o {
+    if !x.len().is_multiple_of(f) || !y.len().is_multiple_of(o) || x.len() / f != y.len() / o {
         return Err(Error::shape(
             "y",
             format!("X has {} rows of {f}, y has {} rows of {o}", x.len() / f, y.len() / o),

@@ -42,6 +42,17 @@ impl Activation {
             )),
         }
     }
+
+    /// `x <- f(x)` over a block (SIMD kernels for tanh and sigmoid).
+    #[inline]
+    pub fn apply<T: Float>(self, x: &mut [T]) {
+        match self {
+            Activation::Tanh => crate::kernels::tanh_inplace(x),
+            Activation::Sigmoid => crate::kernels::sigmoid_inplace(x),
+            Activation::Relu => crate::kernels::relu_inplace(x),
+            Activation::Identity => {}
+        }
+    }
 }
 
 /// The recurrent matrix `W` (units x units): sparse, or dense row-major.
@@ -175,37 +186,32 @@ impl<'a, T: Float> ReservoirRef<'a, T> {
     /// New states for rows `first..first + out.len()`. On entry `out` holds
     /// `Win u` of those rows; on exit the new state. `drive` is the per-unit
     /// extra drive (feedback), `noise` the additive state noise (or empty).
+    /// The activation runs once over the whole block (SIMD kernels; an
+    /// element's value does not depend on the block it is in).
     fn update_rows(&self, first: usize, x_prev: &[T], out: &mut [T], drive: &[T], noise: &[T]) {
-        match self.activation {
-            Activation::Tanh => self.update_rows_with(first, x_prev, out, drive, noise, |s| s.tanh()),
-            Activation::Identity => self.update_rows_with(first, x_prev, out, drive, noise, |s| s),
-            Activation::Sigmoid => self.update_rows_with(first, x_prev, out, drive, noise, |s| s.sigmoid()),
-            Activation::Relu => self.update_rows_with(first, x_prev, out, drive, noise, |s| s.max(T::ZERO)),
-        }
-    }
-
-    #[inline(always)]
-    fn update_rows_with(
-        &self,
-        first: usize,
-        x_prev: &[T],
-        out: &mut [T],
-        drive: &[T],
-        noise: &[T],
-        f: impl Fn(T) -> T,
-    ) {
-        for (k, o) in out.iter_mut().enumerate() {
-            let i = first + k;
-            let mut s = *o + self.bias[i] + self.w_row_dot(i, x_prev);
+        let rows = first..first + out.len();
+        for ((o, &b), i) in out.iter_mut().zip(&self.bias[rows.clone()]).zip(rows.clone()) {
+            let mut s = *o + b + self.w_row_dot(i, x_prev);
             if !drive.is_empty() {
                 s += drive[i];
             }
-            let lr = self.leak[i];
-            let mut x = (T::ONE - lr) * x_prev[i] + lr * f(s);
-            if !noise.is_empty() {
-                x += noise[i];
+            *o = s;
+        }
+        self.activation.apply(out);
+        self.leak_rows(first, x_prev, out, noise);
+    }
+
+    /// `out = (1 - lr) x_prev + lr out (+ noise)` for rows `first..`.
+    #[inline(always)]
+    fn leak_rows(&self, first: usize, x_prev: &[T], out: &mut [T], noise: &[T]) {
+        let rows = first..first + out.len();
+        for ((o, &lr), &xp) in out.iter_mut().zip(&self.leak[rows.clone()]).zip(&x_prev[rows.clone()]) {
+            *o = (T::ONE - lr) * xp + lr * *o;
+        }
+        if !noise.is_empty() {
+            for (o, &e) in out.iter_mut().zip(&noise[rows]) {
+                *o += e;
             }
-            *o = x;
         }
     }
 
@@ -302,33 +308,38 @@ fn run_batch_spmm<T: Float>(res: &ReservoirRef<T>, states: &mut [T], steps: usiz
         }
     }
     let mut next = vec![T::ZERO; n * batch];
-    let f = |v: T| match res.activation {
-        Activation::Tanh => v.tanh(),
-        Activation::Identity => v,
-        Activation::Sigmoid => v.sigmoid(),
-        Activation::Relu => v.max(T::ZERO),
-    };
+    // This step's `Win u` of every sequence, unit-major like the state
+    // (gathered once per step with contiguous reads).
+    let mut input = vec![T::ZERO; n * batch];
     for t in 0..steps {
+        for s in 0..batch {
+            let row = &states[(s * steps + t) * n..(s * steps + t + 1) * n];
+            for (i, &v) in row.iter().enumerate() {
+                input[i * batch + s] = v;
+            }
+        }
         {
-            let states_ro: &[T] = states;
+            let input_ro: &[T] = &input;
             let prev_ro: &[T] = &prev;
             let update = |(c, chunk): (usize, &mut [T])| {
-                let mut acc = vec![T::ZERO; batch];
+                let mut acc = vec![T::ZERO; 4 * batch];
+                let first = c * SPMM_ROW_CHUNK;
                 for (k, out) in chunk.chunks_mut(batch).enumerate() {
-                    let i = c * SPMM_ROW_CHUNK + k;
-                    acc.fill(T::ZERO);
-                    let (idx, val) = w.row(i);
-                    for (&j, &wv) in idx.iter().zip(val) {
-                        let col = &prev_ro[j as usize * batch..(j as usize + 1) * batch];
-                        for (a, &xv) in acc.iter_mut().zip(col) {
-                            *a += wv * xv;
-                        }
+                    let i = first + k;
+                    w.row_dot_batch(i, prev_ro, batch, &mut acc, out);
+                    // Same operation order as `update_rows`.
+                    let inp = &input_ro[i * batch..(i + 1) * batch];
+                    for (o, &v) in out.iter_mut().zip(inp) {
+                        *o = v + res.bias[i] + *o;
                     }
+                }
+                res.activation.apply(chunk);
+                for (k, out) in chunk.chunks_mut(batch).enumerate() {
+                    let i = first + k;
                     let lr = res.leak[i];
-                    for (s, o) in out.iter_mut().enumerate() {
-                        // Same operation order as `update_rows_with`.
-                        let pre = states_ro[(s * steps + t) * n + i] + res.bias[i] + acc[s];
-                        *o = (T::ONE - lr) * prev_ro[i * batch + s] + lr * f(pre);
+                    let xp = &prev_ro[i * batch..(i + 1) * batch];
+                    for (o, &p) in out.iter_mut().zip(xp) {
+                        *o = (T::ONE - lr) * p + lr * *o;
                     }
                 }
             };
