@@ -3,7 +3,7 @@
 A stream of random binary symbols arrives one at a time; at every step the
 network must output the symbol it saw `delay` steps ago. Nothing is stored:
 each step advances a GRU cell, evaluates a linear readout, and updates all
-weights with the gradient of this step's loss (Adam). Credit assignment
+weights with the gradient of this step's loss (`rnnrs.optim.Adam`). Credit assignment
 across `delay` steps comes only from the RTRL sensitivities, so exact RTRL
 learns the task, the O(P) approximations SnAp-1 and UORO learn it partially
 or slowly, and truncated BPTT with truncation 1 (gradient through the last
@@ -18,6 +18,7 @@ import argparse
 import time
 
 import numpy as np
+import rnnrs
 from rnnrs import rtrl
 
 METHODS = ("exact", "snap1", "uoro", "tbptt1")
@@ -29,8 +30,9 @@ def run(method: str, delay: int = 5, steps: int = 6000, hidden: int = 16, seed: 
     rng = np.random.default_rng(seed)
     symbols = rng.integers(0, 2, steps)
     cell = rtrl.Cell("GRU", 2, hidden, seed=seed)
-    learner = rtrl.OnlineLearner(cell, rtrl.Linear(hidden, 2, seed=seed + 1), loss="cross_entropy",
-                                 optimizer=rtrl.Adam(lr), method=method, seed=seed)
+    readout = rnnrs.Linear(hidden, 2, dtype=np.float64, seed=seed + 1)
+    learner = rtrl.OnlineLearner(cell, readout, loss="cross_entropy", optimizer="adam", lr=lr, method=method,
+                                 seed=seed)
     eye = np.eye(2)
     correct = []
     start = time.perf_counter()

@@ -115,7 +115,7 @@ def test_elementwise_layer_errors():
 
 def test_online_learner_errors(cell):
     with pytest.raises(ValueError, match="loss"):
-        rtrl.OnlineLearner(cell, rtrl.Linear(4, 2), loss="hinge")
-    learner = rtrl.OnlineLearner(cell, rtrl.Linear(4, 2))
+        rtrl.OnlineLearner(cell, rnnrs.Linear(4, 2, dtype=np.float64), loss="hinge")
+    learner = rtrl.OnlineLearner(cell, rnnrs.Linear(4, 2, dtype=np.float64))
     with pytest.raises(ValueError, match="target"):
         learner.step(np.zeros(3), [5])

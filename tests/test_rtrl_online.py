@@ -4,6 +4,7 @@ import importlib.util
 import pathlib
 
 import numpy as np
+import rnnrs
 from rnnrs import rtrl
 
 EXAMPLE = pathlib.Path(__file__).resolve().parents[1] / "examples" / "rtrl_online.py"
@@ -26,7 +27,8 @@ def test_exact_rtrl_learns_delayed_recall_and_tbptt1_does_not():
 
 def test_online_learner_updates_weights_every_step():
     cell = rtrl.Cell("GRU", 2, 4, seed=0)
-    learner = rtrl.OnlineLearner(cell, rtrl.Linear(4, 1), loss="mse", optimizer=rtrl.SGD(0.1), method="snap1")
+    learner = rtrl.OnlineLearner(cell, rnnrs.Linear(4, 1, dtype=np.float64), loss="mse", optimizer="sgd", lr=0.1,
+                                 method="snap1")
     w_ih, w_hh = cell.params["weight_ih_l0"].copy(), cell.params["weight_hh_l0"].copy()
     loss = learner.step(np.ones(2), [0.5])
     assert isinstance(loss, float) and loss > 0

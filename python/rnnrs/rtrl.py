@@ -29,21 +29,16 @@ from typing import Callable
 
 import numpy as np
 
-from rnnrs import _core
+from rnnrs import _core, losses, optim
 
 __all__ = [
     "RTRL",
-    "SGD",
-    "Adam",
     "Cell",
     "DiagRNN",
     "IndRNN",
-    "Linear",
     "OnlineLearner",
-    "cross_entropy_loss",
     "get_memory_limit",
     "gradient",
-    "mse_loss",
     "sensitivity_bytes",
     "set_memory_limit",
 ]
@@ -450,97 +445,44 @@ class RTRL:
 # --- online learning -----------------------------------------------------------
 
 
-class Linear:
-    """A dense readout ``out = h W^T + b`` with its gradients (``params``/``grads`` dicts)."""
-
-    def __init__(self, in_features: int, out_features: int, dtype=np.float64, seed: int = 0):
-        rng = np.random.default_rng(seed)
-        k = 1.0 / np.sqrt(_positive_int("in_features", in_features))
-        dt = _dtype(dtype)
-        self.params = {"weight": rng.uniform(-k, k, (_positive_int("out_features", out_features), in_features)).astype(dt),
-                       "bias": np.zeros(out_features, dt)}
-        self.grads = {k_: np.zeros_like(v) for k_, v in self.params.items()}
-        self._h = None
-
-    def forward(self, h):
-        self._h = np.asarray(h)
-        return self._h @ self.params["weight"].T + self.params["bias"]
-
-    def backward(self, dout):
-        """Adds the parameter gradients to `grads` and returns dloss/dh."""
-        self.grads["weight"] += dout.T @ self._h
-        self.grads["bias"] += dout.sum(0)
-        return dout @ self.params["weight"]
+def _mse(out, target):
+    """`rnnrs.losses.mse` (mean over all elements); the target is reshaped like the output."""
+    return losses.mse(out, np.asarray(target, out.dtype).reshape(out.shape))
 
 
-def mse_loss(out, target):
-    """Mean (over batch) of 0.5 * squared error, and its gradient."""
-    target = np.asarray(target, out.dtype).reshape(out.shape)
-    diff = out - target
-    return 0.5 * float((diff**2).sum()) / out.shape[0], diff / out.shape[0]
+def _cross_entropy(out, target):
+    """`rnnrs.losses.cross_entropy` with class indices, one per row of the output."""
+    return losses.cross_entropy(out, np.asarray(target).reshape(-1))
 
 
-def cross_entropy_loss(out, target):
-    """Mean (over batch) softmax cross entropy with integer targets, and its gradient."""
-    target = np.asarray(target).reshape(-1).astype(np.int64)
-    if target.shape[0] != out.shape[0] or target.min() < 0 or target.max() >= out.shape[1]:
-        raise ValueError(f"target: expected {out.shape[0]} class indices in [0, {out.shape[1]})")
-    z = out - out.max(1, keepdims=True)
-    logp = z - np.log(np.exp(z).sum(1, keepdims=True))
-    n = out.shape[0]
-    loss = -float(logp[np.arange(n), target].sum()) / n
-    d = np.exp(logp)
-    d[np.arange(n), target] -= 1
-    return loss, d / n
-
-
-class SGD:
-    """Plain SGD on dicts of arrays (in place)."""
-
-    def __init__(self, lr: float = 0.01):
-        self.lr = float(lr)
-
-    def step(self, params: dict, grads: dict) -> None:
-        for k, p in params.items():
-            p -= self.lr * grads[k]
-
-
-class Adam:
-    """Adam on dicts of arrays (in place); one state per array identity."""
-
-    def __init__(self, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8):
-        self.lr, (self.b1, self.b2), self.eps = float(lr), betas, float(eps)
-        self._m, self._v, self._t = {}, {}, {}
-
-    def step(self, params: dict, grads: dict) -> None:
-        for k, p in params.items():
-            key = id(p)
-            g = grads[k]
-            if key not in self._m:
-                self._m[key], self._v[key], self._t[key] = np.zeros_like(p), np.zeros_like(p), 0
-            self._t[key] += 1
-            t = self._t[key]
-            m, v = self._m[key], self._v[key]
-            m *= self.b1
-            m += (1 - self.b1) * g
-            v *= self.b2
-            v += (1 - self.b2) * g * g
-            p -= self.lr * (m / (1 - self.b1**t)) / (np.sqrt(v / (1 - self.b2**t)) + self.eps)
-
-
-_LOSSES = {"mse": mse_loss, "cross_entropy": cross_entropy_loss}
+_LOSSES = {"mse": _mse, "cross_entropy": _cross_entropy}
+_OPTIMIZERS = {"sgd": optim.SGD, "adam": optim.Adam, "adamw": optim.AdamW, "rmsprop": optim.RMSprop,
+               "adagrad": optim.Adagrad}
+_DEFAULT_LR = 1e-2
 
 
 class OnlineLearner:
     """Fully online learning: every `step` consumes one input, updates all weights.
 
-    ``OnlineLearner(cell, readout, loss="cross_entropy", optimizer=Adam(1e-2), method="exact")``.
-    readout: an object with ``forward(h)``, ``backward(dout) -> dh`` and
-    ``params``/``grads`` dicts (`Linear`); loss: "mse", "cross_entropy" or a
-    callable ``(out, target) -> (loss, dout)``; optimizer: an object with
-    ``step(params, grads)`` (`SGD`, `Adam`). method: an RTRL method, or
-    "tbptt1" for truncated BPTT with truncation 1 (the gradient through the
-    last step only).
+    ``OnlineLearner(cell, readout, loss="cross_entropy", optimizer="adam", lr=1e-2, method="exact")``.
+
+    readout: a module with ``forward(h)``, ``backward(dout) -> dh`` and
+    ``params``/``grads`` dicts, typically ``rnnrs.Linear(hidden, out,
+    dtype=<the cell's dtype>)``. loss: "mse" (`rnnrs.losses.mse`, mean over
+    all elements), "cross_entropy" (`rnnrs.losses.cross_entropy` with class
+    indices) or a callable ``(out, target) -> (loss, dout)``.
+
+    optimizer: one of ``rnnrs.optim``'s optimizers, given as a name ("sgd",
+    "adam", "adamw", "rmsprop", "adagrad"; default "adam") or a class
+    (``rnnrs.optim.Adam``), built over `params` with learning rate ``lr``
+    (default 1e-2); or an instance already built over (some of) the cell's
+    and readout's arrays, e.g. ``rnnrs.optim.SGD(list(cell.params.values())
+    + list(readout.params.values()), lr=0.1)``, in which case ``lr`` is not
+    given (arrays it does not hold stay fixed).
+
+    method: an RTRL method, or "tbptt1" for truncated BPTT with truncation 1
+    (the gradient through the last step only). clip: the per-step gradient
+    is rescaled to at most this global norm (None: no clipping).
 
     ``learner.step(x_t, y_t) -> loss``: advances the cell, evaluates the
     readout and loss on h_t, takes the RTRL gradient of this step's loss and
@@ -548,7 +490,7 @@ class OnlineLearner:
     """
 
     def __init__(self, cell, readout, loss="cross_entropy", optimizer=None, method: str = "exact",
-                 batch: int = 1, seed: int = 0, clip: float | None = 1.0):
+                 batch: int = 1, seed: int = 0, clip: float | None = 1.0, lr: float | None = None):
         if isinstance(loss, str):
             if loss not in _LOSSES:
                 raise ValueError(f"loss: expected one of {sorted(_LOSSES)} or a callable, got {loss!r}")
@@ -559,11 +501,46 @@ class OnlineLearner:
         self.rtrl = RTRL(cell, "snap1" if self.truncated and not isinstance(_as_cell(cell), _ElemLayer)
                          else ("diag" if self.truncated else method), batch=batch, seed=seed)
         self.cell = self.rtrl.cell
+        for name in ("forward", "backward", "params", "grads"):
+            if not hasattr(readout, name):
+                raise TypeError(f"readout: expected a module with forward/backward/params/grads "
+                                f"(e.g. rnnrs.Linear), got {type(readout).__name__} without {name!r}")
+        ro_dtype = getattr(readout, "dtype", self.cell.dtype)
+        if np.dtype(ro_dtype) != self.cell.dtype:
+            raise TypeError(f"readout: its dtype {np.dtype(ro_dtype)} differs from the cell's {self.cell.dtype}; "
+                            f"build it with dtype={self.cell.dtype.name}")
         self.readout = readout
         self.loss: Callable = loss
-        self.optimizer = optimizer if optimizer is not None else Adam(1e-2)
+        self.params = {**{f"cell.{k}": v for k, v in self.cell.params.items()},
+                       **{f"readout.{k}": v for k, v in readout.params.items()}}
+        self.optimizer = self._optimizer(optimizer, lr)
+        # Where each of the optimizer's arrays finds its gradient (learner name, by identity).
+        by_id = {id(v): k for k, v in self.params.items()}
+        self._opt_names = []
+        for i, p in enumerate(self.optimizer.params):
+            if id(p) not in by_id:
+                raise ValueError(f"optimizer: its array #{i} is not a parameter of the cell or the readout")
+            self._opt_names.append(by_id[id(p)])
         self.clip = clip
         self.output = None
+
+    def _optimizer(self, optimizer, lr):
+        if isinstance(optimizer, optim.Optimizer):
+            if lr is not None:
+                raise ValueError("lr: give the learning rate to the optimizer instance, not to OnlineLearner")
+            return optimizer
+        lr = _DEFAULT_LR if lr is None else lr
+        if optimizer is None:
+            optimizer = "adam"
+        if isinstance(optimizer, str):
+            if optimizer.lower() not in _OPTIMIZERS:
+                raise ValueError(f"optimizer: expected one of {sorted(_OPTIMIZERS)}, an rnnrs.optim optimizer "
+                                 f"class or instance, got {optimizer!r}")
+            optimizer = _OPTIMIZERS[optimizer.lower()]
+        if isinstance(optimizer, type) and issubclass(optimizer, optim.Optimizer):
+            return optimizer(self.params, lr=lr)
+        raise TypeError(f"optimizer: expected a name, an rnnrs.optim optimizer class or instance, "
+                        f"got {type(optimizer).__name__}")
 
     def step(self, x_t, y_t) -> float:
         """One online step on input x_t (B, I) and target y_t; returns the loss."""
@@ -577,16 +554,16 @@ class OnlineLearner:
         dh = self.readout.backward(dout)
         self.rtrl.zero_grad()
         g = self.rtrl.grad(dh)
-        grads = dict(g)
+        grads = {**{f"cell.{k}": v for k, v in g.items()},
+                 **{f"readout.{k}": v for k, v in self.readout.grads.items()}}
         if self.clip is not None:
             # Per-step gradient clipping (by global norm) keeps online updates stable.
-            norm = np.sqrt(sum(float((v**2).sum()) for v in list(grads.values()) + list(self.readout.grads.values())))
+            norm = np.sqrt(sum(float((v**2).sum()) for v in grads.values()))
             if norm > self.clip:
                 s = self.clip / norm
                 grads = {k: v * s for k, v in grads.items()}
-                for v in self.readout.grads.values():
-                    v *= s
-        self.optimizer.step(self.cell.params, grads)
-        self.optimizer.step(self.readout.params, self.readout.grads)
+        ordered = [grads[k] for k in self._opt_names]
+        # The optimizer takes its gradients in the structure (dict or list) it was built with.
+        self.optimizer.step(dict(zip(self.optimizer.names, ordered)) if self.optimizer._is_dict else ordered)
         self.output = out
-        return loss
+        return float(loss)
