@@ -61,6 +61,7 @@ def rnn_forward(
     bias: bool = True,
     proj_size: int = 0,
     train: bool = False,
+    rec_mask: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, RnnContext | None]: ...
 def rnn_backward(
     ctx: RnnContext,

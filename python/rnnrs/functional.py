@@ -185,7 +185,7 @@ def _state(s, dtype, arg: str, rows: int, batch: int, width: int, unbatched: boo
     return s[:, None, :] if unbatched else s
 
 
-def _forward(mode, x, params, h0, c0, num_layers, bidirectional, batch_first, train, cast):
+def _forward(mode, x, params, h0, c0, num_layers, bidirectional, batch_first, train, cast, rec_mask=None):
     lay = _Layout(mode, params, num_layers, bidirectional)
     dtype = lay.dtype
     x = _array(x, dtype, "input", cast)
@@ -197,10 +197,13 @@ def _forward(mode, x, params, h0, c0, num_layers, bidirectional, batch_first, tr
     batch = xt.shape[1]
     h0 = _state(h0, dtype, "h0", lay.rows, batch, lay.h_out, unbatched, cast)
     c0 = _state(c0, dtype, "c0", lay.rows, batch, lay.hidden_size, unbatched, cast) if mode == "LSTM" else None
+    # Recurrent dropout mask (D*L, B, h_out), same layout as h0 (private: see nn.RNNBase).
+    rec_mask = _state(rec_mask, dtype, "rec_mask", lay.rows, batch, lay.h_out, unbatched, cast)
     plist = [_array(params[n], dtype, n, cast) for n in lay.names]
     y, h_n, c_n, ctx = _core.rnn_forward(
         mode, xt, plist, h0, c0, hidden_size=lay.hidden_size, num_layers=lay.num_layers,
         bidirectional=lay.bidirectional, bias=lay.bias, proj_size=lay.proj_size, train=train,
+        rec_mask=rec_mask,
     )
     if unbatched:
         y, h_n = y[:, 0, :], h_n[:, 0, :]
@@ -263,7 +266,7 @@ def _backward(ctx, dy, dh_n, dc_n, grads, cast):
 
 def rnn(x, params: dict, h0=None, *, nonlinearity: str = "tanh", num_layers: int | None = None,
         bidirectional: bool | None = None, batch_first: bool = False, train: bool = False,
-        cast: bool = False):
+        cast: bool = False, _rec_mask=None):
     """Elman RNN forward (`torch.nn.RNN`). Returns ``(y, h_n, ctx)``; ``ctx`` is None unless ``train``.
 
     ``nonlinearity`` is ``"tanh"`` or ``"relu"``; ``num_layers``/``bidirectional``
@@ -272,7 +275,8 @@ def rnn(x, params: dict, h0=None, *, nonlinearity: str = "tanh", num_layers: int
     if nonlinearity not in ("tanh", "relu"):
         raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
     mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
-    y, h_n, _, ctx = _forward(mode, x, params, h0, None, num_layers, bidirectional, batch_first, train, cast)
+    y, h_n, _, ctx = _forward(mode, x, params, h0, None, num_layers, bidirectional, batch_first, train, cast,
+                              _rec_mask)
     return y, h_n, ctx
 
 
@@ -284,13 +288,14 @@ def rnn_backward(ctx: Context, dy, dh_n=None, *, grads: dict | None = None, cast
 
 def lstm(x, params: dict, state=None, *, num_layers: int | None = None,
          bidirectional: bool | None = None, batch_first: bool = False, train: bool = False,
-         cast: bool = False):
+         cast: bool = False, _rec_mask=None):
     """LSTM forward (`torch.nn.LSTM`, with ``weight_hr_*`` for ``proj_size``).
 
     ``state`` is None or ``(h0, c0)``. Returns ``(y, (h_n, c_n), ctx)``.
     """
     h0, c0 = _split_lstm_state(state, "state")
-    y, h_n, c_n, ctx = _forward("LSTM", x, params, h0, c0, num_layers, bidirectional, batch_first, train, cast)
+    y, h_n, c_n, ctx = _forward("LSTM", x, params, h0, c0, num_layers, bidirectional, batch_first, train, cast,
+                                _rec_mask)
     return y, (h_n, c_n), ctx
 
 
@@ -302,9 +307,10 @@ def lstm_backward(ctx: Context, dy, dstate=None, *, grads: dict | None = None, c
 
 
 def gru(x, params: dict, h0=None, *, num_layers: int | None = None, bidirectional: bool | None = None,
-        batch_first: bool = False, train: bool = False, cast: bool = False):
+        batch_first: bool = False, train: bool = False, cast: bool = False, _rec_mask=None):
     """GRU forward (`torch.nn.GRU`). Returns ``(y, h_n, ctx)``."""
-    y, h_n, _, ctx = _forward("GRU", x, params, h0, None, num_layers, bidirectional, batch_first, train, cast)
+    y, h_n, _, ctx = _forward("GRU", x, params, h0, None, num_layers, bidirectional, batch_first, train, cast,
+                              _rec_mask)
     return y, h_n, ctx
 
 

@@ -16,6 +16,14 @@ Dropout (``dropout > 0``, ``num_layers > 1``) is applied as in PyTorch: on
 the outputs of every layer but the last, in ``forward(..., train=True)``
 only, with masks drawn from the layer's own generator (seeded by ``seed``).
 
+Variational dropout (Gal & Ghahramani), also only in ``forward(..., train=True)``
+and from its own seeded generator: ``input_dropout`` drops features of the
+layer-0 input with one ``(B, I)`` mask per call, the same at every time step;
+``recurrent_dropout`` drops units of ``h_{t-1}`` where it enters the recurrent
+product ``W_hh h_{t-1}`` (not the output, not ``c``), one ``(B, h_out)`` mask
+per layer and direction per call. Both are inverted (kept values scaled by
+``1 / (1 - p)``).
+
 Truncated BPTT: call ``forward(chunk, state, train=True)``/``backward`` per
 chunk, passing the returned state to the next chunk (it is a plain array, so
 gradients never flow across chunks); `tbptt_chunks` and `RNNBase.tbptt`
@@ -81,7 +89,8 @@ class RNNBase:
     def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  proj_size: int = 0, *, dtype=np.float32, seed: int | None = None,
-                 recurrent_init: str = "uniform", forget_bias: float | None = None, cast: bool = False):
+                 recurrent_init: str = "uniform", forget_bias: float | None = None, cast: bool = False,
+                 input_dropout: float = 0.0, recurrent_dropout: float = 0.0):
         for name, v, lo in (("input_size", input_size, 1), ("hidden_size", hidden_size, 1),
                             ("num_layers", num_layers, 1), ("proj_size", proj_size, 0)):
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < lo:
@@ -92,6 +101,9 @@ class RNNBase:
             raise ValueError(f"proj_size: must be smaller than hidden_size ({hidden_size}), got {proj_size}")
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout!r}")
+        for name, p in (("input_dropout", input_dropout), ("recurrent_dropout", recurrent_dropout)):
+            if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
+                raise ValueError(f"{name}: expected a probability in [0, 1), got {p!r}")
         dt = np.dtype(dtype)
         if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
             raise TypeError(f"dtype: expected float32 or float64, got {dt.name}")
@@ -107,13 +119,21 @@ class RNNBase:
         self.bias = bool(bias)
         self.batch_first = bool(batch_first)
         self.dropout = float(dropout)
+        self.input_dropout = float(input_dropout)
+        self.recurrent_dropout = float(recurrent_dropout)
         self.bidirectional = bool(bidirectional)
         self.proj_size = int(proj_size)
         self.dtype = dt
         self.cast = bool(cast)
         self._ctx = None
+        self._ctx_input_mask = None
         # A separate stream for dropout masks, so the init does not depend on it.
         self._dropout_rng = np.random.default_rng(None if seed is None else [int(seed), 1])
+        # And one for the variational masks, so adding them changes no other stream.
+        self._vardrop_rng = np.random.default_rng(None if seed is None else [int(seed), 2])
+        # Testing hook: ``(input_mask, recurrent_mask)`` used by the next training
+        # forward instead of drawn ones (either may be None).
+        self._next_masks = None
         self.reset_parameters(seed, recurrent_init=recurrent_init, forget_bias=forget_bias)
 
     # --- parameters -------------------------------------------------------
@@ -226,14 +246,47 @@ class RNNBase:
     def _pack(self, h, c):
         return h
 
-    def _run(self, x, hx, train):
-        if train and self.dropout > 0 and self.num_layers > 1:
-            return self._run_dropout(x, hx)
-        h0, c0 = self._split_hx(hx)
-        return self._run_with(self._params, x, h0, c0, train)
+    def _draw(self, shape, p):
+        keep = self._vardrop_rng.random(shape) >= p
+        return keep.astype(self.dtype) / self.dtype.type(1.0 - p)
 
-    def _run_with(self, params, x, h0, c0, train):
-        kw = {"batch_first": self.batch_first, "train": train, "cast": self.cast}
+    def _variational_masks(self, x):
+        """``(input_mask (B, I) or None, recurrent_mask (D*L, B, h_out) or None)`` for a training run."""
+        if self._next_masks is not None:
+            masks, self._next_masks = self._next_masks, None
+            return masks
+        if not (self.input_dropout or self.recurrent_dropout) or x.ndim not in (2, 3):
+            return None, None
+        batch = 1 if x.ndim == 2 else x.shape[0 if self.batch_first else 1]
+        rows = self.num_layers * (2 if self.bidirectional else 1)
+        h_out = self.proj_size or self.hidden_size
+        im = self._draw((batch, self.input_size), self.input_dropout) if self.input_dropout else None
+        rm = self._draw((rows, batch, h_out), self.recurrent_dropout) if self.recurrent_dropout else None
+        return im, rm
+
+    def _input_masked(self, a, mask):
+        """``a`` (shaped like the input) times the ``(B, I)`` input mask, the same at every step."""
+        if a.ndim == 2:
+            return a * mask[0]
+        return a * (mask[:, None, :] if self.batch_first else mask[None])
+
+    def _run(self, x, hx, train):
+        """``(y, state, ctx, input_mask)``."""
+        im = rm = None
+        if train:
+            x = np.asarray(x)
+            im, rm = self._variational_masks(x)
+            if rm is not None and x.ndim == 2:
+                rm = np.asarray(rm)[:, 0, :]  # unbatched: the states have no batch axis
+            if im is not None:
+                x = self._input_masked(x, np.asarray(im))
+        if train and self.dropout > 0 and self.num_layers > 1:
+            return (*self._run_dropout(x, hx, rm), im)
+        h0, c0 = self._split_hx(hx)
+        return (*self._run_with(self._params, x, h0, c0, train, rm), im)
+
+    def _run_with(self, params, x, h0, c0, train, rec_mask=None):
+        kw = {"batch_first": self.batch_first, "train": train, "cast": self.cast, "_rec_mask": rec_mask}
         if self.mode == "LSTM":
             y, (h_n, c_n), ctx = F.lstm(x, params, None if h0 is None and c0 is None else (h0, c0), **kw)
         elif self.mode == "GRU":
@@ -255,7 +308,7 @@ class RNNBase:
                 out[f"{base}_l0" + (f"_{rev}" if rev else "")] = arr
         return out
 
-    def _run_dropout(self, x, hx):
+    def _run_dropout(self, x, hx, rec_mask=None):
         """Training forward with dropout between layers: one layer at a time."""
         d = 2 if self.bidirectional else 1
         h0, c0 = self._split_hx(hx)
@@ -265,7 +318,8 @@ class RNNBase:
             rows = slice(k * d, (k + 1) * d)
             hk = None if h0 is None else np.asarray(h0)[rows]
             ck = None if c0 is None else np.asarray(c0)[rows]
-            y, state, ctx = self._run_with(self._layer_dict(self._params, k), inp, hk, ck, True)
+            mk = None if rec_mask is None else np.asarray(rec_mask)[rows]
+            y, state, ctx = self._run_with(self._layer_dict(self._params, k), inp, hk, ck, True, mk)
             runs.append(ctx)
             h, c = state if self.mode == "LSTM" else (state, None)
             hs.append(h)
@@ -300,7 +354,7 @@ class RNNBase:
 
     def __call__(self, x, hx=None):
         """Inference forward: ``y, h_n`` (``y, (h_n, c_n)`` for LSTM). Stores nothing."""
-        y, state, _ = self._run(x, hx, train=False)
+        y, state, _, _ = self._run(x, hx, train=False)
         return y, state
 
     def forward(self, x, hx=None, train: bool = True):
@@ -309,8 +363,9 @@ class RNNBase:
         ``x``: ``(T, B, I)``, ``(B, T, I)`` with ``batch_first``, or ``(T, I)``.
         ``hx``: initial state (``(h0, c0)`` for LSTM) or None for zeros.
         """
-        y, state, ctx = self._run(x, hx, train)
+        y, state, ctx, im = self._run(x, hx, train)
         self._ctx = ctx
+        self._ctx_input_mask = im
         return y, state
 
     def backward(self, dy, dhx=None):
@@ -324,15 +379,17 @@ class RNNBase:
         if self._ctx is None:
             raise RuntimeError("backward: call forward(..., train=True) first (each run supports one backward)")
         ctx, self._ctx = self._ctx, None
+        im, self._ctx_input_mask = self._ctx_input_mask, None
         if isinstance(ctx, _DropoutRun):
-            return self._backward_dropout(ctx, dy, dhx)
-        if self.mode == "LSTM":
-            dx, (dh0, dc0), _ = F.lstm_backward(ctx, dy, dhx, grads=self.grads, cast=self.cast)
-            return dx, (dh0, dc0)
-        dh_n = dhx
-        fn = F.gru_backward if self.mode == "GRU" else F.rnn_backward
-        dx, dh0, _ = fn(ctx, dy, dh_n, grads=self.grads, cast=self.cast)
-        return dx, dh0
+            dx, dstate = self._backward_dropout(ctx, dy, dhx)
+        elif self.mode == "LSTM":
+            dx, dstate, _ = F.lstm_backward(ctx, dy, dhx, grads=self.grads, cast=self.cast)
+        else:
+            fn = F.gru_backward if self.mode == "GRU" else F.rnn_backward
+            dx, dstate, _ = fn(ctx, dy, dhx, grads=self.grads, cast=self.cast)
+        if im is not None:
+            dx = self._input_masked(dx, np.asarray(im))
+        return dx, dstate
 
     def tbptt(self, x, k: int, dy_fn: Callable, hx=None, *, on_chunk: Callable | None = None):
         """Truncated BPTT over ``x`` in chunks of ``k`` steps.
@@ -356,7 +413,8 @@ class RNNBase:
         if self.num_layers != 1:
             s += f", num_layers={self.num_layers}"
         for name, default in (("bias", True), ("batch_first", False), ("dropout", 0.0),
-                              ("bidirectional", False), ("proj_size", 0)):
+                              ("bidirectional", False), ("proj_size", 0), ("input_dropout", 0.0),
+                              ("recurrent_dropout", 0.0)):
             if getattr(self, name) != default:
                 s += f", {name}={getattr(self, name)}"
         return s + f", dtype={self.dtype.name}"
@@ -372,19 +430,22 @@ class RNN(RNNBase):
     (float32 default, or float64), ``seed`` (init), ``recurrent_init``
     ("uniform" or "orthogonal") and ``cast`` (convert inputs of other dtypes
     instead of raising TypeError). ``dropout`` applies between layers in
-    ``forward(..., train=True)``, as PyTorch's does in training mode.
+    ``forward(..., train=True)``, as PyTorch's does in training mode;
+    ``input_dropout`` and ``recurrent_dropout`` are variational dropout (see
+    the module docstring), also only in training.
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  *, dtype=np.float32, seed: int | None = None, recurrent_init: str = "uniform",
-                 cast: bool = False):
+                 cast: bool = False, input_dropout: float = 0.0, recurrent_dropout: float = 0.0):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size, hidden_size,
                          num_layers, bias, batch_first, dropout, bidirectional, 0, dtype=dtype, seed=seed,
-                         recurrent_init=recurrent_init, cast=cast)
+                         recurrent_init=recurrent_init, cast=cast, input_dropout=input_dropout,
+                         recurrent_dropout=recurrent_dropout)
 
 
 class LSTM(RNNBase):
@@ -398,10 +459,12 @@ class LSTM(RNNBase):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  proj_size: int = 0, *, dtype=np.float32, seed: int | None = None,
-                 recurrent_init: str = "uniform", forget_bias: float | None = None, cast: bool = False):
+                 recurrent_init: str = "uniform", forget_bias: float | None = None, cast: bool = False,
+                 input_dropout: float = 0.0, recurrent_dropout: float = 0.0):
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
                          proj_size, dtype=dtype, seed=seed, recurrent_init=recurrent_init,
-                         forget_bias=forget_bias, cast=cast)
+                         forget_bias=forget_bias, cast=cast, input_dropout=input_dropout,
+                         recurrent_dropout=recurrent_dropout)
 
     def _split_hx(self, hx):
         if hx is None:
@@ -423,6 +486,7 @@ class GRU(RNNBase):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, *,
                  dtype=np.float32, seed: int | None = None, recurrent_init: str = "uniform",
-                 cast: bool = False):
+                 cast: bool = False, input_dropout: float = 0.0, recurrent_dropout: float = 0.0):
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         0, dtype=dtype, seed=seed, recurrent_init=recurrent_init, cast=cast)
+                         0, dtype=dtype, seed=seed, recurrent_init=recurrent_init, cast=cast,
+                         input_dropout=input_dropout, recurrent_dropout=recurrent_dropout)

@@ -71,6 +71,9 @@ pub struct DirForward<T: Float> {
     extra: Vec<T>,
     /// Training with projection only: un-projected outputs `(T, B, H)`.
     m: Vec<T>,
+    /// Recurrent dropout mask `(B, h_out)` applied to the previous state
+    /// where it enters the recurrent product (empty: none).
+    mask: Vec<T>,
 }
 
 impl<T: Float> DirForward<T> {
@@ -178,6 +181,10 @@ struct StepRows<'a, T> {
     rec: &'a mut [T],
     gates: &'a mut [T],
     h_prev: &'a [T],
+    /// Recurrent dropout: the mask rows and scratch for the masked state
+    /// (both empty without dropout).
+    mask: &'a [T],
+    h_masked: &'a mut [T],
     c_prev: &'a [T],
     c_new: &'a mut [T],
     extra: &'a mut [T],
@@ -192,6 +199,8 @@ impl<'a, T: Float> StepRows<'a, T> {
         let (rec0, rec1) = cut(self.rec, at * gh);
         let (g0, g1) = cut(self.gates, at * gh);
         let (hp0, hp1) = cut_ref(self.h_prev, at * ho);
+        let (mk0, mk1) = cut_ref(self.mask, at * ho);
+        let (hm0, hm1) = cut(self.h_masked, at * ho);
         let (cp0, cp1) = cut_ref(self.c_prev, at * h);
         let (cn0, cn1) = cut(self.c_new, at * h);
         let (e0, e1) = cut(self.extra, at * h * extra);
@@ -203,6 +212,8 @@ impl<'a, T: Float> StepRows<'a, T> {
                 rec: rec0,
                 gates: g0,
                 h_prev: hp0,
+                mask: mk0,
+                h_masked: hm0,
                 c_prev: cp0,
                 c_new: cn0,
                 extra: e0,
@@ -214,6 +225,8 @@ impl<'a, T: Float> StepRows<'a, T> {
                 rec: rec1,
                 gates: g1,
                 h_prev: hp1,
+                mask: mk1,
+                h_masked: hm1,
                 c_prev: cp1,
                 c_new: cn1,
                 extra: e1,
@@ -227,7 +240,17 @@ impl<'a, T: Float> StepRows<'a, T> {
     /// `w_hh_t` is `W_hh` transposed, `(h_out, G*H)` row-major.
     fn forward<C: Cell<T>>(self, cell: &C, d: Dims, p: &DirParams<'_, T>, w_hh_t: &[T], rec_bias: &[T]) {
         let (h, ho, gh) = (d.h, d.h_out, d.gh());
-        mul_nn(self.rec, self.h_prev, w_hh_t, self.n, ho, gh, false);
+        // Recurrent dropout masks the state only where it enters `W_hh`
+        // (the cell still sees the true `h_prev`, e.g. GRU's `z * h_prev`).
+        let h_rec: &[T] = if self.mask.is_empty() {
+            self.h_prev
+        } else {
+            for ((o, &v), &m) in self.h_masked.iter_mut().zip(self.h_prev).zip(self.mask) {
+                *o = v * m;
+            }
+            self.h_masked
+        };
+        mul_nn(self.rec, h_rec, w_hh_t, self.n, ho, gh, false);
         match p.w_hr {
             None => cell.forward(
                 h,
@@ -276,6 +299,9 @@ struct BackRows<'a, T> {
     c_new: &'a [T],
     dgx: &'a mut [T],
     dgh: &'a mut [T],
+    /// Recurrent dropout: mask rows and scratch for `dG W_hh` (empty without).
+    mask: &'a [T],
+    scratch: &'a mut [T],
 }
 
 impl<'a, T: Float> BackRows<'a, T> {
@@ -294,6 +320,8 @@ impl<'a, T: Float> BackRows<'a, T> {
         let (cn0, cn1) = cut_ref(self.c_new, at * h);
         let (x0, x1) = cut(self.dgx, at * gh);
         let (y0, y1) = cut(self.dgh, at * gh);
+        let (mk0, mk1) = cut_ref(self.mask, at * ho);
+        let (s0, s1) = cut(self.scratch, at * ho);
         (
             BackRows {
                 n: at,
@@ -310,6 +338,8 @@ impl<'a, T: Float> BackRows<'a, T> {
                 c_new: cn0,
                 dgx: x0,
                 dgh: y0,
+                mask: mk0,
+                scratch: s0,
             },
             BackRows {
                 n: self.n - at,
@@ -326,6 +356,8 @@ impl<'a, T: Float> BackRows<'a, T> {
                 c_new: cn1,
                 dgx: x1,
                 dgh: y1,
+                mask: mk1,
+                scratch: s1,
             },
         )
     }
@@ -361,7 +393,15 @@ impl<'a, T: Float> BackRows<'a, T> {
             self.dh_next,
         );
         let g_rec: &[T] = if C::SPLIT { self.dgh } else { self.dgx };
-        mul_nn(self.dh_next, g_rec, p.w_hh, self.n, gh, ho, C::SPLIT);
+        if self.mask.is_empty() {
+            mul_nn(self.dh_next, g_rec, p.w_hh, self.n, gh, ho, C::SPLIT);
+        } else {
+            // The state entered `W_hh` masked: so does its gradient from there.
+            mul_nn(self.scratch, g_rec, p.w_hh, self.n, gh, ho, false);
+            for ((o, &v), &m) in self.dh_next.iter_mut().zip(self.scratch.iter()).zip(self.mask) {
+                *o = if C::SPLIT { *o + v * m } else { v * m };
+            }
+        }
     }
 }
 
@@ -391,6 +431,7 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
     x: &[T],
     h0: Option<&[T]>,
     c0: Option<&[T]>,
+    mask: Option<&[T]>,
     reverse: bool,
     train: bool,
 ) -> Result<DirForward<T>> {
@@ -402,6 +443,8 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
     let mut hbuf = zeroed(checked_size(&[tn + 1, bho], "hidden states")?, "hidden states")?;
     let mut gates = zeroed(checked_size(&[chunk, bgh], "gate buffer")?, "gate buffer")?;
     let mut rec = try_zeros(bgh, "recurrent product")?;
+    let mask: Vec<T> = mask.map(<[T]>::to_vec).unwrap_or_default();
+    let mut h_masked = try_zeros(if mask.is_empty() { 0 } else { bho }, "masked state")?;
     let c_slots = if !C::HAS_C {
         0
     } else if train {
@@ -466,6 +509,8 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
                 rec: &mut rec,
                 gates: &mut gates[(t - base) * bgh..(t - base + 1) * bgh],
                 h_prev,
+                mask: &mask,
+                h_masked: &mut h_masked,
                 c_prev,
                 c_new,
                 extra: &mut extra[k * bh * C::EXTRA..(k + 1) * bh * C::EXTRA],
@@ -496,7 +541,7 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
         recycle(std::mem::take(&mut mbuf));
     }
     recycle(w_hh_t);
-    Ok(DirForward { reverse, train, dims: d, hbuf, cbuf, gates, extra, m: mbuf })
+    Ok(DirForward { reverse, train, dims: d, hbuf, cbuf, gates, extra, m: mbuf, mask })
 }
 
 /// Gradients a direction's backward returns (parameter gradients are
@@ -560,6 +605,7 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
     }
     let mut dm = try_zeros(if proj { bh } else { 0 }, "dm")?;
     let (ex_w, hs) = (bh * C::EXTRA, &fw.hbuf);
+    let mut scratch = try_zeros(if fw.mask.is_empty() { 0 } else { bho }, "dh")?;
 
     for s in (0..tn).rev() {
         let t = if fw.reverse { tn - 1 - s } else { s };
@@ -584,6 +630,8 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
             c_new,
             dgx: &mut dgx[t * bgh..(t + 1) * bgh],
             dgh: if C::SPLIT { &mut dgh[t * bgh..(t + 1) * bgh] } else { &mut [] },
+            mask: &fw.mask,
+            scratch: &mut scratch,
         };
         match split_rows(b) {
             None => rows.backward(cell, d, p, dy_ld, dy_off),
@@ -606,7 +654,20 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
     // Weight gradients over all steps at once.
     let dg_rec: &[T] = if C::SPLIT { &dgh } else { &dgx };
     big_gemm(d.serial, grads.w_ih, Op::new(&dgx, rows, gh).t(), Op::new(x, rows, d.i), true);
-    big_gemm(d.serial, grads.w_hh, Op::new(dg_rec, rows, gh).t(), Op::new(fw.prev_states(), rows, ho), true);
+    // `dW_hh` reads the states as they entered the product: masked, if so.
+    let mut masked_prev = zeroed(if fw.mask.is_empty() { 0 } else { rows * ho }, "masked states")?;
+    let prev: &[T] = if fw.mask.is_empty() {
+        fw.prev_states()
+    } else {
+        for (o, hp) in masked_prev.chunks_exact_mut(bho).zip(fw.prev_states().chunks_exact(bho)) {
+            for ((o, &v), &m) in o.iter_mut().zip(hp).zip(&fw.mask) {
+                *o = v * m;
+            }
+        }
+        &masked_prev
+    };
+    big_gemm(d.serial, grads.w_hh, Op::new(dg_rec, rows, gh).t(), Op::new(prev, rows, ho), true);
+    recycle(masked_prev);
     if let Some(g) = grads.b_ih.as_deref_mut() {
         add_column_sums(g, &dgx, gh)?;
     }

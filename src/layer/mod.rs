@@ -270,6 +270,26 @@ pub fn forward<T: Float>(
     c0: Option<&[T]>,
     train: bool,
 ) -> Result<(Output<T>, Option<Cache<T>>)> {
+    forward_masked(spec, params, x, t, b, h0, c0, None, train)
+}
+
+/// `forward` with variational recurrent dropout: `rec_mask` `(D*L, B, h_out)`
+/// (rows ordered like `h0`) multiplies each direction's previous state where
+/// it enters the recurrent product `h_{t-1} W_hh^T`, the same mask at every
+/// step (Gal & Ghahramani); the outputs, the cell state and the cell's own
+/// use of `h_{t-1}` (GRU) are not masked. The mask is kept for `backward`.
+#[allow(clippy::too_many_arguments)]
+pub fn forward_masked<T: Float>(
+    spec: &RnnSpec,
+    params: &[&[T]],
+    x: &[T],
+    t: usize,
+    b: usize,
+    h0: Option<&[T]>,
+    c0: Option<&[T]>,
+    rec_mask: Option<&[T]>,
+    train: bool,
+) -> Result<(Output<T>, Option<Cache<T>>)> {
     spec.validate()?;
     spec.check_params(params, "params")?;
     if t == 0 {
@@ -286,17 +306,27 @@ pub fn forward<T: Float>(
     if spec.mode == Mode::Lstm {
         spec.check_state(c0, b, spec.hidden_size, "c0")?;
     }
+    spec.check_state(rec_mask, b, spec.h_out(), "rec_mask")?;
+    let s = States { h0, c0, mask: rec_mask };
     let run = || match spec.mode {
-        Mode::RnnTanh => stack_forward(&Elman { relu: false }, spec, params, x, t, b, h0, c0, train),
-        Mode::RnnRelu => stack_forward(&Elman { relu: true }, spec, params, x, t, b, h0, c0, train),
-        Mode::Lstm => stack_forward(&Lstm, spec, params, x, t, b, h0, c0, train),
-        Mode::Gru => stack_forward(&Gru, spec, params, x, t, b, h0, c0, train),
+        Mode::RnnTanh => stack_forward(&Elman { relu: false }, spec, params, x, t, b, s, train),
+        Mode::RnnRelu => stack_forward(&Elman { relu: true }, spec, params, x, t, b, s, train),
+        Mode::Lstm => stack_forward(&Lstm, spec, params, x, t, b, s, train),
+        Mode::Gru => stack_forward(&Gru, spec, params, x, t, b, s, train),
     };
     if spec.serial(t, b) {
         run()
     } else {
         crate::par::install(run)
     }
+}
+
+/// Initial states and recurrent dropout masks of all (layer, direction) rows.
+#[derive(Clone, Copy)]
+struct States<'a, T> {
+    h0: Option<&'a [T]>,
+    c0: Option<&'a [T]>,
+    mask: Option<&'a [T]>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -307,10 +337,10 @@ fn stack_forward<T: Float, C: Cell<T>>(
     x: &[T],
     t: usize,
     b: usize,
-    h0: Option<&[T]>,
-    c0: Option<&[T]>,
+    s: States<'_, T>,
     train: bool,
 ) -> Result<(Output<T>, Option<Cache<T>>)> {
+    let States { h0, c0, mask } = s;
     let nd = spec.num_directions();
     let (ho, h) = (spec.h_out(), spec.hidden_size);
     let rows = spec.num_layers * nd;
@@ -327,7 +357,8 @@ fn stack_forward<T: Float, C: Cell<T>>(
             let p = spec.dir_params(params, l, dir);
             let h0r = h0.map(|v| &v[row * b * ho..(row + 1) * b * ho]);
             let c0r = c0.filter(|_| C::HAS_C).map(|v| &v[row * b * h..(row + 1) * b * h]);
-            direction::forward(cell, d, &p, xin, h0r, c0r, dir == 1, train)
+            let mr = mask.map(|v| &v[row * b * ho..(row + 1) * b * ho]);
+            direction::forward(cell, d, &p, xin, h0r, c0r, mr, dir == 1, train)
         });
         let runs = runs.into_iter().collect::<Result<Vec<_>>>()?;
         for (dir, run) in runs.iter().enumerate() {

@@ -228,3 +228,17 @@ fn float32_matches_float64() {
         assert!((*a as f64 - b).abs() < 1e-5);
     }
 }
+
+#[test]
+fn recurrent_mask_of_ones_is_no_mask_and_bad_mask_is_an_error() {
+    let c = Case::new(Mode::Gru, 2, true, true, 0, 3, 2);
+    let p = c.refs();
+    let ones = vec![1.0; 4 * 2 * 4];
+    let (a, _) = forward(&c.spec, &p, &c.x, 3, 2, Some(&c.h0), None, true).unwrap();
+    let (b, _) = forward_masked(&c.spec, &p, &c.x, 3, 2, Some(&c.h0), None, Some(&ones), true).unwrap();
+    assert_eq!(a.y, b.y);
+    let half = vec![0.5; 4 * 2 * 4];
+    let (h, _) = forward_masked(&c.spec, &p, &c.x, 3, 2, Some(&c.h0), None, Some(&half), true).unwrap();
+    assert_ne!(a.y, h.y);
+    assert!(forward_masked(&c.spec, &p, &c.x, 3, 2, None, None, Some(&ones[1..]), true).is_err());
+}

@@ -119,6 +119,7 @@ fn forward_t<'py, T: Element + Float>(
     params: &[Bound<'py, PyAny>],
     h0: Option<&Bound<'py, PyAny>>,
     c0: Option<&Bound<'py, PyAny>>,
+    rec_mask: Option<&Bound<'py, PyAny>>,
     train: bool,
     wrap: fn(Cache<T>) -> AnyCache,
 ) -> PyResult<ForwardOut<'py>> {
@@ -140,12 +141,14 @@ fn forward_t<'py, T: Element + Float>(
     let is_lstm = spec.mode == Mode::Lstm;
     let h0a = optional::<T>(h0, &[rows, b, spec.h_out()], "h0")?;
     let c0a = if is_lstm { optional::<T>(c0, &[rows, b, spec.hidden_size], "c0")? } else { None };
+    let ma = optional::<T>(rec_mask, &[rows, b, spec.h_out()], "rec_mask")?;
     let pa = param_arrays::<T>(spec, params)?;
     let ps = pa.iter().map(|a| slice(a, "params")).collect::<PyResult<Vec<_>>>()?;
     let xs = slice(&xa, "input")?;
     let h0s = h0a.as_ref().map(|a| slice(a, "h0")).transpose()?;
     let c0s = c0a.as_ref().map(|a| slice(a, "c0")).transpose()?;
-    let (out, cache) = py.detach(|| layer::forward(spec, &ps, xs, t, b, h0s, c0s, train))?;
+    let ms = ma.as_ref().map(|a| slice(a, "rec_mask")).transpose()?;
+    let (out, cache) = py.detach(|| layer::forward_masked(spec, &ps, xs, t, b, h0s, c0s, ms, train))?;
     let nd = spec.num_directions();
     let y = to_numpy(py, out.y, &[t, b, nd * spec.h_out()])?.into_any();
     let h_n = to_numpy(py, out.h_n, &[rows, b, spec.h_out()])?.into_any();
@@ -157,9 +160,11 @@ fn forward_t<'py, T: Element + Float>(
 /// Forward of a (stacked, bidirectional) RNN/LSTM/GRU over a time-major
 /// input `x` `(T, B, I)`. Returns `(y, h_n, c_n or None, ctx or None)`;
 /// `ctx` (only with `train=True`) is what `rnn_backward` needs.
+/// `rec_mask` `(D*L, B, h_out)`: optional recurrent dropout mask multiplying
+/// the previous state where it enters `W_hh` (same mask at every step).
 #[pyfunction]
 #[pyo3(signature = (mode, x, params, h0=None, c0=None, *, hidden_size, num_layers=1, bidirectional=false,
-                    bias=true, proj_size=0, train=false))]
+                    bias=true, proj_size=0, train=false, rec_mask=None))]
 #[allow(clippy::too_many_arguments)]
 fn rnn_forward<'py>(
     py: Python<'py>,
@@ -174,6 +179,7 @@ fn rnn_forward<'py>(
     bias: bool,
     proj_size: usize,
     train: bool,
+    rec_mask: Option<Bound<'py, PyAny>>,
 ) -> PyResult<ForwardOut<'py>> {
     let input_size = match x.getattr("shape")?.extract::<Vec<usize>>() {
         Ok(s) if s.len() == 3 => s[2],
@@ -190,9 +196,29 @@ fn rnn_forward<'py>(
     };
     spec.validate()?;
     if x.cast::<PyArrayDyn<f64>>().is_ok() {
-        forward_t::<f64>(py, &spec, x, &params, h0.as_ref(), c0.as_ref(), train, AnyCache::F64)
+        forward_t::<f64>(
+            py,
+            &spec,
+            x,
+            &params,
+            h0.as_ref(),
+            c0.as_ref(),
+            rec_mask.as_ref(),
+            train,
+            AnyCache::F64,
+        )
     } else if x.cast::<PyArrayDyn<f32>>().is_ok() {
-        forward_t::<f32>(py, &spec, x, &params, h0.as_ref(), c0.as_ref(), train, AnyCache::F32)
+        forward_t::<f32>(
+            py,
+            &spec,
+            x,
+            &params,
+            h0.as_ref(),
+            c0.as_ref(),
+            rec_mask.as_ref(),
+            train,
+            AnyCache::F32,
+        )
     } else {
         Err(PyTypeError::new_err("input: expected a numpy.ndarray of dtype float32 or float64"))
     }
