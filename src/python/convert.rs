@@ -2,9 +2,6 @@
 //! arrays as slices (with errors that name the argument) and handing results
 //! back as fresh NumPy arrays.
 
-// Shared helpers: some are used only once every binding area is filled in.
-#![allow(dead_code)]
-
 use numpy::ndarray::{ArrayD, IxDyn};
 use numpy::{
     Element, IntoPyArray, PyArrayDyn, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods,
