@@ -226,10 +226,11 @@ impl<'a, T: Float> ReservoirRef<'a, T> {
         }
     }
 
-    /// `drive = Wfb (y + noise)`.
-    fn feedback_drive(&self, y: &[T], rng: Option<&mut SeededRng>, drive: &mut [T]) {
+    /// `drive = Wfb (y + noise)`; `y_noisy` is scratch of `outputs` elements
+    /// (allocated once by the caller, not per step).
+    fn feedback_drive(&self, y: &[T], rng: Option<&mut SeededRng>, y_noisy: &mut [T], drive: &mut [T]) {
         let o = self.outputs;
-        let mut y_noisy: Vec<T> = y.to_vec();
+        y_noisy.copy_from_slice(y);
         if let Some(rng) = rng {
             for v in y_noisy.iter_mut() {
                 *v += T::from_f64(self.noise.feedback * rng.normal());
@@ -238,7 +239,7 @@ impl<'a, T: Float> ReservoirRef<'a, T> {
         for (i, d) in drive.iter_mut().enumerate() {
             let row = &self.wfb[i * o..(i + 1) * o];
             let mut acc = T::ZERO;
-            for (&a, &b) in row.iter().zip(&y_noisy) {
+            for (&a, &b) in row.iter().zip(y_noisy.iter()) {
                 acc += a * b;
             }
             *d = acc;
@@ -271,6 +272,7 @@ fn run_sequence<T: Float>(
     let steps = states.len() / n;
     let mut rng = SeededRng::new(res.noise.seed, 2 * seq_index as u64 + 1);
     let mut drive = if o > 0 { vec![T::ZERO; n] } else { Vec::new() };
+    let mut y_noisy = vec![T::ZERO; o];
     let mut noise = if res.noise.rc != 0.0 { vec![T::ZERO; n] } else { Vec::new() };
     for t in 0..steps {
         let (before, rest) = states.split_at_mut(t * n);
@@ -279,7 +281,7 @@ fn run_sequence<T: Float>(
         if o > 0 {
             let y = if t == 0 { y0 } else { &teacher[(t - 1) * o..t * o] };
             let r = if res.noise.feedback != 0.0 { Some(&mut rng) } else { None };
-            res.feedback_drive(y, r, &mut drive);
+            res.feedback_drive(y, r, &mut y_noisy, &mut drive);
         }
         for v in noise.iter_mut() {
             *v = T::from_f64(res.noise.rc * rng.normal());
@@ -311,6 +313,8 @@ fn run_batch_spmm<T: Float>(res: &ReservoirRef<T>, states: &mut [T], steps: usiz
     // This step's `Win u` of every sequence, unit-major like the state
     // (gathered once per step with contiguous reads).
     let mut input = vec![T::ZERO; n * batch];
+    // One accumulator block per row chunk, allocated once (not per step).
+    let mut accs = vec![T::ZERO; n.div_ceil(SPMM_ROW_CHUNK) * 4 * batch];
     for t in 0..steps {
         for s in 0..batch {
             let row = &states[(s * steps + t) * n..(s * steps + t + 1) * n];
@@ -321,12 +325,11 @@ fn run_batch_spmm<T: Float>(res: &ReservoirRef<T>, states: &mut [T], steps: usiz
         {
             let input_ro: &[T] = &input;
             let prev_ro: &[T] = &prev;
-            let update = |(c, chunk): (usize, &mut [T])| {
-                let mut acc = vec![T::ZERO; 4 * batch];
+            let update = |(c, (chunk, acc)): (usize, (&mut [T], &mut [T]))| {
                 let first = c * SPMM_ROW_CHUNK;
                 for (k, out) in chunk.chunks_mut(batch).enumerate() {
                     let i = first + k;
-                    w.row_dot_batch(i, prev_ro, batch, &mut acc, out);
+                    w.row_dot_batch(i, prev_ro, batch, acc, out);
                     // Same operation order as `update_rows`.
                     let inp = &input_ro[i * batch..(i + 1) * batch];
                     for (o, &v) in out.iter_mut().zip(inp) {
@@ -344,9 +347,15 @@ fn run_batch_spmm<T: Float>(res: &ReservoirRef<T>, states: &mut [T], steps: usiz
                 }
             };
             if rayon::current_num_threads() > 1 {
-                next.par_chunks_mut(SPMM_ROW_CHUNK * batch).enumerate().for_each(update);
+                next.par_chunks_mut(SPMM_ROW_CHUNK * batch)
+                    .zip(accs.par_chunks_mut(4 * batch))
+                    .enumerate()
+                    .for_each(update);
             } else {
-                next.chunks_mut(SPMM_ROW_CHUNK * batch).enumerate().for_each(update);
+                next.chunks_mut(SPMM_ROW_CHUNK * batch)
+                    .zip(accs.chunks_mut(4 * batch))
+                    .enumerate()
+                    .for_each(update);
             }
         }
         for s in 0..batch {
@@ -521,16 +530,18 @@ pub fn generate<T: Float>(
         let mut x_prev = x0.to_vec();
         let mut y = y0.to_vec();
         let mut drive = if res.outputs > 0 { vec![T::ZERO; n] } else { Vec::new() };
+        let mut y_noisy = vec![T::ZERO; res.outputs];
         let mut noise = if res.noise.rc != 0.0 { vec![T::ZERO; n] } else { Vec::new() };
+        let mut u = vec![T::ZERO; i];
         for t in 0..steps {
             if res.outputs > 0 {
                 let r = if res.noise.feedback != 0.0 { Some(&mut rng) } else { None };
-                res.feedback_drive(&y, r, &mut drive);
+                res.feedback_drive(&y, r, &mut y_noisy, &mut drive);
             }
-            let mut u = match inputs {
-                Some(ext) => ext[t * i..(t + 1) * i].to_vec(),
-                None => y.clone(),
-            };
+            match inputs {
+                Some(ext) => u.copy_from_slice(&ext[t * i..(t + 1) * i]),
+                None => u.copy_from_slice(&y),
+            }
             for v in u.iter_mut() {
                 if res.noise.input != 0.0 {
                     *v += T::from_f64(res.noise.input * rng.normal());
