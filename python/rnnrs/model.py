@@ -169,8 +169,7 @@ class Sequential:
         """Copies arrays into the parameters, checking names and shapes.
 
         The copy is in place, so optimizers holding the parameter arrays keep
-        updating the model (the recurrent layers' own ``load_state_dict``
-        would replace the arrays).
+        updating the model; errors name the dotted key.
         """
         params = self.params
         missing = [k for k in params if k not in state_dict]
