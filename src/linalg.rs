@@ -7,7 +7,7 @@
 
 use crate::float::Float;
 use faer::linalg::matmul::matmul;
-use faer::{Accum, MatMut, MatRef};
+use faer::{Accum, MatMut, MatRef, Par};
 
 /// A row-major matrix operand: `data[r * ld + c]`, optionally used transposed.
 #[derive(Clone, Copy)]
@@ -55,6 +55,34 @@ impl<'a, T> Op<'a, T> {
 /// Shapes are the caller's invariant (checked in debug builds).
 pub fn gemm<T: Float>(c: &mut [T], ldc: usize, a: Op<'_, T>, b: Op<'_, T>, alpha: T, accumulate: bool) {
     let (m, k) = a.shape();
+    let n = b.shape().1;
+    let par = crate::par::gemm_par(m.saturating_mul(n).saturating_mul(k));
+    gemm_with(par, c, ldc, a, b, alpha, accumulate);
+}
+
+/// `gemm` on the calling thread only (for callers that split the work
+/// across threads themselves).
+pub fn gemm_serial<T: Float>(
+    c: &mut [T],
+    ldc: usize,
+    a: Op<'_, T>,
+    b: Op<'_, T>,
+    alpha: T,
+    accumulate: bool,
+) {
+    gemm_with(Par::Seq, c, ldc, a, b, alpha, accumulate);
+}
+
+fn gemm_with<T: Float>(
+    par: Par,
+    c: &mut [T],
+    ldc: usize,
+    a: Op<'_, T>,
+    b: Op<'_, T>,
+    alpha: T,
+    accumulate: bool,
+) {
+    let (m, k) = a.shape();
     let (k2, n) = b.shape();
     debug_assert_eq!(k, k2, "gemm inner dimensions");
     if m == 0 || n == 0 {
@@ -74,7 +102,6 @@ pub fn gemm<T: Float>(c: &mut [T], ldc: usize, a: Op<'_, T>, b: Op<'_, T>, alpha
     // n x m view is the row-major m x n matrix we want.
     let cv: MatMut<'_, T> =
         MatMut::from_column_major_slice_with_stride_mut(&mut c[..len], n, m, ldc.max(1)).transpose_mut();
-    let par = crate::par::gemm_par(m.saturating_mul(n).saturating_mul(k));
     let acc = if accumulate { Accum::Add } else { Accum::Replace };
     matmul(cv, acc, a.view(), b.view(), alpha, par);
 }

@@ -7,36 +7,64 @@
 //! the LSTM's direct c-to-state terms and the immediate Jacobian `F_t`, which
 //! is applied from its Kronecker structure (never built densely).
 //!
-//! Layout: `M[k][c][b][p]` (unit, state component, sequence, parameter): the
-//! h-rows of sequence b form an `H x P` matrix with row stride `C*B*P`, and
-//! each unit owns one contiguous block, updated in parallel (split along
-//! outputs: results do not depend on the thread count).
+//! The step is fused by blocks of parameter columns: for each block (and
+//! sequence) the GEMM writes the new sensitivities, and the c terms, `F_t`
+//! and the gradient contraction `dL/dh · M` are applied while that block is
+//! still in cache. Without the fusion those passes each stream all of M
+//! (megabytes) through memory and cost as much as the GEMM itself.
+//!
+//! Layout, block-major: block j holds columns `[j W, j W + w_j)` of every row,
+//! as `[k][c][b][w_j]` (unit, state component, sequence, column). Blocks are
+//! independent, so threads take whole blocks (split along outputs: results do
+//! not depend on the thread count), each with its own slice of the gradient.
 
-use super::local::{add_immediate, Local};
+use super::local::Local;
 use super::CellShape;
 use crate::error::{checked_size, try_zeros, Result};
 use crate::float::Float;
-use crate::linalg::{gemm, Op};
+use crate::linalg::{gemm_serial, Op};
 use rayon::prelude::*;
+
+/// Bytes of old and new sensitivity columns one (block, sequence) pass may
+/// touch: small enough that they stay in the 1-2 MiB L2 between the GEMM and
+/// the passes after it.
+const BLOCK_BYTES: usize = 512 << 10;
 
 pub struct Exact<T> {
     batch: usize,
-    p: usize,
-    /// (H, C, B, P) sensitivities, and the buffer the next step is written to.
+    /// Width W of every column block but the last.
+    width: usize,
+    /// Sensitivities (block-major, see above), and the buffer the next step is written to.
     m: Vec<T>,
     next: Vec<T>,
     /// (B, C*H, H) the state Jacobians restricted to h columns.
     jac: Vec<T>,
 }
 
+/// The column-block width for `p` parameters: what fits `BLOCK_BYTES` for one
+/// sequence, and at least four blocks per thread when threads are used, so
+/// that the uneven last block does not leave a thread idle for long.
+fn block_width(sh: &CellShape, elem: usize, threads: usize) -> usize {
+    let p = sh.n_params();
+    let by_cache = BLOCK_BYTES / (2 * sh.state_len() * elem).max(1);
+    let by_balance = if threads > 1 { p.div_ceil(4 * threads) } else { p };
+    by_cache.min(by_balance).next_multiple_of(16).max(64).min(p)
+}
+
 impl<T: Float> Exact<T> {
     pub fn new(sh: &CellShape, batch: usize) -> Result<Self> {
+        let threads = crate::par::install(rayon::current_num_threads);
+        Self::with_width(sh, batch, block_width(sh, std::mem::size_of::<T>(), threads))
+    }
+
+    /// With a given column-block width (tests use odd widths).
+    pub(super) fn with_width(sh: &CellShape, batch: usize, width: usize) -> Result<Self> {
         let p = sh.n_params();
         let m = checked_size(&[sh.state_len(), batch, p], "exact RTRL sensitivities")?;
         let j = checked_size(&[batch, sh.state_len(), sh.hidden], "exact RTRL Jacobians")?;
         Ok(Exact {
             batch,
-            p,
+            width: width.clamp(1, p),
             m: try_zeros(m, "exact RTRL sensitivities")?,
             next: try_zeros(m, "exact RTRL sensitivities")?,
             jac: try_zeros(j, "exact RTRL Jacobians")?,
@@ -47,17 +75,81 @@ impl<T: Float> Exact<T> {
         self.m.fill(T::ZERO);
     }
 
-    /// Advances M from step t-1 to t. `s_prev` is the state before the step.
-    pub fn step(&mut self, sh: &CellShape, params: &[T], x: &[T], s_prev: &[T], loc: &Local<T>) {
-        let (h, c, g_n, i) = (sh.hidden, sh.kind.comps(), sh.kind.gates(), sh.input);
-        let (bsz, p) = (self.batch, self.p);
-        let (n, bp) = (c * h, bsz * p);
+    /// Elements of one block's storage (all rows): n * B * width.
+    fn block_len(&self, sh: &CellShape) -> usize {
+        sh.state_len() * self.batch * self.width
+    }
+
+    /// Advances M from step t-1 to t (`s_prev` is the state before the step)
+    /// and, with `contract = Some((dloss_dh, grad))`, adds
+    /// `sum_b dloss_dh[b] · M_t[b]` to `grad`.
+    pub fn step(
+        &mut self,
+        sh: &CellShape,
+        params: &[T],
+        x: &[T],
+        s_prev: &[T],
+        loc: &Local<T>,
+        contract: Option<(&[T], &mut [T])>,
+    ) {
+        self.form_jacobians(sh, params, loc);
+        let (bsz, width, blk) = (self.batch, self.width, self.block_len(sh));
+        let (old, jac) = (&self.m, &self.jac);
+        let pass = |j: usize, dst: &mut [T], grad: Option<&mut [T]>, dloss: Option<&[T]>| {
+            let lo = j * width;
+            let w = dst.len() / (sh.state_len() * bsz);
+            let src = &old[j * blk..j * blk + dst.len()];
+            let mut grad = grad;
+            for b in 0..bsz {
+                advance_block(
+                    sh,
+                    bsz,
+                    b,
+                    w,
+                    lo,
+                    &jac[b * sh.state_len() * sh.hidden..],
+                    src,
+                    dst,
+                    x,
+                    s_prev,
+                    loc,
+                );
+                if let (Some(g), Some(d)) = (grad.as_deref_mut(), dloss) {
+                    contract_block(sh, bsz, b, w, &d[b * sh.hidden..(b + 1) * sh.hidden], dst, g);
+                }
+            }
+        };
+        let parallel = super::worth_threads(self.next.len()) && self.next.len() > blk;
+        match contract {
+            Some((dloss, grad)) => {
+                let task = |(j, (dst, g)): (usize, (&mut [T], &mut [T]))| pass(j, dst, Some(g), Some(dloss));
+                if parallel {
+                    self.next.par_chunks_mut(blk).zip(grad.par_chunks_mut(width)).enumerate().for_each(task);
+                } else {
+                    self.next.chunks_mut(blk).zip(grad.chunks_mut(width)).enumerate().for_each(task);
+                }
+            }
+            None => {
+                let task = |(j, dst): (usize, &mut [T])| pass(j, dst, None, None);
+                if parallel {
+                    self.next.par_chunks_mut(blk).enumerate().for_each(task);
+                } else {
+                    self.next.chunks_mut(blk).enumerate().for_each(task);
+                }
+            }
+        }
+        std::mem::swap(&mut self.m, &mut self.next);
+    }
+
+    /// J^h_b rows (k, c) = sum_g beta[c][g][k] W_hh[gH+k, :] + gamma[c][h][k] e_k.
+    fn form_jacobians(&mut self, sh: &CellShape, params: &[T], loc: &Local<T>) {
+        let (h, c, g_n) = (sh.hidden, sh.kind.comps(), sh.kind.gates());
+        let n = c * h;
         let w_hh = &params[sh.off_whh()..sh.off_bih()];
-        // J^h_b: rows (k, c) = sum_g beta[c][g][k] W_hh[gH+k, :] + gamma[c][h][k] e_k.
-        for b in 0..bsz {
+        for (b, jb) in self.jac.chunks_mut(n * h).enumerate() {
             for k in 0..h {
                 for cc in 0..c {
-                    let row = &mut self.jac[(b * n + k * c + cc) * h..(b * n + k * c + cc + 1) * h];
+                    let row = &mut jb[(k * c + cc) * h..(k * c + cc + 1) * h];
                     row.fill(T::ZERO);
                     for g in 0..g_n {
                         let be = loc.beta[Local::<T>::ab(sh, b, cc, g, k)];
@@ -69,72 +161,127 @@ impl<T: Float> Exact<T> {
                 }
             }
         }
-        // M'_b = J^h_b M^h_b: the only O(n^2 P) work, one GEMM per sequence
-        // (threaded inside along its outputs).
-        for b in 0..bsz {
-            let jb = Op::new(&self.jac[b * n * h..(b + 1) * n * h], n, h);
-            let mh = Op { data: &self.m[b * p..], rows: h, cols: p, ld: c * bp, trans: false };
-            gemm(&mut self.next[b * p..], bp, jb, mh, T::ONE, false);
-        }
-        let old = &self.m;
-        let update = |(k, blk): (usize, &mut [T])| {
-            for b in 0..bsz {
-                if c == 2 {
-                    // The LSTM's direct dependence on its old cell state.
-                    let oc = &old[(k * c + 1) * bp + b * p..(k * c + 1) * bp + (b + 1) * p];
-                    for cc in 0..c {
-                        let gm = loc.gamma[Local::<T>::gi(sh, b, cc, 1, k)];
-                        for (d, &o) in blk[cc * bp + b * p..cc * bp + (b + 1) * p].iter_mut().zip(oc) {
-                            *d += gm * o;
-                        }
-                    }
-                }
-                let x_b = &x[b * i..(b + 1) * i];
-                let h_b = &s_prev[b * n..b * n + h];
-                for cc in 0..c {
-                    add_immediate(
-                        sh,
-                        loc,
-                        b,
-                        cc,
-                        k,
-                        x_b,
-                        h_b,
-                        &mut blk[cc * bp + b * p..cc * bp + (b + 1) * p],
-                    );
-                }
-            }
-        };
-        // Threads only pay off above a few hundred thousand updates per step.
-        if super::worth_threads(self.next.len()) {
-            self.next.par_chunks_mut(c * bp).enumerate().for_each(update);
-        } else {
-            self.next.chunks_mut(c * bp).enumerate().for_each(update);
-        }
-        std::mem::swap(&mut self.m, &mut self.next);
     }
 
-    /// grad += sum_b sum_k dloss_dh[b, k] M[k, h, b, :], split along parameters.
+    /// grad += sum_b dloss_dh[b] · M[b] for the current M (the same order of
+    /// additions as the contraction fused into `step`).
     pub fn accumulate(&self, sh: &CellShape, dloss_dh: &[T], grad: &mut [T]) {
-        let (h, c, bsz, p) = (sh.hidden, sh.kind.comps(), self.batch, self.p);
-        const CHUNK: usize = 2048;
-        let m = &self.m;
-        let add = |(ci, gch): (usize, &mut [T])| {
-            let (lo, len) = (ci * CHUNK, gch.len());
-            for k in 0..h {
-                for b in 0..bsz {
-                    let w = dloss_dh[b * h + k];
-                    let base = (k * c * bsz + b) * p + lo;
-                    for (gv, &mv) in gch.iter_mut().zip(&m[base..base + len]) {
-                        *gv += w * mv;
-                    }
-                }
+        let (bsz, width, blk) = (self.batch, self.width, self.block_len(sh));
+        let add = |(src, g): (&[T], &mut [T])| {
+            let w = g.len();
+            for b in 0..bsz {
+                contract_block(sh, bsz, b, w, &dloss_dh[b * sh.hidden..(b + 1) * sh.hidden], src, g);
             }
         };
-        if super::worth_threads(h * bsz * p) {
-            grad.par_chunks_mut(CHUNK).enumerate().for_each(add);
+        if super::worth_threads(self.m.len()) {
+            self.m.par_chunks(blk).zip(grad.par_chunks_mut(width)).for_each(add);
         } else {
-            grad.chunks_mut(CHUNK).enumerate().for_each(add);
+            self.m.chunks(blk).zip(grad.chunks_mut(width)).for_each(add);
+        }
+    }
+}
+
+/// One (block, sequence): `dst = J^h_b src^h + c terms + F_t` on the block's
+/// `w` columns starting at parameter `lo`. `src`/`dst` are the whole block
+/// (`[k][c][b][w]`); `jac_b` starts at sequence b's Jacobian.
+#[allow(clippy::too_many_arguments)]
+fn advance_block<T: Float>(
+    sh: &CellShape,
+    bsz: usize,
+    b: usize,
+    w: usize,
+    lo: usize,
+    jac_b: &[T],
+    src: &[T],
+    dst: &mut [T],
+    x: &[T],
+    s_prev: &[T],
+    loc: &Local<T>,
+) {
+    let (h, c, i) = (sh.hidden, sh.kind.comps(), sh.input);
+    let n = c * h;
+    let row_stride = bsz * w;
+    // dst rows (k, cc) of sequence b have stride B*w; src h-rows stride C*B*w.
+    let jb = Op::new(&jac_b[..n * h], n, h);
+    let mh = Op { data: &src[b * w..], rows: h, cols: w, ld: c * row_stride, trans: false };
+    gemm_serial(&mut dst[b * w..], row_stride, jb, mh, T::ONE, false);
+    let row = |k: usize, cc: usize| ((k * c + cc) * bsz + b) * w;
+    if c == 2 {
+        // The LSTM's direct dependence on its old cell state.
+        for k in 0..h {
+            let oc = &src[row(k, 1)..row(k, 1) + w];
+            for cc in 0..c {
+                let gm = loc.gamma[Local::<T>::gi(sh, b, cc, 1, k)];
+                for (d, &o) in dst[row(k, cc)..row(k, cc) + w].iter_mut().zip(oc) {
+                    *d += gm * o;
+                }
+            }
+        }
+    }
+    // F_t: alpha ⊗ [x, 1] on the rows of W_ih / b_ih, beta ⊗ [h_prev, 1] on
+    // W_hh / b_hh; parameter row r = g*H + k feeds unit k only.
+    let x_b = &x[b * i..(b + 1) * i];
+    let h_b = &s_prev[b * n..b * n + h];
+    let one = [T::ONE];
+    let regions: [(usize, usize, &[T], &[T]); 4] = [
+        (0, i, &loc.alpha, x_b),
+        (sh.off_whh(), h, &loc.beta, h_b),
+        (sh.off_bih(), 1, &loc.alpha, &one),
+        (sh.off_bhh(), 1, &loc.beta, &one),
+    ];
+    let hi = lo + w;
+    for (off, rw, coef, inp) in regions {
+        let (start, end) = (off.max(lo), (off + sh.rows() * rw).min(hi));
+        if start >= end {
+            continue;
+        }
+        for r in (start - off) / rw..(end - off).div_ceil(rw) {
+            let (g, k) = (r / h, r % h);
+            // Columns of parameter row r inside this block.
+            let (p0, p1) = ((off + r * rw).max(start), (off + (r + 1) * rw).min(end));
+            let inp = &inp[p0 - off - r * rw..p1 - off - r * rw];
+            for cc in 0..c {
+                let a = coef[Local::<T>::ab(sh, b, cc, g, k)];
+                let d = &mut dst[row(k, cc) + p0 - lo..row(k, cc) + p1 - lo];
+                for (dv, &u) in d.iter_mut().zip(inp) {
+                    *dv += a * u;
+                }
+            }
+        }
+    }
+}
+
+/// grad (the block's `w` columns) += sum_k dloss_b[k] M[(k, h), b, :].
+fn contract_block<T: Float>(
+    sh: &CellShape,
+    bsz: usize,
+    b: usize,
+    w: usize,
+    dloss_b: &[T],
+    m: &[T],
+    grad: &mut [T],
+) {
+    let c = sh.kind.comps();
+    let row = |k: usize| (k * c * bsz + b) * w;
+    let mut k = 0;
+    // Four rows per sweep over the gradient: a quarter of its loads and stores.
+    while k + 4 <= sh.hidden {
+        let (d0, d1, d2, d3) = (dloss_b[k], dloss_b[k + 1], dloss_b[k + 2], dloss_b[k + 3]);
+        let (r0, r1, r2, r3) = (
+            &m[row(k)..row(k) + w],
+            &m[row(k + 1)..row(k + 1) + w],
+            &m[row(k + 2)..row(k + 2) + w],
+            &m[row(k + 3)..row(k + 3) + w],
+        );
+        for ((((g, &a), &b1), &c2), &e) in grad.iter_mut().zip(r0).zip(r1).zip(r2).zip(r3) {
+            *g = *g + d0 * a + d1 * b1 + d2 * c2 + d3 * e;
+        }
+        k += 4;
+    }
+    for k in k..sh.hidden {
+        let d = dloss_b[k];
+        for (g, &v) in grad.iter_mut().zip(&m[row(k)..row(k) + w]) {
+            *g += d * v;
         }
     }
 }

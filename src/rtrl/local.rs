@@ -19,7 +19,8 @@
 use super::{CellKind, CellShape};
 use crate::error::{checked_size, try_zeros, Result};
 use crate::float::Float;
-use crate::linalg::{gemm, Op};
+use crate::kernels::{sigmoid_inplace, tanh_inplace};
+use crate::layer::matmul::mul_nt;
 
 /// Scratch and per-unit derivatives of one step, for a batch.
 pub struct Local<T> {
@@ -31,6 +32,8 @@ pub struct Local<T> {
     pub beta: Vec<T>,
     /// (B, C, C, H)
     pub gamma: Vec<T>,
+    /// (B, H) scratch: the h part of the previous state.
+    h: Vec<T>,
 }
 
 impl<T: Float> Local<T> {
@@ -45,6 +48,7 @@ impl<T: Float> Local<T> {
             alpha: try_zeros(coef, "local derivatives")?,
             beta: try_zeros(coef, "local derivatives")?,
             gamma: try_zeros(gam, "local derivatives")?,
+            h: try_zeros(checked_size(&[batch, sh.hidden], "state")?, "state")?,
         })
     }
 
@@ -76,118 +80,116 @@ pub fn step<T: Float>(
     let w_hh = &params[sh.off_whh()..sh.off_bih()];
     let b_ih = &params[sh.off_bih()..sh.off_bhh()];
     let b_hh = &params[sh.off_bhh()..];
-    // A = x W_ih^T + b_ih, B = h W_hh^T + b_hh (h rows of the state have stride C*H).
-    gemm(&mut loc.a, r, Op::new(x, batch, i), Op::new(w_ih, r, i).t(), T::ONE, false);
-    let hprev = Op { data: s_prev, rows: batch, cols: h, ld: c * h, trans: false };
-    gemm(&mut loc.b, r, hprev, Op::new(w_hh, r, h).t(), T::ONE, false);
-    for bi in 0..batch {
-        for (v, bias) in loc.a[bi * r..(bi + 1) * r].iter_mut().zip(b_ih) {
-            *v += *bias;
-        }
-        for (v, bias) in loc.b[bi * r..(bi + 1) * r].iter_mut().zip(b_hh) {
-            *v += *bias;
-        }
+    // A = x W_ih^T + b_ih, B = h W_hh^T + b_hh. The h rows of the state have
+    // stride C*H: gathered first, so the small-product loops apply (a general
+    // GEMM call costs more than these products at batch 1).
+    mul_nt(&mut loc.a, x, w_ih, batch, i, r, false);
+    for (dst, src) in loc.h.chunks_exact_mut(h).zip(s_prev.chunks_exact(c * h)) {
+        dst.copy_from_slice(&src[..h]);
     }
+    mul_nt(&mut loc.b, &loc.h, w_hh, batch, h, r, false);
     let one = T::ONE;
+    let relu = sh.kind == CellKind::RnnRelu;
     for bi in 0..batch {
-        let a = &loc.a[bi * r..(bi + 1) * r];
-        let bv = &loc.b[bi * r..(bi + 1) * r];
+        // Pre-activations are overwritten by the gate values (vectorised activations).
+        let a = &mut loc.a[bi * r..(bi + 1) * r];
+        let bv = &mut loc.b[bi * r..(bi + 1) * r];
+        for (v, bias) in a.iter_mut().zip(b_ih) {
+            *v += *bias;
+        }
+        for (v, bias) in bv.iter_mut().zip(b_hh) {
+            *v += *bias;
+        }
         let sp = &s_prev[bi * c * h..(bi + 1) * c * h];
         let sn = &mut s_new[bi * c * h..(bi + 1) * c * h];
-        for k in 0..h {
-            let ab = |c_: usize, g: usize| Local::<T>::ab(sh, bi, c_, g, k);
-            match sh.kind {
-                CellKind::RnnTanh | CellKind::RnnRelu => {
-                    let z = a[k] + bv[k];
-                    let (hn, d) = if sh.kind == CellKind::RnnTanh {
-                        let t = z.tanh();
-                        (t, one - t * t)
-                    } else if z > T::ZERO {
-                        (z, one)
-                    } else {
-                        (T::ZERO, T::ZERO)
-                    };
-                    sn[k] = hn;
-                    loc.alpha[ab(0, 0)] = d;
-                    loc.beta[ab(0, 0)] = d;
-                    loc.gamma[Local::<T>::gi(sh, bi, 0, 0, k)] = T::ZERO;
+        let ab = |c_: usize, g: usize, k: usize| Local::<T>::ab(sh, bi, c_, g, k);
+        let gi = |c_: usize, d: usize, k: usize| Local::<T>::gi(sh, bi, c_, d, k);
+        match sh.kind {
+            CellKind::RnnTanh | CellKind::RnnRelu => {
+                for (v, &w) in a.iter_mut().zip(bv.iter()) {
+                    *v += w;
                 }
-                CellKind::Lstm => {
-                    let z = |g: usize| a[g * h + k] + bv[g * h + k];
-                    let (ig, fg, gg, og) = (z(0).sigmoid(), z(1).sigmoid(), z(2).tanh(), z(3).sigmoid());
-                    let c_old = sp[h + k];
-                    let c_new = fg * c_old + ig * gg;
-                    let tc = c_new.tanh();
+                if relu {
+                    crate::kernels::relu_inplace(a);
+                } else {
+                    tanh_inplace(a);
+                }
+                for k in 0..h {
+                    let t = a[k];
+                    let d = if relu {
+                        if t > T::ZERO {
+                            one
+                        } else {
+                            T::ZERO
+                        }
+                    } else {
+                        one - t * t
+                    };
+                    sn[k] = t;
+                    loc.alpha[ab(0, 0, k)] = d;
+                    loc.beta[ab(0, 0, k)] = d;
+                    loc.gamma[gi(0, 0, k)] = T::ZERO;
+                }
+            }
+            CellKind::Lstm => {
+                for (v, &w) in a.iter_mut().zip(bv.iter()) {
+                    *v += w;
+                }
+                sigmoid_inplace(&mut a[..2 * h]);
+                tanh_inplace(&mut a[2 * h..3 * h]);
+                sigmoid_inplace(&mut a[3 * h..]);
+                let tc = &mut loc.h[bi * h..(bi + 1) * h];
+                for k in 0..h {
+                    sn[h + k] = a[h + k] * sp[h + k] + a[k] * a[2 * h + k];
+                    tc[k] = sn[h + k];
+                }
+                tanh_inplace(tc);
+                for k in 0..h {
+                    let (ig, fg, gg, og) = (a[k], a[h + k], a[2 * h + k], a[3 * h + k]);
+                    let (c_old, tc) = (sp[h + k], tc[k]);
                     sn[k] = og * tc;
-                    sn[h + k] = c_new;
                     // dc'/dz_g for the gates i, f, g, o.
                     let dc = [ig * (one - ig) * gg, fg * (one - fg) * c_old, ig * (one - gg * gg), T::ZERO];
                     let dh_dc = og * (one - tc * tc);
                     for (g, &dcg) in dc.iter().enumerate() {
                         let dh = if g == 3 { og * (one - og) * tc } else { dh_dc * dcg };
-                        loc.alpha[ab(0, g)] = dh;
-                        loc.beta[ab(0, g)] = dh;
-                        loc.alpha[ab(1, g)] = dcg;
-                        loc.beta[ab(1, g)] = dcg;
+                        loc.alpha[ab(0, g, k)] = dh;
+                        loc.beta[ab(0, g, k)] = dh;
+                        loc.alpha[ab(1, g, k)] = dcg;
+                        loc.beta[ab(1, g, k)] = dcg;
                     }
-                    loc.gamma[Local::<T>::gi(sh, bi, 0, 0, k)] = T::ZERO;
-                    loc.gamma[Local::<T>::gi(sh, bi, 0, 1, k)] = dh_dc * fg;
-                    loc.gamma[Local::<T>::gi(sh, bi, 1, 0, k)] = T::ZERO;
-                    loc.gamma[Local::<T>::gi(sh, bi, 1, 1, k)] = fg;
+                    loc.gamma[gi(0, 0, k)] = T::ZERO;
+                    loc.gamma[gi(0, 1, k)] = dh_dc * fg;
+                    loc.gamma[gi(1, 0, k)] = T::ZERO;
+                    loc.gamma[gi(1, 1, k)] = fg;
                 }
-                CellKind::Gru => {
-                    let rg = (a[k] + bv[k]).sigmoid();
-                    let zg = (a[h + k] + bv[h + k]).sigmoid();
-                    let bn = bv[2 * h + k];
-                    let ng = (a[2 * h + k] + rg * bn).tanh();
+            }
+            CellKind::Gru => {
+                for (v, &w) in a[..2 * h].iter_mut().zip(bv.iter()) {
+                    *v += w;
+                }
+                sigmoid_inplace(&mut a[..2 * h]);
+                for k in 0..h {
+                    a[2 * h + k] += a[k] * bv[2 * h + k];
+                }
+                tanh_inplace(&mut a[2 * h..]);
+                for k in 0..h {
+                    let (rg, zg, ng, bn) = (a[k], a[h + k], a[2 * h + k], bv[2 * h + k]);
                     let hp = sp[k];
                     sn[k] = (one - zg) * ng + zg * hp;
                     // h' = (1-z) n + z h;  n = tanh(A_n + r B_n).
                     let qn = (one - zg) * (one - ng * ng);
                     let dr = qn * bn * rg * (one - rg);
                     let dz = (hp - ng) * zg * (one - zg);
-                    loc.alpha[ab(0, 0)] = dr;
-                    loc.beta[ab(0, 0)] = dr;
-                    loc.alpha[ab(0, 1)] = dz;
-                    loc.beta[ab(0, 1)] = dz;
-                    loc.alpha[ab(0, 2)] = qn;
-                    loc.beta[ab(0, 2)] = qn * rg;
-                    loc.gamma[Local::<T>::gi(sh, bi, 0, 0, k)] = zg;
+                    loc.alpha[ab(0, 0, k)] = dr;
+                    loc.beta[ab(0, 0, k)] = dr;
+                    loc.alpha[ab(0, 1, k)] = dz;
+                    loc.beta[ab(0, 1, k)] = dz;
+                    loc.alpha[ab(0, 2, k)] = qn;
+                    loc.beta[ab(0, 2, k)] = qn * rg;
+                    loc.gamma[gi(0, 0, k)] = zg;
                 }
             }
         }
-    }
-}
-
-/// Adds the immediate Jacobian of unit k, state component `c`, sequence `b`
-/// (the rows of unit k of each weight and bias) to `dst` (P), scaled by the
-/// per-unit coefficients: `F = alpha ⊗ [x, 1]` on W_ih/b_ih and
-/// `beta ⊗ [h_prev, 1]` on W_hh/b_hh.
-#[inline]
-#[allow(clippy::too_many_arguments)]
-pub fn add_immediate<T: Float>(
-    sh: &CellShape,
-    loc: &Local<T>,
-    b: usize,
-    c: usize,
-    k: usize,
-    x_b: &[T],
-    h_b: &[T],
-    dst: &mut [T],
-) {
-    let (i, h) = (sh.input, sh.hidden);
-    let (owhh, obih, obhh) = (sh.off_whh(), sh.off_bih(), sh.off_bhh());
-    for g in 0..sh.kind.gates() {
-        let row = g * h + k;
-        let al = loc.alpha[Local::<T>::ab(sh, b, c, g, k)];
-        let be = loc.beta[Local::<T>::ab(sh, b, c, g, k)];
-        for (d, &xv) in dst[row * i..(row + 1) * i].iter_mut().zip(x_b) {
-            *d += al * xv;
-        }
-        for (d, &hv) in dst[owhh + row * h..owhh + (row + 1) * h].iter_mut().zip(h_b) {
-            *d += be * hv;
-        }
-        dst[obih + row] += al;
-        dst[obhh + row] += be;
     }
 }

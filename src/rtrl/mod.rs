@@ -323,16 +323,21 @@ impl<T: Float> Rtrl<T> {
             (&self.state, &mut self.next, &mut self.local, &mut self.sens, self.batch);
         let run = || {
             local::step(&sh, params, x, state, next, batch, local);
+            let contract = dloss_dh.zip(grad);
             match sens {
-                Sens::Exact(e) => e.step(&sh, params, x, state, local),
-                Sens::Snap1(s) => s.step(&sh, params, x, state, local),
-                Sens::Uoro(u) => u.step(&sh, params, x, state, local),
-            }
-            if let (Some(d), Some(g)) = (dloss_dh, grad) {
-                match sens {
-                    Sens::Exact(e) => e.accumulate(&sh, d, g),
-                    Sens::Snap1(s) => s.accumulate(&sh, d, g),
-                    Sens::Uoro(u) => u.accumulate(&sh, d, g),
+                // The exact step contracts its sensitivities block by block, while in cache.
+                Sens::Exact(e) => e.step(&sh, params, x, state, local, contract),
+                Sens::Snap1(s) => {
+                    s.step(&sh, params, x, state, local);
+                    if let Some((d, g)) = contract {
+                        s.accumulate(&sh, d, g);
+                    }
+                }
+                Sens::Uoro(u) => {
+                    u.step(&sh, params, x, state, local);
+                    if let Some((d, g)) = contract {
+                        u.accumulate(&sh, d, g);
+                    }
                 }
             }
         };

@@ -20,13 +20,22 @@ pub struct Snap1<T> {
     p: usize,
     /// (B, C, P): sensitivity of each parameter on its own unit.
     m: Vec<T>,
+    /// (B, C, C, H) scratch: the unit-diagonal Jacobian blocks of each sequence.
+    jd: Vec<T>,
 }
 
 impl<T: Float> Snap1<T> {
     pub fn new(sh: &CellShape, batch: usize) -> Result<Self> {
         let p = sh.n_params();
-        let n = checked_size(&[batch, sh.kind.comps(), p], "SnAp-1 sensitivities")?;
-        Ok(Snap1 { batch, p, m: try_zeros(n, "SnAp-1 sensitivities")? })
+        let c = sh.kind.comps();
+        let n = checked_size(&[batch, c, p], "SnAp-1 sensitivities")?;
+        let jd = checked_size(&[batch, c, c, sh.hidden], "SnAp-1 Jacobians")?;
+        Ok(Snap1 {
+            batch,
+            p,
+            m: try_zeros(n, "SnAp-1 sensitivities")?,
+            jd: try_zeros(jd, "SnAp-1 Jacobians")?,
+        })
     }
 
     pub fn reset(&mut self) {
@@ -34,12 +43,11 @@ impl<T: Float> Snap1<T> {
     }
 
     pub fn step(&mut self, sh: &CellShape, params: &[T], x: &[T], s_prev: &[T], loc: &Local<T>) {
-        let (h, c, i, r) = (sh.hidden, sh.kind.comps(), sh.input, sh.rows());
+        let (h, c, i) = (sh.hidden, sh.kind.comps(), sh.input);
         let p = self.p;
         let w_hh = &params[sh.off_whh()..sh.off_bih()];
-        let update = |(b, mb): (usize, &mut [T])| {
+        let update = |(b, (mb, jd)): (usize, (&mut [T], &mut [T]))| {
             // Unit-diagonal Jacobian blocks Jd[c][d][k].
-            let mut jd = vec![T::ZERO; c * c * h];
             for cc in 0..c {
                 for d in 0..c {
                     for k in 0..h {
@@ -55,46 +63,46 @@ impl<T: Float> Snap1<T> {
             }
             let x_b = &x[b * i..(b + 1) * i];
             let h_b = &s_prev[b * c * h..b * c * h + h];
-            // (parameter range, coefficient table, input of each column) per block.
-            let blocks: [(usize, &[T], &[T], usize); 4] = [
-                (0, &loc.alpha, x_b, i),
-                (sh.off_whh(), &loc.beta, h_b, h),
-                (sh.off_bih(), &loc.alpha, &[], 1),
-                (sh.off_bhh(), &loc.beta, &[], 1),
+            let one = [T::ONE];
+            // (parameter offset, coefficient table, input of each column) per region.
+            let regions: [(usize, &[T], &[T]); 4] = [
+                (0, &loc.alpha, x_b),
+                (sh.off_whh(), &loc.beta, h_b),
+                (sh.off_bih(), &loc.alpha, &one),
+                (sh.off_bhh(), &loc.beta, &one),
             ];
-            for (off, coef, inp, width) in blocks {
-                for row in 0..r {
+            let (mh, mc) = mb.split_at_mut(p);
+            for (off, coef, inp) in regions {
+                let width = inp.len();
+                for row in 0..sh.rows() {
                     let (g, k) = (row / h, row % h);
-                    let base = off + row * width;
-                    let input = |j: usize| if inp.is_empty() { T::ONE } else { inp[j] };
+                    let cols = off + row * width..off + (row + 1) * width;
                     if c == 1 {
                         let (j0, a0) = (jd[k], coef[Local::<T>::ab(sh, b, 0, g, k)]);
-                        for (j, v) in mb[base..base + width].iter_mut().enumerate() {
-                            *v = j0 * *v + a0 * input(j);
+                        for (v, &u) in mh[cols].iter_mut().zip(inp) {
+                            *v = j0 * *v + a0 * u;
                         }
                     } else {
                         let jj = |cc: usize, d: usize| jd[(cc * c + d) * h + k];
                         let (jhh, jhc, jch, jcc) = (jj(0, 0), jj(0, 1), jj(1, 0), jj(1, 1));
                         let ah = coef[Local::<T>::ab(sh, b, 0, g, k)];
                         let ac = coef[Local::<T>::ab(sh, b, 1, g, k)];
-                        let (mh, mc) = mb.split_at_mut(p);
-                        for j in 0..width {
-                            let (oh, oc) = (mh[base + j], mc[base + j]);
-                            let u = input(j);
-                            mh[base + j] = jhh * oh + jhc * oc + ah * u;
-                            mc[base + j] = jch * oh + jcc * oc + ac * u;
+                        for ((vh, vc), &u) in mh[cols.clone()].iter_mut().zip(&mut mc[cols]).zip(inp) {
+                            let (oh, oc) = (*vh, *vc);
+                            *vh = jhh * oh + jhc * oc + ah * u;
+                            *vc = jch * oh + jcc * oc + ac * u;
                         }
                     }
                 }
             }
         };
         if super::worth_threads(self.m.len()) {
-            self.m.par_chunks_mut(c * p).enumerate().for_each(update);
+            let tasks = self.m.par_chunks_mut(c * p).zip(self.jd.par_chunks_mut(c * c * h));
+            tasks.enumerate().for_each(update);
         } else {
-            self.m.chunks_mut(c * p).enumerate().for_each(update);
+            self.m.chunks_mut(c * p).zip(self.jd.chunks_mut(c * c * h)).enumerate().for_each(update);
         }
     }
-
     /// grad[p] += sum_b dloss_dh[b, k(p)] m_h[b, p] (sequences in order).
     pub fn accumulate(&self, sh: &CellShape, dloss_dh: &[T], grad: &mut [T]) {
         let (h, c, i, r, p) = (sh.hidden, sh.kind.comps(), sh.input, sh.rows(), self.p);

@@ -26,32 +26,41 @@ pub struct Uoro<T> {
     rng: Xoshiro256PlusPlus,
     /// (B, C*H) state-side factor.
     s_tilde: Vec<T>,
-    /// (B, P) parameter-side factor.
+    /// (B, P) parameter-side factor, and its squared norm per sequence.
     theta_tilde: Vec<T>,
-    /// Scratch: (B, G*H) W_hh s̃^h, and the (P) vector ν^T F of one sequence.
+    theta_norm2: Vec<T>,
+    /// Scratch: (B, G*H) W_hh s̃^h; per sequence J s̃ and ν (C*H), and the
+    /// per-row coefficients of ν^T F on the input and recurrent weights (G*H).
     ws: Vec<T>,
-    nu_f: Vec<T>,
+    js: Vec<T>,
+    nu: Vec<T>,
+    da: Vec<T>,
+    db: Vec<T>,
 }
 
 impl<T: Float> Uoro<T> {
     pub fn new(sh: &CellShape, batch: usize, seed: u64) -> Result<Self> {
         let p = sh.n_params();
+        let (n, r) = (sh.state_len(), sh.rows());
         Ok(Uoro {
             batch,
             p,
             seed,
             rng: Xoshiro256PlusPlus::seed_from_u64(seed),
-            s_tilde: try_zeros(checked_size(&[batch, sh.state_len()], "UORO state")?, "UORO state")?,
+            s_tilde: try_zeros(checked_size(&[batch, n], "UORO state")?, "UORO state")?,
             theta_tilde: try_zeros(checked_size(&[batch, p], "UORO parameters")?, "UORO parameters")?,
-            ws: try_zeros(checked_size(&[batch, sh.rows()], "UORO workspace")?, "UORO workspace")?,
-            nu_f: try_zeros(p, "UORO workspace")?,
+            theta_norm2: try_zeros(batch, "UORO parameters")?,
+            ws: try_zeros(checked_size(&[batch, r], "UORO workspace")?, "UORO workspace")?,
+            js: try_zeros(n, "UORO workspace")?,
+            nu: try_zeros(n, "UORO workspace")?,
+            da: try_zeros(r, "UORO workspace")?,
+            db: try_zeros(r, "UORO workspace")?,
         })
     }
 
     /// Zero factors and the random stream restarted from the seed.
     pub fn reset(&mut self) {
-        self.s_tilde.fill(T::ZERO);
-        self.theta_tilde.fill(T::ZERO);
+        self.zero();
         self.rng = Xoshiro256PlusPlus::seed_from_u64(self.seed);
     }
 
@@ -59,6 +68,7 @@ impl<T: Float> Uoro<T> {
     pub fn zero(&mut self) {
         self.s_tilde.fill(T::ZERO);
         self.theta_tilde.fill(T::ZERO);
+        self.theta_norm2.fill(T::ZERO);
     }
 
     pub fn step(&mut self, sh: &CellShape, params: &[T], x: &[T], s_prev: &[T], loc: &Local<T>) {
@@ -69,12 +79,9 @@ impl<T: Float> Uoro<T> {
         let sh_op = Op { data: &self.s_tilde[..], rows: self.batch, cols: h, ld: n, trans: false };
         gemm(&mut self.ws, r, sh_op, Op::new(w_hh, r, h).t(), T::ONE, false);
         let eps = T::from_f64(1e-7);
-        let mut js = vec![T::ZERO; n];
-        let mut nu = vec![T::ZERO; n];
-        let mut da = vec![T::ZERO; r];
-        let mut db = vec![T::ZERO; r];
+        let norm2 = |v: &[T]| v.iter().fold(T::ZERO, |s, &a| s + a * a);
         for b in 0..self.batch {
-            for v in nu.iter_mut() {
+            for v in self.nu.iter_mut() {
                 *v = if self.rng.next_u64() >> 63 == 1 { T::ONE } else { -T::ONE };
             }
             let st = &mut self.s_tilde[b * n..(b + 1) * n];
@@ -88,44 +95,53 @@ impl<T: Float> Uoro<T> {
                     for g in 0..sh.kind.gates() {
                         v += loc.beta[Local::<T>::ab(sh, b, cc, g, k)] * self.ws[b * r + g * h + k];
                     }
-                    js[cc * h + k] = v;
+                    self.js[cc * h + k] = v;
                 }
             }
-            // ν^T F: per-row coefficients, then their Kronecker products with the inputs.
+            // ν^T F is, per parameter row, da ⊗ [x, 1] (W_ih, b_ih) and
+            // db ⊗ [h_prev, 1] (W_hh, b_hh); its norm follows from the factors.
             for row in 0..r {
                 let (g, k) = (row / h, row % h);
                 let (mut sa, mut sb) = (T::ZERO, T::ZERO);
                 for cc in 0..c {
-                    sa += nu[cc * h + k] * loc.alpha[Local::<T>::ab(sh, b, cc, g, k)];
-                    sb += nu[cc * h + k] * loc.beta[Local::<T>::ab(sh, b, cc, g, k)];
+                    sa += self.nu[cc * h + k] * loc.alpha[Local::<T>::ab(sh, b, cc, g, k)];
+                    sb += self.nu[cc * h + k] * loc.beta[Local::<T>::ab(sh, b, cc, g, k)];
                 }
-                da[row] = sa;
-                db[row] = sb;
+                self.da[row] = sa;
+                self.db[row] = sb;
             }
             let x_b = &x[b * i..(b + 1) * i];
             let h_b = &s_prev[b * n..b * n + h];
-            let (owhh, obih, obhh) = (sh.off_whh(), sh.off_bih(), sh.off_bhh());
-            for row in 0..r {
-                for (d, &xv) in self.nu_f[row * i..(row + 1) * i].iter_mut().zip(x_b) {
-                    *d = da[row] * xv;
-                }
-                for (d, &hv) in self.nu_f[owhh + row * h..owhh + (row + 1) * h].iter_mut().zip(h_b) {
-                    *d = db[row] * hv;
-                }
-                self.nu_f[obih + row] = da[row];
-                self.nu_f[obhh + row] = db[row];
-            }
-            let tt = &mut self.theta_tilde[b * p..(b + 1) * p];
-            let norm = |v: &[T]| v.iter().map(|&a| a * a).sum::<T>().sqrt();
-            let rho0 = ((norm(tt) + eps) / (norm(&js) + eps)).sqrt();
-            let rho1 = ((norm(&self.nu_f) + eps) / (norm(&nu) + eps)).sqrt();
-            for ((s, &j), &v) in st.iter_mut().zip(&js).zip(&nu) {
+            let (x2, h2) = (norm2(x_b) + T::ONE, norm2(h_b) + T::ONE);
+            let nu_f2 = self.da.iter().zip(&self.db).fold(T::ZERO, |s, (&a, &d)| s + a * a * x2 + d * d * h2);
+            let rho0 = ((self.theta_norm2[b].sqrt() + eps) / (norm2(&self.js).sqrt() + eps)).sqrt();
+            let rho1 = ((nu_f2.sqrt() + eps) / (T::from_f64(n as f64).sqrt() + eps)).sqrt();
+            for ((s, &j), &v) in st.iter_mut().zip(&self.js).zip(&self.nu) {
                 *s = rho0 * j + rho1 * v;
             }
+            // θ̃ = θ̃ / ρ0 + (ν^T F) / ρ1, keeping its squared norm for the next step.
             let (inv0, inv1) = (T::ONE / rho0, T::ONE / rho1);
-            for (t, &f) in tt.iter_mut().zip(&self.nu_f) {
-                *t = *t * inv0 + f * inv1;
+            let tt = &mut self.theta_tilde[b * p..(b + 1) * p];
+            let one = [T::ONE];
+            let regions: [(usize, &[T], &[T]); 4] = [
+                (0, &self.da, x_b),
+                (sh.off_whh(), &self.db, h_b),
+                (sh.off_bih(), &self.da, &one),
+                (sh.off_bhh(), &self.db, &one),
+            ];
+            let mut n2 = T::ZERO;
+            for (off, coef, inp) in regions {
+                let width = inp.len();
+                for (row, &cf) in coef.iter().enumerate() {
+                    n2 += scale_add_norm2(
+                        &mut tt[off + row * width..off + (row + 1) * width],
+                        inv0,
+                        cf * inv1,
+                        inp,
+                    );
+                }
             }
+            self.theta_norm2[b] = n2;
         }
     }
 
@@ -143,4 +159,24 @@ impl<T: Float> Uoro<T> {
             }
         }
     }
+}
+
+/// `t = t * s + f * u` element-wise; returns the new sum of squares of `t`
+/// (eight partial sums, so the loop vectorises; fixed order).
+fn scale_add_norm2<T: Float>(t: &mut [T], s: T, f: T, u: &[T]) -> T {
+    let mut acc = [T::ZERO; 8];
+    let mut tc = t.chunks_exact_mut(8);
+    let mut uc = u.chunks_exact(8);
+    for (tv, uv) in (&mut tc).zip(&mut uc) {
+        for l in 0..8 {
+            tv[l] = tv[l] * s + f * uv[l];
+            acc[l] += tv[l] * tv[l];
+        }
+    }
+    let mut sum = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (tv, &uv) in tc.into_remainder().iter_mut().zip(uc.remainder()) {
+        *tv = *tv * s + f * uv;
+        sum += *tv * *tv;
+    }
+    sum
 }
