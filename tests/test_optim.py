@@ -268,3 +268,20 @@ def test_bad_input_is_rejected_clearly():
     opt = optim.Adam([w])
     opt.step([np.array([np.nan, 1.0, 1.0])])
     assert np.isnan(w[0]) and np.isfinite(w[1:]).all()
+
+
+def test_pack_grads_gives_the_container_step_takes():
+    a, b = np.ones(3), np.ones((2, 2))
+    as_dict = optim.SGD({"w": a, "b": b}, lr=0.5)
+    assert as_dict.takes_dict
+    packed = as_dict.pack_grads([np.full(3, 2.0), np.zeros((2, 2))])
+    assert list(packed) == ["w", "b"]
+    as_dict.step(packed)
+    np.testing.assert_array_equal(a, np.zeros(3))
+    as_list = optim.SGD([a, b], lr=0.5)
+    assert not as_list.takes_dict
+    as_list.step(as_list.pack_grads([np.full(3, -2.0), np.ones((2, 2))]))
+    np.testing.assert_array_equal(a, np.ones(3))
+    np.testing.assert_array_equal(b, np.full((2, 2), 0.5))
+    with pytest.raises(ValueError, match="grads_in_order"):
+        as_list.pack_grads([a])

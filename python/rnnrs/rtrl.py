@@ -563,7 +563,6 @@ class OnlineLearner:
                 s = self.clip / norm
                 grads = {k: v * s for k, v in grads.items()}
         ordered = [grads[k] for k in self._opt_names]
-        # The optimizer takes its gradients in the structure (dict or list) it was built with.
-        self.optimizer.step(dict(zip(self.optimizer.names, ordered)) if self.optimizer._is_dict else ordered)
+        self.optimizer.step(self.optimizer.pack_grads(ordered))
         self.output = out
         return float(loss)

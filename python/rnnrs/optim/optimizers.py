@@ -78,6 +78,20 @@ class Optimizer:
         self.state: List[Dict[str, object]] = [{} for _ in arrays]
 
     @property
+    def takes_dict(self) -> bool:
+        """Whether `step` takes its gradients as a dict (the parameters were a
+        dict) rather than a list in the parameters' order."""
+        return self._is_dict
+
+    def pack_grads(self, grads_in_order: Sequence[np.ndarray]) -> Params:
+        """Gradients listed in the parameters' order (see `names`), in the
+        container `step` takes."""
+        grads = list(grads_in_order)
+        if len(grads) != len(self.params):
+            raise ValueError(f"grads_in_order: expected {len(self.params)} arrays, got {len(grads)}")
+        return dict(zip(self.names, grads)) if self._is_dict else grads
+
+    @property
     def lr(self) -> float:
         """The learning rate (what schedulers update)."""
         return self.hyper["lr"]
