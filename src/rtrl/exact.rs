@@ -18,7 +18,7 @@
 //! independent, so threads take whole blocks (split along outputs: results do
 //! not depend on the thread count), each with its own slice of the gradient.
 
-use super::local::Local;
+use super::local::{param_blocks, Local};
 use super::CellShape;
 use crate::error::{checked_size, try_zeros, Result};
 use crate::float::Float;
@@ -223,14 +223,10 @@ fn advance_block<T: Float>(
     let x_b = &x[b * i..(b + 1) * i];
     let h_b = &s_prev[b * n..b * n + h];
     let one = [T::ONE];
-    let regions: [(usize, usize, &[T], &[T]); 4] = [
-        (0, i, &loc.alpha, x_b),
-        (sh.off_whh(), h, &loc.beta, h_b),
-        (sh.off_bih(), 1, &loc.alpha, &one),
-        (sh.off_bhh(), 1, &loc.beta, &one),
-    ];
+    let blocks = param_blocks(sh, &loc.alpha, &loc.beta, x_b, h_b, &one);
     let hi = lo + w;
-    for (off, rw, coef, inp) in regions {
+    for (off, coef, inp) in blocks {
+        let rw = inp.len();
         let (start, end) = (off.max(lo), (off + sh.rows() * rw).min(hi));
         if start >= end {
             continue;

@@ -193,3 +193,19 @@ pub fn step<T: Float>(
         }
     }
 }
+
+/// The four blocks of the flat parameter vector as (offset, coefficient
+/// table, input of each column): parameter row r of a block is
+/// `coef(r) ⊗ input`, with `a_coef` for W_ih / b_ih (inputs x and 1) and
+/// `b_coef` for W_hh / b_hh (inputs h_prev and 1). This is the Kronecker
+/// structure of the immediate Jacobian that every RTRL variant exploits.
+pub fn param_blocks<'a, T: Float>(
+    sh: &CellShape,
+    a_coef: &'a [T],
+    b_coef: &'a [T],
+    x_b: &'a [T],
+    h_b: &'a [T],
+    one: &'a [T; 1],
+) -> [(usize, &'a [T], &'a [T]); 4] {
+    [(0, a_coef, x_b), (sh.off_whh(), b_coef, h_b), (sh.off_bih(), a_coef, one), (sh.off_bhh(), b_coef, one)]
+}

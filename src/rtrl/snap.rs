@@ -9,7 +9,7 @@
 //! O(P) per step and sequence; exact when every J_t is unit-diagonal
 //! (diagonal W_hh blocks).
 
-use super::local::Local;
+use super::local::{param_blocks, Local};
 use super::CellShape;
 use crate::error::{checked_size, try_zeros, Result};
 use crate::float::Float;
@@ -64,15 +64,9 @@ impl<T: Float> Snap1<T> {
             let x_b = &x[b * i..(b + 1) * i];
             let h_b = &s_prev[b * c * h..b * c * h + h];
             let one = [T::ONE];
-            // (parameter offset, coefficient table, input of each column) per region.
-            let regions: [(usize, &[T], &[T]); 4] = [
-                (0, &loc.alpha, x_b),
-                (sh.off_whh(), &loc.beta, h_b),
-                (sh.off_bih(), &loc.alpha, &one),
-                (sh.off_bhh(), &loc.beta, &one),
-            ];
+            let blocks = param_blocks(sh, &loc.alpha, &loc.beta, x_b, h_b, &one);
             let (mh, mc) = mb.split_at_mut(p);
-            for (off, coef, inp) in regions {
+            for (off, coef, inp) in blocks {
                 let width = inp.len();
                 for row in 0..sh.rows() {
                     let (g, k) = (row / h, row % h);

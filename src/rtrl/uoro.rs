@@ -11,7 +11,7 @@
 //! E[s̃_t θ̃_t^T] = M_t for any positive ρ that is even in ν (these are), so
 //! the gradient estimate `(dL/dh_t · s̃_t) θ̃_t` is unbiased. O(P) per step.
 
-use super::local::Local;
+use super::local::{param_blocks, Local};
 use super::CellShape;
 use crate::error::{checked_size, try_zeros, Result};
 use crate::float::Float;
@@ -123,14 +123,9 @@ impl<T: Float> Uoro<T> {
             let (inv0, inv1) = (T::ONE / rho0, T::ONE / rho1);
             let tt = &mut self.theta_tilde[b * p..(b + 1) * p];
             let one = [T::ONE];
-            let regions: [(usize, &[T], &[T]); 4] = [
-                (0, &self.da, x_b),
-                (sh.off_whh(), &self.db, h_b),
-                (sh.off_bih(), &self.da, &one),
-                (sh.off_bhh(), &self.db, &one),
-            ];
+            let blocks = param_blocks(sh, &self.da, &self.db, x_b, h_b, &one);
             let mut n2 = T::ZERO;
-            for (off, coef, inp) in regions {
+            for (off, coef, inp) in blocks {
                 let width = inp.len();
                 for (row, &cf) in coef.iter().enumerate() {
                     n2 += scale_add_norm2(
