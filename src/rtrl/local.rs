@@ -199,6 +199,7 @@ pub fn step<T: Float>(
 /// `coef(r) ⊗ input`, with `a_coef` for W_ih / b_ih (inputs x and 1) and
 /// `b_coef` for W_hh / b_hh (inputs h_prev and 1). This is the Kronecker
 /// structure of the immediate Jacobian that every RTRL variant exploits.
+#[inline(always)]
 pub fn param_blocks<'a, T: Float>(
     sh: &CellShape,
     a_coef: &'a [T],
