@@ -76,20 +76,28 @@ fn pool() -> Arc<rayon::ThreadPool> {
 }
 
 /// Runs `f` inside the private pool; rayon calls (and faer's `Par::Rayon`)
-/// inside `f` use its threads.
+/// inside `f` use its threads. Always on a worker of the pool, even with one
+/// thread: run on the caller's thread instead, rayon calls would fall through
+/// to the global pool and use every core.
 pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    let p = pool();
-    if p.current_num_threads() == 1 {
-        return f();
+    pool().install(f)
+}
+
+/// Threads parallel work may use here: the pool's size on one of its
+/// workers (inside `install`), else 1 (never the global rayon pool).
+pub fn current_threads() -> usize {
+    if rayon::current_thread_index().is_some() {
+        rayon::current_num_threads()
+    } else {
+        1
     }
-    p.install(f)
 }
 
 /// The faer parallelism to use for one GEMM of `flops` multiply-adds: serial
 /// below a size where threading costs more than it gains.
 pub fn gemm_par(flops: usize) -> faer::Par {
     const SERIAL_BELOW: usize = 1 << 17;
-    let n = rayon::current_num_threads();
+    let n = current_threads();
     if n <= 1 || flops < SERIAL_BELOW {
         faer::Par::Seq
     } else {
@@ -100,6 +108,7 @@ pub fn gemm_par(flops: usize) -> faer::Par {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rayon::prelude::*;
 
     #[test]
     fn install_runs_on_the_pool() {
@@ -107,6 +116,12 @@ mod tests {
         assert_eq!(install(rayon::current_num_threads), 2);
         set_num_threads(1);
         assert_eq!(num_threads(), 1);
+        // One thread means one: parallel iterators inside see a pool of one.
+        assert_eq!(install(rayon::current_num_threads), 1);
+        assert_eq!(
+            install(|| (0..1000).into_par_iter().map(|_| rayon::current_num_threads()).max()),
+            Some(1)
+        );
         set_num_threads(0);
         assert!(num_threads() >= 1);
     }

@@ -204,20 +204,21 @@ fn advance_block<T: Float>(
     // dst rows (k, cc) of sequence b have stride B*w; src h-rows stride C*B*w.
     let jb = Op::new(&jac_b[..n * h], n, h);
     let mh = Op { data: &src[b * w..], rows: h, cols: w, ld: c * row_stride, trans: false };
-    gemm_serial(&mut dst[b * w..], row_stride, jb, mh, T::ONE, false);
     let row = |k: usize, cc: usize| ((k * c + cc) * bsz + b) * w;
     if c == 2 {
-        // The LSTM's direct dependence on its old cell state.
+        // The LSTM's direct dependence on its old cell state, written first
+        // so that the GEMM adds to it (no second pass over the new rows).
         for k in 0..h {
             let oc = &src[row(k, 1)..row(k, 1) + w];
             for cc in 0..c {
                 let gm = loc.gamma[Local::<T>::gi(sh, b, cc, 1, k)];
                 for (d, &o) in dst[row(k, cc)..row(k, cc) + w].iter_mut().zip(oc) {
-                    *d += gm * o;
+                    *d = gm * o;
                 }
             }
         }
     }
+    gemm_serial(&mut dst[b * w..], row_stride, jb, mh, T::ONE, c == 2);
     // F_t: alpha ⊗ [x, 1] on the rows of W_ih / b_ih, beta ⊗ [h_prev, 1] on
     // W_hh / b_hh; parameter row r = g*H + k feeds unit k only.
     let x_b = &x[b * i..(b + 1) * i];

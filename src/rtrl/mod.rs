@@ -151,7 +151,7 @@ impl Method {
 /// Whether a step touching `work` numbers is worth splitting across threads
 /// (below that, waking the pool costs more than it saves).
 pub(crate) fn worth_threads(work: usize) -> bool {
-    work >= 1 << 17 && rayon::current_num_threads() > 1
+    work >= 1 << 17 && crate::par::current_threads() > 1
 }
 
 /// Default memory limit for sensitivities: 2 GiB.
