@@ -163,49 +163,90 @@ pub fn adam_step<T: Float>(params: Vec<Slots<'_, T>>, h: &Adam, step: u64) -> Re
     }
     let k = step as f64;
     // Python floats in torch: computed in f64, applied in T.
-    let step_size = T::from_f64(h.lr / (1.0 - h.beta1.powf(k)));
-    let bc2_sqrt = T::from_f64((1.0 - h.beta2.powf(k)).sqrt());
-    let (b1w, b2, b2w) = (T::from_f64(1.0 - h.beta1), T::from_f64(h.beta2), T::from_f64(1.0 - h.beta2));
-    let (eps, wd) = (T::from_f64(h.eps), T::from_f64(h.weight_decay));
-    let shrink = T::from_f64(1.0 - h.lr * h.weight_decay);
-    let decay = h.weight_decay != 0.0;
-    let (amsgrad, maximize, decoupled) = (h.amsgrad, h.maximize, h.decoupled);
-    let elem = |p: &mut T, g: T, m: &mut T, v: &mut T| -> T {
-        let mut g = if maximize { -g } else { g };
-        if decay {
-            if decoupled {
-                *p *= shrink;
-            } else {
-                g += wd * *p;
-            }
-        }
-        *m = lerp(*m, g, b1w);
-        *v = *v * b2 + b2w * g * g;
-        *v
+    let c = AdamConsts {
+        step_size: T::from_f64(h.lr / (1.0 - h.beta1.powf(k))),
+        bc2_sqrt: T::from_f64((1.0 - h.beta2.powf(k)).sqrt()),
+        b1w: T::from_f64(1.0 - h.beta1),
+        b2: T::from_f64(h.beta2),
+        b2w: T::from_f64(1.0 - h.beta2),
+        eps: T::from_f64(h.eps),
+        wd: T::from_f64(h.weight_decay),
+        shrink: T::from_f64(1.0 - h.lr * h.weight_decay),
+        decay: h.weight_decay != 0.0,
+        decoupled: h.decoupled,
+        maximize: h.maximize,
     };
-    let apply = |p: &mut T, m: T, second: T| {
-        let denom = second.sqrt() / bc2_sqrt + eps;
-        *p += (-step_size) * (m / denom);
-    };
+    let amsgrad = h.amsgrad;
     run(params, |s| {
         let n = s.param.len();
         let Slots { param, grad, state: [m, v, vmax] } = s;
-        let (param, grad, m, v) = (&mut param[..n], &grad[..n], &mut m[..n], &mut v[..n]);
-        if amsgrad {
-            let vmax = &mut vmax[..n];
-            for i in 0..n {
-                let vi = elem(&mut param[i], grad[i], &mut m[i], &mut v[i]);
-                vmax[i] = nan_maximum(vmax[i], vi);
-                apply(&mut param[i], m[i], vmax[i]);
-            }
-        } else {
-            for i in 0..n {
-                let vi = elem(&mut param[i], grad[i], &mut m[i], &mut v[i]);
-                apply(&mut param[i], m[i], vi);
-            }
-        }
+        let vmax = if amsgrad { Some(&mut vmax[..n]) } else { None };
+        adam_block(&mut param[..n], &grad[..n], &mut m[..n], &mut v[..n], vmax, c);
     });
     Ok(())
+}
+
+/// Adam's per-step scalars, by value (so the element loop keeps them in
+/// registers and vectorises).
+#[derive(Clone, Copy)]
+struct AdamConsts<T> {
+    step_size: T,
+    bc2_sqrt: T,
+    b1w: T,
+    b2: T,
+    b2w: T,
+    eps: T,
+    wd: T,
+    shrink: T,
+    decay: bool,
+    decoupled: bool,
+    maximize: bool,
+}
+
+/// One block of Adam: moments, (AMSGrad maximum) and the parameter update.
+fn adam_block<T: Float>(
+    p: &mut [T],
+    g: &[T],
+    m: &mut [T],
+    v: &mut [T],
+    vmax: Option<&mut [T]>,
+    c: AdamConsts<T>,
+) {
+    let (coupled, decoupled) = (c.decay && !c.decoupled, c.decay && c.decoupled);
+    let sign = if c.maximize { -T::ONE } else { T::ONE };
+    let low = c.b1w < T::from_f64(0.5);
+    // torch's lerp(m, g, w), exact at both ends: the branch is the same for every element.
+    let lerp = |a: T, b: T| if low { a + c.b1w * (b - a) } else { b - (b - a) * (T::ONE - c.b1w) };
+    let moments = |p: &mut T, g: T, m: &mut T, v: &mut T| {
+        let mut g = sign * g;
+        if coupled {
+            g += c.wd * *p;
+        }
+        if decoupled {
+            *p *= c.shrink;
+        }
+        *m = lerp(*m, g);
+        *v = *v * c.b2 + c.b2w * g * g;
+    };
+    let apply = |p: &mut T, m: T, second: T| {
+        let denom = second.sqrt() / c.bc2_sqrt + c.eps;
+        *p += (-c.step_size) * (m / denom);
+    };
+    match vmax {
+        Some(vmax) => {
+            for ((((p, &g), m), v), vm) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()).zip(vmax) {
+                moments(p, g, m, v);
+                *vm = nan_maximum(*vm, *v);
+                apply(p, *m, *vm);
+            }
+        }
+        None => {
+            for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+                moments(p, g, m, v);
+                apply(p, *m, *v);
+            }
+        }
+    }
 }
 
 /// RMSprop hyper-parameters (torch names).
