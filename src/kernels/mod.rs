@@ -20,6 +20,9 @@
 
 mod consts;
 mod scalar;
+mod wide;
+
+pub use wide::wide;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
