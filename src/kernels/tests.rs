@@ -426,3 +426,28 @@ fn detected_paths() {
         assert!(Isa::Avx2.is_supported());
     }
 }
+
+#[test]
+fn wide_gives_the_same_bits_as_baseline_code() {
+    // Element-wise multiply-adds and an 8-lane reduction, compiled for the
+    // widest ISA inside `wide` and for baseline x86-64 outside.
+    #[inline(always)]
+    fn work(a: &[f32], b: &[f32], out: &mut [f32]) -> f32 {
+        let mut acc = [0.0f32; 8];
+        for (i, ((o, &x), &y)) in out.iter_mut().zip(a).zip(b).enumerate() {
+            *o = 0.75 * *o + x * y - (x / (y.abs() + 1.0)).sqrt();
+            acc[i % 8] += *o * x;
+        }
+        acc.iter().sum()
+    }
+    let a: Vec<f32> = (0..1003).map(|i| ((i as f32) * 0.37).sin() * 3.0).collect();
+    let b: Vec<f32> = (0..1003).map(|i| ((i as f32) * 0.11).cos() * 2.0).collect();
+    let (mut o1, mut o2) = (vec![0.5f32; 1003], vec![0.5f32; 1003]);
+    let s1 = work(&a, &b, &mut o1);
+    let s2 = super::wide(
+        #[inline(always)]
+        || work(&a, &b, &mut o2),
+    );
+    assert_eq!(s1.to_bits(), s2.to_bits());
+    assert!(o1.iter().zip(&o2).all(|(x, y)| x.to_bits() == y.to_bits()));
+}
