@@ -154,21 +154,28 @@ impl<T: Float> Exact<T> {
         let (h, c, g_n) = (sh.hidden, sh.kind.comps(), sh.kind.gates());
         let n = c * h;
         let w_hh = &params[sh.off_whh()..sh.off_bih()];
-        for (b, jb) in self.jac.chunks_mut(n * h).enumerate() {
-            for k in 0..h {
-                for cc in 0..c {
-                    let row = &mut jb[(k * c + cc) * h..(k * c + cc + 1) * h];
-                    row.fill(T::ZERO);
-                    for g in 0..g_n {
-                        let be = loc.beta[Local::<T>::ab(sh, b, cc, g, k)];
-                        for (r, &w) in row.iter_mut().zip(&w_hh[(g * h + k) * h..(g * h + k + 1) * h]) {
-                            *r += be * w;
+        let jac = &mut self.jac;
+        wide(
+            #[inline(always)]
+            || {
+                for (b, jb) in jac.chunks_mut(n * h).enumerate() {
+                    for k in 0..h {
+                        for cc in 0..c {
+                            let row = &mut jb[(k * c + cc) * h..(k * c + cc + 1) * h];
+                            row.fill(T::ZERO);
+                            for g in 0..g_n {
+                                let be = loc.beta[Local::<T>::ab(sh, b, cc, g, k)];
+                                for (r, &w) in row.iter_mut().zip(&w_hh[(g * h + k) * h..(g * h + k + 1) * h])
+                                {
+                                    *r += be * w;
+                                }
+                            }
+                            row[k] += loc.gamma[Local::<T>::gi(sh, b, cc, 0, k)];
                         }
                     }
-                    row[k] += loc.gamma[Local::<T>::gi(sh, b, cc, 0, k)];
                 }
-            }
-        }
+            },
+        )
     }
 
     /// grad += sum_b dloss_dh[b] · M[b] for the current M (the same order of

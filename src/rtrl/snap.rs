@@ -13,6 +13,7 @@ use super::local::{param_blocks, Local};
 use super::CellShape;
 use crate::error::{checked_size, try_zeros, Result};
 use crate::float::Float;
+use crate::kernels::wide;
 use rayon::prelude::*;
 
 pub struct Snap1<T> {
@@ -47,48 +48,55 @@ impl<T: Float> Snap1<T> {
         let p = self.p;
         let w_hh = &params[sh.off_whh()..sh.off_bih()];
         let update = |(b, (mb, jd)): (usize, (&mut [T], &mut [T]))| {
-            // Unit-diagonal Jacobian blocks Jd[c][d][k].
-            for cc in 0..c {
-                for d in 0..c {
-                    for k in 0..h {
-                        let mut v = loc.gamma[Local::<T>::gi(sh, b, cc, d, k)];
-                        if d == 0 {
-                            for g in 0..sh.kind.gates() {
-                                v += loc.beta[Local::<T>::ab(sh, b, cc, g, k)] * w_hh[(g * h + k) * h + k];
+            wide(
+                #[inline(always)]
+                || {
+                    // Unit-diagonal Jacobian blocks Jd[c][d][k].
+                    for cc in 0..c {
+                        for d in 0..c {
+                            for k in 0..h {
+                                let mut v = loc.gamma[Local::<T>::gi(sh, b, cc, d, k)];
+                                if d == 0 {
+                                    for g in 0..sh.kind.gates() {
+                                        v += loc.beta[Local::<T>::ab(sh, b, cc, g, k)]
+                                            * w_hh[(g * h + k) * h + k];
+                                    }
+                                }
+                                jd[(cc * c + d) * h + k] = v;
                             }
                         }
-                        jd[(cc * c + d) * h + k] = v;
                     }
-                }
-            }
-            let x_b = &x[b * i..(b + 1) * i];
-            let h_b = &s_prev[b * c * h..b * c * h + h];
-            let one = [T::ONE];
-            let blocks = param_blocks(sh, &loc.alpha, &loc.beta, x_b, h_b, &one);
-            let (mh, mc) = mb.split_at_mut(p);
-            for (off, coef, inp) in blocks {
-                let width = inp.len();
-                for row in 0..sh.rows() {
-                    let (g, k) = (row / h, row % h);
-                    let cols = off + row * width..off + (row + 1) * width;
-                    if c == 1 {
-                        let (j0, a0) = (jd[k], coef[Local::<T>::ab(sh, b, 0, g, k)]);
-                        for (v, &u) in mh[cols].iter_mut().zip(inp) {
-                            *v = j0 * *v + a0 * u;
-                        }
-                    } else {
-                        let jj = |cc: usize, d: usize| jd[(cc * c + d) * h + k];
-                        let (jhh, jhc, jch, jcc) = (jj(0, 0), jj(0, 1), jj(1, 0), jj(1, 1));
-                        let ah = coef[Local::<T>::ab(sh, b, 0, g, k)];
-                        let ac = coef[Local::<T>::ab(sh, b, 1, g, k)];
-                        for ((vh, vc), &u) in mh[cols.clone()].iter_mut().zip(&mut mc[cols]).zip(inp) {
-                            let (oh, oc) = (*vh, *vc);
-                            *vh = jhh * oh + jhc * oc + ah * u;
-                            *vc = jch * oh + jcc * oc + ac * u;
+                    let x_b = &x[b * i..(b + 1) * i];
+                    let h_b = &s_prev[b * c * h..b * c * h + h];
+                    let one = [T::ONE];
+                    let blocks = param_blocks(sh, &loc.alpha, &loc.beta, x_b, h_b, &one);
+                    let (mh, mc) = mb.split_at_mut(p);
+                    for (off, coef, inp) in blocks {
+                        let width = inp.len();
+                        for row in 0..sh.rows() {
+                            let (g, k) = (row / h, row % h);
+                            let cols = off + row * width..off + (row + 1) * width;
+                            if c == 1 {
+                                let (j0, a0) = (jd[k], coef[Local::<T>::ab(sh, b, 0, g, k)]);
+                                for (v, &u) in mh[cols].iter_mut().zip(inp) {
+                                    *v = j0 * *v + a0 * u;
+                                }
+                            } else {
+                                let jj = |cc: usize, d: usize| jd[(cc * c + d) * h + k];
+                                let (jhh, jhc, jch, jcc) = (jj(0, 0), jj(0, 1), jj(1, 0), jj(1, 1));
+                                let ah = coef[Local::<T>::ab(sh, b, 0, g, k)];
+                                let ac = coef[Local::<T>::ab(sh, b, 1, g, k)];
+                                for ((vh, vc), &u) in mh[cols.clone()].iter_mut().zip(&mut mc[cols]).zip(inp)
+                                {
+                                    let (oh, oc) = (*vh, *vc);
+                                    *vh = jhh * oh + jhc * oc + ah * u;
+                                    *vc = jch * oh + jcc * oc + ac * u;
+                                }
+                            }
                         }
                     }
-                }
-            }
+                },
+            )
         };
         if super::worth_threads(self.m.len()) {
             let tasks = self.m.par_chunks_mut(c * p).zip(self.jd.par_chunks_mut(c * c * h));
@@ -100,18 +108,24 @@ impl<T: Float> Snap1<T> {
     /// grad[p] += sum_b dloss_dh[b, k(p)] m_h[b, p] (sequences in order).
     pub fn accumulate(&self, sh: &CellShape, dloss_dh: &[T], grad: &mut [T]) {
         let (h, c, i, r, p) = (sh.hidden, sh.kind.comps(), sh.input, sh.rows(), self.p);
-        for b in 0..self.batch {
-            let mh = &self.m[b * c * p..b * c * p + p];
-            let d = &dloss_dh[b * h..(b + 1) * h];
-            for (off, width) in [(0, i), (sh.off_whh(), h), (sh.off_bih(), 1), (sh.off_bhh(), 1)] {
-                for row in 0..r {
-                    let w = d[row % h];
-                    let base = off + row * width;
-                    for (gv, &mv) in grad[base..base + width].iter_mut().zip(&mh[base..base + width]) {
-                        *gv += w * mv;
+        wide(
+            #[inline(always)]
+            || {
+                for b in 0..self.batch {
+                    let mh = &self.m[b * c * p..b * c * p + p];
+                    let d = &dloss_dh[b * h..(b + 1) * h];
+                    for (off, width) in [(0, i), (sh.off_whh(), h), (sh.off_bih(), 1), (sh.off_bhh(), 1)] {
+                        for row in 0..r {
+                            let w = d[row % h];
+                            let base = off + row * width;
+                            for (gv, &mv) in grad[base..base + width].iter_mut().zip(&mh[base..base + width])
+                            {
+                                *gv += w * mv;
+                            }
+                        }
                     }
                 }
-            }
-        }
+            },
+        )
     }
 }

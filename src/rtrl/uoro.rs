@@ -15,6 +15,7 @@ use super::local::{param_blocks, Local};
 use super::CellShape;
 use crate::error::{checked_size, try_zeros, Result};
 use crate::float::Float;
+use crate::kernels::wide;
 use crate::linalg::{gemm, Op};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{Rng, SeedableRng};
@@ -80,79 +81,91 @@ impl<T: Float> Uoro<T> {
         gemm(&mut self.ws, r, sh_op, Op::new(w_hh, r, h).t(), T::ONE, false);
         let eps = T::from_f64(1e-7);
         let norm2 = |v: &[T]| v.iter().fold(T::ZERO, |s, &a| s + a * a);
-        for b in 0..self.batch {
-            for v in self.nu.iter_mut() {
-                *v = if self.rng.next_u64() >> 63 == 1 { T::ONE } else { -T::ONE };
-            }
-            let st = &mut self.s_tilde[b * n..(b + 1) * n];
-            // J s̃ = gamma s̃ + beta (W_hh s̃^h).
-            for cc in 0..c {
-                for k in 0..h {
-                    let mut v = T::ZERO;
-                    for d in 0..c {
-                        v += loc.gamma[Local::<T>::gi(sh, b, cc, d, k)] * st[d * h + k];
+        let this = &mut *self;
+        wide(
+            #[inline(always)]
+            || {
+                for b in 0..this.batch {
+                    for v in this.nu.iter_mut() {
+                        *v = if this.rng.next_u64() >> 63 == 1 { T::ONE } else { -T::ONE };
                     }
-                    for g in 0..sh.kind.gates() {
-                        v += loc.beta[Local::<T>::ab(sh, b, cc, g, k)] * self.ws[b * r + g * h + k];
+                    let st = &mut this.s_tilde[b * n..(b + 1) * n];
+                    // J s̃ = gamma s̃ + beta (W_hh s̃^h).
+                    for cc in 0..c {
+                        for k in 0..h {
+                            let mut v = T::ZERO;
+                            for d in 0..c {
+                                v += loc.gamma[Local::<T>::gi(sh, b, cc, d, k)] * st[d * h + k];
+                            }
+                            for g in 0..sh.kind.gates() {
+                                v += loc.beta[Local::<T>::ab(sh, b, cc, g, k)] * this.ws[b * r + g * h + k];
+                            }
+                            this.js[cc * h + k] = v;
+                        }
                     }
-                    self.js[cc * h + k] = v;
+                    // ν^T F is, per parameter row, da ⊗ [x, 1] (W_ih, b_ih) and
+                    // db ⊗ [h_prev, 1] (W_hh, b_hh); its norm follows from the factors.
+                    for row in 0..r {
+                        let (g, k) = (row / h, row % h);
+                        let (mut sa, mut sb) = (T::ZERO, T::ZERO);
+                        for cc in 0..c {
+                            sa += this.nu[cc * h + k] * loc.alpha[Local::<T>::ab(sh, b, cc, g, k)];
+                            sb += this.nu[cc * h + k] * loc.beta[Local::<T>::ab(sh, b, cc, g, k)];
+                        }
+                        this.da[row] = sa;
+                        this.db[row] = sb;
+                    }
+                    let x_b = &x[b * i..(b + 1) * i];
+                    let h_b = &s_prev[b * n..b * n + h];
+                    let (x2, h2) = (norm2(x_b) + T::ONE, norm2(h_b) + T::ONE);
+                    let nu_f2 =
+                        this.da.iter().zip(&this.db).fold(T::ZERO, |s, (&a, &d)| s + a * a * x2 + d * d * h2);
+                    let rho0 = ((this.theta_norm2[b].sqrt() + eps) / (norm2(&this.js).sqrt() + eps)).sqrt();
+                    let rho1 = ((nu_f2.sqrt() + eps) / (T::from_f64(n as f64).sqrt() + eps)).sqrt();
+                    for ((s, &j), &v) in st.iter_mut().zip(&this.js).zip(&this.nu) {
+                        *s = rho0 * j + rho1 * v;
+                    }
+                    // θ̃ = θ̃ / ρ0 + (ν^T F) / ρ1, keeping its squared norm for the next step.
+                    let (inv0, inv1) = (T::ONE / rho0, T::ONE / rho1);
+                    let tt = &mut this.theta_tilde[b * p..(b + 1) * p];
+                    let one = [T::ONE];
+                    let blocks = param_blocks(sh, &this.da, &this.db, x_b, h_b, &one);
+                    let mut n2 = T::ZERO;
+                    for (off, coef, inp) in blocks {
+                        let width = inp.len();
+                        for (row, &cf) in coef.iter().enumerate() {
+                            n2 += scale_add_norm2(
+                                &mut tt[off + row * width..off + (row + 1) * width],
+                                inv0,
+                                cf * inv1,
+                                inp,
+                            );
+                        }
+                    }
+                    this.theta_norm2[b] = n2;
                 }
-            }
-            // ν^T F is, per parameter row, da ⊗ [x, 1] (W_ih, b_ih) and
-            // db ⊗ [h_prev, 1] (W_hh, b_hh); its norm follows from the factors.
-            for row in 0..r {
-                let (g, k) = (row / h, row % h);
-                let (mut sa, mut sb) = (T::ZERO, T::ZERO);
-                for cc in 0..c {
-                    sa += self.nu[cc * h + k] * loc.alpha[Local::<T>::ab(sh, b, cc, g, k)];
-                    sb += self.nu[cc * h + k] * loc.beta[Local::<T>::ab(sh, b, cc, g, k)];
-                }
-                self.da[row] = sa;
-                self.db[row] = sb;
-            }
-            let x_b = &x[b * i..(b + 1) * i];
-            let h_b = &s_prev[b * n..b * n + h];
-            let (x2, h2) = (norm2(x_b) + T::ONE, norm2(h_b) + T::ONE);
-            let nu_f2 = self.da.iter().zip(&self.db).fold(T::ZERO, |s, (&a, &d)| s + a * a * x2 + d * d * h2);
-            let rho0 = ((self.theta_norm2[b].sqrt() + eps) / (norm2(&self.js).sqrt() + eps)).sqrt();
-            let rho1 = ((nu_f2.sqrt() + eps) / (T::from_f64(n as f64).sqrt() + eps)).sqrt();
-            for ((s, &j), &v) in st.iter_mut().zip(&self.js).zip(&self.nu) {
-                *s = rho0 * j + rho1 * v;
-            }
-            // θ̃ = θ̃ / ρ0 + (ν^T F) / ρ1, keeping its squared norm for the next step.
-            let (inv0, inv1) = (T::ONE / rho0, T::ONE / rho1);
-            let tt = &mut self.theta_tilde[b * p..(b + 1) * p];
-            let one = [T::ONE];
-            let blocks = param_blocks(sh, &self.da, &self.db, x_b, h_b, &one);
-            let mut n2 = T::ZERO;
-            for (off, coef, inp) in blocks {
-                let width = inp.len();
-                for (row, &cf) in coef.iter().enumerate() {
-                    n2 += scale_add_norm2(
-                        &mut tt[off + row * width..off + (row + 1) * width],
-                        inv0,
-                        cf * inv1,
-                        inp,
-                    );
-                }
-            }
-            self.theta_norm2[b] = n2;
-        }
+            },
+        )
     }
 
     /// grad += sum_b (dloss_dh[b] · s̃^h[b]) θ̃[b].
     pub fn accumulate(&self, sh: &CellShape, dloss_dh: &[T], grad: &mut [T]) {
         let (h, n, p) = (sh.hidden, sh.state_len(), self.p);
-        for b in 0..self.batch {
-            let w: T = dloss_dh[b * h..(b + 1) * h]
-                .iter()
-                .zip(&self.s_tilde[b * n..b * n + h])
-                .map(|(&a, &s)| a * s)
-                .sum();
-            for (g, &t) in grad.iter_mut().zip(&self.theta_tilde[b * p..(b + 1) * p]) {
-                *g += w * t;
-            }
-        }
+        wide(
+            #[inline(always)]
+            || {
+                for b in 0..self.batch {
+                    let w: T = dloss_dh[b * h..(b + 1) * h]
+                        .iter()
+                        .zip(&self.s_tilde[b * n..b * n + h])
+                        .map(|(&a, &s)| a * s)
+                        .sum();
+                    for (g, &t) in grad.iter_mut().zip(&self.theta_tilde[b * p..(b + 1) * p]) {
+                        *g += w * t;
+                    }
+                }
+            },
+        )
     }
 }
 
