@@ -8,6 +8,7 @@
 //! thread count.
 
 use super::blocks::BLOCK;
+use crate::kernels::wide;
 use crate::{Error, Float, Result};
 use rayon::prelude::*;
 
@@ -181,7 +182,11 @@ pub fn adam_step<T: Float>(params: Vec<Slots<'_, T>>, h: &Adam, step: u64) -> Re
         let n = s.param.len();
         let Slots { param, grad, state: [m, v, vmax] } = s;
         let vmax = if amsgrad { Some(&mut vmax[..n]) } else { None };
-        adam_block(&mut param[..n], &grad[..n], &mut m[..n], &mut v[..n], vmax, c);
+        let (param, grad, m, v) = (&mut param[..n], &grad[..n], &mut m[..n], &mut v[..n]);
+        wide(
+            #[inline(always)]
+            || adam_block(param, grad, m, v, vmax, c),
+        );
     });
     Ok(())
 }
@@ -204,6 +209,7 @@ struct AdamConsts<T> {
 }
 
 /// One block of Adam: moments, (AMSGrad maximum) and the parameter update.
+#[inline(always)]
 fn adam_block<T: Float>(
     p: &mut [T],
     g: &[T],
