@@ -74,7 +74,7 @@ def _make(mode, n, dtype=np.float32):
     return rtrl.Cell(mode, INPUT, n, dtype=dtype)
 
 
-def rnnrs_steps_per_s(mode, method, n, batch, budget_flops=2e10):
+def rnnrs_steps_per_s(mode, method, n, batch, budget_flops=6e10):
     """Steps/s of one `rtrl.gradient` call over a sequence sized to the work."""
     cell = _make(mode, n)
     if method == "exact":

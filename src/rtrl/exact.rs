@@ -18,7 +18,7 @@
 //! independent, so threads take whole blocks (split along outputs: results do
 //! not depend on the thread count), each with its own slice of the gradient.
 
-use super::local::{param_blocks, Local};
+use super::local::{self, param_blocks, Local};
 use super::CellShape;
 use crate::error::{checked_size, try_zeros, Result};
 use crate::float::Float;
@@ -31,10 +31,23 @@ use rayon::prelude::*;
 /// the passes after it.
 const BLOCK_BYTES: usize = 512 << 10;
 
+/// Bytes of per-step data (Jacobians, local derivatives, previous states)
+/// one time chunk of `run_sequence` keeps, and the most steps in a chunk.
+const CHUNK_BYTES: usize = 16 << 20;
+const MAX_CHUNK: usize = 256;
+
+/// Sensitivities above this size (a server's last-level cache) make the
+/// per-step recursion stream M through main memory every step; `gradient`
+/// then blocks in time. Below it, step by step is faster (it re-packs each
+/// step's Jacobian once for all blocks instead of once per block).
+pub(super) const TIME_BLOCKING_BYTES: usize = 32 << 20;
+
 pub struct Exact<T> {
     batch: usize,
     /// Width W of every column block but the last.
     width: usize,
+    /// Most steps per time chunk of `run_sequence` (tests use small ones).
+    pub(super) max_chunk: usize,
     /// Sensitivities (block-major, see above), and the buffer the next step is written to.
     m: Vec<T>,
     next: Vec<T>,
@@ -66,6 +79,7 @@ impl<T: Float> Exact<T> {
         Ok(Exact {
             batch,
             width: width.clamp(1, p),
+            max_chunk: MAX_CHUNK,
             m: try_zeros(m, "exact RTRL sensitivities")?,
             next: try_zeros(m, "exact RTRL sensitivities")?,
             jac: try_zeros(j, "exact RTRL Jacobians")?,
@@ -74,6 +88,11 @@ impl<T: Float> Exact<T> {
 
     pub fn reset(&mut self) {
         self.m.fill(T::ZERO);
+    }
+
+    /// Whether a whole sequence is faster blocked in time (`run_sequence`).
+    pub fn prefers_time_blocking(&self) -> bool {
+        self.m.len() * std::mem::size_of::<T>() > TIME_BLOCKING_BYTES
     }
 
     /// Elements of one block's storage (all rows): n * B * width.
@@ -93,7 +112,7 @@ impl<T: Float> Exact<T> {
         loc: &Local<T>,
         contract: Option<(&[T], &mut [T])>,
     ) {
-        self.form_jacobians(sh, params, loc);
+        form_jacobians(sh, params, loc, &mut self.jac);
         let (bsz, width, blk) = (self.batch, self.width, self.block_len(sh));
         let (old, jac) = (&self.m, &self.jac);
         let pass = |j: usize, dst: &mut [T], grad: Option<&mut [T]>, dloss: Option<&[T]>| {
@@ -110,6 +129,7 @@ impl<T: Float> Exact<T> {
                         advance_block(
                             sh,
                             bsz,
+                            b,
                             b,
                             w,
                             lo,
@@ -149,33 +169,101 @@ impl<T: Float> Exact<T> {
         std::mem::swap(&mut self.m, &mut self.next);
     }
 
-    /// J^h_b rows (k, c) = sum_g beta[c][g][k] W_hh[gH+k, :] + gamma[c][h][k] e_k.
-    fn form_jacobians(&mut self, sh: &CellShape, params: &[T], loc: &Local<T>) {
-        let (h, c, g_n) = (sh.hidden, sh.kind.comps(), sh.kind.gates());
-        let n = c * h;
-        let w_hh = &params[sh.off_whh()..sh.off_bih()];
-        let jac = &mut self.jac;
-        wide(
-            #[inline(always)]
-            || {
-                for (b, jb) in jac.chunks_mut(n * h).enumerate() {
-                    for k in 0..h {
-                        for cc in 0..c {
-                            let row = &mut jb[(k * c + cc) * h..(k * c + cc + 1) * h];
-                            row.fill(T::ZERO);
-                            for g in 0..g_n {
-                                let be = loc.beta[Local::<T>::ab(sh, b, cc, g, k)];
-                                for (r, &w) in row.iter_mut().zip(&w_hh[(g * h + k) * h..(g * h + k + 1) * h])
-                                {
-                                    *r += be * w;
-                                }
-                            }
-                            row[k] += loc.gamma[Local::<T>::gi(sh, b, cc, 0, k)];
-                        }
-                    }
+    /// Exact RTRL over a whole sequence (`x` (T, B, I), `dloss_dh` (T, B, H)),
+    /// blocked in time. A column block of M evolves on its own (`J_t` and
+    /// `F_t` do not depend on M), so after a forward pass over a chunk of
+    /// steps that keeps each step's Jacobians and local derivatives, every
+    /// (column block, sequence) goes through all the chunk's steps while it
+    /// stays in cache: M crosses memory once per chunk instead of once per
+    /// step (per step, M is far larger than the caches for n >= 64).
+    /// `state` (B, C, H) goes in and comes out advanced (`next` is scratch);
+    /// `y` (T, B, H) gets the hidden states; the gradient is added to `grad`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run_sequence(
+        &mut self,
+        sh: &CellShape,
+        params: &[T],
+        x: &[T],
+        dloss_dh: &[T],
+        steps: usize,
+        state: &mut Vec<T>,
+        next: &mut Vec<T>,
+        y: &mut [T],
+        grad: &mut [T],
+    ) -> Result<()> {
+        let (bsz, n, h, i) = (self.batch, sh.state_len(), sh.hidden, sh.input);
+        let per_step = checked_size(&[bsz, n, h + 1 + 2 * sh.kind.gates()], "RTRL chunk")?;
+        let chunk = (CHUNK_BYTES / (per_step * std::mem::size_of::<T>()))
+            .clamp(1, self.max_chunk.max(1))
+            .min(steps.max(1));
+        let mut locs = (0..chunk).map(|_| Local::new(sh, bsz)).collect::<Result<Vec<_>>>()?;
+        let mut prevs = try_zeros(checked_size(&[chunk, bsz, n], "RTRL chunk")?, "RTRL chunk")?;
+        let mut jacs = try_zeros(checked_size(&[chunk, bsz, n, h], "RTRL chunk")?, "RTRL chunk")?;
+        let (bi, bh, width, blk) = (bsz * i, bsz * h, self.width, self.block_len(sh));
+        let mut t0 = 0;
+        while t0 < steps {
+            let len = chunk.min(steps - t0);
+            for s in 0..len {
+                let t = t0 + s;
+                prevs[s * bsz * n..(s + 1) * bsz * n].copy_from_slice(state);
+                local::step(sh, params, &x[t * bi..(t + 1) * bi], state, next, bsz, &mut locs[s]);
+                form_jacobians(sh, params, &locs[s], &mut jacs[s * bsz * n * h..(s + 1) * bsz * n * h]);
+                std::mem::swap(state, next);
+                for b in 0..bsz {
+                    y[t * bh + b * h..t * bh + (b + 1) * h].copy_from_slice(&state[b * n..b * n + h]);
                 }
-            },
-        )
+            }
+            let (locs, prevs, jacs) = (&locs, &prevs, &jacs);
+            // One column block through the chunk, sequence by sequence; a
+            // sequence's rows of the block ping-pong between two scratch buffers.
+            let task = |(j, (mblk, g)): (usize, (&mut [T], &mut [T]))| {
+                let w = g.len();
+                let mut cur = vec![T::ZERO; n * w];
+                let mut new = vec![T::ZERO; n * w];
+                wide(
+                    #[inline(always)]
+                    || {
+                        for b in 0..bsz {
+                            for r in 0..n {
+                                let at = (r * bsz + b) * w;
+                                cur[r * w..(r + 1) * w].copy_from_slice(&mblk[at..at + w]);
+                            }
+                            for s in 0..len {
+                                let t = t0 + s;
+                                advance_block(
+                                    sh,
+                                    1,
+                                    0,
+                                    b,
+                                    w,
+                                    j * width,
+                                    &jacs[(s * bsz + b) * n * h..],
+                                    &cur,
+                                    &mut new,
+                                    &x[t * bi..(t + 1) * bi],
+                                    &prevs[s * bsz * n..(s + 1) * bsz * n],
+                                    &locs[s],
+                                );
+                                let d = &dloss_dh[t * bh + b * h..t * bh + (b + 1) * h];
+                                contract_block(sh, 1, 0, w, d, &new, g);
+                                std::mem::swap(&mut cur, &mut new);
+                            }
+                            for r in 0..n {
+                                let at = (r * bsz + b) * w;
+                                mblk[at..at + w].copy_from_slice(&cur[r * w..(r + 1) * w]);
+                            }
+                        }
+                    },
+                )
+            };
+            if super::worth_threads(self.m.len() * len) && self.m.len() > blk {
+                self.m.par_chunks_mut(blk).zip(grad.par_chunks_mut(width)).enumerate().for_each(task);
+            } else {
+                self.m.chunks_mut(blk).zip(grad.chunks_mut(width)).enumerate().for_each(task);
+            }
+            t0 += len;
+        }
+        Ok(())
     }
 
     /// grad += sum_b dloss_dh[b] · M[b] for the current M (the same order of
@@ -201,15 +289,18 @@ impl<T: Float> Exact<T> {
     }
 }
 
-/// One (block, sequence): `dst = J^h_b src^h + c terms + F_t` on the block's
-/// `w` columns starting at parameter `lo`. `src`/`dst` are the whole block
-/// (`[k][c][b][w]`); `jac_b` starts at sequence b's Jacobian.
+/// One (block, sequence): `dst = J^h src^h + c terms + F_t` on the block's
+/// `w` columns starting at parameter `lo`. `src`/`dst` hold the block's rows
+/// as `[k][c][b][w]` for `bsz` sequences, this one at row position `b`; `seq`
+/// indexes the step's batch data (`x`, `s_prev`, `loc`); `jac_b` starts at
+/// that sequence's Jacobian.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn advance_block<T: Float>(
     sh: &CellShape,
     bsz: usize,
     b: usize,
+    seq: usize,
     w: usize,
     lo: usize,
     jac_b: &[T],
@@ -232,7 +323,7 @@ fn advance_block<T: Float>(
         for k in 0..h {
             let oc = &src[row(k, 1)..row(k, 1) + w];
             for cc in 0..c {
-                let gm = loc.gamma[Local::<T>::gi(sh, b, cc, 1, k)];
+                let gm = loc.gamma[Local::<T>::gi(sh, seq, cc, 1, k)];
                 for (d, &o) in dst[row(k, cc)..row(k, cc) + w].iter_mut().zip(oc) {
                     *d = gm * o;
                 }
@@ -242,8 +333,8 @@ fn advance_block<T: Float>(
     gemm_serial(&mut dst[b * w..], row_stride, jb, mh, T::ONE, c == 2);
     // F_t: alpha ⊗ [x, 1] on the rows of W_ih / b_ih, beta ⊗ [h_prev, 1] on
     // W_hh / b_hh; parameter row r = g*H + k feeds unit k only.
-    let x_b = &x[b * i..(b + 1) * i];
-    let h_b = &s_prev[b * n..b * n + h];
+    let x_b = &x[seq * i..(seq + 1) * i];
+    let h_b = &s_prev[seq * n..seq * n + h];
     let one = [T::ONE];
     let blocks = param_blocks(sh, &loc.alpha, &loc.beta, x_b, h_b, &one);
     let hi = lo + w;
@@ -259,7 +350,7 @@ fn advance_block<T: Float>(
             let (p0, p1) = ((off + r * rw).max(start), (off + (r + 1) * rw).min(end));
             let inp = &inp[p0 - off - r * rw..p1 - off - r * rw];
             for cc in 0..c {
-                let a = coef[Local::<T>::ab(sh, b, cc, g, k)];
+                let a = coef[Local::<T>::ab(sh, seq, cc, g, k)];
                 let d = &mut dst[row(k, cc) + p0 - lo..row(k, cc) + p1 - lo];
                 for (dv, &u) in d.iter_mut().zip(inp) {
                     *dv += a * u;
@@ -303,4 +394,31 @@ fn contract_block<T: Float>(
             *g += d * v;
         }
     }
+}
+
+/// J^h_b rows (k, c) = sum_g beta[c][g][k] W_hh[gH+k, :] + gamma[c][h][k] e_k.
+fn form_jacobians<T: Float>(sh: &CellShape, params: &[T], loc: &Local<T>, jac: &mut [T]) {
+    let (h, c, g_n) = (sh.hidden, sh.kind.comps(), sh.kind.gates());
+    let n = c * h;
+    let w_hh = &params[sh.off_whh()..sh.off_bih()];
+    wide(
+        #[inline(always)]
+        || {
+            for (b, jb) in jac.chunks_mut(n * h).enumerate() {
+                for k in 0..h {
+                    for cc in 0..c {
+                        let row = &mut jb[(k * c + cc) * h..(k * c + cc + 1) * h];
+                        row.fill(T::ZERO);
+                        for g in 0..g_n {
+                            let be = loc.beta[Local::<T>::ab(sh, b, cc, g, k)];
+                            for (r, &w) in row.iter_mut().zip(&w_hh[(g * h + k) * h..(g * h + k + 1) * h]) {
+                                *r += be * w;
+                            }
+                        }
+                        row[k] += loc.gamma[Local::<T>::gi(sh, b, cc, 0, k)];
+                    }
+                }
+            }
+        },
+    )
 }

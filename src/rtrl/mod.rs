@@ -209,6 +209,16 @@ enum Sens<T> {
     Uoro(uoro::Uoro<T>),
 }
 
+impl<T: Float> Sens<T> {
+    /// The exact sensitivities when a whole sequence should run blocked in time.
+    fn as_exact_if_time_blocked(&mut self) -> Option<&mut exact::Exact<T>> {
+        match self {
+            Sens::Exact(e) if e.prefers_time_blocking() => Some(e),
+            _ => None,
+        }
+    }
+}
+
 /// Online RTRL over a batch of independent sequences: holds the state
 /// `s_t` and the sensitivities, advanced one step at a time.
 pub struct Rtrl<T> {
@@ -415,6 +425,20 @@ pub fn gradient<T: Float>(
     let (c, h) = (shape.kind.comps(), shape.hidden);
     // One pool entry for the whole sequence (each step's own entry is then free).
     crate::par::install(|| -> Result<()> {
+        if let Some(e) = r.sens.as_exact_if_time_blocked() {
+            check_len("params", params.len(), shape.n_params(), "the cell's parameter count")?;
+            return e.run_sequence(
+                &shape,
+                params,
+                x,
+                dloss_dh,
+                steps,
+                &mut r.state,
+                &mut r.next,
+                &mut y,
+                &mut grad,
+            );
+        }
         for t in 0..steps {
             r.step(params, &x[t * bi..(t + 1) * bi], Some(&dloss_dh[t * bh..(t + 1) * bh]), Some(&mut grad))?;
             for b in 0..batch {

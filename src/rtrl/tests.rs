@@ -179,3 +179,49 @@ fn exact_blocks_of_any_width_agree() {
         }
     }
 }
+
+#[test]
+fn exact_whole_sequence_equals_step_by_step() {
+    // `gradient` runs exact RTRL blocked in time (each column block through a
+    // chunk of steps); it must agree with the online step-by-step recursion
+    // for any block width and chunk length (chunks cut the sequence anywhere).
+    for kind in KINDS {
+        let c = case(kind);
+        let p = c.sh.n_params();
+        let c0 = if kind == CellKind::Lstm { Some(&c.h0[..]) } else { None };
+        let mut online = Rtrl::new(c.sh, Method::Exact, c.b, None).unwrap();
+        online.reset(Some(&c.h0), c0).unwrap();
+        let mut want = vec![0.0; p];
+        let (bi, bh) = (c.b * 3, c.b * 4);
+        let mut want_y = vec![0.0; c.t * bh];
+        for t in 0..c.t {
+            let d = &c.dy[t * bh..(t + 1) * bh];
+            online.step(&c.p, &c.x[t * bi..(t + 1) * bi], Some(d), Some(&mut want)).unwrap();
+            for b in 0..c.b {
+                let n = c.sh.state_len();
+                want_y[t * bh + b * 4..t * bh + b * 4 + 4].copy_from_slice(&online.state()[b * n..b * n + 4]);
+            }
+        }
+        for (width, chunk) in [(p, 256), (7, 2), (16, 1), (p - 1, 3)] {
+            let mut r = Rtrl::new(c.sh, Method::Exact, c.b, None).unwrap();
+            let mut e = exact::Exact::with_width(&c.sh, c.b, width).unwrap();
+            e.max_chunk = chunk;
+            r.sens = Sens::Exact(e);
+            r.reset(Some(&c.h0), c0).unwrap();
+            let mut got = vec![0.0; p];
+            let mut y = vec![0.0; c.t * bh];
+            if let Sens::Exact(e) = &mut r.sens {
+                e.run_sequence(&c.sh, &c.p, &c.x, &c.dy, c.t, &mut r.state, &mut r.next, &mut y, &mut got)
+                    .unwrap();
+            }
+            for (a, b) in got.iter().zip(&want) {
+                assert!(
+                    (a - b).abs() <= 1e-12 * (1.0 + b.abs()),
+                    "{kind:?} width {width} chunk {chunk}: {a} vs {b}"
+                );
+            }
+            assert_eq!(y, want_y, "{kind:?}: hidden states");
+            assert_eq!(r.state, online.state, "{kind:?}: final state");
+        }
+    }
+}
