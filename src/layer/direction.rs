@@ -7,7 +7,7 @@
 //! one contiguous `(T*B, h_out)` block, in time order, which the weight
 //! gradients use as single large GEMM operands after the loop.
 
-use super::matmul::{big_gemm, mul_nn, mul_nt};
+use super::matmul::{big_gemm, mul_nn, mul_nt, StepWeight};
 use super::workspace::{recycle, zeroed};
 use crate::cell::Cell;
 use crate::error::{checked_size, try_zeros};
@@ -167,6 +167,11 @@ fn split_rows(b: usize) -> Option<usize> {
     (b >= 2 * MIN_ROWS).then(|| b.div_ceil(2))
 }
 
+/// Rows of each per-step product (the smaller block when split).
+fn step_rows(b: usize) -> usize {
+    split_rows(b).map_or(b, |at| b - at)
+}
+
 fn cut<T>(s: &mut [T], at: usize) -> (&mut [T], &mut [T]) {
     s.split_at_mut(at.min(s.len()))
 }
@@ -237,9 +242,16 @@ impl<'a, T: Float> StepRows<'a, T> {
     }
 
     /// Recurrent product, fused gate pass and (optional) projection.
-    /// `w_hh_t` is `W_hh` transposed, `(h_out, G*H)` row-major.
-    fn forward<C: Cell<T>>(self, cell: &C, d: Dims, p: &DirParams<'_, T>, w_hh_t: &[T], rec_bias: &[T]) {
-        let (h, ho, gh) = (d.h, d.h_out, d.gh());
+    /// `w_rec` is `W_hh^T`, `(h_out, G*H)`.
+    fn forward<C: Cell<T>>(
+        self,
+        cell: &C,
+        d: Dims,
+        p: &DirParams<'_, T>,
+        w_rec: &StepWeight<'_, T>,
+        rec_bias: &[T],
+    ) {
+        let (h, ho) = (d.h, d.h_out);
         // Recurrent dropout masks the state only where it enters `W_hh`
         // (the cell still sees the true `h_prev`, e.g. GRU's `z * h_prev`).
         let h_rec: &[T] = if self.mask.is_empty() {
@@ -250,7 +262,7 @@ impl<'a, T: Float> StepRows<'a, T> {
             }
             self.h_masked
         };
-        mul_nn(self.rec, h_rec, w_hh_t, self.n, ho, gh, false);
+        w_rec.mul(self.rec, h_rec, self.n, false);
         match p.w_hr {
             None => cell.forward(
                 h,
@@ -364,8 +376,18 @@ impl<'a, T: Float> BackRows<'a, T> {
 
     /// Adds the output gradient, back through the projection and the cell,
     /// and `dh_next = direct part + dG_rec W_hh`.
-    fn backward<C: Cell<T>>(self, cell: &C, d: Dims, p: &DirParams<'_, T>, dy_ld: usize, dy_off: usize) {
-        let (h, ho, gh) = (d.h, d.h_out, d.gh());
+    /// `w_rec` is `W_hh`, `(G*H, h_out)`.
+    #[allow(clippy::too_many_arguments)]
+    fn backward<C: Cell<T>>(
+        self,
+        cell: &C,
+        d: Dims,
+        p: &DirParams<'_, T>,
+        w_rec: &StepWeight<'_, T>,
+        dy_ld: usize,
+        dy_off: usize,
+    ) {
+        let (h, ho) = (d.h, d.h_out);
         for (r, dhr) in self.dh.chunks_exact_mut(ho.max(1)).enumerate().take(self.n) {
             for (a, &v) in dhr.iter_mut().zip(&self.dy[r * dy_ld + dy_off..][..ho]) {
                 *a += v;
@@ -394,32 +416,15 @@ impl<'a, T: Float> BackRows<'a, T> {
         );
         let g_rec: &[T] = if C::SPLIT { self.dgh } else { self.dgx };
         if self.mask.is_empty() {
-            mul_nn(self.dh_next, g_rec, p.w_hh, self.n, gh, ho, C::SPLIT);
+            w_rec.mul(self.dh_next, g_rec, self.n, C::SPLIT);
         } else {
             // The state entered `W_hh` masked: so does its gradient from there.
-            mul_nn(self.scratch, g_rec, p.w_hh, self.n, gh, ho, false);
+            w_rec.mul(self.scratch, g_rec, self.n, false);
             for ((o, &v), &m) in self.dh_next.iter_mut().zip(self.scratch.iter()).zip(self.mask) {
                 *o = if C::SPLIT { *o + v * m } else { v * m };
             }
         }
     }
-}
-
-/// `w` `(rows, cols)` row-major, transposed into a (recycled) `(cols, rows)` buffer.
-fn transposed<T: Float>(w: &[T], rows: usize, cols: usize, what: &str) -> Result<Vec<T>> {
-    // In square tiles, so that neither side is walked with a large stride.
-    const TILE: usize = 32;
-    let mut out = zeroed(checked_size(&[rows, cols], what)?, what)?;
-    for r0 in (0..rows).step_by(TILE) {
-        for c0 in (0..cols).step_by(TILE) {
-            for r in r0..(r0 + TILE).min(rows) {
-                for c in c0..(c0 + TILE).min(cols) {
-                    out[c * rows + r] = w[r * cols + c];
-                }
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// Runs one direction over the sequence `x` `(T, B, I)`.
@@ -464,10 +469,9 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
     let mut input_bias = try_zeros(gh, "bias")?;
     let mut rec_bias = try_zeros(gh, "bias")?;
     cell.split_bias(h, p.b_ih.unwrap_or(&zeros), p.b_hh.unwrap_or(&zeros), &mut input_bias, &mut rec_bias);
-    // The per-step product `h_prev W_hh^T` reads `W_hh` transposed: laid out
-    // so, the GEMM streams it as is instead of re-packing the whole matrix at
-    // every step (one transpose per call instead of T packs).
-    let w_hh_t = transposed(p.w_hh, gh, ho, "recurrent weights")?;
+    // The per-step product `h_prev W_hh^T`: the weight is laid out for it
+    // once per call (packed or transposed), not at every step.
+    let w_rec = StepWeight::new(Op::new(p.w_hh, gh, ho).t(), step_rows(b), "recurrent weights")?;
 
     let h0_slot = if reverse { tn } else { 0 };
     if let Some(h0) = h0 {
@@ -518,16 +522,16 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
                 h_new,
             };
             match split_rows(b) {
-                None => rows.forward(cell, d, p, &w_hh_t, &rec_bias),
+                None => rows.forward(cell, d, p, &w_rec, &rec_bias),
                 Some(at) => {
                     let (r0, r1) = rows.split(at, d, C::EXTRA);
                     if d.serial {
-                        r0.forward(cell, d, p, &w_hh_t, &rec_bias);
-                        r1.forward(cell, d, p, &w_hh_t, &rec_bias);
+                        r0.forward(cell, d, p, &w_rec, &rec_bias);
+                        r1.forward(cell, d, p, &w_rec, &rec_bias);
                     } else {
                         rayon::join(
-                            || r0.forward(cell, d, p, &w_hh_t, &rec_bias),
-                            || r1.forward(cell, d, p, &w_hh_t, &rec_bias),
+                            || r0.forward(cell, d, p, &w_rec, &rec_bias),
+                            || r1.forward(cell, d, p, &w_rec, &rec_bias),
                         );
                     }
                 }
@@ -540,7 +544,6 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
         recycle(std::mem::take(&mut extra));
         recycle(std::mem::take(&mut mbuf));
     }
-    recycle(w_hh_t);
     Ok(DirForward { reverse, train, dims: d, hbuf, cbuf, gates, extra, m: mbuf, mask })
 }
 
@@ -606,6 +609,8 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
     let mut dm = try_zeros(if proj { bh } else { 0 }, "dm")?;
     let (ex_w, hs) = (bh * C::EXTRA, &fw.hbuf);
     let mut scratch = try_zeros(if fw.mask.is_empty() { 0 } else { bho }, "dh")?;
+    // The per-step product `dG W_hh`, with the weight laid out once.
+    let w_rec = StepWeight::new(Op::new(p.w_hh, gh, ho), step_rows(b), "recurrent weights")?;
 
     for s in (0..tn).rev() {
         let t = if fw.reverse { tn - 1 - s } else { s };
@@ -634,16 +639,16 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
             scratch: &mut scratch,
         };
         match split_rows(b) {
-            None => rows.backward(cell, d, p, dy_ld, dy_off),
+            None => rows.backward(cell, d, p, &w_rec, dy_ld, dy_off),
             Some(at) => {
                 let (r0, r1) = rows.split(at, d, C::EXTRA, dy_ld);
                 if d.serial {
-                    r0.backward(cell, d, p, dy_ld, dy_off);
-                    r1.backward(cell, d, p, dy_ld, dy_off);
+                    r0.backward(cell, d, p, &w_rec, dy_ld, dy_off);
+                    r1.backward(cell, d, p, &w_rec, dy_ld, dy_off);
                 } else {
                     rayon::join(
-                        || r0.backward(cell, d, p, dy_ld, dy_off),
-                        || r1.backward(cell, d, p, dy_ld, dy_off),
+                        || r0.backward(cell, d, p, &w_rec, dy_ld, dy_off),
+                        || r1.backward(cell, d, p, &w_rec, dy_ld, dy_off),
                     );
                 }
             }

@@ -8,8 +8,10 @@
 //! rows itself (see `direction.rs`), so results never depend on the thread
 //! count and no per-step thread barrier is paid.
 
-use crate::linalg::{gemm, Op};
-use crate::Float;
+#[cfg(target_arch = "x86_64")]
+use crate::linalg::packed_f32::{self, PackedB};
+use crate::linalg::{as_f32, as_f32_mut, gemm, op_f32, Op};
+use crate::{Float, Result};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 
@@ -92,6 +94,14 @@ fn view<'a, T>(o: &Op<'a, T>) -> MatRef<'a, T> {
 pub fn big_gemm<T: Float>(serial: bool, c: &mut [T], a: Op<'_, T>, b: Op<'_, T>, accumulate: bool) {
     let (m, k) = a.shape();
     let n = b.shape().1;
+    #[cfg(target_arch = "x86_64")]
+    if let (Some(c32), Some(a32), Some(b32)) = (as_f32_mut(c), op_f32(a), op_f32(b)) {
+        if packed_f32::available() {
+            let par = !serial && rayon::current_num_threads() > 1;
+            packed_f32::gemm(c32, n, a32, b32, 1.0, accumulate, par);
+            return;
+        }
+    }
     if !serial || m == 0 || n == 0 || k == 0 {
         gemm(c, n, a, b, T::ONE, accumulate);
         return;
@@ -228,6 +238,93 @@ pub fn mul_nn<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: us
         return;
     }
     small_nn(c, a, b, m, k, n, accumulate)
+}
+
+/// A weight matrix multiplied at every time step: `C (m, n) (+)= A (m, k) · B`
+/// with `A` the (contiguous) state rows of one step.
+///
+/// With float32 on an AVX-512 CPU the weight is packed once for the kernels
+/// of `crate::linalg::packed_f32` and every step only reads the packed
+/// panels; otherwise it is kept as a contiguous row-major `(k, n)` matrix for
+/// `mul_nn` (a transposed copy when given transposed). Batches too small for
+/// the packed kernels' row tiles (fewer than `MIN_PACKED_ROWS` rows per
+/// product) use the plain path too. The choice depends only on the element
+/// type, the CPU and the batch, never on the thread count.
+pub struct StepWeight<'a, T: Float> {
+    k: usize,
+    n: usize,
+    repr: Repr<'a, T>,
+}
+
+enum Repr<'a, T> {
+    #[cfg(target_arch = "x86_64")]
+    Packed(PackedB),
+    Borrowed(&'a [T]),
+    Owned(Vec<T>),
+}
+
+/// Rows per product below which the packed kernels (8-row tiles) lose to the
+/// plain loops.
+const MIN_PACKED_ROWS: usize = 4;
+
+impl<'a, T: Float> StepWeight<'a, T> {
+    /// `b` is the `(k, n)` operand; `rows` the rows of each step's product.
+    pub fn new(b: Op<'a, T>, rows: usize, what: &str) -> Result<Self> {
+        let (k, n) = b.shape();
+        #[cfg(target_arch = "x86_64")]
+        if let Some(b32) = op_f32(b) {
+            if rows >= MIN_PACKED_ROWS && packed_f32::available() {
+                let len = PackedB::buffer_len(k, n);
+                let mut packed = PackedB::with_buffer(super::workspace::zeroed(len, what)?);
+                packed.pack(b32, rayon::current_num_threads() > 1);
+                return Ok(StepWeight { k, n, repr: Repr::Packed(packed) });
+            }
+        }
+        if !b.trans && b.ld == n {
+            return Ok(StepWeight { k, n, repr: Repr::Borrowed(&b.data[..k * n]) });
+        }
+        let mut out = super::workspace::zeroed(crate::error::checked_size(&[k, n], what)?, what)?;
+        // In square tiles, so that neither side is walked with a large stride.
+        const TILE: usize = 32;
+        for r0 in (0..k).step_by(TILE) {
+            for c0 in (0..n).step_by(TILE) {
+                for r in r0..(r0 + TILE).min(k) {
+                    for c in c0..(c0 + TILE).min(n) {
+                        out[r * n + c] = if b.trans { b.data[c * b.ld + r] } else { b.data[r * b.ld + c] };
+                    }
+                }
+            }
+        }
+        Ok(StepWeight { k, n, repr: Repr::Owned(out) })
+    }
+
+    /// `c (m, n) (+)= a (m, k) · B`, serial on the calling thread.
+    pub fn mul(&self, c: &mut [T], a: &[T], m: usize, accumulate: bool) {
+        let b = match &self.repr {
+            #[cfg(target_arch = "x86_64")]
+            Repr::Packed(p) => {
+                // Packed only for `T = f32` (see `new`).
+                if let (Some(c32), Some(a32)) = (as_f32_mut(c), as_f32(a)) {
+                    packed_f32::gemm_packed(c32, self.n, Op::new(a32, m, self.k), p, 1.0, accumulate, false);
+                }
+                return;
+            }
+            Repr::Borrowed(b) => b,
+            Repr::Owned(b) => b.as_slice(),
+        };
+        mul_nn(c, a, b, m, self.k, self.n, accumulate);
+    }
+}
+
+impl<T: Float> Drop for StepWeight<'_, T> {
+    fn drop(&mut self) {
+        match std::mem::replace(&mut self.repr, Repr::Borrowed(&[])) {
+            Repr::Owned(v) => super::workspace::recycle(v),
+            #[cfg(target_arch = "x86_64")]
+            Repr::Packed(p) => super::workspace::recycle(p.into_buffer()),
+            Repr::Borrowed(_) => {}
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,9 +1,14 @@
-//! GEMM on row-major slices, over faer. All of the library's matrix products
-//! go through `gemm`, so operand layout (row-major, optional transpose, row
+//! GEMM on row-major slices. All of the library's matrix products go
+//! through `gemm`, so operand layout (row-major, optional transpose, row
 //! stride) is spelled out once here.
 //!
-//! faer splits a product across threads along the output (rows/columns of C),
-//! never along the reduction, so results do not depend on the thread count.
+//! Float32 products run on the AVX-512 kernels of `packed_f32` when the CPU
+//! has them; everything else runs on faer. Both split a product across
+//! threads along the output (rows/columns of C), never along the reduction,
+//! so results do not depend on the thread count.
+
+#[cfg(target_arch = "x86_64")]
+pub mod packed_f32;
 
 use crate::float::Float;
 use faer::linalg::matmul::matmul;
@@ -68,6 +73,17 @@ pub fn gemm<T: Float>(c: &mut [T], ldc: usize, a: Op<'_, T>, b: Op<'_, T>, alpha
         }
         return;
     }
+    #[cfg(target_arch = "x86_64")]
+    if let Some(c32) = as_f32_mut(c) {
+        if packed_f32::available() {
+            let par = rayon::current_num_threads() > 1;
+            let (a32, b32) = (op_f32(a), op_f32(b));
+            if let (Some(a32), Some(b32)) = (a32, b32) {
+                packed_f32::gemm(c32, ldc, a32, b32, alpha.to_f64() as f32, accumulate, par);
+                return;
+            }
+        }
+    }
     let len = (m - 1) * ldc + n;
     // Not `from_row_major_slice_with_stride_mut`: in faer 0.24.4 it swaps the
     // strides (builds a column-major view). The transpose of a column-major
@@ -77,6 +93,31 @@ pub fn gemm<T: Float>(c: &mut [T], ldc: usize, a: Op<'_, T>, b: Op<'_, T>, alpha
     let par = crate::par::gemm_par(m.saturating_mul(n).saturating_mul(k));
     let acc = if accumulate { Accum::Add } else { Accum::Replace };
     matmul(cv, acc, a.view(), b.view(), alpha, par);
+}
+
+/// `s` as `&mut [f32]` when `T` is `f32`.
+pub(crate) fn as_f32_mut<T: Float>(s: &mut [T]) -> Option<&mut [f32]> {
+    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() {
+        // SAFETY: `T` is `f32` (same type, so same layout and validity).
+        Some(unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<f32>(), s.len()) })
+    } else {
+        None
+    }
+}
+
+/// `s` as `&[f32]` when `T` is `f32`.
+pub(crate) fn as_f32<T: Float>(s: &[T]) -> Option<&[f32]> {
+    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() {
+        // SAFETY: `T` is `f32` (same type, so same layout and validity).
+        Some(unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<f32>(), s.len()) })
+    } else {
+        None
+    }
+}
+
+/// The same operand over `f32` when `T` is `f32`.
+pub(crate) fn op_f32<T: Float>(o: Op<'_, T>) -> Option<Op<'_, f32>> {
+    as_f32(o.data).map(|data| Op { data, rows: o.rows, cols: o.cols, ld: o.ld, trans: o.trans })
 }
 
 #[cfg(test)]

@@ -1,0 +1,576 @@
+//! Float32 GEMM for x86-64 CPUs with AVX-512F.
+//!
+//! `C (m x n) = alpha * op(A) op(B) (+ C)`, C row-major. The classic
+//! Goto/BLIS scheme, with the roles fitted to a row-major C:
+//!
+//! * `B` is packed once into panels of `NR` columns (`PackedB`), each panel
+//!   holding its `k` rows of `NR` values contiguously. A weight matrix used at
+//!   every time step is packed once per sequence and reused by every step.
+//! * `A` is packed per block of `MC` rows and `KC` columns into micro-panels
+//!   of `MR` rows (column by column, `MR` values per reduction index).
+//! * The micro-kernel keeps an `MR x NR` tile of C in `MR * NV` zmm
+//!   registers; per reduction index it loads `NV` vectors of B and broadcasts
+//!   `MR` values of A. One B micro-panel (`KC x NR`, L1-sized) is reused by
+//!   all micro-panels of an A block (L2-sized).
+//!
+//! Every element of C is the same sequence of FMAs over `k` (in blocks of
+//! `KC`, fixed) whatever `m`, the tile it falls in, or how the work is split
+//! across threads (only along rows or panels of C), so results are bitwise
+//! identical for any thread count and any row split of a product.
+
+use super::Op;
+use std::arch::x86_64::*;
+use std::cell::Cell;
+
+/// Rows of a micro-tile.
+pub const MR: usize = 8;
+/// zmm vectors (16 floats) per micro-tile row.
+const NV: usize = 2;
+/// Columns of a micro-tile (and of a B panel).
+pub const NR: usize = 16 * NV;
+/// Reduction block: a `KC x NR` B micro-panel is 32 KiB, in L1.
+const KC: usize = 256;
+/// Rows of an A block when B micro-panels stay in L1: `MC x KC` is 96 KiB, in L2.
+const MC: usize = 96;
+/// Rows of an A block when A micro-panels stay in L1 (A streams).
+const MC_STREAM: usize = 512;
+/// Largest B block (bytes) treated as L2-resident.
+const B_IN_L2: usize = 640 << 10;
+
+/// Whether this CPU can run the kernels here.
+pub fn available() -> bool {
+    is_x86_feature_detected!("avx512f")
+}
+
+/// A 64-byte aligned view of `len` values inside `v` (grown when needed).
+fn aligned(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if v.len() < len + 16 {
+        *v = vec![0.0; len + 16];
+    }
+    let off = v.as_ptr().align_offset(64).min(16);
+    &mut v[off..off + len]
+}
+
+/// `op(B)` (`k x n`) packed into panels of `NR` columns (the last one padded
+/// with zeros), each panel `k * NR` values, row after row.
+pub struct PackedB {
+    buf: Vec<f32>,
+    k: usize,
+    n: usize,
+}
+
+impl Default for PackedB {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PackedB {
+    /// An empty packing (pack into it with `pack`).
+    pub fn new() -> Self {
+        PackedB { buf: Vec::new(), k: 0, n: 0 }
+    }
+
+    /// Reuses `buf`'s allocation for the packed values.
+    pub fn with_buffer(buf: Vec<f32>) -> Self {
+        PackedB { buf, k: 0, n: 0 }
+    }
+
+    /// Gives the allocation back (e.g. to a buffer pool).
+    pub fn into_buffer(self) -> Vec<f32> {
+        self.buf
+    }
+
+    /// The buffer length `pack` needs for a `k x n` operand (so that a
+    /// buffer of this length given to `with_buffer` is not reallocated).
+    pub fn buffer_len(k: usize, n: usize) -> usize {
+        n.div_ceil(NR) * k * NR + 16
+    }
+
+    /// Rows (`k`) and columns (`n`) of the packed operand.
+    pub fn shape(&self) -> (usize, usize) {
+        (self.k, self.n)
+    }
+
+    fn panels(&self) -> usize {
+        self.n.div_ceil(NR)
+    }
+
+    fn data(&self) -> &[f32] {
+        let len = self.panels() * self.k * NR;
+        let off = self.buf.as_ptr().align_offset(64).min(16);
+        &self.buf[off..off + len]
+    }
+
+    /// Packs `op(b)`; panels are packed in parallel on the current rayon
+    /// pool when `par` (the values do not depend on it).
+    pub fn pack(&mut self, b: Op<'_, f32>, par: bool) {
+        let (k, n) = b.shape();
+        self.k = k;
+        self.n = n;
+        let panel_len = k * NR;
+        let out = aligned(&mut self.buf, n.div_ceil(NR) * panel_len);
+        if panel_len == 0 {
+            return;
+        }
+        let pack_one = |(j, panel): (usize, &mut [f32])| {
+            let j0 = j * NR;
+            pack_panel(&b, j0, NR.min(n - j0), k, panel)
+        };
+        if par && rayon::current_num_threads() > 1 && k * n >= 1 << 16 {
+            use rayon::prelude::*;
+            out.par_chunks_exact_mut(panel_len).enumerate().for_each(pack_one);
+        } else {
+            out.chunks_exact_mut(panel_len).enumerate().for_each(pack_one);
+        }
+    }
+}
+
+/// Columns `j0..j0 + w` of `op(b)` into one panel (`k x NR`, zero padded).
+fn pack_panel(b: &Op<'_, f32>, j0: usize, w: usize, k: usize, out: &mut [f32]) {
+    if !b.trans {
+        for (p, o) in out.chunks_exact_mut(NR).enumerate().take(k) {
+            let src = &b.data[p * b.ld + j0..];
+            if w == NR {
+                o[..NR].copy_from_slice(&src[..NR]);
+            } else {
+                o[..w].copy_from_slice(&src[..w]);
+                o[w..].fill(0.0);
+            }
+        }
+    } else {
+        if w < NR {
+            out.fill(0.0);
+        }
+        // Stored as `(n, k)`: column `j` of op(b) is a contiguous row.
+        for c in 0..w {
+            let col = &b.data[(j0 + c) * b.ld..][..k];
+            for (o, &v) in out[c..].iter_mut().step_by(NR).zip(col) {
+                *o = v;
+            }
+        }
+    }
+}
+
+/// Rows `r0..r0 + mc`, reduction indices `p0..p0 + kc` of `op(a)` into
+/// micro-panels of `MR` rows (`kc * MR` values each, zero padded).
+fn pack_a(a: &Op<'_, f32>, r0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]) {
+    let panels = mc.div_ceil(MR);
+    let out = &mut out[..panels * kc * MR];
+    if a.trans {
+        // Stored as `(k, m)`: one reduction index is a contiguous run of rows.
+        out.fill(0.0);
+        let full = mc / MR;
+        for p in 0..kc {
+            let src = &a.data[(p0 + p) * a.ld + r0..][..mc];
+            // Constant-size copies (one vector move each), not memcpy calls.
+            for ir in 0..full {
+                let o = (ir * kc + p) * MR;
+                out[o..o + MR].copy_from_slice(&src[ir * MR..ir * MR + MR]);
+            }
+            let rest = &src[full * MR..];
+            if !rest.is_empty() {
+                out[(full * kc + p) * MR..][..rest.len()].copy_from_slice(rest);
+            }
+        }
+        return;
+    }
+    for (ir, panel) in out.chunks_exact_mut(kc * MR).enumerate() {
+        let rows = MR.min(mc - ir * MR);
+        if rows < MR {
+            panel.fill(0.0);
+        }
+        for i in 0..rows {
+            let row = &a.data[(r0 + ir * MR + i) * a.ld + p0..][..kc];
+            for (o, &v) in panel[i..].iter_mut().step_by(MR).zip(row) {
+                *o = v;
+            }
+        }
+    }
+}
+
+/// Where the kernel reads A: element `(i, p)` of the micro-panel is at
+/// `ptr + i * rs + p * cs` (packed: `rs = 1, cs = MR`; a row-major A read in
+/// place: `rs = lda, cs = 1`).
+#[derive(Clone, Copy)]
+struct APanel {
+    ptr: *const f32,
+    rs: usize,
+    cs: usize,
+}
+
+/// The micro-kernel: `C tile (rows x cols, row stride ldc) = alpha * A B
+/// (+ C tile if add_c)` over `kc` reduction indices of an A micro-panel and
+/// a packed B micro-panel.
+///
+/// # Safety
+/// AVX-512F must be available; `a` must address `MR x kc` readable values
+/// (rows past `rows` are read but unused only when they exist: the caller
+/// passes `rows == MR` or a packed, zero-padded panel), `b` `kc` rows of `NR`
+/// values `NR` apart (64-byte aligned), and `c` the `rows x cols` tile
+/// (`rows <= MR`, `cols <= NR`).
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn kernel(
+    kc: usize,
+    a: APanel,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    alpha: f32,
+    add_c: bool,
+) {
+    // C usually comes from far away (L3 or memory): fetch its lines while
+    // the reduction runs instead of stalling on them at the end.
+    for i in 0..MR.min(rows) {
+        let cr = c.wrapping_add(i * ldc);
+        _mm_prefetch::<_MM_HINT_T0>(cr as *const i8);
+        _mm_prefetch::<_MM_HINT_T0>(cr.wrapping_add(cols.max(1) - 1) as *const i8);
+    }
+    let mut acc = [[_mm512_setzero_ps(); NV]; MR];
+    for p in 0..kc {
+        let bp = b.add(p * NR);
+        let bv: [__m512; NV] = core::array::from_fn(|v| _mm512_load_ps(bp.add(16 * v)));
+        let ap = a.ptr.add(p * a.cs);
+        for (i, row) in acc.iter_mut().enumerate() {
+            let av = _mm512_set1_ps(*ap.add(i * a.rs));
+            for (x, &y) in row.iter_mut().zip(&bv) {
+                *x = _mm512_fmadd_ps(av, y, *x);
+            }
+        }
+    }
+    let al = _mm512_set1_ps(alpha);
+    // Constant loop bounds (the tests are per row / vector) keep `acc` in registers.
+    for (i, row) in acc.iter().enumerate() {
+        if i >= rows {
+            break;
+        }
+        let cr = c.add(i * ldc);
+        for (v, &x) in row.iter().enumerate() {
+            let left = cols.saturating_sub(16 * v);
+            if left == 0 {
+                break;
+            }
+            let mask: __mmask16 = if left >= 16 { 0xffff } else { ((1u32 << left) - 1) as u16 };
+            let dst = cr.add(16 * v);
+            let y = if add_c {
+                _mm512_fmadd_ps(al, x, _mm512_maskz_loadu_ps(mask, dst))
+            } else {
+                _mm512_mul_ps(al, x)
+            };
+            _mm512_mask_storeu_ps(dst, mask, y);
+        }
+    }
+}
+
+thread_local! {
+    /// Per-thread A packing scratch (taken while in use, so a nested call on
+    /// the same thread simply allocates its own).
+    static A_SCRATCH: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+    /// Per-thread B packing scratch for one-off products (same discipline).
+    static B_SCRATCH: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+}
+
+/// Scratch kept per thread above this size is freed after use.
+const KEEP_SCRATCH: usize = 8 << 20;
+
+/// A raw pointer to C shared by tasks that write disjoint tiles.
+#[derive(Clone, Copy)]
+struct CPtr(*mut f32);
+// SAFETY: tasks only write disjoint parts of C (see `run`).
+unsafe impl Send for CPtr {}
+unsafe impl Sync for CPtr {}
+
+/// Rows `r0..r1` and panels `q0..q1` of C.
+///
+/// # Safety
+/// AVX-512F available; `c` points to a C with row stride `ldc` covering
+/// those rows and the columns of those panels; no other thread writes them.
+#[allow(clippy::too_many_arguments)]
+unsafe fn run(
+    c: CPtr,
+    ldc: usize,
+    a: &Op<'_, f32>,
+    b: &PackedB,
+    (r0, r1): (usize, usize),
+    (q0, q1): (usize, usize),
+    alpha: f32,
+    accumulate: bool,
+) {
+    let (k, n) = b.shape();
+    let bdata = b.data();
+    let mut scratch = A_SCRATCH.with(Cell::take);
+    // A row-major A read in place, with a `KC x (task columns)` block of B
+    // that fits in L2: each A micro-panel stays in L1 and runs along all
+    // panels, so C is written row after row (prefetch-friendly) and A is
+    // read once. Otherwise (measured faster for packed A and for large B)
+    // each B micro-panel stays in L1 and runs down an A block of `MC` rows.
+    let b_block_bytes = KC.min(k) * (q1 - q0) * NR * 4;
+    let a_stationary = !a.trans && b_block_bytes <= B_IN_L2;
+    let mc_block = if a_stationary { MC_STREAM } else { MC };
+    let mut p0 = 0;
+    while p0 < k {
+        let kc = KC.min(k - p0);
+        let add_c = accumulate || p0 > 0;
+        let mut i0 = r0;
+        while i0 < r1 {
+            let mc = mc_block.min(r1 - i0);
+            let panels_a = mc.div_ceil(MR);
+            // A row-major A is read in place by full micro-panels (packing it
+            // would cost about as much as the products for narrow B);
+            // transposed A and the partial last micro-panel are packed.
+            let direct = if a.trans { 0 } else { mc / MR };
+            let ap = aligned(&mut scratch, (panels_a - direct) * MR * kc);
+            pack_a(a, i0 + direct * MR, mc - direct * MR, p0, kc, ap);
+            let tile = |ir: usize, q: usize| {
+                let bp = bdata[q * k * NR + p0 * NR..].as_ptr();
+                let cols = NR.min(n - q * NR);
+                let rows = MR.min(mc - ir * MR);
+                let cp = c.0.add((i0 + ir * MR) * ldc + q * NR);
+                let apanel = if ir < direct {
+                    APanel { ptr: a.data[(i0 + ir * MR) * a.ld + p0..].as_ptr(), rs: a.ld, cs: 1 }
+                } else {
+                    APanel { ptr: ap.as_ptr().add((ir - direct) * MR * kc), rs: 1, cs: MR }
+                };
+                kernel(kc, apanel, bp, cp, ldc, rows, cols, alpha, add_c);
+            };
+            if a_stationary {
+                for ir in 0..panels_a {
+                    for q in q0..q1 {
+                        tile(ir, q);
+                    }
+                }
+            } else {
+                for q in q0..q1 {
+                    for ir in 0..panels_a {
+                        tile(ir, q);
+                    }
+                }
+            }
+            i0 += mc;
+        }
+        p0 += kc;
+    }
+    if scratch.len() <= KEEP_SCRATCH {
+        A_SCRATCH.with(|s| s.set(scratch));
+    }
+}
+
+/// `C = alpha * op(a) B (+ C if accumulate)` with B pre-packed. C is
+/// row-major `m x n` with row stride `ldc`. With `par`, large products are
+/// split over the current rayon pool along rows or column panels of C.
+///
+/// Panics when `available()` is false or the operands do not fit (shapes
+/// are the caller's invariant, as for `crate::linalg::gemm`).
+pub fn gemm_packed(
+    c: &mut [f32],
+    ldc: usize,
+    a: Op<'_, f32>,
+    b: &PackedB,
+    alpha: f32,
+    accumulate: bool,
+    par: bool,
+) {
+    assert!(available(), "gemm_packed needs AVX-512F");
+    let (m, k) = a.shape();
+    let (kb, n) = b.shape();
+    assert_eq!(k, kb, "gemm_packed inner dimensions");
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(ldc >= n && c.len() >= (m - 1) * ldc + n, "gemm_packed: C too small");
+    let a_len = if a.rows == 0 { 0 } else { (a.rows - 1) * a.ld + a.cols };
+    assert!(a.ld >= a.cols && a.data.len() >= a_len, "gemm_packed: A too small");
+    if k == 0 {
+        if !accumulate {
+            for r in 0..m {
+                c[r * ldc..r * ldc + n].fill(0.0);
+            }
+        }
+        return;
+    }
+    let panels = n.div_ceil(NR);
+    let threads = if par && m.saturating_mul(n).saturating_mul(k) >= 1 << 18 {
+        rayon::current_num_threads()
+    } else {
+        1
+    };
+    let cp = CPtr(c.as_mut_ptr());
+    if threads <= 1 {
+        // SAFETY: AVX-512F checked; C covers all rows and panels (asserted).
+        unsafe { run(cp, ldc, &a, b, (0, m), (0, panels), alpha, accumulate) };
+        return;
+    }
+    // Tasks: blocks of rows when there are enough of them, else blocks of
+    // panels (so that each task still reuses its B panels over many rows).
+    let row_tasks = (m / (2 * MR * threads)).max(1) >= 2 || panels < threads;
+    let tasks: Vec<((usize, usize), (usize, usize))> = if row_tasks {
+        let per = m.div_ceil(2 * threads).div_ceil(MR) * MR;
+        (0..m).step_by(per).map(|r| ((r, (r + per).min(m)), (0, panels))).collect()
+    } else {
+        let per = panels.div_ceil(threads);
+        (0..panels).step_by(per).map(|q| ((0, m), (q, (q + per).min(panels)))).collect()
+    };
+    use rayon::prelude::*;
+    tasks.into_par_iter().for_each(|(rows, cols)| {
+        // SAFETY: AVX-512F checked; tasks cover disjoint rows or panels of C.
+        unsafe { run(cp, ldc, &a, b, rows, cols, alpha, accumulate) };
+    });
+}
+
+/// `C = alpha * op(a) op(b) (+ C)`: packs `b` into per-thread scratch, then
+/// `gemm_packed`.
+pub fn gemm(
+    c: &mut [f32],
+    ldc: usize,
+    a: Op<'_, f32>,
+    b: Op<'_, f32>,
+    alpha: f32,
+    accumulate: bool,
+    par: bool,
+) {
+    let mut packed = PackedB::with_buffer(B_SCRATCH.with(Cell::take));
+    packed.pack(b, par);
+    gemm_packed(c, ldc, a, &packed, alpha, accumulate, par);
+    let buf = packed.into_buffer();
+    if buf.len() <= KEEP_SCRATCH {
+        B_SCRATCH.with(|s| s.set(buf));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(n: usize, s: f32) -> Vec<f32> {
+        (0..n).map(|i| ((i as f32 + 1.0) * s).sin()).collect()
+    }
+
+    /// `op(x)` as a dense row-major matrix, from storage `(rows, cols, ld)`.
+    fn dense(o: &Op<'_, f32>) -> Vec<f64> {
+        let (r, c) = o.shape();
+        let mut out = vec![0.0; r * c];
+        for i in 0..r {
+            for j in 0..c {
+                let v = if o.trans { o.data[j * o.ld + i] } else { o.data[i * o.ld + j] };
+                out[i * c + j] = v as f64;
+            }
+        }
+        out
+    }
+
+    /// Naive `alpha * A B (+ C)` in f64 on the `m x n` part of a strided C.
+    fn naive(c: &[f32], ldc: usize, a: &Op<'_, f32>, b: &Op<'_, f32>, alpha: f32, acc: bool) -> Vec<f32> {
+        let ((m, k), (_, n)) = (a.shape(), b.shape());
+        let (ad, bd) = (dense(a), dense(b));
+        let mut out = c.to_vec();
+        for i in 0..m {
+            for j in 0..n {
+                let s: f64 = (0..k).map(|p| ad[i * k + p] * bd[p * n + j]).sum();
+                let base = if acc { c[i * ldc + j] as f64 } else { 0.0 };
+                out[i * ldc + j] = (base + alpha as f64 * s) as f32;
+            }
+        }
+        out
+    }
+
+    /// Storage for an operand used as `(r, c)`, transposed or not, with padding.
+    fn operand(r: usize, c: usize, trans: bool, pad: usize, s: f32) -> (Vec<f32>, usize, usize, usize) {
+        let (sr, sc) = if trans { (c, r) } else { (r, c) };
+        let ld = sc + pad;
+        (data(sr * ld, s), sr, sc, ld)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn check(m: usize, k: usize, n: usize, ta: bool, tb: bool, pad: usize, alpha: f32, acc: bool) {
+        let (av, ar, ac, lda) = operand(m, k, ta, pad, 0.37);
+        let (bv, br, bc, ldb) = operand(k, n, tb, pad, 0.11);
+        let a = Op { data: &av, rows: ar, cols: ac, ld: lda, trans: ta };
+        let b = Op { data: &bv, rows: br, cols: bc, ld: ldb, trans: tb };
+        let ldc = n + pad;
+        let c0 = data(m * ldc, 0.23);
+        let want = naive(&c0, ldc, &a, &b, alpha, acc);
+        let mut got = c0.clone();
+        gemm(&mut got, ldc, a, b, alpha, acc, false);
+        for (idx, (&g, &w)) in got.iter().zip(&want).enumerate() {
+            let tol = 1e-5 * (k as f32 + 1.0);
+            assert!(
+                (g - w).abs() <= tol,
+                "m{m} k{k} n{n} ta{ta} tb{tb} pad{pad} acc{acc} at {idx}: {g} vs {w}"
+            );
+        }
+    }
+
+    #[test]
+    fn matches_naive_product_on_edge_shapes() {
+        if !available() {
+            return;
+        }
+        let shapes = [
+            (1, 1, 1),
+            (1, 5, 3),
+            (3, 1, 17),
+            (MR, KC, NR),
+            (MR + 1, KC + 1, NR + 1),
+            (MR - 1, 7, NR - 1),
+            (13, 300, 70),
+            (MC + 5, 2 * KC + 3, 3 * NR + 5),
+            (32, 256, 1024),
+        ];
+        for &(m, k, n) in &shapes {
+            for &(ta, tb) in &[(false, false), (true, false), (false, true), (true, true)] {
+                for &(pad, alpha, acc) in &[(0, 1.0, false), (3, 1.0, true), (1, -0.5, true), (2, 2.0, false)]
+                {
+                    check(m, k, n, ta, tb, pad, alpha, acc);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn empty_reduction_zeroes_or_keeps_c() {
+        if !available() {
+            return;
+        }
+        let (a, b) = ([0.0f32; 0], [0.0f32; 0]);
+        let mut c = vec![5.0f32; 6];
+        gemm(&mut c, 3, Op::new(&a, 2, 0), Op::new(&b, 0, 3), 1.0, true, false);
+        assert_eq!(c, vec![5.0; 6]);
+        gemm(&mut c, 3, Op::new(&a, 2, 0), Op::new(&b, 0, 3), 1.0, false, false);
+        assert_eq!(c, vec![0.0; 6]);
+    }
+
+    #[test]
+    fn threads_and_row_splits_give_identical_bits() {
+        if !available() {
+            return;
+        }
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        // Row tasks (m large), panel tasks (m small), transposed operands.
+        for &(m, k, n, ta, tb) in &[(300, 700, 130, false, true), (20, 900, 300, true, false)] {
+            let (av, ar, ac, lda) = operand(m, k, ta, 1, 0.37);
+            let (bv, br, bc, ldb) = operand(k, n, tb, 0, 0.11);
+            let a = Op { data: &av, rows: ar, cols: ac, ld: lda, trans: ta };
+            let b = Op { data: &bv, rows: br, cols: bc, ld: ldb, trans: tb };
+            let c0 = data(m * n, 0.3);
+            let mut serial = c0.clone();
+            gemm(&mut serial, n, a, b, 1.0, true, false);
+            let mut parallel = c0.clone();
+            pool.install(|| gemm(&mut parallel, n, a, b, 1.0, true, true));
+            assert_eq!(serial, parallel);
+            // The rows of a product, computed as two separate products.
+            if !ta {
+                let cut = 7;
+                let mut split = c0.clone();
+                let (top, bottom) = split.split_at_mut(cut * n);
+                let a_top = Op { rows: cut, ..a };
+                let a_bottom = Op { data: &av[cut * lda..], rows: m - cut, ..a };
+                gemm(top, n, a_top, b, 1.0, true, false);
+                gemm(bottom, n, a_bottom, b, 1.0, true, false);
+                assert_eq!(serial, split);
+            }
+        }
+    }
+}
