@@ -8,15 +8,22 @@
 //! gradients use as single large GEMM operands after the loop.
 
 use super::matmul::{big_gemm, mul_nn, mul_nt, StepWeight};
-use super::workspace::{recycle, zeroed};
+use super::workspace::{recycle, scratch, zeroed};
 use crate::cell::Cell;
 use crate::error::{checked_size, try_zeros};
 use crate::linalg::Op;
 use crate::{Float, Result};
 
-/// Inference projects the inputs of at most this many gate values at a time,
-/// so memory stays O(B*H) however long the sequence.
-const INFERENCE_CHUNK_ELEMS: usize = 1 << 20;
+/// The input projection runs over chunks of steps of at most this many gate
+/// values (at least one step): a chunk is still in cache when its steps read
+/// it, and inference memory stays O(B*H) however long the sequence. The
+/// backward pass forms the weight and input gradients over the same chunks.
+const CHUNK_ELEMS: usize = 1 << 18;
+
+/// Steps per chunk (see `CHUNK_ELEMS`); depends only on the shapes.
+fn chunk_steps(tn: usize, bgh: usize) -> usize {
+    (CHUNK_ELEMS / bgh.max(1)).clamp(1, tn.max(1))
+}
 
 /// Sizes of one direction's run.
 #[derive(Clone, Copy, Debug)]
@@ -444,9 +451,11 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
     let bgh = checked_size(&[b, gh], "gate buffer")?;
     let (bh, bho) = (b * h, b * ho);
     let proj = p.w_hr.is_some();
-    let chunk = if train { tn } else { (INFERENCE_CHUNK_ELEMS / bgh.max(1)).clamp(1, tn.max(1)) };
+    let chunk = chunk_steps(tn, bgh);
     let mut hbuf = zeroed(checked_size(&[tn + 1, bho], "hidden states")?, "hidden states")?;
-    let mut gates = zeroed(checked_size(&[chunk, bgh], "gate buffer")?, "gate buffer")?;
+    // Every gate value is written (bias, then projection) before it is read.
+    let mut gates =
+        scratch(checked_size(&[if train { tn } else { chunk }, bgh], "gate buffer")?, "gate buffer")?;
     let mut rec = try_zeros(bgh, "recurrent product")?;
     let mask: Vec<T> = mask.map(<[T]>::to_vec).unwrap_or_default();
     let mut h_masked = try_zeros(if mask.is_empty() { 0 } else { bho }, "masked state")?;
@@ -472,6 +481,8 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
     // The per-step product `h_prev W_hh^T`: the weight is laid out for it
     // once per call (packed or transposed), not at every step.
     let w_rec = StepWeight::new(Op::new(p.w_hh, gh, ho).t(), step_rows(b), "recurrent weights")?;
+    // Likewise `x W_ih^T`, once per chunk.
+    let w_in = StepWeight::new(Op::new(p.w_ih, gh, d.i).t(), chunk * b, "input weights")?;
 
     let h0_slot = if reverse { tn } else { 0 };
     if let Some(h0) = h0 {
@@ -493,8 +504,7 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
             for row in g.chunks_exact_mut(gh.max(1)) {
                 row.copy_from_slice(&input_bias);
             }
-            let xs = &x[tlo * b * d.i..thi * b * d.i];
-            big_gemm(d.serial, g, Op::new(xs, (thi - tlo) * b, d.i), Op::new(p.w_ih, gh, d.i).t(), true);
+            w_in.mul_big(d.serial, g, &x[tlo * b * d.i..thi * b * d.i], (thi - tlo) * b, true);
         }
         for s in s0..s1 {
             let t = if reverse { tn - 1 - s } else { s };
@@ -592,9 +602,16 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
     let (tn, b, h, ho, gh) = (d.t, d.b, d.h, d.h_out, d.gh());
     let (bh, bho, bgh) = (b * h, b * ho, b * gh);
     let rows = tn * b;
-    let n_dg = checked_size(&[rows, gh], "gate gradients")?;
-    let mut dgx = zeroed(n_dg, "gate gradients")?;
-    let mut dgh = zeroed(if C::SPLIT { n_dg } else { 0 }, "gate gradients")?;
+    // Gate gradients live for one chunk of steps: the chunk's weight, bias
+    // and input gradients are formed right after its steps, while it is in
+    // cache. Chunks go from the last step to the first; the order in which
+    // they add up depends only on the shapes.
+    let chunk = chunk_steps(tn, bgh);
+    let n_dg = checked_size(&[chunk, bgh], "gate gradients")?;
+    // Every value is written by the cell before the chunk's products read it.
+    let mut dgx = scratch(n_dg, "gate gradients")?;
+    let mut dgh = scratch(if C::SPLIT { n_dg } else { 0 }, "gate gradients")?;
+    let mut masked_prev = scratch(if fw.mask.is_empty() { 0 } else { chunk * bho }, "masked states")?;
     let proj = p.w_hr.is_some();
     let mut dh_all = zeroed(if proj { rows * ho } else { 0 }, "output gradients")?;
     let mut dh = try_zeros(bho, "dh")?;
@@ -608,82 +625,98 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
     }
     let mut dm = try_zeros(if proj { bh } else { 0 }, "dm")?;
     let (ex_w, hs) = (bh * C::EXTRA, &fw.hbuf);
-    let mut scratch = try_zeros(if fw.mask.is_empty() { 0 } else { bho }, "dh")?;
-    // The per-step product `dG W_hh`, with the weight laid out once.
+    let mut scratch_dh = try_zeros(if fw.mask.is_empty() { 0 } else { bho }, "dh")?;
+    // The per-step product `dG W_hh` and the per-chunk `dG W_ih`, with the
+    // weights laid out once.
     let w_rec = StepWeight::new(Op::new(p.w_hh, gh, ho), step_rows(b), "recurrent weights")?;
+    let w_in = StepWeight::new(Op::new(p.w_ih, gh, d.i), chunk * b, "input weights")?;
+    // Every row block is written by its chunk's `dG W_ih`.
+    let mut dx = try_zeros(checked_size(&[rows, d.i], "input gradient")?, "input gradient")?;
 
-    for s in (0..tn).rev() {
-        let t = if fw.reverse { tn - 1 - s } else { s };
-        let (prev, new) = if fw.reverse { (t + 1, t) } else { (t, t + 1) };
-        let (c_prev, c_new): (&[T], &[T]) = if C::HAS_C {
-            (&fw.cbuf[prev * bh..(prev + 1) * bh], &fw.cbuf[new * bh..(new + 1) * bh])
-        } else {
-            (&[], &[])
-        };
-        let rows = BackRows {
-            n: b,
-            dy: &dy[t * b * dy_ld..(t + 1) * b * dy_ld],
-            dh: &mut dh,
-            dh_next: &mut dh_next,
-            dh_keep: if proj { &mut dh_all[t * bho..(t + 1) * bho] } else { &mut [] },
-            dm: &mut dm,
-            dc: &mut dc,
-            gates: &fw.gates[t * bgh..(t + 1) * bgh],
-            extra: &fw.extra[t * ex_w..(t + 1) * ex_w],
-            h_prev: &hs[prev * bho..(prev + 1) * bho],
-            c_prev,
-            c_new,
-            dgx: &mut dgx[t * bgh..(t + 1) * bgh],
-            dgh: if C::SPLIT { &mut dgh[t * bgh..(t + 1) * bgh] } else { &mut [] },
-            mask: &fw.mask,
-            scratch: &mut scratch,
-        };
-        match split_rows(b) {
-            None => rows.backward(cell, d, p, &w_rec, dy_ld, dy_off),
-            Some(at) => {
-                let (r0, r1) = rows.split(at, d, C::EXTRA, dy_ld);
-                if d.serial {
-                    r0.backward(cell, d, p, &w_rec, dy_ld, dy_off);
-                    r1.backward(cell, d, p, &w_rec, dy_ld, dy_off);
-                } else {
-                    rayon::join(
-                        || r0.backward(cell, d, p, &w_rec, dy_ld, dy_off),
-                        || r1.backward(cell, d, p, &w_rec, dy_ld, dy_off),
-                    );
+    let mut s1 = tn;
+    while s1 > 0 {
+        let s0 = s1.saturating_sub(chunk);
+        // The chunk's steps cover one contiguous range of times.
+        let (tlo, thi) = if fw.reverse { (tn - s1, tn - s0) } else { (s0, s1) };
+        for s in (s0..s1).rev() {
+            let t = if fw.reverse { tn - 1 - s } else { s };
+            let (prev, new) = if fw.reverse { (t + 1, t) } else { (t, t + 1) };
+            let (c_prev, c_new): (&[T], &[T]) = if C::HAS_C {
+                (&fw.cbuf[prev * bh..(prev + 1) * bh], &fw.cbuf[new * bh..(new + 1) * bh])
+            } else {
+                (&[], &[])
+            };
+            let k = t - tlo;
+            let rows = BackRows {
+                n: b,
+                dy: &dy[t * b * dy_ld..(t + 1) * b * dy_ld],
+                dh: &mut dh,
+                dh_next: &mut dh_next,
+                dh_keep: if proj { &mut dh_all[t * bho..(t + 1) * bho] } else { &mut [] },
+                dm: &mut dm,
+                dc: &mut dc,
+                gates: &fw.gates[t * bgh..(t + 1) * bgh],
+                extra: &fw.extra[t * ex_w..(t + 1) * ex_w],
+                h_prev: &hs[prev * bho..(prev + 1) * bho],
+                c_prev,
+                c_new,
+                dgx: &mut dgx[k * bgh..(k + 1) * bgh],
+                dgh: if C::SPLIT { &mut dgh[k * bgh..(k + 1) * bgh] } else { &mut [] },
+                mask: &fw.mask,
+                scratch: &mut scratch_dh,
+            };
+            match split_rows(b) {
+                None => rows.backward(cell, d, p, &w_rec, dy_ld, dy_off),
+                Some(at) => {
+                    let (r0, r1) = rows.split(at, d, C::EXTRA, dy_ld);
+                    if d.serial {
+                        r0.backward(cell, d, p, &w_rec, dy_ld, dy_off);
+                        r1.backward(cell, d, p, &w_rec, dy_ld, dy_off);
+                    } else {
+                        rayon::join(
+                            || r0.backward(cell, d, p, &w_rec, dy_ld, dy_off),
+                            || r1.backward(cell, d, p, &w_rec, dy_ld, dy_off),
+                        );
+                    }
                 }
             }
+            std::mem::swap(&mut dh, &mut dh_next);
         }
-        std::mem::swap(&mut dh, &mut dh_next);
+
+        // The chunk's share of the weight, bias and input gradients.
+        let n = (thi - tlo) * b;
+        let dgx_c = &dgx[..n * gh];
+        let dg_rec: &[T] = if C::SPLIT { &dgh[..n * gh] } else { dgx_c };
+        let x_c = &x[tlo * b * d.i..thi * b * d.i];
+        big_gemm(d.serial, grads.w_ih, Op::new(dgx_c, n, gh).t(), Op::new(x_c, n, d.i), true);
+        // `dW_hh` reads the states as they entered the product: masked, if so.
+        let prev_c = &fw.prev_states()[tlo * bho..thi * bho];
+        let prev_c: &[T] = if fw.mask.is_empty() {
+            prev_c
+        } else {
+            let out = &mut masked_prev[..n * ho];
+            for (o, hp) in out.chunks_exact_mut(bho).zip(prev_c.chunks_exact(bho)) {
+                for ((o, &v), &m) in o.iter_mut().zip(hp).zip(&fw.mask) {
+                    *o = v * m;
+                }
+            }
+            out
+        };
+        big_gemm(d.serial, grads.w_hh, Op::new(dg_rec, n, gh).t(), Op::new(prev_c, n, ho), true);
+        if let Some(g) = grads.b_ih.as_deref_mut() {
+            add_column_sums(g, dgx_c, gh)?;
+        }
+        if let Some(g) = grads.b_hh.as_deref_mut() {
+            add_column_sums(g, dg_rec, gh)?;
+        }
+        w_in.mul_big(d.serial, &mut dx[tlo * b * d.i..thi * b * d.i], dgx_c, n, false);
+        s1 = s0;
     }
 
-    // Weight gradients over all steps at once.
-    let dg_rec: &[T] = if C::SPLIT { &dgh } else { &dgx };
-    big_gemm(d.serial, grads.w_ih, Op::new(&dgx, rows, gh).t(), Op::new(x, rows, d.i), true);
-    // `dW_hh` reads the states as they entered the product: masked, if so.
-    let mut masked_prev = zeroed(if fw.mask.is_empty() { 0 } else { rows * ho }, "masked states")?;
-    let prev: &[T] = if fw.mask.is_empty() {
-        fw.prev_states()
-    } else {
-        for (o, hp) in masked_prev.chunks_exact_mut(bho).zip(fw.prev_states().chunks_exact(bho)) {
-            for ((o, &v), &m) in o.iter_mut().zip(hp).zip(&fw.mask) {
-                *o = v * m;
-            }
-        }
-        &masked_prev
-    };
-    big_gemm(d.serial, grads.w_hh, Op::new(dg_rec, rows, gh).t(), Op::new(prev, rows, ho), true);
-    recycle(masked_prev);
-    if let Some(g) = grads.b_ih.as_deref_mut() {
-        add_column_sums(g, &dgx, gh)?;
-    }
-    if let Some(g) = grads.b_hh.as_deref_mut() {
-        add_column_sums(g, dg_rec, gh)?;
-    }
     if let Some(g) = grads.w_hr.as_deref_mut() {
         big_gemm(d.serial, g, Op::new(&dh_all, rows, ho).t(), Op::new(&fw.m, rows, h), true);
     }
-    let mut dx = try_zeros(checked_size(&[rows, d.i], "input gradient")?, "input gradient")?;
-    big_gemm(d.serial, &mut dx, Op::new(&dgx, rows, gh), Op::new(p.w_ih, gh, d.i), false);
+    recycle(masked_prev);
     recycle(dgx);
     recycle(dgh);
     recycle(dh_all);

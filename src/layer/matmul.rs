@@ -240,8 +240,9 @@ pub fn mul_nn<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: us
     small_nn(c, a, b, m, k, n, accumulate)
 }
 
-/// A weight matrix multiplied at every time step: `C (m, n) (+)= A (m, k) · B`
-/// with `A` the (contiguous) state rows of one step.
+/// A weight matrix multiplied many times in one pass over a sequence (at
+/// every time step, or per chunk of steps): `C (m, n) (+)= A (m, k) · B` with
+/// `A` contiguous rows (states of one step, inputs of a chunk).
 ///
 /// With float32 on an AVX-512 CPU the weight is packed once for the kernels
 /// of `crate::linalg::packed_f32` and every step only reads the packed
@@ -313,6 +314,25 @@ impl<'a, T: Float> StepWeight<'a, T> {
             Repr::Owned(b) => b.as_slice(),
         };
         mul_nn(c, a, b, m, self.k, self.n, accumulate);
+    }
+
+    /// `c (m, n) (+)= a (m, k) · B` as one large product: on the pool
+    /// (split along rows or columns of `c`) unless `serial`.
+    pub fn mul_big(&self, serial: bool, c: &mut [T], a: &[T], m: usize, accumulate: bool) {
+        let b = match &self.repr {
+            #[cfg(target_arch = "x86_64")]
+            Repr::Packed(p) => {
+                // Packed only for `T = f32` (see `new`).
+                if let (Some(c32), Some(a32)) = (as_f32_mut(c), as_f32(a)) {
+                    let par = !serial && rayon::current_num_threads() > 1;
+                    packed_f32::gemm_packed(c32, self.n, Op::new(a32, m, self.k), p, 1.0, accumulate, par);
+                }
+                return;
+            }
+            Repr::Borrowed(b) => b,
+            Repr::Owned(b) => b.as_slice(),
+        };
+        big_gemm(serial, c, Op::new(a, m, self.k), Op::new(b, self.k, self.n), accumulate);
     }
 }
 
