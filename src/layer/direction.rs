@@ -452,8 +452,10 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
     let (bh, bho) = (b * h, b * ho);
     let proj = p.w_hr.is_some();
     let chunk = chunk_steps(tn, bgh);
-    let mut hbuf = zeroed(checked_size(&[tn + 1, bho], "hidden states")?, "hidden states")?;
-    // Every gate value is written (bias, then projection) before it is read.
+    // Scratch buffers: every value is written before it is read (the
+    // initial-state slots below, gates by bias and projection, the rest by
+    // the steps), so they need no zeroing.
+    let mut hbuf = scratch(checked_size(&[tn + 1, bho], "hidden states")?, "hidden states")?;
     let mut gates =
         scratch(checked_size(&[if train { tn } else { chunk }, bgh], "gate buffer")?, "gate buffer")?;
     let mut rec = try_zeros(bgh, "recurrent product")?;
@@ -466,10 +468,10 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
     } else {
         2
     };
-    let mut cbuf = zeroed(checked_size(&[c_slots, bh], "cell states")?, "cell states")?;
+    let mut cbuf = scratch(checked_size(&[c_slots, bh], "cell states")?, "cell states")?;
     let steps_kept = if train { tn } else { 1 };
-    let mut extra = zeroed(checked_size(&[steps_kept, bh, C::EXTRA], "saved values")?, "saved values")?;
-    let mut mbuf = zeroed(
+    let mut extra = scratch(checked_size(&[steps_kept, bh, C::EXTRA], "saved values")?, "saved values")?;
+    let mut mbuf = scratch(
         checked_size(&[if proj { steps_kept } else { 0 }, bh], "projection input")?,
         "projection input",
     )?;
@@ -485,12 +487,18 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
     let w_in = StepWeight::new(Op::new(p.w_ih, gh, d.i).t(), chunk * b, "input weights")?;
 
     let h0_slot = if reverse { tn } else { 0 };
-    if let Some(h0) = h0 {
-        hbuf[h0_slot * bho..(h0_slot + 1) * bho].copy_from_slice(h0);
+    let h0_dst = &mut hbuf[h0_slot * bho..(h0_slot + 1) * bho];
+    match h0 {
+        Some(h0) => h0_dst.copy_from_slice(h0),
+        None => h0_dst.fill(T::ZERO),
     }
     let c0_slot = if train && reverse { tn } else { 0 };
-    if let (Some(c0), true) = (c0, C::HAS_C) {
-        cbuf[c0_slot * bh..(c0_slot + 1) * bh].copy_from_slice(c0);
+    if C::HAS_C {
+        let c0_dst = &mut cbuf[c0_slot * bh..(c0_slot + 1) * bh];
+        match c0 {
+            Some(c0) => c0_dst.copy_from_slice(c0),
+            None => c0_dst.fill(T::ZERO),
+        }
     }
 
     let mut s0 = 0;
