@@ -420,8 +420,25 @@ pub fn gemm_packed(
     });
 }
 
+/// Reduction rows of B packed at a time by `gemm` (a multiple of `KC`), so
+/// that a packed part of a tall B is still in cache when the kernels read it.
+const K_CHUNK: usize = 4 * KC;
+
+/// Reduction indices `p0..p0 + kc` of an operand used as `(rows, k)` when
+/// `k_is_cols`, else as `(k, cols)`.
+fn k_slice<'a>(o: &Op<'a, f32>, p0: usize, kc: usize, k_is_cols: bool) -> Op<'a, f32> {
+    // Stored transposed, the reduction runs along the other storage axis.
+    if k_is_cols != o.trans {
+        Op { data: &o.data[p0..], cols: kc, ..*o }
+    } else {
+        Op { data: &o.data[p0 * o.ld..], rows: kc, ..*o }
+    }
+}
+
 /// `C = alpha * op(a) op(b) (+ C)`: packs `b` into per-thread scratch, then
-/// `gemm_packed`.
+/// `gemm_packed`. A tall `b` is packed and used `K_CHUNK` rows at a time;
+/// the chunks are multiples of `KC`, so every element of C sees exactly the
+/// same sequence of operations as with `b` packed at once.
 pub fn gemm(
     c: &mut [f32],
     ldc: usize,
@@ -431,9 +448,20 @@ pub fn gemm(
     accumulate: bool,
     par: bool,
 ) {
+    let k = a.shape().1;
     let mut packed = PackedB::with_buffer(B_SCRATCH.with(Cell::take));
-    packed.pack(b, par);
-    gemm_packed(c, ldc, a, &packed, alpha, accumulate, par);
+    if k <= K_CHUNK {
+        packed.pack(b, par);
+        gemm_packed(c, ldc, a, &packed, alpha, accumulate, par);
+    } else {
+        let mut p0 = 0;
+        while p0 < k {
+            let kc = K_CHUNK.min(k - p0);
+            packed.pack(k_slice(&b, p0, kc, false), par);
+            gemm_packed(c, ldc, k_slice(&a, p0, kc, true), &packed, alpha, accumulate || p0 > 0, par);
+            p0 += kc;
+        }
+    }
     let buf = packed.into_buffer();
     if buf.len() <= KEEP_SCRATCH {
         B_SCRATCH.with(|s| s.set(buf));
@@ -518,6 +546,7 @@ mod tests {
             (13, 300, 70),
             (MC + 5, 2 * KC + 3, 3 * NR + 5),
             (32, 256, 1024),
+            (19, K_CHUNK + KC + 7, 40),
         ];
         for &(m, k, n) in &shapes {
             for &(ta, tb) in &[(false, false), (true, false), (false, true), (true, true)] {
@@ -540,6 +569,28 @@ mod tests {
         assert_eq!(c, vec![5.0; 6]);
         gemm(&mut c, 3, Op::new(&a, 2, 0), Op::new(&b, 0, 3), 1.0, false, false);
         assert_eq!(c, vec![0.0; 6]);
+    }
+
+    #[test]
+    fn chunked_packing_of_a_tall_b_gives_identical_bits() {
+        if !available() {
+            return;
+        }
+        let (m, k, n) = (21, 2 * K_CHUNK + 100, 37);
+        for &(ta, tb) in &[(false, false), (true, true)] {
+            let (av, ar, ac, lda) = operand(m, k, ta, 2, 0.37);
+            let (bv, br, bc, ldb) = operand(k, n, tb, 1, 0.11);
+            let a = Op { data: &av, rows: ar, cols: ac, ld: lda, trans: ta };
+            let b = Op { data: &bv, rows: br, cols: bc, ld: ldb, trans: tb };
+            let c0 = data(m * n, 0.3);
+            let mut chunked = c0.clone();
+            gemm(&mut chunked, n, a, b, 0.5, true, false);
+            let mut whole = c0.clone();
+            let mut packed = PackedB::new();
+            packed.pack(b, false);
+            gemm_packed(&mut whole, n, a, &packed, 0.5, true, false);
+            assert_eq!(chunked, whole);
+        }
     }
 
     #[test]
