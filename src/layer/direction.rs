@@ -7,7 +7,7 @@
 //! one contiguous `(T*B, h_out)` block, in time order, which the weight
 //! gradients use as single large GEMM operands after the loop.
 
-use super::matmul::{big_gemm, mul_nn, mul_nt, StepWeight};
+use super::matmul::{big_gemm, mul_nn, mul_nt, weight_grads, StepWeight};
 use super::workspace::{recycle, scratch, zeroed};
 use crate::cell::Cell;
 use crate::error::{checked_size, try_zeros};
@@ -696,7 +696,6 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
         let dgx_c = &dgx[..n * gh];
         let dg_rec: &[T] = if C::SPLIT { &dgh[..n * gh] } else { dgx_c };
         let x_c = &x[tlo * b * d.i..thi * b * d.i];
-        big_gemm(d.serial, grads.w_ih, Op::new(dgx_c, n, gh).t(), Op::new(x_c, n, d.i), true);
         // `dW_hh` reads the states as they entered the product: masked, if so.
         let prev_c = &fw.prev_states()[tlo * bho..thi * bho];
         let prev_c: &[T] = if fw.mask.is_empty() {
@@ -710,7 +709,19 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
             }
             out
         };
-        big_gemm(d.serial, grads.w_hh, Op::new(dg_rec, n, gh).t(), Op::new(prev_c, n, ho), true);
+        if C::SPLIT {
+            weight_grads(d.serial, dgx_c, n, gh, &mut [(&mut *grads.w_ih, x_c, d.i)])?;
+            weight_grads(d.serial, dg_rec, n, gh, &mut [(&mut *grads.w_hh, prev_c, ho)])?;
+        } else {
+            // Both weight gradients read the same gate gradients: one pass.
+            weight_grads(
+                d.serial,
+                dgx_c,
+                n,
+                gh,
+                &mut [(&mut *grads.w_ih, x_c, d.i), (&mut *grads.w_hh, prev_c, ho)],
+            )?;
+        }
         if let Some(g) = grads.b_ih.as_deref_mut() {
             add_column_sums(g, dgx_c, gh)?;
         }

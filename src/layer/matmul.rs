@@ -111,6 +111,47 @@ pub fn big_gemm<T: Float>(serial: bool, c: &mut [T], a: Op<'_, T>, b: Op<'_, T>,
     matmul(cv, acc, view(&a), view(&b), T::ONE, Par::Seq);
 }
 
+/// Weight gradients of one chunk of steps: `dw += dG^T b` for each
+/// `(dw, b, cols)` of `grads`, with `dG` `(n, g)` and `b` `(n, cols)`; `dw` is
+/// `(g, cols)`. On the packed path `dG^T` is packed once for all of them.
+pub fn weight_grads<T: Float>(
+    serial: bool,
+    dg: &[T],
+    n: usize,
+    g: usize,
+    grads: &mut [(&mut [T], &[T], usize)],
+) -> Result<()> {
+    #[cfg(target_arch = "x86_64")]
+    if let (Some(dg32), true) = (as_f32(dg), packed_f32::available()) {
+        let mut packs = Vec::with_capacity(grads.len());
+        for (_, b, cols) in grads.iter() {
+            let what = "weight gradient operand";
+            let mut p = PackedB::with_buffer(super::workspace::scratch(PackedB::buffer_len(n, *cols), what)?);
+            if let Some(b32) = as_f32(b) {
+                p.pack(Op::new(b32, n, *cols), !serial);
+            }
+            packs.push(p);
+        }
+        let mut outs: Vec<packed_f32::Output<'_>> = Vec::with_capacity(grads.len());
+        for ((dw, _, cols), p) in grads.iter_mut().zip(&packs) {
+            if let Some(c) = as_f32_mut(dw) {
+                outs.push(packed_f32::Output { c, ldc: *cols, b: p });
+            }
+        }
+        let par = !serial && rayon::current_num_threads() > 1;
+        packed_f32::gemm_packed_multi(Op::new(dg32, n, g).t(), &mut outs, 1.0, true, par);
+        drop(outs);
+        for p in packs {
+            super::workspace::recycle(p.into_buffer());
+        }
+        return Ok(());
+    }
+    for (dw, b, cols) in grads.iter_mut() {
+        big_gemm(serial, dw, Op::new(dg, n, g).t(), Op::new(b, n, *cols), true);
+    }
+    Ok(())
+}
+
 /// The plain loops of the small path. `#[inline(always)]` so that the AVX2
 /// entry points below get them compiled with wider vectors; the explicit
 /// accumulator lanes fix the summation order, so both builds give the same bits.

@@ -283,31 +283,34 @@ struct CPtr(*mut f32);
 unsafe impl Send for CPtr {}
 unsafe impl Sync for CPtr {}
 
-/// Rows `r0..r1` and panels `q0..q1` of C.
-///
-/// # Safety
-/// AVX-512F available; `c` points to a C with row stride `ldc` covering
-/// those rows and the columns of those panels; no other thread writes them.
-#[allow(clippy::too_many_arguments)]
-unsafe fn run(
+/// One product sharing the A operand: its packed B, its C and the panels
+/// of B (columns of C) to compute.
+#[derive(Clone, Copy)]
+struct Part<'a> {
     c: CPtr,
     ldc: usize,
-    a: &Op<'_, f32>,
-    b: &PackedB,
-    (r0, r1): (usize, usize),
-    (q0, q1): (usize, usize),
-    alpha: f32,
-    accumulate: bool,
-) {
-    let (k, n) = b.shape();
-    let bdata = b.data();
+    b: &'a PackedB,
+    q0: usize,
+    q1: usize,
+}
+
+/// Rows `r0..r1` of each part's C (its panels `q0..q1`), A packed once per
+/// block for all parts.
+///
+/// # Safety
+/// AVX-512F available; each part's `c` points to a C with row stride `ldc`
+/// covering those rows and the columns of those panels; no other thread
+/// writes them; all parts' B have `a`'s reduction length.
+unsafe fn run(parts: &[Part<'_>], a: &Op<'_, f32>, (r0, r1): (usize, usize), alpha: f32, accumulate: bool) {
+    let k = a.shape().1;
     let mut scratch = A_SCRATCH.with(Cell::take);
     // A row-major A read in place, with a `KC x (task columns)` block of B
     // that fits in L2: each A micro-panel stays in L1 and runs along all
     // panels, so C is written row after row (prefetch-friendly) and A is
     // read once. Otherwise (measured faster for packed A and for large B)
     // each B micro-panel stays in L1 and runs down an A block of `MC` rows.
-    let b_block_bytes = KC.min(k) * (q1 - q0) * NR * 4;
+    let task_panels: usize = parts.iter().map(|p| p.q1 - p.q0).sum();
+    let b_block_bytes = KC.min(k) * task_panels * NR * 4;
     let a_stationary = !a.trans && b_block_bytes <= B_IN_L2;
     let mc_block = if a_stationary { MC_STREAM } else { MC };
     let mut p0 = 0;
@@ -324,28 +327,33 @@ unsafe fn run(
             let direct = if a.trans { 0 } else { mc / MR };
             let ap = aligned(&mut scratch, (panels_a - direct) * MR * kc);
             pack_a(a, i0 + direct * MR, mc - direct * MR, p0, kc, ap);
-            let tile = |ir: usize, q: usize| {
+            let tile = |part: &Part<'_>, ir: usize, q: usize| {
+                let (n, bdata) = (part.b.n, part.b.data());
                 let bp = bdata[q * k * NR + p0 * NR..].as_ptr();
                 let cols = NR.min(n - q * NR);
                 let rows = MR.min(mc - ir * MR);
-                let cp = c.0.add((i0 + ir * MR) * ldc + q * NR);
+                let cp = part.c.0.add((i0 + ir * MR) * part.ldc + q * NR);
                 let apanel = if ir < direct {
                     APanel { ptr: a.data[(i0 + ir * MR) * a.ld + p0..].as_ptr(), rs: a.ld, cs: 1 }
                 } else {
                     APanel { ptr: ap.as_ptr().add((ir - direct) * MR * kc), rs: 1, cs: MR }
                 };
-                kernel(kc, apanel, bp, cp, ldc, rows, cols, alpha, add_c);
+                kernel(kc, apanel, bp, cp, part.ldc, rows, cols, alpha, add_c);
             };
             if a_stationary {
                 for ir in 0..panels_a {
-                    for q in q0..q1 {
-                        tile(ir, q);
+                    for part in parts {
+                        for q in part.q0..part.q1 {
+                            tile(part, ir, q);
+                        }
                     }
                 }
             } else {
-                for q in q0..q1 {
-                    for ir in 0..panels_a {
-                        tile(ir, q);
+                for part in parts {
+                    for q in part.q0..part.q1 {
+                        for ir in 0..panels_a {
+                            tile(part, ir, q);
+                        }
                     }
                 }
             }
@@ -356,6 +364,75 @@ unsafe fn run(
     if scratch.len() <= KEEP_SCRATCH {
         A_SCRATCH.with(|s| s.set(scratch));
     }
+}
+
+/// Checks an output against A and its packed B; false when there is nothing
+/// to compute (empty C). Zeroes C (unless accumulating) for an empty reduction.
+fn check_output(c: &mut [f32], ldc: usize, a: &Op<'_, f32>, b: &PackedB, accumulate: bool) -> bool {
+    let (m, k) = a.shape();
+    let (kb, n) = b.shape();
+    assert_eq!(k, kb, "packed gemm: inner dimensions");
+    if m == 0 || n == 0 {
+        return false;
+    }
+    assert!(ldc >= n && c.len() >= (m - 1) * ldc + n, "packed gemm: C too small");
+    if k == 0 {
+        if !accumulate {
+            for r in 0..m {
+                c[r * ldc..r * ldc + n].fill(0.0);
+            }
+        }
+        return false;
+    }
+    true
+}
+
+fn check_a(a: &Op<'_, f32>) {
+    let a_len = if a.rows == 0 { 0 } else { (a.rows - 1) * a.ld + a.cols };
+    assert!(a.ld >= a.cols && a.data.len() >= a_len, "packed gemm: A too small");
+}
+
+/// One output of `gemm_packed_multi`: `c` (row stride `ldc`) `= alpha *
+/// op(a) b (+ c)`.
+pub struct Output<'a> {
+    pub c: &'a mut [f32],
+    pub ldc: usize,
+    pub b: &'a PackedB,
+}
+
+/// Several products with the same left operand (e.g. the weight gradients
+/// `dG^T x` and `dG^T h` of a recurrent layer): A is packed once per block
+/// for all of them. With `par`, the rows of C are split over the current
+/// rayon pool. Each output gets the same bits as from `gemm_packed`.
+pub fn gemm_packed_multi(a: Op<'_, f32>, outs: &mut [Output<'_>], alpha: f32, accumulate: bool, par: bool) {
+    assert!(available(), "gemm_packed_multi needs AVX-512F");
+    check_a(&a);
+    let m = a.shape().0;
+    let mut parts = Vec::with_capacity(outs.len());
+    let mut flops = 0usize;
+    for o in outs.iter_mut() {
+        if check_output(o.c, o.ldc, &a, o.b, accumulate) {
+            let (k, n) = o.b.shape();
+            flops = flops.saturating_add(m.saturating_mul(n).saturating_mul(k));
+            parts.push(Part { c: CPtr(o.c.as_mut_ptr()), ldc: o.ldc, b: o.b, q0: 0, q1: n.div_ceil(NR) });
+        }
+    }
+    if parts.is_empty() {
+        return;
+    }
+    let threads = if par && flops >= 1 << 18 { rayon::current_num_threads() } else { 1 };
+    if threads <= 1 || m < 2 * MR {
+        // SAFETY: AVX-512F checked; every C covers all rows and panels (checked).
+        unsafe { run(&parts, &a, (0, m), alpha, accumulate) };
+        return;
+    }
+    let per = m.div_ceil(2 * threads).div_ceil(MR) * MR;
+    let tasks: Vec<(usize, usize)> = (0..m).step_by(per).map(|r| (r, (r + per).min(m))).collect();
+    use rayon::prelude::*;
+    tasks.into_par_iter().for_each(|rows| {
+        // SAFETY: AVX-512F checked; tasks cover disjoint rows of every C.
+        unsafe { run(&parts, &a, rows, alpha, accumulate) };
+    });
 }
 
 /// `C = alpha * op(a) B (+ C if accumulate)` with B pre-packed. C is
@@ -374,38 +451,27 @@ pub fn gemm_packed(
     par: bool,
 ) {
     assert!(available(), "gemm_packed needs AVX-512F");
+    check_a(&a);
+    if !check_output(c, ldc, &a, b, accumulate) {
+        return;
+    }
     let (m, k) = a.shape();
-    let (kb, n) = b.shape();
-    assert_eq!(k, kb, "gemm_packed inner dimensions");
-    if m == 0 || n == 0 {
-        return;
-    }
-    assert!(ldc >= n && c.len() >= (m - 1) * ldc + n, "gemm_packed: C too small");
-    let a_len = if a.rows == 0 { 0 } else { (a.rows - 1) * a.ld + a.cols };
-    assert!(a.ld >= a.cols && a.data.len() >= a_len, "gemm_packed: A too small");
-    if k == 0 {
-        if !accumulate {
-            for r in 0..m {
-                c[r * ldc..r * ldc + n].fill(0.0);
-            }
-        }
-        return;
-    }
+    let n = b.shape().1;
     let panels = n.div_ceil(NR);
     let threads = if par && m.saturating_mul(n).saturating_mul(k) >= 1 << 18 {
         rayon::current_num_threads()
     } else {
         1
     };
-    let cp = CPtr(c.as_mut_ptr());
+    let part = Part { c: CPtr(c.as_mut_ptr()), ldc, b, q0: 0, q1: panels };
     if threads <= 1 {
-        // SAFETY: AVX-512F checked; C covers all rows and panels (asserted).
-        unsafe { run(cp, ldc, &a, b, (0, m), (0, panels), alpha, accumulate) };
+        // SAFETY: AVX-512F checked; C covers all rows and panels (checked).
+        unsafe { run(&[part], &a, (0, m), alpha, accumulate) };
         return;
     }
     // Tasks: blocks of rows when there are enough of them, else blocks of
     // panels (so that each task still reuses its B panels over many rows).
-    let row_tasks = (m / (2 * MR * threads)).max(1) >= 2 || panels < threads;
+    let row_tasks = m >= 4 * MR * threads || panels < threads;
     let tasks: Vec<((usize, usize), (usize, usize))> = if row_tasks {
         let per = m.div_ceil(2 * threads).div_ceil(MR) * MR;
         (0..m).step_by(per).map(|r| ((r, (r + per).min(m)), (0, panels))).collect()
@@ -414,9 +480,9 @@ pub fn gemm_packed(
         (0..panels).step_by(per).map(|q| ((0, m), (q, (q + per).min(panels)))).collect()
     };
     use rayon::prelude::*;
-    tasks.into_par_iter().for_each(|(rows, cols)| {
+    tasks.into_par_iter().for_each(|(rows, (q0, q1))| {
         // SAFETY: AVX-512F checked; tasks cover disjoint rows or panels of C.
-        unsafe { run(cp, ldc, &a, b, rows, cols, alpha, accumulate) };
+        unsafe { run(&[Part { q0, q1, ..part }], &a, rows, alpha, accumulate) };
     });
 }
 
@@ -591,6 +657,38 @@ mod tests {
             gemm_packed(&mut whole, n, a, &packed, 0.5, true, false);
             assert_eq!(chunked, whole);
         }
+    }
+
+    #[test]
+    fn shared_a_products_match_separate_ones() {
+        if !available() {
+            return;
+        }
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let (m, k) = (301, 300);
+        let (av, ar, ac, lda) = operand(m, k, true, 3, 0.37);
+        let a = Op { data: &av, rows: ar, cols: ac, ld: lda, trans: true };
+        let (b1v, b2v) = (data(k * 40, 0.11), data(k * 64, 0.13));
+        let (mut p1, mut p2) = (PackedB::new(), PackedB::new());
+        p1.pack(Op::new(&b1v, k, 40), false);
+        p2.pack(Op::new(&b2v, k, 64), false);
+        let (mut w1, mut w2) = (data(m * 40, 0.5), data(m * 64, 0.7));
+        let (mut g1, mut g2) = (w1.clone(), w2.clone());
+        gemm_packed(&mut w1, 40, a, &p1, 1.0, true, false);
+        gemm_packed(&mut w2, 64, a, &p2, 1.0, true, false);
+        for threads in [false, true] {
+            let (mut h1, mut h2) = (g1.clone(), g2.clone());
+            let mut outs = [Output { c: &mut h1, ldc: 40, b: &p1 }, Output { c: &mut h2, ldc: 64, b: &p2 }];
+            pool.install(|| gemm_packed_multi(a, &mut outs, 1.0, true, threads));
+            assert_eq!((&h1, &h2), (&w1, &w2));
+        }
+        // An empty reduction overwriting zeroes every output.
+        let mut p0 = PackedB::new();
+        p0.pack(Op::new(&[], 0, 40), false);
+        let mut outs =
+            [Output { c: &mut g1, ldc: 40, b: &p0 }, Output { c: &mut g2[..m * 40], ldc: 40, b: &p0 }];
+        gemm_packed_multi(Op::new(&[], m, 0), &mut outs, 1.0, false, false);
+        assert!(g1.iter().chain(&g2[..m * 40]).all(|&v| v == 0.0));
     }
 
     #[test]
