@@ -576,18 +576,20 @@ pub(crate) struct DirBackward<T> {
     pub dc0: Vec<T>,
 }
 
-/// Adds `src` column sums (rows of `n`) onto `dst` in row order.
-fn add_column_sums<T: Float>(dst: &mut [T], src: &[T], n: usize) -> Result<()> {
-    let mut sum: Vec<T> = try_zeros(n, "bias gradient")?;
+/// Column sums of `src` (rows of `n`) into `sum`, summed in row order.
+fn column_sums<T: Float>(sum: &mut [T], src: &[T], n: usize) {
+    sum.fill(T::ZERO);
     for row in src.chunks_exact(n.max(1)) {
         for (s, &v) in sum.iter_mut().zip(row) {
             *s += v;
         }
     }
-    for (g, s) in dst.iter_mut().zip(sum) {
+}
+
+fn add_to<T: Float>(dst: &mut [T], src: &[T]) {
+    for (g, &s) in dst.iter_mut().zip(src) {
         *g += s;
     }
-    Ok(())
 }
 
 /// BPTT through one direction. `dy` is the whole layer output gradient
@@ -640,6 +642,7 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
     let w_in = StepWeight::new(Op::new(p.w_ih, gh, d.i), chunk * b, "input weights")?;
     // Every row block is written by its chunk's `dG W_ih`.
     let mut dx = try_zeros(checked_size(&[rows, d.i], "input gradient")?, "input gradient")?;
+    let mut bias_sum = try_zeros(gh, "bias gradient")?;
 
     let mut s1 = tn;
     while s1 > 0 {
@@ -722,11 +725,17 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
                 &mut [(&mut *grads.w_ih, x_c, d.i), (&mut *grads.w_hh, prev_c, ho)],
             )?;
         }
+        // Bias gradients: the chunk's column sums (one pass when both biases
+        // see the same gate gradients).
         if let Some(g) = grads.b_ih.as_deref_mut() {
-            add_column_sums(g, dgx_c, gh)?;
+            column_sums(&mut bias_sum, dgx_c, gh);
+            add_to(g, &bias_sum);
         }
         if let Some(g) = grads.b_hh.as_deref_mut() {
-            add_column_sums(g, dg_rec, gh)?;
+            if C::SPLIT || grads.b_ih.is_none() {
+                column_sums(&mut bias_sum, dg_rec, gh);
+            }
+            add_to(g, &bias_sum);
         }
         w_in.mul_big(d.serial, &mut dx[tlo * b * d.i..thi * b * d.i], dgx_c, n, false);
         s1 = s0;
