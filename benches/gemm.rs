@@ -1,7 +1,7 @@
 //! Float32 GEMM on the shapes of a training step of model A (LSTM T=100,
 //! B=64, I=128, H=256 + Linear(256, 128)): the AVX-512 packed GEMM of
 //! `rnnrs::linalg::packed_f32` vs faer, serial. Throughput is in
-//! floating-point operations (2 m n k) per second.
+//! floating-point operations (2 m n k) per second (criterion's "elem/s").
 //!
 //! `cargo bench --bench gemm -- --warm-up-time 1 --measurement-time 2`
 
@@ -13,9 +13,15 @@ use faer::{Accum, MatMut, MatRef, Par};
 use rnnrs::linalg::Op;
 
 /// (name, m, k, n, A transposed, B transposed, B pre-packed once).
-const SHAPES: [(&str, usize, usize, usize, bool, bool, bool); 9] = [
+/// Whole-sequence shapes, and the per-chunk shapes (4 steps = 256 rows) the
+/// layer runs: the input projection, the weight gradients and `dx` are formed
+/// per chunk of steps with the weights packed once per call.
+const SHAPES: [(&str, usize, usize, usize, bool, bool, bool); 12] = [
     ("step_fwd h.W_hh^T", 32, 256, 1024, false, true, true),
     ("step_bwd dG.W_hh", 32, 1024, 256, false, false, true),
+    ("chunk_proj x.W_ih^T", 256, 128, 1024, false, true, true),
+    ("chunk_dW_hh dG^T.h", 1024, 256, 256, true, false, false),
+    ("chunk_dx dG.W_ih", 256, 1024, 128, false, false, true),
     ("input_proj x.W_ih^T", 6400, 128, 1024, false, true, false),
     ("dW_ih dG^T.x", 1024, 6400, 128, true, false, false),
     ("dW_hh dG^T.h", 1024, 6400, 256, true, false, false),
