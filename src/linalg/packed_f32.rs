@@ -1,33 +1,36 @@
 //! Float32 GEMM for x86-64 CPUs with AVX-512F.
 //!
-//! `C (m x n) = alpha * op(A) op(B) (+ C)`, C row-major. The classic
-//! Goto/BLIS scheme, with the roles fitted to a row-major C:
+//! `C (m x n) = alpha * op(A) op(B) (+ C)`, C row-major. The Goto/BLIS
+//! scheme, with the roles fitted to a row-major C:
 //!
-//! * `B` is packed once into panels of `NR` columns (`PackedB`), each panel
-//!   holding its `k` rows of `NR` values contiguously. A weight matrix used at
-//!   every time step is packed once per sequence and reused by every step.
-//! * `A` is packed per block of `MC` rows and `KC` columns into micro-panels
-//!   of `MR` rows (column by column, `MR` values per reduction index).
+//! * `B` is packed into panels of `NR` columns (`PackedB`), each panel
+//!   holding its `k` rows of `NR` values contiguously. A weight used many
+//!   times (at every time step) is packed once and reused.
+//! * `A` is read in place when row-major (by micro-panels of `MR` full rows),
+//!   and packed per block of `KC` reduction indices into micro-panels of `MR`
+//!   rows when transposed (and for a partial last micro-panel).
 //! * The micro-kernel keeps an `MR x NR` tile of C in `MR * NV` zmm
 //!   registers; per reduction index it loads `NV` vectors of B and broadcasts
-//!   `MR` values of A. One B micro-panel (`KC x NR`, L1-sized) is reused by
-//!   all micro-panels of an A block (L2-sized).
+//!   `MR` values of A. Either a B micro-panel (`KC x NR`, 32 KiB) stays in L1
+//!   while it runs down a block of A, or (row-major A with an L2-sized block
+//!   of B) an A micro-panel stays in L1 while it runs along all panels.
 //!
 //! Every element of C is the same sequence of FMAs over `k` (in blocks of
-//! `KC`, fixed) whatever `m`, the tile it falls in, or how the work is split
-//! across threads (only along rows or panels of C), so results are bitwise
-//! identical for any thread count and any row split of a product.
+//! `KC`, fixed) whatever `m`, the tile it falls in, the loop order, or how
+//! the work is split across threads (only along rows or panels of C), so
+//! results are bitwise identical for any thread count and any row split of a
+//! product.
 
 use super::Op;
 use std::arch::x86_64::*;
 use std::cell::Cell;
 
 /// Rows of a micro-tile.
-pub const MR: usize = 8;
+const MR: usize = 8;
 /// zmm vectors (16 floats) per micro-tile row.
 const NV: usize = 2;
 /// Columns of a micro-tile (and of a B panel).
-pub const NR: usize = 16 * NV;
+const NR: usize = 16 * NV;
 /// Reduction block: a `KC x NR` B micro-panel is 32 KiB, in L1.
 const KC: usize = 256;
 /// Rows of an A block when B micro-panels stay in L1: `MC x KC` is 96 KiB, in L2.
@@ -159,8 +162,10 @@ fn pack_a(a: &Op<'_, f32>, r0: usize, mc: usize, p0: usize, kc: usize, out: &mut
     let out = &mut out[..panels * kc * MR];
     if a.trans {
         // Stored as `(k, m)`: one reduction index is a contiguous run of rows.
-        out.fill(0.0);
         let full = mc / MR;
+        if full < panels {
+            out[full * kc * MR..].fill(0.0);
+        }
         for p in 0..kc {
             let src = &a.data[(p0 + p) * a.ld + r0..][..mc];
             // Constant-size copies (one vector move each), not memcpy calls.
@@ -207,7 +212,7 @@ struct APanel {
 /// AVX-512F must be available; `a` must address `MR x kc` readable values
 /// (rows past `rows` are read but unused only when they exist: the caller
 /// passes `rows == MR` or a packed, zero-padded panel), `b` `kc` rows of `NR`
-/// values `NR` apart (64-byte aligned), and `c` the `rows x cols` tile
+/// values `NR` apart (64-byte aligned for speed), and `c` the `rows x cols` tile
 /// (`rows <= MR`, `cols <= NR`).
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
@@ -232,7 +237,7 @@ unsafe fn kernel(
     let mut acc = [[_mm512_setzero_ps(); NV]; MR];
     for p in 0..kc {
         let bp = b.add(p * NR);
-        let bv: [__m512; NV] = core::array::from_fn(|v| _mm512_load_ps(bp.add(16 * v)));
+        let bv: [__m512; NV] = core::array::from_fn(|v| _mm512_loadu_ps(bp.add(16 * v)));
         let ap = a.ptr.add(p * a.cs);
         for (i, row) in acc.iter_mut().enumerate() {
             let av = _mm512_set1_ps(*ap.add(i * a.rs));
@@ -273,7 +278,7 @@ thread_local! {
     static B_SCRATCH: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
 }
 
-/// Scratch kept per thread above this size is freed after use.
+/// Per-thread scratch longer than this (values) is freed after use, not kept.
 const KEEP_SCRATCH: usize = 8 << 20;
 
 /// A raw pointer to C shared by tasks that write disjoint tiles.
