@@ -95,8 +95,8 @@ pub fn big_gemm<T: Float>(serial: bool, c: &mut [T], a: Op<'_, T>, b: Op<'_, T>,
     let (m, k) = a.shape();
     let n = b.shape().1;
     #[cfg(target_arch = "x86_64")]
-    if let (Some(c32), Some(a32), Some(b32)) = (as_f32_mut(c), op_f32(a), op_f32(b)) {
-        if packed_f32::available() {
+    if packed_f32::worth_packing(m, n, b.trans) {
+        if let (Some(c32), Some(a32), Some(b32)) = (as_f32_mut(c), op_f32(a), op_f32(b)) {
             let par = !serial && rayon::current_num_threads() > 1;
             packed_f32::gemm(c32, n, a32, b32, 1.0, accumulate, par);
             return;

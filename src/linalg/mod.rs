@@ -2,8 +2,9 @@
 //! through `gemm`, so operand layout (row-major, optional transpose, row
 //! stride) is spelled out once here.
 //!
-//! Float32 products run on the AVX-512 kernels of `packed_f32` when the CPU
-//! has them; everything else runs on faer. Both split a product across
+//! Large float32 products run on the AVX-512 kernels of `packed_f32` when
+//! the CPU has them (and the shape is one where they win, see
+//! `packed_f32::worth_packing`); everything else runs on faer. Both split a product across
 //! threads along the output (rows/columns of C), never along the reduction,
 //! so results do not depend on the thread count.
 
@@ -74,14 +75,11 @@ pub fn gemm<T: Float>(c: &mut [T], ldc: usize, a: Op<'_, T>, b: Op<'_, T>, alpha
         return;
     }
     #[cfg(target_arch = "x86_64")]
-    if let Some(c32) = as_f32_mut(c) {
-        if packed_f32::available() {
+    if packed_f32::worth_packing(m, n, b.trans) {
+        if let (Some(c32), Some(a32), Some(b32)) = (as_f32_mut(c), op_f32(a), op_f32(b)) {
             let par = rayon::current_num_threads() > 1;
-            let (a32, b32) = (op_f32(a), op_f32(b));
-            if let (Some(a32), Some(b32)) = (a32, b32) {
-                packed_f32::gemm(c32, ldc, a32, b32, alpha.to_f64() as f32, accumulate, par);
-                return;
-            }
+            packed_f32::gemm(c32, ldc, a32, b32, alpha.to_f64() as f32, accumulate, par);
+            return;
         }
     }
     let len = (m - 1) * ldc + n;
@@ -162,6 +160,32 @@ mod tests {
         gemm(&mut c2, n, Op::new(&at, k, m).t(), Op::new(&bt, n, k).t(), 2.0, true);
         for (x, y) in c2.iter().zip(&want) {
             assert!((x - (1.0 + 2.0 * y)).abs() < 1e-12, "{x} vs {}", 1.0 + 2.0 * y);
+        }
+    }
+
+    #[test]
+    fn float32_products_match_naive_on_both_backends() {
+        // (m, k, n, b transposed): packed-kernel shapes (on AVX-512 CPUs)
+        // and faer shapes (few rows, matrix-vector).
+        for &(m, k, n, bt) in
+            &[(600, 70, 40, true), (130, 300, 33, false), (20, 50, 30, false), (300, 80, 1, false)]
+        {
+            let a: Vec<f64> = (0..m * k).map(|i| (i as f64 * 0.37).sin()).collect();
+            let b: Vec<f64> = (0..k * n).map(|i| (i as f64 * 0.11).cos()).collect();
+            let want = naive(&a, &b, m, k, n);
+            let a32: Vec<f32> = a.iter().map(|&v| v as f32).collect();
+            // B^T stored as (n, k) when transposed.
+            let b32: Vec<f32> = if bt {
+                (0..n * k).map(|idx| b[(idx % k) * n + idx / k] as f32).collect()
+            } else {
+                b.iter().map(|&v| v as f32).collect()
+            };
+            let bop = if bt { Op::new(&b32, n, k).t() } else { Op::new(&b32, k, n) };
+            let mut c = vec![1.0f32; m * n];
+            gemm(&mut c, n, Op::new(&a32, m, k), bop, 0.5, true);
+            for (x, y) in c.iter().zip(&want) {
+                assert!((f64::from(*x) - (1.0 + 0.5 * y)).abs() < 1e-3, "m {m} k {k} n {n}: {x} vs {y}");
+            }
         }
     }
 }

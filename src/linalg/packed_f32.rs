@@ -45,6 +45,15 @@ pub fn available() -> bool {
     is_x86_feature_detected!("avx512f")
 }
 
+/// Whether a one-off product (B packed for this call only) is faster here
+/// than on faer: enough rows of A to amortise packing B (more when B is
+/// stored transposed, whose packing is slower), and no matrix-vector shapes.
+/// Measured with `benches/gemm.rs` on an AVX-512 Zen 5 core.
+pub fn worth_packing(m: usize, n: usize, b_trans: bool) -> bool {
+    let min_rows = if b_trans { 512 } else { 128 };
+    available() && m >= min_rows && n >= NR / 2
+}
+
 /// A 64-byte aligned view of `len` values inside `v` (grown when needed).
 fn aligned(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
     if v.len() < len + 16 {
