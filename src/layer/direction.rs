@@ -7,7 +7,7 @@
 //! one contiguous `(T*B, h_out)` block, in time order, which the weight
 //! gradients use as single large GEMM operands after the loop.
 
-use super::matmul::{big_gemm, mul_nn, mul_nt, weight_grads, StepWeight};
+use super::matmul::{big_gemm, mul_nn, mul_nt, StepWeight, WeightGrads};
 use super::workspace::{recycle, scratch, zeroed};
 use crate::cell::Cell;
 use crate::error::{checked_size, try_zeros};
@@ -643,6 +643,7 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
     // Every row block is written by its chunk's `dG W_ih`.
     let mut dx = try_zeros(checked_size(&[rows, d.i], "input gradient")?, "input gradient")?;
     let mut bias_sum = try_zeros(gh, "bias gradient")?;
+    let (mut wgrads, mut wgrads_rec) = (WeightGrads::new(), WeightGrads::new());
 
     let mut s1 = tn;
     while s1 > 0 {
@@ -713,11 +714,11 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
             out
         };
         if C::SPLIT {
-            weight_grads(d.serial, dgx_c, n, gh, &mut [(&mut *grads.w_ih, x_c, d.i)])?;
-            weight_grads(d.serial, dg_rec, n, gh, &mut [(&mut *grads.w_hh, prev_c, ho)])?;
+            wgrads.add(d.serial, dgx_c, n, gh, &mut [(&mut *grads.w_ih, x_c, d.i)])?;
+            wgrads_rec.add(d.serial, dg_rec, n, gh, &mut [(&mut *grads.w_hh, prev_c, ho)])?;
         } else {
             // Both weight gradients read the same gate gradients: one pass.
-            weight_grads(
+            wgrads.add(
                 d.serial,
                 dgx_c,
                 n,

@@ -111,45 +111,65 @@ pub fn big_gemm<T: Float>(serial: bool, c: &mut [T], a: Op<'_, T>, b: Op<'_, T>,
     matmul(cv, acc, view(&a), view(&b), T::ONE, Par::Seq);
 }
 
-/// Weight gradients of one chunk of steps: `dw += dG^T b` for each
-/// `(dw, b, cols)` of `grads`, with `dG` `(n, g)` and `b` `(n, cols)`; `dw` is
-/// `(g, cols)`. On the packed path `dG^T` is packed once for all of them.
-pub fn weight_grads<T: Float>(
-    serial: bool,
-    dg: &[T],
-    n: usize,
-    g: usize,
-    grads: &mut [(&mut [T], &[T], usize)],
-) -> Result<()> {
+/// Weight gradients accumulated chunk by chunk: `dw += dG^T b` for each
+/// `(dw, b, cols)`, with `dG` `(n, g)` and `b` `(n, cols)`; `dw` is
+/// `(g, cols)`. On the packed path `dG^T` is packed once for all the
+/// products of a chunk, and the packing buffers of `b` are kept from chunk
+/// to chunk (warm in cache).
+#[derive(Default)]
+pub struct WeightGrads {
     #[cfg(target_arch = "x86_64")]
-    if let (Some(dg32), true) = (as_f32(dg), packed_f32::available()) {
-        let mut packs = Vec::with_capacity(grads.len());
-        for (_, b, cols) in grads.iter() {
-            let what = "weight gradient operand";
-            let mut p = PackedB::with_buffer(super::workspace::scratch(PackedB::buffer_len(n, *cols), what)?);
-            if let Some(b32) = as_f32(b) {
-                p.pack(Op::new(b32, n, *cols), !serial);
+    packs: Vec<PackedB>,
+}
+
+impl WeightGrads {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one chunk's products.
+    pub fn add<T: Float>(
+        &mut self,
+        serial: bool,
+        dg: &[T],
+        n: usize,
+        g: usize,
+        grads: &mut [(&mut [T], &[T], usize)],
+    ) -> Result<()> {
+        #[cfg(target_arch = "x86_64")]
+        if let (Some(dg32), true) = (as_f32(dg), packed_f32::available()) {
+            while self.packs.len() < grads.len() {
+                self.packs.push(PackedB::new());
             }
-            packs.push(p);
-        }
-        let mut outs: Vec<packed_f32::Output<'_>> = Vec::with_capacity(grads.len());
-        for ((dw, _, cols), p) in grads.iter_mut().zip(&packs) {
-            if let Some(c) = as_f32_mut(dw) {
-                outs.push(packed_f32::Output { c, ldc: *cols, b: p });
+            for ((_, b, cols), p) in grads.iter().zip(self.packs.iter_mut()) {
+                if let Some(b32) = as_f32(b) {
+                    p.pack(Op::new(b32, n, *cols), !serial);
+                }
             }
+            let mut outs: Vec<packed_f32::Output<'_>> = Vec::with_capacity(grads.len());
+            for ((dw, _, cols), p) in grads.iter_mut().zip(&self.packs) {
+                if let Some(c) = as_f32_mut(dw) {
+                    outs.push(packed_f32::Output { c, ldc: *cols, b: p });
+                }
+            }
+            let par = !serial && rayon::current_num_threads() > 1;
+            packed_f32::gemm_packed_multi(Op::new(dg32, n, g).t(), &mut outs, 1.0, true, par);
+            return Ok(());
         }
-        let par = !serial && rayon::current_num_threads() > 1;
-        packed_f32::gemm_packed_multi(Op::new(dg32, n, g).t(), &mut outs, 1.0, true, par);
-        drop(outs);
-        for p in packs {
+        for (dw, b, cols) in grads.iter_mut() {
+            big_gemm(serial, dw, Op::new(dg, n, g).t(), Op::new(b, n, *cols), true);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for WeightGrads {
+    fn drop(&mut self) {
+        #[cfg(target_arch = "x86_64")]
+        for p in self.packs.drain(..) {
             super::workspace::recycle(p.into_buffer());
         }
-        return Ok(());
     }
-    for (dw, b, cols) in grads.iter_mut() {
-        big_gemm(serial, dw, Op::new(dg, n, g).t(), Op::new(b, n, *cols), true);
-    }
-    Ok(())
 }
 
 /// The plain loops of the small path. `#[inline(always)]` so that the AVX2
@@ -494,13 +514,13 @@ mod tests {
     }
 
     #[test]
-    fn weight_grads_add_dg_transposed_times_each_operand() {
+    fn weight_grads_add_dg_transposed_times_each_operand_chunk_after_chunk() {
         let (n, g) = (45, 40);
         let dg = data(n * g, 0.3);
         let (x, h) = (data(n * 7, 0.5), data(n * 33, 0.8));
         let (mut wx, mut wh) = (data(g * 7, 0.1), data(g * 33, 0.2));
         let (wx0, wh0) = (wx.clone(), wh.clone());
-        weight_grads(true, &dg, n, g, &mut [(&mut wx, &x, 7), (&mut wh, &h, 33)]).unwrap();
+        WeightGrads::new().add(true, &dg, n, g, &mut [(&mut wx, &x, 7), (&mut wh, &h, 33)]).unwrap();
         let dgt: Vec<f64> = (0..g * n).map(|idx| dg[(idx % n) * g + idx / n]).collect();
         for (got, base, b, cols) in [(&wx, &wx0, &x, 7), (&wh, &wh0, &h, 33)] {
             let want = naive(&dgt, b, g, n, cols, false);
@@ -512,7 +532,12 @@ mod tests {
         let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
         let (dg32, x32, h32) = (f(&dg), f(&x), f(&h));
         let (mut wx32, mut wh32) = (f(&wx0), f(&wh0));
-        weight_grads(false, &dg32, n, g, &mut [(&mut wx32, &x32, 7), (&mut wh32, &h32, 33)]).unwrap();
+        // Twice through one accumulator (buffers reused): twice the sums.
+        let mut acc = WeightGrads::new();
+        let (mut wx2, mut wh2) = (f(&wx0), f(&wh0));
+        acc.add(false, &dg32, n, g, &mut [(&mut wx32, &x32, 7), (&mut wh32, &h32, 33)]).unwrap();
+        acc.add(false, &dg32, n, g, &mut [(&mut wx2, &x32, 7), (&mut wh2, &h32, 33)]).unwrap();
+        assert_eq!((&wx32, &wh32), (&wx2, &wh2));
         for (got, want) in wx32.iter().zip(&wx).chain(wh32.iter().zip(&wh)) {
             assert!((f64::from(*got) - want).abs() < 1e-4);
         }
