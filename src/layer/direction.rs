@@ -4,8 +4,15 @@
 //! forward direction: slot 0 = `h0`, slot `t + 1` = output at time `t`;
 //! reverse direction: slot `T` = `h0`, slot `t` = output at time `t`.
 //! So the outputs of all steps and the previous states of all steps are each
-//! one contiguous `(T*B, h_out)` block, in time order, which the weight
-//! gradients use as single large GEMM operands after the loop.
+//! one contiguous `(T*B, h_out)` block, in time order, whose rows for a
+//! chunk of steps are single GEMM operands.
+//!
+//! The time loop runs over chunks of a few steps (`CHUNK_ELEMS`): forward,
+//! a chunk's input projection is formed just before its steps; backward, a
+//! chunk's weight, bias and input gradients right after its steps, while its
+//! gate gradients are still in cache. The weights are laid out for the
+//! products once per call (`StepWeight`: packed for the AVX-512 float32
+//! kernels, or transposed).
 
 use super::matmul::{big_gemm, mul_nn, mul_nt, StepWeight, WeightGrads};
 use super::workspace::{recycle, scratch, zeroed};

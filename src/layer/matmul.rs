@@ -1,12 +1,15 @@
-//! The two matrix-product shapes of the time loop, with a small-shape path.
+//! The matrix products of the time loop.
 //!
-//! Per step the layer multiplies a `(B, k)` state by a weight matrix. For
-//! batch 1 and small hidden sizes that is a few thousand multiply-adds, where
-//! the set-up cost of a general GEMM call dominates; there a plain loop over
-//! contiguous rows (dot products / axpys) is faster. Larger products use
-//! faer's GEMM, serially: the layer parallelises a step over blocks of batch
-//! rows itself (see `direction.rs`), so results never depend on the thread
-//! count and no per-step thread barrier is paid.
+//! `StepWeight`: a weight multiplied at every step (or chunk of steps),
+//! laid out once per call: packed for the AVX-512 float32 kernels of
+//! `crate::linalg::packed_f32`, else as a plain row-major matrix. For batch 1
+//! and small hidden sizes a step is a few thousand multiply-adds, where the
+//! set-up cost of a general GEMM call dominates; there a plain loop over
+//! contiguous rows (dot products / axpys) is faster. Other products use
+//! faer's GEMM. Per-step products run serially: the layer parallelises a step
+//! over blocks of batch rows itself (see `direction.rs`), so results never
+//! depend on the thread count and no per-step thread barrier is paid.
+//! `WeightGrads`: the weight gradients of a chunk of steps.
 
 #[cfg(target_arch = "x86_64")]
 use crate::linalg::packed_f32::{self, PackedB};
