@@ -27,9 +27,14 @@ use crate::{Float, Result};
 /// backward pass forms the weight and input gradients over the same chunks.
 const CHUNK_ELEMS: usize = 1 << 18;
 
+/// A chunk has at least this many rows (steps x batch), so that the weight
+/// gradients (read and written once per chunk) are amortised over enough
+/// multiply-adds even for large layers.
+const CHUNK_MIN_ROWS: usize = 512;
+
 /// Steps per chunk (see `CHUNK_ELEMS`); depends only on the shapes.
-fn chunk_steps(tn: usize, bgh: usize) -> usize {
-    (CHUNK_ELEMS / bgh.max(1)).clamp(1, tn.max(1))
+fn chunk_steps(tn: usize, b: usize, bgh: usize) -> usize {
+    (CHUNK_ELEMS / bgh.max(1)).max(CHUNK_MIN_ROWS.div_ceil(b.max(1))).clamp(1, tn.max(1))
 }
 
 /// Sizes of one direction's run.
@@ -458,7 +463,7 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
     let bgh = checked_size(&[b, gh], "gate buffer")?;
     let (bh, bho) = (b * h, b * ho);
     let proj = p.w_hr.is_some();
-    let chunk = chunk_steps(tn, bgh);
+    let chunk = chunk_steps(tn, b, bgh);
     // Scratch buffers: every value is written before it is read (the
     // initial-state slots below, gates by bias and projection, the rest by
     // the steps), so they need no zeroing.
@@ -623,7 +628,7 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
     // and input gradients are formed right after its steps, while it is in
     // cache. Chunks go from the last step to the first; the order in which
     // they add up depends only on the shapes.
-    let chunk = chunk_steps(tn, bgh);
+    let chunk = chunk_steps(tn, b, bgh);
     let n_dg = checked_size(&[chunk, bgh], "gate gradients")?;
     // Every value is written by the cell before the chunk's products read it.
     let mut dgx = scratch(n_dg, "gate gradients")?;
