@@ -339,8 +339,9 @@ impl<'a, T: Float> StepWeight<'a, T> {
         #[cfg(target_arch = "x86_64")]
         if let Some(b32) = op_f32(b) {
             if rows >= MIN_PACKED_ROWS && packed_f32::available() {
+                // Packing writes every value of the buffer (scratch: not zeroed).
                 let len = PackedB::buffer_len(k, n);
-                let mut packed = PackedB::with_buffer(super::workspace::zeroed(len, what)?);
+                let mut packed = PackedB::with_buffer(super::workspace::scratch(len, what)?);
                 packed.pack(b32, rayon::current_num_threads() > 1);
                 return Ok(StepWeight { k, n, repr: Repr::Packed(packed) });
             }
@@ -348,8 +349,9 @@ impl<'a, T: Float> StepWeight<'a, T> {
         if !b.trans && b.ld == n {
             return Ok(StepWeight { k, n, repr: Repr::Borrowed(&b.data[..k * n]) });
         }
-        let mut out = super::workspace::zeroed(crate::error::checked_size(&[k, n], what)?, what)?;
-        // In square tiles, so that neither side is walked with a large stride.
+        let mut out = super::workspace::scratch(crate::error::checked_size(&[k, n], what)?, what)?;
+        // Every value is written below (scratch: not zeroed), in square
+        // tiles so that neither side is walked with a large stride.
         const TILE: usize = 32;
         for r0 in (0..k).step_by(TILE) {
             for c0 in (0..n).step_by(TILE) {

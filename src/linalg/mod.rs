@@ -3,10 +3,10 @@
 //! stride) is spelled out once here.
 //!
 //! Large float32 products run on the AVX-512 kernels of `packed_f32` when
-//! the CPU has them (and the shape is one where they win, see
-//! `packed_f32::worth_packing`); everything else runs on faer. Both split a product across
-//! threads along the output (rows/columns of C), never along the reduction,
-//! so results do not depend on the thread count.
+//! the CPU has them and the shape is one where they win (see
+//! `packed_f32::worth_packing`); everything else runs on faer. Both split a
+//! product across threads along the output (rows/columns of C), never along
+//! the reduction, so results do not depend on the thread count.
 
 #[cfg(target_arch = "x86_64")]
 pub mod packed_f32;
