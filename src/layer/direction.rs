@@ -4,19 +4,38 @@
 //! forward direction: slot 0 = `h0`, slot `t + 1` = output at time `t`;
 //! reverse direction: slot `T` = `h0`, slot `t` = output at time `t`.
 //! So the outputs of all steps and the previous states of all steps are each
-//! one contiguous `(T*B, h_out)` block, in time order, which the weight
-//! gradients use as single large GEMM operands after the loop.
+//! one contiguous `(T*B, h_out)` block, in time order, whose rows for a
+//! chunk of steps are single GEMM operands.
+//!
+//! The time loop runs over chunks of a few steps (`CHUNK_ELEMS`): forward,
+//! a chunk's input projection is formed just before its steps; backward, a
+//! chunk's weight, bias and input gradients right after its steps, while its
+//! gate gradients are still in cache. The weights are laid out for the
+//! products once per call (`StepWeight`: packed for the AVX-512 float32
+//! kernels, or transposed).
 
-use super::matmul::{big_gemm, mul_nn, mul_nt};
-use super::workspace::{recycle, zeroed};
+use super::matmul::{big_gemm, mul_nn, mul_nt, StepWeight, WeightGrads};
+use super::workspace::{recycle, scratch, zeroed};
 use crate::cell::Cell;
 use crate::error::{checked_size, try_zeros};
 use crate::linalg::Op;
 use crate::{Float, Result};
 
-/// Inference projects the inputs of at most this many gate values at a time,
-/// so memory stays O(B*H) however long the sequence.
-const INFERENCE_CHUNK_ELEMS: usize = 1 << 20;
+/// The input projection runs over chunks of steps of at most this many gate
+/// values (at least one step): a chunk is still in cache when its steps read
+/// it, and inference memory stays O(B*H) however long the sequence. The
+/// backward pass forms the weight and input gradients over the same chunks.
+const CHUNK_ELEMS: usize = 1 << 18;
+
+/// A chunk has at least this many rows (steps x batch), so that the weight
+/// gradients (read and written once per chunk) are amortised over enough
+/// multiply-adds even for large layers.
+const CHUNK_MIN_ROWS: usize = 512;
+
+/// Steps per chunk (see `CHUNK_ELEMS`); depends only on the shapes.
+fn chunk_steps(tn: usize, b: usize, bgh: usize) -> usize {
+    (CHUNK_ELEMS / bgh.max(1)).max(CHUNK_MIN_ROWS.div_ceil(b.max(1))).clamp(1, tn.max(1))
+}
 
 /// Sizes of one direction's run.
 #[derive(Clone, Copy, Debug)]
@@ -167,6 +186,11 @@ fn split_rows(b: usize) -> Option<usize> {
     (b >= 2 * MIN_ROWS).then(|| b.div_ceil(2))
 }
 
+/// Rows of each per-step product (the smaller block when split).
+fn step_rows(b: usize) -> usize {
+    split_rows(b).map_or(b, |at| b - at)
+}
+
 fn cut<T>(s: &mut [T], at: usize) -> (&mut [T], &mut [T]) {
     s.split_at_mut(at.min(s.len()))
 }
@@ -237,9 +261,16 @@ impl<'a, T: Float> StepRows<'a, T> {
     }
 
     /// Recurrent product, fused gate pass and (optional) projection.
-    /// `w_hh_t` is `W_hh` transposed, `(h_out, G*H)` row-major.
-    fn forward<C: Cell<T>>(self, cell: &C, d: Dims, p: &DirParams<'_, T>, w_hh_t: &[T], rec_bias: &[T]) {
-        let (h, ho, gh) = (d.h, d.h_out, d.gh());
+    /// `w_rec` is `W_hh^T`, `(h_out, G*H)`.
+    fn forward<C: Cell<T>>(
+        self,
+        cell: &C,
+        d: Dims,
+        p: &DirParams<'_, T>,
+        w_rec: &StepWeight<'_, T>,
+        rec_bias: &[T],
+    ) {
+        let (h, ho) = (d.h, d.h_out);
         // Recurrent dropout masks the state only where it enters `W_hh`
         // (the cell still sees the true `h_prev`, e.g. GRU's `z * h_prev`).
         let h_rec: &[T] = if self.mask.is_empty() {
@@ -250,7 +281,7 @@ impl<'a, T: Float> StepRows<'a, T> {
             }
             self.h_masked
         };
-        mul_nn(self.rec, h_rec, w_hh_t, self.n, ho, gh, false);
+        w_rec.mul(self.rec, h_rec, self.n, false);
         match p.w_hr {
             None => cell.forward(
                 h,
@@ -364,8 +395,18 @@ impl<'a, T: Float> BackRows<'a, T> {
 
     /// Adds the output gradient, back through the projection and the cell,
     /// and `dh_next = direct part + dG_rec W_hh`.
-    fn backward<C: Cell<T>>(self, cell: &C, d: Dims, p: &DirParams<'_, T>, dy_ld: usize, dy_off: usize) {
-        let (h, ho, gh) = (d.h, d.h_out, d.gh());
+    /// `w_rec` is `W_hh`, `(G*H, h_out)`.
+    #[allow(clippy::too_many_arguments)]
+    fn backward<C: Cell<T>>(
+        self,
+        cell: &C,
+        d: Dims,
+        p: &DirParams<'_, T>,
+        w_rec: &StepWeight<'_, T>,
+        dy_ld: usize,
+        dy_off: usize,
+    ) {
+        let (h, ho) = (d.h, d.h_out);
         for (r, dhr) in self.dh.chunks_exact_mut(ho.max(1)).enumerate().take(self.n) {
             for (a, &v) in dhr.iter_mut().zip(&self.dy[r * dy_ld + dy_off..][..ho]) {
                 *a += v;
@@ -394,32 +435,15 @@ impl<'a, T: Float> BackRows<'a, T> {
         );
         let g_rec: &[T] = if C::SPLIT { self.dgh } else { self.dgx };
         if self.mask.is_empty() {
-            mul_nn(self.dh_next, g_rec, p.w_hh, self.n, gh, ho, C::SPLIT);
+            w_rec.mul(self.dh_next, g_rec, self.n, C::SPLIT);
         } else {
             // The state entered `W_hh` masked: so does its gradient from there.
-            mul_nn(self.scratch, g_rec, p.w_hh, self.n, gh, ho, false);
+            w_rec.mul(self.scratch, g_rec, self.n, false);
             for ((o, &v), &m) in self.dh_next.iter_mut().zip(self.scratch.iter()).zip(self.mask) {
                 *o = if C::SPLIT { *o + v * m } else { v * m };
             }
         }
     }
-}
-
-/// `w` `(rows, cols)` row-major, transposed into a (recycled) `(cols, rows)` buffer.
-fn transposed<T: Float>(w: &[T], rows: usize, cols: usize, what: &str) -> Result<Vec<T>> {
-    // In square tiles, so that neither side is walked with a large stride.
-    const TILE: usize = 32;
-    let mut out = zeroed(checked_size(&[rows, cols], what)?, what)?;
-    for r0 in (0..rows).step_by(TILE) {
-        for c0 in (0..cols).step_by(TILE) {
-            for r in r0..(r0 + TILE).min(rows) {
-                for c in c0..(c0 + TILE).min(cols) {
-                    out[c * rows + r] = w[r * cols + c];
-                }
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// Runs one direction over the sequence `x` `(T, B, I)`.
@@ -439,9 +463,13 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
     let bgh = checked_size(&[b, gh], "gate buffer")?;
     let (bh, bho) = (b * h, b * ho);
     let proj = p.w_hr.is_some();
-    let chunk = if train { tn } else { (INFERENCE_CHUNK_ELEMS / bgh.max(1)).clamp(1, tn.max(1)) };
-    let mut hbuf = zeroed(checked_size(&[tn + 1, bho], "hidden states")?, "hidden states")?;
-    let mut gates = zeroed(checked_size(&[chunk, bgh], "gate buffer")?, "gate buffer")?;
+    let chunk = chunk_steps(tn, b, bgh);
+    // Scratch buffers: every value is written before it is read (the
+    // initial-state slots below, gates by bias and projection, the rest by
+    // the steps), so they need no zeroing.
+    let mut hbuf = scratch(checked_size(&[tn + 1, bho], "hidden states")?, "hidden states")?;
+    let mut gates =
+        scratch(checked_size(&[if train { tn } else { chunk }, bgh], "gate buffer")?, "gate buffer")?;
     let mut rec = try_zeros(bgh, "recurrent product")?;
     let mask: Vec<T> = mask.map(<[T]>::to_vec).unwrap_or_default();
     let mut h_masked = try_zeros(if mask.is_empty() { 0 } else { bho }, "masked state")?;
@@ -452,10 +480,10 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
     } else {
         2
     };
-    let mut cbuf = zeroed(checked_size(&[c_slots, bh], "cell states")?, "cell states")?;
+    let mut cbuf = scratch(checked_size(&[c_slots, bh], "cell states")?, "cell states")?;
     let steps_kept = if train { tn } else { 1 };
-    let mut extra = zeroed(checked_size(&[steps_kept, bh, C::EXTRA], "saved values")?, "saved values")?;
-    let mut mbuf = zeroed(
+    let mut extra = scratch(checked_size(&[steps_kept, bh, C::EXTRA], "saved values")?, "saved values")?;
+    let mut mbuf = scratch(
         checked_size(&[if proj { steps_kept } else { 0 }, bh], "projection input")?,
         "projection input",
     )?;
@@ -464,18 +492,25 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
     let mut input_bias = try_zeros(gh, "bias")?;
     let mut rec_bias = try_zeros(gh, "bias")?;
     cell.split_bias(h, p.b_ih.unwrap_or(&zeros), p.b_hh.unwrap_or(&zeros), &mut input_bias, &mut rec_bias);
-    // The per-step product `h_prev W_hh^T` reads `W_hh` transposed: laid out
-    // so, the GEMM streams it as is instead of re-packing the whole matrix at
-    // every step (one transpose per call instead of T packs).
-    let w_hh_t = transposed(p.w_hh, gh, ho, "recurrent weights")?;
+    // The per-step product `h_prev W_hh^T`: the weight is laid out for it
+    // once per call (packed or transposed), not at every step.
+    let w_rec = StepWeight::new(Op::new(p.w_hh, gh, ho).t(), step_rows(b), "recurrent weights")?;
+    // Likewise `x W_ih^T`, once per chunk.
+    let w_in = StepWeight::new(Op::new(p.w_ih, gh, d.i).t(), chunk * b, "input weights")?;
 
     let h0_slot = if reverse { tn } else { 0 };
-    if let Some(h0) = h0 {
-        hbuf[h0_slot * bho..(h0_slot + 1) * bho].copy_from_slice(h0);
+    let h0_dst = &mut hbuf[h0_slot * bho..(h0_slot + 1) * bho];
+    match h0 {
+        Some(h0) => h0_dst.copy_from_slice(h0),
+        None => h0_dst.fill(T::ZERO),
     }
     let c0_slot = if train && reverse { tn } else { 0 };
-    if let (Some(c0), true) = (c0, C::HAS_C) {
-        cbuf[c0_slot * bh..(c0_slot + 1) * bh].copy_from_slice(c0);
+    if C::HAS_C {
+        let c0_dst = &mut cbuf[c0_slot * bh..(c0_slot + 1) * bh];
+        match c0 {
+            Some(c0) => c0_dst.copy_from_slice(c0),
+            None => c0_dst.fill(T::ZERO),
+        }
     }
 
     let mut s0 = 0;
@@ -489,8 +524,7 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
             for row in g.chunks_exact_mut(gh.max(1)) {
                 row.copy_from_slice(&input_bias);
             }
-            let xs = &x[tlo * b * d.i..thi * b * d.i];
-            big_gemm(d.serial, g, Op::new(xs, (thi - tlo) * b, d.i), Op::new(p.w_ih, gh, d.i).t(), true);
+            w_in.mul_big(d.serial, g, &x[tlo * b * d.i..thi * b * d.i], (thi - tlo) * b, true);
         }
         for s in s0..s1 {
             let t = if reverse { tn - 1 - s } else { s };
@@ -518,16 +552,16 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
                 h_new,
             };
             match split_rows(b) {
-                None => rows.forward(cell, d, p, &w_hh_t, &rec_bias),
+                None => rows.forward(cell, d, p, &w_rec, &rec_bias),
                 Some(at) => {
                     let (r0, r1) = rows.split(at, d, C::EXTRA);
                     if d.serial {
-                        r0.forward(cell, d, p, &w_hh_t, &rec_bias);
-                        r1.forward(cell, d, p, &w_hh_t, &rec_bias);
+                        r0.forward(cell, d, p, &w_rec, &rec_bias);
+                        r1.forward(cell, d, p, &w_rec, &rec_bias);
                     } else {
                         rayon::join(
-                            || r0.forward(cell, d, p, &w_hh_t, &rec_bias),
-                            || r1.forward(cell, d, p, &w_hh_t, &rec_bias),
+                            || r0.forward(cell, d, p, &w_rec, &rec_bias),
+                            || r1.forward(cell, d, p, &w_rec, &rec_bias),
                         );
                     }
                 }
@@ -540,7 +574,6 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
         recycle(std::mem::take(&mut extra));
         recycle(std::mem::take(&mut mbuf));
     }
-    recycle(w_hh_t);
     Ok(DirForward { reverse, train, dims: d, hbuf, cbuf, gates, extra, m: mbuf, mask })
 }
 
@@ -555,18 +588,20 @@ pub(crate) struct DirBackward<T> {
     pub dc0: Vec<T>,
 }
 
-/// Adds `src` column sums (rows of `n`) onto `dst` in row order.
-fn add_column_sums<T: Float>(dst: &mut [T], src: &[T], n: usize) -> Result<()> {
-    let mut sum: Vec<T> = try_zeros(n, "bias gradient")?;
+/// Column sums of `src` (rows of `n`) into `sum`, summed in row order.
+fn column_sums<T: Float>(sum: &mut [T], src: &[T], n: usize) {
+    sum.fill(T::ZERO);
     for row in src.chunks_exact(n.max(1)) {
         for (s, &v) in sum.iter_mut().zip(row) {
             *s += v;
         }
     }
-    for (g, s) in dst.iter_mut().zip(sum) {
+}
+
+fn add_to<T: Float>(dst: &mut [T], src: &[T]) {
+    for (g, &s) in dst.iter_mut().zip(src) {
         *g += s;
     }
-    Ok(())
 }
 
 /// BPTT through one direction. `dy` is the whole layer output gradient
@@ -589,9 +624,16 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
     let (tn, b, h, ho, gh) = (d.t, d.b, d.h, d.h_out, d.gh());
     let (bh, bho, bgh) = (b * h, b * ho, b * gh);
     let rows = tn * b;
-    let n_dg = checked_size(&[rows, gh], "gate gradients")?;
-    let mut dgx = zeroed(n_dg, "gate gradients")?;
-    let mut dgh = zeroed(if C::SPLIT { n_dg } else { 0 }, "gate gradients")?;
+    // Gate gradients live for one chunk of steps: the chunk's weight, bias
+    // and input gradients are formed right after its steps, while it is in
+    // cache. Chunks go from the last step to the first; the order in which
+    // they add up depends only on the shapes.
+    let chunk = chunk_steps(tn, b, bgh);
+    let n_dg = checked_size(&[chunk, bgh], "gate gradients")?;
+    // Every value is written by the cell before the chunk's products read it.
+    let mut dgx = scratch(n_dg, "gate gradients")?;
+    let mut dgh = scratch(if C::SPLIT { n_dg } else { 0 }, "gate gradients")?;
+    let mut masked_prev = scratch(if fw.mask.is_empty() { 0 } else { chunk * bho }, "masked states")?;
     let proj = p.w_hr.is_some();
     let mut dh_all = zeroed(if proj { rows * ho } else { 0 }, "output gradients")?;
     let mut dh = try_zeros(bho, "dh")?;
@@ -605,80 +647,117 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
     }
     let mut dm = try_zeros(if proj { bh } else { 0 }, "dm")?;
     let (ex_w, hs) = (bh * C::EXTRA, &fw.hbuf);
-    let mut scratch = try_zeros(if fw.mask.is_empty() { 0 } else { bho }, "dh")?;
+    let mut scratch_dh = try_zeros(if fw.mask.is_empty() { 0 } else { bho }, "dh")?;
+    // The per-step product `dG W_hh` and the per-chunk `dG W_ih`, with the
+    // weights laid out once.
+    let w_rec = StepWeight::new(Op::new(p.w_hh, gh, ho), step_rows(b), "recurrent weights")?;
+    let w_in = StepWeight::new(Op::new(p.w_ih, gh, d.i), chunk * b, "input weights")?;
+    // Every row block is written by its chunk's `dG W_ih`.
+    let mut dx = try_zeros(checked_size(&[rows, d.i], "input gradient")?, "input gradient")?;
+    let mut bias_sum = try_zeros(gh, "bias gradient")?;
+    let (mut wgrads, mut wgrads_rec) = (WeightGrads::new(), WeightGrads::new());
 
-    for s in (0..tn).rev() {
-        let t = if fw.reverse { tn - 1 - s } else { s };
-        let (prev, new) = if fw.reverse { (t + 1, t) } else { (t, t + 1) };
-        let (c_prev, c_new): (&[T], &[T]) = if C::HAS_C {
-            (&fw.cbuf[prev * bh..(prev + 1) * bh], &fw.cbuf[new * bh..(new + 1) * bh])
-        } else {
-            (&[], &[])
-        };
-        let rows = BackRows {
-            n: b,
-            dy: &dy[t * b * dy_ld..(t + 1) * b * dy_ld],
-            dh: &mut dh,
-            dh_next: &mut dh_next,
-            dh_keep: if proj { &mut dh_all[t * bho..(t + 1) * bho] } else { &mut [] },
-            dm: &mut dm,
-            dc: &mut dc,
-            gates: &fw.gates[t * bgh..(t + 1) * bgh],
-            extra: &fw.extra[t * ex_w..(t + 1) * ex_w],
-            h_prev: &hs[prev * bho..(prev + 1) * bho],
-            c_prev,
-            c_new,
-            dgx: &mut dgx[t * bgh..(t + 1) * bgh],
-            dgh: if C::SPLIT { &mut dgh[t * bgh..(t + 1) * bgh] } else { &mut [] },
-            mask: &fw.mask,
-            scratch: &mut scratch,
-        };
-        match split_rows(b) {
-            None => rows.backward(cell, d, p, dy_ld, dy_off),
-            Some(at) => {
-                let (r0, r1) = rows.split(at, d, C::EXTRA, dy_ld);
-                if d.serial {
-                    r0.backward(cell, d, p, dy_ld, dy_off);
-                    r1.backward(cell, d, p, dy_ld, dy_off);
-                } else {
-                    rayon::join(
-                        || r0.backward(cell, d, p, dy_ld, dy_off),
-                        || r1.backward(cell, d, p, dy_ld, dy_off),
-                    );
+    let mut s1 = tn;
+    while s1 > 0 {
+        let s0 = s1.saturating_sub(chunk);
+        // The chunk's steps cover one contiguous range of times.
+        let (tlo, thi) = if fw.reverse { (tn - s1, tn - s0) } else { (s0, s1) };
+        for s in (s0..s1).rev() {
+            let t = if fw.reverse { tn - 1 - s } else { s };
+            let (prev, new) = if fw.reverse { (t + 1, t) } else { (t, t + 1) };
+            let (c_prev, c_new): (&[T], &[T]) = if C::HAS_C {
+                (&fw.cbuf[prev * bh..(prev + 1) * bh], &fw.cbuf[new * bh..(new + 1) * bh])
+            } else {
+                (&[], &[])
+            };
+            let k = t - tlo;
+            let rows = BackRows {
+                n: b,
+                dy: &dy[t * b * dy_ld..(t + 1) * b * dy_ld],
+                dh: &mut dh,
+                dh_next: &mut dh_next,
+                dh_keep: if proj { &mut dh_all[t * bho..(t + 1) * bho] } else { &mut [] },
+                dm: &mut dm,
+                dc: &mut dc,
+                gates: &fw.gates[t * bgh..(t + 1) * bgh],
+                extra: &fw.extra[t * ex_w..(t + 1) * ex_w],
+                h_prev: &hs[prev * bho..(prev + 1) * bho],
+                c_prev,
+                c_new,
+                dgx: &mut dgx[k * bgh..(k + 1) * bgh],
+                dgh: if C::SPLIT { &mut dgh[k * bgh..(k + 1) * bgh] } else { &mut [] },
+                mask: &fw.mask,
+                scratch: &mut scratch_dh,
+            };
+            match split_rows(b) {
+                None => rows.backward(cell, d, p, &w_rec, dy_ld, dy_off),
+                Some(at) => {
+                    let (r0, r1) = rows.split(at, d, C::EXTRA, dy_ld);
+                    if d.serial {
+                        r0.backward(cell, d, p, &w_rec, dy_ld, dy_off);
+                        r1.backward(cell, d, p, &w_rec, dy_ld, dy_off);
+                    } else {
+                        rayon::join(
+                            || r0.backward(cell, d, p, &w_rec, dy_ld, dy_off),
+                            || r1.backward(cell, d, p, &w_rec, dy_ld, dy_off),
+                        );
+                    }
                 }
             }
+            std::mem::swap(&mut dh, &mut dh_next);
         }
-        std::mem::swap(&mut dh, &mut dh_next);
+
+        // The chunk's share of the weight, bias and input gradients.
+        let n = (thi - tlo) * b;
+        let dgx_c = &dgx[..n * gh];
+        let dg_rec: &[T] = if C::SPLIT { &dgh[..n * gh] } else { dgx_c };
+        let x_c = &x[tlo * b * d.i..thi * b * d.i];
+        // `dW_hh` reads the states as they entered the product: masked, if so.
+        let prev_c = &fw.prev_states()[tlo * bho..thi * bho];
+        let prev_c: &[T] = if fw.mask.is_empty() {
+            prev_c
+        } else {
+            let out = &mut masked_prev[..n * ho];
+            for (o, hp) in out.chunks_exact_mut(bho).zip(prev_c.chunks_exact(bho)) {
+                for ((o, &v), &m) in o.iter_mut().zip(hp).zip(&fw.mask) {
+                    *o = v * m;
+                }
+            }
+            out
+        };
+        if C::SPLIT {
+            wgrads.add(d.serial, dgx_c, n, gh, &mut [(&mut *grads.w_ih, x_c, d.i)])?;
+            wgrads_rec.add(d.serial, dg_rec, n, gh, &mut [(&mut *grads.w_hh, prev_c, ho)])?;
+        } else {
+            // Both weight gradients read the same gate gradients: one pass.
+            wgrads.add(
+                d.serial,
+                dgx_c,
+                n,
+                gh,
+                &mut [(&mut *grads.w_ih, x_c, d.i), (&mut *grads.w_hh, prev_c, ho)],
+            )?;
+        }
+        // Bias gradients: the chunk's column sums (one pass when both biases
+        // see the same gate gradients).
+        if let Some(g) = grads.b_ih.as_deref_mut() {
+            column_sums(&mut bias_sum, dgx_c, gh);
+            add_to(g, &bias_sum);
+        }
+        if let Some(g) = grads.b_hh.as_deref_mut() {
+            if C::SPLIT || grads.b_ih.is_none() {
+                column_sums(&mut bias_sum, dg_rec, gh);
+            }
+            add_to(g, &bias_sum);
+        }
+        w_in.mul_big(d.serial, &mut dx[tlo * b * d.i..thi * b * d.i], dgx_c, n, false);
+        s1 = s0;
     }
 
-    // Weight gradients over all steps at once.
-    let dg_rec: &[T] = if C::SPLIT { &dgh } else { &dgx };
-    big_gemm(d.serial, grads.w_ih, Op::new(&dgx, rows, gh).t(), Op::new(x, rows, d.i), true);
-    // `dW_hh` reads the states as they entered the product: masked, if so.
-    let mut masked_prev = zeroed(if fw.mask.is_empty() { 0 } else { rows * ho }, "masked states")?;
-    let prev: &[T] = if fw.mask.is_empty() {
-        fw.prev_states()
-    } else {
-        for (o, hp) in masked_prev.chunks_exact_mut(bho).zip(fw.prev_states().chunks_exact(bho)) {
-            for ((o, &v), &m) in o.iter_mut().zip(hp).zip(&fw.mask) {
-                *o = v * m;
-            }
-        }
-        &masked_prev
-    };
-    big_gemm(d.serial, grads.w_hh, Op::new(dg_rec, rows, gh).t(), Op::new(prev, rows, ho), true);
-    recycle(masked_prev);
-    if let Some(g) = grads.b_ih.as_deref_mut() {
-        add_column_sums(g, &dgx, gh)?;
-    }
-    if let Some(g) = grads.b_hh.as_deref_mut() {
-        add_column_sums(g, dg_rec, gh)?;
-    }
     if let Some(g) = grads.w_hr.as_deref_mut() {
         big_gemm(d.serial, g, Op::new(&dh_all, rows, ho).t(), Op::new(&fw.m, rows, h), true);
     }
-    let mut dx = try_zeros(checked_size(&[rows, d.i], "input gradient")?, "input gradient")?;
-    big_gemm(d.serial, &mut dx, Op::new(&dgx, rows, gh), Op::new(p.w_ih, gh, d.i), false);
+    recycle(masked_prev);
     recycle(dgx);
     recycle(dgh);
     recycle(dh_all);

@@ -4,9 +4,10 @@
 //! buffers and frees them when the step's cache is dropped. Large blocks come
 //! straight from the OS, so every step would page-fault its buffers in again
 //! (measured: a third of a training step's time on the benchmark shapes).
-//! Freed buffers are kept here instead and handed out again, zeroed, to the
-//! next call of any thread. Contents never carry over (every buffer is zeroed
-//! on hand-out), so results do not depend on the pool.
+//! Freed buffers are kept here instead and handed out again to the next call
+//! of any thread: zeroed (`zeroed`), or as they are (`scratch`) to callers
+//! that overwrite every value before reading it. Either way no value carries
+//! over into a result, so results do not depend on the pool.
 //!
 //! The pool is bounded (`MAX_BUFFERS`, `MAX_BYTES`); beyond that the oldest
 //! buffers are freed.
@@ -39,30 +40,48 @@ fn bytes_of<T>(capacity: usize) -> usize {
 
 /// A zeroed buffer of `n` values, recycled when one is free.
 pub(crate) fn zeroed<T: Float + 'static>(n: usize, what: &str) -> Result<Vec<T>> {
-    if bytes_of::<T>(n) >= MIN_BYTES {
-        let found = {
-            let mut pool = lock();
-            let best = pool
-                .buffers
-                .iter()
-                .enumerate()
-                .filter_map(|(i, (_, b))| b.downcast_ref::<Vec<T>>().map(|v| (i, v.capacity())))
-                .filter(|&(_, cap)| cap >= n && cap <= n.saturating_mul(2))
-                .min_by_key(|&(_, cap)| cap)
-                .map(|(i, _)| i);
-            best.map(|i| {
-                let (bytes, b) = pool.buffers.remove(i);
-                pool.bytes -= bytes;
-                b
-            })
-        };
-        if let Some(Ok(mut v)) = found.map(|b| b.downcast::<Vec<T>>()) {
-            v.clear();
-            v.resize(n, T::ZERO);
-            return Ok(*v);
-        }
+    if let Some(mut v) = take(n) {
+        v.clear();
+        v.resize(n, T::ZERO);
+        return Ok(v);
     }
     try_zeros(n, what)
+}
+
+/// A buffer of `n` values whose contents are unspecified (those of a
+/// recycled buffer, or zeros): only for buffers the caller overwrites
+/// entirely before reading. Saves zeroing tens of megabytes per call.
+pub(crate) fn scratch<T: Float + 'static>(n: usize, what: &str) -> Result<Vec<T>> {
+    if let Some(mut v) = take(n) {
+        // Shrinking keeps values; growing within capacity appends zeros.
+        v.resize(n, T::ZERO);
+        return Ok(v);
+    }
+    try_zeros(n, what)
+}
+
+/// A recycled buffer of capacity in `n..=2n` (its old length and values).
+fn take<T: Float + 'static>(n: usize) -> Option<Vec<T>> {
+    if bytes_of::<T>(n) < MIN_BYTES {
+        return None;
+    }
+    let found = {
+        let mut pool = lock();
+        let best = pool
+            .buffers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (_, b))| b.downcast_ref::<Vec<T>>().map(|v| (i, v.capacity())))
+            .filter(|&(_, cap)| cap >= n && cap <= n.saturating_mul(2))
+            .min_by_key(|&(_, cap)| cap)
+            .map(|(i, _)| i);
+        best.map(|i| {
+            let (bytes, b) = pool.buffers.remove(i);
+            pool.bytes -= bytes;
+            b
+        })
+    };
+    found.and_then(|b| b.downcast::<Vec<T>>().ok()).map(|v| *v)
 }
 
 /// Gives a buffer back for reuse (small ones are simply freed).
@@ -97,6 +116,10 @@ mod tests {
         let u: Vec<f32> = zeroed(n, "test").unwrap();
         assert!(u.iter().all(|&x| x == 0.0));
         recycle(w);
+        // Scratch buffers have the requested length whatever they held.
+        let s: Vec<f64> = scratch(n - 9, "test").unwrap();
+        assert_eq!(s.len(), n - 9);
+        recycle(s);
         recycle(u);
         assert!(lock().bytes <= MAX_BYTES);
     }

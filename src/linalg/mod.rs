@@ -1,9 +1,15 @@
-//! GEMM on row-major slices, over faer. All of the library's matrix products
-//! go through `gemm`, so operand layout (row-major, optional transpose, row
+//! GEMM on row-major slices. All of the library's matrix products go
+//! through `gemm`, so operand layout (row-major, optional transpose, row
 //! stride) is spelled out once here.
 //!
-//! faer splits a product across threads along the output (rows/columns of C),
-//! never along the reduction, so results do not depend on the thread count.
+//! Large float32 products run on the AVX-512 kernels of `packed_f32` when
+//! the CPU has them and the shape is one where they win (see
+//! `packed_f32::worth_packing`); everything else runs on faer. Both split a
+//! product across threads along the output (rows/columns of C), never along
+//! the reduction, so results do not depend on the thread count.
+
+#[cfg(target_arch = "x86_64")]
+pub mod packed_f32;
 
 use crate::float::Float;
 use faer::linalg::matmul::matmul;
@@ -96,6 +102,14 @@ fn gemm_with<T: Float>(
         }
         return;
     }
+    #[cfg(target_arch = "x86_64")]
+    if packed_f32::worth_packing(m, n, b.trans) {
+        if let (Some(c32), Some(a32), Some(b32)) = (as_f32_mut(c), op_f32(a), op_f32(b)) {
+            let par = rayon::current_num_threads() > 1;
+            packed_f32::gemm(c32, ldc, a32, b32, alpha.to_f64() as f32, accumulate, par);
+            return;
+        }
+    }
     let len = (m - 1) * ldc + n;
     // Not `from_row_major_slice_with_stride_mut`: in faer 0.24.4 it swaps the
     // strides (builds a column-major view). The transpose of a column-major
@@ -104,6 +118,31 @@ fn gemm_with<T: Float>(
         MatMut::from_column_major_slice_with_stride_mut(&mut c[..len], n, m, ldc.max(1)).transpose_mut();
     let acc = if accumulate { Accum::Add } else { Accum::Replace };
     matmul(cv, acc, a.view(), b.view(), alpha, par);
+}
+
+/// `s` as `&mut [f32]` when `T` is `f32`.
+pub(crate) fn as_f32_mut<T: Float>(s: &mut [T]) -> Option<&mut [f32]> {
+    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() {
+        // SAFETY: `T` is `f32` (same type, so same layout and validity).
+        Some(unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<f32>(), s.len()) })
+    } else {
+        None
+    }
+}
+
+/// `s` as `&[f32]` when `T` is `f32`.
+pub(crate) fn as_f32<T: Float>(s: &[T]) -> Option<&[f32]> {
+    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() {
+        // SAFETY: `T` is `f32` (same type, so same layout and validity).
+        Some(unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<f32>(), s.len()) })
+    } else {
+        None
+    }
+}
+
+/// The same operand over `f32` when `T` is `f32`.
+pub(crate) fn op_f32<T: Float>(o: Op<'_, T>) -> Option<Op<'_, f32>> {
+    as_f32(o.data).map(|data| Op { data, rows: o.rows, cols: o.cols, ld: o.ld, trans: o.trans })
 }
 
 #[cfg(test)]
@@ -148,6 +187,32 @@ mod tests {
         gemm(&mut c2, n, Op::new(&at, k, m).t(), Op::new(&bt, n, k).t(), 2.0, true);
         for (x, y) in c2.iter().zip(&want) {
             assert!((x - (1.0 + 2.0 * y)).abs() < 1e-12, "{x} vs {}", 1.0 + 2.0 * y);
+        }
+    }
+
+    #[test]
+    fn float32_products_match_naive_on_both_backends() {
+        // (m, k, n, b transposed): packed-kernel shapes (on AVX-512 CPUs)
+        // and faer shapes (few rows, matrix-vector).
+        for &(m, k, n, bt) in
+            &[(600, 70, 40, true), (130, 300, 33, false), (20, 50, 30, false), (300, 80, 1, false)]
+        {
+            let a: Vec<f64> = (0..m * k).map(|i| (i as f64 * 0.37).sin()).collect();
+            let b: Vec<f64> = (0..k * n).map(|i| (i as f64 * 0.11).cos()).collect();
+            let want = naive(&a, &b, m, k, n);
+            let a32: Vec<f32> = a.iter().map(|&v| v as f32).collect();
+            // B^T stored as (n, k) when transposed.
+            let b32: Vec<f32> = if bt {
+                (0..n * k).map(|idx| b[(idx % k) * n + idx / k] as f32).collect()
+            } else {
+                b.iter().map(|&v| v as f32).collect()
+            };
+            let bop = if bt { Op::new(&b32, n, k).t() } else { Op::new(&b32, k, n) };
+            let mut c = vec![1.0f32; m * n];
+            gemm(&mut c, n, Op::new(&a32, m, k), bop, 0.5, true);
+            for (x, y) in c.iter().zip(&want) {
+                assert!((f64::from(*x) - (1.0 + 0.5 * y)).abs() < 1e-3, "m {m} k {k} n {n}: {x} vs {y}");
+            }
         }
     }
 }

@@ -1,0 +1,739 @@
+//! Float32 GEMM for x86-64 CPUs with AVX-512F.
+//!
+//! `C (m x n) = alpha * op(A) op(B) (+ C)`, C row-major. The Goto/BLIS
+//! scheme, with the roles fitted to a row-major C:
+//!
+//! * `B` is packed into panels of `NR` columns (`PackedB`), each panel
+//!   holding its `k` rows of `NR` values contiguously. A weight used many
+//!   times (at every time step) is packed once and reused.
+//! * `A` is read in place when row-major (by micro-panels of `MR` full rows),
+//!   and packed per block of `KC` reduction indices into micro-panels of `MR`
+//!   rows when transposed (and for a partial last micro-panel).
+//! * The micro-kernel keeps an `MR x NR` tile of C in `MR * NV` zmm
+//!   registers; per reduction index it loads `NV` vectors of B and broadcasts
+//!   `MR` values of A. Either a B micro-panel (`KC x NR`, 32 KiB) stays in L1
+//!   while it runs down a block of A, or (row-major A with an L2-sized block
+//!   of B) an A micro-panel stays in L1 while it runs along all panels.
+//!
+//! Every element of C is the same sequence of FMAs over `k` (in blocks of
+//! `KC`, fixed) whatever `m`, the tile it falls in, the loop order, or how
+//! the work is split across threads (only along rows or panels of C), so
+//! results are bitwise identical for any thread count and any row split of a
+//! product.
+
+use super::Op;
+use std::arch::x86_64::*;
+use std::cell::Cell;
+
+/// Rows of a micro-tile.
+const MR: usize = 8;
+/// zmm vectors (16 floats) per micro-tile row.
+const NV: usize = 2;
+/// Columns of a micro-tile (and of a B panel).
+const NR: usize = 16 * NV;
+/// Reduction block: a `KC x NR` B micro-panel is 32 KiB, in L1.
+const KC: usize = 256;
+/// Rows of an A block when B micro-panels stay in L1: `MC x KC` is 96 KiB, in L2.
+const MC: usize = 96;
+/// Rows of an A block when A micro-panels stay in L1 (A streams).
+const MC_STREAM: usize = 512;
+/// Largest B block (bytes) treated as L2-resident.
+const B_IN_L2: usize = 640 << 10;
+
+/// Whether this CPU can run the kernels here.
+pub fn available() -> bool {
+    is_x86_feature_detected!("avx512f")
+}
+
+/// Whether a one-off product (B packed for this call only) is faster here
+/// than on faer: enough rows of A to amortise packing B (more when B is
+/// stored transposed, whose packing is slower), and no matrix-vector shapes.
+/// Measured with `benches/gemm.rs` on an AVX-512 Zen 5 core.
+pub fn worth_packing(m: usize, n: usize, b_trans: bool) -> bool {
+    let min_rows = if b_trans { 512 } else { 128 };
+    available() && m >= min_rows && n >= NR / 2
+}
+
+/// A 64-byte aligned view of `len` values inside `v` (grown when needed).
+fn aligned(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if v.len() < len + 16 {
+        *v = vec![0.0; len + 16];
+    }
+    let off = v.as_ptr().align_offset(64).min(16);
+    &mut v[off..off + len]
+}
+
+/// `op(B)` (`k x n`) packed into panels of `NR` columns (the last one padded
+/// with zeros), each panel `k * NR` values, row after row.
+pub struct PackedB {
+    buf: Vec<f32>,
+    k: usize,
+    n: usize,
+}
+
+impl Default for PackedB {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PackedB {
+    /// An empty packing (pack into it with `pack`).
+    pub fn new() -> Self {
+        PackedB { buf: Vec::new(), k: 0, n: 0 }
+    }
+
+    /// Reuses `buf`'s allocation for the packed values.
+    pub fn with_buffer(buf: Vec<f32>) -> Self {
+        PackedB { buf, k: 0, n: 0 }
+    }
+
+    /// Gives the allocation back (e.g. to a buffer pool).
+    pub fn into_buffer(self) -> Vec<f32> {
+        self.buf
+    }
+
+    /// The buffer length `pack` needs for a `k x n` operand (so that a
+    /// buffer of this length given to `with_buffer` is not reallocated).
+    pub fn buffer_len(k: usize, n: usize) -> usize {
+        n.div_ceil(NR) * k * NR + 16
+    }
+
+    /// Rows (`k`) and columns (`n`) of the packed operand.
+    pub fn shape(&self) -> (usize, usize) {
+        (self.k, self.n)
+    }
+
+    fn panels(&self) -> usize {
+        self.n.div_ceil(NR)
+    }
+
+    fn data(&self) -> &[f32] {
+        let len = self.panels() * self.k * NR;
+        let off = self.buf.as_ptr().align_offset(64).min(16);
+        &self.buf[off..off + len]
+    }
+
+    /// Packs `op(b)`; panels are packed in parallel on the current rayon
+    /// pool when `par` (the values do not depend on it).
+    pub fn pack(&mut self, b: Op<'_, f32>, par: bool) {
+        let (k, n) = b.shape();
+        self.k = k;
+        self.n = n;
+        let panel_len = k * NR;
+        let out = aligned(&mut self.buf, n.div_ceil(NR) * panel_len);
+        if panel_len == 0 {
+            return;
+        }
+        let pack_one = |(j, panel): (usize, &mut [f32])| {
+            let j0 = j * NR;
+            pack_panel(&b, j0, NR.min(n - j0), k, panel)
+        };
+        if par && rayon::current_num_threads() > 1 && k * n >= 1 << 16 {
+            use rayon::prelude::*;
+            out.par_chunks_exact_mut(panel_len).enumerate().for_each(pack_one);
+        } else {
+            out.chunks_exact_mut(panel_len).enumerate().for_each(pack_one);
+        }
+    }
+}
+
+/// Columns `j0..j0 + w` of `op(b)` into one panel (`k x NR`, zero padded).
+fn pack_panel(b: &Op<'_, f32>, j0: usize, w: usize, k: usize, out: &mut [f32]) {
+    if !b.trans {
+        for (p, o) in out.chunks_exact_mut(NR).enumerate().take(k) {
+            let src = &b.data[p * b.ld + j0..];
+            if w == NR {
+                o[..NR].copy_from_slice(&src[..NR]);
+            } else {
+                o[..w].copy_from_slice(&src[..w]);
+                o[w..].fill(0.0);
+            }
+        }
+    } else {
+        if w < NR {
+            out.fill(0.0);
+        }
+        // Stored as `(n, k)`: column `j` of op(b) is a contiguous row.
+        for c in 0..w {
+            let col = &b.data[(j0 + c) * b.ld..][..k];
+            for (o, &v) in out[c..].iter_mut().step_by(NR).zip(col) {
+                *o = v;
+            }
+        }
+    }
+}
+
+/// Rows `r0..r0 + mc`, reduction indices `p0..p0 + kc` of `op(a)` into
+/// micro-panels of `MR` rows (`kc * MR` values each, zero padded).
+fn pack_a(a: &Op<'_, f32>, r0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]) {
+    let panels = mc.div_ceil(MR);
+    let out = &mut out[..panels * kc * MR];
+    if a.trans {
+        // Stored as `(k, m)`: one reduction index is a contiguous run of rows.
+        let full = mc / MR;
+        if full < panels {
+            out[full * kc * MR..].fill(0.0);
+        }
+        for p in 0..kc {
+            let src = &a.data[(p0 + p) * a.ld + r0..][..mc];
+            // Constant-size copies (one vector move each), not memcpy calls.
+            for ir in 0..full {
+                let o = (ir * kc + p) * MR;
+                out[o..o + MR].copy_from_slice(&src[ir * MR..ir * MR + MR]);
+            }
+            let rest = &src[full * MR..];
+            if !rest.is_empty() {
+                out[(full * kc + p) * MR..][..rest.len()].copy_from_slice(rest);
+            }
+        }
+        return;
+    }
+    for (ir, panel) in out.chunks_exact_mut(kc * MR).enumerate() {
+        let rows = MR.min(mc - ir * MR);
+        if rows < MR {
+            panel.fill(0.0);
+        }
+        for i in 0..rows {
+            let row = &a.data[(r0 + ir * MR + i) * a.ld + p0..][..kc];
+            for (o, &v) in panel[i..].iter_mut().step_by(MR).zip(row) {
+                *o = v;
+            }
+        }
+    }
+}
+
+/// Where the kernel reads A: element `(i, p)` of the micro-panel is at
+/// `ptr + i * rs + p * cs` (packed: `rs = 1, cs = MR`; a row-major A read in
+/// place: `rs = lda, cs = 1`).
+#[derive(Clone, Copy)]
+struct APanel {
+    ptr: *const f32,
+    rs: usize,
+    cs: usize,
+}
+
+/// The micro-kernel: `C tile (rows x cols, row stride ldc) = alpha * A B
+/// (+ C tile if add_c)` over `kc` reduction indices of an A micro-panel and
+/// a packed B micro-panel.
+///
+/// # Safety
+/// AVX-512F must be available; `a` must address `MR x kc` readable values
+/// (rows past `rows` are read but unused only when they exist: the caller
+/// passes `rows == MR` or a packed, zero-padded panel), `b` `kc` rows of `NR`
+/// values `NR` apart (64-byte aligned for speed), and `c` the `rows x cols` tile
+/// (`rows <= MR`, `cols <= NR`).
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn kernel(
+    kc: usize,
+    a: APanel,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    alpha: f32,
+    add_c: bool,
+) {
+    // C usually comes from far away (L3 or memory): fetch its lines while
+    // the reduction runs instead of stalling on them at the end.
+    for i in 0..MR.min(rows) {
+        let cr = c.wrapping_add(i * ldc);
+        _mm_prefetch::<_MM_HINT_T0>(cr as *const i8);
+        _mm_prefetch::<_MM_HINT_T0>(cr.wrapping_add(cols.max(1) - 1) as *const i8);
+    }
+    let mut acc = [[_mm512_setzero_ps(); NV]; MR];
+    for p in 0..kc {
+        let bp = b.add(p * NR);
+        let bv: [__m512; NV] = core::array::from_fn(|v| _mm512_loadu_ps(bp.add(16 * v)));
+        let ap = a.ptr.add(p * a.cs);
+        for (i, row) in acc.iter_mut().enumerate() {
+            let av = _mm512_set1_ps(*ap.add(i * a.rs));
+            for (x, &y) in row.iter_mut().zip(&bv) {
+                *x = _mm512_fmadd_ps(av, y, *x);
+            }
+        }
+    }
+    let al = _mm512_set1_ps(alpha);
+    // Constant loop bounds (the tests are per row / vector) keep `acc` in registers.
+    for (i, row) in acc.iter().enumerate() {
+        if i >= rows {
+            break;
+        }
+        let cr = c.add(i * ldc);
+        for (v, &x) in row.iter().enumerate() {
+            let left = cols.saturating_sub(16 * v);
+            if left == 0 {
+                break;
+            }
+            let mask: __mmask16 = if left >= 16 { 0xffff } else { ((1u32 << left) - 1) as u16 };
+            let dst = cr.add(16 * v);
+            let y = if add_c {
+                _mm512_fmadd_ps(al, x, _mm512_maskz_loadu_ps(mask, dst))
+            } else {
+                _mm512_mul_ps(al, x)
+            };
+            _mm512_mask_storeu_ps(dst, mask, y);
+        }
+    }
+}
+
+thread_local! {
+    /// Per-thread A packing scratch (taken while in use, so a nested call on
+    /// the same thread simply allocates its own).
+    static A_SCRATCH: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+    /// Per-thread B packing scratch for one-off products (same discipline).
+    static B_SCRATCH: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+}
+
+/// Per-thread scratch longer than this (values) is freed after use, not kept.
+const KEEP_SCRATCH: usize = 8 << 20;
+
+/// A raw pointer to C shared by tasks that write disjoint tiles.
+#[derive(Clone, Copy)]
+struct CPtr(*mut f32);
+// SAFETY: tasks only write disjoint parts of C (see `run`).
+unsafe impl Send for CPtr {}
+unsafe impl Sync for CPtr {}
+
+/// One product sharing the A operand: its packed B, its C and the panels
+/// of B (columns of C) to compute.
+#[derive(Clone, Copy)]
+struct Part<'a> {
+    c: CPtr,
+    ldc: usize,
+    b: &'a PackedB,
+    q0: usize,
+    q1: usize,
+}
+
+/// Rows `r0..r1` of each part's C (its panels `q0..q1`), A packed once per
+/// block for all parts.
+///
+/// # Safety
+/// AVX-512F available; each part's `c` points to a C with row stride `ldc`
+/// covering those rows and the columns of those panels; no other thread
+/// writes them; all parts' B have `a`'s reduction length.
+unsafe fn run(parts: &[Part<'_>], a: &Op<'_, f32>, (r0, r1): (usize, usize), alpha: f32, accumulate: bool) {
+    let k = a.shape().1;
+    let mut scratch = A_SCRATCH.with(Cell::take);
+    // A row-major A read in place, with a `KC x (task columns)` block of B
+    // that fits in L2: each A micro-panel stays in L1 and runs along all
+    // panels, so C is written row after row (prefetch-friendly) and A is
+    // read once. Otherwise (measured faster for packed A and for large B)
+    // each B micro-panel stays in L1 and runs down an A block of `MC` rows.
+    let task_panels: usize = parts.iter().map(|p| p.q1 - p.q0).sum();
+    let b_block_bytes = KC.min(k) * task_panels * NR * 4;
+    let a_stationary = !a.trans && b_block_bytes <= B_IN_L2;
+    let mc_block = if a_stationary { MC_STREAM } else { MC };
+    let mut p0 = 0;
+    while p0 < k {
+        let kc = KC.min(k - p0);
+        let add_c = accumulate || p0 > 0;
+        let mut i0 = r0;
+        while i0 < r1 {
+            let mc = mc_block.min(r1 - i0);
+            let panels_a = mc.div_ceil(MR);
+            // A row-major A is read in place by full micro-panels (packing it
+            // would cost about as much as the products for narrow B);
+            // transposed A and the partial last micro-panel are packed.
+            let direct = if a.trans { 0 } else { mc / MR };
+            let ap = aligned(&mut scratch, (panels_a - direct) * MR * kc);
+            pack_a(a, i0 + direct * MR, mc - direct * MR, p0, kc, ap);
+            let tile = |part: &Part<'_>, ir: usize, q: usize| {
+                let (n, bdata) = (part.b.n, part.b.data());
+                let bp = bdata[q * k * NR + p0 * NR..].as_ptr();
+                let cols = NR.min(n - q * NR);
+                let rows = MR.min(mc - ir * MR);
+                let cp = part.c.0.add((i0 + ir * MR) * part.ldc + q * NR);
+                let apanel = if ir < direct {
+                    APanel { ptr: a.data[(i0 + ir * MR) * a.ld + p0..].as_ptr(), rs: a.ld, cs: 1 }
+                } else {
+                    APanel { ptr: ap.as_ptr().add((ir - direct) * MR * kc), rs: 1, cs: MR }
+                };
+                kernel(kc, apanel, bp, cp, part.ldc, rows, cols, alpha, add_c);
+            };
+            if a_stationary {
+                for ir in 0..panels_a {
+                    for part in parts {
+                        for q in part.q0..part.q1 {
+                            tile(part, ir, q);
+                        }
+                    }
+                }
+            } else {
+                for part in parts {
+                    for q in part.q0..part.q1 {
+                        for ir in 0..panels_a {
+                            tile(part, ir, q);
+                        }
+                    }
+                }
+            }
+            i0 += mc;
+        }
+        p0 += kc;
+    }
+    if scratch.len() <= KEEP_SCRATCH {
+        A_SCRATCH.with(|s| s.set(scratch));
+    }
+}
+
+/// Checks an output against A and its packed B; false when there is nothing
+/// to compute (empty C). Zeroes C (unless accumulating) for an empty reduction.
+fn check_output(c: &mut [f32], ldc: usize, a: &Op<'_, f32>, b: &PackedB, accumulate: bool) -> bool {
+    let (m, k) = a.shape();
+    let (kb, n) = b.shape();
+    assert_eq!(k, kb, "packed gemm: inner dimensions");
+    if m == 0 || n == 0 {
+        return false;
+    }
+    assert!(ldc >= n && c.len() >= (m - 1) * ldc + n, "packed gemm: C too small");
+    if k == 0 {
+        if !accumulate {
+            for r in 0..m {
+                c[r * ldc..r * ldc + n].fill(0.0);
+            }
+        }
+        return false;
+    }
+    true
+}
+
+fn check_a(a: &Op<'_, f32>) {
+    let a_len = if a.rows == 0 { 0 } else { (a.rows - 1) * a.ld + a.cols };
+    assert!(a.ld >= a.cols && a.data.len() >= a_len, "packed gemm: A too small");
+}
+
+/// One output of `gemm_packed_multi`: `c` (row stride `ldc`) `= alpha *
+/// op(a) b (+ c)`.
+pub struct Output<'a> {
+    pub c: &'a mut [f32],
+    pub ldc: usize,
+    pub b: &'a PackedB,
+}
+
+/// Several products with the same left operand (e.g. the weight gradients
+/// `dG^T x` and `dG^T h` of a recurrent layer): A is packed once per block
+/// for all of them. With `par`, the rows of C are split over the current
+/// rayon pool. Each output gets the same bits as from `gemm_packed`.
+pub fn gemm_packed_multi(a: Op<'_, f32>, outs: &mut [Output<'_>], alpha: f32, accumulate: bool, par: bool) {
+    assert!(available(), "gemm_packed_multi needs AVX-512F");
+    check_a(&a);
+    let m = a.shape().0;
+    let mut parts = Vec::with_capacity(outs.len());
+    let mut flops = 0usize;
+    for o in outs.iter_mut() {
+        if check_output(o.c, o.ldc, &a, o.b, accumulate) {
+            let (k, n) = o.b.shape();
+            flops = flops.saturating_add(m.saturating_mul(n).saturating_mul(k));
+            parts.push(Part { c: CPtr(o.c.as_mut_ptr()), ldc: o.ldc, b: o.b, q0: 0, q1: n.div_ceil(NR) });
+        }
+    }
+    if parts.is_empty() {
+        return;
+    }
+    let threads = if par && flops >= 1 << 18 { rayon::current_num_threads() } else { 1 };
+    if threads <= 1 || m < 2 * MR {
+        // SAFETY: AVX-512F checked; every C covers all rows and panels (checked).
+        unsafe { run(&parts, &a, (0, m), alpha, accumulate) };
+        return;
+    }
+    let per = m.div_ceil(2 * threads).div_ceil(MR) * MR;
+    let tasks: Vec<(usize, usize)> = (0..m).step_by(per).map(|r| (r, (r + per).min(m))).collect();
+    use rayon::prelude::*;
+    tasks.into_par_iter().for_each(|rows| {
+        // SAFETY: AVX-512F checked; tasks cover disjoint rows of every C.
+        unsafe { run(&parts, &a, rows, alpha, accumulate) };
+    });
+}
+
+/// `C = alpha * op(a) B (+ C if accumulate)` with B pre-packed. C is
+/// row-major `m x n` with row stride `ldc`. With `par`, large products are
+/// split over the current rayon pool along rows or column panels of C.
+///
+/// Panics when `available()` is false or the operands do not fit (shapes
+/// are the caller's invariant, as for `crate::linalg::gemm`).
+pub fn gemm_packed(
+    c: &mut [f32],
+    ldc: usize,
+    a: Op<'_, f32>,
+    b: &PackedB,
+    alpha: f32,
+    accumulate: bool,
+    par: bool,
+) {
+    assert!(available(), "gemm_packed needs AVX-512F");
+    check_a(&a);
+    if !check_output(c, ldc, &a, b, accumulate) {
+        return;
+    }
+    let (m, k) = a.shape();
+    let n = b.shape().1;
+    let panels = n.div_ceil(NR);
+    let threads = if par && m.saturating_mul(n).saturating_mul(k) >= 1 << 18 {
+        rayon::current_num_threads()
+    } else {
+        1
+    };
+    let part = Part { c: CPtr(c.as_mut_ptr()), ldc, b, q0: 0, q1: panels };
+    if threads <= 1 {
+        // SAFETY: AVX-512F checked; C covers all rows and panels (checked).
+        unsafe { run(&[part], &a, (0, m), alpha, accumulate) };
+        return;
+    }
+    // Tasks: blocks of rows when there are enough of them, else blocks of
+    // panels (so that each task still reuses its B panels over many rows).
+    let row_tasks = m >= 4 * MR * threads || panels < threads;
+    let tasks: Vec<((usize, usize), (usize, usize))> = if row_tasks {
+        let per = m.div_ceil(2 * threads).div_ceil(MR) * MR;
+        (0..m).step_by(per).map(|r| ((r, (r + per).min(m)), (0, panels))).collect()
+    } else {
+        let per = panels.div_ceil(threads);
+        (0..panels).step_by(per).map(|q| ((0, m), (q, (q + per).min(panels)))).collect()
+    };
+    use rayon::prelude::*;
+    tasks.into_par_iter().for_each(|(rows, (q0, q1))| {
+        // SAFETY: AVX-512F checked; tasks cover disjoint rows or panels of C.
+        unsafe { run(&[Part { q0, q1, ..part }], &a, rows, alpha, accumulate) };
+    });
+}
+
+/// Reduction rows of B packed at a time by `gemm` (a multiple of `KC`), so
+/// that a packed part of a tall B is still in cache when the kernels read it.
+const K_CHUNK: usize = 4 * KC;
+
+/// Reduction indices `p0..p0 + kc` of an operand used as `(rows, k)` when
+/// `k_is_cols`, else as `(k, cols)`.
+fn k_slice<'a>(o: &Op<'a, f32>, p0: usize, kc: usize, k_is_cols: bool) -> Op<'a, f32> {
+    // Stored transposed, the reduction runs along the other storage axis.
+    if k_is_cols != o.trans {
+        Op { data: &o.data[p0..], cols: kc, ..*o }
+    } else {
+        Op { data: &o.data[p0 * o.ld..], rows: kc, ..*o }
+    }
+}
+
+/// `C = alpha * op(a) op(b) (+ C)`: packs `b` into per-thread scratch, then
+/// `gemm_packed`. A tall `b` is packed and used `K_CHUNK` rows at a time;
+/// the chunks are multiples of `KC`, so every element of C sees exactly the
+/// same sequence of operations as with `b` packed at once.
+pub fn gemm(
+    c: &mut [f32],
+    ldc: usize,
+    a: Op<'_, f32>,
+    b: Op<'_, f32>,
+    alpha: f32,
+    accumulate: bool,
+    par: bool,
+) {
+    let k = a.shape().1;
+    let mut packed = PackedB::with_buffer(B_SCRATCH.with(Cell::take));
+    if k <= K_CHUNK {
+        packed.pack(b, par);
+        gemm_packed(c, ldc, a, &packed, alpha, accumulate, par);
+    } else {
+        let mut p0 = 0;
+        while p0 < k {
+            let kc = K_CHUNK.min(k - p0);
+            packed.pack(k_slice(&b, p0, kc, false), par);
+            gemm_packed(c, ldc, k_slice(&a, p0, kc, true), &packed, alpha, accumulate || p0 > 0, par);
+            p0 += kc;
+        }
+    }
+    let buf = packed.into_buffer();
+    if buf.len() <= KEEP_SCRATCH {
+        B_SCRATCH.with(|s| s.set(buf));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(n: usize, s: f32) -> Vec<f32> {
+        (0..n).map(|i| ((i as f32 + 1.0) * s).sin()).collect()
+    }
+
+    /// `op(x)` as a dense row-major matrix, from storage `(rows, cols, ld)`.
+    fn dense(o: &Op<'_, f32>) -> Vec<f64> {
+        let (r, c) = o.shape();
+        let mut out = vec![0.0; r * c];
+        for i in 0..r {
+            for j in 0..c {
+                let v = if o.trans { o.data[j * o.ld + i] } else { o.data[i * o.ld + j] };
+                out[i * c + j] = v as f64;
+            }
+        }
+        out
+    }
+
+    /// Naive `alpha * A B (+ C)` in f64 on the `m x n` part of a strided C.
+    fn naive(c: &[f32], ldc: usize, a: &Op<'_, f32>, b: &Op<'_, f32>, alpha: f32, acc: bool) -> Vec<f32> {
+        let ((m, k), (_, n)) = (a.shape(), b.shape());
+        let (ad, bd) = (dense(a), dense(b));
+        let mut out = c.to_vec();
+        for i in 0..m {
+            for j in 0..n {
+                let s: f64 = (0..k).map(|p| ad[i * k + p] * bd[p * n + j]).sum();
+                let base = if acc { c[i * ldc + j] as f64 } else { 0.0 };
+                out[i * ldc + j] = (base + alpha as f64 * s) as f32;
+            }
+        }
+        out
+    }
+
+    /// Storage for an operand used as `(r, c)`, transposed or not, with padding.
+    fn operand(r: usize, c: usize, trans: bool, pad: usize, s: f32) -> (Vec<f32>, usize, usize, usize) {
+        let (sr, sc) = if trans { (c, r) } else { (r, c) };
+        let ld = sc + pad;
+        (data(sr * ld, s), sr, sc, ld)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn check(m: usize, k: usize, n: usize, ta: bool, tb: bool, pad: usize, alpha: f32, acc: bool) {
+        let (av, ar, ac, lda) = operand(m, k, ta, pad, 0.37);
+        let (bv, br, bc, ldb) = operand(k, n, tb, pad, 0.11);
+        let a = Op { data: &av, rows: ar, cols: ac, ld: lda, trans: ta };
+        let b = Op { data: &bv, rows: br, cols: bc, ld: ldb, trans: tb };
+        let ldc = n + pad;
+        let c0 = data(m * ldc, 0.23);
+        let want = naive(&c0, ldc, &a, &b, alpha, acc);
+        let mut got = c0.clone();
+        gemm(&mut got, ldc, a, b, alpha, acc, false);
+        for (idx, (&g, &w)) in got.iter().zip(&want).enumerate() {
+            let tol = 1e-5 * (k as f32 + 1.0);
+            assert!(
+                (g - w).abs() <= tol,
+                "m{m} k{k} n{n} ta{ta} tb{tb} pad{pad} acc{acc} at {idx}: {g} vs {w}"
+            );
+        }
+    }
+
+    #[test]
+    fn matches_naive_product_on_edge_shapes() {
+        if !available() {
+            return;
+        }
+        let shapes = [
+            (1, 1, 1),
+            (1, 5, 3),
+            (3, 1, 17),
+            (MR, KC, NR),
+            (MR + 1, KC + 1, NR + 1),
+            (MR - 1, 7, NR - 1),
+            (13, 300, 70),
+            (MC + 5, 2 * KC + 3, 3 * NR + 5),
+            (32, 256, 1024),
+            (19, K_CHUNK + KC + 7, 40),
+        ];
+        for &(m, k, n) in &shapes {
+            for &(ta, tb) in &[(false, false), (true, false), (false, true), (true, true)] {
+                for &(pad, alpha, acc) in &[(0, 1.0, false), (3, 1.0, true), (1, -0.5, true), (2, 2.0, false)]
+                {
+                    check(m, k, n, ta, tb, pad, alpha, acc);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn empty_reduction_zeroes_or_keeps_c() {
+        if !available() {
+            return;
+        }
+        let (a, b) = ([0.0f32; 0], [0.0f32; 0]);
+        let mut c = vec![5.0f32; 6];
+        gemm(&mut c, 3, Op::new(&a, 2, 0), Op::new(&b, 0, 3), 1.0, true, false);
+        assert_eq!(c, vec![5.0; 6]);
+        gemm(&mut c, 3, Op::new(&a, 2, 0), Op::new(&b, 0, 3), 1.0, false, false);
+        assert_eq!(c, vec![0.0; 6]);
+    }
+
+    #[test]
+    fn chunked_packing_of_a_tall_b_gives_identical_bits() {
+        if !available() {
+            return;
+        }
+        let (m, k, n) = (21, 2 * K_CHUNK + 100, 37);
+        for &(ta, tb) in &[(false, false), (true, true)] {
+            let (av, ar, ac, lda) = operand(m, k, ta, 2, 0.37);
+            let (bv, br, bc, ldb) = operand(k, n, tb, 1, 0.11);
+            let a = Op { data: &av, rows: ar, cols: ac, ld: lda, trans: ta };
+            let b = Op { data: &bv, rows: br, cols: bc, ld: ldb, trans: tb };
+            let c0 = data(m * n, 0.3);
+            let mut chunked = c0.clone();
+            gemm(&mut chunked, n, a, b, 0.5, true, false);
+            let mut whole = c0.clone();
+            let mut packed = PackedB::new();
+            packed.pack(b, false);
+            gemm_packed(&mut whole, n, a, &packed, 0.5, true, false);
+            assert_eq!(chunked, whole);
+        }
+    }
+
+    #[test]
+    fn shared_a_products_match_separate_ones() {
+        if !available() {
+            return;
+        }
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let (m, k) = (301, 300);
+        let (av, ar, ac, lda) = operand(m, k, true, 3, 0.37);
+        let a = Op { data: &av, rows: ar, cols: ac, ld: lda, trans: true };
+        let (b1v, b2v) = (data(k * 40, 0.11), data(k * 64, 0.13));
+        let (mut p1, mut p2) = (PackedB::new(), PackedB::new());
+        p1.pack(Op::new(&b1v, k, 40), false);
+        p2.pack(Op::new(&b2v, k, 64), false);
+        let (mut w1, mut w2) = (data(m * 40, 0.5), data(m * 64, 0.7));
+        let (mut g1, mut g2) = (w1.clone(), w2.clone());
+        gemm_packed(&mut w1, 40, a, &p1, 1.0, true, false);
+        gemm_packed(&mut w2, 64, a, &p2, 1.0, true, false);
+        for threads in [false, true] {
+            let (mut h1, mut h2) = (g1.clone(), g2.clone());
+            let mut outs = [Output { c: &mut h1, ldc: 40, b: &p1 }, Output { c: &mut h2, ldc: 64, b: &p2 }];
+            pool.install(|| gemm_packed_multi(a, &mut outs, 1.0, true, threads));
+            assert_eq!((&h1, &h2), (&w1, &w2));
+        }
+        // An empty reduction overwriting zeroes every output.
+        let mut p0 = PackedB::new();
+        p0.pack(Op::new(&[], 0, 40), false);
+        let mut outs =
+            [Output { c: &mut g1, ldc: 40, b: &p0 }, Output { c: &mut g2[..m * 40], ldc: 40, b: &p0 }];
+        gemm_packed_multi(Op::new(&[], m, 0), &mut outs, 1.0, false, false);
+        assert!(g1.iter().chain(&g2[..m * 40]).all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn threads_and_row_splits_give_identical_bits() {
+        if !available() {
+            return;
+        }
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        // Row tasks (m large), panel tasks (m small), transposed operands.
+        for &(m, k, n, ta, tb) in &[(300, 700, 130, false, true), (20, 900, 300, true, false)] {
+            let (av, ar, ac, lda) = operand(m, k, ta, 1, 0.37);
+            let (bv, br, bc, ldb) = operand(k, n, tb, 0, 0.11);
+            let a = Op { data: &av, rows: ar, cols: ac, ld: lda, trans: ta };
+            let b = Op { data: &bv, rows: br, cols: bc, ld: ldb, trans: tb };
+            let c0 = data(m * n, 0.3);
+            let mut serial = c0.clone();
+            gemm(&mut serial, n, a, b, 1.0, true, false);
+            let mut parallel = c0.clone();
+            pool.install(|| gemm(&mut parallel, n, a, b, 1.0, true, true));
+            assert_eq!(serial, parallel);
+            // The rows of a product, computed as two separate products.
+            if !ta {
+                let cut = 7;
+                let mut split = c0.clone();
+                let (top, bottom) = split.split_at_mut(cut * n);
+                let a_top = Op { rows: cut, ..a };
+                let a_bottom = Op { data: &av[cut * lda..], rows: m - cut, ..a };
+                gemm(top, n, a_top, b, 1.0, true, false);
+                gemm(bottom, n, a_bottom, b, 1.0, true, false);
+                assert_eq!(serial, split);
+            }
+        }
+    }
+}
