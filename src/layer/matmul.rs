@@ -100,7 +100,7 @@ pub fn big_gemm<T: Float>(serial: bool, c: &mut [T], a: Op<'_, T>, b: Op<'_, T>,
     #[cfg(target_arch = "x86_64")]
     if packed_f32::worth_packing(m, n, b.trans) {
         if let (Some(c32), Some(a32), Some(b32)) = (as_f32_mut(c), op_f32(a), op_f32(b)) {
-            let par = !serial && rayon::current_num_threads() > 1;
+            let par = !serial && crate::par::current_threads() > 1;
             packed_f32::gemm(c32, n, a32, b32, 1.0, accumulate, par);
             return;
         }
@@ -155,7 +155,7 @@ impl WeightGrads {
                     outs.push(packed_f32::Output { c, ldc: *cols, b: p });
                 }
             }
-            let par = !serial && rayon::current_num_threads() > 1;
+            let par = !serial && crate::par::current_threads() > 1;
             packed_f32::gemm_packed_multi(Op::new(dg32, n, g).t(), &mut outs, 1.0, true, par);
             return Ok(());
         }
@@ -342,7 +342,7 @@ impl<'a, T: Float> StepWeight<'a, T> {
                 // Packing writes every value of the buffer (scratch: not zeroed).
                 let len = PackedB::buffer_len(k, n);
                 let mut packed = PackedB::with_buffer(super::workspace::scratch(len, what)?);
-                packed.pack(b32, rayon::current_num_threads() > 1);
+                packed.pack(b32, crate::par::current_threads() > 1);
                 return Ok(StepWeight { k, n, repr: Repr::Packed(packed) });
             }
         }
@@ -390,7 +390,7 @@ impl<'a, T: Float> StepWeight<'a, T> {
             Repr::Packed(p) => {
                 // Packed only for `T = f32` (see `new`).
                 if let (Some(c32), Some(a32)) = (as_f32_mut(c), as_f32(a)) {
-                    let par = !serial && rayon::current_num_threads() > 1;
+                    let par = !serial && crate::par::current_threads() > 1;
                     packed_f32::gemm_packed(c32, self.n, Op::new(a32, m, self.k), p, 1.0, accumulate, par);
                 }
                 return;

@@ -105,7 +105,7 @@ fn gemm_with<T: Float>(
     #[cfg(target_arch = "x86_64")]
     if packed_f32::worth_packing(m, n, b.trans) {
         if let (Some(c32), Some(a32), Some(b32)) = (as_f32_mut(c), op_f32(a), op_f32(b)) {
-            let par = rayon::current_num_threads() > 1;
+            let par = !matches!(par, Par::Seq);
             packed_f32::gemm(c32, ldc, a32, b32, alpha.to_f64() as f32, accumulate, par);
             return;
         }

@@ -129,7 +129,7 @@ impl PackedB {
             let j0 = j * NR;
             pack_panel(&b, j0, NR.min(n - j0), k, panel)
         };
-        if par && rayon::current_num_threads() > 1 && k * n >= 1 << 16 {
+        if par && crate::par::current_threads() > 1 && k * n >= 1 << 16 {
             use rayon::prelude::*;
             out.par_chunks_exact_mut(panel_len).enumerate().for_each(pack_one);
         } else {
@@ -434,7 +434,7 @@ pub fn gemm_packed_multi(a: Op<'_, f32>, outs: &mut [Output<'_>], alpha: f32, ac
     if parts.is_empty() {
         return;
     }
-    let threads = if par && flops >= 1 << 18 { rayon::current_num_threads() } else { 1 };
+    let threads = if par && flops >= 1 << 18 { crate::par::current_threads() } else { 1 };
     if threads <= 1 || m < 2 * MR {
         // SAFETY: AVX-512F checked; every C covers all rows and panels (checked).
         unsafe { run(&parts, &a, (0, m), alpha, accumulate) };
@@ -473,7 +473,7 @@ pub fn gemm_packed(
     let n = b.shape().1;
     let panels = n.div_ceil(NR);
     let threads = if par && m.saturating_mul(n).saturating_mul(k) >= 1 << 18 {
-        rayon::current_num_threads()
+        crate::par::current_threads()
     } else {
         1
     };
