@@ -32,7 +32,7 @@ def rnnrs_step_fn(x, targets, args):
         model.zero_grad()
         logits, _ = model.forward(x, None, train=True)
         loss, dlogits = rnnrs.train.sequence_cross_entropy(logits, targets)
-        model.backward(dlogits)
+        model.backward(dlogits, input_grad=False)  # as torch: the data does not require grad
         rnnrs.clip_grad_norm_(model.grads, 1.0)
         opt.step(model.grads)
         return float(loss)

@@ -55,7 +55,7 @@ fn bench_layers(c: &mut Criterion) {
                 bench.iter(|| {
                     let (_, cache) = forward(&s.spec, &p, &s.x, s.t, s.b, None, None, true).unwrap();
                     let mut g: Vec<&mut [f32]> = grads.iter_mut().map(|v| v.as_mut_slice()).collect();
-                    black_box(backward(&p, &cache.unwrap(), &s.dy, None, None, &mut g).unwrap())
+                    black_box(backward(&p, &cache.unwrap(), &s.dy, None, None, &mut g, true).unwrap())
                 })
             });
         }

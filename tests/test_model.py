@@ -169,3 +169,26 @@ def test_bad_input_gives_clear_errors():
     with pytest.raises(ValueError, match="dy"):
         step.backward(np.zeros((3, 2)))
     np.testing.assert_array_equal(step.backward(np.ones((2, 2)))[:, -1], np.ones((2, 2)))
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_skipping_the_input_gradient_keeps_every_parameter_gradient(kind, dropout):
+    """``input_grad=False`` (data that needs no gradient, as in torch) skips the
+    first layer's input gradient; the parameter gradients are the same bits."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((6, 3, 4))
+    dout = rng.standard_normal((6, 3, 2))
+
+    def run(input_grad):
+        layer = getattr(rnnrs, kind)(4, 5, num_layers=2, dropout=dropout, dtype=np.float64, seed=1)
+        model = rnnrs.Sequential(layer, rnnrs.Linear(5, 2, dtype=np.float64, seed=2))
+        model.forward(x, train=True)
+        dx = model.backward(dout, input_grad=input_grad)
+        return dx, {k: v.copy() for k, v in model.grads.items()}
+
+    (dx, g_with), (none, g_without) = run(True), run(False)
+    assert dx.shape == x.shape and none is None
+    assert g_with.keys() == g_without.keys()
+    for k in g_with:
+        np.testing.assert_array_equal(g_with[k], g_without[k], err_msg=k)

@@ -72,7 +72,8 @@ def rnn_backward(
     dc_n: np.ndarray | None = None,
     *,
     grads: Sequence[np.ndarray],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]: ...
+    input_grad: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]: ...
 
 # --- esn ---
 

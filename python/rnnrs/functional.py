@@ -234,7 +234,7 @@ def _grad_arrays(ctx: Context, grads: dict | None) -> tuple[dict, list]:
     return grads, out
 
 
-def _backward(ctx, dy, dh_n, dc_n, grads, cast):
+def _backward(ctx, dy, dh_n, dc_n, grads, cast, input_grad=True):
     if not isinstance(ctx, Context):
         raise TypeError("ctx: expected the Context of a forward(..., train=True)")
     t, b = ctx.seq_len, ctx.batch_size
@@ -255,11 +255,13 @@ def _backward(ctx, dy, dh_n, dc_n, grads, cast):
     else:
         dc_n = None
     grads, glist = _grad_arrays(ctx, grads)
-    dx, dh0, dc0 = _core.rnn_backward(ctx._ctx, ctx.params, dyt, dh_n, dc_n, grads=glist)
+    dx, dh0, dc0 = _core.rnn_backward(ctx._ctx, ctx.params, dyt, dh_n, dc_n, grads=glist,
+                                      input_grad=bool(input_grad))
     if ctx.unbatched:
-        dx, dh0 = dx[:, 0, :], dh0[:, 0, :]
+        dx = None if dx is None else dx[:, 0, :]
+        dh0 = dh0[:, 0, :]
         dc0 = None if dc0 is None else dc0[:, 0, :]
-    elif ctx.batch_first:
+    elif ctx.batch_first and dx is not None:
         dx = np.ascontiguousarray(dx.transpose(1, 0, 2))
     return dx, dh0, dc0, grads
 
@@ -280,9 +282,13 @@ def rnn(x, params: dict, h0=None, *, nonlinearity: str = "tanh", num_layers: int
     return y, h_n, ctx
 
 
-def rnn_backward(ctx: Context, dy, dh_n=None, *, grads: dict | None = None, cast: bool = False):
-    """Backward of `rnn`: ``(dx, dh0, grads)``; parameter gradients are added into ``grads``."""
-    dx, dh0, _, grads = _backward(ctx, dy, dh_n, None, grads, cast)
+def rnn_backward(ctx: Context, dy, dh_n=None, *, grads: dict | None = None, cast: bool = False,
+                 input_grad: bool = True):
+    """Backward of `rnn`: ``(dx, dh0, grads)``; parameter gradients are added into ``grads``.
+
+    With ``input_grad=False`` the input gradient is neither computed nor returned (``dx`` is None).
+    """
+    dx, dh0, _, grads = _backward(ctx, dy, dh_n, None, grads, cast, input_grad)
     return dx, dh0, grads
 
 
@@ -299,10 +305,12 @@ def lstm(x, params: dict, state=None, *, num_layers: int | None = None,
     return y, (h_n, c_n), ctx
 
 
-def lstm_backward(ctx: Context, dy, dstate=None, *, grads: dict | None = None, cast: bool = False):
-    """Backward of `lstm`: ``(dx, (dh0, dc0), grads)``; ``dstate`` is None or ``(dh_n, dc_n)``."""
+def lstm_backward(ctx: Context, dy, dstate=None, *, grads: dict | None = None, cast: bool = False,
+                  input_grad: bool = True):
+    """Backward of `lstm`: ``(dx, (dh0, dc0), grads)``; ``dstate`` is None or ``(dh_n, dc_n)``;
+    ``dx`` is None with ``input_grad=False``."""
     dh_n, dc_n = _split_lstm_state(dstate, "dstate")
-    dx, dh0, dc0, grads = _backward(ctx, dy, dh_n, dc_n, grads, cast)
+    dx, dh0, dc0, grads = _backward(ctx, dy, dh_n, dc_n, grads, cast, input_grad)
     return dx, (dh0, dc0), grads
 
 
@@ -314,9 +322,10 @@ def gru(x, params: dict, h0=None, *, num_layers: int | None = None, bidirectiona
     return y, h_n, ctx
 
 
-def gru_backward(ctx: Context, dy, dh_n=None, *, grads: dict | None = None, cast: bool = False):
-    """Backward of `gru`: ``(dx, dh0, grads)``."""
-    dx, dh0, _, grads = _backward(ctx, dy, dh_n, None, grads, cast)
+def gru_backward(ctx: Context, dy, dh_n=None, *, grads: dict | None = None, cast: bool = False,
+                 input_grad: bool = True):
+    """Backward of `gru`: ``(dx, dh0, grads)``; ``dx`` is None with ``input_grad=False``."""
+    dx, dh0, _, grads = _backward(ctx, dy, dh_n, None, grads, cast, input_grad)
     return dx, dh0, grads
 
 

@@ -223,12 +223,14 @@ class Sequential:
         self._trained = bool(train)
         return out, new_state
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad: bool = True):
         """Backpropagates ``dout`` (gradient w.r.t. ``out``) through all modules.
 
         Parameter gradients are *added* into ``grads``. Returns the gradient
         w.r.t. the input ``x`` (None when the first module is an
-        `rnnrs.Embedding`, whose integer input has none). No gradient is
+        `rnnrs.Embedding`, whose integer input has none, or with
+        ``input_grad=False``: then a first recurrent layer skips computing it,
+        as torch does for data that does not require grad). No gradient is
         returned for the initial state: a carried state is a constant.
         """
         if not self._trained:
@@ -241,7 +243,7 @@ class Sequential:
                 raise RuntimeError(f"backward: module {i} ({type(m).__name__}) receives no gradient because "
                                    f"module {i + 1} returned None (only the first module may take indices)")
             if is_recurrent(m):
-                grad, _ = m.backward(grad)
+                grad, _ = m.backward(grad, input_grad=input_grad or i > 0)
             else:
                 grad = m.backward(grad)
-        return grad
+        return grad if input_grad else None

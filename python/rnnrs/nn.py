@@ -334,7 +334,7 @@ class RNNBase:
         c_n = np.concatenate(cs, axis=0) if self.mode == "LSTM" else None
         return inp, self._pack(h_n, c_n), _DropoutRun(runs, masks)
 
-    def _backward_dropout(self, run, dy, dhx):
+    def _backward_dropout(self, run, dy, dhx, input_grad=True):
         d = 2 if self.bidirectional else 1
         dh_n, dc_n = self._split_hx(dhx)
         dh0s, dc0s = [None] * self.num_layers, [None] * self.num_layers
@@ -344,10 +344,11 @@ class RNNBase:
             grads = self._layer_dict(self.grads, k)
             if self.mode == "LSTM":
                 dc = None if dc_n is None else np.asarray(dc_n)[rows]
-                dx, (dh0s[k], dc0s[k]), _ = F.lstm_backward(run.runs[k], dy, (dh, dc), grads=grads, cast=self.cast)
+                dx, (dh0s[k], dc0s[k]), _ = F.lstm_backward(run.runs[k], dy, (dh, dc), grads=grads, cast=self.cast,
+                                                            input_grad=input_grad or k > 0)
             else:
                 fn = F.gru_backward if self.mode == "GRU" else F.rnn_backward
-                dx, dh0s[k], _ = fn(run.runs[k], dy, dh, grads=grads, cast=self.cast)
+                dx, dh0s[k], _ = fn(run.runs[k], dy, dh, grads=grads, cast=self.cast, input_grad=input_grad or k > 0)
             dy = dx * run.masks[k - 1] if k > 0 else dx
         dh0 = np.concatenate(dh0s, axis=0)
         return (dy, (dh0, np.concatenate(dc0s, axis=0))) if self.mode == "LSTM" else (dy, dh0)
@@ -368,26 +369,28 @@ class RNNBase:
         self._ctx_input_mask = im
         return y, state
 
-    def backward(self, dy, dhx=None):
+    def backward(self, dy, dhx=None, input_grad: bool = True):
         """BPTT through the last ``forward(..., train=True)``.
 
         ``dy`` is the gradient w.r.t. the output ``y``; ``dhx`` w.r.t. the final
         state (``(dh_n, dc_n)`` for LSTM) or None. Returns ``(dx, dh0)``
         (``(dx, (dh0, dc0))`` for LSTM) and adds the parameter gradients into
-        ``self.grads``. The recorded run is released afterwards.
+        ``self.grads``. With ``input_grad=False`` the gradient w.r.t. the input
+        is not computed (``dx`` is None), as for a torch input that does not
+        require grad. The recorded run is released afterwards.
         """
         if self._ctx is None:
             raise RuntimeError("backward: call forward(..., train=True) first (each run supports one backward)")
         ctx, self._ctx = self._ctx, None
         im, self._ctx_input_mask = self._ctx_input_mask, None
         if isinstance(ctx, _DropoutRun):
-            dx, dstate = self._backward_dropout(ctx, dy, dhx)
+            dx, dstate = self._backward_dropout(ctx, dy, dhx, input_grad)
         elif self.mode == "LSTM":
-            dx, dstate, _ = F.lstm_backward(ctx, dy, dhx, grads=self.grads, cast=self.cast)
+            dx, dstate, _ = F.lstm_backward(ctx, dy, dhx, grads=self.grads, cast=self.cast, input_grad=input_grad)
         else:
             fn = F.gru_backward if self.mode == "GRU" else F.rnn_backward
-            dx, dstate, _ = fn(ctx, dy, dhx, grads=self.grads, cast=self.cast)
-        if im is not None:
+            dx, dstate, _ = fn(ctx, dy, dhx, grads=self.grads, cast=self.cast, input_grad=input_grad)
+        if im is not None and dx is not None:
             dx = self._input_masked(dx, np.asarray(im))
         return dx, dstate
 

@@ -44,7 +44,7 @@ import numpy as np
 
 from rnnrs import losses as _losses
 from rnnrs.clip import clip_grad_norm_
-from rnnrs.model import is_recurrent
+from rnnrs.model import Sequential, is_recurrent
 
 __all__ = [
     "LOSSES", "ScheduledSampling", "batchify", "evaluate", "fit", "load_checkpoint", "save_checkpoint",
@@ -248,12 +248,15 @@ class _Step:
 
     def __call__(self, dout) -> None:
         self.model.zero_grad()
-        self.model.backward(dout)
+        if isinstance(self.model, Sequential):
+            self.model.backward(dout, input_grad=False)  # the data's own gradient is never used here
+        else:
+            self.model.backward(dout)
         if self.clip_norm is not None:
             clip_grad_norm_(self.model.grads, self.clip_norm)
         grads = self.model.grads
         # An optimizer built on model.parameters() (a list) takes the gradients as a list.
-        self.optimizer.step(grads if getattr(self.optimizer, "_is_dict", True) else list(grads.values()))
+        self.optimizer.step(grads if getattr(self.optimizer, "takes_dict", True) else list(grads.values()))
 
 
 def _windows(t: int, k1: int, k2: int):

@@ -619,6 +619,7 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
     dc_n: Option<&[T]>,
     grads: &mut DirGrads<'_, T>,
     serial: bool,
+    need_dx: bool,
 ) -> Result<DirBackward<T>> {
     let d = Dims { serial, ..fw.dims };
     let (tn, b, h, ho, gh) = (d.t, d.b, d.h, d.h_out, d.gh());
@@ -651,9 +652,15 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
     // The per-step product `dG W_hh` and the per-chunk `dG W_ih`, with the
     // weights laid out once.
     let w_rec = StepWeight::new(Op::new(p.w_hh, gh, ho), step_rows(b), "recurrent weights")?;
-    let w_in = StepWeight::new(Op::new(p.w_ih, gh, d.i), chunk * b, "input weights")?;
-    // Every row block is written by its chunk's `dG W_ih`.
-    let mut dx = try_zeros(checked_size(&[rows, d.i], "input gradient")?, "input gradient")?;
+    // The input gradient (skipped when nobody needs it, e.g. for the data
+    // entering the first layer): every row block is written by its chunk's `dG W_ih`.
+    let w_in = if need_dx {
+        Some(StepWeight::new(Op::new(p.w_ih, gh, d.i), chunk * b, "input weights")?)
+    } else {
+        None
+    };
+    let mut dx =
+        try_zeros(if need_dx { checked_size(&[rows, d.i], "input gradient")? } else { 0 }, "input gradient")?;
     let mut bias_sum = try_zeros(gh, "bias gradient")?;
     let (mut wgrads, mut wgrads_rec) = (WeightGrads::new(), WeightGrads::new());
 
@@ -750,7 +757,9 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
             }
             add_to(g, &bias_sum);
         }
-        w_in.mul_big(d.serial, &mut dx[tlo * b * d.i..thi * b * d.i], dgx_c, n, false);
+        if let Some(w_in) = &w_in {
+            w_in.mul_big(d.serial, &mut dx[tlo * b * d.i..thi * b * d.i], dgx_c, n, false);
+        }
         s1 = s0;
     }
 

@@ -407,6 +407,7 @@ fn stack_forward<T: Float, C: Cell<T>>(
 /// BPTT through a cached training run. `dy` `(T, B, D*h_out)`; `dh_n`,
 /// `dc_n` optional gradients w.r.t. the final states. Parameter gradients
 /// are ADDED to `grads` (same order and shapes as the parameters).
+/// With `need_dx` false the input gradient is not computed (`dx` empty).
 pub fn backward<T: Float>(
     params: &[&[T]],
     cache: &Cache<T>,
@@ -414,6 +415,7 @@ pub fn backward<T: Float>(
     dh_n: Option<&[T]>,
     dc_n: Option<&[T]>,
     grads: &mut [&mut [T]],
+    need_dx: bool,
 ) -> Result<Gradients<T>> {
     let spec = &cache.spec;
     let (t, b) = (cache.t, cache.b);
@@ -435,10 +437,12 @@ pub fn backward<T: Float>(
         spec.check_state(dc_n, b, spec.hidden_size, "dc_n")?;
     }
     let mut run = move || match spec.mode {
-        Mode::RnnTanh => stack_backward(&Elman { relu: false }, params, cache, dy, dh_n, dc_n, grads),
-        Mode::RnnRelu => stack_backward(&Elman { relu: true }, params, cache, dy, dh_n, dc_n, grads),
-        Mode::Lstm => stack_backward(&Lstm, params, cache, dy, dh_n, dc_n, grads),
-        Mode::Gru => stack_backward(&Gru, params, cache, dy, dh_n, dc_n, grads),
+        Mode::RnnTanh => {
+            stack_backward(&Elman { relu: false }, params, cache, dy, dh_n, dc_n, grads, need_dx)
+        }
+        Mode::RnnRelu => stack_backward(&Elman { relu: true }, params, cache, dy, dh_n, dc_n, grads, need_dx),
+        Mode::Lstm => stack_backward(&Lstm, params, cache, dy, dh_n, dc_n, grads, need_dx),
+        Mode::Gru => stack_backward(&Gru, params, cache, dy, dh_n, dc_n, grads, need_dx),
     };
     if spec.serial(t, b) {
         run()
@@ -467,6 +471,7 @@ fn dir_grads<'a, T>(spec: &RnnSpec, grads: &'a mut [&mut [T]]) -> Vec<DirGrads<'
         .collect()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn stack_backward<T: Float, C: Cell<T>>(
     cell: &C,
     params: &[&[T]],
@@ -475,6 +480,7 @@ fn stack_backward<T: Float, C: Cell<T>>(
     dh_n: Option<&[T]>,
     dc_n: Option<&[T]>,
     grads: &mut [&mut [T]],
+    need_dx: bool,
 ) -> Result<Gradients<T>> {
     let spec = &cache.spec;
     let (t, b) = (cache.t, cache.b);
@@ -495,7 +501,9 @@ fn stack_backward<T: Float, C: Cell<T>>(
             let p = spec.dir_params(params, l, dir);
             let dhn = dh_n.map(|v| &v[row * b * ho..(row + 1) * b * ho]);
             let dcn = dc_n.filter(|_| C::HAS_C).map(|v| &v[row * b * h..(row + 1) * b * h]);
-            direction::backward(cell, &p, &runs[dir], xin, dyl, nd * ho, dir * ho, dhn, dcn, gd, serial)
+            // Layers above the first always need their input's gradient.
+            let dx = need_dx || l > 0;
+            direction::backward(cell, &p, &runs[dir], xin, dyl, nd * ho, dir * ho, dhn, dcn, gd, serial, dx)
         };
         let results = if nd == 2 && !serial {
             let (g0, g1) = g.split_at_mut(1);

@@ -80,7 +80,7 @@ fn check_gradients(case: &Case) {
     let mut grads: Vec<Vec<f64>> = case.params.iter().map(|v| vec![0.0; v.len()]).collect();
     let mut gref: Vec<&mut [f64]> = grads.iter_mut().map(|v| v.as_mut_slice()).collect();
     let wc = (case.spec.mode == Mode::Lstm).then_some(case.wc.as_slice());
-    let g = backward(&p, &cache, &case.wy, Some(&case.wh), wc, &mut gref).unwrap();
+    let g = backward(&p, &cache, &case.wy, Some(&case.wh), wc, &mut gref, true).unwrap();
     let eps = 1e-6;
     let num = |f: &dyn Fn(f64) -> f64| (f(eps) - f(-eps)) / (2.0 * eps);
     for (k, pv) in case.params.iter().enumerate() {
@@ -162,7 +162,7 @@ fn run_all(case: &Case) -> (Output<f64>, Gradients<f64>, Vec<Vec<f64>>) {
     let (o, cache) = forward(&case.spec, &p, &case.x, case.t, case.b, None, None, true).unwrap();
     let mut grads: Vec<Vec<f64>> = case.params.iter().map(|v| vec![0.0; v.len()]).collect();
     let mut gref: Vec<&mut [f64]> = grads.iter_mut().map(|v| v.as_mut_slice()).collect();
-    let g = backward(&p, &cache.unwrap(), &case.wy, None, None, &mut gref).unwrap();
+    let g = backward(&p, &cache.unwrap(), &case.wy, None, None, &mut gref, true).unwrap();
     (o, g, grads)
 }
 
@@ -203,7 +203,7 @@ fn bad_input_is_an_error() {
     let (_, cache) = forward(&c.spec, &p, &c.x, 3, 2, None, None, true).unwrap();
     let mut grads: Vec<Vec<f64>> = c.params.iter().map(|v| vec![0.0; v.len()]).collect();
     let mut gref: Vec<&mut [f64]> = grads.iter_mut().map(|v| v.as_mut_slice()).collect();
-    assert!(backward(&p, &cache.unwrap(), &c.wy[1..], None, None, &mut gref).is_err());
+    assert!(backward(&p, &cache.unwrap(), &c.wy[1..], None, None, &mut gref, true).is_err());
     assert!(Mode::parse("lstm").is_ok() && Mode::parse("xyz").is_err());
 }
 
@@ -241,4 +241,28 @@ fn recurrent_mask_of_ones_is_no_mask_and_bad_mask_is_an_error() {
     let (h, _) = forward_masked(&c.spec, &p, &c.x, 3, 2, Some(&c.h0), None, Some(&half), true).unwrap();
     assert_ne!(a.y, h.y);
     assert!(forward_masked(&c.spec, &p, &c.x, 3, 2, None, None, Some(&ones[1..]), true).is_err());
+}
+
+#[test]
+fn skipping_the_input_gradient_leaves_the_rest_unchanged() {
+    // need_dx = false (data entering the first layer): no dx, and the same
+    // parameter and initial-state gradients to the bit.
+    for mode in [Mode::RnnTanh, Mode::Lstm, Mode::Gru] {
+        let case = Case::new(mode, 2, true, true, 0, 3, 2);
+        let p = case.refs();
+        let run = |need_dx: bool| {
+            let (_, cache) =
+                forward(&case.spec, &p, &case.x, case.t, case.b, Some(&case.h0), case.c0(), true).unwrap();
+            let mut grads: Vec<Vec<f64>> = case.params.iter().map(|v| vec![0.0; v.len()]).collect();
+            let mut gref: Vec<&mut [f64]> = grads.iter_mut().map(|v| v.as_mut_slice()).collect();
+            let wc = (mode == Mode::Lstm).then_some(case.wc.as_slice());
+            let g = backward(&p, &cache.unwrap(), &case.wy, Some(&case.wh), wc, &mut gref, need_dx).unwrap();
+            (g, grads)
+        };
+        let ((with, gw), (without, gwo)) = (run(true), run(false));
+        assert_eq!(with.dx.len(), case.x.len());
+        assert!(without.dx.is_empty(), "{mode:?}: dx computed anyway");
+        assert_eq!(gw, gwo, "{mode:?}: parameter gradients");
+        assert_eq!((with.dh0, with.dc0), (without.dh0, without.dc0), "{mode:?}: state gradients");
+    }
 }

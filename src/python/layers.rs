@@ -224,7 +224,7 @@ fn rnn_forward<'py>(
     }
 }
 
-type BackwardOut<'py> = (Bound<'py, PyAny>, Bound<'py, PyAny>, Option<Bound<'py, PyAny>>);
+type BackwardOut<'py> = (Option<Bound<'py, PyAny>>, Bound<'py, PyAny>, Option<Bound<'py, PyAny>>);
 
 #[allow(clippy::too_many_arguments)]
 fn backward_t<'py, T: Element + Float>(
@@ -235,6 +235,7 @@ fn backward_t<'py, T: Element + Float>(
     dh_n: Option<&Bound<'py, PyAny>>,
     dc_n: Option<&Bound<'py, PyAny>>,
     grads: &[Bound<'py, PyAny>],
+    input_grad: bool,
 ) -> PyResult<BackwardOut<'py>> {
     let spec = cache.spec();
     let (t, b) = cache.seq_batch();
@@ -269,8 +270,8 @@ fn backward_t<'py, T: Element + Float>(
     let dhs = dha.as_ref().map(|a| slice(a, "dh_n")).transpose()?;
     let dcs = dca.as_ref().map(|a| slice(a, "dc_n")).transpose()?;
     let mut gs = ga.iter_mut().map(|a| slice_mut(a, "grads")).collect::<PyResult<Vec<_>>>()?;
-    let g = py.detach(|| layer::backward(&ps, cache, dys, dhs, dcs, &mut gs))?;
-    let dx = to_numpy(py, g.dx, &[t, b, spec.input_size])?.into_any();
+    let g = py.detach(|| layer::backward(&ps, cache, dys, dhs, dcs, &mut gs, input_grad))?;
+    let dx = if input_grad { Some(to_numpy(py, g.dx, &[t, b, spec.input_size])?.into_any()) } else { None };
     let dh0 = to_numpy(py, g.dh0, &[rows, b, spec.h_out()])?.into_any();
     let dc0 =
         if is_lstm { Some(to_numpy(py, g.dc0, &[rows, b, spec.hidden_size])?.into_any()) } else { None };
@@ -279,9 +280,11 @@ fn backward_t<'py, T: Element + Float>(
 
 /// BPTT through the run `ctx` recorded. `params` must be the forward's
 /// parameters; gradients are ADDED into the arrays of `grads` (same order,
-/// shapes and dtype). Returns `(dx, dh0, dc0 or None)`.
+/// shapes and dtype). Returns `(dx, dh0, dc0 or None)`; `dx` is None (and
+/// not computed) with `input_grad=False`.
 #[pyfunction]
-#[pyo3(signature = (ctx, params, dy, dh_n=None, dc_n=None, *, grads))]
+#[pyo3(signature = (ctx, params, dy, dh_n=None, dc_n=None, *, grads, input_grad=true))]
+#[allow(clippy::too_many_arguments)]
 fn rnn_backward<'py>(
     py: Python<'py>,
     ctx: &Bound<'py, RnnContext>,
@@ -290,10 +293,11 @@ fn rnn_backward<'py>(
     dh_n: Option<Bound<'py, PyAny>>,
     dc_n: Option<Bound<'py, PyAny>>,
     grads: Vec<Bound<'py, PyAny>>,
+    input_grad: bool,
 ) -> PyResult<BackwardOut<'py>> {
     match &ctx.get().cache {
-        AnyCache::F32(c) => backward_t(py, c, &params, dy, dh_n.as_ref(), dc_n.as_ref(), &grads),
-        AnyCache::F64(c) => backward_t(py, c, &params, dy, dh_n.as_ref(), dc_n.as_ref(), &grads),
+        AnyCache::F32(c) => backward_t(py, c, &params, dy, dh_n.as_ref(), dc_n.as_ref(), &grads, input_grad),
+        AnyCache::F64(c) => backward_t(py, c, &params, dy, dh_n.as_ref(), dc_n.as_ref(), &grads, input_grad),
     }
 }
 
