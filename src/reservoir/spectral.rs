@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::linalg::{gemm, Op};
 use crate::reservoir::csr::CsrRef;
 use crate::reservoir::init::SeededRng;
+use crate::reservoir::rowdot::RowKernel;
 use faer::Mat;
 use rayon::prelude::*;
 
@@ -50,11 +51,11 @@ pub struct SpectralEstimate {
     pub restarts: usize,
 }
 
-fn matvec(a: &CsrRef<'_, f64>, x: &[f64], y: &mut [f64]) {
-    if a.data.len() >= 50_000 && rayon::current_num_threads() > 1 {
+fn matvec(a: &RowKernel<'_, f64>, x: &[f64], y: &mut [f64]) {
+    if a.csr().data.len() >= 50_000 && crate::par::num_threads() > 1 {
         y.par_chunks_mut(256).enumerate().for_each(|(c, chunk)| {
             for (k, v) in chunk.iter_mut().enumerate() {
-                *v = a.row_dot(c * 256 + k, x);
+                *v = a.dot(c * 256 + k, x);
             }
         });
     } else {
@@ -88,6 +89,7 @@ pub fn spectral_radius(a: CsrRef<'_, f64>, opts: SpectralOptions) -> Result<Spec
     }
     // At least 3 so that a thick restart keeps a conjugate pair and still extends.
     let m = opts.krylov_dim.max(3).min(n);
+    let a = RowKernel::new(a)?;
     crate::par::install(|| arnoldi(a, n, m, opts))
 }
 
@@ -148,7 +150,7 @@ fn orthonormal_columns(cols: &[Vec<f64>], k: usize) -> (Vec<f64>, usize) {
 /// leading Ritz vectors (real and imaginary parts, an invariant subspace of
 /// the projected matrix) is kept and the basis is extended from the last
 /// Arnoldi vector, so converged directions are never lost.
-fn arnoldi(a: CsrRef<'_, f64>, n: usize, m: usize, opts: SpectralOptions) -> Result<SpectralEstimate> {
+fn arnoldi(a: RowKernel<'_, f64>, n: usize, m: usize, opts: SpectralOptions) -> Result<SpectralEstimate> {
     let mut rng = SeededRng::new(opts.seed, 0xA7);
     let mut basis = vec![0.0; (m + 1) * n];
     // Projected matrix: (m + 1) x m, row-major with row stride m.
