@@ -403,6 +403,10 @@ fn run_batch<T: Float>(
     });
 }
 
+/// Units per chunk of the batched step (a chunk's states of a group of 16
+/// sequences: 8 KiB).
+const UNIT_CHUNK: usize = 64;
+
 /// `NB` blocks of `LANES` sequences (`seqs` of them real, the rest padding)
 /// through all steps; see `run_batch`.
 fn run_group<T: Float, const NB: usize>(
@@ -415,49 +419,55 @@ fn run_group<T: Float, const NB: usize>(
     x0: &[T],
 ) {
     let n = res.units;
+    let ni = res.inputs;
     let block = n * LANES;
-    // Position of unit i of sequence s in a unit-major group buffer.
-    let at = |s: usize, i: usize| (s / LANES) * block + i * LANES + s % LANES;
     let mut prev = vec![T::ZERO; NB * block];
     let mut next = vec![T::ZERO; NB * block];
     for s in 0..seqs {
         for (i, &v) in x0[s * n..(s + 1) * n].iter().enumerate() {
-            prev[at(s, i)] = v;
+            prev[(s / LANES) * block + i * LANES + s % LANES] = v;
         }
     }
-    let ni = res.inputs;
+    // Sequence of each lane of each block (None: padding).
+    let lane_seq = |b: usize, l: usize| Some(b * LANES + l).filter(|&s| s < seqs);
     for t in 0..steps {
-        // This step's `Win u` (padding lanes stay 0).
-        for s in 0..seqs {
-            let us = &u[(s * steps + t) * ni..(s * steps + t + 1) * ni];
-            for i in 0..n {
-                next[at(s, i)] = res.input_term(i, us);
-            }
-        }
         let blocks: [&[T]; NB] = std::array::from_fn(|b| &prev[b * block..(b + 1) * block]);
-        for i in 0..n {
-            let d = w.dot_blocks::<NB>(i, blocks);
-            let bias = res.bias[i];
-            for (b, db) in d.iter().enumerate() {
-                let out = &mut next[b * block + i * LANES..b * block + (i + 1) * LANES];
-                // Same operation order as `update_rows`.
-                for (o, &v) in out.iter_mut().zip(db) {
-                    *o = *o + bias + v;
+        // Units in chunks small enough to stay in L1 from the product to the
+        // write-back.
+        for first in (0..n).step_by(UNIT_CHUNK) {
+            let units = first..(first + UNIT_CHUNK).min(n);
+            for i in units.clone() {
+                let d = w.dot_blocks::<NB>(i, blocks);
+                let bias = res.bias[i];
+                for (b, db) in d.iter().enumerate() {
+                    let out = &mut next[b * block + i * LANES..b * block + (i + 1) * LANES];
+                    for (l, (o, &v)) in out.iter_mut().zip(db).enumerate() {
+                        // Same operation order as `update_rows` (padding: input 0).
+                        let input = match lane_seq(b, l) {
+                            Some(s) => res.input_term(i, &u[(s * steps + t) * ni..(s * steps + t + 1) * ni]),
+                            None => T::ZERO,
+                        };
+                        *o = input + bias + v;
+                    }
                 }
             }
-        }
-        res.activation.apply(&mut next);
-        for b in 0..NB {
-            for (i, &lr) in res.leak.iter().enumerate() {
-                let k = b * block + i * LANES;
-                for (o, &p) in next[k..k + LANES].iter_mut().zip(&prev[k..k + LANES]) {
-                    *o = (T::ONE - lr) * p + lr * *o;
+            for b in 0..NB {
+                let range = b * block + units.start * LANES..b * block + units.end * LANES;
+                res.activation.apply(&mut next[range.clone()]);
+                for (k, i) in units.clone().enumerate() {
+                    let lr = res.leak[i];
+                    let at = range.start + k * LANES;
+                    for (o, &p) in next[at..at + LANES].iter_mut().zip(&prev[at..at + LANES]) {
+                        *o = (T::ONE - lr) * p + lr * *o;
+                    }
                 }
-            }
-        }
-        for s in 0..seqs {
-            for (i, v) in states[(s * steps + t) * n..(s * steps + t + 1) * n].iter_mut().enumerate() {
-                *v = next[at(s, i)];
+                for l in 0..LANES {
+                    let Some(s) = lane_seq(b, l) else { break };
+                    let row = &mut states[(s * steps + t) * n + units.start..(s * steps + t) * n + units.end];
+                    for (k, v) in row.iter_mut().enumerate() {
+                        *v = next[range.start + k * LANES + l];
+                    }
+                }
             }
         }
         std::mem::swap(&mut prev, &mut next);
