@@ -261,12 +261,21 @@ impl<'a, T: Float> ReservoirRef<'a, T> {
         noise: &[T],
     ) {
         let rows = first..first + out.len();
-        for ((o, &b), i) in out.iter_mut().zip(&self.bias[rows.clone()]).zip(rows.clone()) {
-            let mut s = self.input_term(i, u) + b + w.dot(i, x_prev, self.units);
-            if !drive.is_empty() {
-                s += drive[i];
+        let mut i = first;
+        while i < rows.end {
+            // Two rows per call when sparse (independent chains in flight).
+            let (d, count) = match w {
+                Rows::Sparse(k) if i + 1 < rows.end => (k.dot2(i, x_prev), 2),
+                _ => ([w.dot(i, x_prev, self.units), T::ZERO], 1),
+            };
+            for (r, &dr) in (i..i + count).zip(&d) {
+                let mut s = self.input_term(r, u) + self.bias[r] + dr;
+                if !drive.is_empty() {
+                    s += drive[r];
+                }
+                out[r - first] = s;
             }
-            *o = s;
+            i += count;
         }
         self.activation.apply(out);
         self.leak_rows(first, x_prev, out, noise);
