@@ -112,6 +112,25 @@ impl<'a, T: Float> RowKernel<'a, T> {
         [portable_dot(r0.0, r0.1, x), portable_dot(r1.0, r1.1, x)]
     }
 
+    /// `out[k] = A[first + k, :] · x`, each equal to `dot` (one kernel call
+    /// for the whole range, rows two at a time).
+    pub fn dots(&self, first: usize, x: &[T], out: &mut [T]) {
+        assert!(x.len() >= self.csr.cols, "x shorter than the matrix width");
+        assert!(first + out.len() <= self.csr.rows, "rows out of range");
+        if self.simd {
+            let c = self.csr;
+            if let (Some(v), Some(xv), Some(o)) = (as_f64(c.data), as_f64(x), as_f64_mut(out)) {
+                // SAFETY: as in `dot`; rows checked above.
+                unsafe { avx512::rows_into(c.indptr, c.indices, v, first, xv, o) };
+                return;
+            }
+        }
+        for (k, o) in out.iter_mut().enumerate() {
+            let (idx, val) = self.row(first + k);
+            *o = portable_dot(idx, val, x);
+        }
+    }
+
     /// `y = A x`.
     pub fn matvec(&self, x: &[T], y: &mut [T]) {
         for (r, yr) in y.iter_mut().enumerate().take(self.csr.rows) {
@@ -236,6 +255,7 @@ mod avx512 {
     ///
     /// # Safety
     /// AVX-512F and VL available; every index in `0..x.len()`; `idx.len() == val.len()`.
+    #[inline]
     #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
     pub unsafe fn row_dot(idx: &[i32], val: &[f64], x: &[f64]) -> f64 {
         let len = idx.len().min(val.len());
@@ -251,11 +271,44 @@ mod avx512 {
         unsafe { finish(acc, idx, val, xp, e, len) }
     }
 
+    /// `out[k] = row(first + k) · x`, two rows per `row_dot2`.
+    ///
+    /// # Safety
+    /// As `row_dot` for every row; `indptr` valid for `first..first + out.len()`.
+    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+    pub unsafe fn rows_into(
+        indptr: &[i64],
+        indices: &[i32],
+        data: &[f64],
+        first: usize,
+        x: &[f64],
+        out: &mut [f64],
+    ) {
+        let row = |r: usize| {
+            let (a, b) = (indptr[r] as usize, indptr[r + 1] as usize);
+            (&indices[a..b], &data[a..b])
+        };
+        let mut k = 0;
+        while k + 1 < out.len() {
+            // SAFETY: the caller's guarantee.
+            let d = unsafe { row_dot2([row(first + k), row(first + k + 1)], x) };
+            out[k] = d[0];
+            out[k + 1] = d[1];
+            k += 2;
+        }
+        if k < out.len() {
+            let (idx, val) = row(first + k);
+            // SAFETY: the caller's guarantee.
+            out[k] = unsafe { row_dot(idx, val, x) };
+        }
+    }
+
     /// Two rows at once (two independent dependency chains for the
     /// out-of-order core), each in exactly `row_dot`'s order.
     ///
     /// # Safety
     /// As `row_dot`, for both rows.
+    #[inline]
     #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
     pub unsafe fn row_dot2(rows: [(&[i32], &[f64]); 2], x: &[f64]) -> [f64; 2] {
         let xp = x.as_ptr();
@@ -362,6 +415,9 @@ mod avx512 {
     pub unsafe fn row_dot2(_: [(&[i32], &[f64]); 2], _: &[f64]) -> [f64; 2] {
         unreachable!("AVX-512 kernels are only selected on x86-64")
     }
+    pub unsafe fn rows_into(_: &[i64], _: &[i32], _: &[f64], _: usize, _: &[f64], _: &mut [f64]) {
+        unreachable!("AVX-512 kernels are only selected on x86-64")
+    }
     pub unsafe fn row_dot_blocks<const NB: usize>(
         _: &[i32],
         _: &[f64],
@@ -397,6 +453,10 @@ mod tests {
         let fast = RowKernel::new(m.as_ref()).unwrap();
         for k in [fast, fast.portable()] {
             for r in 0..n {
+                let mut many = vec![0.0; n - r];
+                k.dots(r, &x[..n], &mut many);
+                assert_eq!(many[0].to_bits(), k.dot(r, &x[..n]).to_bits());
+                assert_eq!(many[n - r - 1].to_bits(), k.dot(n - 1, &x[..n]).to_bits());
                 if r + 1 < n {
                     let pair = k.dot2(r, &x[..n]);
                     assert_eq!(pair[0].to_bits(), k.dot(r, &x[..n]).to_bits());

@@ -261,21 +261,20 @@ impl<'a, T: Float> ReservoirRef<'a, T> {
         noise: &[T],
     ) {
         let rows = first..first + out.len();
-        let mut i = first;
-        while i < rows.end {
-            // Two rows per call when sparse (independent chains in flight).
-            let (d, count) = match w {
-                Rows::Sparse(k) if i + 1 < rows.end => (k.dot2(i, x_prev), 2),
-                _ => ([w.dot(i, x_prev, self.units), T::ZERO], 1),
-            };
-            for (r, &dr) in (i..i + count).zip(&d) {
-                let mut s = self.input_term(r, u) + self.bias[r] + dr;
-                if !drive.is_empty() {
-                    s += drive[r];
-                }
-                out[r - first] = s;
+        // The recurrent products first (one kernel call for the range)...
+        match w {
+            Rows::Sparse(k) => k.dots(first, x_prev, out),
+            Rows::Dense(_) => {
+                out.iter_mut().zip(rows.clone()).for_each(|(o, i)| *o = w.dot(i, x_prev, self.units))
             }
-            i += count;
+        }
+        // ...then `s = (Win u + bias) + W x (+ drive)`.
+        for (o, i) in out.iter_mut().zip(rows.clone()) {
+            let mut s = self.input_term(i, u) + self.bias[i] + *o;
+            if !drive.is_empty() {
+                s += drive[i];
+            }
+            *o = s;
         }
         self.activation.apply(out);
         self.leak_rows(first, x_prev, out, noise);

@@ -53,21 +53,9 @@ pub struct SpectralEstimate {
 
 fn matvec(a: &RowKernel<'_, f64>, x: &[f64], y: &mut [f64]) {
     if a.csr().data.len() >= 50_000 && crate::par::num_threads() > 1 {
-        y.par_chunks_mut(256).enumerate().for_each(|(c, chunk)| rows_into(a, c * 256, x, chunk));
+        y.par_chunks_mut(256).enumerate().for_each(|(c, chunk)| a.dots(c * 256, x, chunk));
     } else {
-        rows_into(a, 0, x, y);
-    }
-}
-
-/// `y = A[first.., :] x` for `y.len()` rows, two rows per kernel call.
-fn rows_into(a: &RowKernel<'_, f64>, first: usize, x: &[f64], y: &mut [f64]) {
-    let done = y.len() / 2 * 2;
-    let mut pairs = y.chunks_exact_mut(2);
-    for (p, pair) in (&mut pairs).enumerate() {
-        pair.copy_from_slice(&a.dot2(first + 2 * p, x));
-    }
-    if let [last] = pairs.into_remainder() {
-        *last = a.dot(first + done, x);
+        a.dots(0, x, y);
     }
 }
 
