@@ -819,6 +819,27 @@ mod tests {
     }
 
     #[test]
+    fn parallel_generation_matches_one_thread_and_replay() {
+        // Big enough for the row-split thread team (> ROW_PARALLEL_MIN_WORK).
+        let (n, i) = (600, 1);
+        let mut m = owned(n, i, 0);
+        m.w = sparse_random(n, n, 0.2, Distribution::Normal, 0.05, 4, 0).unwrap();
+        let r = view(&m, n, i, 0);
+        let wout: Vec<f64> = (0..n).map(|k| 0.002 * (k as f64).sin()).collect();
+        let x0: Vec<f64> = (0..n).map(|k| 0.1 * (k as f64).cos()).collect();
+        crate::par::set_num_threads(1);
+        let a = generate(&r, &wout, &[0.1], &x0, &[0.5], 30, None).unwrap();
+        crate::par::set_num_threads(2);
+        let b = generate(&r, &wout, &[0.1], &x0, &[0.5], 30, None).unwrap();
+        crate::par::set_num_threads(0);
+        assert_eq!(a, b);
+        let mut u = vec![0.5];
+        u.extend_from_slice(&a.0[..29]);
+        let replay = run(&r, &u, &[30], &x0, &[], &[]).unwrap();
+        assert_eq!(a.1, replay);
+    }
+
+    #[test]
     fn thread_count_does_not_change_results() {
         let (n, i) = (600, 1);
         let mut m = owned(n, i, 0);
