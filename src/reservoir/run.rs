@@ -399,7 +399,7 @@ fn run_batch<T: Float>(
     let blocks = batch.div_ceil(LANES);
     let per_group = if blocks >= 2 * crate::par::num_threads() { 2 } else { 1 };
     let group_seqs = per_group * LANES;
-    states.par_chunks_mut(group_seqs * steps * n).enumerate().for_each(|(g, chunk)| {
+    let group = |(g, chunk): (usize, &mut [T])| {
         let seqs = chunk.len() / (steps * n);
         let x0g = &x0[g * group_seqs * n..(g * group_seqs + seqs) * n];
         let ug = &u[g * group_seqs * steps * res.inputs..(g * group_seqs + seqs) * steps * res.inputs];
@@ -408,7 +408,14 @@ fn run_batch<T: Float>(
         } else {
             run_group::<T, 1>(res, w, ug, chunk, steps, seqs, x0g);
         }
-    });
+    };
+    // One thread: serial (`par::install` then runs on the caller's thread,
+    // where rayon would use its global pool).
+    if crate::par::num_threads() > 1 {
+        states.par_chunks_mut(group_seqs * steps * n).enumerate().for_each(group);
+    } else {
+        states.chunks_mut(group_seqs * steps * n).enumerate().for_each(group);
+    }
 }
 
 /// Units per chunk of the batched step (a chunk's states of a group of 16
@@ -578,7 +585,10 @@ pub fn run<T: Float>(
                 parts,
             );
         };
-        if b >= threads || threads == 1 {
+        if threads == 1 {
+            // Serial: rayon would use its global pool here (see `par::install`).
+            pieces.into_iter().for_each(|p| job(p, &[0, n]));
+        } else if b >= threads {
             let whole = [0, n];
             pieces.into_par_iter().for_each(|p| job(p, &whole));
         } else {
