@@ -8,10 +8,12 @@
 //! x_i[t+1] = (1 - lr_i) x_i[t] + lr_i f(s_i) + n_rc,i
 //! ```
 //!
-//! Parallelism never changes a result: a batch is split over sequences
-//! (each sequence computed serially), a single long sequence over rows of W
-//! (each row's dot product in a fixed order). Noise for sequence `b` comes
-//! from its own stream `(seed, b)`, drawn serially.
+//! Parallelism never changes a result: every row product follows the order
+//! of `rowdot` (the same in the single-sequence and the batched kernels); a
+//! batch is split over groups of sequences (each computed serially), a
+//! single long sequence over rows of W (a thread team from `team`, parts of
+//! a step written by whichever thread claims them). Noise for sequence `b`
+//! comes from its own stream `(seed, b)`, drawn serially.
 
 use crate::error::{checked_size, try_zeros, Error, Result};
 use crate::float::Float;

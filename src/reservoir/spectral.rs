@@ -14,6 +14,11 @@
 //! the leading Ritz vectors' span `Z` (orthonormal, an invariant subspace of
 //! the projected matrix) is kept, giving `A (V Z) = (V Z)(Zᵀ H Z) + β v e_mᵀ Z`,
 //! and the basis is extended by Arnoldi from `v`.
+//!
+//! Above 500 units the process first runs on a compact copy of the matrix
+//! (`u16` indices, `f32` values: half the bytes of the memory-bound product),
+//! and its leading Ritz vector seeds a second run on the exact matrix, which
+//! converges in about one cycle (see `Compact`).
 
 use crate::error::{Error, Result};
 use crate::linalg::{gemm, Op};
