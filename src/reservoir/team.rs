@@ -42,6 +42,9 @@ where
         for _ in 0..helpers {
             s.spawn(|_| sync.help(parts, &work));
         }
+        // Releases the helpers however this closure ends (also on a panic,
+        // which the scope then propagates after they return).
+        let _stop = StopOnDrop(&sync.stop);
         for t in 0..steps {
             prepare(t);
             sync.published.store(t + 1, Ordering::Release);
@@ -55,8 +58,15 @@ where
                 backoff(&mut spins);
             }
         }
-        sync.stop.store(true, Ordering::Release);
     });
+}
+
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
 }
 
 struct Barrier {
@@ -158,6 +168,27 @@ impl<'a, T> SharedMut<'a, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_panicking_part_ends_the_run_instead_of_hanging() {
+        crate::par::set_num_threads(2);
+        let r = std::panic::catch_unwind(|| {
+            crate::par::install(|| {
+                run_steps(
+                    50,
+                    4,
+                    |_| {},
+                    |t, k| {
+                        if t == 10 && k == 1 {
+                            panic!("part failed");
+                        }
+                    },
+                )
+            })
+        });
+        crate::par::set_num_threads(0);
+        assert!(r.is_err());
+    }
 
     #[test]
     fn every_part_of_every_step_runs_once_after_the_previous_step() {
