@@ -80,6 +80,29 @@ def test_batch_list_and_single_runs_agree():
         np.testing.assert_array_equal(o, res.run(s))
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_large_batches_use_the_blocked_kernel_and_equal_single_runs(dtype, activation):
+    # 21 sequences: blocks of 8 sequences (the last one padded) through the
+    # batched kernel, which must give each sequence's single-run result exactly.
+    rng = np.random.default_rng(8)
+    res = rr.Reservoir(90, spectral_radius=0.9, leak_rate=[0.3] * 45 + [0.8] * 45, activation=activation,
+                       bias_scaling=0.5, seed=6, dtype=dtype)  # fmt: skip
+    batch = rng.normal(size=(21, 25, 3)).astype(dtype)
+    x0 = rng.normal(size=(21, 90)).astype(dtype) * 0.1
+    old = rr.get_num_threads()
+    try:
+        outs = []
+        for threads in (1, 2):
+            rr.set_num_threads(threads)
+            outs.append(res.run(batch, x0=x0))
+    finally:
+        rr.set_num_threads(old)
+    np.testing.assert_array_equal(outs[0], outs[1])
+    for k in range(21):
+        np.testing.assert_array_equal(outs[0][k], res.run(batch[k], x0=x0[k]))
+
+
 def test_results_identical_for_one_and_two_threads():
     u = np.random.default_rng(3).normal(size=(200, 1))
     res = rr.Reservoir(1200, spectral_radius=0.9, seed=5)  # big enough for row-parallel steps

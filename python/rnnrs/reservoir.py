@@ -353,10 +353,9 @@ class Reservoir:
         )  # fmt: skip
         if layout == "single":
             return states
-        parts = np.split(states, np.cumsum(lengths)[:-1], axis=0)
         if layout == "batch":
-            return np.stack(parts)
-        return parts
+            return states.reshape(b, lengths[0], n)  # a view, no copy
+        return np.split(states, np.cumsum(lengths)[:-1], axis=0)
 
     def _initial(self, v: Any, b: int, width: int, name: str) -> np.ndarray:
         if v is None:

@@ -15,12 +15,15 @@ pub mod csr;
 pub mod init;
 pub mod online;
 pub mod ridge;
+pub mod rowdot;
 pub mod run;
 pub mod spectral;
+mod team;
 
 pub use csr::{Csr, CsrRef};
 pub use init::{dense_random, sparse_random, Distribution, SeededRng};
 pub use online::{lms_update, rls_update};
 pub use ridge::{merge_stats, ridge_accumulate, ridge_solve, RidgeSolution, RidgeStats};
+pub use rowdot::RowKernel;
 pub use run::{generate, run, Activation, Noise, Recurrent, ReservoirRef};
 pub use spectral::{spectral_radius, SpectralOptions};

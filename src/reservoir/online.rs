@@ -57,7 +57,9 @@ pub fn rls_update<T: Float>(
     let mut errors = vec![0.0; rows * o];
     let mut px = vec![0.0; f];
     let mut xs = vec![0.0; f];
-    let parallel = f >= 256;
+    // One thread: serial (`par::install` then runs on the caller, where rayon
+    // would use its global pool).
+    let parallel = f >= 256 && crate::par::num_threads() > 1;
     crate::par::install(|| {
         for t in 0..rows {
             for (d, s) in xs.iter_mut().zip(&x[t * f..(t + 1) * f]) {

@@ -15,12 +15,40 @@
 use crate::error::{checked_size, Error, Result};
 use crate::float::Float;
 use crate::linalg::{gemm, Op};
+use faer::linalg::matmul::triangular::{self, BlockStructure};
 use faer::prelude::Solve;
-use faer::{Mat, Side};
+use faer::{Accum, Mat, MatMut, MatRef, Side};
 
 /// Rows per centred GEMM (bounds the temporary copy; fixed, so the
 /// summation order never depends on the thread count).
 const CHUNK_ROWS: usize = 4096;
+
+/// `c = xᵀ x` for `x` `(rows, f)` row-major: only the lower triangle is
+/// computed (half the multiply-adds of a GEMM), then mirrored, so `c` is
+/// exactly symmetric.
+fn gram(c: &mut [f64], x: &[f64], rows: usize, f: usize) {
+    // Row-major (rows x f) is column-major (f x rows), i.e. xᵀ.
+    let xt = MatRef::from_column_major_slice(&x[..rows * f], f, rows);
+    let cm = MatMut::from_column_major_slice_mut(&mut c[..f * f], f, f);
+    let par = crate::par::gemm_par(f.saturating_mul(f).saturating_mul(rows) / 2);
+    triangular::matmul(
+        cm,
+        BlockStructure::TriangularLower,
+        Accum::Replace,
+        xt,
+        BlockStructure::Rectangular,
+        xt.transpose(),
+        BlockStructure::Rectangular,
+        1.0,
+        par,
+    );
+    // Column-major lower triangle (i >= j at i + j f) to the upper one.
+    for j in 0..f {
+        for i in 0..j {
+            c[i + j * f] = c[j + i * f];
+        }
+    }
+}
 
 /// Running statistics, borrowed mutably (e.g. from NumPy arrays).
 pub struct RidgeStats<'a> {
@@ -119,7 +147,7 @@ pub fn ridge_accumulate<T: Float>(
                 xc[r * f..(r + 1) * f].iter_mut().zip(&mx).for_each(|(v, m)| *v -= m);
                 yc[r * o..(r + 1) * o].iter_mut().zip(&my).for_each(|(v, m)| *v -= m);
             }
-            gemm(&mut cxx2, f, Op::new(&xc, len, f).t(), Op::new(&xc, len, f), 1.0, false);
+            gram(&mut cxx2, &xc, len, f);
             gemm(&mut cxy2, o, Op::new(&xc, len, f).t(), Op::new(&yc, len, o), 1.0, false);
             merge_stats(s, len as f64, &mx, &my, &cxx2, &cxy2, f, o);
             start += len;
@@ -203,6 +231,21 @@ pub fn ridge_solve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gram_is_the_symmetric_product() {
+        let (rows, f) = (37, 11);
+        let x: Vec<f64> = (0..rows * f).map(|k| (k as f64 * 0.61).sin()).collect();
+        let mut c = vec![f64::NAN; f * f];
+        gram(&mut c, &x, rows, f);
+        for i in 0..f {
+            for j in 0..f {
+                let want: f64 = (0..rows).map(|r| x[r * f + i] * x[r * f + j]).sum();
+                assert!((c[i * f + j] - want).abs() < 1e-12 * want.abs().max(1.0));
+                assert_eq!(c[i * f + j], c[j * f + i]);
+            }
+        }
+    }
 
     struct Owned {
         cxx: Vec<f64>,

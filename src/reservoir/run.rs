@@ -8,16 +8,19 @@
 //! x_i[t+1] = (1 - lr_i) x_i[t] + lr_i f(s_i) + n_rc,i
 //! ```
 //!
-//! Parallelism never changes a result: a batch is split over sequences
-//! (each sequence computed serially), a single long sequence over rows of W
-//! (each row's dot product in a fixed order). Noise for sequence `b` comes
-//! from its own stream `(seed, b)`, drawn serially.
+//! Parallelism never changes a result: every row product follows the order
+//! of `rowdot` (the same in the single-sequence and the batched kernels); a
+//! batch is split over groups of sequences (each computed serially), a
+//! single long sequence over rows of W (a thread team from `team`, parts of
+//! a step written by whichever thread claims them). Noise for sequence `b`
+//! comes from its own stream `(seed, b)`, drawn serially.
 
 use crate::error::{checked_size, try_zeros, Error, Result};
 use crate::float::Float;
-use crate::linalg::{gemm, Op};
 use crate::reservoir::csr::CsrRef;
 use crate::reservoir::init::SeededRng;
+use crate::reservoir::rowdot::{RowKernel, LANES};
+use crate::reservoir::team::{run_steps, SharedMut};
 use rayon::prelude::*;
 
 /// Element-wise non-linearity `f`.
@@ -91,10 +94,75 @@ pub struct ReservoirRef<'a, T> {
     pub noise: Noise,
 }
 
-/// Rows of W per parallel task when one sequence is split over rows.
-const ROW_CHUNK: usize = 64;
-/// Below this many multiply-adds per step, threading a step costs more than it gains.
-const ROW_PARALLEL_MIN_WORK: usize = 30_000;
+/// Below this many multiply-adds per step, splitting a step over threads
+/// costs more than it gains (the per-step barrier costs ~0.5 µs).
+const ROW_PARALLEL_MIN_WORK: usize = 20_000;
+/// Parts per thread when one step is split over rows (spare parts let a
+/// thread that got ahead take over from one that was descheduled).
+const PARTS_PER_THREAD: usize = 2;
+
+/// The recurrent matrix as the kernels see it.
+enum Rows<'a, T> {
+    Sparse(RowKernel<'a, T>),
+    Dense(&'a [T]),
+}
+
+impl<T: Float> Rows<'_, T> {
+    #[inline(always)]
+    fn dot(&self, r: usize, x: &[T], n: usize) -> T {
+        match self {
+            Rows::Sparse(k) => k.dot(r, x),
+            Rows::Dense(d) => {
+                let row = &d[r * n..(r + 1) * n];
+                let mut acc = T::ZERO;
+                for (&a, &b) in row.iter().zip(x) {
+                    acc += a * b;
+                }
+                acc
+            }
+        }
+    }
+
+    /// Multiply-adds of one step.
+    fn work(&self, n: usize) -> usize {
+        match self {
+            Rows::Sparse(k) => k.csr().data.len(),
+            Rows::Dense(_) => n * n,
+        }
+    }
+
+    /// Row boundaries splitting one step into `parts` pieces of about equal
+    /// work (`parts + 1` entries, from 0 to `n`).
+    fn split(&self, n: usize, parts: usize) -> Vec<usize> {
+        let mut bounds = vec![0];
+        match self {
+            Rows::Sparse(k) => {
+                let indptr = k.csr().indptr;
+                let total = indptr[n].max(1) as usize;
+                let mut r = 0;
+                for p in 1..parts {
+                    let target = total * p / parts;
+                    while r < n && (indptr[r] as usize) < target {
+                        r += 1;
+                    }
+                    bounds.push(r);
+                }
+            }
+            Rows::Dense(_) => bounds.extend((1..parts).map(|p| n * p / parts)),
+        }
+        bounds.push(n);
+        bounds
+    }
+
+    /// Row boundaries for one sequence run on `threads` threads.
+    fn parts_for(&self, n: usize, threads: usize) -> Vec<usize> {
+        if threads > 1 && self.work(n) >= ROW_PARALLEL_MIN_WORK {
+            self.split(n, threads * PARTS_PER_THREAD)
+        } else {
+            vec![0, n]
+        }
+    }
+}
 
 impl<'a, T: Float> ReservoirRef<'a, T> {
     pub fn validate(&self) -> Result<()> {
@@ -160,38 +228,51 @@ impl<'a, T: Float> ReservoirRef<'a, T> {
         Ok(())
     }
 
-    /// Multiply-adds of one step of the recurrent product.
-    fn work_per_step(&self) -> usize {
-        match self.w {
-            Recurrent::Sparse(c) => c.data.len(),
-            Recurrent::Dense(_) => self.units * self.units,
-        }
+    /// The recurrent matrix ready for the row kernels (sparse structure
+    /// validated once).
+    fn rows(&self) -> Result<Rows<'a, T>> {
+        Ok(match self.w {
+            Recurrent::Sparse(c) => Rows::Sparse(RowKernel::new(c)?),
+            Recurrent::Dense(d) => Rows::Dense(d),
+        })
     }
 
+    /// `(Win u)_i`, summed over the inputs in order. Every path (single
+    /// sequence, batch, generation) computes it here, so they agree bitwise.
     #[inline(always)]
-    fn w_row_dot(&self, r: usize, x: &[T]) -> T {
-        match self.w {
-            Recurrent::Sparse(c) => c.row_dot(r, x),
-            Recurrent::Dense(d) => {
-                let row = &d[r * self.units..(r + 1) * self.units];
-                let mut acc = T::ZERO;
-                for (&a, &b) in row.iter().zip(x) {
-                    acc += a * b;
-                }
-                acc
-            }
-        }
+    fn input_term(&self, i: usize, u: &[T]) -> T {
+        let row = &self.win[i * self.inputs..(i + 1) * self.inputs];
+        row.iter().zip(u).fold(T::ZERO, |acc, (&a, &b)| acc + a * b)
     }
 
-    /// New states for rows `first..first + out.len()`. On entry `out` holds
-    /// `Win u` of those rows; on exit the new state. `drive` is the per-unit
-    /// extra drive (feedback), `noise` the additive state noise (or empty).
+    /// New states for rows `first..first + out.len()` from the input `u`
+    /// (`inputs` values, noise included) of this step. `drive` is the
+    /// per-unit extra drive (feedback), `noise` the additive state noise (or
+    /// empty).
     /// The activation runs once over the whole block (SIMD kernels; an
     /// element's value does not depend on the block it is in).
-    fn update_rows(&self, first: usize, x_prev: &[T], out: &mut [T], drive: &[T], noise: &[T]) {
+    #[allow(clippy::too_many_arguments)]
+    fn update_rows(
+        &self,
+        w: &Rows<T>,
+        first: usize,
+        x_prev: &[T],
+        u: &[T],
+        out: &mut [T],
+        drive: &[T],
+        noise: &[T],
+    ) {
         let rows = first..first + out.len();
-        for ((o, &b), i) in out.iter_mut().zip(&self.bias[rows.clone()]).zip(rows.clone()) {
-            let mut s = *o + b + self.w_row_dot(i, x_prev);
+        // The recurrent products first (one kernel call for the range)...
+        match w {
+            Rows::Sparse(k) => k.dots(first, x_prev, out),
+            Rows::Dense(_) => {
+                out.iter_mut().zip(rows.clone()).for_each(|(o, i)| *o = w.dot(i, x_prev, self.units))
+            }
+        }
+        // ...then `s = (Win u + bias) + W x (+ drive)`.
+        for (o, i) in out.iter_mut().zip(rows.clone()) {
+            let mut s = self.input_term(i, u) + self.bias[i] + *o;
             if !drive.is_empty() {
                 s += drive[i];
             }
@@ -212,17 +293,6 @@ impl<'a, T: Float> ReservoirRef<'a, T> {
             for (o, &e) in out.iter_mut().zip(&noise[rows]) {
                 *o += e;
             }
-        }
-    }
-
-    /// One step for all units: `out` holds `Win u` on entry, the new state on exit.
-    fn step(&self, x_prev: &[T], out: &mut [T], drive: &[T], noise: &[T], row_parallel: bool) {
-        if row_parallel {
-            out.par_chunks_mut(ROW_CHUNK).enumerate().for_each(|(c, chunk)| {
-                self.update_rows(c * ROW_CHUNK, x_prev, chunk, drive, noise);
-            });
-        } else {
-            self.update_rows(0, x_prev, out, drive, noise);
         }
     }
 
@@ -255,17 +325,20 @@ pub(crate) fn check_finite<T: Float>(v: &[T], arg: &str) -> Result<()> {
     Ok(())
 }
 
-/// Runs one sequence. `states` (T x units) holds `Win u[t]` on entry and the
-/// states on exit; `teacher` (T x outputs) are the fed-back targets.
+/// Runs one sequence: `u` (T x inputs, noise included) in, `states`
+/// (T x units) out; `teacher` (T x outputs) are the fed-back targets. Each
+/// step is split into the row ranges `parts` (run by the thread team).
 #[allow(clippy::too_many_arguments)]
 fn run_sequence<T: Float>(
     res: &ReservoirRef<T>,
+    w: &Rows<T>,
+    u: &[T],
     states: &mut [T],
     x0: &[T],
     teacher: &[T],
     y0: &[T],
     seq_index: usize,
-    row_parallel: bool,
+    parts: &[usize],
 ) {
     let n = res.units;
     let o = res.outputs;
@@ -274,94 +347,144 @@ fn run_sequence<T: Float>(
     let mut drive = if o > 0 { vec![T::ZERO; n] } else { Vec::new() };
     let mut y_noisy = vec![T::ZERO; o];
     let mut noise = if res.noise.rc != 0.0 { vec![T::ZERO; n] } else { Vec::new() };
-    for t in 0..steps {
-        let (before, rest) = states.split_at_mut(t * n);
-        let x_prev: &[T] = if t == 0 { x0 } else { &before[(t - 1) * n..] };
-        let out = &mut rest[..n];
-        if o > 0 {
-            let y = if t == 0 { y0 } else { &teacher[(t - 1) * o..t * o] };
-            let r = if res.noise.feedback != 0.0 { Some(&mut rng) } else { None };
-            res.feedback_drive(y, r, &mut y_noisy, &mut drive);
+    let (st, drive_s, noise_s) =
+        (SharedMut::new(states), SharedMut::new(&mut drive), SharedMut::new(&mut noise));
+    run_steps(
+        steps,
+        parts.len() - 1,
+        |t| {
+            // SAFETY (both closures): `prepare` runs while no part runs; parts
+            // write disjoint row ranges of step t and read only step t - 1,
+            // the drive and the noise.
+            if o > 0 {
+                let y = if t == 0 { y0 } else { &teacher[(t - 1) * o..t * o] };
+                let r = if res.noise.feedback != 0.0 { Some(&mut rng) } else { None };
+                res.feedback_drive(y, r, &mut y_noisy, unsafe { drive_s.get_mut(0..drive_s.len()) });
+            }
+            for v in unsafe { noise_s.get_mut(0..noise_s.len()) } {
+                *v = T::from_f64(res.noise.rc * rng.normal());
+            }
+        },
+        |t, k| {
+            let rows = parts[k]..parts[k + 1];
+            let x_prev = if t == 0 { x0 } else { unsafe { st.get((t - 1) * n..t * n) } };
+            let out = unsafe { st.get_mut(t * n + rows.start..t * n + rows.end) };
+            let (drive, noise) = unsafe { (drive_s.get(0..drive_s.len()), noise_s.get(0..noise_s.len())) };
+            let ut = &u[t * res.inputs..(t + 1) * res.inputs];
+            res.update_rows(w, rows.start, x_prev, ut, out, drive, noise);
+        },
+    );
+}
+
+/// A batch of equal-length sequences (no feedback, no state noise) in
+/// blocks of `LANES` sequences whose states are kept unit-major
+/// (`units x LANES`): each stored weight of W is broadcast and multiplied
+/// with one vector of the block's states (`RowKernel::dot_blocks`, the
+/// single-sequence kernel's summation order, so results equal running the
+/// sequences one by one). Groups of one or two blocks run their whole
+/// sequences on one thread each (no synchronisation between steps).
+/// `u` holds the inputs (noise included), `states` receives the states
+/// (both sequence-major).
+fn run_batch<T: Float>(
+    res: &ReservoirRef<T>,
+    w: &RowKernel<T>,
+    u: &[T],
+    states: &mut [T],
+    steps: usize,
+    batch: usize,
+    x0: &[T],
+) {
+    let n = res.units;
+    if steps == 0 {
+        return;
+    }
+    let blocks = batch.div_ceil(LANES);
+    let per_group = if blocks >= 2 * crate::par::num_threads() { 2 } else { 1 };
+    let group_seqs = per_group * LANES;
+    let group = |(g, chunk): (usize, &mut [T])| {
+        let seqs = chunk.len() / (steps * n);
+        let x0g = &x0[g * group_seqs * n..(g * group_seqs + seqs) * n];
+        let ug = &u[g * group_seqs * steps * res.inputs..(g * group_seqs + seqs) * steps * res.inputs];
+        if seqs > LANES {
+            run_group::<T, 2>(res, w, ug, chunk, steps, seqs, x0g);
+        } else {
+            run_group::<T, 1>(res, w, ug, chunk, steps, seqs, x0g);
         }
-        for v in noise.iter_mut() {
-            *v = T::from_f64(res.noise.rc * rng.normal());
-        }
-        res.step(x_prev, out, &drive, &noise, row_parallel);
+    };
+    // One thread: serial (`par::install` then runs on the caller's thread,
+    // where rayon would use its global pool).
+    if crate::par::num_threads() > 1 {
+        states.par_chunks_mut(group_seqs * steps * n).enumerate().for_each(group);
+    } else {
+        states.chunks_mut(group_seqs * steps * n).enumerate().for_each(group);
     }
 }
 
-/// Rows per parallel task of the batched product.
-const SPMM_ROW_CHUNK: usize = 16;
+/// Units per chunk of the batched step (a chunk's states of a group of 16
+/// sequences: 8 KiB).
+const UNIT_CHUNK: usize = 64;
 
-/// A batch of equal-length sequences as one sparse-times-dense product per
-/// step: the state of all sequences is kept unit-major (`units x batch`), so
-/// each stored weight of W multiplies a contiguous run of `batch` values
-/// (vectorisable, and W is read once per step for the whole batch). Each
-/// value is accumulated over the row's entries in the same order as the
-/// single-sequence kernel, so results equal running the sequences one by one.
-/// `states` holds the sequences' `Win u` (sequence-major) on entry.
-fn run_batch_spmm<T: Float>(res: &ReservoirRef<T>, states: &mut [T], steps: usize, batch: usize, x0: &[T]) {
-    let Recurrent::Sparse(w) = res.w else { return };
+/// `NB` blocks of `LANES` sequences (`seqs` of them real, the rest padding)
+/// through all steps; see `run_batch`.
+fn run_group<T: Float, const NB: usize>(
+    res: &ReservoirRef<T>,
+    w: &RowKernel<T>,
+    u: &[T],
+    states: &mut [T],
+    steps: usize,
+    seqs: usize,
+    x0: &[T],
+) {
     let n = res.units;
-    let mut prev = vec![T::ZERO; n * batch];
-    for s in 0..batch {
-        for i in 0..n {
-            prev[i * batch + s] = x0[s * n + i];
+    let ni = res.inputs;
+    let block = n * LANES;
+    let mut prev = vec![T::ZERO; NB * block];
+    let mut next = vec![T::ZERO; NB * block];
+    for s in 0..seqs {
+        for (i, &v) in x0[s * n..(s + 1) * n].iter().enumerate() {
+            prev[(s / LANES) * block + i * LANES + s % LANES] = v;
         }
     }
-    let mut next = vec![T::ZERO; n * batch];
-    // This step's `Win u` of every sequence, unit-major like the state
-    // (gathered once per step with contiguous reads).
-    let mut input = vec![T::ZERO; n * batch];
-    // One accumulator block per row chunk, allocated once (not per step).
-    let mut accs = vec![T::ZERO; n.div_ceil(SPMM_ROW_CHUNK) * 4 * batch];
+    // Sequence of each lane of each block (None: padding).
+    let lane_seq = |b: usize, l: usize| Some(b * LANES + l).filter(|&s| s < seqs);
     for t in 0..steps {
-        for s in 0..batch {
-            let row = &states[(s * steps + t) * n..(s * steps + t + 1) * n];
-            for (i, &v) in row.iter().enumerate() {
-                input[i * batch + s] = v;
-            }
-        }
-        {
-            let input_ro: &[T] = &input;
-            let prev_ro: &[T] = &prev;
-            let update = |(c, (chunk, acc)): (usize, (&mut [T], &mut [T]))| {
-                let first = c * SPMM_ROW_CHUNK;
-                for (k, out) in chunk.chunks_mut(batch).enumerate() {
-                    let i = first + k;
-                    w.row_dot_batch(i, prev_ro, batch, acc, out);
-                    // Same operation order as `update_rows`.
-                    let inp = &input_ro[i * batch..(i + 1) * batch];
-                    for (o, &v) in out.iter_mut().zip(inp) {
-                        *o = v + res.bias[i] + *o;
+        let blocks: [&[T]; NB] = std::array::from_fn(|b| &prev[b * block..(b + 1) * block]);
+        // Units in chunks small enough to stay in L1 from the product to the
+        // write-back.
+        for first in (0..n).step_by(UNIT_CHUNK) {
+            let units = first..(first + UNIT_CHUNK).min(n);
+            for i in units.clone() {
+                let d = w.dot_blocks::<NB>(i, blocks);
+                let bias = res.bias[i];
+                for (b, db) in d.iter().enumerate() {
+                    let out = &mut next[b * block + i * LANES..b * block + (i + 1) * LANES];
+                    for (l, (o, &v)) in out.iter_mut().zip(db).enumerate() {
+                        // Same operation order as `update_rows` (padding: input 0).
+                        let input = match lane_seq(b, l) {
+                            Some(s) => res.input_term(i, &u[(s * steps + t) * ni..(s * steps + t + 1) * ni]),
+                            None => T::ZERO,
+                        };
+                        *o = input + bias + v;
                     }
                 }
-                res.activation.apply(chunk);
-                for (k, out) in chunk.chunks_mut(batch).enumerate() {
-                    let i = first + k;
+            }
+            for b in 0..NB {
+                let range = b * block + units.start * LANES..b * block + units.end * LANES;
+                res.activation.apply(&mut next[range.clone()]);
+                for (k, i) in units.clone().enumerate() {
                     let lr = res.leak[i];
-                    let xp = &prev_ro[i * batch..(i + 1) * batch];
-                    for (o, &p) in out.iter_mut().zip(xp) {
+                    let at = range.start + k * LANES;
+                    for (o, &p) in next[at..at + LANES].iter_mut().zip(&prev[at..at + LANES]) {
                         *o = (T::ONE - lr) * p + lr * *o;
                     }
                 }
-            };
-            if rayon::current_num_threads() > 1 {
-                next.par_chunks_mut(SPMM_ROW_CHUNK * batch)
-                    .zip(accs.par_chunks_mut(4 * batch))
-                    .enumerate()
-                    .for_each(update);
-            } else {
-                next.chunks_mut(SPMM_ROW_CHUNK * batch)
-                    .zip(accs.chunks_mut(4 * batch))
-                    .enumerate()
-                    .for_each(update);
-            }
-        }
-        for s in 0..batch {
-            let row = &mut states[(s * steps + t) * n..(s * steps + t + 1) * n];
-            for (i, v) in row.iter_mut().enumerate() {
-                *v = next[i * batch + s];
+                for l in 0..LANES {
+                    let Some(s) = lane_seq(b, l) else { break };
+                    let row = &mut states[(s * steps + t) * n + units.start..(s * steps + t) * n + units.end];
+                    for (k, v) in row.iter_mut().enumerate() {
+                        *v = next[range.start + k * LANES + l];
+                    }
+                }
             }
         }
         std::mem::swap(&mut prev, &mut next);
@@ -385,6 +508,7 @@ pub fn run<T: Float>(
     y0: &[T],
 ) -> Result<Vec<T>> {
     res.validate()?;
+    let w = res.rows()?;
     let (n, i, o, b) = (res.units, res.inputs, res.outputs, lengths.len());
     let total = lengths
         .iter()
@@ -412,7 +536,7 @@ pub fn run<T: Float>(
 
     let mut states = try_zeros::<T>(checked_size(&[total, n], "states")?, "states")?;
     crate::par::install(|| {
-        // Input projection of all time steps at once: states = (u + n_in) Win^T.
+        // Inputs with their noise (drawn serially per sequence).
         let noisy;
         let u_used: &[T] = if res.noise.input != 0.0 {
             let mut v = u.to_vec();
@@ -429,7 +553,6 @@ pub fn run<T: Float>(
         } else {
             u
         };
-        gemm(&mut states, n, Op::new(u_used, total, i), Op::new(res.win, n, i).t(), T::ONE, false);
 
         // Split the states buffer into one slice per sequence.
         let mut pieces: Vec<(usize, &mut [T], usize)> = Vec::with_capacity(b);
@@ -441,30 +564,39 @@ pub fn run<T: Float>(
             rest = tail;
             start += len;
         }
-        let threads = rayon::current_num_threads();
+        let threads = crate::par::num_threads();
         let equal_lengths = lengths.iter().all(|&l| l == lengths[0]);
-        if b >= 2 && equal_lengths && o == 0 && res.noise.rc == 0.0 && matches!(res.w, Recurrent::Sparse(_)) {
-            run_batch_spmm(res, &mut states, lengths[0], b, x0);
-            return;
+        if let Rows::Sparse(k) = &w {
+            let plain = o == 0 && res.noise.rc == 0.0;
+            if b >= 2 && equal_lengths && plain && b.div_ceil(LANES) >= threads {
+                run_batch(res, k, u_used, &mut states, lengths[0], b, x0);
+                return;
+            }
         }
-        let job = |(s, piece, start): (usize, &mut [T], usize), row_parallel: bool| {
+        let job = |(s, piece, start): (usize, &mut [T], usize), parts: &[usize]| {
             let len = piece.len() / n;
             run_sequence(
                 res,
+                &w,
+                &u_used[start * i..(start + len) * i],
                 piece,
                 &x0[s * n..(s + 1) * n],
                 &teacher[start * o..(start + len) * o],
                 &y0[s * o..(s + 1) * o],
                 s,
-                row_parallel,
+                parts,
             );
         };
-        if b >= threads || threads == 1 {
-            pieces.into_par_iter().for_each(|p| job(p, false));
+        if threads == 1 {
+            // Serial: rayon would use its global pool here (see `par::install`).
+            pieces.into_iter().for_each(|p| job(p, &[0, n]));
+        } else if b >= threads {
+            let whole = [0, n];
+            pieces.into_par_iter().for_each(|p| job(p, &whole));
         } else {
-            let row_parallel = res.work_per_step() >= ROW_PARALLEL_MIN_WORK;
+            let parts = w.parts_for(n, threads);
             for p in pieces {
-                job(p, row_parallel);
+                job(p, &parts);
             }
         }
     });
@@ -524,48 +656,69 @@ pub fn generate<T: Float>(
     check_finite(y0, "y0")?;
     let mut outputs = try_zeros::<T>(checked_size(&[steps, m], "outputs")?, "outputs")?;
     let mut states = try_zeros::<T>(checked_size(&[steps, n], "states")?, "states")?;
-    let row_parallel = rayon::current_num_threads() > 1 && res.work_per_step() >= ROW_PARALLEL_MIN_WORK;
+    let w = res.rows()?;
     crate::par::install(|| {
+        let parts = w.parts_for(n, crate::par::num_threads());
         let mut rng = SeededRng::new(res.noise.seed, u64::MAX);
-        let mut x_prev = x0.to_vec();
         let mut y = y0.to_vec();
         let mut drive = if res.outputs > 0 { vec![T::ZERO; n] } else { Vec::new() };
         let mut y_noisy = vec![T::ZERO; res.outputs];
         let mut noise = if res.noise.rc != 0.0 { vec![T::ZERO; n] } else { Vec::new() };
         let mut u = vec![T::ZERO; i];
-        for t in 0..steps {
-            if res.outputs > 0 {
-                let r = if res.noise.feedback != 0.0 { Some(&mut rng) } else { None };
-                res.feedback_drive(&y, r, &mut y_noisy, &mut drive);
-            }
-            match inputs {
-                Some(ext) => u.copy_from_slice(&ext[t * i..(t + 1) * i]),
-                None => u.copy_from_slice(&y),
-            }
-            for v in u.iter_mut() {
-                if res.noise.input != 0.0 {
-                    *v += T::from_f64(res.noise.input * rng.normal());
-                }
-            }
-            for v in noise.iter_mut() {
-                *v = T::from_f64(res.noise.rc * rng.normal());
-            }
-            let out = &mut states[t * n..(t + 1) * n];
-            for (r, o) in out.iter_mut().enumerate() {
-                let row = &res.win[r * i..(r + 1) * i];
-                *o = row.iter().zip(&u).fold(T::ZERO, |acc, (&a, &b)| acc + a * b);
-            }
-            res.step(&x_prev, out, &drive, &noise, row_parallel);
-            x_prev.copy_from_slice(out);
-            // y = x Wout + b, each output summed over units in order.
+        let u_s = SharedMut::new(&mut u);
+        // y = x Wout + b, each output summed over units in order.
+        let readout = |x: &[T], y: &mut [T]| {
             for (k, yk) in y.iter_mut().enumerate() {
                 let mut acc = bout[k];
-                for (r, &xr) in x_prev.iter().enumerate() {
+                for (r, &xr) in x.iter().enumerate() {
                     acc += xr * wout[r * m + k];
                 }
                 *yk = acc;
             }
-            outputs[t * m..(t + 1) * m].copy_from_slice(&y);
+        };
+        let (st, drive_s, noise_s) =
+            (SharedMut::new(&mut states), SharedMut::new(&mut drive), SharedMut::new(&mut noise));
+        run_steps(
+            steps,
+            parts.len() - 1,
+            |t| {
+                // SAFETY (all accesses): `prepare` runs while no part runs;
+                // parts write disjoint rows of step t and read step t - 1, the
+                // drive and the noise.
+                if t > 0 {
+                    readout(unsafe { st.get((t - 1) * n..t * n) }, &mut y);
+                    outputs[(t - 1) * m..t * m].copy_from_slice(&y);
+                }
+                if res.outputs > 0 {
+                    let r = if res.noise.feedback != 0.0 { Some(&mut rng) } else { None };
+                    res.feedback_drive(&y, r, &mut y_noisy, unsafe { drive_s.get_mut(0..drive_s.len()) });
+                }
+                let u = unsafe { u_s.get_mut(0..i) };
+                match inputs {
+                    Some(ext) => u.copy_from_slice(&ext[t * i..(t + 1) * i]),
+                    None => u.copy_from_slice(&y),
+                }
+                if res.noise.input != 0.0 {
+                    for v in u.iter_mut() {
+                        *v += T::from_f64(res.noise.input * rng.normal());
+                    }
+                }
+                for v in unsafe { noise_s.get_mut(0..noise_s.len()) } {
+                    *v = T::from_f64(res.noise.rc * rng.normal());
+                }
+            },
+            |t, k| {
+                let rows = parts[k]..parts[k + 1];
+                let x_prev = if t == 0 { x0 } else { unsafe { st.get((t - 1) * n..t * n) } };
+                let out = unsafe { st.get_mut(t * n + rows.start..t * n + rows.end) };
+                let (drive, noise) =
+                    unsafe { (drive_s.get(0..drive_s.len()), noise_s.get(0..noise_s.len())) };
+                res.update_rows(&w, rows.start, x_prev, unsafe { u_s.get(0..i) }, out, drive, noise);
+            },
+        );
+        if steps > 0 {
+            readout(unsafe { st.get((steps - 1) * n..steps * n) }, &mut y);
+            outputs[(steps - 1) * m..steps * m].copy_from_slice(&y);
         }
     });
     Ok((outputs, states))
@@ -652,6 +805,50 @@ mod tests {
         let single2 = run(&r, &u2, &[10], &vec![0.0; n], &[], &[]).unwrap();
         assert_eq!(&batch[..25 * n], &got[..]);
         assert_eq!(&batch[25 * n..], &single2[..]);
+    }
+
+    #[test]
+    fn large_batches_equal_single_runs_for_any_thread_count() {
+        let (n, i) = (50, 2);
+        let m = owned(n, i, 0);
+        let r = view(&m, n, i, 0);
+        let (b, len) = (37, 12);
+        let u: Vec<f64> = (0..b * len * i).map(|k| (k as f64 * 0.13).sin()).collect();
+        let x0: Vec<f64> = (0..b * n).map(|k| 0.1 * (k as f64 * 0.7).cos()).collect();
+        let mut singles = Vec::new();
+        for s in 0..b {
+            let one = run(&r, &u[s * len * i..(s + 1) * len * i], &[len], &x0[s * n..(s + 1) * n], &[], &[]);
+            singles.extend(one.unwrap());
+        }
+        // 1 and 2 threads: groups of two blocks of 8 (the last one partial);
+        // 3 threads: groups of one block.
+        for threads in [1, 2, 3] {
+            crate::par::set_num_threads(threads);
+            let got = run(&r, &u, &vec![len; b], &x0, &[], &[]).unwrap();
+            crate::par::set_num_threads(0);
+            assert!(got.iter().zip(&singles).all(|(a, b)| a.to_bits() == b.to_bits()), "threads {threads}");
+        }
+    }
+
+    #[test]
+    fn parallel_generation_matches_one_thread_and_replay() {
+        // Big enough for the row-split thread team (> ROW_PARALLEL_MIN_WORK).
+        let (n, i) = (600, 1);
+        let mut m = owned(n, i, 0);
+        m.w = sparse_random(n, n, 0.2, Distribution::Normal, 0.05, 4, 0).unwrap();
+        let r = view(&m, n, i, 0);
+        let wout: Vec<f64> = (0..n).map(|k| 0.002 * (k as f64).sin()).collect();
+        let x0: Vec<f64> = (0..n).map(|k| 0.1 * (k as f64).cos()).collect();
+        crate::par::set_num_threads(1);
+        let a = generate(&r, &wout, &[0.1], &x0, &[0.5], 30, None).unwrap();
+        crate::par::set_num_threads(2);
+        let b = generate(&r, &wout, &[0.1], &x0, &[0.5], 30, None).unwrap();
+        crate::par::set_num_threads(0);
+        assert_eq!(a, b);
+        let mut u = vec![0.5];
+        u.extend_from_slice(&a.0[..29]);
+        let replay = run(&r, &u, &[30], &x0, &[], &[]).unwrap();
+        assert_eq!(a.1, replay);
     }
 
     #[test]
