@@ -17,6 +17,10 @@
 //! as `[k][c][b][w_j]` (unit, state component, sequence, column). Blocks are
 //! independent, so threads take whole blocks (split along outputs: results do
 //! not depend on the thread count), each with its own slice of the gradient.
+//!
+//! A whole sequence whose M outgrows the last-level cache is run blocked in
+//! time (`run_sequence`): each column block goes through a chunk of steps
+//! while in cache, since `J_t` and `F_t` do not depend on M.
 
 use super::local::{self, param_blocks, Local};
 use super::CellShape;
@@ -40,7 +44,7 @@ const MAX_CHUNK: usize = 256;
 /// per-step recursion stream M through main memory every step; `gradient`
 /// then blocks in time. Below it, step by step is faster (it re-packs each
 /// step's Jacobian once for all blocks instead of once per block).
-pub(super) const TIME_BLOCKING_BYTES: usize = 32 << 20;
+const TIME_BLOCKING_BYTES: usize = 32 << 20;
 
 pub struct Exact<T> {
     batch: usize,
