@@ -71,8 +71,7 @@ fn block_width(sh: &CellShape, elem: usize, threads: usize) -> usize {
 
 impl<T: Float> Exact<T> {
     pub fn new(sh: &CellShape, batch: usize) -> Result<Self> {
-        let threads = crate::par::install(rayon::current_num_threads);
-        Self::with_width(sh, batch, block_width(sh, std::mem::size_of::<T>(), threads))
+        Self::with_width(sh, batch, block_width(sh, std::mem::size_of::<T>(), crate::par::num_threads()))
     }
 
     /// With a given column-block width (tests use odd widths).

@@ -220,9 +220,6 @@ fn adam_block<T: Float>(
 ) {
     let (coupled, decoupled) = (c.decay && !c.decoupled, c.decay && c.decoupled);
     let sign = if c.maximize { -T::ONE } else { T::ONE };
-    let low = c.b1w < T::from_f64(0.5);
-    // torch's lerp(m, g, w), exact at both ends: the branch is the same for every element.
-    let lerp = |a: T, b: T| if low { a + c.b1w * (b - a) } else { b - (b - a) * (T::ONE - c.b1w) };
     let moments = |p: &mut T, g: T, m: &mut T, v: &mut T| {
         let mut g = sign * g;
         if coupled {
@@ -231,7 +228,7 @@ fn adam_block<T: Float>(
         if decoupled {
             *p *= c.shrink;
         }
-        *m = lerp(*m, g);
+        *m = lerp(*m, g, c.b1w);
         *v = *v * c.b2 + c.b2w * g * g;
     };
     let apply = |p: &mut T, m: T, second: T| {
