@@ -21,6 +21,9 @@ times the reservoir's memory (≈ 1 / (leak_rate · (1 - spectral_radius)) for
 contracting reservoirs, a few hundred steps for chaotic targets), the states
 of the chunk match the unsplit run to rounding and the fit matches the
 single-machine fit closely (not bit for bit).
+
+`search` runs a hyper-parameter search (grid, random, or Optuna's TPE) with every trial an
+independent Dask task; see its docstring.
 """
 
 from __future__ import annotations
@@ -30,8 +33,30 @@ from typing import Any
 import numpy as np
 
 from rnnrs.reservoir import ESN, Ridge
+from rnnrs.reservoir.search import (
+    IntUniform,
+    LogUniform,
+    SearchResult,
+    Uniform,
+    _clone,
+    _splits,
+    grid_candidates,
+    plot_search,
+    random_candidates,
+    run_trial,
+)
 
-__all__ = ["fit", "fit_series", "partition_statistics"]
+__all__ = [
+    "IntUniform",
+    "LogUniform",
+    "SearchResult",
+    "Uniform",
+    "fit",
+    "fit_series",
+    "partition_statistics",
+    "plot_search",
+    "search",
+]
 
 
 def _dask():
@@ -139,3 +164,110 @@ def fit_series(
     readout, last_state = client.compute(summed).result() if client is not None else summed.compute()
     last_y = np.asarray(y[-1:]).reshape(1, -1)[-1]
     return esn._finish_fit(readout, last_state, last_y)
+
+
+def search(
+    estimator: Any,
+    param_distributions: dict,
+    X: Any,
+    y: Any,
+    n_trials: int = 20,
+    method: str = "random",
+    cv: Any = 3,
+    validation: Any = None,
+    scoring: Any = None,
+    seed: int = 0,
+    refit: bool = True,
+    client: Any = None,
+    scheduler: Any = None,
+    batch_size: int = 8,
+    fit_params: dict | None = None,
+) -> SearchResult:
+    """Hyper-parameter search with every trial an independent Dask task.
+
+    estimator : any scikit-learn-style estimator (``rnnrs.ESN``, ``rnnrs.ESNClassifier``, ...);
+        each trial fits a clone with the trial's parameters.
+    param_distributions : {name: list of values | Uniform | LogUniform | IntUniform | scipy
+        distribution} (see `rnnrs.reservoir.search`).
+    method : "grid" (every combination of the lists; ``n_trials`` ignored), "random"
+        (``n_trials`` draws, trial k from child k of ``SeedSequence(seed)``) or "tpe" (Optuna's
+        TPE sampler seeded with ``seed``, asking ``batch_size`` candidates at a time and running
+        each batch on Dask; needs ``pip install 'rnnrs[optuna]'``).
+    cv, validation, scoring, fit_params : how a trial is scored (see `run_trial`): ``cv`` folds
+        over the samples / sequences, or fit on (X, y) and score on ``validation=(X_val,
+        y_val)``; ``scoring(est, X, y)`` or ``est.score``, higher is better.
+    client : a ``distributed.Client`` (any cluster); default: the current Dask scheduler, or
+        ``scheduler`` (e.g. "synchronous" for a serial run).
+
+    The data go into the graph once and are shared by all trials. Candidates and scores do not
+    depend on where or in which order trials run, so a serial run (``scheduler="synchronous"``)
+    finds the same best trial. Returns a `SearchResult` (``trials``, ``best_params_``,
+    ``best_score_``, ``best_estimator_`` refitted on all of (X, y) when ``refit``, ``table()``,
+    ``to_pandas()``); `plot_search` draws it.
+    """
+    dask = _dask()
+    if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
+        raise ValueError(f"n_trials: expected an integer >= 1, got {n_trials!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
+    if validation is None:
+        _splits(cv, X, y)  # a bad cv is the caller's error, not a failed trial
+    data = dask.delayed((X, y, validation), pure=True, traverse=False)
+    task = dask.delayed(_trial, pure=True)
+
+    def run(candidates: list[dict]) -> list[dict]:
+        tasks = [task(estimator, params, data, cv, scoring, fit_params) for params in candidates]
+        if client is not None:
+            return client.gather(client.compute(tasks))
+        return list(dask.compute(*tasks, scheduler=scheduler))
+
+    if method == "grid":
+        trials = run(grid_candidates(param_distributions))
+    elif method == "random":
+        trials = run(random_candidates(param_distributions, n_trials, seed))
+    elif method == "tpe":
+        trials = _tpe(param_distributions, n_trials, seed, batch_size, run)
+    else:
+        raise ValueError(f"method: expected 'grid', 'random' or 'tpe', got {method!r}")
+    result = SearchResult.from_trials(trials, param_distributions)
+    if refit:
+        result.best_estimator_ = _clone(estimator).set_params(**result.best_params_).fit(X, y, **(fit_params or {}))
+    return result
+
+
+def _trial(estimator: Any, params: dict, data: tuple, cv: Any, scoring: Any, fit_params: Any) -> dict:
+    X, y, validation = data
+    return run_trial(estimator, params, X, y, cv=cv, validation=validation, scoring=scoring, fit_params=fit_params)
+
+
+def _tpe(space: dict, n_trials: int, seed: int, batch_size: int, run: Any) -> list[dict]:
+    """Optuna's TPE sampler in ask/tell batches of ``batch_size`` trials run by Dask."""
+    try:
+        import optuna
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("method='tpe' needs optuna: pip install 'rnnrs[optuna]'") from exc
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    dists = {}
+    for name, d in space.items():
+        if isinstance(d, (list, tuple)):
+            dists[name] = optuna.distributions.CategoricalDistribution(list(d))
+        elif isinstance(d, Uniform):
+            dists[name] = optuna.distributions.FloatDistribution(d.low, d.high)
+        elif isinstance(d, LogUniform):
+            dists[name] = optuna.distributions.FloatDistribution(d.low, d.high, log=True)
+        elif isinstance(d, IntUniform):
+            dists[name] = optuna.distributions.IntDistribution(d.low, d.high)
+        else:
+            raise TypeError(f"method='tpe': param_distributions[{name!r}] must be a list, Uniform, LogUniform or IntUniform")
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+    trials: list[dict] = []
+    while len(trials) < n_trials:
+        asked = [study.ask(dists) for _ in range(min(batch_size, n_trials - len(trials)))]
+        results = run([t.params for t in asked])
+        for t, r in zip(asked, results):
+            if np.isfinite(r["score"]):
+                study.tell(t, r["score"])
+            else:
+                study.tell(t, state=optuna.trial.TrialState.FAIL)
+        trials += results
+    return trials

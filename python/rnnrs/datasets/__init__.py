@@ -8,6 +8,7 @@ Every generator is seeded and returns NumPy arrays; see each function's docstrin
 
 from rnnrs.datasets.series import henon_map, logistic_map, lorenz, mackey_glass, narma, to_forecasting
 from rnnrs.datasets.ts import TsData, japanese_vowels, load_ts
+from rnnrs.datasets.chaos import (doublescroll, kuramoto_sivashinsky, lorenz96, mso, mso2, mso8, multiscroll, rabinovich_fabrikant, rossler)  # noqa: E501, I001
 
 __all__ = [
     "TsData",
@@ -19,4 +20,13 @@ __all__ = [
     "mackey_glass",
     "narma",
     "to_forecasting",
+    "doublescroll",
+    "kuramoto_sivashinsky",
+    "lorenz96",
+    "mso",
+    "mso2",
+    "mso8",
+    "multiscroll",
+    "rabinovich_fabrikant",
+    "rossler",
 ]

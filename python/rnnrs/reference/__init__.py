@@ -5,7 +5,7 @@ naming the equations. It is the tests' ground truth; each module covers one
 area.
 """
 
-from rnnrs.reference import esn, rtrl, train
+from rnnrs.reference import esn, reservoir_features, rtrl, train
 from rnnrs.reference.gradcheck import gradcheck, numerical_grad
 from rnnrs.reference.layers import (
     GATES,
@@ -52,6 +52,7 @@ __all__ = [
     "rnn_backward",
     "rnn_forward",
     "esn",
+    "reservoir_features",
     "rtrl",
     "train",
 ]

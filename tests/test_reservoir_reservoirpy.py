@@ -1,0 +1,59 @@
+"""Agreement with ReservoirPy 0.4 (same weights, same outputs to 1e-10 in float64). Skips when
+ReservoirPy is not installed (it is never a dependency: run these in a throwaway venv that has
+both, e.g. /tmp/rpyvenv)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rnnrs as rr
+
+rpy = pytest.importorskip("reservoirpy")
+from reservoirpy import datasets as rpy_datasets  # noqa: E402
+from reservoirpy import nodes as rpy_nodes  # noqa: E402
+
+
+def test_reservoir_with_reservoirpy_weights_gives_the_same_states():
+    node = rpy_nodes.Reservoir(60, sr=0.9, lr=0.4, input_scaling=0.5, bias=rpy.mat_gen.bernoulli, seed=3)
+    u = np.random.default_rng(0).normal(size=(40, 2))
+    want = node.run(u)
+    W = node.W.toarray() if hasattr(node.W, "toarray") else np.asarray(node.W)
+    Win = node.Win.toarray() if hasattr(node.Win, "toarray") else np.asarray(node.Win)
+    bias = np.asarray(node.bias.toarray() if hasattr(node.bias, "toarray") else node.bias).reshape(-1)
+    ours = rr.Reservoir.from_weights(W, Win, bias, leak_rate=0.4).run(u)
+    np.testing.assert_allclose(ours, want, rtol=1e-10, atol=1e-10)
+
+
+def test_nvar_gives_the_same_features():
+    u = np.random.default_rng(1).normal(size=(30, 3))
+    for delay, order, strides in [(2, 2, 1), (3, 3, 2), (1, 2, 1)]:
+        want = rpy_nodes.NVAR(delay, order, strides).run(u)
+        np.testing.assert_allclose(rr.NVAR(delay, order, strides).run(u), want, rtol=1e-10, atol=1e-12)
+
+
+def test_kuramoto_sivashinsky_and_mso_equal_reservoirpy():
+    np.testing.assert_allclose(rr.datasets.kuramoto_sivashinsky(120, warmup=20, N=64, M=8),
+                               rpy_datasets.kuramoto_sivashinsky(120, warmup=20, N=64, M=8), rtol=1e-10, atol=1e-10)  # fmt: skip
+    np.testing.assert_allclose(rr.datasets.mso8(300), rpy_datasets.mso8(300), rtol=1e-12, atol=1e-12)
+
+
+def test_odes_agree_with_a_tight_solve_ivp_run_of_reservoirpy():
+    n = 200
+    for ours, theirs, h in [
+        (rr.datasets.rossler, rpy_datasets.rossler, 0.1),
+        (rr.datasets.multiscroll, rpy_datasets.multiscroll, 0.01),
+        (rr.datasets.rabinovich_fabrikant, rpy_datasets.rabinovich_fabrikant, 0.05),
+        (rr.datasets.doublescroll, rpy_datasets.doublescroll, 0.25),
+    ]:
+        # ReservoirPy samples linspace(0, n h, n): pass the h that gives a spacing of exactly h.
+        want = theirs(n, h=h * (n - 1) / n, rtol=1e-11, atol=1e-12, method="DOP853")
+        got = ours(n, h=h, substeps=20)
+        np.testing.assert_allclose(got[:60], want[:60], rtol=1e-5, atol=1e-6 * np.abs(want).max())
+
+
+def test_effective_spectral_radius_and_memory_capacity_agree():
+    W = rpy.mat_gen.normal(50, 50, connectivity=0.2, seed=0)
+    W = W.toarray() if hasattr(W, "toarray") else W
+    from reservoirpy.observables import effective_spectral_radius
+
+    assert rr.reservoir.effective_spectral_radius(W, 0.3) == pytest.approx(effective_spectral_radius(W, lr=0.3), rel=1e-8)
