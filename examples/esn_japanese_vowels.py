@@ -33,15 +33,25 @@ def reservoirpy_models(X_train, y_train, X_test, y_test) -> dict:
     out = {}
     # Sequence-to-vector: last state of each utterance into a ridge readout.
     reservoir, readout = Reservoir(500, sr=0.9, lr=0.1), Ridge(ridge=1e-6)
-    last_train = [reservoir.run(x)[-1:] for x in X_train]
-    readout.fit(np.concatenate(last_train), onehot[y_train])
-    pred = [np.argmax(readout.run(reservoir.run(x)[-1:])) for x in X_test]
+
+    def last_state(x: np.ndarray) -> np.ndarray:
+        # Every utterance from the zero state, as the tutorial's reservoir.reset() (without it
+        # the state would carry over from the previous utterance, often the same speaker's).
+        states = reservoir.run(x)
+        reservoir.reset()
+        return states[-1:]
+
+    readout.fit(np.concatenate([last_state(x) for x in X_train]), onehot[y_train])
+    pred = [np.argmax(readout.run(last_state(x))) for x in X_test]
     out["sequence-to-vector (last state)"] = float(np.mean(np.array(pred) == y_test))
     # Transduction: a label at every step; the accuracy counts steps, as the tutorial does.
     source, reservoir, readout = Input(), Reservoir(500, sr=0.05), Ridge(ridge=1e-1)
     model = [source >> reservoir, source] >> readout
     model.fit(X_train, [np.repeat(onehot[c][None], len(x), axis=0) for x, c in zip(X_train, y_train)], warmup=2)
-    steps = model.run(X_test)
+    steps = []
+    for x in X_test:  # each utterance from the zero state
+        reservoir.reset()
+        steps.append(model.run(x))
     hits = np.concatenate([np.argmax(s, axis=1) == c for s, c in zip(steps, y_test)])
     out["transduction (per-step labels)"] = float(np.mean(hits))
     return out
