@@ -246,7 +246,8 @@ def plot_search(result: SearchResult, path: Any = None, score_label: str = "scor
         best = result.best_params_[name]
         ax.scatter([float(best) if numeric else xs[[t["trial"] for t in ok].index(result.best_index_)]],
                    [result.best_score_], s=60, c="red", marker="*")  # fmt: skip
-        if numeric and isinstance(result.space.get(name), LogUniform):
+        positive = numeric and min(values) > 0
+        if positive and (isinstance(result.space.get(name), LogUniform) or max(values) / min(values) > 100):
             ax.set_xscale("log")
         if not numeric:
             labels = np.unique([str(v) for v in values])
