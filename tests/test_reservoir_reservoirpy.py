@@ -57,3 +57,15 @@ def test_effective_spectral_radius_and_memory_capacity_agree():
     from reservoirpy.observables import effective_spectral_radius
 
     assert rr.reservoir.effective_spectral_radius(W, 0.3) == pytest.approx(effective_spectral_radius(W, lr=0.3), rel=1e-8)
+
+
+def test_es2n_with_reservoirpy_weights_gives_the_same_states():
+    node = rpy_nodes.ES2N(40, proximity=0.2, sr=0.9, input_scaling=0.7, bias=rpy.mat_gen.bernoulli, seed=5)
+    u = np.random.default_rng(2).normal(size=(30, 3))
+    want = node.run(u)
+
+    def dense(a):
+        return np.asarray(a.toarray() if hasattr(a, "toarray") else a)
+
+    ours = rr.ES2N.from_weights(dense(node.W), dense(node.Win), dense(node.O), dense(node.bias).reshape(-1), 0.2)
+    np.testing.assert_allclose(ours.run(u), want, rtol=1e-10, atol=1e-10)

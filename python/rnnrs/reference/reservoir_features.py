@@ -1,5 +1,5 @@
-"""Plain NumPy reference for reservoir feature maps: NVAR (NG-RC) features and the reservoir
-model space. Explicit loops, one line per equation: slow on purpose."""
+"""Plain NumPy reference for reservoir feature maps and variants: NVAR (NG-RC) features, the
+reservoir model space, the ES2N update. Explicit loops, one line per equation: slow on purpose."""
 
 from __future__ import annotations
 
@@ -35,3 +35,13 @@ def model_space(r, ridge):
     penalty[d, d] = 0.0  # the intercept is not penalised
     coef = np.linalg.solve(design.T @ design + penalty, design.T @ r[1:])
     return np.concatenate([coef[:d].ravel(), coef[d]])
+
+
+def es2n_run(W, Win, O, bias, proximity, u):
+    """``x[t+1] = (1 - β) O x[t] + β tanh(W x[t] + Win u[t+1] + bias)`` from zeros, one step at a time."""
+    x = np.zeros(W.shape[0])
+    out = []
+    for ut in np.asarray(u, dtype=np.float64):
+        x = (1 - proximity) * (O @ x) + proximity * np.tanh(W @ x + Win @ ut + bias)
+        out.append(x)
+    return np.array(out)
