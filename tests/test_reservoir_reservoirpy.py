@@ -69,3 +69,22 @@ def test_es2n_with_reservoirpy_weights_gives_the_same_states():
 
     ours = rr.ES2N.from_weights(dense(node.W), dense(node.Win), dense(node.O), dense(node.bias).reshape(-1), 0.2)
     np.testing.assert_allclose(ours.run(u), want, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("activation, mu", [("tanh", 0.1), ("sigmoid", 0.2)])
+def test_ip_reservoir_learns_the_same_gains_and_outputs(activation, mu):
+    node = rpy_nodes.IPReservoir(30, sr=0.9, lr=0.7, mu=mu, sigma=0.5, learning_rate=5e-3, epochs=2,
+                                 input_connectivity=1.0, activation=activation, seed=1)  # fmt: skip
+    X = [np.random.default_rng(k).uniform(-1, 1, size=(60, 2)) for k in range(2)]
+    node.fit(X)
+
+    def dense(a):
+        return np.asarray(a.toarray() if hasattr(a, "toarray") else a)
+
+    ours = rr.IPReservoir.from_weights(dense(node.W), dense(node.Win), dense(node.bias).reshape(-1), leak_rate=0.7,
+                                       mu=mu, sigma=0.5, learning_rate=5e-3, epochs=2, activation=activation)  # fmt: skip
+    ours.fit(X)
+    np.testing.assert_allclose(ours.a, node.a, rtol=1e-10)
+    np.testing.assert_allclose(ours.b, node.b, rtol=1e-10, atol=1e-12)
+    node.reset()
+    np.testing.assert_allclose(ours.run(X[0]), node.run(X[0]), rtol=1e-10, atol=1e-10)

@@ -76,3 +76,36 @@ def test_es2n_small_proximity_remembers_longer():
         r = rr.Ridge(alpha=1e-6).fit(st[100:1500], target[100:1500])
         scores[beta] = np.corrcoef(r.predict(st[1500:]), target[1500:])[0, 1] ** 2
     assert scores[0.1] > scores[1.0] + 0.1 and scores[0.1] > 0.8
+
+
+def _ip_reference(W, Win, bias, u_seqs, lr, mu, sigma, eta, epochs):
+    """Intrinsic plasticity, one line per equation (Schrauwen et al. 2008, tanh units)."""
+    a, b = np.ones(len(W)), np.zeros(len(W))
+    s, y = np.zeros(len(W)), np.zeros(len(W))
+    for _ in range(epochs):
+        for u in u_seqs:
+            for ut in u:
+                s = (1 - lr) * s + lr * (W @ y + Win @ ut + bias)
+                y = np.tanh(a * s + b)
+                db = mu / sigma**2 - (y / sigma**2) * (2 * sigma**2 + 1 - y**2 + mu * y)
+                a = a + eta * (1 / a + db * s)
+                b = b + eta * db
+    return a, b
+
+
+def test_ip_reservoir_matches_the_reference_and_moves_towards_the_target():
+    ip = rr.IPReservoir(40, spectral_radius=0.9, leak_rate=0.5, mu=0.0, sigma=0.3, learning_rate=1e-2, epochs=2,
+                        input_connectivity=1.0, seed=0)  # fmt: skip
+    X = [np.random.default_rng(k).uniform(-1, 1, size=(150, 1)) for k in range(2)]
+    ip.initialize(1)
+    a, b = _ip_reference(ip.W, ip.Win, ip.bias, X, 0.5, 0.0, 0.3, 1e-2, 2)
+    before = np.std(ip.run(X[0]))
+    ip.fit(X)
+    np.testing.assert_allclose(ip.a, a, rtol=1e-10)
+    np.testing.assert_allclose(ip.b, b, rtol=1e-10, atol=1e-12)
+    after = np.std(ip.run(X[0]))
+    assert abs(after - 0.3) < abs(before - 0.3)  # outputs closer to the target N(0, 0.3²)
+    with pytest.raises(ValueError, match="tanh"):
+        rr.IPReservoir(10, activation="relu")
+    with pytest.raises(ValueError, match="mu"):
+        rr.IPReservoir(10, activation="sigmoid", mu=0.0)

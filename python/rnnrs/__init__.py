@@ -9,7 +9,7 @@ from rnnrs.nn import GRU, LSTM, RNN, tbptt_chunks
 from rnnrs.reference.gradcheck import gradcheck, numerical_grad
 from rnnrs.reservoir import ESN, LMS, RLS, Reservoir, Ridge
 from rnnrs.rtrl import DiagRNN, IndRNN
-from rnnrs.reservoir import ES2N, NVAR, DeepESN, ESNClassifier
+from rnnrs.reservoir import ES2N, NVAR, DeepESN, ESNClassifier, IPReservoir
 
 __version__ = "0.1.0"
 
@@ -47,4 +47,5 @@ __all__ = [
     "NVAR",
     "DeepESN",
     "ES2N",
+    "IPReservoir",
 ]
