@@ -88,3 +88,22 @@ def test_ip_reservoir_learns_the_same_gains_and_outputs(activation, mu):
     np.testing.assert_allclose(ours.b, node.b, rtol=1e-10, atol=1e-12)
     node.reset()
     np.testing.assert_allclose(ours.run(X[0]), node.run(X[0]), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("rule", ["oja", "anti-oja", "hebbian", "anti-hebbian", "bcm"])
+def test_local_plasticity_agrees_on_one_step_sequences(rule):
+    """ReservoirPy 0.4.2 keeps the initial state during fit (pre = 0 at every step); on one-step
+    sequences, each from the zero state, both libraries apply the same updates."""
+    node = rpy_nodes.LocalPlasticityReservoir(20, local_rule=rule, eta=5e-2, bcm_theta=0.2, synapse_normalization=True,
+                                              lr=0.8, input_connectivity=1.0, seed=2)  # fmt: skip
+    X = [np.random.default_rng(k).uniform(-1, 1, size=(1, 2)) for k in range(5)]
+    node.initialize(X[0])
+
+    def dense(a):
+        return np.array(a.toarray() if hasattr(a, "toarray") else a)
+
+    W0, Win, bias = dense(node.W), dense(node.Win), dense(node.bias).reshape(-1)
+    node.fit(X)
+    ours = rr.LocalPlasticityReservoir.from_weights(W0, Win, bias, local_rule=rule, eta=5e-2, bcm_theta=0.2,
+                                                    synapse_normalization=True, leak_rate=0.8).fit(X)  # fmt: skip
+    np.testing.assert_allclose(ours.W, dense(node.W), rtol=1e-10, atol=1e-12)

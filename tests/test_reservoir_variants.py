@@ -109,3 +109,40 @@ def test_ip_reservoir_matches_the_reference_and_moves_towards_the_target():
         rr.IPReservoir(10, activation="relu")
     with pytest.raises(ValueError, match="mu"):
         rr.IPReservoir(10, activation="sigmoid", mu=0.0)
+
+
+def _plastic_reference(W, Win, bias, u_seqs, rule, eta, theta, lr, normalise):
+    """Local plasticity, one line per equation; pre = s_j[t], post = s_i[t+1] on W's nonzeros."""
+    W = W.copy()
+    mask = W != 0
+    for u in u_seqs:
+        s, x = np.zeros(len(W)), np.zeros(len(W))
+        for ut in u:
+            s_next = (1 - lr) * x + lr * (W @ x + Win @ ut + bias)
+            post, pre = s_next[:, None], s[None, :]
+            inc = {"hebbian": eta * post * pre, "anti-hebbian": -eta * post * pre,
+                   "oja": eta * post * (pre - post * W), "anti-oja": -eta * post * (pre - post * W),
+                   "bcm": eta * post * (post - theta) * pre}[rule]  # fmt: skip
+            W = W + np.where(mask, inc, 0.0)
+            if normalise:
+                W = W / np.linalg.norm(W, axis=1, keepdims=True)
+            s, x = s_next, np.tanh(s_next)
+    return W
+
+
+@pytest.mark.parametrize("rule", ["oja", "anti-oja", "hebbian", "anti-hebbian", "bcm"])
+@pytest.mark.parametrize("normalise", [False, True])
+def test_local_plasticity_matches_the_reference(rule, normalise):
+    eta = 1e-2 if normalise else 1e-3
+    res = rr.LocalPlasticityReservoir(25, local_rule=rule, eta=eta, bcm_theta=0.1, synapse_normalization=normalise,
+                                      leak_rate=0.6, input_connectivity=1.0, connectivity=0.3, seed=1)  # fmt: skip
+    X = [np.random.default_rng(k).uniform(-1, 1, size=(30, 2)) for k in range(2)]
+    res.initialize(2)
+    want = _plastic_reference(res.W, res.Win, res.bias, X, rule, eta, 0.1, 0.6, normalise)
+    res.fit(X)
+    np.testing.assert_allclose(res.W, want, rtol=1e-10, atol=1e-13)
+    if normalise:
+        np.testing.assert_allclose(np.linalg.norm(res.W, axis=1), 1.0)
+    assert res.run(X[0]).shape == (30, 25)
+    with pytest.raises(ValueError, match="local_rule"):
+        rr.LocalPlasticityReservoir(5, local_rule="stdp")

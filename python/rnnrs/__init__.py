@@ -9,7 +9,7 @@ from rnnrs.nn import GRU, LSTM, RNN, tbptt_chunks
 from rnnrs.reference.gradcheck import gradcheck, numerical_grad
 from rnnrs.reservoir import ESN, LMS, RLS, Reservoir, Ridge
 from rnnrs.rtrl import DiagRNN, IndRNN
-from rnnrs.reservoir import ES2N, NVAR, DeepESN, ESNClassifier, IPReservoir
+from rnnrs.reservoir import ES2N, NVAR, DeepESN, ESNClassifier, IPReservoir, LocalPlasticityReservoir
 
 __version__ = "0.1.0"
 
@@ -48,4 +48,5 @@ __all__ = [
     "DeepESN",
     "ES2N",
     "IPReservoir",
+    "LocalPlasticityReservoir",
 ]

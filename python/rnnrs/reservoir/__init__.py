@@ -3,7 +3,8 @@
 One concern per module: `reservoir` (the leaky reservoir and its weights), `readouts` (Ridge, RLS,
 LMS), `esn` (the `ESN` regressor), `classifier` (`ESNClassifier`), `nvar` (`NVAR`,
 next-generation reservoir computing), `deep` (`DeepESN`: deep and grouped reservoirs), `es2n` (`ES2N`),
-`plasticity` (`IPReservoir`), `observables`, `init` (matrix initialisers), `search`
+`plasticity` (`IPReservoir`,
+`LocalPlasticityReservoir`), `observables`, `init` (matrix initialisers), `search`
 (search spaces and trials for `rnnrs.dask.search`). Every public name is importable from
 `rnnrs.reservoir` as before the split.
 """
@@ -15,7 +16,7 @@ from rnnrs.reservoir.deep import DeepESN
 from rnnrs.reservoir.es2n import ES2N
 from rnnrs.reservoir.esn import ESN
 from rnnrs.reservoir.nvar import NVAR
-from rnnrs.reservoir.plasticity import IPReservoir
+from rnnrs.reservoir.plasticity import IPReservoir, LocalPlasticityReservoir
 from rnnrs.reservoir.observables import effective_spectral_radius, lyapunov_exponent, memory_capacity
 from rnnrs.reservoir.readouts import LMS, RLS, Ridge
 from rnnrs.reservoir.reservoir import Reservoir
@@ -27,6 +28,7 @@ __all__ = [
     "ESNClassifier",
     "IPReservoir",
     "LMS",
+    "LocalPlasticityReservoir",
     "NVAR",
     "NotFittedError",
     "RLS",
