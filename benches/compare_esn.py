@@ -4,7 +4,10 @@ Setup of the issue: 1-D input, connectivity 0.1, float64, spectral radius
 1.25, leak 0.3; one sequence and a batch of 64 sequences; spectral-radius
 setup; ridge readout fit (N = 1000, T = 100 000 by default).
 
-    python benches/compare_esn.py [--quick] [--sizes 100,1000,5000] [--no-ridge]
+    python benches/compare_esn.py [--quick] [--sizes 100,1000,5000] [--no-ridge] [--nodes]
+
+``--nodes`` adds the ReservoirPy node set: NVAR features/s (Lorenz-like 3-D input, k=2, order 2),
+and steps/s of ES2N, IPReservoir (run) and DeepESN (3 layers) at N = 300.
 
 Prints a Markdown table with the load average (1 min) before each row: on a
 shared machine the figures change by 2-3x with the load. Only the run call
@@ -87,6 +90,42 @@ def ridge_figures(n, t):
     return ours, theirs
 
 
+def node_figures(quick: bool) -> list[tuple[str, float, float | None]]:
+    """(name, rnnrs per second, ReservoirPy per second or None) for the other nodes."""
+    t = 20_000 if quick else 100_000
+    u3 = np.random.default_rng(0).normal(size=(t, 3))
+    u1 = np.random.default_rng(0).uniform(-1, 1, size=(2000 if quick else 10_000, 1))
+    n = 300
+    rows = []
+    ours_nvar = t / _best(lambda: rr.NVAR(2, 2).run(u3))
+    es2n = rr.ES2N(n, proximity=0.5, seed=0).initialize(1)
+    ip = rr.IPReservoir(n, spectral_radius=0.9, seed=0).initialize(1)
+    deep = rr.DeepESN(units=n, layers=3, seed=0).fit(u1[:100], u1[:100])
+    ours = [ours_nvar, len(u1) / _best(lambda: es2n.run(u1)), len(u1) / _best(lambda: ip.run(u1)),
+            len(u1) / _best(lambda: deep.run_reservoir(u1))]  # fmt: skip
+    try:
+        from reservoirpy.nodes import ES2N, NVAR, IPReservoir, Reservoir
+    except ImportError:
+        theirs = [None] * 4
+    else:
+        def deep_rpy():
+            a, b, c = (Reservoir(n, sr=0.9, seed=k) for k in range(3))
+            return a >> b >> c
+
+        model = deep_rpy()
+        model.run(u1[:10])
+        nodes = [NVAR(2, 2), ES2N(n, proximity=0.5, seed=0), IPReservoir(n, sr=0.9, seed=0)]
+        for node, data in zip(nodes, [u3[:10], u1[:10], u1[:10]]):
+            node.run(data)
+        theirs = [t / _best(lambda: nodes[0].run(u3)), len(u1) / _best(lambda: nodes[1].run(u1)),
+                  len(u1) / _best(lambda: nodes[2].run(u1)), len(u1) / _best(lambda: model.run(u1))]  # fmt: skip
+    names = ["NVAR features/s (k=2, order 2, 3 inputs)", f"ES2N steps/s (N={n})", f"IPReservoir steps/s (N={n})",
+             f"DeepESN steps/s (3 x N={n})"]  # fmt: skip
+    for name, a, b in zip(names, ours, theirs):
+        rows.append((name, a, b))
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer steps (noisier)")
@@ -94,6 +133,7 @@ def main():
     ap.add_argument("--no-ridge", action="store_true", help="skip the ridge comparison")
     ap.add_argument("--threads", type=int, default=0, help="rnnrs threads (0: all cores)")
     ap.add_argument("--cpu-time", action="store_true", help="time by process CPU time, not wall time")
+    ap.add_argument("--nodes", action="store_true", help="also NVAR, ES2N, IPReservoir, DeepESN")
     args = ap.parse_args()
     global CLOCK
     CLOCK = time.process_time if args.cpu_time else time.perf_counter
@@ -122,6 +162,10 @@ def main():
         ours, theirs = ridge_figures(1000, t)
         extra = f"{theirs:.2f} s" if theirs is not None else "-"
         print(f"\nridge fit N=1000, T={t} (load {load:.1f}): rnnrs {ours:.2f} s (memory O(N^2)), ReservoirPy {extra}")
+    if args.nodes:
+        print(f"\n| node (load {os.getloadavg()[0]:.1f}) | rnnrs | ReservoirPy | ratio |\n|---|---|---|---|")
+        for name, a, b in node_figures(args.quick):
+            print(f"| {name} | {a:.0f} | {'-' if b is None else f'{b:.0f}'} | {'-' if b is None else f'{a / b:.1f}x'} |")
 
 
 if __name__ == "__main__":
