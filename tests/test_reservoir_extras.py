@@ -39,8 +39,8 @@ def test_sparse_random_laws_are_seeded_with_the_density(make):
 
 
 def test_fast_spectral_initialisation_lands_near_the_target_radius():
-    rhos = [_rho(init.fast_spectral_initialization(400, sr=0.9, connectivity=0.2, seed=s)) for s in range(3)]
-    assert all(abs(r - 0.9) < 0.1 for r in rhos)
+    rhos = [_rho(init.fast_spectral_initialization(200, sr=0.9, connectivity=0.3, seed=s)) for s in range(2)]
+    assert all(abs(r - 0.9) < 0.12 for r in rhos)
 
 
 def test_small_world_and_cluster_structure():
