@@ -139,3 +139,4 @@ def fit_series(
     readout, last_state = client.compute(summed).result() if client is not None else summed.compute()
     last_y = np.asarray(y[-1:]).reshape(1, -1)[-1]
     return esn._finish_fit(readout, last_state, last_y)
+from rnnrs.dask_train import train  # noqa: E402, F401  (data-parallel training; see rnnrs.dask_train)
