@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 import rnnrs
 from rnnrs.errors import FileFormatError, RnnrsError
 
-FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _model():
@@ -139,7 +139,7 @@ def test_huge_declared_sizes_and_object_arrays_are_refused(files, tmp_path):
 
 VALUES = st.one_of(
     st.just(np.nan),
-    st.sampled_from([np.float16, np.float32, np.float64, np.int64, np.bool_, np.complex128, object, "U3"]).map(
+    st.sampled_from([np.float16, np.float32, np.float64, np.int64, np.bool_, object, "U3"]).map(
         lambda dt: np.zeros((16, 3), dtype=dt)),
     st.lists(st.integers(0, 20), max_size=3).map(lambda s: np.full(s, np.nan)),
     st.text(max_size=5),
@@ -177,10 +177,13 @@ def test_optimizer_load_state_dict_loads_or_raises(key, value):
     sd[key] = value
     try:
         opt.load_state_dict(sd)
-    except (ValueError, TypeError) as e:
-        assert "state_dict" in str(e) or key in str(e)
+    except ValueError as e:
+        assert "state_dict" in str(e)
         return
-    opt.step(lstm.grads)
+    try:
+        opt.step(lstm.grads)  # e.g. a NaN learning rate: a clear error or NaN weights, never a crash
+    except ValueError as e:
+        assert "lr" in str(e) or "beta" in str(e) or "eps" in str(e)
 
 
 # --- .ts files -----------------------------------------------------------------------------------
@@ -219,8 +222,11 @@ def test_errors_form_one_family():
         rnnrs.set_num_threads(-1)
     assert isinstance(e.value, ValueError) and e.value.arg == "n" and "positive" in str(e.value)
     with pytest.raises(rnnrs.errors.ShapeError) as e:
-        rnnrs._core.rnn_forward("LSTM", np.zeros((2, 1, 3), np.float32), [], hidden_size=4)
-    assert isinstance(e.value, ValueError) and e.value.arg
+        rnnrs._core.rnn_forward("LSTM", np.zeros((2, 3), np.float32), [], hidden_size=4)
+    assert isinstance(e.value, ValueError) and e.value.arg == "input"
+    with pytest.raises(rnnrs.errors.DTypeError) as e:
+        rnnrs._core.rnn_forward("LSTM", np.zeros((2, 1, 3), np.int64), [], hidden_size=4)
+    assert isinstance(e.value, TypeError) and e.value.arg == "input"
 
 
 def test_a_list_as_layer_input_is_converted():

@@ -546,6 +546,8 @@ def load_checkpoint(path, model, optimizer=None, *, scheduler=None) -> dict:
     ``fit(..., initial_epoch=ckpt["epoch"], history=ckpt["history"])``.
     """
     with read_npz(path, "an rnnrs training checkpoint (rnnrs.train.save_checkpoint)") as f:
+        if "params" in f.files and "meta" in f.files:
+            raise f.error("this is an ESN file (ESN.save): load it with rnnrs.ESN.load")
         parts: dict = {"model": {}, "optim": {}, "sched": {}, "history": {}}
         epoch = 0
         for key in f.files:
@@ -571,7 +573,9 @@ def load_checkpoint(path, model, optimizer=None, *, scheduler=None) -> dict:
                 optimizer.load_state_dict(parts["optim"])
             if scheduler is not None:
                 scheduler.load_state_dict({k: v.item() for k, v in parts["sched"].items()})
-        except (KeyError, ValueError, TypeError) as exc:
+        except KeyError as exc:  # missing/unexpected names: KeyError, as load_state_dict raises
+            raise KeyError(f"{f.path}: the checkpoint does not fit this model ({exc.args[0]})") from exc
+        except (ValueError, TypeError) as exc:
             raise f.error(f"its contents do not fit the given model/optimizer ({exc})") from exc
     history = {k: v.tolist() for k, v in parts["history"].items()}
     for k in ("epoch", "step"):
