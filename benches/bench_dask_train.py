@@ -22,6 +22,7 @@ import time
 import numpy as np
 
 import rnnrs
+import rnnrs.dask
 
 
 def make(args):
