@@ -107,5 +107,8 @@ def test_ctrl_c_interrupts_long_calls_and_leaves_objects_usable():
             child.kill()
     assert set(latencies) == {"layer forward", "layer backward", "reservoir run", "ridge accumulate",
                               "rtrl gradient", "fit"}
-    slow = {k: round(v, 2) for k, v in latencies.items() if v > 1.5}  # ~1 s, with slack for a loaded machine
+    print("Ctrl-C latencies (s):", {k: round(v, 3) for k, v in latencies.items()})
+    # ~1 s; on an overloaded machine (more runnable jobs than 2x the cores) thread wake-ups lag, allow 3 s.
+    limit = 3.0 if os.getloadavg()[0] > 2 * (os.cpu_count() or 1) else 1.5
+    slow = {k: round(v, 2) for k, v in latencies.items() if v > limit}
     assert not slow, f"KeyboardInterrupt came late: {slow}"
