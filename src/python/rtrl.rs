@@ -5,7 +5,7 @@
 use super::convert::{shape, slice, to_numpy};
 use crate::cell::diag::DiagLinear;
 use crate::cell::indrnn::IndRnn;
-use crate::rtrl::diag::{self as elem, ElemRtrl, ElemShape, UnitMap};
+use crate::rtrl::diag::{self as elem, ElemRtrl, ElemShape};
 use crate::rtrl::{self, CellKind, CellShape, Method, Rtrl};
 use crate::{Error, Float};
 use numpy::{Element, PyReadonlyArrayDyn};
@@ -575,7 +575,3 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<RtrlState>()?;
     Ok(())
 }
-
-// Keep the trait in scope for `with_unit!` users.
-#[allow(unused_imports)]
-use UnitMap as _;
