@@ -3,7 +3,7 @@
 PYTHON ?= python
 CARGO ?= cargo
 
-.PHONY: test test-rust test-python develop bench lint fmt wheel
+.PHONY: test test-rust test-python develop bench lint fmt wheel docs
 
 test: test-rust test-python
 
@@ -35,3 +35,7 @@ fmt:
 
 wheel:
 	maturin build --release --out dist
+
+# The documentation site (MkDocs + mkdocstrings; `pip install -e ".[docs]"`), warnings as errors.
+docs:
+	NO_MKDOCS_2_WARNING=1 $(PYTHON) -m mkdocs build --strict --quiet --site-dir site

@@ -1,6 +1,6 @@
 //! The one error type of the core. Every user-controlled failure is a value of
 //! this enum, never a panic; the Python binding maps each variant to the
-//! matching Python exception (see `src/python/mod.rs`).
+//! matching Python exception in one place (`src/python/errors.rs`).
 
 /// What went wrong, with the argument it concerns.
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
@@ -8,6 +8,9 @@ pub enum Error {
     /// An array has the wrong number of dimensions or sizes.
     #[error("{arg}: {msg}")]
     Shape { arg: String, msg: String },
+    /// An argument has the wrong type (an array of the wrong dtype ...).
+    #[error("{arg}: {msg}")]
+    Type { arg: String, msg: String },
     /// A value is out of its allowed range (negative size, bad option ...).
     #[error("{arg}: {msg}")]
     Value { arg: String, msg: String },
@@ -20,6 +23,9 @@ pub enum Error {
     /// A numerical failure (singular matrix, no convergence ...).
     #[error("{0}")]
     Numerical(String),
+    /// The user asked a long call to stop (Ctrl-C; see `crate::interrupt`).
+    #[error("interrupted")]
+    Interrupted,
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -30,6 +36,9 @@ impl Error {
     }
     pub fn value(arg: impl Into<String>, msg: impl Into<String>) -> Self {
         Error::Value { arg: arg.into(), msg: msg.into() }
+    }
+    pub fn dtype(arg: impl Into<String>, msg: impl Into<String>) -> Self {
+        Error::Type { arg: arg.into(), msg: msg.into() }
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod float;
+pub mod interrupt;
 pub mod linalg;
 pub mod par;
 

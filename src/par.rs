@@ -51,8 +51,12 @@ fn pool() -> Arc<rayon::ThreadPool> {
     }
     let pid = std::process::id();
     if st.pid != pid {
-        // Forked child: the parent's worker threads do not exist here.
-        st.pool = None;
+        // Forked child: the parent's worker threads do not exist here. Their
+        // pool is leaked, not dropped: its teardown would signal and wait on
+        // threads (and possibly locks held at the fork) that are gone.
+        if let Some(parent_pool) = st.pool.take() {
+            std::mem::forget(parent_pool);
+        }
         st.pid = pid;
     }
     if st.pool.is_none() {
@@ -79,8 +83,15 @@ fn pool() -> Arc<rayon::ThreadPool> {
 /// inside `f` use its threads. Always on a worker of the pool, even with one
 /// thread: run on the caller's thread instead, rayon calls would fall through
 /// to the global pool and use every core.
+/// On a thread inside `crate::interrupt::watched` the caller polls for an
+/// interrupt while it waits.
 pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    pool().install(f)
+    let pool = pool();
+    if crate::interrupt::is_watching() {
+        crate::interrupt::install_polling(&pool, f)
+    } else {
+        pool.install(f)
+    }
 }
 
 /// Threads parallel work may use here: the pool's size on one of its

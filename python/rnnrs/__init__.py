@@ -10,6 +10,8 @@ from rnnrs.reference.gradcheck import gradcheck, numerical_grad
 from rnnrs.reservoir import ESN, LMS, RLS, Reservoir, Ridge
 from rnnrs.rtrl import DiagRNN, IndRNN
 from rnnrs.reservoir import ES2N, NVAR, DeepESN, ESNClassifier, IPReservoir, LocalPlasticityReservoir
+from rnnrs import errors
+from rnnrs.errors import RnnrsError
 
 __version__ = "0.1.0"
 
@@ -49,4 +51,6 @@ __all__ = [
     "ES2N",
     "IPReservoir",
     "LocalPlasticityReservoir",
+    "RnnrsError",
+    "errors",
 ]

@@ -271,3 +271,4 @@ def _tpe(space: dict, n_trials: int, seed: int, batch_size: int, run: Any) -> li
                 study.tell(t, state=optuna.trial.TrialState.FAIL)
         trials += results
     return trials
+from rnnrs.dask_train import train  # noqa: E402, F401  (data-parallel training; see rnnrs.dask_train)

@@ -102,7 +102,14 @@ class Context:
 
 
 def _array(a, dtype: np.dtype, arg: str, cast: bool) -> np.ndarray:
-    """`a` as a C-contiguous array of `dtype`, or TypeError naming `arg`."""
+    """`a` as a C-contiguous array of `dtype`, or TypeError naming `arg`.
+    Lists and tuples are converted as NumPy does (``np.asarray(a, dtype)``)."""
+    if isinstance(a, (list, tuple)):
+        try:
+            return np.ascontiguousarray(np.asarray(a, dtype=dtype))
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{arg}: expected numbers convertible to {dtype.name}, got a {type(a).__name__} "
+                            f"that does not convert ({exc})") from exc
     arr = np.asarray(a)
     if arr.dtype != dtype:
         if not cast:

@@ -249,7 +249,15 @@ class DiagRNN(_ElemLayer):
         self._init(input_size, hidden_size, dtype, ("weight_ih", "decay_logit", "bias"), init)
 
 
-LRU = DiagRNN
+
+def __getattr__(name: str):
+    # Old spelling, kept working with a warning.
+    if name == "LRU":
+        import warnings
+
+        warnings.warn("rnnrs.rtrl.LRU is deprecated; use rnnrs.rtrl.DiagRNN", DeprecationWarning, stacklevel=2)
+        return DiagRNN
+    raise AttributeError(f"module 'rnnrs.rtrl' has no attribute {name!r}")
 
 
 class _LayerCell(_FlatParams):

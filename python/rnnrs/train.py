@@ -43,6 +43,7 @@ from typing import Callable, Mapping, Optional, Sequence, Union
 import numpy as np
 
 from rnnrs import losses as _losses
+from rnnrs._npz import read_npz
 from rnnrs.clip import clip_grad_norm_
 from rnnrs.model import Sequential, is_recurrent
 
@@ -540,31 +541,42 @@ def load_checkpoint(path, model, optimizer=None, *, scheduler=None) -> dict:
     """Restores a `save_checkpoint` file into ``model`` (and ``optimizer``,
     ``scheduler``); returns ``{"epoch": int, "history": dict}``.
 
-    Loads with ``allow_pickle=False``. Continue training with
+    Never unpickles; a broken or foreign file raises `rnnrs.errors.FileFormatError`
+    naming it. Continue training with
     ``fit(..., initial_epoch=ckpt["epoch"], history=ckpt["history"])``.
     """
-    with np.load(os.fspath(path), allow_pickle=False) as f:
+    with read_npz(path, "an rnnrs training checkpoint (rnnrs.train.save_checkpoint)") as f:
+        if "params" in f.files and "meta" in f.files:
+            raise f.error("this is an ESN file (ESN.save): load it with rnnrs.ESN.load")
         parts: dict = {"model": {}, "optim": {}, "sched": {}, "history": {}}
         epoch = 0
         for key in f.files:
             if key == "epoch":
-                epoch = int(f[key])
+                e = f[key]
+                if e.shape != () or not np.issubdtype(e.dtype, np.integer):
+                    raise f.error(f"entry 'epoch' is {e.dtype} of shape {e.shape}, not an integer")
+                epoch = int(e)
                 continue
             group, _, name = key.partition(".")
             if group not in parts:
-                raise ValueError(f"{path}: unexpected entry {key!r} (not an rnnrs checkpoint?)")
+                raise f.error(f"unexpected entry {key!r}")
             parts[group][name] = f[key]
-    if not parts["model"]:
-        raise ValueError(f"{path}: no model parameters in this file (not an rnnrs checkpoint?)")
-    model.load_state_dict(parts["model"])
-    if optimizer is not None:
-        if not parts["optim"]:
-            raise ValueError(f"{path}: the checkpoint holds no optimizer state")
-        optimizer.load_state_dict(parts["optim"])
-    if scheduler is not None:
-        if not parts["sched"]:
-            raise ValueError(f"{path}: the checkpoint holds no scheduler state")
-        scheduler.load_state_dict({k: v.item() for k, v in parts["sched"].items()})
+        if not parts["model"]:
+            raise f.error("no model parameters in this file")
+        if optimizer is not None and not parts["optim"]:
+            raise f.error("the checkpoint holds no optimizer state")
+        if scheduler is not None and not parts["sched"]:
+            raise f.error("the checkpoint holds no scheduler state")
+        try:
+            model.load_state_dict(parts["model"])
+            if optimizer is not None:
+                optimizer.load_state_dict(parts["optim"])
+            if scheduler is not None:
+                scheduler.load_state_dict({k: v.item() for k, v in parts["sched"].items()})
+        except KeyError as exc:  # missing/unexpected names: KeyError, as load_state_dict raises
+            raise KeyError(f"{f.path}: the checkpoint does not fit this model ({exc.args[0]})") from exc
+        except (ValueError, TypeError) as exc:
+            raise f.error(f"its contents do not fit the given model/optimizer ({exc})") from exc
     history = {k: v.tolist() for k, v in parts["history"].items()}
     for k in ("epoch", "step"):
         if k in history:

@@ -527,6 +527,7 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
             w_in.mul_big(d.serial, g, &x[tlo * b * d.i..thi * b * d.i], (thi - tlo) * b, true);
         }
         for s in s0..s1 {
+            crate::interrupt::check()?;
             let t = if reverse { tn - 1 - s } else { s };
             let (prev, new) = if reverse { (t + 1, t) } else { (t, t + 1) };
             let (h_prev, h_new) = two_slots(&mut hbuf, bho, prev, new);
@@ -670,6 +671,7 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
         // The chunk's steps cover one contiguous range of times.
         let (tlo, thi) = if fw.reverse { (tn - s1, tn - s0) } else { (s0, s1) };
         for s in (s0..s1).rev() {
+            crate::interrupt::check()?;
             let t = if fw.reverse { tn - 1 - s } else { s };
             let (prev, new) = if fw.reverse { (t + 1, t) } else { (t, t + 1) };
             let (c_prev, c_new): (&[T], &[T]) = if C::HAS_C {

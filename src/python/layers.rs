@@ -7,11 +7,10 @@
 
 use super::convert::{shape, slice, slice_mut, to_numpy};
 use crate::layer::{self, Cache, Mode, RnnSpec};
-use crate::Float;
+use crate::{Error, Float};
 use numpy::{
     Element, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods,
 };
-use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 enum AnyCache {
@@ -60,13 +59,13 @@ impl RnnContext {
 fn array<'py, T: Element + Float>(a: &Bound<'py, PyAny>, arg: &str) -> PyResult<PyReadonlyArrayDyn<'py, T>> {
     let arr = a
         .cast::<PyArrayDyn<T>>()
-        .map_err(|_| PyTypeError::new_err(format!("{arg}: expected a numpy.ndarray of dtype {}", T::NAME)))?;
-    arr.try_readonly().map_err(|e| PyValueError::new_err(format!("{arg}: {e}")))
+        .map_err(|_| Error::dtype(arg, format!("expected a numpy.ndarray of dtype {}", T::NAME)))?;
+    Ok(arr.try_readonly().map_err(|e| Error::value(arg, e.to_string()))?)
 }
 
 fn check_shape(got: &[usize], want: &[usize], arg: &str) -> PyResult<()> {
     if got != want {
-        return Err(PyValueError::new_err(format!("{arg}: expected shape {want:?}, got {got:?}")));
+        return Err(Error::shape(arg, format!("expected shape {want:?}, got {got:?}")).into());
     }
     Ok(())
 }
@@ -93,12 +92,16 @@ fn param_arrays<'py, T: Element + Float>(
 ) -> PyResult<Vec<PyReadonlyArrayDyn<'py, T>>> {
     let shapes = spec.param_shapes();
     if params.len() != shapes.len() {
-        return Err(PyValueError::new_err(format!(
-            "params: expected {} arrays ({}), got {}",
-            shapes.len(),
-            shapes.iter().map(|s| s.0.as_str()).collect::<Vec<_>>().join(", "),
-            params.len()
-        )));
+        return Err(Error::value(
+            "params",
+            format!(
+                "expected {} arrays ({}), got {}",
+                shapes.len(),
+                shapes.iter().map(|s| s.0.as_str()).collect::<Vec<_>>().join(", "),
+                params.len()
+            ),
+        )
+        .into());
     }
     let mut out = Vec::with_capacity(params.len());
     for (p, (name, shape)) in params.iter().zip(&shapes) {
@@ -126,16 +129,17 @@ fn forward_t<'py, T: Element + Float>(
     let xa = array::<T>(x, "input")?;
     let shape = shape(&xa);
     if shape.len() != 3 {
-        return Err(PyValueError::new_err(format!(
-            "input: expected 3 dimensions (T, B, I), got shape {shape:?}"
-        )));
+        return Err(
+            Error::shape("input", format!("expected 3 dimensions (T, B, I), got shape {shape:?}")).into()
+        );
     }
     let (t, b) = (shape[0], shape[1]);
     if shape[2] != spec.input_size {
-        return Err(PyValueError::new_err(format!(
-            "input: expected {} features (input_size), got shape {shape:?}",
-            spec.input_size
-        )));
+        return Err(Error::shape(
+            "input",
+            format!("expected {} features (input_size), got shape {shape:?}", spec.input_size),
+        )
+        .into());
     }
     let rows = spec.num_layers * spec.num_directions();
     let is_lstm = spec.mode == Mode::Lstm;
@@ -148,7 +152,9 @@ fn forward_t<'py, T: Element + Float>(
     let h0s = h0a.as_ref().map(|a| slice(a, "h0")).transpose()?;
     let c0s = c0a.as_ref().map(|a| slice(a, "c0")).transpose()?;
     let ms = ma.as_ref().map(|a| slice(a, "rec_mask")).transpose()?;
-    let (out, cache) = py.detach(|| layer::forward_masked(spec, &ps, xs, t, b, h0s, c0s, ms, train))?;
+    let (out, cache) = py.detach(|| {
+        crate::interrupt::watched(|| layer::forward_masked(spec, &ps, xs, t, b, h0s, c0s, ms, train))
+    })?;
     let nd = spec.num_directions();
     let y = to_numpy(py, out.y, &[t, b, nd * spec.h_out()])?.into_any();
     let h_n = to_numpy(py, out.h_n, &[rows, b, spec.h_out()])?.into_any();
@@ -183,7 +189,7 @@ fn rnn_forward<'py>(
 ) -> PyResult<ForwardOut<'py>> {
     let input_size = match x.getattr("shape")?.extract::<Vec<usize>>() {
         Ok(s) if s.len() == 3 => s[2],
-        _ => return Err(PyValueError::new_err("input: expected a 3-dimensional array (T, B, I)")),
+        _ => return Err(Error::shape("input", "expected a 3-dimensional array (T, B, I)").into()),
     };
     let spec = RnnSpec {
         mode: Mode::parse(mode)?,
@@ -220,7 +226,7 @@ fn rnn_forward<'py>(
             AnyCache::F32,
         )
     } else {
-        Err(PyTypeError::new_err("input: expected a numpy.ndarray of dtype float32 or float64"))
+        Err(Error::dtype("input", "expected a numpy.ndarray of dtype float32 or float64").into())
     }
 }
 
@@ -248,21 +254,19 @@ fn backward_t<'py, T: Element + Float>(
     let pa = param_arrays::<T>(spec, params)?;
     let shapes = spec.param_shapes();
     if grads.len() != shapes.len() {
-        return Err(PyValueError::new_err(format!(
-            "grads: expected {} arrays, got {}",
-            shapes.len(),
-            grads.len()
-        )));
+        return Err(
+            Error::value("grads", format!("expected {} arrays, got {}", shapes.len(), grads.len())).into()
+        );
     }
     let mut ga: Vec<PyReadwriteArrayDyn<'py, T>> = Vec::with_capacity(grads.len());
     for (g, (name, shape)) in grads.iter().zip(&shapes) {
         let arr = g.cast::<PyArrayDyn<T>>().map_err(|_| {
-            PyTypeError::new_err(format!("grads[{name}]: expected a numpy.ndarray of dtype {}", T::NAME))
+            Error::dtype(format!("grads[{name}]"), format!("expected a numpy.ndarray of dtype {}", T::NAME))
         })?;
         check_shape(arr.shape(), shape, &format!("grads[{name}]"))?;
         let rw = arr
             .try_readwrite()
-            .map_err(|e| PyValueError::new_err(format!("grads[{name}]: not writeable or aliased ({e})")))?;
+            .map_err(|e| Error::value(format!("grads[{name}]"), format!("not writeable or aliased ({e})")))?;
         ga.push(rw);
     }
     let ps = pa.iter().map(|a| slice(a, "params")).collect::<PyResult<Vec<_>>>()?;
@@ -270,7 +274,9 @@ fn backward_t<'py, T: Element + Float>(
     let dhs = dha.as_ref().map(|a| slice(a, "dh_n")).transpose()?;
     let dcs = dca.as_ref().map(|a| slice(a, "dc_n")).transpose()?;
     let mut gs = ga.iter_mut().map(|a| slice_mut(a, "grads")).collect::<PyResult<Vec<_>>>()?;
-    let g = py.detach(|| layer::backward(&ps, cache, dys, dhs, dcs, &mut gs, input_grad))?;
+    let g = py.detach(|| {
+        crate::interrupt::watched(|| layer::backward(&ps, cache, dys, dhs, dcs, &mut gs, input_grad))
+    })?;
     let dx = if input_grad { Some(to_numpy(py, g.dx, &[t, b, spec.input_size])?.into_any()) } else { None };
     let dh0 = to_numpy(py, g.dh0, &[rows, b, spec.h_out()])?.into_any();
     let dc0 =

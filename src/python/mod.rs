@@ -1,31 +1,24 @@
 //! The Python extension module `rnnrs._core`: the only place that uses PyO3.
 //! One file per exposed area; each has a `register` function called here.
 
-use pyo3::exceptions::{PyMemoryError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
 pub mod convert;
+mod errors;
 mod layers;
 mod reservoir;
 mod rtrl;
 mod train;
 
-impl From<crate::Error> for PyErr {
-    fn from(e: crate::Error) -> PyErr {
-        use crate::Error::*;
-        match e {
-            Shape { .. } | Value { .. } => PyValueError::new_err(e.to_string()),
-            NonFinite(_) | Numerical(_) => PyRuntimeError::new_err(e.to_string()),
-            Alloc { .. } => PyMemoryError::new_err(e.to_string()),
-        }
-    }
-}
-
 /// Sets the number of threads rnnrs computes with (0: the default, from
 /// `RNNRS_NUM_THREADS` or the number of cores).
 #[pyfunction]
-fn set_num_threads(n: usize) {
+fn set_num_threads(n: i64) -> PyResult<()> {
+    let n = usize::try_from(n).map_err(|_| {
+        crate::Error::value("n", format!("expected 0 (the default) or a positive number of threads, got {n}"))
+    })?;
     crate::par::set_num_threads(n);
+    Ok(())
 }
 
 /// The number of threads rnnrs computes with.
@@ -76,11 +69,20 @@ fn gemm_seconds(py: Python<'_>, m: usize, k: usize, n: usize, dtype: &str, reps:
     Ok(secs)
 }
 
+/// The instruction-set path the element-wise kernels run on here
+/// ("avx512", "avx2" or "scalar").
+#[pyfunction]
+fn simd_path() -> String {
+    format!("{:?}", crate::kernels::Isa::best()).to_lowercase()
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    errors::install_interrupt_hook();
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(gemm_seconds, m)?)?;
+    m.add_function(wrap_pyfunction!(simd_path, m)?)?;
     layers::register(m)?;
     train::register(m)?;
     reservoir::register(m)?;

@@ -7,16 +7,15 @@
 
 use crate::python::convert::{shape, slice, slice_mut, to_numpy};
 use crate::reservoir::{self as rc, Activation, CsrRef, Noise, Recurrent, ReservoirRef};
-use crate::Float;
+use crate::{Error, Float};
 use numpy::{Element, PyArrayDyn, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods};
-use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 type Arr<'py, T> = Bound<'py, PyArrayDyn<T>>;
 
 fn ro<'py, T: Element>(a: &Bound<'py, PyAny>, arg: &str) -> PyResult<PyReadonlyArrayDyn<'py, T>> {
     a.extract::<PyReadonlyArrayDyn<'py, T>>().map_err(|_| {
-        PyTypeError::new_err(format!("{arg}: expected a NumPy array of dtype {}", std::any::type_name::<T>()))
+        Error::dtype(arg, format!("expected a NumPy array of dtype {}", std::any::type_name::<T>())).into()
     })
 }
 
@@ -91,7 +90,7 @@ fn spectral_radius(
         data: slice(&data, "data")?,
     };
     let opts = rc::SpectralOptions { krylov_dim, tol, max_restarts, seed };
-    let e = py.detach(|| rc::spectral_radius(a, opts))?;
+    let e = py.detach(|| crate::interrupt::watched(|| rc::spectral_radius(a, opts)))?;
     Ok((e.radius, e.residual, e.converged, e.restarts))
 }
 
@@ -135,7 +134,7 @@ fn view<'a, T: Float + Element>(
     let win_shape = wt.win.shape();
     let wfb_shape = wt.wfb.shape();
     if win_shape.len() != 2 || wfb_shape.len() != 2 {
-        return Err(PyValueError::new_err("Win and Wfb must be 2-D arrays"));
+        return Err(Error::shape("Win, Wfb", "expected 2-D arrays").into());
     }
     let units = win_shape[0];
     let w = match (&wt.indptr, &wt.indices) {
@@ -147,9 +146,7 @@ fn view<'a, T: Float + Element>(
             data: slice(&wt.w, "W")?,
         }),
         (None, None) => Recurrent::Dense(slice(&wt.w, "W")?),
-        _ => {
-            return Err(PyValueError::new_err("W: give both indptr and indices (sparse) or neither (dense)"))
-        }
+        _ => return Err(Error::value("W", "give both indptr and indices (sparse) or neither (dense)").into()),
     };
     Ok(ReservoirRef {
         units,
@@ -189,7 +186,7 @@ fn run_typed<'py, T: Float + Element>(
         (ro::<T>(u, "X")?, ro::<T>(x0, "x0")?, ro::<T>(teacher, "y")?, ro::<T>(y0, "y0")?);
     let (us, xs, ts, ys) = (slice(&u, "X")?, slice(&x0, "x0")?, slice(&teacher, "y")?, slice(&y0, "y0")?);
     let total: usize = lengths.iter().sum();
-    let states = py.detach(|| rc::run(&res, us, &lengths, xs, ts, ys))?;
+    let states = py.detach(|| crate::interrupt::watched(|| rc::run(&res, us, &lengths, xs, ts, ys)))?;
     Ok(to_numpy(py, states, &[total, res.units])?.into_any())
 }
 
@@ -265,7 +262,8 @@ fn generate_typed<'py, T: Float + Element>(
     let (wos, bos, xs, ys) =
         (slice(&wo, "Wout")?, slice(&bo, "bias_out")?, slice(&x0, "x0")?, slice(&y0, "y0")?);
     let m = bos.len();
-    let (outs, states) = py.detach(|| rc::generate(&res, wos, bos, xs, ys, steps, ext_slice))?;
+    let (outs, states) =
+        py.detach(|| crate::interrupt::watched(|| rc::generate(&res, wos, bos, xs, ys, steps, ext_slice)))?;
     Ok((to_numpy(py, outs, &[steps, m])?.into_any(), to_numpy(py, states, &[steps, res.units])?.into_any()))
 }
 
@@ -312,10 +310,7 @@ fn reservoir_generate<'py>(
 fn dims2<T: Element>(a: &PyReadonlyArrayDyn<'_, T>, arg: &str) -> PyResult<(usize, usize)> {
     let s = shape(a);
     if s.len() != 2 {
-        return Err(PyValueError::new_err(format!(
-            "{arg}: expected a 2-D array, got {} dimensions",
-            s.len()
-        )));
+        return Err(Error::shape(arg, format!("expected a 2-D array, got {} dimensions", s.len())).into());
     }
     Ok((s[0], s[1]))
 }
@@ -330,7 +325,7 @@ fn accumulate_typed<T: Float + Element>(
     let (_, f) = dims2(&x, "X")?;
     let (_, o) = dims2(&y, "y")?;
     let (xs, ys) = (slice(&x, "X")?, slice(&y, "y")?);
-    Ok(py.detach(|| rc::ridge_accumulate(stats, xs, ys, f, o))?)
+    Ok(py.detach(|| crate::interrupt::watched(|| rc::ridge_accumulate(stats, xs, ys, f, o)))?)
 }
 
 /// Adds a block `(X, y)` to the float64 statistics (centred co-moments
@@ -395,7 +390,7 @@ fn ridge_merge(
         || m2.len() != f
         || n2.len() != o
     {
-        return Err(PyValueError::new_err("merge: statistics shapes do not match"));
+        return Err(Error::shape("merge", "statistics shapes do not match").into());
     }
     rc::merge_stats(&mut stats, count2, m2, n2, c2, y2, f, o);
     Ok(stats.count)
@@ -417,7 +412,9 @@ fn ridge_solve<'py>(
     let (f, o) = dims2(&cxy, "cxy")?;
     let (a, b, c, d) =
         (slice(&cxx, "cxx")?, slice(&cxy, "cxy")?, slice(&mean_x, "mean_x")?, slice(&mean_y, "mean_y")?);
-    let sol = py.detach(|| rc::ridge_solve(a, b, c, d, count, alpha, fit_intercept, f, o))?;
+    let sol = py.detach(|| {
+        crate::interrupt::watched(|| rc::ridge_solve(a, b, c, d, count, alpha, fit_intercept, f, o))
+    })?;
     Ok((to_numpy(py, sol.coef, &[f, o])?, to_numpy(py, sol.intercept, &[o])?))
 }
 

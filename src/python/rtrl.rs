@@ -5,17 +5,16 @@
 use super::convert::{shape, slice, to_numpy};
 use crate::cell::diag::DiagLinear;
 use crate::cell::indrnn::IndRnn;
-use crate::rtrl::diag::{self as elem, ElemRtrl, ElemShape, UnitMap};
+use crate::rtrl::diag::{self as elem, ElemRtrl, ElemShape};
 use crate::rtrl::{self, CellKind, CellShape, Method, Rtrl};
-use crate::Float;
+use crate::{Error, Float};
 use numpy::{Element, PyReadonlyArrayDyn};
-use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::IntoPyObjectExt;
 
 fn arr<'py, T: Element>(a: &Bound<'py, PyAny>, arg: &str) -> PyResult<PyReadonlyArrayDyn<'py, T>> {
     a.extract::<PyReadonlyArrayDyn<'py, T>>().map_err(|_| {
-        PyTypeError::new_err(format!("{arg}: expected a numpy array of dtype {}", std::any::type_name::<T>()))
+        Error::dtype(arg, format!("expected a numpy array of dtype {}", std::any::type_name::<T>())).into()
     })
 }
 
@@ -28,7 +27,7 @@ fn opt_arr<'py, T: Element>(
 
 fn dims(a: &[usize], n: usize, arg: &str) -> PyResult<()> {
     if a.len() != n {
-        return Err(PyValueError::new_err(format!("{arg}: expected a {n}-d array, got {}-d", a.len())));
+        return Err(Error::shape(arg, format!("expected a {n}-d array, got {}-d", a.len())).into());
     }
     Ok(())
 }
@@ -47,9 +46,11 @@ impl ElemCell {
             "INDRNN_TANH" => Ok(ElemCell::IndTanh),
             "INDRNN_RELU" => Ok(ElemCell::IndRelu),
             "DIAG" => Ok(ElemCell::Diag),
-            _ => Err(PyValueError::new_err(format!(
-                "cell: expected 'INDRNN_TANH', 'INDRNN_RELU' or 'DIAG', got {name:?}"
-            ))),
+            _ => Err(Error::value(
+                "cell",
+                format!("expected 'INDRNN_TANH', 'INDRNN_RELU' or 'DIAG', got {name:?}"),
+            )
+            .into()),
         }
     }
 }
@@ -86,7 +87,7 @@ macro_rules! with_dtype {
                 type $t = f32;
                 $body
             }
-            other => Err(PyTypeError::new_err(format!("dtype: expected float32 or float64, got {other}"))),
+            other => Err(Error::dtype("dtype", format!("expected float32 or float64, got {other}")).into()),
         }
     };
 }
@@ -115,24 +116,34 @@ fn gradient_impl<'py, T: Float + Element>(
         let ds = shape(&da);
         dims(&ds, 3, "dloss_dh")?;
         if ds[0] != steps || ds[1] != batch {
-            return Err(PyValueError::new_err(format!(
-                "dloss_dh: expected shape ({steps}, {batch}, hidden_size), got {ds:?}"
-            )));
+            return Err(Error::shape(
+                "dloss_dh",
+                format!("expected shape ({steps}, {batch}, hidden_size), got {ds:?}"),
+            )
+            .into());
         }
         ds[2]
     };
     let sh = CellShape::new(kind, input, hidden)?;
     if p_len != sh.n_params() {
-        return Err(PyValueError::new_err(format!(
-            "params: expected {} parameters for {mode} with input_size={input}, hidden_size={hidden}, got {p_len}",
-            sh.n_params()
-        )));
+        return Err(Error::shape(
+            "params",
+            format!(
+                "expected {} parameters for {mode} with input_size={input}, hidden_size={hidden}, got {p_len}",
+                sh.n_params()
+            ),
+        )
+        .into());
     }
     let method = Method::parse(method, seed)?;
     let (p, xv, dv) = (slice(&pa, "params")?, slice(&xa, "x")?, slice(&da, "dloss_dh")?);
     let h0s = h0a.as_ref().map(|a| slice(a, "h0")).transpose()?;
     let c0s = c0a.as_ref().map(|a| slice(a, "c0")).transpose()?;
-    let res = py.detach(|| rtrl::gradient(sh, method, p, xv, dv, steps, batch, h0s, c0s, memory_limit))?;
+    let res = py.detach(|| {
+        crate::interrupt::watched(|| {
+            rtrl::gradient(sh, method, p, xv, dv, steps, batch, h0s, c0s, memory_limit)
+        })
+    })?;
     let (c, h) = (kind.comps(), hidden);
     let mut h_n = Vec::with_capacity(batch * h);
     let mut c_n = Vec::with_capacity(batch * h);
@@ -182,10 +193,14 @@ fn seq_dims<T: Element>(
     let input = xs[2];
     let p: usize = shape(pa).iter().product();
     if input == 0 || (p / (input + 2)) * (input + 2) != p {
-        return Err(PyValueError::new_err(format!(
-            "params: expected hidden_size * (input_size + 2) = hidden_size * {} elements, got {p}",
-            input + 2
-        )));
+        return Err(Error::shape(
+            "params",
+            format!(
+                "expected hidden_size * (input_size + 2) = hidden_size * {} elements, got {p}",
+                input + 2
+            ),
+        )
+        .into());
     }
     Ok((xs[0], xs[1], ElemShape::new(input, p / (input + 2))?))
 }
@@ -201,7 +216,9 @@ fn elem_forward_impl<'py, T: Float + Element>(
     let (steps, batch, sh) = seq_dims(&xa, &pa)?;
     let (p, xv) = (slice(&pa, "params")?, slice(&xa, "x")?);
     let h0s = h0a.as_ref().map(|a| slice(a, "h0")).transpose()?;
-    let y = py.detach(|| with_unit!(cell, u, elem::forward(u, &sh, p, xv, h0s, steps, batch)))?;
+    let y = py.detach(|| {
+        crate::interrupt::watched(|| with_unit!(cell, u, elem::forward(u, &sh, p, xv, h0s, steps, batch)))
+    })?;
     to_numpy(py, y, &[steps, batch, sh.hidden])?.into_py_any(py)
 }
 
@@ -237,8 +254,11 @@ fn elem_backward_impl<'py, T: Float + Element>(
     let (p, xv, yv, dyv) = (slice(&pa, "params")?, slice(&xa, "x")?, slice(&ya, "y")?, slice(&dya, "dy")?);
     let h0s = h0a.as_ref().map(|a| slice(a, "h0")).transpose()?;
     let dhns = dhna.as_ref().map(|a| slice(a, "dh_n")).transpose()?;
-    let r =
-        py.detach(|| with_unit!(cell, u, elem::backward(u, &sh, p, xv, h0s, yv, dyv, dhns, steps, batch)))?;
+    let r = py.detach(|| {
+        crate::interrupt::watched(|| {
+            with_unit!(cell, u, elem::backward(u, &sh, p, xv, h0s, yv, dyv, dhns, steps, batch))
+        })
+    })?;
     let dx = to_numpy(py, r.dx, &[steps, batch, sh.input])?;
     let dh0 = to_numpy(py, r.dh0, &[batch, sh.hidden])?;
     let g = to_numpy(py, r.grad, &[sh.n_params()])?;
@@ -277,8 +297,11 @@ fn elem_rtrl_impl<'py, T: Float + Element>(
     let (steps, batch, sh) = seq_dims(&xa, &pa)?;
     let (p, xv, dv) = (slice(&pa, "params")?, slice(&xa, "x")?, slice(&da, "dloss_dh")?);
     let h0s = h0a.as_ref().map(|a| slice(a, "h0")).transpose()?;
-    let (g, y) =
-        py.detach(|| with_unit!(cell, u, elem::rtrl_gradient(u, &sh, p, xv, dv, h0s, steps, batch)))?;
+    let (g, y) = py.detach(|| {
+        crate::interrupt::watched(|| {
+            with_unit!(cell, u, elem::rtrl_gradient(u, &sh, p, xv, dv, h0s, steps, batch))
+        })
+    })?;
     let g = to_numpy(py, g, &[sh.n_params()])?;
     let y = to_numpy(py, y, &[steps, batch, sh.hidden])?;
     (g, y).into_py_any(py)
@@ -364,18 +387,20 @@ impl RtrlState {
     ) -> PyResult<Self> {
         if let Ok(cell) = ElemCell::parse(mode) {
             if !matches!(method, "diag" | "exact" | "snap1") {
-                return Err(PyValueError::new_err(format!(
-                    "method: element-wise cells use exact O(P) RTRL ('diag'), got {method:?}"
-                )));
+                return Err(Error::value(
+                    "method",
+                    format!("element-wise cells use exact O(P) RTRL ('diag'), got {method:?}"),
+                )
+                .into());
             }
             let sh = ElemShape::new(input_size, hidden_size)?;
             let inner = match dtype {
                 "float64" => Inner::E64(ElemRtrl::new(sh, batch, memory_limit)?, cell),
                 "float32" => Inner::E32(ElemRtrl::new(sh, batch, memory_limit)?, cell),
                 other => {
-                    return Err(PyTypeError::new_err(format!(
-                        "dtype: expected float32 or float64, got {other}"
-                    )))
+                    return Err(
+                        Error::dtype("dtype", format!("expected float32 or float64, got {other}")).into()
+                    )
                 }
             };
             return Ok(RtrlState { inner, hidden: hidden_size, comps: 1, n_params: sh.n_params() });
@@ -387,7 +412,7 @@ impl RtrlState {
             "float64" => Inner::F64(Rtrl::new(sh, m, batch, memory_limit)?),
             "float32" => Inner::F32(Rtrl::new(sh, m, batch, memory_limit)?),
             other => {
-                return Err(PyTypeError::new_err(format!("dtype: expected float32 or float64, got {other}")))
+                return Err(Error::dtype("dtype", format!("expected float32 or float64, got {other}")).into())
             }
         };
         Ok(RtrlState { inner, hidden: hidden_size, comps: kind.comps(), n_params: sh.n_params() })
@@ -550,7 +575,3 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<RtrlState>()?;
     Ok(())
 }
-
-// Keep the trait in scope for `with_unit!` users.
-#[allow(unused_imports)]
-use UnitMap as _;

@@ -10,8 +10,8 @@ use crate::train::clip::{self, NormType};
 use crate::train::dense::{self, LinearShape};
 use crate::train::loss::{self, CrossEntropy, Layout, Reduction, Target};
 use crate::train::optim::{self, Slots};
+use crate::Error;
 use numpy::{PyArrayDyn, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods};
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 /// Mutable slices of a list of arrays; an empty list stands for `n` unused
@@ -25,7 +25,7 @@ fn slices_mut<'a, T: numpy::Element>(
         return Ok((0..n).map(|_| Default::default()).collect());
     }
     if arrays.len() != n {
-        return Err(PyValueError::new_err(format!("{arg}: expected {n} arrays, got {}", arrays.len())));
+        return Err(Error::value(arg, format!("expected {n} arrays, got {}", arrays.len())).into());
     }
     arrays.iter_mut().map(|a| slice_mut(a, arg)).collect()
 }
@@ -36,7 +36,7 @@ fn slices<'a, T: numpy::Element>(
     arg: &str,
 ) -> PyResult<Vec<&'a [T]>> {
     if arrays.len() != n {
-        return Err(PyValueError::new_err(format!("{arg}: expected {n} arrays, got {}", arrays.len())));
+        return Err(Error::value(arg, format!("expected {n} arrays, got {}", arrays.len())).into());
     }
     arrays.iter().map(|a| slice(a, arg)).collect()
 }
@@ -138,7 +138,7 @@ macro_rules! bindings {
             let target = match (&target_index, &target_probs) {
                 (Some(t), None) => Target::Index(slice(t, "target")?),
                 (None, Some(t)) => Target::Probs(slice(t, "target")?),
-                _ => return Err(PyValueError::new_err("target: give class indices or probabilities")),
+                _ => return Err(Error::value("target", "give class indices or probabilities").into()),
             };
             let shape = shape(&input);
             let x = slice(&input, "input")?;
@@ -278,7 +278,7 @@ macro_rules! bindings {
         ) -> PyResult<Bound<'py, PyArrayDyn<$t>>> {
             let (xs, ws) = (x.shape().to_vec(), weight.shape().to_vec());
             if xs.len() != 2 || ws.len() != 2 {
-                return Err(PyValueError::new_err("x, weight: expected 2-d arrays"));
+                return Err(Error::shape("x, weight", "expected 2-d arrays").into());
             }
             let sh = LinearShape { rows: xs[0], in_features: xs[1], out_features: ws[0] };
             let (xv, wv) = (slice(&x, "x")?, slice(&weight, "weight")?);
@@ -300,7 +300,7 @@ macro_rules! bindings {
         ) -> PyResult<Bound<'py, PyArrayDyn<$t>>> {
             let (xs, ws) = (x.shape().to_vec(), weight.shape().to_vec());
             if xs.len() != 2 || ws.len() != 2 {
-                return Err(PyValueError::new_err("x, weight: expected 2-d arrays"));
+                return Err(Error::shape("x, weight", "expected 2-d arrays").into());
             }
             let sh = LinearShape { rows: xs[0], in_features: xs[1], out_features: ws[0] };
             let (xv, wv, dyv) = (slice(&x, "x")?, slice(&weight, "weight")?, slice(&dy, "dy")?);
@@ -322,7 +322,7 @@ macro_rules! bindings {
         ) -> PyResult<()> {
             let gs = grad_weight.shape().to_vec();
             if gs.len() != 2 {
-                return Err(PyValueError::new_err("grad_weight: expected a 2-d array"));
+                return Err(Error::shape("grad_weight", "expected a 2-d array").into());
             }
             let (iv, dyv) = (slice(&indices, "indices")?, slice(&dy, "dy")?);
             let gw = slice_mut(&mut grad_weight, "grad_weight")?;

@@ -127,11 +127,19 @@ pub fn ridge_accumulate<T: Float>(
     crate::reservoir::run::check_finite(x, "X")?;
     crate::reservoir::run::check_finite(y, "y")?;
     let rows = x.len() / f;
-    crate::par::install(|| {
+    // The block's own statistics are merged into `s` only at the end, so an
+    // interrupted call (Ctrl-C) leaves `s` as it was.
+    let (mut bxx, mut bxy, mut bmx, mut bmy) =
+        (vec![0.0; f * f], vec![0.0; f * o], vec![0.0; f], vec![0.0; o]);
+    let mut block =
+        RidgeStats { cxx: &mut bxx, cxy: &mut bxy, mean_x: &mut bmx, mean_y: &mut bmy, count: 0.0 };
+    crate::par::install(|| -> Result<()> {
+        let s = &mut block;
         let mut cxx2 = vec![0.0; f * f];
         let mut cxy2 = vec![0.0; f * o];
         let mut start = 0;
         while start < rows {
+            crate::interrupt::check()?;
             let len = CHUNK_ROWS.min(rows - start);
             let mut xc: Vec<f64> = x[start * f..(start + len) * f].iter().map(|v| v.to_f64()).collect();
             let mut yc: Vec<f64> = y[start * o..(start + len) * o].iter().map(|v| v.to_f64()).collect();
@@ -152,7 +160,10 @@ pub fn ridge_accumulate<T: Float>(
             merge_stats(s, len as f64, &mx, &my, &cxx2, &cxy2, f, o);
             start += len;
         }
-    });
+        Ok(())
+    })?;
+    crate::interrupt::check()?;
+    merge_stats(s, block.count, block.mean_x, block.mean_y, block.cxx, block.cxy, f, o);
     Ok(s.count)
 }
 

@@ -448,6 +448,9 @@ fn run_group<T: Float, const NB: usize>(
     // Sequence of each lane of each block (None: padding).
     let lane_seq = |b: usize, l: usize| Some(b * LANES + l).filter(|&s| s < seqs);
     for t in 0..steps {
+        if crate::interrupt::check().is_err() {
+            break; // `run` reports it
+        }
         let blocks: [&[T]; NB] = std::array::from_fn(|b| &prev[b * block..(b + 1) * block]);
         // Units in chunks small enough to stay in L1 from the product to the
         // write-back.
@@ -600,6 +603,7 @@ pub fn run<T: Float>(
             }
         }
     });
+    crate::interrupt::check()?;
     Ok(states)
 }
 
@@ -721,6 +725,7 @@ pub fn generate<T: Float>(
             outputs[(steps - 1) * m..steps * m].copy_from_slice(&y);
         }
     });
+    crate::interrupt::check()?;
     Ok((outputs, states))
 }
 

@@ -289,6 +289,7 @@ fn arnoldi(
     let mut last = SpectralEstimate { radius: 0.0, residual: f64::INFINITY, converged: false, restarts: 0 };
     let mut leading = vec![0.0; n];
     for restart in 0..=opts.max_restarts {
+        crate::interrupt::check()?;
         let mut k = m;
         let mut beta = 0.0;
         for j in kept..m {

@@ -25,6 +25,9 @@ where
     let helpers = crate::par::num_threads().saturating_sub(1).min(parts.saturating_sub(1));
     if helpers == 0 || steps < 2 {
         for t in 0..steps {
+            if crate::interrupt::check().is_err() {
+                break; // the caller reports it
+            }
             prepare(t);
             for k in 0..parts {
                 work(t, k);
@@ -46,6 +49,9 @@ where
         // which the scope then propagates after they return).
         let _stop = StopOnDrop(&sync.stop);
         for t in 0..steps {
+            if crate::interrupt::check().is_err() {
+                break; // the caller reports it
+            }
             prepare(t);
             sync.published.store(t + 1, Ordering::Release);
             let end = (t + 1) * parts;

@@ -126,6 +126,7 @@ pub fn forward<T: Float, U: UnitMap>(
         let mut coef = vec![T::ZERO; 3 * h];
         // The same batched unit map as RTRL, so both give identical states.
         for t in 0..steps {
+            crate::interrupt::check()?;
             for b in 0..batch {
                 let o = t * bh + b * h;
                 let hb = &mut hs[b * h..(b + 1) * h];
@@ -178,6 +179,7 @@ pub fn backward<T: Float, U: UnitMap>(
         let mut carry: Vec<T> = dh_n.map(|d| d.to_vec()).unwrap_or_else(|| vec![T::ZERO; bh]);
         let zeros = vec![T::ZERO; bh];
         for t in (0..steps).rev() {
+            crate::interrupt::check()?;
             let hprev = if t > 0 { &y[(t - 1) * bh..t * bh] } else { h0.unwrap_or(&zeros) };
             for j in 0..bh {
                 let k = j % h;
@@ -286,6 +288,7 @@ pub fn rtrl_gradient<T: Float, U: UnitMap>(
     let mut per_seq = try_zeros(checked_size(&[batch, 2, p], "RTRL sensitivities")?, "RTRL sensitivities")?;
     let mut coef = vec![T::ZERO; 3 * h];
     for t in 0..steps {
+        crate::interrupt::check()?;
         for (b, buf) in per_seq.chunks_mut(2 * p).enumerate() {
             let (m, g) = buf.split_at_mut(p);
             let o = t * bh + b * h;

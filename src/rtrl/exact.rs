@@ -205,6 +205,7 @@ impl<T: Float> Exact<T> {
         let (bi, bh, width, blk) = (bsz * i, bsz * h, self.width, self.block_len(sh));
         let mut t0 = 0;
         while t0 < steps {
+            crate::interrupt::check()?;
             let len = chunk.min(steps - t0);
             for s in 0..len {
                 let t = t0 + s;

@@ -440,6 +440,7 @@ pub fn gradient<T: Float>(
             );
         }
         for t in 0..steps {
+            crate::interrupt::check()?;
             r.step(params, &x[t * bi..(t + 1) * bi], Some(&dloss_dh[t * bh..(t + 1) * bh]), Some(&mut grad))?;
             for b in 0..batch {
                 y[t * bh + b * h..t * bh + (b + 1) * h].copy_from_slice(&r.state[b * c * h..b * c * h + h]);

@@ -222,7 +222,7 @@ class Optimizer:
                 k = key[len("hyper.") :]
                 if k not in hyper:
                     raise ValueError(f"state_dict: unknown hyper-parameter {k!r}")
-                hyper[k] = _like(hyper[k], v)
+                hyper[k] = _like(hyper[k], v, key)
         index = {n: i for i, n in enumerate(self.names)}
         state: List[Dict[str, object]] = [{} for _ in self.params]
         allowed = set(self._buffers) | {"step"}
@@ -236,9 +236,12 @@ class Optimizer:
                 raise ValueError(f"state_dict: unknown state buffer {buf!r} in {key!r}")
             i = index[name]
             if buf == "step":
-                state[i]["step"] = int(np.asarray(v))
+                step = _real_array(v, key)
+                if step.shape != () or step.dtype.kind == "f" and not float(step).is_integer() or step < 0:
+                    raise ValueError(f"state_dict: {key!r}: expected a step count >= 0, got {v!r}")
+                state[i]["step"] = int(step)
             else:
-                a = np.asarray(v)
+                a = _real_array(v, key)
                 if a.shape != self.params[i].shape:
                     raise ValueError(
                         f"state_dict: {key!r} has shape {a.shape}, its parameter {self.params[i].shape}"
@@ -255,15 +258,27 @@ class Optimizer:
                         st[b] = np.zeros_like(self.params[i])
 
 
-def _like(template, value):
-    """`value` (possibly a 0-d / 1-d array from np.load) as `template`'s type."""
-    if isinstance(template, bool):
-        return bool(np.asarray(value))
+def _like(template, value, key: str = "value"):
+    """`value` (possibly a 0-d / 1-d array from np.load) as `template`'s type,
+    or a ValueError naming `key` and what was expected."""
+    if not isinstance(template, (bool, tuple, int, float)):
+        return value
+    a = _real_array(value, key)
     if isinstance(template, tuple):
-        return tuple(float(x) for x in np.asarray(value).reshape(-1))
-    if isinstance(template, (int, float)):
-        return float(np.asarray(value))
-    return value
+        if a.size != len(template):
+            raise ValueError(f"state_dict: {key!r}: expected {len(template)} numbers, got shape {a.shape}")
+        return tuple(float(x) for x in a.reshape(-1))
+    if a.shape != ():
+        raise ValueError(f"state_dict: {key!r}: expected a number, got shape {a.shape}")
+    return bool(a) if isinstance(template, bool) else float(a)
+
+
+def _real_array(value, key: str) -> np.ndarray:
+    """`value` as a real (bool, integer or float) array, or a ValueError naming `key`."""
+    a = np.asarray(value)
+    if a.dtype.kind not in "biuf":
+        raise ValueError(f"state_dict: {key!r}: expected real numbers, got {type(value).__name__} of dtype {a.dtype}")
+    return a
 
 
 def _nonneg(name: str, value: float) -> float:

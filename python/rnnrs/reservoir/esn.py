@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import json
 from typing import Any
 
 import numpy as np
 
+from rnnrs._npz import read_npz
+from rnnrs.errors import FileFormatError
 from rnnrs.reservoir._checks import (
     _as_list,
     _as_sequences,
@@ -327,19 +328,44 @@ class ESN(_Mixin, _Base):
 
     @classmethod
     def load(cls, path: Any) -> ESN:
-        """Loads an ESN saved with `save`."""
-        with np.load(path if not isinstance(path, bytes) else io.BytesIO(path), allow_pickle=False) as z:
-            est = cls(**json.loads(str(z["params"])))
-            n_in, n_out, y1d = (int(v) for v in z["meta"])
+        """Loads an ESN saved with `save` (a path, the file's bytes or a binary
+        file). Never unpickles; a broken or foreign file raises
+        `rnnrs.errors.FileFormatError` naming it."""
+        keys = ("params", "meta", "W_indptr", "W_indices", "W_data", "Win", "bias", "Wfb", "leak", "coef",
+                "intercept", "state", "last_output")
+        with read_npz(path, "an ESN file (ESN.save)") as z:
+            hint = ""
+            if any(k.startswith("model.") for k in z.files):
+                hint = "; this is a training checkpoint: load it with rnnrs.train.load_checkpoint"
+            z.require(keys, hint)
+            a = {k: z[k] for k in keys}
+        try:
+            params = json.loads(str(a["params"]))
+            if not isinstance(params, dict):
+                raise ValueError("the parameters are not a JSON object")
+            est = cls(**params)
+            meta = a["meta"]
+            if meta.shape != (3,) or not np.issubdtype(meta.dtype, np.integer) or meta.min() < 0:
+                raise ValueError(f"meta: expected 3 sizes, got {meta!r}")
+            n_in, n_out, y1d = (int(v) for v in meta)
+            if a["W_indptr"].shape != (est.units + 1,) or a["Win"].shape != (est.units, n_in):
+                raise ValueError(f"W_indptr, Win: expected shapes ({est.units + 1},), ({est.units}, {n_in})")
             est.n_features_in_, est.n_outputs_, est._y_1d = n_in, n_out, bool(y1d)
             res = est._make_reservoir(n_in, n_out)
-            res.W_indptr, res.W_indices = z["W_indptr"], z["W_indices"]
+            res.W_indptr, res.W_indices = a["W_indptr"], a["W_indices"]
             res.W_data, res.Win, res.bias, res.Wfb, res.leak = (
-                z["W_data"], z["Win"], z["bias"], z["Wfb"], z["leak"]
+                a["W_data"], a["Win"], a["bias"], a["Wfb"], a["leak"]
             )
             est.reservoir_ = res
-            est.coef_, est.intercept_ = z["coef"], z["intercept"]
-            est.state_, est.last_output_ = z["state"], z["last_output"]
+            est.coef_, est.intercept_ = a["coef"], a["intercept"]
+            est.state_, est.last_output_ = a["state"], a["last_output"]
+            if est.state_.shape != (est.units,) or est.last_output_.shape != (n_out,):
+                raise ValueError(f"state/last_output: expected shapes ({est.units},), ({n_out},)")
+            # One step through everything validates the weights' shapes and the sparse structure.
+            est.predict(np.zeros((1, n_in)))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise FileFormatError(f"does not hold a valid ESN ({exc}); expected an ESN file (ESN.save)",
+                                  path=z.path) from exc
         return est
 
 
