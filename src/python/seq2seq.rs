@@ -27,11 +27,17 @@ fn tokens<'a>(
 ) -> PyResult<Tokens<'a>> {
     let sh = shape(a);
     if sh.len() != 2 {
-        return Err(Error::shape(arg, format!("expected a (batch, time) token array, got shape {sh:?}")).into());
+        return Err(
+            Error::shape(arg, format!("expected a (batch, time) token array, got shape {sh:?}")).into()
+        );
     }
     let ls = shape(lengths);
     if ls.len() != 1 {
-        return Err(Error::shape(format!("{arg}_lengths"), format!("expected a 1-D array, got shape {ls:?}")).into());
+        return Err(Error::shape(
+            format!("{arg}_lengths"),
+            format!("expected a 1-D array, got shape {ls:?}"),
+        )
+        .into());
     }
     Ok(Tokens::new(arg, slice(a, arg)?, sh[0], sh[1], slice(lengths, "lengths")?, vocab)?)
 }
@@ -42,7 +48,12 @@ fn forward_t<'py, T: Element + Float>(
     py: Python<'py>,
     cfg: &Config,
     params: PyReadonlyArrayDyn<'py, T>,
-    (src, src_len, tgt, tgt_len): (PyReadonlyArrayDyn<'py, i64>, PyReadonlyArrayDyn<'py, i64>, PyReadonlyArrayDyn<'py, i64>, PyReadonlyArrayDyn<'py, i64>),
+    (src, src_len, tgt, tgt_len): (
+        PyReadonlyArrayDyn<'py, i64>,
+        PyReadonlyArrayDyn<'py, i64>,
+        PyReadonlyArrayDyn<'py, i64>,
+        PyReadonlyArrayDyn<'py, i64>,
+    ),
     feed: Feed,
 ) -> PyResult<Bound<'py, PyTuple>> {
     let p = slice(&params, "params")?;
@@ -61,7 +72,12 @@ fn train_t<T: Element + Float>(
     cfg: &Config,
     params: PyReadonlyArrayDyn<'_, T>,
     mut grads: PyReadwriteArrayDyn<'_, T>,
-    (src, src_len, tgt, tgt_len): (PyReadonlyArrayDyn<'_, i64>, PyReadonlyArrayDyn<'_, i64>, PyReadonlyArrayDyn<'_, i64>, PyReadonlyArrayDyn<'_, i64>),
+    (src, src_len, tgt, tgt_len): (
+        PyReadonlyArrayDyn<'_, i64>,
+        PyReadonlyArrayDyn<'_, i64>,
+        PyReadonlyArrayDyn<'_, i64>,
+        PyReadonlyArrayDyn<'_, i64>,
+    ),
     feed: Feed,
 ) -> PyResult<f64> {
     let p = slice(&params, "params")?;
@@ -154,7 +170,8 @@ impl Seq2SeqSpec {
                 .into())
             }
         };
-        let cfg = Config::new(cell, context, src_vocab, tgt_vocab, embedding_dim, hidden_size, attention_dim)?;
+        let cfg =
+            Config::new(cell, context, src_vocab, tgt_vocab, embedding_dim, hidden_size, attention_dim)?;
         Ok(Seq2SeqSpec { cfg })
     }
 
@@ -265,9 +282,11 @@ impl Seq2SeqSpec {
             "sample" => Method::Sample { temperature, top_k, seed },
             "beam" => Method::Beam { width: beam_width, length_penalty },
             _ => {
-                return Err(
-                    Error::value("method", format!("expected 'greedy', 'sample' or 'beam', got {method:?}")).into()
+                return Err(Error::value(
+                    "method",
+                    format!("expected 'greedy', 'sample' or 'beam', got {method:?}"),
                 )
+                .into())
             }
         };
         if let Ok(p) = params.extract::<PyReadonlyArrayDyn<'py, f32>>() {

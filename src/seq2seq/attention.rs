@@ -6,6 +6,7 @@
 
 use super::{add, add_column_sums, Config, Context, Layout, Score};
 use crate::error::{try_zeros, Result};
+use crate::kernels::tanh_inplace;
 use crate::linalg::{gemm, Op};
 use crate::Float;
 
@@ -23,11 +24,26 @@ pub struct Memory<T> {
 }
 
 impl<T: Float> Memory<T> {
-    pub fn new(cfg: &Config, l: &Layout, p: &[T], keys: &[T], h_last: &[T], lens: &[usize], s: usize) -> Result<Self> {
+    pub fn new(
+        cfg: &Config,
+        l: &Layout,
+        p: &[T],
+        keys: &[T],
+        h_last: &[T],
+        lens: &[usize],
+        s: usize,
+    ) -> Result<Self> {
         let (rows, h, pw) = (lens.len(), cfg.hidden, cfg.proj());
         let mut proj = try_zeros(rows * s * pw, "projected keys")?;
         if pw > 0 {
-            gemm(&mut proj, pw, Op::new(keys, rows * s, h), Op::new(&p[l.att_w.clone()], pw, h).t(), T::ONE, false);
+            gemm(
+                &mut proj,
+                pw,
+                Op::new(keys, rows * s, h),
+                Op::new(&p[l.att_w.clone()], pw, h).t(),
+                T::ONE,
+                false,
+            );
             if !l.att_b.is_empty() {
                 for row in proj.chunks_exact_mut(pw) {
                     add(row, &p[l.att_b.clone()]);
@@ -100,19 +116,22 @@ pub fn forward<T: Float>(
         let len = mem.lens[r];
         let qr = &q[r * h..(r + 1) * h];
         let al = &mut alpha[r * s..(r + 1) * s];
+        if score == Score::Additive {
+            // All `tanh(W_k k_j + b + W_q q)` of the row in one vector pass.
+            let zr = &mut z[r * s * pw..(r * s + len) * pw];
+            for (zj, pj) in zr.chunks_exact_mut(pw).zip(mem.proj[r * s * pw..].chunks_exact(pw)) {
+                for ((zz, &a), &b) in zj.iter_mut().zip(pj).zip(&qp[r * pw..(r + 1) * pw]) {
+                    *zz = a + b;
+                }
+            }
+            tanh_inplace(zr);
+        }
         let mut m = T::from_f64(f64::NEG_INFINITY);
         for j in 0..len {
             let e = match score {
                 Score::Dot => dot(qr, &mem.keys[(r * s + j) * h..(r * s + j + 1) * h]),
                 Score::General => dot(qr, &mem.proj[(r * s + j) * pw..(r * s + j + 1) * pw]),
-                Score::Additive => {
-                    let zr = &mut z[(r * s + j) * pw..(r * s + j + 1) * pw];
-                    let pr = &mem.proj[(r * s + j) * pw..(r * s + j + 1) * pw];
-                    for ((zz, &a), &b) in zr.iter_mut().zip(pr).zip(&qp[r * pw..(r + 1) * pw]) {
-                        *zz = (a + b).tanh();
-                    }
-                    dot(v, zr)
-                }
+                Score::Additive => dot(v, &z[(r * s + j) * pw..(r * s + j + 1) * pw]),
             };
             al[j] = e;
             m = m.max(e);

@@ -17,10 +17,17 @@ pub enum Method {
     Greedy,
     /// Softmax of `logits / temperature` restricted to the `top_k` largest
     /// (0: all); draws from a generator seeded by `seed`.
-    Sample { temperature: f64, top_k: usize, seed: u64 },
+    Sample {
+        temperature: f64,
+        top_k: usize,
+        seed: u64,
+    },
     /// Keeps `width` hypotheses per sequence; a sequence is done when
     /// `width` hypotheses have ended; the best by `log p / len^length_penalty`.
-    Beam { width: usize, length_penalty: f64 },
+    Beam {
+        width: usize,
+        length_penalty: f64,
+    },
 }
 
 /// Decoded sequences.
@@ -54,10 +61,16 @@ pub fn decode<T: Float>(
     match method {
         Method::Sample { temperature, top_k, .. } => {
             if !(temperature > 0.0 && temperature.is_finite()) {
-                return Err(Error::value("temperature", format!("expected a finite value > 0, got {temperature}")));
+                return Err(Error::value(
+                    "temperature",
+                    format!("expected a finite value > 0, got {temperature}"),
+                ));
             }
             if top_k > cfg.tgt_vocab {
-                return Err(Error::value("top_k", format!("expected at most the vocabulary size {}, got {top_k}", cfg.tgt_vocab)));
+                return Err(Error::value(
+                    "top_k",
+                    format!("expected at most the vocabulary size {}, got {top_k}", cfg.tgt_vocab),
+                ));
             }
         }
         Method::Beam { width, length_penalty } => {
@@ -180,7 +193,9 @@ fn pointwise<C: Cell<T>, T: Float>(
                     let k = if top_k == 0 { v } else { top_k };
                     order.iter_mut().enumerate().for_each(|(i, o)| *o = i);
                     if k < v {
-                        order.select_nth_unstable_by(k - 1, |&i, &j| row[j].partial_cmp(&row[i]).unwrap_or(std::cmp::Ordering::Equal));
+                        order.select_nth_unstable_by(k - 1, |&i, &j| {
+                            row[j].partial_cmp(&row[i]).unwrap_or(std::cmp::Ordering::Equal)
+                        });
                     }
                     let m = order[..k].iter().fold(f64::NEG_INFINITY, |m, &i| m.max(row[i].to_f64()));
                     let mut sum = 0.0;
@@ -305,7 +320,10 @@ fn beam<C: Cell<T>, T: Float>(
             }
             let keep = (2 * k).min(cand.len());
             let by_score = |a: &(f64, usize, usize), b: &(f64, usize, usize)| {
-                b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2))
+                b.0.partial_cmp(&a.0)
+                    .unwrap_or(std::cmp::Ordering::Equal)
+                    .then(a.1.cmp(&b.1))
+                    .then(a.2.cmp(&b.2))
             };
             if keep < cand.len() {
                 cand.select_nth_unstable_by(keep - 1, by_score);
@@ -359,7 +377,12 @@ fn beam<C: Cell<T>, T: Float>(
                 let r = bb * k + kk;
                 if scores[r] > f64::NEG_INFINITY {
                     let (pr, tk) = (parents[last_t][r], toks[last_t][r]);
-                    ended[bb].push(Ended { norm: norm(scores[r], last_t + 1), t: last_t, parent: pr, tok: tk });
+                    ended[bb].push(Ended {
+                        norm: norm(scores[r], last_t + 1),
+                        t: last_t,
+                        parent: pr,
+                        tok: tk,
+                    });
                 }
             }
         }

@@ -89,11 +89,25 @@ pub fn step<C: Cell<T>, T: Float>(
         xr[..e].copy_from_slice(&emb[tok * e..(tok + 1) * e]);
         xr[e..].copy_from_slice(&sc.ctx[r * cx..(r + 1) * cx]);
     }
-    gemm(out.gates, gh, Op::new(out.x, rows, din), Op::new(&p[l.dec_w_ih.clone()], gh, din).t(), T::ONE, false);
+    gemm(
+        out.gates,
+        gh,
+        Op::new(out.x, rows, din),
+        Op::new(&p[l.dec_w_ih.clone()], gh, din).t(),
+        T::ONE,
+        false,
+    );
     for row in out.gates.chunks_exact_mut(gh) {
         add(row, &sc.ib);
     }
-    gemm(&mut sc.rec, gh, Op::new(s_prev, rows, h), Op::new(&p[l.dec_w_hh.clone()], gh, h).t(), T::ONE, false);
+    gemm(
+        &mut sc.rec,
+        gh,
+        Op::new(s_prev, rows, h),
+        Op::new(&p[l.dec_w_hh.clone()], gh, h).t(),
+        T::ONE,
+        false,
+    );
     cell.forward(h, out.gates, &sc.rec, &sc.rb, s_prev, c_prev, out.c_new, out.s_new, out.extra);
     for r in 0..rows {
         let or = &mut out.o[r * dout..(r + 1) * dout];
@@ -317,8 +331,11 @@ pub fn backward<C: Cell<T>, T: Float>(
             }
             dctx[r * cx..(r + 1) * cx].copy_from_slice(&dor[h..]);
         }
-        let (c_prev, c_new): (&[T], &[T]) =
-            if C::HAS_C { (&tr.c[t * bh..(t + 1) * bh], &tr.c[(t + 1) * bh..(t + 2) * bh]) } else { (&[], &[]) };
+        let (c_prev, c_new): (&[T], &[T]) = if C::HAS_C {
+            (&tr.c[t * bh..(t + 1) * bh], &tr.c[(t + 1) * bh..(t + 2) * bh])
+        } else {
+            (&[], &[])
+        };
         let dgx_t = &mut dgx[t * b * gh..(t + 1) * b * gh];
         let dgh_t: &mut [T] = if C::SPLIT { &mut dgh[t * b * gh..(t + 1) * b * gh] } else { &mut [] };
         let s_prev = &tr.s[t * bh..(t + 1) * bh];

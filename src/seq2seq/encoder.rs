@@ -136,8 +136,11 @@ pub fn backward<C: Cell<T>, T: Float>(
             }
         }
         dc_old.copy_from_slice(&dc);
-        let (c_prev, c_new): (&[T], &[T]) =
-            if C::HAS_C { (&enc.cs[t * bh..(t + 1) * bh], &enc.cs[(t + 1) * bh..(t + 2) * bh]) } else { (&[], &[]) };
+        let (c_prev, c_new): (&[T], &[T]) = if C::HAS_C {
+            (&enc.cs[t * bh..(t + 1) * bh], &enc.cs[(t + 1) * bh..(t + 2) * bh])
+        } else {
+            (&[], &[])
+        };
         let dgx_t = &mut dgx[t * b * gh..(t + 1) * b * gh];
         let dgh_t: &mut [T] = if C::SPLIT { &mut dgh[t * b * gh..(t + 1) * b * gh] } else { &mut [] };
         cell.backward(
@@ -180,7 +183,14 @@ pub fn backward<C: Cell<T>, T: Float>(
     let n = s * b;
     let dg_rec: &[T] = if C::SPLIT { &dgh } else { &dgx };
     gemm(&mut g[l.enc_w_ih.clone()], e, Op::new(&dgx, n, gh).t(), Op::new(&enc.x, n, e), T::ONE, true);
-    gemm(&mut g[l.enc_w_hh.clone()], h, Op::new(dg_rec, n, gh).t(), Op::new(&enc.hs[..n * h], n, h), T::ONE, true);
+    gemm(
+        &mut g[l.enc_w_hh.clone()],
+        h,
+        Op::new(dg_rec, n, gh).t(),
+        Op::new(&enc.hs[..n * h], n, h),
+        T::ONE,
+        true,
+    );
     add_column_sums(&mut g[l.enc_b_ih.clone()], &dgx);
     add_column_sums(&mut g[l.enc_b_hh.clone()], dg_rec);
     let mut dx = try_zeros(n * e, "encoder input gradients")?;

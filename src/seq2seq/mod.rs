@@ -81,8 +81,12 @@ impl Config {
         hidden: usize,
         attn_dim: usize,
     ) -> Result<Self> {
-        for (name, v) in [("src_vocab", src_vocab), ("tgt_vocab", tgt_vocab), ("embedding_dim", emb), ("hidden_size", hidden)]
-        {
+        for (name, v) in [
+            ("src_vocab", src_vocab),
+            ("tgt_vocab", tgt_vocab),
+            ("embedding_dim", emb),
+            ("hidden_size", hidden),
+        ] {
             if v == 0 {
                 return Err(Error::value(name, "expected an integer >= 1, got 0"));
             }
@@ -244,7 +248,10 @@ impl<'a> Tokens<'a> {
         vocab: usize,
     ) -> Result<Self> {
         if rows == 0 || cols == 0 {
-            return Err(Error::shape(arg, format!("expected a non-empty (batch, time) array, got ({rows}, {cols})")));
+            return Err(Error::shape(
+                arg,
+                format!("expected a non-empty (batch, time) array, got ({rows}, {cols})"),
+            ));
         }
         if data.len() != rows * cols {
             return Err(Error::shape(arg, "internal: data does not match its shape"));
@@ -304,7 +311,10 @@ pub struct Feed {
 pub fn check_params<T>(cfg: &Config, params: &[T], arg: &str) -> Result<Layout> {
     let l = cfg.layout();
     if params.len() != l.total {
-        return Err(Error::shape(arg, format!("expected {} values for this model, got {}", l.total, params.len())));
+        return Err(Error::shape(
+            arg,
+            format!("expected {} values for this model, got {}", l.total, params.len()),
+        ));
     }
     Ok(l)
 }
@@ -382,11 +392,17 @@ pub fn encode<T: Float>(cfg: &Config, params: &[T], src: &Tokens<'_>) -> Result<
 
 fn check_batch(cfg: &Config, src: &Tokens<'_>, tgt: &Tokens<'_>, feed: &Feed) -> Result<()> {
     if src.rows != tgt.rows {
-        return Err(Error::shape("tgt", format!("expected {} sequences like src, got {}", src.rows, tgt.rows)));
+        return Err(Error::shape(
+            "tgt",
+            format!("expected {} sequences like src, got {}", src.rows, tgt.rows),
+        ));
     }
     check_token("bos", feed.bos as i64, cfg.tgt_vocab)?;
     if !(0.0..=1.0).contains(&feed.teacher_prob) {
-        return Err(Error::value("teacher_prob", format!("expected a probability in [0, 1], got {}", feed.teacher_prob)));
+        return Err(Error::value(
+            "teacher_prob",
+            format!("expected a probability in [0, 1], got {}", feed.teacher_prob),
+        ));
     }
     Ok(())
 }
@@ -461,7 +477,12 @@ pub(crate) fn add_column_sums<T: Float>(sum: &mut [T], src: &[T]) {
 }
 
 /// The input-side and recurrent-side biases of a cell (`Cell::split_bias`).
-pub(crate) fn split_bias<C: Cell<T>, T: Float>(cell: &C, h: usize, b_ih: &[T], b_hh: &[T]) -> (Vec<T>, Vec<T>) {
+pub(crate) fn split_bias<C: Cell<T>, T: Float>(
+    cell: &C,
+    h: usize,
+    b_ih: &[T],
+    b_hh: &[T],
+) -> (Vec<T>, Vec<T>) {
     let mut ib = vec![T::ZERO; b_ih.len()];
     let mut rb = vec![T::ZERO; b_ih.len()];
     cell.split_bias(h, b_ih, b_hh, &mut ib, &mut rb);
