@@ -264,3 +264,21 @@ def test_autoencoder_learns_to_reconstruct():
         first = loss if first is None else first
         opt.step(ae.grads)
     assert loss < 0.5 * first
+
+
+def test_results_do_not_depend_on_the_thread_count():
+    before = rr.get_num_threads()
+    try:
+        out = []
+        for threads in (1, 2):
+            rr.set_num_threads(threads)
+            m = Seq2Seq(9, 7, embedding_dim=16, hidden_size=48, attention="general", seed=0, bos=0, eos=6)
+            src, sl, tgt, tl = batch(3, b=32, s=9, t=6)
+            src, tgt = src % 9, tgt % 7
+            loss = m.train_step(src, sl, tgt, tl)
+            out.append((loss, m._gflat.copy(), m.beam_search(src, sl, beam_width=3, max_len=6).tokens))
+        assert out[0][0] == out[1][0]
+        np.testing.assert_array_equal(out[0][1], out[1][1])
+        np.testing.assert_array_equal(out[0][2], out[1][2])
+    finally:
+        rr.set_num_threads(before)
