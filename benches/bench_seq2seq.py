@@ -1,7 +1,7 @@
 """One training step of the date-translation seq2seq model, rnnrs vs PyTorch (when ``import torch`` works).
 
 The model of examples/date_translation.py: character embeddings (32), LSTM
-encoder (H=128) over padded sources with lengths, LSTM decoder with additive
+encoder (H=64) over padded sources with lengths, LSTM decoder with additive
 (Bahdanau) attention (A=64), context fed into the decoder input and readout,
 teacher forcing, masked cross-entropy, clip_grad_norm_(1.0), Adam. Batch 64
 of dates (sources up to ~28 characters, targets 11 tokens).
@@ -133,7 +133,7 @@ def timed(step, repeats: int):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--hidden", type=int, default=128)
+    ap.add_argument("--hidden", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args()

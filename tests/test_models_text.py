@@ -112,3 +112,30 @@ def test_trains_through_fit(cls):
     other = cls(6, 2, embedding_dim=8, hidden_size=16, padding_idx=0, seed=5)
     other.load_state_dict(sd)
     np.testing.assert_array_equal(other.predict(x), model.predict(x))
+
+
+def test_bidirectional_matches_the_builtin_bidirectional_layer():
+    from rnnrs.models import Bidirectional, Concat
+
+    bi = rr.LSTM(3, 4, bidirectional=True, dtype=np.float64, seed=0)
+    fwd, bwd = rr.LSTM(3, 4, dtype=np.float64), rr.LSTM(3, 4, dtype=np.float64)
+    for k in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
+        fwd.params[k][...] = bi.params[k]
+        bwd.params[k][...] = bi.params[k + "_reverse"]
+    comb = Bidirectional(fwd, bwd)
+    x = np.random.default_rng(0).standard_normal((5, 2, 3))
+    dy = np.random.default_rng(1).standard_normal((5, 2, 8))
+    y_ref, _ = bi.forward(x, train=True)
+    dx_ref, _ = bi.backward(dy)
+    y = comb.forward(x, train=True)
+    dx = comb.backward(dy)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(dx, dx_ref, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(comb.grads["1.weight_hh_l0"], bi.grads["weight_hh_l0_reverse"], rtol=1e-10)
+    # Concat of a recurrent layer and a Linear inside a Sequential trains end to end.
+    model = rr.Sequential(Concat(rr.GRU(3, 4, dtype=np.float64), rr.Linear(3, 2, dtype=np.float64)),
+                          rr.Linear(6, 1, dtype=np.float64))
+    out, _ = model.forward(x, train=True)
+    assert out.shape == (5, 2, 1)
+    assert model.backward(np.ones_like(out)).shape == x.shape
+    assert "0.0.weight_ih_l0" in model.params and "0.1.weight" in model.grads

@@ -1,4 +1,5 @@
-"""Ready text classifiers built from rnnrs' layers: `TextRNN` and `TextRCNN`.
+"""Ready text classifiers built from rnnrs' layers, `TextRNN` and `TextRCNN`, and the
+combinators `Concat` and `Bidirectional` for building models from existing layers.
 
 Both take time-major token indices ``(T, N)`` and return class logits
 ``(N, num_classes)``, and follow the module protocol of `rnnrs.train.fit`
@@ -26,10 +27,11 @@ from typing import Mapping, Optional
 
 import numpy as np
 
+from rnnrs.model import is_recurrent
 from rnnrs.modules import Embedding, Linear
 from rnnrs.nn import LSTM
 
-__all__ = ["TextRCNN", "TextRNN"]
+__all__ = ["Bidirectional", "Concat", "TextRCNN", "TextRNN"]
 
 
 class _Composite:
@@ -253,3 +255,102 @@ class TextRCNN(_Composite):
         de, _ = self.rnn.backward(dy)
         self.embedding.backward(de + drep[:, :, h:h + e])
         return None
+
+
+def _run(module, x, train: bool):
+    """Output of a recurrent layer (its ``y``) or of a plain module."""
+    if is_recurrent(module):
+        return (module.forward(x, None, train=True) if train else module(x))[0]
+    return module.forward(x, train=train)
+
+
+def _back(module, dy):
+    if is_recurrent(module):
+        return module.backward(dy)[0]
+    return module.backward(dy)
+
+
+class Concat(_Composite):
+    """Applies every module to the same input and concatenates their outputs
+    on the last axis: ``Concat(rnnrs.LSTM(8, 16), rnnrs.GRU(8, 16))`` maps
+    ``(T, N, 8)`` to ``(T, N, 32)``. A plain module for `rnnrs.Sequential`
+    (``forward(x, train)``, ``backward(dy)``); recurrent members start from
+    zeros at every call. Parameters are named ``"<index>.<name>"``.
+    """
+
+    def __init__(self, *modules):
+        if not modules:
+            raise ValueError("modules: Concat needs at least one module")
+        for i, m in enumerate(modules):
+            for attr in ("forward", "backward", "params", "grads"):
+                if not hasattr(m, attr):
+                    raise TypeError(f"modules[{i}]: {type(m).__name__} has no {attr!r}")
+        self.modules = list(modules)
+        self._children = OrderedDict((str(i), m) for i, m in enumerate(modules))
+        self._widths = None
+
+    def __repr__(self) -> str:
+        return "Concat(" + ", ".join(repr(m) for m in self.modules) + ")"
+
+    def __call__(self, x):
+        return self.forward(x, train=False)
+
+    def forward(self, x, train: bool = True) -> np.ndarray:
+        outs = [_run(m, x, train) for m in self.modules]
+        if train:
+            self._widths = [o.shape[-1] for o in outs]
+        return np.concatenate(outs, axis=-1)
+
+    def backward(self, dy):
+        """Splits ``dy`` by member and returns the summed input gradient."""
+        if self._widths is None:
+            raise RuntimeError("backward: call forward(x, train=True) first")
+        bounds = np.cumsum([0] + self._widths)
+        self._widths, dx = None, None
+        for m, lo, hi in zip(self.modules, bounds[:-1], bounds[1:]):
+            g = _back(m, np.ascontiguousarray(dy[..., lo:hi]))
+            dx = g if dx is None else (dx if g is None else dx + g)
+        return dx
+
+
+class Bidirectional(Concat):
+    """Runs ``forward_layer`` over the sequence and ``backward_layer`` over it
+    reversed in time (its output reversed back), concatenating both:
+    ``Bidirectional(rnnrs.GRU(8, 16), rnnrs.LSTM(8, 16))`` maps ``(T, N, 8)``
+    to ``(T, N, 32)``, like torch's ``bidirectional=True`` when both are the
+    same kind of layer. Time-major input; the whole time axis is used.
+    """
+
+    def __init__(self, forward_layer, backward_layer):
+        super().__init__(forward_layer, _Reversed(backward_layer))
+
+    def __repr__(self) -> str:
+        return f"Bidirectional({self.modules[0]!r}, {self.modules[1].inner!r})"
+
+
+class _Reversed:
+    """A module run on the time-reversed input, its output reversed back."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    @property
+    def params(self):
+        return self.inner.params
+
+    @property
+    def grads(self):
+        return self.inner.grads
+
+    def zero_grad(self) -> None:
+        self.inner.zero_grad()
+
+    def __repr__(self) -> str:
+        return f"Reversed({self.inner!r})"
+
+    def forward(self, x, train: bool = True):
+        return np.ascontiguousarray(_run(self.inner, np.ascontiguousarray(np.asarray(x)[::-1]), train)[::-1])
+
+    def backward(self, dy):
+        g = _back(self.inner, np.ascontiguousarray(np.asarray(dy)[::-1]))
+        return None if g is None else np.ascontiguousarray(g[::-1])
