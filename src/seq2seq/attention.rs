@@ -94,7 +94,8 @@ fn dot<T: Float>(a: &[T], b: &[T]) -> T {
 /// weights `alpha` `(rows, S)` (zero past each length), the context `ctx`
 /// `(rows, H)` and, for the additive score, the `tanh` values `z`
 /// `(rows, S, A)` (saved for the backward) using the scratch `qp` `(rows, A)`.
-#[allow(clippy::too_many_arguments)]
+// Index loops over `j < len` read several parallel arrays at once.
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
 pub fn forward<T: Float>(
     cfg: &Config,
     l: &Layout,
@@ -160,7 +161,7 @@ pub fn forward<T: Float>(
 /// `dkeys` `(rows, S, H)`, `dproj` `(rows, S, P)` and the additive score's
 /// `v` gradient in `g`; writes `dqp` `(rows, A)` (the gradient w.r.t.
 /// `W_q q`; the caller turns it into `dq` and `dW_q`).
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
 pub fn backward<T: Float>(
     cfg: &Config,
     l: &Layout,
