@@ -12,6 +12,7 @@ from rnnrs.rtrl import DiagRNN, IndRNN
 from rnnrs.reservoir import ES2N, NVAR, DeepESN, ESNClassifier, IPReservoir, LocalPlasticityReservoir
 from rnnrs import errors
 from rnnrs.errors import RnnrsError
+from rnnrs import models, seq2seq  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -53,4 +54,6 @@ __all__ = [
     "LocalPlasticityReservoir",
     "RnnrsError",
     "errors",
+    "models",
+    "seq2seq",
 ]

@@ -220,3 +220,60 @@ class RtrlState:
     def state(self) -> tuple[np.ndarray, np.ndarray | None]: ...
     @property
     def n_params(self) -> int: ...
+
+# --- seq2seq (rnnrs.seq2seq) ---------------------------------------------------------------
+class Seq2SeqSpec:
+    """A sequence-to-sequence model's variant and sizes; methods run a flat parameter vector."""
+
+    def __init__(
+        self,
+        cell: str,
+        context: str,
+        src_vocab: int,
+        tgt_vocab: int,
+        embedding_dim: int,
+        hidden_size: int,
+        attention_dim: int,
+    ) -> None: ...
+    def layout(self) -> list[tuple[str, list[int]]]: ...
+    @property
+    def size(self) -> int: ...
+    def train_step(
+        self,
+        params: np.ndarray,
+        grads: np.ndarray,
+        src: np.ndarray,
+        src_lengths: np.ndarray,
+        tgt: np.ndarray,
+        tgt_lengths: np.ndarray,
+        bos: int,
+        teacher_prob: float,
+        seed: int,
+    ) -> float: ...
+    def forward(
+        self,
+        params: np.ndarray,
+        src: np.ndarray,
+        src_lengths: np.ndarray,
+        tgt: np.ndarray,
+        tgt_lengths: np.ndarray,
+        bos: int,
+        teacher_prob: float,
+        seed: int,
+    ) -> tuple[float, np.ndarray, np.ndarray | None]: ...
+    def encode(self, params: np.ndarray, src: np.ndarray, src_lengths: np.ndarray) -> np.ndarray: ...
+    def decode(
+        self,
+        params: np.ndarray,
+        src: np.ndarray,
+        src_lengths: np.ndarray,
+        bos: int,
+        eos: int,
+        max_len: int,
+        method: str,
+        beam_width: int = 4,
+        length_penalty: float = 1.0,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        seed: int = 0,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]: ...

@@ -8,6 +8,7 @@ mod errors;
 mod layers;
 mod reservoir;
 mod rtrl;
+mod seq2seq;
 mod train;
 
 /// Sets the number of threads rnnrs computes with (0: the default, from
@@ -87,5 +88,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     train::register(m)?;
     reservoir::register(m)?;
     rtrl::register(m)?;
+    seq2seq::register(m)?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 """Data sets: seeded generators of benchmark series and tasks, and real data shipped with rnnrs.
 
 - `series`: chaotic and benchmark time series for reservoir computing (Mackey-Glass, NARMA, Lorenz, ...).
+- `tasks_seq2seq`: date normalisation, digit reversal and sorting, and `CharVocab`.
 - `ts`: the UEA/UCR ``.ts`` reader `load_ts` and the shipped UCI Japanese Vowels set.
 
 Every generator is seeded and returns NumPy arrays; see each function's docstring for its shapes.
@@ -9,6 +10,7 @@ Every generator is seeded and returns NumPy arrays; see each function's docstrin
 from rnnrs.datasets.series import henon_map, logistic_map, lorenz, mackey_glass, narma, to_forecasting
 from rnnrs.datasets.ts import TsData, japanese_vowels, load_ts
 from rnnrs.datasets.chaos import (doublescroll, kuramoto_sivashinsky, lorenz96, mso, mso2, mso8, multiscroll, rabinovich_fabrikant, rossler)  # noqa: E501, I001
+from rnnrs.datasets.tasks_seq2seq import DATE_FORMATS, CharVocab, dates, digit_reversal, digit_sorting
 
 __all__ = [
     "TsData",
@@ -29,4 +31,9 @@ __all__ = [
     "multiscroll",
     "rabinovich_fabrikant",
     "rossler",
+    "CharVocab",
+    "DATE_FORMATS",
+    "dates",
+    "digit_reversal",
+    "digit_sorting",
 ]

@@ -1,0 +1,406 @@
+//! The decoder: one step (shared by training and decoding), the training
+//! time loop with its input feeding (teacher forcing, free running,
+//! scheduled sampling), the masked cross-entropy, and BPTT back through the
+//! readout, the cell and the attention into the encoder outputs.
+
+use super::attention::{self, Memory};
+use super::encoder::Encoded;
+use super::{add, add_column_sums, split_bias, Config, Context, Feed, Layout, Tokens};
+use crate::cell::Cell;
+use crate::error::{try_zeros, Result};
+use crate::linalg::{gemm, Op};
+use crate::Float;
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{RngExt, SeedableRng};
+
+/// The decoder's initial state: the encoder's final one, or zeros (Cho).
+pub fn initial_state<T: Float>(cfg: &Config, enc: &Encoded<T>) -> (Vec<T>, Vec<T>) {
+    if cfg.init_from_encoder() {
+        (enc.h_last.clone(), enc.c_last.clone())
+    } else {
+        (vec![T::ZERO; enc.h_last.len()], vec![T::ZERO; enc.c_last.len()])
+    }
+}
+
+/// A step's outputs for `rows` sequences (all row-major, `rows` first).
+pub struct StepOut<'a, T> {
+    /// Decoder input `[E y; a]` `(rows, E + ctx)`.
+    pub x: &'a mut [T],
+    pub gates: &'a mut [T],
+    pub extra: &'a mut [T],
+    pub s_new: &'a mut [T],
+    pub c_new: &'a mut [T],
+    /// Readout input `[s; a]` `(rows, H + ctx)`.
+    pub o: &'a mut [T],
+    pub logits: &'a mut [T],
+    /// Attention weights `(rows, S)` and additive `tanh` values `(rows, S, A)`.
+    pub alpha: &'a mut [T],
+    pub z: &'a mut [T],
+}
+
+/// Scratch of a step, sized for `rows` once.
+pub struct Scratch<T> {
+    rec: Vec<T>,
+    qp: Vec<T>,
+    ctx: Vec<T>,
+    ib: Vec<T>,
+    rb: Vec<T>,
+}
+
+impl<T: Float> Scratch<T> {
+    pub fn new<C: Cell<T>>(cfg: &Config, cell: &C, l: &Layout, p: &[T], rows: usize) -> Result<Self> {
+        let (ib, rb) = split_bias(cell, cfg.hidden, &p[l.dec_b_ih.clone()], &p[l.dec_b_hh.clone()]);
+        Ok(Scratch {
+            rec: try_zeros(rows * C::GATES * cfg.hidden, "recurrent product")?,
+            qp: try_zeros(rows * cfg.attn_dim, "attention query")?,
+            ctx: try_zeros(rows * cfg.hidden, "context")?,
+            ib,
+            rb,
+        })
+    }
+}
+
+/// One decoder step for `tokens.len()` rows from state `(s_prev, c_prev)`.
+#[allow(clippy::too_many_arguments)]
+pub fn step<C: Cell<T>, T: Float>(
+    cfg: &Config,
+    cell: &C,
+    l: &Layout,
+    p: &[T],
+    mem: &Memory<T>,
+    tokens: &[usize],
+    s_prev: &[T],
+    c_prev: &[T],
+    sc: &mut Scratch<T>,
+    out: StepOut<'_, T>,
+) {
+    let (rows, e, h, cx) = (tokens.len(), cfg.emb, cfg.hidden, cfg.ctx());
+    let (din, dout, gh, v) = (cfg.dec_in(), cfg.out_in(), C::GATES * h, cfg.tgt_vocab);
+    match cfg.context {
+        Context::None => {}
+        Context::Fixed => sc.ctx.copy_from_slice(&mem.h_last),
+        Context::Attention(_) => {
+            attention::forward(cfg, l, p, mem, s_prev, &mut sc.qp, out.alpha, out.z, &mut sc.ctx)
+        }
+    }
+    let emb = &p[l.tgt_emb.clone()];
+    for (r, &tok) in tokens.iter().enumerate() {
+        let xr = &mut out.x[r * din..(r + 1) * din];
+        xr[..e].copy_from_slice(&emb[tok * e..(tok + 1) * e]);
+        xr[e..].copy_from_slice(&sc.ctx[r * cx..(r + 1) * cx]);
+    }
+    gemm(
+        out.gates,
+        gh,
+        Op::new(out.x, rows, din),
+        Op::new(&p[l.dec_w_ih.clone()], gh, din).t(),
+        T::ONE,
+        false,
+    );
+    for row in out.gates.chunks_exact_mut(gh) {
+        add(row, &sc.ib);
+    }
+    gemm(
+        &mut sc.rec,
+        gh,
+        Op::new(s_prev, rows, h),
+        Op::new(&p[l.dec_w_hh.clone()], gh, h).t(),
+        T::ONE,
+        false,
+    );
+    cell.forward(h, out.gates, &sc.rec, &sc.rb, s_prev, c_prev, out.c_new, out.s_new, out.extra);
+    for r in 0..rows {
+        let or = &mut out.o[r * dout..(r + 1) * dout];
+        or[..h].copy_from_slice(&out.s_new[r * h..(r + 1) * h]);
+        or[h..].copy_from_slice(&sc.ctx[r * cx..(r + 1) * cx]);
+    }
+    gemm(out.logits, v, Op::new(out.o, rows, dout), Op::new(&p[l.out_w.clone()], v, dout).t(), T::ONE, false);
+    let b_out = &p[l.out_b.clone()];
+    for row in out.logits.chunks_exact_mut(v) {
+        add(row, b_out);
+    }
+}
+
+/// Index of the largest value (the first one on ties; NaN never wins).
+pub fn argmax<T: Float>(row: &[T]) -> usize {
+    let mut best = 0;
+    for (i, &x) in row.iter().enumerate() {
+        if x > row[best] || (row[best].is_nan() && !x.is_nan()) {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Everything the training forward saves (time-major, `(T, B, ...)`).
+pub struct Trace<T> {
+    pub t: usize,
+    pub b: usize,
+    pub tokens: Vec<usize>,
+    pub x: Vec<T>,
+    pub gates: Vec<T>,
+    pub extra: Vec<T>,
+    /// States `(T + 1, B, H)`.
+    pub s: Vec<T>,
+    pub c: Vec<T>,
+    pub o: Vec<T>,
+    pub logits: Vec<T>,
+    pub alpha: Vec<T>,
+    pub z: Vec<T>,
+}
+
+/// The training forward over `tgt.cols` steps; the input at step `t > 0` is
+/// `tgt[:, t-1]` or the model's arg-max prediction, as `feed` says.
+#[allow(clippy::too_many_arguments)]
+pub fn forward<C: Cell<T>, T: Float>(
+    cfg: &Config,
+    cell: &C,
+    l: &Layout,
+    p: &[T],
+    mem: &Memory<T>,
+    s0: &[T],
+    c0: &[T],
+    tgt: &Tokens<'_>,
+    feed: &Feed,
+) -> Result<Trace<T>> {
+    let (t_max, b, h, s) = (tgt.cols, tgt.rows, cfg.hidden, mem.s);
+    let (din, dout, gh, v, a) = (cfg.dec_in(), cfg.out_in(), C::GATES * h, cfg.tgt_vocab, cfg.attn_dim);
+    let has_c = C::HAS_C;
+    let att = matches!(cfg.context, Context::Attention(_));
+    let additive = cfg.context == Context::Attention(super::Score::Additive);
+    let n = t_max * b;
+    let mut tr = Trace {
+        t: t_max,
+        b,
+        tokens: vec![0; n],
+        x: try_zeros(n * din, "decoder inputs")?,
+        gates: try_zeros(n * gh, "decoder gates")?,
+        extra: try_zeros(n * C::EXTRA * h, "decoder saved values")?,
+        s: try_zeros((t_max + 1) * b * h, "decoder states")?,
+        c: try_zeros(if has_c { (t_max + 1) * b * h } else { 0 }, "decoder states")?,
+        o: try_zeros(n * dout, "readout inputs")?,
+        logits: try_zeros(n * v, "logits")?,
+        alpha: try_zeros(if att { n * s } else { 0 }, "attention weights")?,
+        z: try_zeros(if additive { n * s * a } else { 0 }, "attention values")?,
+    };
+    tr.s[..b * h].copy_from_slice(s0);
+    if has_c {
+        tr.c[..b * h].copy_from_slice(c0);
+    }
+    let mut sc = Scratch::new(cfg, cell, l, p, b)?;
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(feed.seed);
+    let bh = b * h;
+    for t in 0..t_max {
+        for bb in 0..b {
+            tr.tokens[t * b + bb] = if t == 0 {
+                feed.bos
+            } else {
+                // One draw per (step, row) in a fixed order: reproducible.
+                let teacher = feed.teacher_prob >= 1.0
+                    || (feed.teacher_prob > 0.0 && rng.random::<f64>() < feed.teacher_prob);
+                if teacher && t - 1 < tgt.lengths[bb] {
+                    tgt.at(bb, t - 1)
+                } else {
+                    argmax(&tr.logits[((t - 1) * b + bb) * v..((t - 1) * b + bb + 1) * v])
+                }
+            };
+        }
+        let (sp, sn) = tr.s.split_at_mut((t + 1) * bh);
+        let (cp, cn): (&[T], &mut [T]) = if has_c {
+            let (cp, cn) = tr.c.split_at_mut((t + 1) * bh);
+            (&cp[t * bh..], &mut cn[..bh])
+        } else {
+            (&[], &mut [])
+        };
+        let ex = b * C::EXTRA * h;
+        step(
+            cfg,
+            cell,
+            l,
+            p,
+            mem,
+            &tr.tokens[t * b..(t + 1) * b],
+            &sp[t * bh..],
+            cp,
+            &mut sc,
+            StepOut {
+                x: &mut tr.x[t * b * din..(t + 1) * b * din],
+                gates: &mut tr.gates[t * b * gh..(t + 1) * b * gh],
+                extra: &mut tr.extra[t * ex..(t + 1) * ex],
+                s_new: &mut sn[..bh],
+                c_new: cn,
+                o: &mut tr.o[t * b * dout..(t + 1) * b * dout],
+                logits: &mut tr.logits[t * b * v..(t + 1) * b * v],
+                alpha: if att { &mut tr.alpha[t * b * s..(t + 1) * b * s] } else { &mut [] },
+                z: if additive { &mut tr.z[t * b * s * a..(t + 1) * b * s * a] } else { &mut [] },
+            },
+        );
+    }
+    Ok(tr)
+}
+
+/// Mean cross-entropy over the target tokens inside their lengths, and its
+/// gradient w.r.t. the logits (time-major like the trace).
+pub fn loss<T: Float>(cfg: &Config, tr: &Trace<T>, tgt: &Tokens<'_>) -> Result<(f64, Vec<T>)> {
+    let (b, v) = (tr.b, cfg.tgt_vocab);
+    let count: usize = tgt.lengths.iter().sum();
+    let inv = T::from_f64(1.0 / count as f64);
+    let mut d = try_zeros(tr.logits.len(), "logit gradients")?;
+    let mut total = 0.0f64;
+    for t in 0..tr.t {
+        for bb in 0..b {
+            if t >= tgt.lengths[bb] {
+                continue;
+            }
+            let idx = (t * b + bb) * v;
+            let row = &tr.logits[idx..idx + v];
+            let m = row.iter().fold(T::from_f64(f64::NEG_INFINITY), |m, &x| m.max(x));
+            let sum = row.iter().fold(T::ZERO, |s, &x| s + (x - m).exp());
+            let y = tgt.at(bb, t);
+            total += (sum.ln() + m - row[y]).to_f64();
+            let dr = &mut d[idx..idx + v];
+            for (dd, &x) in dr.iter_mut().zip(row) {
+                *dd = (x - m).exp() / sum * inv;
+            }
+            dr[y] -= inv;
+        }
+    }
+    Ok((total / count as f64, d))
+}
+
+/// Gradients the decoder's backward hands to the encoder side.
+pub struct Backward<T> {
+    /// W.r.t. the encoder outputs `(B, S, H)` and projected keys `(B, S, P)`.
+    pub dkeys: Vec<T>,
+    pub dproj: Vec<T>,
+    /// W.r.t. the fixed context (Cho) `(B, H)`.
+    pub dh_last: Vec<T>,
+    /// W.r.t. the initial state.
+    pub ds0: Vec<T>,
+    pub dc0: Vec<T>,
+}
+
+/// BPTT through the decoder from `dlogits`; ADDS the decoder's, attention's
+/// and readout's parameter gradients into `g`.
+#[allow(clippy::too_many_arguments)]
+pub fn backward<C: Cell<T>, T: Float>(
+    cfg: &Config,
+    cell: &C,
+    l: &Layout,
+    p: &[T],
+    g: &mut [T],
+    mem: &Memory<T>,
+    tr: &Trace<T>,
+    dlogits: &[T],
+) -> Result<Backward<T>> {
+    let (t_max, b, h, s, e, cx) = (tr.t, tr.b, cfg.hidden, mem.s, cfg.emb, cfg.ctx());
+    let (din, dout, gh, v, pw) = (cfg.dec_in(), cfg.out_in(), C::GATES * h, cfg.tgt_vocab, cfg.proj());
+    let a = cfg.attn_dim;
+    let additive = cfg.context == Context::Attention(super::Score::Additive);
+    let (n, bh, ex) = (t_max * b, b * h, b * C::EXTRA * h);
+    // The readout does not feed back into the recurrence: all steps at once.
+    let mut d_o = try_zeros(n * dout, "readout gradients")?;
+    gemm(&mut d_o, dout, Op::new(dlogits, n, v), Op::new(&p[l.out_w.clone()], v, dout), T::ONE, false);
+    gemm(&mut g[l.out_w.clone()], dout, Op::new(dlogits, n, v).t(), Op::new(&tr.o, n, dout), T::ONE, true);
+    add_column_sums(&mut g[l.out_b.clone()], dlogits);
+
+    let mut back = Backward {
+        dkeys: try_zeros(b * s * h, "key gradients")?,
+        dproj: try_zeros(b * s * pw, "key gradients")?,
+        dh_last: try_zeros(if cfg.context == Context::Fixed { bh } else { 0 }, "context gradients")?,
+        ds0: try_zeros(bh, "state gradients")?,
+        dc0: try_zeros(if C::HAS_C { bh } else { 0 }, "state gradients")?,
+    };
+    let mut ds = try_zeros(bh, "state gradients")?;
+    let mut dc = try_zeros(if C::HAS_C { bh } else { 0 }, "state gradients")?;
+    let mut ds_prev = try_zeros(bh, "state gradients")?;
+    let mut dsum = try_zeros(bh, "state gradients")?;
+    let mut dctx = try_zeros(b * cx, "context gradients")?;
+    let mut direct = try_zeros(if C::SPLIT { bh } else { 0 }, "state gradients")?;
+    let mut dgx = try_zeros(n * gh, "gate gradients")?;
+    let mut dgh = try_zeros(if C::SPLIT { n * gh } else { 0 }, "gate gradients")?;
+    let mut dx = try_zeros(n * din, "input gradients")?;
+    let mut dqp = try_zeros(if additive { n * a } else { 0 }, "query gradients")?;
+    let w_hh = &p[l.dec_w_hh.clone()];
+    let w_ih = &p[l.dec_w_ih.clone()];
+    for t in (0..t_max).rev() {
+        for r in 0..b {
+            let dor = &d_o[(t * b + r) * dout..(t * b + r + 1) * dout];
+            for i in 0..h {
+                dsum[r * h + i] = ds[r * h + i] + dor[i];
+            }
+            dctx[r * cx..(r + 1) * cx].copy_from_slice(&dor[h..]);
+        }
+        let (c_prev, c_new): (&[T], &[T]) = if C::HAS_C {
+            (&tr.c[t * bh..(t + 1) * bh], &tr.c[(t + 1) * bh..(t + 2) * bh])
+        } else {
+            (&[], &[])
+        };
+        let dgx_t = &mut dgx[t * b * gh..(t + 1) * b * gh];
+        let dgh_t: &mut [T] = if C::SPLIT { &mut dgh[t * b * gh..(t + 1) * b * gh] } else { &mut [] };
+        let s_prev = &tr.s[t * bh..(t + 1) * bh];
+        cell.backward(
+            h,
+            &tr.gates[t * b * gh..(t + 1) * b * gh],
+            &tr.extra[t * ex..(t + 1) * ex],
+            s_prev,
+            c_prev,
+            c_new,
+            &dsum,
+            &mut dc,
+            dgx_t,
+            dgh_t,
+            &mut direct,
+        );
+        let dg_rec: &[T] = if C::SPLIT { dgh_t } else { dgx_t };
+        gemm(&mut ds_prev, h, Op::new(dg_rec, b, gh), Op::new(w_hh, gh, h), T::ONE, false);
+        if C::SPLIT {
+            add(&mut ds_prev, &direct);
+        }
+        let dx_t = &mut dx[t * b * din..(t + 1) * b * din];
+        gemm(dx_t, din, Op::new(dgx_t, b, gh), Op::new(w_ih, gh, din), T::ONE, false);
+        for r in 0..b {
+            add(&mut dctx[r * cx..(r + 1) * cx], &dx_t[r * din + e..(r + 1) * din]);
+        }
+        match cfg.context {
+            Context::None => {}
+            Context::Fixed => add(&mut back.dh_last, &dctx),
+            Context::Attention(_) => {
+                let sa = b * s;
+                attention::backward(
+                    cfg,
+                    l,
+                    p,
+                    g,
+                    mem,
+                    s_prev,
+                    &tr.alpha[t * sa..(t + 1) * sa],
+                    if additive { &tr.z[t * sa * a..(t + 1) * sa * a] } else { &[] },
+                    &dctx,
+                    &mut ds_prev,
+                    &mut back.dkeys,
+                    &mut back.dproj,
+                    if additive { &mut dqp[t * b * a..(t + 1) * b * a] } else { &mut [] },
+                );
+            }
+        }
+        std::mem::swap(&mut ds, &mut ds_prev);
+    }
+    back.ds0.copy_from_slice(&ds);
+    back.dc0.copy_from_slice(&dc);
+    // Weight gradients of all steps at once.
+    let dg_rec: &[T] = if C::SPLIT { &dgh } else { &dgx };
+    let states = &tr.s[..n * h];
+    gemm(&mut g[l.dec_w_ih.clone()], din, Op::new(&dgx, n, gh).t(), Op::new(&tr.x, n, din), T::ONE, true);
+    gemm(&mut g[l.dec_w_hh.clone()], h, Op::new(dg_rec, n, gh).t(), Op::new(states, n, h), T::ONE, true);
+    add_column_sums(&mut g[l.dec_b_ih.clone()], &dgx);
+    add_column_sums(&mut g[l.dec_b_hh.clone()], dg_rec);
+    if additive {
+        gemm(&mut g[l.att_q.clone()], h, Op::new(&dqp, n, a).t(), Op::new(states, n, h), T::ONE, true);
+    }
+    let gemb = &mut g[l.tgt_emb.clone()];
+    for (i, &tok) in tr.tokens.iter().enumerate() {
+        add(&mut gemb[tok * e..(tok + 1) * e], &dx[i * din..i * din + e]);
+    }
+    Ok(back)
+}
