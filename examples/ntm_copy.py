@@ -1,7 +1,7 @@
 """Neural Turing Machine on the copy task (Graves et al. 2014): 8-bit vectors, lengths 1-20.
 
-Defaults follow Collier & Beel (2018): constant memory initialisation (1e-6), Adam (lr 1e-3), gradient
-norm clipping (10), LSTM controller of 100 units, memory 128 x 20, one read and one write head. Training
+Defaults follow Collier & Beel (2018): constant memory initialisation (1e-6), Adam (lr 1e-3, one
+sequence per update), gradient norm clipping (10), LSTM controller of 100 units, memory 128 x 20, one read and one write head. Training
 stops when fresh sequences of lengths 1-20 are copied with <= 0.1 wrong bits per sequence (or at the
 time budget); then the error on longer sequences (30, 40, 60: generalisation beyond training) is
 reported and the read/write weightings of one sequence are saved (and drawn as text).
@@ -42,20 +42,22 @@ def evaluate(ntm, length, n=100, seed=12345, batch=50):
     return float(np.concatenate(errs).mean())
 
 
-def draw(w, n_show=24):
-    """One text row per step: '#' where the weighting exceeds 0.5, '+' above 0.1 (first n_show slots)."""
-    return "\n".join("".join("#" if v > 0.5 else ("+" if v > 0.1 else ".") for v in row[:n_show]) for row in w)
+def draw(w, half=16):
+    """One text row per step: '#' where the weighting exceeds 0.5, '+' above 0.1, for the slots
+    -half..half-1 around slot 0 (the heads start at slot 0 and may move either way, circularly)."""
+    w = np.roll(w, half, axis=1)[:, : 2 * half]
+    return "\n".join("".join("#" if v > 0.5 else ("+" if v > 0.1 else ".") for v in row) for row in w)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=20.0, help="training time budget")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--clip", type=float, default=10.0)
     ap.add_argument("--target", type=float, default=0.1, help="wrong bits per sequence to stop at")
-    ap.add_argument("--eval-every", type=int, default=100, help="batches between evaluations")
+    ap.add_argument("--eval-every", type=int, default=500, help="batches between evaluations")
     ap.add_argument("--save", default=None, help="save parameters and weightings to this .npz")
     ap.add_argument("--json", action="store_true", help="print one JSON line of results only")
     args = ap.parse_args()
@@ -104,7 +106,7 @@ def main():
     x, y, m = copy_task(1, 10, rng=np.random.default_rng(7))
     ntm.forward(x, train=True)
     w = ntm.weightings()[:, 0]  # (T, heads, N)
-    print("\nread head weighting, one row per step (first 24 slots):\n" + draw(w[:, 0]))
+    print("\nread head weighting, one row per step (columns: slots -16..15):\n" + draw(w[:, 0]))
     print("\nwrite head weighting:\n" + draw(w[:, 1]))
     if args.save:
         np.savez(args.save, read=w[:, 0], write=w[:, 1], history=np.array(history), **ntm.state_dict())

@@ -19,7 +19,9 @@ use rayon::prelude::*;
 pub fn check_binary(values: &[i8], arg: &str) -> Result<()> {
     match values.iter().position(|&v| v != 1 && v != -1) {
         None => Ok(()),
-        Some(k) => Err(Error::value(arg, format!("expected only +1 and -1, got {} at flat index {k}", values[k]))),
+        Some(k) => {
+            Err(Error::value(arg, format!("expected only +1 and -1, got {} at flat index {k}", values[k])))
+        }
     }
 }
 
@@ -73,14 +75,16 @@ pub fn hebbian(weights: &mut [f32], n: usize, patterns: &[i8]) -> Result<()> {
             // counts = ξ[:, r0..r0+rows]ᵀ ξ
             let a = Op { data: &xi[r0..], rows: p, cols: rows, ld: n, trans: true };
             gemm(&mut counts[..rows * n], n, a, Op::new(&xi, p, n), 1.0, false);
-            weights[r0 * n..(r0 + rows) * n].par_chunks_mut(n).zip(counts.par_chunks(n)).enumerate().for_each(
-                |(i, (w, c))| {
+            weights[r0 * n..(r0 + rows) * n]
+                .par_chunks_mut(n)
+                .zip(counts.par_chunks(n))
+                .enumerate()
+                .for_each(|(i, (w, c))| {
                     for (wj, &cj) in w.iter_mut().zip(c) {
                         *wj = (f64::from(*wj) + f64::from(cj) * inv_n) as f32;
                     }
                     w[r0 + i] = 0.0;
-                },
-            );
+                });
         }
     });
     Ok(())

@@ -25,7 +25,10 @@ fn check<T: Float>(d: Dims, query: &[T], stored: &[T], beta: T) -> Result<()> {
         return Err(Error::value("patterns", "expected at least one stored pattern"));
     }
     if query.len() != d.batch * d.dim {
-        return Err(Error::shape("query", format!("expected {}x{} values, got {}", d.batch, d.dim, query.len())));
+        return Err(Error::shape(
+            "query",
+            format!("expected {}x{} values, got {}", d.batch, d.dim, query.len()),
+        ));
     }
     if stored.len() != d.patterns * d.dim {
         return Err(Error::shape(
@@ -61,9 +64,23 @@ pub fn forward<T: Float>(d: Dims, query: &[T], stored: &[T], beta: T) -> Result<
     let mut a = vec![T::ZERO; d.batch * d.patterns];
     let mut out = vec![T::ZERO; d.batch * d.dim];
     crate::par::install(|| {
-        gemm(&mut a, d.patterns, Op::new(query, d.batch, d.dim), Op::new(stored, d.patterns, d.dim).t(), beta, false);
+        gemm(
+            &mut a,
+            d.patterns,
+            Op::new(query, d.batch, d.dim),
+            Op::new(stored, d.patterns, d.dim).t(),
+            beta,
+            false,
+        );
         softmax_rows(&mut a, d.patterns);
-        gemm(&mut out, d.dim, Op::new(&a, d.batch, d.patterns), Op::new(stored, d.patterns, d.dim), T::ONE, false);
+        gemm(
+            &mut out,
+            d.dim,
+            Op::new(&a, d.batch, d.patterns),
+            Op::new(stored, d.patterns, d.dim),
+            T::ONE,
+            false,
+        );
     });
     Ok((out, a))
 }
@@ -85,7 +102,10 @@ pub fn backward<T: Float>(
         return Err(Error::shape("attn", format!("expected {}x{} values", d.batch, d.patterns)));
     }
     if dout.len() != d.batch * d.dim {
-        return Err(Error::shape("dout", format!("expected {}x{} values, got {}", d.batch, d.dim, dout.len())));
+        return Err(Error::shape(
+            "dout",
+            format!("expected {}x{} values, got {}", d.batch, d.dim, dout.len()),
+        ));
     }
     let (b, p, dim) = (d.batch, d.patterns, d.dim);
     let mut ds = vec![T::ZERO; b * p];

@@ -172,12 +172,18 @@ impl<'a, T> NtmParams<'a, T> {
     pub fn from_slices(spec: &NtmSpec, list: &[&'a [T]]) -> Result<Self> {
         let shapes = spec.param_shapes();
         if list.len() != shapes.len() {
-            return Err(Error::value("params", format!("expected {} arrays, got {}", shapes.len(), list.len())));
+            return Err(Error::value(
+                "params",
+                format!("expected {} arrays, got {}", shapes.len(), list.len()),
+            ));
         }
         for ((name, shape), p) in shapes.iter().zip(list) {
             let want: usize = shape.iter().product();
             if p.len() != want {
-                return Err(Error::shape(*name, format!("expected shape {shape:?} ({want} values), got {}", p.len())));
+                return Err(Error::shape(
+                    *name,
+                    format!("expected shape {shape:?} ({want} values), got {}", p.len()),
+                ));
             }
         }
         Ok(NtmParams {
@@ -396,7 +402,10 @@ pub fn forward<T: Float>(
         return Err(Error::value("x", "expected a batch of at least one sequence"));
     }
     if x.len() != checked_size(&[steps, batch, spec.input], "x")? {
-        return Err(Error::shape("x", format!("expected {steps}x{batch}x{} values, got {}", spec.input, x.len())));
+        return Err(Error::shape(
+            "x",
+            format!("expected {steps}x{batch}x{} values, got {}", spec.input, x.len()),
+        ));
     }
     if (spec.memory_init == MemoryInit::Learned) != params.memory0.is_some() {
         return Err(Error::value("memory0", "given if and only if the memory initialisation is learned"));
@@ -444,7 +453,15 @@ pub fn forward<T: Float>(
     let mut rec = vec![T::ZERO; b * 4 * hid];
     crate::par::install(|| {
         for t in 0..steps {
-            step_forward(spec, params, &bias, &mut tape, &x[t * b * spec.input..(t + 1) * b * spec.input], t, &mut rec);
+            step_forward(
+                spec,
+                params,
+                &bias,
+                &mut tape,
+                &x[t * b * spec.input..(t + 1) * b * spec.input],
+                t,
+                &mut rec,
+            );
             let yt = &mut y[t * b * spec.output..(t + 1) * b * spec.output];
             output(spec, params, &tape, t, yt);
         }
@@ -483,7 +500,14 @@ fn step_forward<T: Float>(
     gemm(gates, g4, Op::new(xt, b, i_n), cols(params.weight_ih, g4, ctrl_in, 0, i_n).t(), T::ONE, true);
     if rm > 0 {
         let r_prev = &tape.r[sp * b * rm..(sp + 1) * b * rm];
-        gemm(gates, g4, Op::new(r_prev, b, rm), cols(params.weight_ih, g4, ctrl_in, i_n, rm).t(), T::ONE, true);
+        gemm(
+            gates,
+            g4,
+            Op::new(r_prev, b, rm),
+            cols(params.weight_ih, g4, ctrl_in, i_n, rm).t(),
+            T::ONE,
+            true,
+        );
     }
     let (h_prev, h_new) = prev_next(&mut tape.h, b * hid, sp, sn);
     gemm(rec, g4, Op::new(h_prev, b, hid), Op::new(params.weight_hh, g4, hid).t(), T::ONE, false);
@@ -589,9 +613,23 @@ pub fn backward<T: Float>(
     crate::par::install(|| {
         for t in (0..steps).rev() {
             let dyt = &dy[t * b * o..(t + 1) * b * o];
-            gemm(&mut dh, hid, Op::new(dyt, b, o), cols(params.out_weight, o, hid + rm, 0, hid), T::ONE, true);
+            gemm(
+                &mut dh,
+                hid,
+                Op::new(dyt, b, o),
+                cols(params.out_weight, o, hid + rm, 0, hid),
+                T::ONE,
+                true,
+            );
             if rm > 0 {
-                gemm(&mut dr, rm, Op::new(dyt, b, o), cols(params.out_weight, o, hid + rm, hid, rm), T::ONE, true);
+                gemm(
+                    &mut dr,
+                    rm,
+                    Op::new(dyt, b, o),
+                    cols(params.out_weight, o, hid + rm, hid, rm),
+                    T::ONE,
+                    true,
+                );
             }
             let dpt = &mut dp[t * b * ph..(t + 1) * b * ph];
             for bi in 0..b {
@@ -628,7 +666,14 @@ pub fn backward<T: Float>(
             let dxt = &mut dx[t * b * i_n..(t + 1) * b * i_n];
             gemm(dxt, i_n, Op::new(dg, b, g4), cols(params.weight_ih, g4, ctrl_in, 0, i_n), T::ONE, false);
             if rm > 0 {
-                gemm(&mut dr, rm, Op::new(dg, b, g4), cols(params.weight_ih, g4, ctrl_in, i_n, rm), T::ONE, false);
+                gemm(
+                    &mut dr,
+                    rm,
+                    Op::new(dg, b, g4),
+                    cols(params.weight_ih, g4, ctrl_in, i_n, rm),
+                    T::ONE,
+                    false,
+                );
             }
             gemm(&mut dh, hid, Op::new(dg, b, g4), Op::new(params.weight_hh, g4, hid), T::ONE, false);
             std::mem::swap(&mut dmem, &mut dmem_prev);
@@ -752,7 +797,8 @@ fn row_backward<T: Float>(
     let mut dsh = vec![T::ZERO; s_n];
     for (h, hd) in heads.iter().enumerate() {
         let hr = h * n..(h + 1) * n;
-        let (w, wt, wg, wc, k_cos) = (wof(h), &wt_all[hr.clone()], &wg_all[hr.clone()], &wc_all[hr.clone()], &cos[hr.clone()]);
+        let (w, wt, wg, wc, k_cos) =
+            (wof(h), &wt_all[hr.clone()], &wg_all[hr.clone()], &wc_all[hr.clone()], &cos[hr.clone()]);
         let off = spec.head_offset(h);
         let q = &p[off..];
         let dq = &mut dp[off..];
@@ -888,7 +934,11 @@ mod tests {
                     let lm = loss(&sp, &ps, &x, &wy, steps, b);
                     ps[pi][k] = orig;
                     let num = (lp - lm) / (2.0 * eps);
-                    assert!((num - g[k]).abs() < 1e-6 * (1.0 + num.abs()), "param {pi}[{k}]: {num} vs {}", g[k]);
+                    assert!(
+                        (num - g[k]).abs() < 1e-6 * (1.0 + num.abs()),
+                        "param {pi}[{k}]: {num} vs {}",
+                        g[k]
+                    );
                 }
             }
             let mut xs = x.clone();

@@ -7,7 +7,9 @@ use super::convert::{shape, slice, slice_mut, to_numpy};
 use crate::memory::ntm::{self, MemoryInit, NtmParams, NtmSpec, Tape};
 use crate::memory::{hopfield, modern};
 use crate::Float;
-use numpy::{Element, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods};
+use numpy::{
+    Element, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods,
+};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
@@ -20,7 +22,9 @@ fn array<'py, T: Element + Float>(a: &Bound<'py, PyAny>, arg: &str) -> PyResult<
 
 fn dims(a: &[usize], want: usize, arg: &str, what: &str) -> PyResult<()> {
     if a.len() != want {
-        return Err(PyValueError::new_err(format!("{arg}: expected {want} dimensions {what}, got shape {a:?}")));
+        return Err(PyValueError::new_err(format!(
+            "{arg}: expected {want} dimensions {what}, got shape {a:?}"
+        )));
     }
     Ok(())
 }
@@ -127,7 +131,10 @@ fn modern_forward_t<'py, T: Element + Float>(
     let d = modern_dims(&shape(&qa), &shape(&xa))?;
     let (q, x) = (slice(&qa, "query")?, slice(&xa, "patterns")?);
     let (out, attn) = py.detach(|| modern::forward(d, q, x, T::from_f64(beta)))?;
-    Ok((to_numpy(py, out, &[d.batch, d.dim])?.into_any(), to_numpy(py, attn, &[d.batch, d.patterns])?.into_any()))
+    Ok((
+        to_numpy(py, out, &[d.batch, d.dim])?.into_any(),
+        to_numpy(py, attn, &[d.batch, d.patterns])?.into_any(),
+    ))
 }
 
 /// One modern Hopfield retrieval `softmax(β ξ Xᵀ) X`; returns `(out, attn)`.
@@ -166,7 +173,8 @@ fn modern_backward_t<'py, T: Element + Float>(
             shape(&da)
         )));
     }
-    let (q, x, a, dy) = (slice(&qa, "query")?, slice(&xa, "patterns")?, slice(&aa, "attn")?, slice(&da, "dout")?);
+    let (q, x, a, dy) =
+        (slice(&qa, "query")?, slice(&xa, "patterns")?, slice(&aa, "attn")?, slice(&da, "dout")?);
     let (dq, dx, db) = py.detach(|| modern::backward(d, q, x, T::from_f64(beta), a, dy))?;
     Ok((
         to_numpy(py, dq, &[d.batch, d.dim])?.into_any(),
@@ -254,7 +262,11 @@ fn param_slices<'a, 'py, T: Element + Float>(
 ) -> PyResult<Vec<&'a [T]>> {
     let shapes = spec.param_shapes();
     if arrays.len() != shapes.len() {
-        return Err(PyValueError::new_err(format!("params: expected {} arrays, got {}", shapes.len(), arrays.len())));
+        return Err(PyValueError::new_err(format!(
+            "params: expected {} arrays, got {}",
+            shapes.len(),
+            arrays.len()
+        )));
     }
     let mut out = Vec::with_capacity(arrays.len());
     for (a, (name, s)) in arrays.iter().zip(&shapes) {
@@ -271,7 +283,11 @@ fn read_params<'py, T: Element + Float>(
     params: &[Bound<'py, PyAny>],
 ) -> PyResult<Vec<PyReadonlyArrayDyn<'py, T>>> {
     let shapes = spec.param_shapes();
-    params.iter().zip(shapes.iter().map(|s| s.0).chain(std::iter::repeat("params"))).map(|(p, n)| array::<T>(p, n)).collect()
+    params
+        .iter()
+        .zip(shapes.iter().map(|s| s.0).chain(std::iter::repeat("params")))
+        .map(|(p, n)| array::<T>(p, n))
+        .collect()
 }
 
 type NtmOut<'py> = (Bound<'py, PyAny>, Option<NtmContext>);

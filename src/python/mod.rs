@@ -6,10 +6,10 @@ use pyo3::prelude::*;
 
 pub mod convert;
 mod layers;
+mod memory;
 mod reservoir;
 mod rtrl;
 mod train;
-mod memory;
 
 impl From<crate::Error> for PyErr {
     fn from(e: crate::Error) -> PyErr {
