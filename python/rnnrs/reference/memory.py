@@ -49,9 +49,9 @@ def energy(weights: np.ndarray, state: np.ndarray) -> float:
     return float(-0.5 * s @ weights.astype(np.float64) @ s)
 
 
-def splitmix_permutation(n: int, state: List[int]) -> np.ndarray:
-    """A Fisher-Yates permutation of range(n) drawn from SplitMix64 (state[0] is advanced)."""
-    order = list(range(n))
+def splitmix_shuffle(order: List[int], state: List[int]) -> None:
+    """Fisher-Yates shuffle of `order` in place with SplitMix64 (state[0] is advanced)."""
+    n = len(order)
     for i in range(n - 1, 0, -1):
         state[0] = (state[0] + 0x9E3779B97F4A7C15) & MASK64
         z = state[0]
@@ -60,7 +60,6 @@ def splitmix_permutation(n: int, state: List[int]) -> np.ndarray:
         z ^= z >> 31
         j = z % (i + 1)
         order[i], order[j] = order[j], order[i]
-    return np.array(order)
 
 
 def _sign_or_keep(h: float, current: int) -> int:
@@ -72,6 +71,7 @@ def run(weights: np.ndarray, state: np.ndarray, mode: str, max_steps: int, seed:
     w = weights.astype(np.float64)
     s = state.astype(np.int64).copy()
     rng = [seed & MASK64]
+    order = list(range(len(s)))  # each sweep shuffles the previous sweep's order further
     for step in range(1, max_steps + 1):
         if mode == "sync":
             h = w @ s
@@ -81,7 +81,8 @@ def run(weights: np.ndarray, state: np.ndarray, mode: str, max_steps: int, seed:
             s = new
         else:
             changed = False
-            for i in splitmix_permutation(len(s), rng):
+            splitmix_shuffle(order, rng)
+            for i in order:
                 v = _sign_or_keep(float(w[i] @ s), s[i])
                 if v != s[i]:
                     s[i] = v
