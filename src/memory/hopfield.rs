@@ -142,9 +142,10 @@ pub fn energy(weights: &[f32], n: usize, states: &[i8]) -> Result<Vec<f64>> {
 pub enum Update {
     /// All units at once from the previous state (may end in a 2-cycle).
     Sync,
-    /// One unit at a time, in a fresh random order every sweep (SplitMix64
-    /// seeded with `seed + row`); always reaches a fixed point for symmetric
-    /// weights with a non-negative diagonal.
+    /// One unit at a time, in a random order reshuffled every sweep
+    /// (SplitMix64 seeded with `seed + row`, each sweep shuffling the previous
+    /// order); always reaches a fixed point for symmetric weights with a
+    /// non-negative diagonal.
     Async,
 }
 

@@ -43,6 +43,7 @@ fn check<T: Float>(d: Dims, query: &[T], stored: &[T], beta: T) -> Result<()> {
 }
 
 /// Row-wise softmax in place (max subtracted; a row of -inf/NaN stays NaN).
+/// `cols` must be at least 1.
 pub fn softmax_rows<T: Float>(a: &mut [T], cols: usize) {
     for row in a.chunks_exact_mut(cols) {
         let m = row.iter().copied().fold(T::from_f64(f64::NEG_INFINITY), T::max);

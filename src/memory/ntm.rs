@@ -30,6 +30,7 @@
 //! `heads.weight (P, H)`, `heads.bias (P)`, `output.weight (O, H + R·M)`,
 //! `output.bias (O)`, `read0 (R, M)` and, when learned, `memory0 (N, M)`.
 
+use super::modern::softmax_rows;
 use crate::cell::{Cell, Lstm};
 use crate::error::{checked_size, try_zeros, Error, Result};
 use crate::linalg::{gemm, Op};
@@ -265,15 +266,8 @@ fn softplus<T: Float>(x: T) -> T {
 }
 
 fn softmax_inplace<T: Float>(v: &mut [T]) {
-    let m = v.iter().copied().fold(T::from_f64(f64::NEG_INFINITY), T::max);
-    let mut sum = T::ZERO;
-    for x in v.iter_mut() {
-        *x = (*x - m).exp();
-        sum += *x;
-    }
-    for x in v.iter_mut() {
-        *x /= sum;
-    }
+    let len = v.len();
+    softmax_rows(v, len);
 }
 
 /// `dz = y ∘ (dy - <y, dy>)`: the gradient through a softmax with output `y`.
@@ -284,7 +278,7 @@ fn softmax_backward<T: Float>(y: &[T], dy: &[T], dz: &mut [T]) {
     }
 }
 
-/// Rows of `c` (each `cols` wide) set to `bias`.
+/// Every row of `c` (each `bias.len()` wide) set to `bias`.
 fn fill_rows<T: Float>(c: &mut [T], bias: &[T]) {
     for row in c.chunks_exact_mut(bias.len()) {
         row.copy_from_slice(bias);

@@ -1,7 +1,7 @@
 //! SplitMix64 and a Fisher-Yates shuffle on it: the random update order of
 //! the asynchronous Hopfield network. Chosen over `rand` because its few
 //! lines are reproduced exactly by the NumPy reference
-//! (`rnnrs.reference.memory.splitmix_permutation`), so the reference and the
+//! (`rnnrs.reference.memory.splitmix_shuffle`), so the reference and the
 //! Rust core visit the units in the same order.
 
 /// SplitMix64 (Steele, Lea & Flood 2014).
