@@ -20,6 +20,8 @@ pub mod reservoir;
 
 pub mod rtrl;
 
+pub mod memory;
+
 #[cfg(feature = "python")]
 mod python;
 

@@ -13,6 +13,8 @@ from rnnrs.reservoir import ES2N, NVAR, DeepESN, ESNClassifier, IPReservoir, Loc
 from rnnrs import errors
 from rnnrs.errors import RnnrsError
 from rnnrs import models, seq2seq  # noqa: E402
+from rnnrs import hopfield, memory
+from rnnrs.memory import NTM, HistoryCompressor
 
 __version__ = "0.1.0"
 
@@ -56,4 +58,8 @@ __all__ = [
     "errors",
     "models",
     "seq2seq",
+    "NTM",
+    "HistoryCompressor",
+    "hopfield",
+    "memory",
 ]

@@ -277,3 +277,33 @@ class Seq2SeqSpec:
         top_k: int = 0,
         seed: int = 0,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]: ...
+# Networks with memory (src/python/memory.rs)
+def hopfield_hebbian(weights: np.ndarray, patterns: np.ndarray) -> None: ...
+def hopfield_storkey(weights: np.ndarray, patterns: np.ndarray) -> None: ...
+def hopfield_energy(weights: np.ndarray, states: np.ndarray) -> np.ndarray: ...
+def hopfield_run(
+    weights: np.ndarray, states: np.ndarray, mode: str, max_steps: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+def modern_hopfield_forward(query: np.ndarray, patterns: np.ndarray, beta: float) -> tuple[np.ndarray, np.ndarray]: ...
+def modern_hopfield_backward(
+    query: np.ndarray, patterns: np.ndarray, beta: float, attn: np.ndarray, dout: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, float]: ...
+
+class NtmContext:
+    def weightings(self) -> np.ndarray: ...
+
+def ntm_forward(
+    x: np.ndarray,
+    params: list[np.ndarray],
+    *,
+    output_size: int,
+    controller_size: int,
+    memory_slots: int,
+    memory_width: int,
+    read_heads: int,
+    write_heads: int,
+    shift_range: int,
+    memory_init: float | None,
+    train: bool = False,
+) -> tuple[np.ndarray, NtmContext | None]: ...
+def ntm_backward(ctx: NtmContext, params: list[np.ndarray], dy: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]: ...

@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 pub mod convert;
 mod errors;
 mod layers;
+mod memory;
 mod reservoir;
 mod rtrl;
 mod seq2seq;
@@ -89,5 +90,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     reservoir::register(m)?;
     rtrl::register(m)?;
     seq2seq::register(m)?;
+    memory::register(m)?;
     Ok(())
 }

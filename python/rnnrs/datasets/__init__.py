@@ -11,6 +11,7 @@ from rnnrs.datasets.series import henon_map, logistic_map, lorenz, mackey_glass,
 from rnnrs.datasets.ts import TsData, japanese_vowels, load_ts
 from rnnrs.datasets.chaos import (doublescroll, kuramoto_sivashinsky, lorenz96, mso, mso2, mso8, multiscroll, rabinovich_fabrikant, rossler)  # noqa: E501, I001
 from rnnrs.datasets.tasks_seq2seq import DATE_FORMATS, CharVocab, dates, digit_reversal, digit_sorting
+from rnnrs.datasets.tasks_memory import associative_recall, bit_errors, copy_task, priority_sort, repeat_copy
 
 __all__ = [
     "TsData",
@@ -36,4 +37,9 @@ __all__ = [
     "dates",
     "digit_reversal",
     "digit_sorting",
+    "associative_recall",
+    "bit_errors",
+    "copy_task",
+    "priority_sort",
+    "repeat_copy",
 ]

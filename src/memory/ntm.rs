@@ -1,0 +1,980 @@
+//! Neural Turing Machine (Graves, Wayne & Danihelka 2014) with an LSTM
+//! controller (`crate::cell::Lstm` through the `Cell` trait), batched, with
+//! BPTT through the memory and the addressing.
+//!
+//! One step `t` for every sequence of the batch, in this order:
+//! 1. controller: LSTM on `[x_t, r_{t-1}]` (the previous reads) -> `h_t`;
+//! 2. head parameters `p_t = W_head h_t + b_head`, per head
+//!    `[key (M), β̂, ĝ, ŝ (S), γ̂]` and, for write heads, `[ê (M), â (M)]`
+//!    (read heads first, then write heads);
+//! 3. addressing of every head on the memory `M_{t-1}` (N x M), exactly as
+//!    the paper: content `w_c = softmax(β K(k, M_i))` with cosine similarity
+//!    `K` and `β = softplus(β̂)`; interpolation `w_g = g w_c + (1-g) w_{t-1}`,
+//!    `g = σ(ĝ)`; circular shift `w̃_i = Σ_o s_o w_g[(i - o) mod N]` over the
+//!    offsets `o = -shift_range..=shift_range`, `s = softmax(ŝ)`; sharpening
+//!    `w_i = w̃_i^γ / Σ_j w̃_j^γ`, `γ = 1 + softplus(γ̂)` (computed as
+//!    `softmax(γ ln(w̃ + 1e-12))`, which cannot underflow to 0/0);
+//! 4. reads `r_t = w_r M_{t-1}`;
+//! 5. writes: erase then add, `M_t = M_{t-1} ∘ Π_h (1 - w_h e_hᵀ) + Σ_h w_h a_hᵀ`
+//!    with `e = σ(ê)` and `a = tanh(â)`;
+//! 6. output `y_t = W_out [h_t, r_t] + b_out` (logits; no activation).
+//!
+//! Initial state: `h_0 = c_0 = 0`, every head's weighting one-hot on slot 0,
+//! reads `r_0` a learned parameter (`read0`), and the memory either the
+//! constant `memory_init` everywhere (Collier & Beel 2018 found a small
+//! constant the stable choice) or a learned `memory0` (N x M).
+//!
+//! Parameters, in this order (names as in Python's `params` dict):
+//! `controller.weight_ih_l0 (4H, I + R·M)`, `controller.weight_hh_l0 (4H, H)`,
+//! `controller.bias_ih_l0 (4H)`, `controller.bias_hh_l0 (4H)`,
+//! `heads.weight (P, H)`, `heads.bias (P)`, `output.weight (O, H + R·M)`,
+//! `output.bias (O)`, `read0 (R, M)` and, when learned, `memory0 (N, M)`.
+
+use super::modern::softmax_rows;
+use crate::cell::{Cell, Lstm};
+use crate::error::{checked_size, try_zeros, Error, Result};
+use crate::linalg::{gemm, Op};
+use crate::Float;
+
+/// Added to the product of norms in the cosine similarity.
+const COS_EPS: f64 = 1e-8;
+/// Added to the shifted weighting before it is raised to `γ`.
+const SHARPEN_EPS: f64 = 1e-12;
+
+/// How the memory starts each sequence.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum MemoryInit {
+    /// Every cell holds this value.
+    Constant(f64),
+    /// A learned `N x M` parameter (`memory0`).
+    Learned,
+}
+
+/// Sizes and options of an NTM.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NtmSpec {
+    pub input: usize,
+    pub output: usize,
+    /// LSTM controller units.
+    pub hidden: usize,
+    /// Memory rows N.
+    pub slots: usize,
+    /// Memory row width M.
+    pub width: usize,
+    pub read_heads: usize,
+    pub write_heads: usize,
+    /// Shifts from `-shift_range` to `+shift_range` (S = 2 shift_range + 1).
+    pub shift_range: usize,
+    pub memory_init: MemoryInit,
+}
+
+impl NtmSpec {
+    pub fn validate(&self) -> Result<()> {
+        for (name, v) in [
+            ("input_size", self.input),
+            ("output_size", self.output),
+            ("controller_size", self.hidden),
+            ("memory_slots", self.slots),
+            ("memory_width", self.width),
+        ] {
+            if v == 0 {
+                return Err(Error::value(name, "expected an integer >= 1, got 0"));
+            }
+        }
+        if self.read_heads + self.write_heads == 0 {
+            return Err(Error::value("read_heads", "expected at least one read or write head"));
+        }
+        if 2 * self.shift_range + 1 > self.slots {
+            return Err(Error::value(
+                "shift_range",
+                format!(
+                    "shifts -{0}..={0} need at least {1} memory slots, got {2}",
+                    self.shift_range,
+                    2 * self.shift_range + 1,
+                    self.slots
+                ),
+            ));
+        }
+        if let MemoryInit::Constant(v) = self.memory_init {
+            if !v.is_finite() {
+                return Err(Error::value("memory_init", format!("expected a finite constant, got {v}")));
+            }
+        }
+        checked_size(&[self.slots, self.width, 4 * self.hidden, self.read_heads + self.write_heads], "NTM")?;
+        Ok(())
+    }
+    /// S, the number of shift offsets.
+    pub fn shifts(&self) -> usize {
+        2 * self.shift_range + 1
+    }
+    fn read_len(&self) -> usize {
+        self.width + self.shifts() + 3
+    }
+    fn write_len(&self) -> usize {
+        self.read_len() + 2 * self.width
+    }
+    pub fn heads(&self) -> usize {
+        self.read_heads + self.write_heads
+    }
+    /// Head parameters per step and sequence (rows of `heads.weight`).
+    pub fn head_params(&self) -> usize {
+        self.read_heads * self.read_len() + self.write_heads * self.write_len()
+    }
+    fn head_offset(&self, h: usize) -> usize {
+        if h < self.read_heads {
+            h * self.read_len()
+        } else {
+            self.read_heads * self.read_len() + (h - self.read_heads) * self.write_len()
+        }
+    }
+    fn reads(&self) -> usize {
+        self.read_heads * self.width
+    }
+    fn cells(&self) -> usize {
+        self.slots * self.width
+    }
+    /// Parameter names and shapes in the order `forward` takes them.
+    pub fn param_shapes(&self) -> Vec<(&'static str, Vec<usize>)> {
+        let (h, rm) = (self.hidden, self.reads());
+        let mut v = vec![
+            ("controller.weight_ih_l0", vec![4 * h, self.input + rm]),
+            ("controller.weight_hh_l0", vec![4 * h, h]),
+            ("controller.bias_ih_l0", vec![4 * h]),
+            ("controller.bias_hh_l0", vec![4 * h]),
+            ("heads.weight", vec![self.head_params(), h]),
+            ("heads.bias", vec![self.head_params()]),
+            ("output.weight", vec![self.output, h + rm]),
+            ("output.bias", vec![self.output]),
+            ("read0", vec![self.read_heads, self.width]),
+        ];
+        if self.memory_init == MemoryInit::Learned {
+            v.push(("memory0", vec![self.slots, self.width]));
+        }
+        v
+    }
+}
+
+/// Borrowed parameters, in `NtmSpec::param_shapes` order.
+pub struct NtmParams<'a, T> {
+    pub weight_ih: &'a [T],
+    pub weight_hh: &'a [T],
+    pub bias_ih: &'a [T],
+    pub bias_hh: &'a [T],
+    pub head_weight: &'a [T],
+    pub head_bias: &'a [T],
+    pub out_weight: &'a [T],
+    pub out_bias: &'a [T],
+    pub read0: &'a [T],
+    pub memory0: Option<&'a [T]>,
+}
+
+impl<'a, T> NtmParams<'a, T> {
+    /// Checks the sizes of `list` (in `param_shapes` order) against `spec`.
+    pub fn from_slices(spec: &NtmSpec, list: &[&'a [T]]) -> Result<Self> {
+        let shapes = spec.param_shapes();
+        if list.len() != shapes.len() {
+            return Err(Error::value(
+                "params",
+                format!("expected {} arrays, got {}", shapes.len(), list.len()),
+            ));
+        }
+        for ((name, shape), p) in shapes.iter().zip(list) {
+            let want: usize = shape.iter().product();
+            if p.len() != want {
+                return Err(Error::shape(
+                    *name,
+                    format!("expected shape {shape:?} ({want} values), got {}", p.len()),
+                ));
+            }
+        }
+        Ok(NtmParams {
+            weight_ih: list[0],
+            weight_hh: list[1],
+            bias_ih: list[2],
+            bias_hh: list[3],
+            head_weight: list[4],
+            head_bias: list[5],
+            out_weight: list[6],
+            out_bias: list[7],
+            read0: list[8],
+            memory0: list.get(9).copied(),
+        })
+    }
+}
+
+/// Everything a forward run keeps. With `keep` every step is kept (for
+/// `backward`); otherwise only the current and previous state (inference,
+/// memory O(B·N·M)).
+pub struct Tape<T> {
+    pub spec: NtmSpec,
+    pub steps: usize,
+    pub batch: usize,
+    keep: bool,
+    x: Vec<T>,
+    // Per step (index `step_at(t)`):
+    gates: Vec<T>,
+    tanh_c: Vec<T>,
+    p: Vec<T>,
+    cos: Vec<T>,
+    wc: Vec<T>,
+    wg: Vec<T>,
+    wt: Vec<T>,
+    // Per state 0..=T (index `state_at(t)`):
+    h: Vec<T>,
+    c: Vec<T>,
+    mem: Vec<T>,
+    w: Vec<T>,
+    r: Vec<T>,
+}
+
+impl<T: Float> Tape<T> {
+    fn state_at(&self, t: usize) -> usize {
+        if self.keep {
+            t
+        } else {
+            t % 2
+        }
+    }
+    fn step_at(&self, t: usize) -> usize {
+        if self.keep {
+            t
+        } else {
+            0
+        }
+    }
+    /// The weightings `w_t` of every head for steps 1..=T, `(T, B, heads, N)`
+    /// (only when every step was kept).
+    pub fn weightings(&self) -> Option<&[T]> {
+        let len = self.batch * self.spec.heads() * self.spec.slots;
+        self.keep.then(|| &self.w[len..])
+    }
+}
+
+/// `(&v[prev block], &mut v[next block])` of blocks of `len` (prev != next).
+fn prev_next<T>(v: &mut [T], len: usize, prev: usize, next: usize) -> (&[T], &mut [T]) {
+    if prev < next {
+        let (a, b) = v.split_at_mut(next * len);
+        (&a[prev * len..(prev + 1) * len], &mut b[..len])
+    } else {
+        let (a, b) = v.split_at_mut(prev * len);
+        (&b[..len], &mut a[next * len..(next + 1) * len])
+    }
+}
+
+fn softplus<T: Float>(x: T) -> T {
+    x.max(T::ZERO) + (T::ONE + (-x.abs()).exp()).ln()
+}
+
+fn softmax_inplace<T: Float>(v: &mut [T]) {
+    let len = v.len();
+    softmax_rows(v, len);
+}
+
+/// `dz = y ∘ (dy - <y, dy>)`: the gradient through a softmax with output `y`.
+fn softmax_backward<T: Float>(y: &[T], dy: &[T], dz: &mut [T]) {
+    let dot: T = y.iter().zip(dy).map(|(&a, &b)| a * b).sum();
+    for ((z, &a), &b) in dz.iter_mut().zip(y).zip(dy) {
+        *z = a * (b - dot);
+    }
+}
+
+/// Every row of `c` (each `bias.len()` wide) set to `bias`.
+fn fill_rows<T: Float>(c: &mut [T], bias: &[T]) {
+    for row in c.chunks_exact_mut(bias.len()) {
+        row.copy_from_slice(bias);
+    }
+}
+
+fn col_sums<T: Float>(a: &[T], cols: usize, out: &mut [T]) {
+    for row in a.chunks_exact(cols) {
+        for (o, &v) in out.iter_mut().zip(row) {
+            *o += v;
+        }
+    }
+}
+
+/// Columns `c0..c0+cols` of a row-major matrix with `ld` columns.
+fn cols<T>(data: &[T], rows: usize, ld: usize, c0: usize, cols: usize) -> Op<'_, T> {
+    Op { data: &data[c0..], rows, cols, ld, trans: false }
+}
+
+/// The activated parameters of one head.
+struct Head<'a, T> {
+    key: &'a [T],
+    beta: T,
+    gate: T,
+    shift: Vec<T>,
+    gamma: T,
+    /// Write heads: erase and add vectors.
+    erase: Vec<T>,
+    add: Vec<T>,
+}
+
+fn head<'a, T: Float>(spec: &NtmSpec, p: &'a [T], h: usize) -> Head<'a, T> {
+    let (m, s) = (spec.width, spec.shifts());
+    let q = &p[spec.head_offset(h)..];
+    let mut shift = q[m + 2..m + 2 + s].to_vec();
+    softmax_inplace(&mut shift);
+    let (erase, add) = if h >= spec.read_heads {
+        let e = &q[m + s + 3..];
+        (e[..m].iter().map(|&v| v.sigmoid()).collect(), e[m..2 * m].iter().map(|&v| v.tanh()).collect())
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    Head {
+        key: &q[..m],
+        beta: softplus(q[m]),
+        gate: q[m + 1].sigmoid(),
+        shift,
+        gamma: T::ONE + softplus(q[m + 2 + s]),
+        erase,
+        add,
+    }
+}
+
+fn norm<T: Float>(v: &[T]) -> T {
+    v.iter().map(|&a| a * a).sum::<T>().sqrt()
+}
+
+/// The addressing of one head of one sequence (writes `cos, wc, wg, wt, w`,
+/// each N long).
+#[allow(clippy::too_many_arguments)]
+fn address<T: Float>(
+    spec: &NtmSpec,
+    hd: &Head<'_, T>,
+    mem: &[T],
+    w_prev: &[T],
+    cos: &mut [T],
+    wc: &mut [T],
+    wg: &mut [T],
+    wt: &mut [T],
+    w: &mut [T],
+) {
+    let (n, m, sr) = (spec.slots, spec.width, spec.shift_range);
+    let knorm = norm(hd.key);
+    let eps = T::from_f64(COS_EPS);
+    for (i, row) in mem.chunks_exact(m).enumerate() {
+        let dot: T = row.iter().zip(hd.key).map(|(&a, &b)| a * b).sum();
+        cos[i] = dot / (knorm * norm(row) + eps);
+        wc[i] = hd.beta * cos[i];
+    }
+    softmax_inplace(wc);
+    for i in 0..n {
+        wg[i] = hd.gate * wc[i] + (T::ONE - hd.gate) * w_prev[i];
+    }
+    for i in 0..n {
+        let mut acc = T::ZERO;
+        for (k, &sk) in hd.shift.iter().enumerate() {
+            // offset o = k - sr; source index (i - o) mod N
+            acc += sk * wg[(i + n + sr - k) % n];
+        }
+        wt[i] = acc;
+    }
+    let se = T::from_f64(SHARPEN_EPS);
+    for i in 0..n {
+        w[i] = hd.gamma * (wt[i] + se).ln();
+    }
+    softmax_inplace(w);
+}
+
+/// Runs the NTM over `x` (`(steps, batch, input)`, time-major); returns the
+/// outputs `(steps, batch, output)` and the tape (`keep`: every step, for
+/// `backward`).
+pub fn forward<T: Float>(
+    spec: &NtmSpec,
+    params: &NtmParams<'_, T>,
+    x: &[T],
+    steps: usize,
+    batch: usize,
+    keep: bool,
+) -> Result<(Vec<T>, Tape<T>)> {
+    spec.validate()?;
+    if steps == 0 {
+        return Err(Error::value("x", "expected a sequence of at least one step, got an empty one"));
+    }
+    if batch == 0 {
+        return Err(Error::value("x", "expected a batch of at least one sequence"));
+    }
+    if x.len() != checked_size(&[steps, batch, spec.input], "x")? {
+        return Err(Error::shape(
+            "x",
+            format!("expected {steps}x{batch}x{} values, got {}", spec.input, x.len()),
+        ));
+    }
+    if (spec.memory_init == MemoryInit::Learned) != params.memory0.is_some() {
+        return Err(Error::value("memory0", "given if and only if the memory initialisation is learned"));
+    }
+    let (b, hid, nh, n) = (batch, spec.hidden, spec.heads(), spec.slots);
+    let (ns, nt) = if keep { (steps + 1, steps) } else { (2, 1) };
+    let alloc = |per: usize, count: usize, what: &str| -> Result<Vec<T>> {
+        try_zeros(checked_size(&[per, count, b], what)?, what)
+    };
+    let mut tape = Tape {
+        spec: *spec,
+        steps,
+        batch,
+        keep,
+        x: if keep { x.to_vec() } else { Vec::new() },
+        gates: alloc(4 * hid, nt, "gates")?,
+        tanh_c: alloc(hid, nt, "tanh_c")?,
+        p: alloc(spec.head_params(), nt, "head parameters")?,
+        cos: alloc(nh * n, nt, "cosine similarities")?,
+        wc: alloc(nh * n, nt, "content weightings")?,
+        wg: alloc(nh * n, nt, "gated weightings")?,
+        wt: alloc(nh * n, nt, "shifted weightings")?,
+        h: alloc(hid, ns, "h")?,
+        c: alloc(hid, ns, "c")?,
+        mem: alloc(spec.cells(), ns, "memory")?,
+        w: alloc(nh * n, ns, "weightings")?,
+        r: alloc(spec.reads(), ns, "reads")?,
+    };
+    let mut y: Vec<T> = try_zeros(checked_size(&[steps, b, spec.output], "y")?, "y")?;
+    // State 0.
+    for row in tape.mem[..b * spec.cells()].chunks_exact_mut(spec.cells()) {
+        match (spec.memory_init, params.memory0) {
+            (_, Some(m0)) => row.copy_from_slice(m0),
+            (MemoryInit::Constant(v), None) => row.fill(T::from_f64(v)),
+            (MemoryInit::Learned, None) => unreachable!("checked above"),
+        }
+    }
+    for row in tape.w[..b * nh * n].chunks_exact_mut(n) {
+        row[0] = T::ONE;
+    }
+    if spec.reads() > 0 {
+        fill_rows(&mut tape.r[..b * spec.reads()], params.read0);
+    }
+    let bias: Vec<T> = params.bias_ih.iter().zip(params.bias_hh).map(|(&a, &c)| a + c).collect();
+    let mut rec = vec![T::ZERO; b * 4 * hid];
+    crate::par::install(|| {
+        for t in 0..steps {
+            step_forward(
+                spec,
+                params,
+                &bias,
+                &mut tape,
+                &x[t * b * spec.input..(t + 1) * b * spec.input],
+                t,
+                &mut rec,
+            );
+            let yt = &mut y[t * b * spec.output..(t + 1) * b * spec.output];
+            output(spec, params, &tape, t, yt);
+        }
+    });
+    Ok((y, tape))
+}
+
+fn output<T: Float>(spec: &NtmSpec, params: &NtmParams<'_, T>, tape: &Tape<T>, t: usize, yt: &mut [T]) {
+    let (b, hid, rm, o) = (tape.batch, spec.hidden, spec.reads(), spec.output);
+    let sn = tape.state_at(t + 1);
+    fill_rows(yt, params.out_bias);
+    let h = &tape.h[sn * b * hid..(sn + 1) * b * hid];
+    gemm(yt, o, Op::new(h, b, hid), cols(params.out_weight, o, hid + rm, 0, hid).t(), T::ONE, true);
+    if rm > 0 {
+        let r = &tape.r[sn * b * rm..(sn + 1) * b * rm];
+        gemm(yt, o, Op::new(r, b, rm), cols(params.out_weight, o, hid + rm, hid, rm).t(), T::ONE, true);
+    }
+}
+
+fn step_forward<T: Float>(
+    spec: &NtmSpec,
+    params: &NtmParams<'_, T>,
+    bias: &[T],
+    tape: &mut Tape<T>,
+    xt: &[T],
+    t: usize,
+    rec: &mut [T],
+) {
+    let (b, hid, rm, i_n) = (tape.batch, spec.hidden, spec.reads(), spec.input);
+    let (sp, sn, st) = (tape.state_at(t), tape.state_at(t + 1), tape.step_at(t));
+    let g4 = 4 * hid;
+    let ctrl_in = i_n + rm;
+    // Controller: gates = bias + x W_ih[:, :I]ᵀ + r_prev W_ih[:, I:]ᵀ; rec = h_prev W_hhᵀ.
+    let gates = &mut tape.gates[st * b * g4..(st + 1) * b * g4];
+    fill_rows(gates, bias);
+    gemm(gates, g4, Op::new(xt, b, i_n), cols(params.weight_ih, g4, ctrl_in, 0, i_n).t(), T::ONE, true);
+    if rm > 0 {
+        let r_prev = &tape.r[sp * b * rm..(sp + 1) * b * rm];
+        gemm(
+            gates,
+            g4,
+            Op::new(r_prev, b, rm),
+            cols(params.weight_ih, g4, ctrl_in, i_n, rm).t(),
+            T::ONE,
+            true,
+        );
+    }
+    let (h_prev, h_new) = prev_next(&mut tape.h, b * hid, sp, sn);
+    gemm(rec, g4, Op::new(h_prev, b, hid), Op::new(params.weight_hh, g4, hid).t(), T::ONE, false);
+    let (c_prev, c_new) = prev_next(&mut tape.c, b * hid, sp, sn);
+    let tanh_c = &mut tape.tanh_c[st * b * hid..(st + 1) * b * hid];
+    Lstm.forward(hid, gates, rec, &[], h_prev, c_prev, c_new, h_new, tanh_c);
+    // Head parameters.
+    let ph = spec.head_params();
+    let p = &mut tape.p[st * b * ph..(st + 1) * b * ph];
+    fill_rows(p, params.head_bias);
+    gemm(p, ph, Op::new(h_new, b, hid), Op::new(params.head_weight, ph, hid).t(), T::ONE, true);
+    // Addressing, reads and writes, one sequence at a time.
+    let (n, m, nh) = (spec.slots, spec.width, spec.heads());
+    let hn = nh * n;
+    let (mem_prev, mem_new) = prev_next(&mut tape.mem, b * spec.cells(), sp, sn);
+    let (w_prev, w_new) = prev_next(&mut tape.w, b * hn, sp, sn);
+    let (_, r_new) = prev_next(&mut tape.r, b * rm, sp, sn);
+    let cos = &mut tape.cos[st * b * hn..(st + 1) * b * hn];
+    let wc = &mut tape.wc[st * b * hn..(st + 1) * b * hn];
+    let wg = &mut tape.wg[st * b * hn..(st + 1) * b * hn];
+    let wt = &mut tape.wt[st * b * hn..(st + 1) * b * hn];
+    for bi in 0..b {
+        let mp = &mem_prev[bi * n * m..(bi + 1) * n * m];
+        let pr = &p[bi * ph..(bi + 1) * ph];
+        let heads: Vec<Head<'_, T>> = (0..nh).map(|h| head(spec, pr, h)).collect();
+        for (h, hd) in heads.iter().enumerate() {
+            let o = bi * hn + h * n;
+            address(
+                spec,
+                hd,
+                mp,
+                &w_prev[o..o + n],
+                &mut cos[o..o + n],
+                &mut wc[o..o + n],
+                &mut wg[o..o + n],
+                &mut wt[o..o + n],
+                &mut w_new[o..o + n],
+            );
+        }
+        // Reads from M_{t-1}.
+        for h in 0..spec.read_heads {
+            let w = &w_new[bi * hn + h * n..bi * hn + (h + 1) * n];
+            let r = &mut r_new[bi * rm + h * m..bi * rm + (h + 1) * m];
+            r.fill(T::ZERO);
+            for (row, &wi) in mp.chunks_exact(m).zip(w) {
+                for (a, &v) in r.iter_mut().zip(row) {
+                    *a += wi * v;
+                }
+            }
+        }
+        // Erase, then add.
+        let mn = &mut mem_new[bi * n * m..(bi + 1) * n * m];
+        mn.copy_from_slice(mp);
+        for h in spec.read_heads..nh {
+            let w = &w_new[bi * hn + h * n..bi * hn + (h + 1) * n];
+            for (row, &wi) in mn.chunks_exact_mut(m).zip(w) {
+                for (v, &e) in row.iter_mut().zip(&heads[h].erase) {
+                    *v *= T::ONE - wi * e;
+                }
+            }
+        }
+        for h in spec.read_heads..nh {
+            let w = &w_new[bi * hn + h * n..bi * hn + (h + 1) * n];
+            for (row, &wi) in mn.chunks_exact_mut(m).zip(w) {
+                for (v, &a) in row.iter_mut().zip(&heads[h].add) {
+                    *v += wi * a;
+                }
+            }
+        }
+    }
+}
+
+/// Gradients of `Σ y ∘ dy` for the run on `tape` (which must have kept every
+/// step): `(dx, grads)` with `grads` in `param_shapes` order.
+pub fn backward<T: Float>(
+    params: &NtmParams<'_, T>,
+    tape: &Tape<T>,
+    dy: &[T],
+) -> Result<(Vec<T>, Vec<Vec<T>>)> {
+    let spec = &tape.spec;
+    if !tape.keep {
+        return Err(Error::value("context", "backward needs a forward run with train=True"));
+    }
+    let (steps, b) = (tape.steps, tape.batch);
+    let (hid, rm, i_n, o, ph) = (spec.hidden, spec.reads(), spec.input, spec.output, spec.head_params());
+    let (n, nh) = (spec.slots, spec.heads());
+    let (hn, nm, g4, ctrl_in) = (nh * n, spec.cells(), 4 * hid, i_n + rm);
+    if dy.len() != steps * b * o {
+        return Err(Error::shape("dy", format!("expected {steps}x{b}x{o} values, got {}", dy.len())));
+    }
+    let mut dgates: Vec<T> = try_zeros(steps * b * g4, "gate gradients")?;
+    let mut dp: Vec<T> = try_zeros(steps * b * ph, "head gradients")?;
+    let mut dx: Vec<T> = try_zeros(steps * b * i_n, "dx")?;
+    let mut dh = vec![T::ZERO; b * hid];
+    let mut dc = vec![T::ZERO; b * hid];
+    let mut dmem: Vec<T> = try_zeros(b * nm, "memory gradient")?;
+    let mut dmem_prev: Vec<T> = try_zeros(b * nm, "memory gradient")?;
+    let mut dw = vec![T::ZERO; b * hn];
+    let mut dw_prev = vec![T::ZERO; b * hn];
+    let mut dr = vec![T::ZERO; b * rm];
+    let mut scratch = vec![T::ZERO; b * g4];
+    let mut scratch_h = vec![T::ZERO; b * hid];
+    crate::par::install(|| {
+        for t in (0..steps).rev() {
+            let dyt = &dy[t * b * o..(t + 1) * b * o];
+            gemm(
+                &mut dh,
+                hid,
+                Op::new(dyt, b, o),
+                cols(params.out_weight, o, hid + rm, 0, hid),
+                T::ONE,
+                true,
+            );
+            if rm > 0 {
+                gemm(
+                    &mut dr,
+                    rm,
+                    Op::new(dyt, b, o),
+                    cols(params.out_weight, o, hid + rm, hid, rm),
+                    T::ONE,
+                    true,
+                );
+            }
+            let dpt = &mut dp[t * b * ph..(t + 1) * b * ph];
+            for bi in 0..b {
+                row_backward(
+                    tape,
+                    t,
+                    bi,
+                    &dmem[bi * nm..(bi + 1) * nm],
+                    &dr[bi * rm..(bi + 1) * rm],
+                    &dw[bi * hn..(bi + 1) * hn],
+                    &mut dpt[bi * ph..(bi + 1) * ph],
+                    &mut dmem_prev[bi * nm..(bi + 1) * nm],
+                    &mut dw_prev[bi * hn..(bi + 1) * hn],
+                );
+            }
+            gemm(&mut dh, hid, Op::new(dpt, b, ph), Op::new(params.head_weight, ph, hid), T::ONE, true);
+            let dg = &mut dgates[t * b * g4..(t + 1) * b * g4];
+            let hs = |s: usize| &tape.h[s * b * hid..(s + 1) * b * hid];
+            let cs = |s: usize| &tape.c[s * b * hid..(s + 1) * b * hid];
+            Lstm.backward(
+                hid,
+                &tape.gates[t * b * g4..(t + 1) * b * g4],
+                &tape.tanh_c[t * b * hid..(t + 1) * b * hid],
+                hs(t),
+                cs(t),
+                cs(t + 1),
+                &dh,
+                &mut dc,
+                dg,
+                &mut scratch,
+                &mut scratch_h,
+            );
+            let dg = &dgates[t * b * g4..(t + 1) * b * g4];
+            let dxt = &mut dx[t * b * i_n..(t + 1) * b * i_n];
+            gemm(dxt, i_n, Op::new(dg, b, g4), cols(params.weight_ih, g4, ctrl_in, 0, i_n), T::ONE, false);
+            if rm > 0 {
+                gemm(
+                    &mut dr,
+                    rm,
+                    Op::new(dg, b, g4),
+                    cols(params.weight_ih, g4, ctrl_in, i_n, rm),
+                    T::ONE,
+                    false,
+                );
+            }
+            gemm(&mut dh, hid, Op::new(dg, b, g4), Op::new(params.weight_hh, g4, hid), T::ONE, false);
+            std::mem::swap(&mut dmem, &mut dmem_prev);
+            std::mem::swap(&mut dw, &mut dw_prev);
+        }
+    });
+    // Weight gradients: one product over all steps and sequences each.
+    let rows = steps * b;
+    let shapes = spec.param_shapes();
+    let mut grads: Vec<Vec<T>> = shapes.iter().map(|(_, s)| vec![T::ZERO; s.iter().product()]).collect();
+    let h_prev = &tape.h[..rows * hid];
+    let h_new = &tape.h[b * hid..(rows + b) * hid];
+    crate::par::install(|| {
+        let dg = Op::new(&dgates, rows, g4).t();
+        gemm(&mut grads[0], ctrl_in, dg, Op::new(&tape.x, rows, i_n), T::ONE, false);
+        if rm > 0 {
+            gemm(&mut grads[0][i_n..], ctrl_in, dg, Op::new(&tape.r[..rows * rm], rows, rm), T::ONE, false);
+        }
+        gemm(&mut grads[1], hid, dg, Op::new(h_prev, rows, hid), T::ONE, false);
+        gemm(&mut grads[4], hid, Op::new(&dp, rows, ph).t(), Op::new(h_new, rows, hid), T::ONE, false);
+        let dyo = Op::new(dy, rows, o).t();
+        gemm(&mut grads[6], hid + rm, dyo, Op::new(h_new, rows, hid), T::ONE, false);
+        if rm > 0 {
+            let r_new = &tape.r[b * rm..(rows + b) * rm];
+            gemm(&mut grads[6][hid..], hid + rm, dyo, Op::new(r_new, rows, rm), T::ONE, false);
+        }
+    });
+    col_sums(&dgates, g4, &mut grads[2]);
+    grads[3] = grads[2].clone();
+    col_sums(&dp, ph, &mut grads[5]);
+    col_sums(dy, o, &mut grads[7]);
+    if rm > 0 {
+        col_sums(&dr, rm, &mut grads[8]);
+    }
+    if spec.memory_init == MemoryInit::Learned {
+        col_sums(&dmem, nm, &mut grads[9]);
+    }
+    Ok((dx, grads))
+}
+
+/// Backward through the heads of one sequence at step `t`: from the
+/// gradients w.r.t. `M_t` (`dmem`), `r_t` (`dr`) and the weightings `w_t`
+/// (`dw`, from step t+1's interpolation) to the head parameters (`dp`),
+/// `M_{t-1}` (`dmem_prev`) and `w_{t-1}` (`dw_prev`).
+#[allow(clippy::too_many_arguments)]
+fn row_backward<T: Float>(
+    tape: &Tape<T>,
+    t: usize,
+    bi: usize,
+    dmem: &[T],
+    dr: &[T],
+    dw: &[T],
+    dp: &mut [T],
+    dmem_prev: &mut [T],
+    dw_prev: &mut [T],
+) {
+    let spec = &tape.spec;
+    let b = tape.batch;
+    let (n, m, nh, r_h) = (spec.slots, spec.width, spec.heads(), spec.read_heads);
+    let (hn, nm, ph) = (nh * n, spec.cells(), spec.head_params());
+    let s_n = spec.shifts();
+    // This sequence's block of `len` values at time index `idx`.
+    let row = |idx: usize, len: usize| (idx * b + bi) * len..(idx * b + bi + 1) * len;
+    let p = &tape.p[row(t, ph)];
+    let mp = &tape.mem[row(t, nm)];
+    let w_prev = &tape.w[row(t, hn)];
+    let w_all = &tape.w[row(t + 1, hn)];
+    let cos = &tape.cos[row(t, hn)];
+    let wc_all = &tape.wc[row(t, hn)];
+    let wg_all = &tape.wg[row(t, hn)];
+    let wt_all = &tape.wt[row(t, hn)];
+    let heads: Vec<Head<'_, T>> = (0..nh).map(|h| head(spec, p, h)).collect();
+    let wof = |h: usize| &w_all[h * n..(h + 1) * n];
+    let mut dwh = dw.to_vec();
+    dmem_prev.fill(T::ZERO);
+    dp.fill(T::ZERO);
+    // Writes: M_t = M_{t-1} ∘ E + Σ w a^T, E = Π_h (1 - w_h e_hᵀ).
+    let writes = r_h..nh;
+    let mut de = vec![T::ZERO; spec.write_heads * m];
+    let mut da = vec![T::ZERO; spec.write_heads * m];
+    if !writes.is_empty() {
+        for i in 0..n {
+            for j in 0..m {
+                let g = dmem[i * m + j];
+                let factor = |h: usize| T::ONE - wof(h)[i] * heads[h].erase[j];
+                let e_full = writes.clone().map(factor).fold(T::ONE, |a, v| a * v);
+                dmem_prev[i * m + j] += g * e_full;
+                let d_e = g * mp[i * m + j];
+                for h in writes.clone() {
+                    let k = h - r_h;
+                    let others = writes.clone().filter(|&q| q != h).map(factor).fold(T::ONE, |a, v| a * v);
+                    let wi = wof(h)[i];
+                    dwh[h * n + i] += g * heads[h].add[j] - d_e * others * heads[h].erase[j];
+                    de[k * m + j] -= d_e * others * wi;
+                    da[k * m + j] += g * wi;
+                }
+            }
+        }
+    } else {
+        dmem_prev.copy_from_slice(dmem);
+    }
+    // Reads: r_h = w_hᵀ M_{t-1}.
+    for h in 0..r_h {
+        let drh = &dr[h * m..(h + 1) * m];
+        for i in 0..n {
+            let mrow = &mp[i * m..(i + 1) * m];
+            dwh[h * n + i] += mrow.iter().zip(drh).map(|(&a, &c)| a * c).sum::<T>();
+            let wi = wof(h)[i];
+            for (d, &c) in dmem_prev[i * m..(i + 1) * m].iter_mut().zip(drh) {
+                *d += wi * c;
+            }
+        }
+    }
+    // Addressing, head by head.
+    let se = T::from_f64(SHARPEN_EPS);
+    let ce = T::from_f64(COS_EPS);
+    let mut dz = vec![T::ZERO; n];
+    let mut dwt = vec![T::ZERO; n];
+    let mut dwg = vec![T::ZERO; n];
+    let mut ds = vec![T::ZERO; s_n];
+    let mut dsh = vec![T::ZERO; s_n];
+    for (h, hd) in heads.iter().enumerate() {
+        let hr = h * n..(h + 1) * n;
+        let (w, wt, wg, wc, k_cos) =
+            (wof(h), &wt_all[hr.clone()], &wg_all[hr.clone()], &wc_all[hr.clone()], &cos[hr.clone()]);
+        let off = spec.head_offset(h);
+        let q = &p[off..];
+        let dq = &mut dp[off..];
+        // Sharpening: w = softmax(γ l), l = ln(w̃ + ε).
+        softmax_backward(w, &dwh[hr.clone()], &mut dz);
+        let mut dgamma = T::ZERO;
+        for i in 0..n {
+            let l = (wt[i] + se).ln();
+            dgamma += dz[i] * l;
+            dwt[i] = dz[i] * hd.gamma / (wt[i] + se);
+        }
+        // Shift.
+        dwg.fill(T::ZERO);
+        ds.fill(T::ZERO);
+        let sr = spec.shift_range;
+        for i in 0..n {
+            for (k, &sk) in hd.shift.iter().enumerate() {
+                let src = (i + n + sr - k) % n;
+                ds[k] += dwt[i] * wg[src];
+                dwg[src] += sk * dwt[i];
+            }
+        }
+        softmax_backward(&hd.shift, &ds, &mut dsh);
+        // Interpolation.
+        let wp = &w_prev[hr.clone()];
+        let mut dgate = T::ZERO;
+        for i in 0..n {
+            dgate += dwg[i] * (wc[i] - wp[i]);
+            dw_prev[h * n + i] = (T::ONE - hd.gate) * dwg[i];
+            dwg[i] = hd.gate * dwg[i]; // now d w_c
+        }
+        // Content: w_c = softmax(β K).
+        softmax_backward(wc, &dwg, &mut dz);
+        let mut dbeta = T::ZERO;
+        for i in 0..n {
+            dbeta += dz[i] * k_cos[i];
+        }
+        let knorm = norm(hd.key);
+        let dkey = &mut dq[..m];
+        for i in 0..n {
+            let dk = hd.beta * dz[i];
+            if dk == T::ZERO {
+                continue;
+            }
+            let mrow = &mp[i * m..(i + 1) * m];
+            let mnorm = norm(mrow);
+            let den = knorm * mnorm + ce;
+            let num: T = mrow.iter().zip(hd.key).map(|(&a, &c)| a * c).sum();
+            let coef = num / (den * den);
+            let kscale = if knorm > T::ZERO { coef * mnorm / knorm } else { T::ZERO };
+            let mscale = if mnorm > T::ZERO { coef * knorm / mnorm } else { T::ZERO };
+            for j in 0..m {
+                dkey[j] += dk * (mrow[j] / den - kscale * hd.key[j]);
+                dmem_prev[i * m + j] += dk * (hd.key[j] / den - mscale * mrow[j]);
+            }
+        }
+        dq[m] = dbeta * q[m].sigmoid();
+        dq[m + 1] = dgate * hd.gate * (T::ONE - hd.gate);
+        dq[m + 2..m + 2 + s_n].copy_from_slice(&dsh);
+        dq[m + 2 + s_n] = dgamma * q[m + 2 + s_n].sigmoid();
+        if h >= r_h {
+            let k = h - r_h;
+            let e0 = m + s_n + 3;
+            for j in 0..m {
+                let e = hd.erase[j];
+                let a = hd.add[j];
+                dq[e0 + j] = de[k * m + j] * e * (T::ONE - e);
+                dq[e0 + m + j] = da[k * m + j] * (T::ONE - a * a);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(init: MemoryInit) -> NtmSpec {
+        NtmSpec {
+            input: 3,
+            output: 2,
+            hidden: 4,
+            slots: 5,
+            width: 3,
+            read_heads: 1,
+            write_heads: 2,
+            shift_range: 1,
+            memory_init: init,
+        }
+    }
+
+    fn params(spec: &NtmSpec) -> Vec<Vec<f64>> {
+        let mut k = 0.0;
+        spec.param_shapes()
+            .iter()
+            .map(|(_, s)| {
+                (0..s.iter().product::<usize>())
+                    .map(|_| {
+                        k += 1.0;
+                        0.6 * (k * 0.731f64).sin()
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn loss(spec: &NtmSpec, ps: &[Vec<f64>], x: &[f64], wy: &[f64], steps: usize, b: usize) -> f64 {
+        let list: Vec<&[f64]> = ps.iter().map(|v| v.as_slice()).collect();
+        let p = NtmParams::from_slices(spec, &list).unwrap();
+        let (y, _) = forward(spec, &p, x, steps, b, false).unwrap();
+        y.iter().zip(wy).map(|(a, c)| a * c).sum()
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        for init in [MemoryInit::Constant(0.1), MemoryInit::Learned] {
+            let sp = spec(init);
+            let (steps, b) = (4, 2);
+            let mut ps = params(&sp);
+            let x: Vec<f64> = (0..steps * b * 3).map(|i| (i as f64 * 0.37).cos()).collect();
+            let wy: Vec<f64> = (0..steps * b * 2).map(|i| (i as f64 * 0.91).sin()).collect();
+            let list: Vec<&[f64]> = ps.iter().map(|v| v.as_slice()).collect();
+            let p = NtmParams::from_slices(&sp, &list).unwrap();
+            let (_, tape) = forward(&sp, &p, &x, steps, b, true).unwrap();
+            let (dx, grads) = backward(&p, &tape, &wy).unwrap();
+            let eps = 1e-6;
+            for (pi, g) in grads.iter().enumerate() {
+                for k in (0..g.len()).step_by(3) {
+                    let orig = ps[pi][k];
+                    ps[pi][k] = orig + eps;
+                    let lp = loss(&sp, &ps, &x, &wy, steps, b);
+                    ps[pi][k] = orig - eps;
+                    let lm = loss(&sp, &ps, &x, &wy, steps, b);
+                    ps[pi][k] = orig;
+                    let num = (lp - lm) / (2.0 * eps);
+                    assert!(
+                        (num - g[k]).abs() < 1e-6 * (1.0 + num.abs()),
+                        "param {pi}[{k}]: {num} vs {}",
+                        g[k]
+                    );
+                }
+            }
+            let mut xs = x.clone();
+            for k in 0..xs.len() {
+                let orig = xs[k];
+                xs[k] = orig + eps;
+                let lp = loss(&sp, &ps, &xs, &wy, steps, b);
+                xs[k] = orig - eps;
+                let lm = loss(&sp, &ps, &xs, &wy, steps, b);
+                xs[k] = orig;
+                let num = (lp - lm) / (2.0 * eps);
+                assert!((num - dx[k]).abs() < 1e-6 * (1.0 + num.abs()), "dx[{k}]: {num} vs {}", dx[k]);
+            }
+        }
+    }
+
+    #[test]
+    fn weightings_are_distributions_and_inference_matches_training() {
+        let sp = spec(MemoryInit::Constant(1e-6));
+        let ps = params(&sp);
+        let list: Vec<&[f64]> = ps.iter().map(|v| v.as_slice()).collect();
+        let p = NtmParams::from_slices(&sp, &list).unwrap();
+        let x: Vec<f64> = (0..6 * 3).map(|i| (i as f64).sin()).collect();
+        let (y1, tape) = forward(&sp, &p, &x, 6, 1, true).unwrap();
+        let (y2, _) = forward(&sp, &p, &x, 6, 1, false).unwrap();
+        assert_eq!(y1, y2);
+        for w in tape.weightings().unwrap().chunks_exact(5) {
+            assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn bad_specs_and_inputs_are_errors() {
+        let mut sp = spec(MemoryInit::Constant(0.0));
+        sp.shift_range = 3;
+        assert!(sp.validate().is_err());
+        let sp = spec(MemoryInit::Constant(0.0));
+        let ps = params(&sp);
+        let list: Vec<&[f64]> = ps.iter().map(|v| v.as_slice()).collect();
+        let p = NtmParams::from_slices(&sp, &list).unwrap();
+        assert!(forward(&sp, &p, &[], 0, 1, false).is_err());
+        assert!(forward(&sp, &p, &[0.0; 5], 1, 1, false).is_err());
+        assert!(NtmParams::from_slices(&sp, &list[..3]).is_err());
+    }
+}
