@@ -25,3 +25,5 @@ mod python;
 pub use error::{Error, Result};
 pub use float::Float;
 pub use par::{num_threads, set_num_threads};
+
+pub mod structure;

@@ -9,6 +9,8 @@ from rnnrs.nn import GRU, LSTM, RNN, tbptt_chunks
 from rnnrs.reference.gradcheck import gradcheck, numerical_grad
 from rnnrs.reservoir import ESN, LMS, RLS, Reservoir, Ridge
 from rnnrs.rtrl import DiagRNN, IndRNN
+from rnnrs import conv, tree
+from rnnrs.lsm import LSM
 
 __version__ = "0.1.0"
 
@@ -42,4 +44,7 @@ __all__ = [
     "set_num_threads",
     "tbptt_chunks",
     "train",
+    "conv",
+    "tree",
+    "LSM",
 ]

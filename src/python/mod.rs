@@ -8,6 +8,7 @@ pub mod convert;
 mod layers;
 mod reservoir;
 mod rtrl;
+mod structure;
 mod train;
 
 impl From<crate::Error> for PyErr {
@@ -85,5 +86,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     train::register(m)?;
     reservoir::register(m)?;
     rtrl::register(m)?;
+    structure::register(m)?;
     Ok(())
 }

@@ -8,6 +8,7 @@ Every generator is seeded and returns NumPy arrays; see each function's docstrin
 
 from rnnrs.datasets.series import henon_map, logistic_map, lorenz, mackey_glass, narma, to_forecasting
 from rnnrs.datasets.ts import TsData, japanese_vowels, load_ts
+from rnnrs.datasets.tasks_structure import ExpressionTrees, expression_trees, moving_shapes
 
 __all__ = [
     "TsData",
@@ -19,4 +20,7 @@ __all__ = [
     "mackey_glass",
     "narma",
     "to_forecasting",
+    "ExpressionTrees",
+    "expression_trees",
+    "moving_shapes",
 ]
