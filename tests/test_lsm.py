@@ -106,3 +106,12 @@ def test_errors():
         lsm.predict(np.zeros((3, 1)))
     with pytest.raises(ValueError, match="one label per sequence"):
         lsm.fit([np.zeros((3, 1))] * 2, [0, 1, 2])
+
+
+def test_example_quick_beats_chance(capsys):
+    import pathlib
+    import runpy
+
+    path = pathlib.Path(__file__).resolve().parent.parent / "examples" / "lsm_classification.py"
+    result = runpy.run_path(str(path), run_name="example")["main"](["--quick"])
+    assert result["lsm"] >= 0.7  # nine speakers: chance is 0.11

@@ -202,3 +202,12 @@ def test_hypothesis_random_forests_match_reference(sizes, cell, hidden, seed):
     model = cls(2, hidden, dtype=np.float64, seed=seed)
     x = np.random.default_rng(seed).normal(size=(forest.num_nodes, 2))
     np.testing.assert_allclose(model(forest, x), reference_h(model, forest, x), rtol=1e-12, atol=1e-12)
+
+
+def test_example_quick_learns(capsys):
+    import pathlib
+    import runpy
+
+    path = pathlib.Path(__file__).resolve().parent.parent / "examples" / "tree_expressions.py"
+    result = runpy.run_path(str(path), run_name="example")["main"](["--quick"])
+    assert result["accuracy"] >= 0.9 > result["majority"] + 0.3

@@ -11,7 +11,7 @@ Example::
 
     import numpy as np, rnnrs as rr
     X_train, y_train, X_test, y_test = rr.datasets.japanese_vowels()
-    lsm = rr.LSM(shape=(8, 8, 8), input_scaling=20.0, steps_per_input=4, seed=0)
+    lsm = rr.LSM(shape=(8, 8, 8), input_scaling=5.0, steps_per_input=5, ridge=1.0, seed=0)
     lsm.fit(X_train, y_train)                      # one label per sequence: a classifier
     print(lsm.score(X_test, y_test))               # accuracy
 """
@@ -59,7 +59,8 @@ class LSM:
     time constants ``tau_syn`` = (excitatory, inhibitory), background current per neuron uniform in
     ``bias``), ``inhibitory_fraction`` inhibitory neurons, connection probability
     ``C exp(-(D/lam)^2)`` and gamma-distributed weights (mean as in Maass et al. 2002, SD 70 %)
-    times ``weight_scaling``. Input: every channel connects to ``input_connectivity`` of the neurons
+    times ``weight_scaling`` (default 0.2: with exponential currents integrated exactly, the paper's
+    weights drive the liquid into saturation at the refractory limit). Input: every channel connects to ``input_connectivity`` of the neurons
     with weights N(1, 0.5) times ``input_scaling``; ``input_mode`` 'current' injects ``u W_in`` as a
     current, 'spikes' treats nonzero inputs as spikes into the excitatory current. Each input step is
     held for ``steps_per_input`` simulation steps of ``dt``.
@@ -72,12 +73,12 @@ class LSM:
     """
 
     def __init__(self, shape: Sequence[int] = (10, 10, 10), inhibitory_fraction: float = 0.2, lam: float = 2.0,
-                 weight_scaling: float = 1.0, input_connectivity: float = 0.3, input_scaling: float = 20.0,
+                 weight_scaling: float = 0.2, input_connectivity: float = 0.3, input_scaling: float = 5.0,
                  input_mode: str = "current", dt: float = 1.0, tau_m: float = 30.0, v_thresh: float = 15.0,
                  v_reset: float = 13.5, refractory: Sequence[float] = (3.0, 2.0),
                  tau_syn: Sequence[float] = (3.0, 6.0), bias: Sequence[float] = (13.5, 14.5),
                  features: str = "traces", window: int = 1, tau_trace: float = 30.0, steps_per_input: int = 1,
-                 ridge: float = 1e-6, seed: int | None = 0) -> None:
+                 ridge: float = 1.0, seed: int | None = 0) -> None:
         self.shape = tuple(int(s) for s in shape)
         if len(self.shape) != 3 or min(self.shape) < 1:
             raise ValueError(f"shape: expected three positive grid sizes, got {shape!r}")
