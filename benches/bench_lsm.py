@@ -71,7 +71,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.threads:
         rnnrs.set_num_threads(args.threads)
-    lsm = rnnrs.LSM(shape=(10, 10, 10), input_mode="spikes", input_scaling=20.0, features="counts", window=100,
+    lsm = rnnrs.LSM(shape=(10, 10, 10), input_mode="spikes", input_scaling=10.0, features="counts", window=100,
                     seed=0)
     rng = np.random.default_rng(0)
     u = (rng.random((args.steps, 4)) < 0.2).astype(np.float64)

@@ -218,7 +218,7 @@ impl Liquid<'_> {
                     }
                 }
                 Features::Traces => {
-                    if (t + 1) % window == 0 || t + 1 == steps {
+                    if (t + 1).is_multiple_of(window) || t + 1 == steps {
                         dst.copy_from_slice(&trace);
                     }
                 }

@@ -25,7 +25,7 @@ pub struct ConvShape {
 impl ConvShape {
     /// Checks the sizes (odd kernels for "same" padding, no overflow).
     pub fn check(&self) -> Result<()> {
-        if self.kernel_h % 2 == 0 || self.kernel_w % 2 == 0 {
+        if self.kernel_h.is_multiple_of(2) || self.kernel_w.is_multiple_of(2) {
             return Err(Error::value(
                 "weight",
                 format!(
