@@ -30,3 +30,4 @@ pub use float::Float;
 pub use par::{num_threads, set_num_threads};
 
 pub mod seq2seq;
+pub mod structure;

@@ -15,6 +15,8 @@ from rnnrs.errors import RnnrsError
 from rnnrs import models, seq2seq  # noqa: E402
 from rnnrs import hopfield, memory
 from rnnrs.memory import NTM, HistoryCompressor
+from rnnrs import conv, tree
+from rnnrs.lsm import LSM
 
 __version__ = "0.1.0"
 
@@ -62,4 +64,7 @@ __all__ = [
     "HistoryCompressor",
     "hopfield",
     "memory",
+    "conv",
+    "tree",
+    "LSM",
 ]

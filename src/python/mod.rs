@@ -10,6 +10,7 @@ mod memory;
 mod reservoir;
 mod rtrl;
 mod seq2seq;
+mod structure;
 mod train;
 
 /// Sets the number of threads rnnrs computes with (0: the default, from
@@ -91,5 +92,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     rtrl::register(m)?;
     seq2seq::register(m)?;
     memory::register(m)?;
+    structure::register(m)?;
     Ok(())
 }

@@ -13,6 +13,7 @@
 
 pub mod csr;
 pub mod init;
+pub mod lsm;
 pub mod online;
 pub mod ridge;
 pub mod rowdot;

@@ -12,6 +12,7 @@ from rnnrs.datasets.ts import TsData, japanese_vowels, load_ts
 from rnnrs.datasets.chaos import (doublescroll, kuramoto_sivashinsky, lorenz96, mso, mso2, mso8, multiscroll, rabinovich_fabrikant, rossler)  # noqa: E501, I001
 from rnnrs.datasets.tasks_seq2seq import DATE_FORMATS, CharVocab, dates, digit_reversal, digit_sorting
 from rnnrs.datasets.tasks_memory import associative_recall, bit_errors, copy_task, priority_sort, repeat_copy
+from rnnrs.datasets.tasks_structure import ExpressionTrees, expression_trees, moving_shapes
 
 __all__ = [
     "TsData",
@@ -42,4 +43,7 @@ __all__ = [
     "copy_task",
     "priority_sort",
     "repeat_copy",
+    "ExpressionTrees",
+    "expression_trees",
+    "moving_shapes",
 ]
