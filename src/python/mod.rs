@@ -9,6 +9,7 @@ mod layers;
 mod reservoir;
 mod rtrl;
 mod train;
+mod simd;
 
 impl From<crate::Error> for PyErr {
     fn from(e: crate::Error) -> PyErr {
@@ -85,5 +86,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     train::register(m)?;
     reservoir::register(m)?;
     rtrl::register(m)?;
+    simd::register(m)?;
     Ok(())
 }
