@@ -108,11 +108,11 @@ macro_rules! impl_kernels {
         }
     };
 }
-#[cfg(target_arch = "x86_64")]
-use vector::x86::{F32x16, F32x8, F64x4, F64x8};
 #[cfg(target_arch = "aarch64")]
 use vector::neon::{F32x4, F64x2};
 use vector::scalar::{F32x1, F64x1};
+#[cfg(target_arch = "x86_64")]
+use vector::x86::{F32x16, F32x8, F64x4, F64x8};
 impl_kernels!(f64, F64x1, F64x4, F64x8, F64x2);
 impl_kernels!(f32, F32x1, F32x8, F32x16, F32x4);
 

@@ -328,7 +328,17 @@ trait Kernel {
     /// # Safety
     /// As `tile` with `cols <= NR`, on this kernel's path.
     #[allow(clippy::too_many_arguments)]
-    unsafe fn panel(kc: usize, a: APanel, b: *const f32, c: *mut f32, ldc: usize, rows: usize, cols: usize, alpha: f32, add_c: bool);
+    unsafe fn panel(
+        kc: usize,
+        a: APanel,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        rows: usize,
+        cols: usize,
+        alpha: f32,
+        add_c: bool,
+    );
     /// `pack_a` with this kernel's `MR`.
     fn pack_a(a: &Op<'_, f32>, r0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]);
 }
@@ -339,7 +349,17 @@ struct Avx512Kernel;
 impl Kernel for Avx512Kernel {
     const MR: usize = 8;
     #[inline(always)]
-    unsafe fn panel(kc: usize, a: APanel, b: *const f32, c: *mut f32, ldc: usize, rows: usize, cols: usize, alpha: f32, add_c: bool) {
+    unsafe fn panel(
+        kc: usize,
+        a: APanel,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        rows: usize,
+        cols: usize,
+        alpha: f32,
+        add_c: bool,
+    ) {
         run_on(
             Isa::Avx512,
             #[inline(always)]
@@ -358,7 +378,17 @@ struct Avx2Kernel;
 impl Kernel for Avx2Kernel {
     const MR: usize = 6;
     #[inline(always)]
-    unsafe fn panel(kc: usize, a: APanel, b: *const f32, c: *mut f32, ldc: usize, rows: usize, cols: usize, alpha: f32, add_c: bool) {
+    unsafe fn panel(
+        kc: usize,
+        a: APanel,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        rows: usize,
+        cols: usize,
+        alpha: f32,
+        add_c: bool,
+    ) {
         const HALF: usize = NR / 2;
         run_on(
             Isa::Avx2,
@@ -368,7 +398,17 @@ impl Kernel for Avx2Kernel {
             || unsafe {
                 tile::<F32x8, 6, 2>(kc, a, b, c, ldc, rows, cols.min(HALF), alpha, add_c);
                 if cols > HALF {
-                    tile::<F32x8, 6, 2>(kc, a, b.add(HALF), c.add(HALF), ldc, rows, cols - HALF, alpha, add_c);
+                    tile::<F32x8, 6, 2>(
+                        kc,
+                        a,
+                        b.add(HALF),
+                        c.add(HALF),
+                        ldc,
+                        rows,
+                        cols - HALF,
+                        alpha,
+                        add_c,
+                    );
                 }
             },
         )
@@ -801,7 +841,9 @@ mod tests {
             return;
         }
         println!("packed f32 GEMM path: {:?}", path());
-        for &(m, k, n, ta, tb) in &[(13, 300, 70, false, false), (20, 2 * KC + 9, 45, true, true), (6, 5, 16, false, true)] {
+        for &(m, k, n, ta, tb) in
+            &[(13, 300, 70, false, false), (20, 2 * KC + 9, 45, true, true), (6, 5, 16, false, true)]
+        {
             let (av, ar, ac, lda) = operand(m, k, ta, 1, 0.37);
             let (bv, br, bc, ldb) = operand(k, n, tb, 2, 0.11);
             let a = Op { data: &av, rows: ar, cols: ac, ld: lda, trans: ta };

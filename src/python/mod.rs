@@ -8,8 +8,8 @@ pub mod convert;
 mod layers;
 mod reservoir;
 mod rtrl;
-mod train;
 mod simd;
+mod train;
 
 impl From<crate::Error> for PyErr {
     fn from(e: crate::Error) -> PyErr {

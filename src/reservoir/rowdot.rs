@@ -256,7 +256,6 @@ fn portable_dot_blocks<T: Float, const NB: usize>(
     std::array::from_fn(|b| std::array::from_fn(|l| reduce8(&std::array::from_fn(|k| acc[b][k][l]))))
 }
 
-
 /// The float64 vector kernels, one source for every path: the 8
 /// accumulators of the contract are `N` vectors of `V` (`N * V::LANES == 8`),
 /// entry `e` of a row in lane `e % 8`.
@@ -473,7 +472,8 @@ mod vec {
         for b in 0..NB {
             let a = &acc[b];
             for j in 0..N {
-                let t = [a[0][j].add(a[4][j]), a[1][j].add(a[5][j]), a[2][j].add(a[6][j]), a[3][j].add(a[7][j])];
+                let t =
+                    [a[0][j].add(a[4][j]), a[1][j].add(a[5][j]), a[2][j].add(a[6][j]), a[3][j].add(a[7][j])];
                 let s = t[0].add(t[2]).add(t[1].add(t[3]));
                 // SAFETY: out[b] holds 8 values.
                 unsafe { s.store(out[b].as_mut_ptr().add(j * V::LANES)) };

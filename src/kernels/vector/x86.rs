@@ -268,12 +268,16 @@ impl Vector for F64x8 {
     #[inline(always)]
     fn and(self, b: Self) -> Self {
         // SAFETY: see the module doc.
-        F64x8(unsafe { _mm512_castsi512_pd(_mm512_and_si512(_mm512_castpd_si512(self.0), _mm512_castpd_si512(b.0))) })
+        F64x8(unsafe {
+            _mm512_castsi512_pd(_mm512_and_si512(_mm512_castpd_si512(self.0), _mm512_castpd_si512(b.0)))
+        })
     }
     #[inline(always)]
     fn or(self, b: Self) -> Self {
         // SAFETY: see the module doc.
-        F64x8(unsafe { _mm512_castsi512_pd(_mm512_or_si512(_mm512_castpd_si512(self.0), _mm512_castpd_si512(b.0))) })
+        F64x8(unsafe {
+            _mm512_castsi512_pd(_mm512_or_si512(_mm512_castpd_si512(self.0), _mm512_castpd_si512(b.0)))
+        })
     }
     #[inline(always)]
     fn andnot(self, b: Self) -> Self {
@@ -337,8 +341,8 @@ impl Vector for F32x16 {
         // SAFETY: see the module doc.
         F32x16(unsafe {
             _mm512_set_ps(
-                v[15], v[14], v[13], v[12], v[11], v[10], v[9], v[8], v[7], v[6], v[5], v[4], v[3], v[2], v[1],
-                v[0],
+                v[15], v[14], v[13], v[12], v[11], v[10], v[9], v[8], v[7], v[6], v[5], v[4], v[3], v[2],
+                v[1], v[0],
             )
         })
     }
@@ -350,12 +354,16 @@ impl Vector for F32x16 {
     #[inline(always)]
     fn and(self, b: Self) -> Self {
         // SAFETY: see the module doc.
-        F32x16(unsafe { _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(self.0), _mm512_castps_si512(b.0))) })
+        F32x16(unsafe {
+            _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(self.0), _mm512_castps_si512(b.0)))
+        })
     }
     #[inline(always)]
     fn or(self, b: Self) -> Self {
         // SAFETY: see the module doc.
-        F32x16(unsafe { _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(self.0), _mm512_castps_si512(b.0))) })
+        F32x16(unsafe {
+            _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(self.0), _mm512_castps_si512(b.0)))
+        })
     }
     #[inline(always)]
     fn andnot(self, b: Self) -> Self {
