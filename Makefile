@@ -3,7 +3,7 @@
 PYTHON ?= python
 CARGO ?= cargo
 
-.PHONY: test test-rust test-python develop bench lint fmt wheel docs
+.PHONY: test test-rust test-python develop bench lint fmt wheel docs test-simd
 
 test: test-rust test-python
 
@@ -39,3 +39,16 @@ wheel:
 # The documentation site (MkDocs + mkdocstrings; `pip install -e ".[docs]"`), warnings as errors.
 docs:
 	NO_MKDOCS_2_WARNING=1 $(PYTHON) -m mkdocs build --strict --quiet --site-dir site
+# Every instruction-set path this CPU supports (RNNRS_SIMD=avx512/avx2/
+# neon/scalar), so none rots: the Rust kernel, GEMM and reservoir tests and
+# the numeric Python tests (layers, RTRL, reservoirs, training) on each.
+SIMD_PY_TESTS = tests/test_simd.py tests/test_layers_reference.py tests/test_layers_gradients.py \
+	tests/test_rtrl.py tests/test_rtrl_approx.py tests/test_esn.py tests/test_ridge.py \
+	tests/test_optim.py tests/test_trainer.py
+test-simd:
+	@paths=$$($(PYTHON) -c "from rnnrs import _core; print(' '.join(_core.simd_paths()))"); \
+	for p in $$paths; do \
+		echo "== RNNRS_SIMD=$$p"; \
+		RNNRS_SIMD=$$p $(CARGO) test -q --lib -- kernels:: linalg:: reservoir:: || exit 1; \
+		RNNRS_SIMD=$$p $(PYTHON) -m pytest -q -p no:cacheprovider --benchmark-disable $(SIMD_PY_TESTS) || exit 1; \
+	done

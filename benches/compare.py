@@ -11,6 +11,20 @@ time steps and scaled linearly to T (marked "~" in the table).
 
     python benches/compare.py                 # everything (several minutes)
     python benches/compare.py --quick --workloads A,B --modes LSTM
+    python benches/compare.py --simd avx2     # both libraries capped to AVX2
+
+`--simd PATH` re-runs the benchmark in a subprocess with rnnrs
+(`RNNRS_SIMD`) and PyTorch (`ATEN_CPU_CAPABILITY`, `MKL_ENABLE_INSTRUCTIONS`,
+`ONEDNN_MAX_CPU_ISA`) capped to the same instruction set, so AVX2-class
+hardware is measured on an AVX-512 machine (the variables must be set
+before either library loads).
+
+The "roof" column is the row's speed as a fraction of rnnrs's own GEMM on
+the same path and threads: the time `rnnrs._core.gemm_seconds` takes for the
+row's matrix products (per layer and direction the input projection
+(T*B, I) x (I, G*H) and T recurrent products (B, H) x (H, G*H); backward
+counted as twice the forward) divided by the row's time. 1.0 = as fast as
+the bare GEMMs of the same shapes.
 """
 
 from __future__ import annotations
@@ -18,10 +32,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import subprocess
+import sys
 import time
 
 import numpy as np
 import rnnrs
+from rnnrs import _core
 from rnnrs.reference import layers as ref
 
 WORKLOADS = {
@@ -48,6 +65,41 @@ def forward_flops(mode, T, B, I, H, layers, bidir):
     for layer in range(layers):
         i = I if layer == 0 else d * H
         total += d * 2 * T * B * GATES[mode] * H * (i + H)
+    return total
+
+
+# Environment capping both libraries to one instruction set (see --simd).
+SIMD_ENV = {
+    "avx512": {"RNNRS_SIMD": "avx512", "ATEN_CPU_CAPABILITY": "avx512", "MKL_ENABLE_INSTRUCTIONS": "AVX512",
+               "ONEDNN_MAX_CPU_ISA": "AVX512_CORE"},
+    "avx2": {"RNNRS_SIMD": "avx2", "ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+             "ONEDNN_MAX_CPU_ISA": "AVX2"},
+    "scalar": {"RNNRS_SIMD": "scalar", "ATEN_CPU_CAPABILITY": "default", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2",
+               "ONEDNN_MAX_CPU_ISA": "SSE41"},
+}
+CHILD_MARK = "_RNNRS_COMPARE_SIMD_CHILD"
+
+
+def rerun_capped(simd: str) -> int:
+    """Runs this script again with both libraries capped to `simd`; returns its exit code."""
+    env = dict(os.environ, **SIMD_ENV[simd], **{CHILD_MARK: "1"})
+    return subprocess.call([sys.executable, os.path.abspath(__file__), *sys.argv[1:]], env=env)
+
+
+def layer_gemm_seconds(mode, dtype, T, B, I, H, layers, bidir, cache):
+    """Time of the forward matrix products of a layer stack through rnnrs's GEMM (current threads)."""
+    def gemm(m, k, n):
+        key = (m, k, n, dtype, rnnrs.get_num_threads())
+        if key not in cache:
+            cache[key] = _core.gemm_seconds(m, k, n, np.dtype(dtype).name, 3)
+        return cache[key]
+
+    d = 2 if bidir else 1
+    g = GATES[mode]
+    total = 0.0
+    for layer in range(layers):
+        i = I if layer == 0 else d * H
+        total += d * (gemm(T * B, i, g * H) + T * gemm(B, H, g * H))
     return total
 
 
@@ -132,7 +184,12 @@ def main():
     ap.add_argument("--cpu-time", action="store_true",
                     help="time with process CPU time instead of wall time (steadier on a loaded machine; "
                          "meaningful for 1 thread, where CPU time = busy time)")
+    ap.add_argument("--simd", choices=sorted(SIMD_ENV),
+                    help="cap rnnrs and PyTorch to this instruction set (runs in a subprocess)")
+    ap.add_argument("--no-roof", action="store_true", help="skip the GEMM roofline column")
     args = ap.parse_args()
+    if args.simd and os.environ.get(CHILD_MARK) != "1":
+        sys.exit(rerun_capped(args.simd))
     global CLOCK
     if args.cpu_time:
         CLOCK = time.process_time
@@ -148,11 +205,22 @@ def main():
           f"torch {torch.__version__ if torch else 'not installed'}")
     print(f"# clock: {'process CPU time' if args.cpu_time else 'wall time'}; load average at start: "
           f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    tcap = "-"
+    if torch is not None:
+        try:
+            tcap = torch.backends.cpu.get_cpu_capability()
+        except Exception:  # noqa: BLE001 - older torch
+            tcap = "?"
+    print(f"# simd: rnnrs path {_core.simd_path()} (supported: {', '.join(_core.simd_paths())}); "
+          f"torch capability {tcap}; MKL_ENABLE_INSTRUCTIONS={os.environ.get('MKL_ENABLE_INSTRUCTIONS', '-')}, "
+          f"ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA', '-')}")
+    print("# roof = rnnrs's GEMM time for the row's matrix products / row time (same path, threads)")
     print("# times in ms (best of repeats); ratios = rnnrs time / other time (< 1: rnnrs faster);")
     print(f"# '~' = NumPy reference timed on {args.ref_steps} steps and scaled to T")
-    header = ("| load | mode | dtype | thr | pass | rnnrs ms | GFLOP/s | vs NumPy | vs torch |")
+    header = ("| load | mode | dtype | thr | pass | rnnrs ms | GFLOP/s | roof | vs NumPy | vs torch |")
     print(header)
-    print("|" + "---|" * 9)
+    print("|" + "---|" * 10)
+    gemm_cache = {}
     before = rnnrs.get_num_threads()
     try:
         for w in args.workloads.split(","):
@@ -167,6 +235,9 @@ def main():
                     for nt in (int(n) for n in args.threads.split(",")):
                         rnnrs.set_num_threads(nt)
                         fns = rnnrs_fns(mode, dtype, T, B, I, H, layers, bidir)
+                        roof_s = None
+                        if not args.no_roof:
+                            roof_s = layer_gemm_seconds(mode, dtype, T, B, I, H, layers, bidir, gemm_cache)
                         tfns = (None, None)
                         if torch is not None:
                             torch.set_num_threads(nt)
@@ -175,11 +246,12 @@ def main():
                             t = best_time(fns[k], budget, max_reps)
                             gflops = mult * flops / t / 1e9
                             vs_ref = f"~{t / refs[k]:.3f}" if refs[k] else "-"
+                            roof = f"{mult * roof_s / t:.2f}" if roof_s else "-"
                             vs_torch = "-"
                             if tfns[k] is not None:
                                 vs_torch = f"{t / best_time(tfns[k], budget, max_reps):.2f}"
                             print(f"| {w} | {mode} | {dname} | {nt} | {pname} | {t * 1e3:.2f} | {gflops:.1f} "
-                                  f"| {vs_ref} | {vs_torch} |", flush=True)
+                                  f"| {roof} | {vs_ref} | {vs_torch} |", flush=True)
     finally:
         rnnrs.set_num_threads(before)
 

@@ -1,9 +1,11 @@
 //! Float32 GEMM on the shapes of a training step of model A (LSTM T=100,
-//! B=64, I=128, H=256 + Linear(256, 128)): the AVX-512 packed GEMM of
-//! `rnnrs::linalg::packed_f32` vs faer, serial. Throughput is in
+//! B=64, I=128, H=256 + Linear(256, 128)): the packed GEMM of
+//! `rnnrs::linalg::packed_f32` (AVX-512 or AVX2 micro-kernel, per
+//! `RNNRS_SIMD`) vs faer, serial. Throughput is in
 //! floating-point operations (2 m n k) per second (criterion's "elem/s").
 //!
 //! `cargo bench --bench gemm -- --warm-up-time 1 --measurement-time 2`
+//! (`RNNRS_SIMD=avx2 cargo bench ...` for the AVX2 kernel on an AVX-512 CPU)
 
 use std::hint::black_box;
 

@@ -1,13 +1,16 @@
-//! Element-wise kernels over slices: the activations every cell needs.
-//! SIMD with runtime dispatch (AVX2+FMA, AVX-512F) and a portable fallback.
+//! Element-wise kernels over slices: the activations every cell needs,
+//! written once (`math.rs`) over the vector types of `vector/` and run on
+//! the active instruction-set path (`isa.rs`: AVX-512, AVX2, NEON or
+//! scalar; `RNNRS_SIMD` overrides the choice).
 //!
 //! Everyone calls the free functions below (`tanh_inplace::<T>(..)` ...);
-//! the per-type implementations live behind the `Kernels` trait.
+//! the per-type dispatch lives behind the `Kernels` trait.
 //!
 //! Accuracy and determinism (checked in `tests.rs`):
-//! - the AVX2 and AVX-512 paths evaluate the same operations in the same
-//!   order and give bit-identical results; the scalar fallback (same
-//!   algorithm, unfused multiply-adds) is within 2 ulp of them;
+//! - the vector paths (AVX2, AVX-512, NEON) evaluate the same operations in
+//!   the same order, each an IEEE operation with one rounding, and give
+//!   bit-identical results; the scalar path (same source, unfused
+//!   multiply-adds) is within 2 ulp of them;
 //! - an element's result never depends on the slice length, its position or
 //!   alignment (the tail of a slice goes through a padded vector);
 //! - tanh/sigmoid/exp are within 2 ulp of the std functions (f64; f32 vs
@@ -19,62 +22,18 @@
 //!   tanh 1.25, sigmoid 1.99 ulp.
 
 mod consts;
-mod scalar;
+mod isa;
+mod math;
+pub mod vector;
 mod wide;
 
+pub use isa::{run_on, Isa};
 pub use wide::wide;
-
-#[cfg(target_arch = "x86_64")]
-mod avx2;
-// AVX-512 intrinsics are stable since Rust 1.89 (hence the crate's rust-version).
-#[cfg(target_arch = "x86_64")]
-mod avx512;
 
 #[cfg(test)]
 mod tests;
 
-use std::sync::OnceLock;
-
-/// Instruction-set path of the kernels.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Isa {
-    /// Portable scalar code (any CPU).
-    Scalar,
-    /// x86-64 AVX2 + FMA, 256-bit vectors.
-    Avx2,
-    /// x86-64 AVX-512F, 512-bit vectors.
-    Avx512,
-}
-
-impl Isa {
-    pub const ALL: [Isa; 3] = [Isa::Scalar, Isa::Avx2, Isa::Avx512];
-
-    /// Whether this CPU can run the path.
-    pub fn is_supported(self) -> bool {
-        match self {
-            Isa::Scalar => true,
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => is_x86_feature_detected!("avx512f"),
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => false,
-        }
-    }
-
-    /// The paths this CPU can run.
-    pub fn supported() -> Vec<Isa> {
-        Isa::ALL.into_iter().filter(|isa| isa.is_supported()).collect()
-    }
-
-    /// The widest supported path (detected once, then cached).
-    pub fn best() -> Isa {
-        static BEST: OnceLock<Isa> = OnceLock::new();
-        *BEST.get_or_init(|| {
-            [Isa::Avx512, Isa::Avx2].into_iter().find(|isa| isa.is_supported()).unwrap_or(Isa::Scalar)
-        })
-    }
-}
+use vector::{map_slice, Vector};
 
 /// The element-wise functions the kernels provide.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -95,58 +54,67 @@ impl Activation {
 pub trait Kernels: Sized + Copy {
     /// x <- tanh(x), accurate to a few ulp (and exact near 0).
     fn tanh_inplace(x: &mut [Self]) {
-        Self::apply_with(Activation::Tanh, Isa::best(), x)
+        Self::apply_with(Activation::Tanh, Isa::active(), x)
     }
     /// x <- 1 / (1 + exp(-x)), accurate to a few ulp, no overflow.
     fn sigmoid_inplace(x: &mut [Self]) {
-        Self::apply_with(Activation::Sigmoid, Isa::best(), x)
+        Self::apply_with(Activation::Sigmoid, Isa::active(), x)
     }
     /// x <- exp(x).
     fn exp_inplace(x: &mut [Self]) {
-        Self::apply_with(Activation::Exp, Isa::best(), x)
+        Self::apply_with(Activation::Exp, Isa::active(), x)
     }
     /// x <- f(x) on the given path; an unsupported path falls back to the
     /// scalar one.
     fn apply_with(f: Activation, isa: Isa, x: &mut [Self]);
 }
 
+/// `x <- f(x)` through vectors of `V` (inlined into `run_on`'s code).
+#[inline(always)]
+fn apply_vec<V: Vector>(f: Activation, x: &mut [V::Elem])
+where
+    V::Elem: math::MathElement,
+{
+    match f {
+        Activation::Exp => map_slice(x, math::exp::<V>),
+        Activation::Tanh => map_slice(x, math::tanh::<V>),
+        Activation::Sigmoid => map_slice(x, math::sigmoid::<V>),
+    }
+}
+
 macro_rules! impl_kernels {
-    ($t:ty, $exp:ident, $tanh:ident, $sigmoid:ident,
-     $exp_scalar:ident, $tanh_scalar:ident, $sigmoid_scalar:ident) => {
+    ($t:ty, $scalar:ty, $avx2:ty, $avx512:ty, $neon:ty) => {
         impl Kernels for $t {
             fn apply_with(f: Activation, isa: Isa, x: &mut [Self]) {
                 let isa = if isa.is_supported() { isa } else { Isa::Scalar };
                 match isa {
                     #[cfg(target_arch = "x86_64")]
-                    // SAFETY: the CPU supports AVX-512F (checked above).
-                    Isa::Avx512 => unsafe {
-                        match f {
-                            Activation::Exp => avx512::$exp(x),
-                            Activation::Tanh => avx512::$tanh(x),
-                            Activation::Sigmoid => avx512::$sigmoid(x),
-                        }
-                    },
+                    Isa::Avx512 => run_on(
+                        isa,
+                        #[inline(always)]
+                        || apply_vec::<$avx512>(f, x),
+                    ),
                     #[cfg(target_arch = "x86_64")]
-                    // SAFETY: the CPU supports AVX2 and FMA (checked above).
-                    Isa::Avx2 => unsafe {
-                        match f {
-                            Activation::Exp => avx2::$exp(x),
-                            Activation::Tanh => avx2::$tanh(x),
-                            Activation::Sigmoid => avx2::$sigmoid(x),
-                        }
-                    },
-                    _ => match f {
-                        Activation::Exp => scalar::$exp_scalar(x),
-                        Activation::Tanh => scalar::$tanh_scalar(x),
-                        Activation::Sigmoid => scalar::$sigmoid_scalar(x),
-                    },
+                    Isa::Avx2 => run_on(
+                        isa,
+                        #[inline(always)]
+                        || apply_vec::<$avx2>(f, x),
+                    ),
+                    #[cfg(target_arch = "aarch64")]
+                    Isa::Neon => apply_vec::<$neon>(f, x),
+                    _ => apply_vec::<$scalar>(f, x),
                 }
             }
         }
     };
 }
-impl_kernels!(f64, exp_f64, tanh_f64, sigmoid_f64, exp_slice_f64, tanh_slice_f64, sigmoid_slice_f64);
-impl_kernels!(f32, exp_f32, tanh_f32, sigmoid_f32, exp_slice_f32, tanh_slice_f32, sigmoid_slice_f32);
+#[cfg(target_arch = "aarch64")]
+use vector::neon::{F32x4, F64x2};
+use vector::scalar::{F32x1, F64x1};
+#[cfg(target_arch = "x86_64")]
+use vector::x86::{F32x16, F32x8, F64x4, F64x8};
+impl_kernels!(f64, F64x1, F64x4, F64x8, F64x2);
+impl_kernels!(f32, F32x1, F32x8, F32x16, F32x4);
 
 /// x <- tanh(x).
 #[inline]

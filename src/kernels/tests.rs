@@ -389,11 +389,11 @@ fn results_independent_of_length_and_position() {
     }
 }
 
-/// The public entry points use the best path.
+/// The public entry points use the active path.
 #[test]
-fn public_functions_use_the_best_path() {
+fn public_functions_use_the_active_path() {
     let xs: Vec<f64> = (-500..500).map(|i| i as f64 * 0.037).collect();
-    let best = Isa::best();
+    let best = Isa::active();
     let mut a = xs.clone();
     tanh_inplace(&mut a);
     let mut b = xs.clone();
@@ -450,4 +450,71 @@ fn wide_gives_the_same_bits_as_baseline_code() {
     );
     assert_eq!(s1.to_bits(), s2.to_bits());
     assert!(o1.iter().zip(&o2).all(|(x, y)| x.to_bits() == y.to_bits()));
+}
+
+#[test]
+fn path_names_round_trip() {
+    for isa in Isa::ALL {
+        assert_eq!(Isa::from_name(isa.name()), Some(isa));
+    }
+    assert_eq!(Isa::from_name(" AVX2 "), Some(Isa::Avx2));
+    assert_eq!(Isa::from_name("sse4"), None);
+}
+
+/// The active path is the one `RNNRS_SIMD` asks for (the per-path CI runs
+/// set it; this prints which path the run tested), else the best one.
+#[test]
+fn active_path_follows_rnnrs_simd() {
+    let requested = Isa::requested();
+    println!("RNNRS_SIMD -> {requested:?}; active path: {:?}", Isa::active());
+    match requested {
+        Ok(Some(isa)) => assert_eq!(Isa::active(), isa),
+        _ => assert_eq!(Isa::active(), Isa::best()),
+    }
+    assert!(Isa::active().is_supported());
+    #[cfg(target_arch = "aarch64")]
+    assert_eq!(Isa::best(), Isa::Neon);
+    #[cfg(not(target_arch = "aarch64"))]
+    assert!(!Isa::Neon.is_supported());
+}
+
+/// `f` on `xs` through one-lane vectors with fused multiply-adds: the same
+/// source evaluated with scalar IEEE operations, each rounded once like the
+/// vector instructions.
+fn fused_scalar<T>(f: Activation, xs: &mut [T])
+where
+    T: math::MathElement,
+    super::vector::scalar::Fused<T>: Vector<Elem = T>,
+{
+    use super::vector::scalar::Fused;
+    match f {
+        Activation::Exp => map_slice(xs, math::exp::<Fused<T>>),
+        Activation::Tanh => map_slice(xs, math::tanh::<Fused<T>>),
+        Activation::Sigmoid => map_slice(xs, math::sigmoid::<Fused<T>>),
+    }
+}
+
+/// Every vector path (AVX2, AVX-512, NEON) gives exactly the bits of the
+/// same source on scalar fused operations, hence the same bits as each
+/// other on any machine (NaN payloads aside: only NaN -> NaN is promised).
+#[test]
+fn vector_paths_give_the_bits_of_fused_scalar_code() {
+    let same64 = |a: f64, b: f64| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+    let same32 = |a: f32, b: f32| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+    for f in Activation::ALL {
+        let mut want64 = inputs_f64();
+        fused_scalar(f, &mut want64);
+        let mut want32 = inputs_f32();
+        fused_scalar(f, &mut want32);
+        for isa in Isa::supported().into_iter().filter(|&i| i != Isa::Scalar) {
+            let mut got64 = inputs_f64();
+            apply_with(f, isa, &mut got64);
+            let mut got32 = inputs_f32();
+            apply_with(f, isa, &mut got32);
+            let bad64 = got64.iter().zip(&want64).filter(|(g, w)| !same64(**g, **w)).count();
+            let bad32 = got32.iter().zip(&want32).filter(|(g, w)| !same32(**g, **w)).count();
+            println!("{f:?} {isa:?} vs fused scalar: {bad64} f64, {bad32} f32 values differ");
+            assert_eq!((bad64, bad32), (0, 0), "{f:?} on {isa:?}");
+        }
+    }
 }

@@ -1,36 +1,42 @@
-//! Float32 GEMM for x86-64 CPUs with AVX-512F.
+//! Float32 GEMM for x86-64 CPUs with AVX-512F or AVX2 + FMA.
 //!
 //! `C (m x n) = alpha * op(A) op(B) (+ C)`, C row-major. The Goto/BLIS
 //! scheme, with the roles fitted to a row-major C:
 //!
 //! * `B` is packed into panels of `NR` columns (`PackedB`), each panel
 //!   holding its `k` rows of `NR` values contiguously. A weight used many
-//!   times (at every time step) is packed once and reused.
+//!   times (at every time step) is packed once and reused. The layout is
+//!   the same on every path.
 //! * `A` is read in place when row-major (by micro-panels of `MR` full rows),
 //!   and packed per block of `KC` reduction indices into micro-panels of `MR`
 //!   rows when transposed (and for a partial last micro-panel).
-//! * The micro-kernel keeps an `MR x NR` tile of C in `MR * NV` zmm
-//!   registers; per reduction index it loads `NV` vectors of B and broadcasts
-//!   `MR` values of A. Either a B micro-panel (`KC x NR`, 32 KiB) stays in L1
-//!   while it runs down a block of A, or (row-major A with an L2-sized block
-//!   of B) an A micro-panel stays in L1 while it runs along all panels.
+//! * The micro-kernel (`tile`, one source over `Vector` for both paths)
+//!   keeps an `MR x (NV vectors)` tile of C in registers; per reduction
+//!   index it loads `NV` vectors of B and broadcasts `MR` values of A:
+//!   8 x 32 on AVX-512 (16 zmm accumulators), 6 x 16 on AVX2 (12 ymm, run
+//!   on each half of a panel). Either a B micro-panel (`KC x NR`, 32 KiB)
+//!   stays in L1 while it runs down a block of A, or (row-major A with an
+//!   L2-sized block of B) an A micro-panel stays in L1 while it runs along
+//!   all panels.
 //!
 //! Every element of C is the same sequence of FMAs over `k` (in blocks of
-//! `KC`, fixed) whatever `m`, the tile it falls in, the loop order, or how
-//! the work is split across threads (only along rows or panels of C), so
-//! results are bitwise identical for any thread count and any row split of a
-//! product.
+//! `KC`, fixed) whatever `m`, the tile it falls in, the loop order, the path
+//! (AVX-512 or AVX2), or how the work is split across threads (only along
+//! rows or panels of C), so results are bitwise identical for any thread
+//! count, any row split of a product, and on both paths.
 
 use super::Op;
+use crate::kernels::vector::x86::{F32x16, F32x8};
+use crate::kernels::vector::Vector;
+use crate::kernels::{run_on, Isa};
 use std::arch::x86_64::*;
 use std::cell::Cell;
 
-/// Rows of a micro-tile.
+/// Columns of a B panel (one AVX-512 micro-tile, two AVX2 ones).
+const NR: usize = 32;
+/// Largest micro-tile row count of any path (tests, scratch sizes).
+#[cfg(test)]
 const MR: usize = 8;
-/// zmm vectors (16 floats) per micro-tile row.
-const NV: usize = 2;
-/// Columns of a micro-tile (and of a B panel).
-const NR: usize = 16 * NV;
 /// Reduction block: a `KC x NR` B micro-panel is 32 KiB, in L1.
 const KC: usize = 256;
 /// Rows of an A block when B micro-panels stay in L1: `MC x KC` is 96 KiB, in L2.
@@ -40,15 +46,44 @@ const MC_STREAM: usize = 512;
 /// Largest B block (bytes) treated as L2-resident.
 const B_IN_L2: usize = 640 << 10;
 
-/// Whether this CPU can run the kernels here.
+/// The micro-kernel shapes of the paths: `Avx512` 8 x 32, `Avx2` 6 x 16.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Path {
+    Avx512,
+    Avx2,
+}
+
+impl Path {
+    /// Rows of a micro-tile.
+    fn mr(self) -> usize {
+        match self {
+            Path::Avx512 => 8,
+            Path::Avx2 => 6,
+        }
+    }
+}
+
+/// The path of the active instruction set (`Isa::active`, i.e.
+/// `RNNRS_SIMD`), if it has kernels here.
+fn path() -> Option<Path> {
+    match Isa::active() {
+        Isa::Avx512 => Some(Path::Avx512),
+        Isa::Avx2 => Some(Path::Avx2),
+        _ => None,
+    }
+}
+
+/// Whether the kernels here run on the active instruction set (AVX-512F or
+/// AVX2 + FMA; not under `RNNRS_SIMD=scalar`).
 pub fn available() -> bool {
-    is_x86_feature_detected!("avx512f")
+    path().is_some()
 }
 
 /// Whether a one-off product (B packed for this call only) is faster here
 /// than on faer: enough rows of A to amortise packing B (more when B is
 /// stored transposed, whose packing is slower), and no matrix-vector shapes.
-/// Measured with `benches/gemm.rs` on an AVX-512 Zen 5 core.
+/// Measured with `benches/gemm.rs` on an AVX-512 Zen 5 core (and kept for
+/// the AVX2 kernel).
 pub fn worth_packing(m: usize, n: usize, b_trans: bool) -> bool {
     let min_rows = if b_trans { 512 } else { 128 };
     available() && m >= min_rows && n >= NR / 2
@@ -166,7 +201,7 @@ fn pack_panel(b: &Op<'_, f32>, j0: usize, w: usize, k: usize, out: &mut [f32]) {
 
 /// Rows `r0..r0 + mc`, reduction indices `p0..p0 + kc` of `op(a)` into
 /// micro-panels of `MR` rows (`kc * MR` values each, zero padded).
-fn pack_a(a: &Op<'_, f32>, r0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]) {
+fn pack_a<const MR: usize>(a: &Op<'_, f32>, r0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]) {
     let panels = mc.div_ceil(MR);
     let out = &mut out[..panels * kc * MR];
     if a.trans {
@@ -213,19 +248,20 @@ struct APanel {
     cs: usize,
 }
 
-/// The micro-kernel: `C tile (rows x cols, row stride ldc) = alpha * A B
-/// (+ C tile if add_c)` over `kc` reduction indices of an A micro-panel and
-/// a packed B micro-panel.
+/// The micro-kernel, one source for both paths: `C tile (rows x cols, row
+/// stride ldc) = alpha * A B (+ C tile if add_c)` over `kc` reduction
+/// indices of an A micro-panel (`MR` rows) and `NV` vectors of columns of a
+/// packed B micro-panel (rows `NR` apart).
 ///
 /// # Safety
-/// AVX-512F must be available; `a` must address `MR x kc` readable values
-/// (rows past `rows` are read but unused only when they exist: the caller
-/// passes `rows == MR` or a packed, zero-padded panel), `b` `kc` rows of `NR`
-/// values `NR` apart (64-byte aligned for speed), and `c` the `rows x cols` tile
-/// (`rows <= MR`, `cols <= NR`).
-#[target_feature(enable = "avx512f")]
+/// Runs inside `run_on` with `V`'s path; `a` must address `MR x kc`
+/// readable values (rows past `rows` are read but unused only when they
+/// exist: the caller passes `rows == MR` or a packed, zero-padded panel), `b`
+/// `kc` rows of `NV * V::LANES` values `NR` apart, and `c` the `rows x cols`
+/// tile (`rows <= MR`, `cols <= NV * V::LANES`).
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn kernel(
+unsafe fn tile<V: Vector<Elem = f32>, const MR: usize, const NV: usize>(
     kc: usize,
     a: APanel,
     b: *const f32,
@@ -236,46 +272,149 @@ unsafe fn kernel(
     alpha: f32,
     add_c: bool,
 ) {
-    // C usually comes from far away (L3 or memory): fetch its lines while
-    // the reduction runs instead of stalling on them at the end.
-    for i in 0..MR.min(rows) {
-        let cr = c.wrapping_add(i * ldc);
-        _mm_prefetch::<_MM_HINT_T0>(cr as *const i8);
-        _mm_prefetch::<_MM_HINT_T0>(cr.wrapping_add(cols.max(1) - 1) as *const i8);
-    }
-    let mut acc = [[_mm512_setzero_ps(); NV]; MR];
-    for p in 0..kc {
-        let bp = b.add(p * NR);
-        let bv: [__m512; NV] = core::array::from_fn(|v| _mm512_loadu_ps(bp.add(16 * v)));
-        let ap = a.ptr.add(p * a.cs);
-        for (i, row) in acc.iter_mut().enumerate() {
-            let av = _mm512_set1_ps(*ap.add(i * a.rs));
-            for (x, &y) in row.iter_mut().zip(&bv) {
-                *x = _mm512_fmadd_ps(av, y, *x);
+    // SAFETY: the caller's guarantee (see above) for every access below.
+    unsafe {
+        // C usually comes from far away (L3 or memory): fetch its lines while
+        // the reduction runs instead of stalling on them at the end.
+        for i in 0..MR.min(rows) {
+            let cr = c.wrapping_add(i * ldc);
+            _mm_prefetch::<_MM_HINT_T0>(cr as *const i8);
+            _mm_prefetch::<_MM_HINT_T0>(cr.wrapping_add(cols.max(1) - 1) as *const i8);
+        }
+        let mut acc = [[V::splat(0.0); NV]; MR];
+        for p in 0..kc {
+            let bp = b.add(p * NR);
+            let bv: [V; NV] = core::array::from_fn(|v| V::load(bp.add(V::LANES * v)));
+            let ap = a.ptr.add(p * a.cs);
+            for (i, row) in acc.iter_mut().enumerate() {
+                let av = V::splat(*ap.add(i * a.rs));
+                for (x, &y) in row.iter_mut().zip(&bv) {
+                    *x = av.mul_add(y, *x);
+                }
             }
         }
-    }
-    let al = _mm512_set1_ps(alpha);
-    // Constant loop bounds (the tests are per row / vector) keep `acc` in registers.
-    for (i, row) in acc.iter().enumerate() {
-        if i >= rows {
-            break;
-        }
-        let cr = c.add(i * ldc);
-        for (v, &x) in row.iter().enumerate() {
-            let left = cols.saturating_sub(16 * v);
-            if left == 0 {
+        let al = V::splat(alpha);
+        // Constant loop bounds (the tests are per row / vector) keep `acc` in registers.
+        for (i, row) in acc.iter().enumerate() {
+            if i >= rows {
                 break;
             }
-            let mask: __mmask16 = if left >= 16 { 0xffff } else { ((1u32 << left) - 1) as u16 };
-            let dst = cr.add(16 * v);
-            let y = if add_c {
-                _mm512_fmadd_ps(al, x, _mm512_maskz_loadu_ps(mask, dst))
-            } else {
-                _mm512_mul_ps(al, x)
-            };
-            _mm512_mask_storeu_ps(dst, mask, y);
+            let cr = c.add(i * ldc);
+            for (v, &x) in row.iter().enumerate() {
+                let left = cols.saturating_sub(V::LANES * v);
+                if left == 0 {
+                    break;
+                }
+                let dst = cr.add(V::LANES * v);
+                let out = |c_old: V| if add_c { al.mul_add(x, c_old) } else { al.mul(x) };
+                if left >= V::LANES {
+                    out(V::load(dst)).store(dst);
+                } else {
+                    // A partial vector goes through a zero-padded buffer.
+                    let mut buf = [0.0f32; 16];
+                    std::ptr::copy_nonoverlapping(dst, buf.as_mut_ptr(), left);
+                    out(V::load(buf.as_ptr())).store(buf.as_mut_ptr());
+                    std::ptr::copy_nonoverlapping(buf.as_ptr(), dst, left);
+                }
+            }
         }
+    }
+}
+
+/// A path's micro-kernel over a whole B panel (`NR` columns).
+trait Kernel {
+    /// Rows of a micro-tile.
+    const MR: usize;
+    /// # Safety
+    /// As `tile` with `cols <= NR`, on this kernel's path.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn panel(
+        kc: usize,
+        a: APanel,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        rows: usize,
+        cols: usize,
+        alpha: f32,
+        add_c: bool,
+    );
+    /// `pack_a` with this kernel's `MR`.
+    fn pack_a(a: &Op<'_, f32>, r0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]);
+}
+
+/// AVX-512F: 8 x 32 (16 zmm accumulators), the whole panel at once.
+struct Avx512Kernel;
+
+impl Kernel for Avx512Kernel {
+    const MR: usize = 8;
+    #[inline(always)]
+    unsafe fn panel(
+        kc: usize,
+        a: APanel,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        rows: usize,
+        cols: usize,
+        alpha: f32,
+        add_c: bool,
+    ) {
+        run_on(
+            Isa::Avx512,
+            #[inline(always)]
+            // SAFETY: the caller's guarantee.
+            || unsafe { tile::<F32x16, 8, 2>(kc, a, b, c, ldc, rows, cols, alpha, add_c) },
+        )
+    }
+    fn pack_a(a: &Op<'_, f32>, r0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]) {
+        pack_a::<8>(a, r0, mc, p0, kc, out)
+    }
+}
+
+/// AVX2 + FMA: 6 x 16 (12 ymm accumulators of 16), on each half of the panel.
+struct Avx2Kernel;
+
+impl Kernel for Avx2Kernel {
+    const MR: usize = 6;
+    #[inline(always)]
+    unsafe fn panel(
+        kc: usize,
+        a: APanel,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        rows: usize,
+        cols: usize,
+        alpha: f32,
+        add_c: bool,
+    ) {
+        const HALF: usize = NR / 2;
+        run_on(
+            Isa::Avx2,
+            #[inline(always)]
+            // SAFETY: the caller's guarantee; the second half starts HALF
+            // columns in and only runs when the tile has columns there.
+            || unsafe {
+                tile::<F32x8, 6, 2>(kc, a, b, c, ldc, rows, cols.min(HALF), alpha, add_c);
+                if cols > HALF {
+                    tile::<F32x8, 6, 2>(
+                        kc,
+                        a,
+                        b.add(HALF),
+                        c.add(HALF),
+                        ldc,
+                        rows,
+                        cols - HALF,
+                        alpha,
+                        add_c,
+                    );
+                }
+            },
+        )
+    }
+    fn pack_a(a: &Op<'_, f32>, r0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]) {
+        pack_a::<6>(a, r0, mc, p0, kc, out)
     }
 }
 
@@ -312,10 +451,17 @@ struct Part<'a> {
 /// block for all parts.
 ///
 /// # Safety
-/// AVX-512F available; each part's `c` points to a C with row stride `ldc`
+/// `K`'s path is active; each part's `c` points to a C with row stride `ldc`
 /// covering those rows and the columns of those panels; no other thread
 /// writes them; all parts' B have `a`'s reduction length.
-unsafe fn run(parts: &[Part<'_>], a: &Op<'_, f32>, (r0, r1): (usize, usize), alpha: f32, accumulate: bool) {
+unsafe fn run<K: Kernel>(
+    parts: &[Part<'_>],
+    a: &Op<'_, f32>,
+    (r0, r1): (usize, usize),
+    alpha: f32,
+    accumulate: bool,
+) {
+    let mr = K::MR;
     let k = a.shape().1;
     let mut scratch = A_SCRATCH.with(Cell::take);
     // A row-major A read in place, with a `KC x (task columns)` block of B
@@ -334,25 +480,25 @@ unsafe fn run(parts: &[Part<'_>], a: &Op<'_, f32>, (r0, r1): (usize, usize), alp
         let mut i0 = r0;
         while i0 < r1 {
             let mc = mc_block.min(r1 - i0);
-            let panels_a = mc.div_ceil(MR);
+            let panels_a = mc.div_ceil(mr);
             // A row-major A is read in place by full micro-panels (packing it
             // would cost about as much as the products for narrow B);
             // transposed A and the partial last micro-panel are packed.
-            let direct = if a.trans { 0 } else { mc / MR };
-            let ap = aligned(&mut scratch, (panels_a - direct) * MR * kc);
-            pack_a(a, i0 + direct * MR, mc - direct * MR, p0, kc, ap);
+            let direct = if a.trans { 0 } else { mc / mr };
+            let ap = aligned(&mut scratch, (panels_a - direct) * mr * kc);
+            K::pack_a(a, i0 + direct * mr, mc - direct * mr, p0, kc, ap);
             let tile = |part: &Part<'_>, ir: usize, q: usize| {
                 let (n, bdata) = (part.b.n, part.b.data());
                 let bp = bdata[q * k * NR + p0 * NR..].as_ptr();
                 let cols = NR.min(n - q * NR);
-                let rows = MR.min(mc - ir * MR);
-                let cp = part.c.0.add((i0 + ir * MR) * part.ldc + q * NR);
+                let rows = mr.min(mc - ir * mr);
+                let cp = part.c.0.add((i0 + ir * mr) * part.ldc + q * NR);
                 let apanel = if ir < direct {
-                    APanel { ptr: a.data[(i0 + ir * MR) * a.ld + p0..].as_ptr(), rs: a.ld, cs: 1 }
+                    APanel { ptr: a.data[(i0 + ir * mr) * a.ld + p0..].as_ptr(), rs: a.ld, cs: 1 }
                 } else {
-                    APanel { ptr: ap.as_ptr().add((ir - direct) * MR * kc), rs: 1, cs: MR }
+                    APanel { ptr: ap.as_ptr().add((ir - direct) * mr * kc), rs: 1, cs: mr }
                 };
-                kernel(kc, apanel, bp, cp, part.ldc, rows, cols, alpha, add_c);
+                K::panel(kc, apanel, bp, cp, part.ldc, rows, cols, alpha, add_c);
             };
             if a_stationary {
                 for ir in 0..panels_a {
@@ -377,6 +523,27 @@ unsafe fn run(parts: &[Part<'_>], a: &Op<'_, f32>, (r0, r1): (usize, usize), alp
     }
     if scratch.len() <= KEEP_SCRATCH {
         A_SCRATCH.with(|s| s.set(scratch));
+    }
+}
+
+/// `run` with the kernel of `path`.
+///
+/// # Safety
+/// As `run`; `path` is the active one (`path()`).
+unsafe fn run_path(
+    path: Path,
+    parts: &[Part<'_>],
+    a: &Op<'_, f32>,
+    rows: (usize, usize),
+    alpha: f32,
+    accumulate: bool,
+) {
+    // SAFETY: the caller's guarantee.
+    unsafe {
+        match path {
+            Path::Avx512 => run::<Avx512Kernel>(parts, a, rows, alpha, accumulate),
+            Path::Avx2 => run::<Avx2Kernel>(parts, a, rows, alpha, accumulate),
+        }
     }
 }
 
@@ -419,7 +586,8 @@ pub struct Output<'a> {
 /// for all of them. With `par`, the rows of C are split over the current
 /// rayon pool. Each output gets the same bits as from `gemm_packed`.
 pub fn gemm_packed_multi(a: Op<'_, f32>, outs: &mut [Output<'_>], alpha: f32, accumulate: bool, par: bool) {
-    assert!(available(), "gemm_packed_multi needs AVX-512F");
+    let path = path().expect("gemm_packed_multi needs the AVX-512 or AVX2 path");
+    let mr = path.mr();
     check_a(&a);
     let m = a.shape().0;
     let mut parts = Vec::with_capacity(outs.len());
@@ -435,17 +603,17 @@ pub fn gemm_packed_multi(a: Op<'_, f32>, outs: &mut [Output<'_>], alpha: f32, ac
         return;
     }
     let threads = if par && flops >= 1 << 18 { crate::par::current_threads() } else { 1 };
-    if threads <= 1 || m < 2 * MR {
-        // SAFETY: AVX-512F checked; every C covers all rows and panels (checked).
-        unsafe { run(&parts, &a, (0, m), alpha, accumulate) };
+    if threads <= 1 || m < 2 * mr {
+        // SAFETY: the path is active (so supported); every C covers all rows and panels (checked).
+        unsafe { run_path(path, &parts, &a, (0, m), alpha, accumulate) };
         return;
     }
-    let per = m.div_ceil(2 * threads).div_ceil(MR) * MR;
+    let per = m.div_ceil(2 * threads).div_ceil(mr) * mr;
     let tasks: Vec<(usize, usize)> = (0..m).step_by(per).map(|r| (r, (r + per).min(m))).collect();
     use rayon::prelude::*;
     tasks.into_par_iter().for_each(|rows| {
-        // SAFETY: AVX-512F checked; tasks cover disjoint rows of every C.
-        unsafe { run(&parts, &a, rows, alpha, accumulate) };
+        // SAFETY: the path is active (so supported); tasks cover disjoint rows of every C.
+        unsafe { run_path(path, &parts, &a, rows, alpha, accumulate) };
     });
 }
 
@@ -464,7 +632,8 @@ pub fn gemm_packed(
     accumulate: bool,
     par: bool,
 ) {
-    assert!(available(), "gemm_packed needs AVX-512F");
+    let path = path().expect("gemm_packed needs the AVX-512 or AVX2 path");
+    let mr = path.mr();
     check_a(&a);
     if !check_output(c, ldc, &a, b, accumulate) {
         return;
@@ -479,15 +648,15 @@ pub fn gemm_packed(
     };
     let part = Part { c: CPtr(c.as_mut_ptr()), ldc, b, q0: 0, q1: panels };
     if threads <= 1 {
-        // SAFETY: AVX-512F checked; C covers all rows and panels (checked).
-        unsafe { run(&[part], &a, (0, m), alpha, accumulate) };
+        // SAFETY: the path is active (so supported); C covers all rows and panels (checked).
+        unsafe { run_path(path, &[part], &a, (0, m), alpha, accumulate) };
         return;
     }
     // Tasks: blocks of rows when there are enough of them, else blocks of
     // panels (so that each task still reuses its B panels over many rows).
-    let row_tasks = m >= 4 * MR * threads || panels < threads;
+    let row_tasks = m >= 4 * mr * threads || panels < threads;
     let tasks: Vec<((usize, usize), (usize, usize))> = if row_tasks {
-        let per = m.div_ceil(2 * threads).div_ceil(MR) * MR;
+        let per = m.div_ceil(2 * threads).div_ceil(mr) * mr;
         (0..m).step_by(per).map(|r| ((r, (r + per).min(m)), (0, panels))).collect()
     } else {
         let per = panels.div_ceil(threads);
@@ -495,8 +664,8 @@ pub fn gemm_packed(
     };
     use rayon::prelude::*;
     tasks.into_par_iter().for_each(|(rows, (q0, q1))| {
-        // SAFETY: AVX-512F checked; tasks cover disjoint rows or panels of C.
-        unsafe { run(&[Part { q0, q1, ..part }], &a, rows, alpha, accumulate) };
+        // SAFETY: the path is active (so supported); tasks cover disjoint rows or panels of C.
+        unsafe { run_path(path, &[Part { q0, q1, ..part }], &a, rows, alpha, accumulate) };
     });
 }
 
@@ -623,6 +792,8 @@ mod tests {
             (MR, KC, NR),
             (MR + 1, KC + 1, NR + 1),
             (MR - 1, 7, NR - 1),
+            (5, 9, NR / 2 + 3),
+            (7, 33, NR / 2 - 1),
             (13, 300, 70),
             (MC + 5, 2 * KC + 3, 3 * NR + 5),
             (32, 256, 1024),
@@ -634,6 +805,55 @@ mod tests {
                 {
                     check(m, k, n, ta, tb, pad, alpha, acc);
                 }
+            }
+        }
+    }
+
+    /// `alpha * A B (+ C)` as the kernels evaluate it: per element, fused
+    /// multiply-adds in order over each block of `KC` reduction indices,
+    /// then `alpha * block` (first block, not accumulating) or
+    /// `alpha * block + C` (fused).
+    fn fma_chain(c: &[f32], ldc: usize, a: &Op<'_, f32>, b: &Op<'_, f32>, alpha: f32, acc: bool) -> Vec<f32> {
+        let ((m, k), (_, n)) = (a.shape(), b.shape());
+        let (ad, bd) = (dense(a), dense(b));
+        let mut out = c.to_vec();
+        for i in 0..m {
+            for j in 0..n {
+                let mut cij = c[i * ldc + j];
+                for p0 in (0..k).step_by(KC) {
+                    let mut s = 0.0f32;
+                    for p in p0..(p0 + KC).min(k) {
+                        s = (ad[i * k + p] as f32).mul_add(bd[p * n + j] as f32, s);
+                    }
+                    cij = if acc || p0 > 0 { alpha.mul_add(s, cij) } else { alpha * s };
+                }
+                out[i * ldc + j] = cij;
+            }
+        }
+        out
+    }
+
+    /// Every path (AVX-512, AVX2) gives exactly the bits of the in-order
+    /// FMA chain, hence the same bits as each other.
+    #[test]
+    fn every_path_gives_the_bits_of_the_fma_chain() {
+        if !available() {
+            return;
+        }
+        println!("packed f32 GEMM path: {:?}", path());
+        for &(m, k, n, ta, tb) in
+            &[(13, 300, 70, false, false), (20, 2 * KC + 9, 45, true, true), (6, 5, 16, false, true)]
+        {
+            let (av, ar, ac, lda) = operand(m, k, ta, 1, 0.37);
+            let (bv, br, bc, ldb) = operand(k, n, tb, 2, 0.11);
+            let a = Op { data: &av, rows: ar, cols: ac, ld: lda, trans: ta };
+            let b = Op { data: &bv, rows: br, cols: bc, ld: ldb, trans: tb };
+            for &(alpha, acc) in &[(1.0f32, false), (-0.5, true)] {
+                let c0 = data(m * n, 0.23);
+                let want = fma_chain(&c0, n, &a, &b, alpha, acc);
+                let mut got = c0.clone();
+                gemm(&mut got, n, a, b, alpha, acc, false);
+                assert!(got.iter().zip(&want).all(|(g, w)| g.to_bits() == w.to_bits()), "m{m} k{k} n{n}");
             }
         }
     }

@@ -11,6 +11,7 @@ mod reservoir;
 mod rtrl;
 mod seq2seq;
 mod structure;
+mod simd;
 mod train;
 
 /// Sets the number of threads rnnrs computes with (0: the default, from
@@ -93,5 +94,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     seq2seq::register(m)?;
     memory::register(m)?;
     structure::register(m)?;
+    simd::register(m)?;
     Ok(())
 }

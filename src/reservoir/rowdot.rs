@@ -1,5 +1,5 @@
 //! Sparse row products in one fixed summation order, shared by the
-//! single-sequence kernel (a row times one vector, AVX-512 gathers) and the
+//! single-sequence kernel (a row times one vector, gathered) and the
 //! batched kernel (a row times blocks of `LANES` sequences, the weight
 //! broadcast over a block), so that a sequence computed inside a batch equals
 //! the same sequence computed alone, bit for bit, and neither depends on the
@@ -8,15 +8,61 @@
 //! The order ("8-accumulator contract"): entry `e` of a row (in stored order)
 //! goes to accumulator `e % 8`, each accumulator summing its entries in
 //! order; the result is `((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7))`.
-//! On AVX-512 (float64) every accumulation is a fused multiply-add; the
-//! portable path (float32, other CPUs) multiplies and adds separately. Which
-//! path runs is fixed per element type and CPU, so the single and batched
-//! kernels always agree.
+//! On the vector paths (float64 on AVX-512, AVX2 or NEON: one kernel source,
+//! `vec` below, the 8 accumulators held in 1, 2 or 4 vectors) every
+//! accumulation is a fused multiply-add, so these paths give the same bits;
+//! the portable path (float32, `RNNRS_SIMD=scalar`) multiplies and adds
+//! separately. Which path runs is fixed per element type and process, so
+//! the single and batched kernels always agree.
 
 use crate::error::Result;
 use crate::float::Float;
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_imports))]
+use crate::kernels::{run_on, Isa};
 use crate::reservoir::csr::CsrRef;
 use std::any::TypeId;
+
+/// Runs `$body` with `V` the float64 vector type of `$isa` and `N` the
+/// number of those vectors that hold the 8 accumulators, compiled for
+/// `$isa` (an `Isa::Scalar` never gets here; other paths are supported:
+/// `Isa::active()` only returns those).
+macro_rules! on_path {
+    ($isa:expr, $V:ident, $N:ident => $body:expr) => {
+        match $isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => {
+                type $V = crate::kernels::vector::x86::F64x8;
+                const $N: usize = 1;
+                run_on(
+                    Isa::Avx512,
+                    #[inline(always)]
+                    || $body,
+                )
+            }
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => {
+                type $V = crate::kernels::vector::x86::F64x4;
+                const $N: usize = 2;
+                run_on(
+                    Isa::Avx2,
+                    #[inline(always)]
+                    || $body,
+                )
+            }
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => {
+                type $V = crate::kernels::vector::neon::F64x2;
+                const $N: usize = 4;
+                $body
+            }
+            _ => {
+                type $V = crate::kernels::vector::scalar::F64x1;
+                const $N: usize = 8;
+                $body
+            }
+        }
+    };
+}
 
 /// Accumulators per row, and sequences per batch block.
 pub const LANES: usize = 8;
@@ -25,8 +71,8 @@ pub const LANES: usize = 8;
 #[derive(Clone, Copy, Debug)]
 pub struct RowKernel<'a, T> {
     csr: CsrRef<'a, T>,
-    /// AVX-512 float64 kernels (T is f64 and the CPU has AVX-512F).
-    simd: bool,
+    /// Path of the float64 vector kernels (`Isa::Scalar`: the portable code).
+    isa: Isa,
 }
 
 /// `s` as `&[f64]` when `T` is f64.
@@ -62,13 +108,20 @@ impl<'a, T: Float> RowKernel<'a, T> {
     /// Validates the structure once, so the kernels can index without checks.
     pub fn new(csr: CsrRef<'a, T>) -> Result<Self> {
         csr.validate()?;
-        let simd = TypeId::of::<T>() == TypeId::of::<f64>() && avx512::available();
-        Ok(RowKernel { csr, simd })
+        let isa = if TypeId::of::<T>() == TypeId::of::<f64>() { Isa::active() } else { Isa::Scalar };
+        Ok(RowKernel { csr, isa })
     }
 
     /// The same matrix on the portable path (tests compare the two paths).
     pub fn portable(self) -> Self {
-        RowKernel { simd: false, ..self }
+        self.with_isa(Isa::Scalar)
+    }
+
+    /// The same matrix on the given path (tests; float32, an unsupported
+    /// path or `Isa::Scalar` give the portable code).
+    pub fn with_isa(self, isa: Isa) -> Self {
+        let vector = TypeId::of::<T>() == TypeId::of::<f64>() && isa.is_supported();
+        RowKernel { isa: if vector { isa } else { Isa::Scalar }, ..self }
     }
 
     pub fn csr(&self) -> CsrRef<'a, T> {
@@ -85,11 +138,10 @@ impl<'a, T: Float> RowKernel<'a, T> {
     pub fn dot(&self, r: usize, x: &[T]) -> T {
         assert!(x.len() >= self.csr.cols, "x shorter than the matrix width");
         let (idx, val) = self.row(r);
-        if self.simd {
+        if self.isa != Isa::Scalar {
             if let (Some(v), Some(xv)) = (as_f64(val), as_f64(x)) {
-                // SAFETY: `new` validated 0 <= idx < cols <= x.len(), and
-                // `simd` is only set when AVX-512F is available.
-                let d = unsafe { avx512::row_dot(idx, v, xv) };
+                // SAFETY: `new` validated 0 <= idx < cols <= x.len().
+                let d = on_path!(self.isa, V, N => unsafe { vec::row_dot::<V, N>(idx, v, xv) });
                 return T::from_f64(d);
             }
         }
@@ -102,10 +154,10 @@ impl<'a, T: Float> RowKernel<'a, T> {
     pub fn dot2(&self, r: usize, x: &[T]) -> [T; 2] {
         assert!(x.len() >= self.csr.cols, "x shorter than the matrix width");
         let (r0, r1) = (self.row(r), self.row(r + 1));
-        if self.simd {
+        if self.isa != Isa::Scalar {
             if let (Some(v0), Some(v1), Some(xv)) = (as_f64(r0.1), as_f64(r1.1), as_f64(x)) {
                 // SAFETY: as in `dot`.
-                let d = unsafe { avx512::row_dot2([(r0.0, v0), (r1.0, v1)], xv) };
+                let d = on_path!(self.isa, V, N => unsafe { vec::row_dot2::<V, N>([(r0.0, v0), (r1.0, v1)], xv) });
                 return [T::from_f64(d[0]), T::from_f64(d[1])];
             }
         }
@@ -117,11 +169,11 @@ impl<'a, T: Float> RowKernel<'a, T> {
     pub fn dots(&self, first: usize, x: &[T], out: &mut [T]) {
         assert!(x.len() >= self.csr.cols, "x shorter than the matrix width");
         assert!(first + out.len() <= self.csr.rows, "rows out of range");
-        if self.simd {
+        if self.isa != Isa::Scalar {
             let c = self.csr;
             if let (Some(v), Some(xv), Some(o)) = (as_f64(c.data), as_f64(x), as_f64_mut(out)) {
                 // SAFETY: as in `dot`; rows checked above.
-                unsafe { avx512::rows_into(c.indptr, c.indices, v, first, xv, o) };
+                on_path!(self.isa, V, N => unsafe { vec::rows_into::<V, N>(c.indptr, c.indices, v, first, xv, o) });
                 return;
             }
         }
@@ -147,13 +199,12 @@ impl<'a, T: Float> RowKernel<'a, T> {
             assert!(x.len() >= self.csr.cols * LANES, "block shorter than cols x LANES");
         }
         let (idx, val) = self.row(r);
-        if self.simd {
+        if self.isa != Isa::Scalar {
             if let Some(v) = as_f64(val) {
                 let xf: [&[f64]; NB] = std::array::from_fn(|b| as_f64(xs[b]).unwrap_or(&[]));
                 let mut out = [[T::ZERO; LANES]; NB];
-                // SAFETY: validated indices, block lengths checked above,
-                // AVX-512F available.
-                let d = unsafe { avx512::row_dot_blocks::<NB>(idx, v, xf) };
+                // SAFETY: validated indices, block lengths checked above.
+                let d = on_path!(self.isa, V, N => unsafe { vec::row_dot_blocks::<V, N, NB>(idx, v, xf) });
                 for (o, db) in out.iter_mut().zip(&d) {
                     if let Some(of) = as_f64_mut(o) {
                         of.copy_from_slice(db);
@@ -205,78 +256,110 @@ fn portable_dot_blocks<T: Float, const NB: usize>(
     std::array::from_fn(|b| std::array::from_fn(|l| reduce8(&std::array::from_fn(|k| acc[b][k][l]))))
 }
 
-#[cfg(target_arch = "x86_64")]
-mod avx512 {
+/// The float64 vector kernels, one source for every path: the 8
+/// accumulators of the contract are `N` vectors of `V` (`N * V::LANES == 8`),
+/// entry `e` of a row in lane `e % 8`.
+mod vec {
     use super::LANES;
-    use std::arch::x86_64::*;
+    use crate::kernels::vector::Vector;
 
-    pub fn available() -> bool {
-        crate::kernels::Isa::Avx512.is_supported() && is_x86_feature_detected!("avx512vl")
-    }
-
-    /// `x[idx[e..e + 8]]` as one vector, by scalar loads and inserts (the
-    /// compiler's `vmovsd`/`vmovhpd`/`vinsert*`), measured ~20% faster than
-    /// `vgatherdpd` on Zen 5.
+    /// `x[idx[e..e + LANES]]` as one vector, by scalar loads and inserts
+    /// (measured ~20% faster than `vgatherdpd` on Zen 5).
     ///
     /// # Safety
-    /// `e + 8 <= idx.len()`, indices inside x.
-    /// Only called from the AVX-512 kernels (inlined into them).
+    /// `e + LANES <= idx.len()`, indices inside x.
     #[inline(always)]
-    unsafe fn gather8(ip: *const i32, xp: *const f64, e: usize) -> __m512d {
-        // SAFETY: by the caller's guarantee (indices inside x, AVX-512F).
-        unsafe {
-            let g = |k: usize| *xp.add(*ip.add(e + k) as usize);
-            _mm512_set_pd(g(7), g(6), g(5), g(4), g(3), g(2), g(1), g(0))
-        }
+    unsafe fn gather<V: Vector<Elem = f64>>(ip: *const i32, xp: *const f64, e: usize) -> V {
+        // SAFETY: by the caller's guarantee.
+        V::from_fn(|k| unsafe { *xp.add(*ip.add(e + k) as usize) })
     }
 
-    /// Adds the last `len - e < 8` entries to lanes `0..len - e` of `acc`
-    /// (scalar fused multiply-adds: the same rounding as the vector ones),
-    /// then the contract's final sum. Scalar because rows are short: a
-    /// masked gather and a vector reduction cost more than the few entries.
-    ///
-    /// # Safety
-    /// `e <= len <= e + 8`, lengths of idx and val >= len, indices inside x.
-    /// Only called from the AVX-512 kernels (inlined into them, so it
-    /// compiles with their target features).
+    /// The 8 accumulators as an array.
     #[inline(always)]
-    unsafe fn finish(acc: __m512d, idx: &[i32], val: &[f64], xp: *const f64, e: usize, len: usize) -> f64 {
+    fn lanes<V: Vector<Elem = f64>, const N: usize>(acc: &[V; N]) -> [f64; LANES] {
+        debug_assert_eq!(N * V::LANES, LANES);
         let mut a = [0.0f64; LANES];
-        // SAFETY: `a` holds 8 f64.
-        unsafe { _mm512_storeu_pd(a.as_mut_ptr(), acc) };
-        for (k, (&c, &v)) in idx[e..len].iter().zip(&val[e..len]).enumerate() {
-            // SAFETY: the index points inside x.
-            a[k] = v.mul_add(unsafe { *xp.add(c as usize) }, a[k]);
+        for (j, v) in acc.iter().enumerate() {
+            // SAFETY: `a` holds N * LANES(V) = 8 values.
+            unsafe { v.store(a.as_mut_ptr().add(j * V::LANES)) };
         }
+        a
+    }
+
+    /// `((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7))`.
+    #[inline(always)]
+    fn reduce(a: &[f64; LANES]) -> f64 {
         ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]))
     }
 
-    /// Single product: entry `e` in lane `e % 8` of one accumulator vector.
+    /// Adds the last `len - e < 8` entries to accumulators `0..len - e`
+    /// (one lane at a time, with the rounding of the vector `mul_add`),
+    /// then the contract's final sum. Element by element because rows are
+    /// short: a masked gather and a vector reduction cost more.
     ///
     /// # Safety
-    /// AVX-512F and VL available; every index in `0..x.len()`; `idx.len() == val.len()`.
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-    pub unsafe fn row_dot(idx: &[i32], val: &[f64], x: &[f64]) -> f64 {
+    /// `e <= len <= e + 8`, lengths of idx and val >= len, indices inside x.
+    #[inline(always)]
+    unsafe fn finish<V: Vector<Elem = f64>, const N: usize>(
+        acc: &[V; N],
+        idx: &[i32],
+        val: &[f64],
+        xp: *const f64,
+        e: usize,
+        len: usize,
+    ) -> f64 {
+        let mut a = lanes(acc);
+        for (k, (&c, &v)) in idx[e..len].iter().zip(&val[e..len]).enumerate() {
+            // SAFETY: the index points inside x.
+            a[k] = V::mul_add_lane(v, unsafe { *xp.add(c as usize) }, a[k]);
+        }
+        reduce(&a)
+    }
+
+    /// One block of 8 entries starting at `e` into the accumulators.
+    ///
+    /// # Safety
+    /// `e + 8 <= len` of both idx and val; indices inside x.
+    #[inline(always)]
+    unsafe fn step<V: Vector<Elem = f64>, const N: usize>(
+        acc: &mut [V; N],
+        ip: *const i32,
+        vp: *const f64,
+        xp: *const f64,
+        e: usize,
+    ) {
+        for (j, a) in acc.iter_mut().enumerate() {
+            let o = e + j * V::LANES;
+            // SAFETY: the caller's guarantee.
+            unsafe { *a = V::load(vp.add(o)).mul_add(gather::<V>(ip, xp, o), *a) };
+        }
+    }
+
+    /// Single product.
+    ///
+    /// # Safety
+    /// Every index in `0..x.len()`; `idx.len() == val.len()`; runs on `V`'s path.
+    #[inline(always)]
+    pub unsafe fn row_dot<V: Vector<Elem = f64>, const N: usize>(idx: &[i32], val: &[f64], x: &[f64]) -> f64 {
         let len = idx.len().min(val.len());
         let (ip, vp, xp) = (idx.as_ptr(), val.as_ptr(), x.as_ptr());
-        let mut acc = _mm512_setzero_pd();
+        let mut acc = [V::splat(0.0); N];
         let mut e = 0;
         while e + LANES <= len {
             // SAFETY: e + 8 <= len; indices point inside x.
-            unsafe { acc = _mm512_fmadd_pd(_mm512_loadu_pd(vp.add(e)), gather8(ip, xp, e), acc) };
+            unsafe { step(&mut acc, ip, vp, xp, e) };
             e += LANES;
         }
         // SAFETY: as above.
-        unsafe { finish(acc, idx, val, xp, e, len) }
+        unsafe { finish(&acc, idx, val, xp, e, len) }
     }
 
     /// `out[k] = row(first + k) · x`, two rows per `row_dot2`.
     ///
     /// # Safety
     /// As `row_dot` for every row; `indptr` valid for `first..first + out.len()`.
-    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-    pub unsafe fn rows_into(
+    #[inline(always)]
+    pub unsafe fn rows_into<V: Vector<Elem = f64>, const N: usize>(
         indptr: &[i64],
         indices: &[i32],
         data: &[f64],
@@ -291,7 +374,7 @@ mod avx512 {
         let mut k = 0;
         while k + 1 < out.len() {
             // SAFETY: the caller's guarantee.
-            let d = unsafe { row_dot2([row(first + k), row(first + k + 1)], x) };
+            let d = unsafe { row_dot2::<V, N>([row(first + k), row(first + k + 1)], x) };
             out[k] = d[0];
             out[k + 1] = d[1];
             k += 2;
@@ -299,7 +382,7 @@ mod avx512 {
         if k < out.len() {
             let (idx, val) = row(first + k);
             // SAFETY: the caller's guarantee.
-            out[k] = unsafe { row_dot(idx, val, x) };
+            out[k] = unsafe { row_dot::<V, N>(idx, val, x) };
         }
     }
 
@@ -308,22 +391,22 @@ mod avx512 {
     ///
     /// # Safety
     /// As `row_dot`, for both rows.
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-    pub unsafe fn row_dot2(rows: [(&[i32], &[f64]); 2], x: &[f64]) -> [f64; 2] {
+    #[inline(always)]
+    pub unsafe fn row_dot2<V: Vector<Elem = f64>, const N: usize>(
+        rows: [(&[i32], &[f64]); 2],
+        x: &[f64],
+    ) -> [f64; 2] {
         let xp = x.as_ptr();
         let len = [rows[0].0.len().min(rows[0].1.len()), rows[1].0.len().min(rows[1].1.len())];
         let (ip, vp) = ([rows[0].0.as_ptr(), rows[1].0.as_ptr()], [rows[0].1.as_ptr(), rows[1].1.as_ptr()]);
-        let mut acc = [_mm512_setzero_pd(); 2];
+        let mut acc = [[V::splat(0.0); N]; 2];
         let mut e = 0;
         let both = len[0].min(len[1]);
         while e + LANES <= both {
             // SAFETY: e + 8 <= both rows' lengths.
             unsafe {
-                let x0 = gather8(ip[0], xp, e);
-                let x1 = gather8(ip[1], xp, e);
-                acc[0] = _mm512_fmadd_pd(_mm512_loadu_pd(vp[0].add(e)), x0, acc[0]);
-                acc[1] = _mm512_fmadd_pd(_mm512_loadu_pd(vp[1].add(e)), x1, acc[1]);
+                step(&mut acc[0], ip[0], vp[0], xp, e);
+                step(&mut acc[1], ip[1], vp[1], xp, e);
             }
             e += LANES;
         }
@@ -332,98 +415,71 @@ mod avx512 {
             let mut er = e;
             while er + LANES <= len[r] {
                 // SAFETY: er + 8 <= len[r].
-                unsafe {
-                    acc[r] = _mm512_fmadd_pd(_mm512_loadu_pd(vp[r].add(er)), gather8(ip[r], xp, er), acc[r])
-                };
+                unsafe { step(&mut acc[r], ip[r], vp[r], xp, er) };
                 er += LANES;
             }
             // SAFETY: as above.
-            out[r] = unsafe { finish(acc[r], rows[r].0, rows[r].1, xp, er, len[r]) };
+            out[r] = unsafe { finish(&acc[r], rows[r].0, rows[r].1, xp, er, len[r]) };
         }
         out
     }
 
-    /// Batched product over `NB` blocks: accumulator `k` of block `b` is one
-    /// vector over the block's 8 sequences; each entry's weight is broadcast.
+    /// Batched product over `NB` blocks: accumulator `k` of block `b` is `N`
+    /// vectors over the block's 8 sequences; each entry's weight is broadcast.
     ///
     /// # Safety
-    /// AVX-512F and VL available; every index `c` satisfies `(c + 1) * 8 <= xs[b].len()`.
+    /// Every index `c` satisfies `(c + 1) * 8 <= xs[b].len()`; runs on `V`'s path.
     // Constant-index loops keep the accumulators in registers.
     #[allow(clippy::needless_range_loop)]
-    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-    pub unsafe fn row_dot_blocks<const NB: usize>(
+    #[inline(always)]
+    pub unsafe fn row_dot_blocks<V: Vector<Elem = f64>, const N: usize, const NB: usize>(
         idx: &[i32],
         val: &[f64],
         xs: [&[f64]; NB],
     ) -> [[f64; LANES]; NB] {
         let len = idx.len().min(val.len());
-        let full = len / LANES * LANES;
-        let mut acc = [[_mm512_setzero_pd(); LANES]; NB];
+        let mut acc = [[[V::splat(0.0); N]; LANES]; NB];
         let xp: [*const f64; NB] = std::array::from_fn(|b| xs[b].as_ptr());
+        // Entry e (in order) goes to accumulator k = e % 8 (passed as a
+        // constant of the unrolled loops, so `acc` stays in registers).
+        let mut add = |e: usize, k: usize| {
+            // SAFETY: e < len; the index is validated.
+            unsafe {
+                let c = *idx.get_unchecked(e) as usize * LANES;
+                let w = V::splat(*val.get_unchecked(e));
+                for b in 0..NB {
+                    for j in 0..N {
+                        let xv = V::load(xp[b].add(c + j * V::LANES));
+                        acc[b][k][j] = w.mul_add(xv, acc[b][k][j]);
+                    }
+                }
+            }
+        };
+        let full = len / LANES * LANES;
         let mut e = 0;
         while e < full {
             for k in 0..LANES {
-                // SAFETY: e + k < len; the index is validated.
-                unsafe {
-                    let c = *idx.get_unchecked(e + k) as usize * LANES;
-                    let w = _mm512_set1_pd(*val.get_unchecked(e + k));
-                    for b in 0..NB {
-                        acc[b][k] = _mm512_fmadd_pd(w, _mm512_loadu_pd(xp[b].add(c)), acc[b][k]);
-                    }
-                }
+                add(e + k, k);
             }
             e += LANES;
         }
         for k in 0..LANES {
-            if e + k < len {
-                // SAFETY: as above.
-                unsafe {
-                    let c = *idx.get_unchecked(e + k) as usize * LANES;
-                    let w = _mm512_set1_pd(*val.get_unchecked(e + k));
-                    for b in 0..NB {
-                        acc[b][k] = _mm512_fmadd_pd(w, _mm512_loadu_pd(xp[b].add(c)), acc[b][k]);
-                    }
-                }
+            if full + k < len {
+                add(full + k, k);
             }
         }
         let mut out = [[0.0; LANES]; NB];
         for b in 0..NB {
             let a = &acc[b];
-            let t = [
-                _mm512_add_pd(a[0], a[4]),
-                _mm512_add_pd(a[1], a[5]),
-                _mm512_add_pd(a[2], a[6]),
-                _mm512_add_pd(a[3], a[7]),
-            ];
-            let s = _mm512_add_pd(_mm512_add_pd(t[0], t[2]), _mm512_add_pd(t[1], t[3]));
-            // SAFETY: out[b] holds 8 f64.
-            unsafe { _mm512_storeu_pd(out[b].as_mut_ptr(), s) };
+            for j in 0..N {
+                let t =
+                    [a[0][j].add(a[4][j]), a[1][j].add(a[5][j]), a[2][j].add(a[6][j]), a[3][j].add(a[7][j])];
+                let s = t[0].add(t[2]).add(t[1].add(t[3]));
+                // SAFETY: out[b] holds 8 values.
+                unsafe { s.store(out[b].as_mut_ptr().add(j * V::LANES)) };
+            }
         }
         out
-    }
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-mod avx512 {
-    use super::LANES;
-    pub fn available() -> bool {
-        false
-    }
-    pub unsafe fn row_dot(_: &[i32], _: &[f64], _: &[f64]) -> f64 {
-        unreachable!("AVX-512 kernels are only selected on x86-64")
-    }
-    pub unsafe fn row_dot2(_: [(&[i32], &[f64]); 2], _: &[f64]) -> [f64; 2] {
-        unreachable!("AVX-512 kernels are only selected on x86-64")
-    }
-    pub unsafe fn rows_into(_: &[i64], _: &[i32], _: &[f64], _: usize, _: &[f64], _: &mut [f64]) {
-        unreachable!("AVX-512 kernels are only selected on x86-64")
-    }
-    pub unsafe fn row_dot_blocks<const NB: usize>(
-        _: &[i32],
-        _: &[f64],
-        _: [&[f64]; NB],
-    ) -> [[f64; LANES]; NB] {
-        unreachable!("AVX-512 kernels are only selected on x86-64")
     }
 }
 
@@ -470,6 +526,28 @@ mod tests {
                     assert_eq!(two[0][l].to_bits(), s0.to_bits());
                     assert_eq!(two[1][l].to_bits(), s1.to_bits());
                     assert_eq!(one[0][l].to_bits(), s1.to_bits());
+                }
+            }
+        }
+    }
+
+    /// The vector paths (one source) give the same bits as each other.
+    #[test]
+    fn vector_paths_agree_bitwise() {
+        let n = 53;
+        let m = sparse_random(n, n, 0.35, Distribution::Normal, 1.0, 5, 0).unwrap();
+        let x: Vec<f64> = (0..LANES * n).map(|i| (i as f64 * 0.29).cos()).collect();
+        let b = blocks_of(&x, n, LANES);
+        let active = RowKernel::new(m.as_ref()).unwrap();
+        println!("row kernel path: {:?}", active.isa);
+        for isa in Isa::supported().into_iter().filter(|&i| i != Isa::Scalar) {
+            let k = active.with_isa(isa);
+            let want = active.with_isa(Isa::best());
+            for r in 0..n {
+                assert_eq!(k.dot(r, &x[..n]).to_bits(), want.dot(r, &x[..n]).to_bits(), "{isa:?}");
+                let (got_b, want_b) = (k.dot_blocks::<1>(r, [&b]), want.dot_blocks::<1>(r, [&b]));
+                for l in 0..LANES {
+                    assert_eq!(got_b[0][l].to_bits(), want_b[0][l].to_bits(), "{isa:?}");
                 }
             }
         }
