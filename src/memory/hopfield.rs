@@ -32,7 +32,7 @@ fn check_sizes(weights: &[f32], n: usize, rows: &[i8], arg: &str) -> Result<usiz
     if weights.len() != n * n {
         return Err(Error::shape("weights", format!("expected {n}x{n} values, got {}", weights.len())));
     }
-    if rows.len() % n != 0 {
+    if !rows.len().is_multiple_of(n) {
         return Err(Error::shape(arg, format!("expected rows of {n} units, got {} values", rows.len())));
     }
     check_binary(rows, arg)?;

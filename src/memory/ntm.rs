@@ -808,11 +808,11 @@ fn row_backward<T: Float>(
         dwg.fill(T::ZERO);
         ds.fill(T::ZERO);
         let sr = spec.shift_range;
-        for i in 0..n {
+        for (i, &d) in dwt.iter().enumerate() {
             for (k, &sk) in hd.shift.iter().enumerate() {
                 let src = (i + n + sr - k) % n;
-                ds[k] += dwt[i] * wg[src];
-                dwg[src] += sk * dwt[i];
+                ds[k] += d * wg[src];
+                dwg[src] += sk * d;
             }
         }
         softmax_backward(&hd.shift, &ds, &mut dsh);
