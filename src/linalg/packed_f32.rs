@@ -284,7 +284,10 @@ unsafe fn tile<V: Vector<Elem = f32>, const MR: usize, const NV: usize>(
         let mut acc = [[V::splat(0.0); NV]; MR];
         for p in 0..kc {
             let bp = b.add(p * NR);
-            let bv: [V; NV] = core::array::from_fn(|v| V::load(bp.add(V::LANES * v)));
+            let mut bv = [V::splat(0.0); NV];
+            for (v, y) in bv.iter_mut().enumerate() {
+                *y = V::load(bp.add(V::LANES * v));
+            }
             let ap = a.ptr.add(p * a.cs);
             for (i, row) in acc.iter_mut().enumerate() {
                 let av = V::splat(*ap.add(i * a.rs));
@@ -306,14 +309,15 @@ unsafe fn tile<V: Vector<Elem = f32>, const MR: usize, const NV: usize>(
                     break;
                 }
                 let dst = cr.add(V::LANES * v);
-                let out = |c_old: V| if add_c { al.mul_add(x, c_old) } else { al.mul(x) };
                 if left >= V::LANES {
-                    out(V::load(dst)).store(dst);
+                    let y = if add_c { al.mul_add(x, V::load(dst)) } else { al.mul(x) };
+                    y.store(dst);
                 } else {
                     // A partial vector goes through a zero-padded buffer.
                     let mut buf = [0.0f32; 16];
                     std::ptr::copy_nonoverlapping(dst, buf.as_mut_ptr(), left);
-                    out(V::load(buf.as_ptr())).store(buf.as_mut_ptr());
+                    let y = if add_c { al.mul_add(x, V::load(buf.as_ptr())) } else { al.mul(x) };
+                    y.store(buf.as_mut_ptr());
                     std::ptr::copy_nonoverlapping(buf.as_ptr(), dst, left);
                 }
             }

@@ -424,6 +424,35 @@ mod vec {
         out
     }
 
+    /// Entry `e` of a row into accumulator `k` (= e % 8, a constant of the
+    /// caller's unrolled loops, so the accumulators stay in registers) of
+    /// every block; the weight is broadcast.
+    ///
+    /// # Safety
+    /// `e < idx.len(), val.len()`; `(idx[e] + 1) * 8 <= xs[b].len()`.
+    #[allow(clippy::needless_range_loop)]
+    #[inline(always)]
+    unsafe fn add_entry<V: Vector<Elem = f64>, const N: usize, const NB: usize>(
+        acc: &mut [[[V; N]; LANES]; NB],
+        idx: &[i32],
+        val: &[f64],
+        xp: &[*const f64; NB],
+        e: usize,
+        k: usize,
+    ) {
+        // SAFETY: the caller's guarantee.
+        unsafe {
+            let c = *idx.get_unchecked(e) as usize * LANES;
+            let w = V::splat(*val.get_unchecked(e));
+            for b in 0..NB {
+                for j in 0..N {
+                    let xv = V::load(xp[b].add(c + j * V::LANES));
+                    acc[b][k][j] = w.mul_add(xv, acc[b][k][j]);
+                }
+            }
+        }
+    }
+
     /// Batched product over `NB` blocks: accumulator `k` of block `b` is `N`
     /// vectors over the block's 8 sequences; each entry's weight is broadcast.
     ///
@@ -442,30 +471,19 @@ mod vec {
         let xp: [*const f64; NB] = std::array::from_fn(|b| xs[b].as_ptr());
         // Entry e (in order) goes to accumulator k = e % 8 (passed as a
         // constant of the unrolled loops, so `acc` stays in registers).
-        let mut add = |e: usize, k: usize| {
-            // SAFETY: e < len; the index is validated.
-            unsafe {
-                let c = *idx.get_unchecked(e) as usize * LANES;
-                let w = V::splat(*val.get_unchecked(e));
-                for b in 0..NB {
-                    for j in 0..N {
-                        let xv = V::load(xp[b].add(c + j * V::LANES));
-                        acc[b][k][j] = w.mul_add(xv, acc[b][k][j]);
-                    }
-                }
-            }
-        };
         let full = len / LANES * LANES;
         let mut e = 0;
         while e < full {
             for k in 0..LANES {
-                add(e + k, k);
+                // SAFETY: e + k < len; indices validated by the caller.
+                unsafe { add_entry(&mut acc, idx, val, &xp, e + k, k) };
             }
             e += LANES;
         }
         for k in 0..LANES {
             if full + k < len {
-                add(full + k, k);
+                // SAFETY: as above.
+                unsafe { add_entry(&mut acc, idx, val, &xp, full + k, k) };
             }
         }
         let mut out = [[0.0; LANES]; NB];
