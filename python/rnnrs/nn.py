@@ -46,6 +46,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from rnnrs import _core
 from rnnrs import functional as F
 
 __all__ = ["GRU", "LSTM", "RNN", "IncompatibleKeys", "RNNBase", "tbptt_chunks"]
@@ -419,17 +420,48 @@ class RNNBase:
         ``x_t`` is ``(B, I)`` (or ``(I,)`` unbatched) whatever ``batch_first``
         says; ``y_t`` is ``(B, h_out)`` (``(h_out,)``) and ``state`` is what
         the layer's call returns, to pass to the next step. The same as
-        ``layer(x_t[None], hx)`` with the time axis dropped. Unidirectional
-        layers only (a reverse direction needs the whole sequence).
+        ``layer(x_t[None], hx)`` with the time axis dropped, with less
+        per-call work (the Rust core is called directly on the parameter
+        arrays). Unidirectional layers only (a reverse direction needs the
+        whole sequence).
         """
         if self.bidirectional:
             raise ValueError("step: a bidirectional layer needs the whole sequence; call layer(x) instead")
         x_t = np.asarray(x_t)
-        if x_t.ndim not in (1, 2):
-            raise ValueError(f"x_t: expected one step (B, I) or (I,), got shape {x_t.shape}")
-        x = x_t[:, None, :] if (self.batch_first and x_t.ndim == 2) else x_t[None]
-        y, state = self(x, hx)
-        return (y[:, 0] if (self.batch_first and x_t.ndim == 2) else y[0]), state
+        if x_t.ndim not in (1, 2) or x_t.shape[-1] != self.input_size:
+            raise ValueError(f"x_t: expected one step (B, {self.input_size}) or ({self.input_size},), "
+                             f"got shape {x_t.shape}")
+        unbatched = x_t.ndim == 1
+        if x_t.dtype != self.dtype:
+            if not self.cast:
+                raise TypeError(f"x_t: expected dtype {self.dtype.name} (the layer's), got {x_t.dtype.name}; "
+                                "convert it or pass cast=True")
+            x_t = x_t.astype(self.dtype)
+        x = np.ascontiguousarray(x_t.reshape(1, -1, self.input_size))
+        h0, c0 = self._split_hx(hx)
+
+        def state(s, arg):
+            if s is None:
+                return None
+            s = np.asarray(s)
+            if self.cast and s.dtype != self.dtype:
+                s = s.astype(self.dtype)
+            if unbatched and s.ndim == 2:
+                s = s[:, None, :]
+            elif unbatched:
+                raise ValueError(f"{arg}: expected (num_layers, hidden) for an unbatched step, got {s.shape}")
+            return np.ascontiguousarray(s)
+
+        mode = self.mode
+        y, h_n, c_n, _ = _core.rnn_forward(
+            mode, x, list(self._params.values()), state(h0, "h0"), state(c0, "c0"),
+            hidden_size=self.hidden_size, num_layers=self.num_layers, bias=self.bias, proj_size=self.proj_size)
+        if unbatched:
+            y, h_n = y[0, 0], h_n[:, 0]
+            c_n = None if c_n is None else c_n[:, 0]
+        else:
+            y = y[0]
+        return y, self._pack(h_n, c_n)
 
     def tbptt(self, x, k: int, dy_fn: Callable, hx=None, *, on_chunk: Callable | None = None, lengths=None):
         """Truncated BPTT over ``x`` in chunks of ``k`` steps.

@@ -37,6 +37,48 @@ const CHUNK_ELEMS: usize = 1 << 18;
 /// multiply-adds even for large layers.
 const CHUNK_MIN_ROWS: usize = 512;
 
+/// Runs of fewer rows (steps x batch) than this use the forward weights as
+/// they are (torch's layout, products in dot-product form) instead of laying
+/// them out: the layout would cost more than the few products (a streaming
+/// one-step call). Depends only on the shapes.
+const LAYOUT_FROM_ROWS: usize = 8;
+
+/// A forward weight `W` used as `x W^T`: laid out once per call
+/// (`StepWeight`), or as it is for short runs (see `LAYOUT_FROM_ROWS`).
+enum ForwardWeight<'a, T: Float> {
+    Laid(StepWeight<'a, T>),
+    /// `W` row-major `(n, k)`.
+    AsIs {
+        w: &'a [T],
+        k: usize,
+        n: usize,
+    },
+}
+
+impl<'a, T: Float> ForwardWeight<'a, T> {
+    /// `W` `(n, k)`; `rows` the rows of each product, `total` of the run.
+    fn new(w: &'a [T], n: usize, k: usize, rows: usize, total: usize, what: &str) -> Result<Self> {
+        if total < LAYOUT_FROM_ROWS {
+            return Ok(ForwardWeight::AsIs { w, k, n });
+        }
+        Ok(ForwardWeight::Laid(StepWeight::new(Op::new(w, n, k).t(), rows, what)?))
+    }
+    /// `c (m, n) (+)= a (m, k) W^T`, serial.
+    fn mul(&self, c: &mut [T], a: &[T], m: usize, accumulate: bool) {
+        match self {
+            ForwardWeight::Laid(w) => w.mul(c, a, m, accumulate),
+            ForwardWeight::AsIs { w, k, n } => mul_nt(c, a, w, m, *k, *n, accumulate),
+        }
+    }
+    /// As `mul`, one large product (on the pool unless `serial`).
+    fn mul_big(&self, serial: bool, c: &mut [T], a: &[T], m: usize, accumulate: bool) {
+        match self {
+            ForwardWeight::Laid(w) => w.mul_big(serial, c, a, m, accumulate),
+            ForwardWeight::AsIs { w, k, n } => mul_nt(c, a, w, m, *k, *n, accumulate),
+        }
+    }
+}
+
 /// Steps per chunk (see `CHUNK_ELEMS`); depends only on the shapes.
 fn chunk_steps(tn: usize, b: usize, bgh: usize) -> usize {
     (CHUNK_ELEMS / bgh.max(1)).max(CHUNK_MIN_ROWS.div_ceil(b.max(1))).clamp(1, tn.max(1))
@@ -234,7 +276,7 @@ impl<'a, T: Float> StepRows<'a, T> {
         cell: &C,
         d: Dims,
         p: &DirParams<'_, T>,
-        w_rec: &StepWeight<'_, T>,
+        w_rec: &ForwardWeight<'_, T>,
         rec_bias: &[T],
     ) {
         let (h, ho) = (d.h, d.h_out);
@@ -477,9 +519,9 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
     cell.split_bias(h, p.b_ih.unwrap_or(&zeros), p.b_hh.unwrap_or(&zeros), &mut input_bias, &mut rec_bias);
     // The per-step product `h_prev W_hh^T`: the weight is laid out for it
     // once per call (packed or transposed), not at every step.
-    let w_rec = StepWeight::new(Op::new(p.w_hh, gh, ho).t(), step_rows(b), "recurrent weights")?;
+    let w_rec = ForwardWeight::new(p.w_hh, gh, ho, step_rows(b), rows, "recurrent weights")?;
     // Likewise `x W_ih^T`, once per chunk.
-    let w_in = StepWeight::new(Op::new(p.w_ih, gh, d.i).t(), chunk * b, "input weights")?;
+    let w_in = ForwardWeight::new(p.w_ih, gh, d.i, chunk * b, rows, "input weights")?;
 
     let mut s0 = 0;
     while s0 < tn {
