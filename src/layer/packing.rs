@@ -53,7 +53,7 @@ impl Packing {
             ));
         }
         let mut order: Vec<usize> = (0..b).collect();
-        order.sort_by(|&a, &c| lengths[c].cmp(&lengths[a]));
+        order.sort_by_key(|&col| std::cmp::Reverse(lengths[col]));
         let mut sizes = vec![0; t];
         for &l in lengths.iter().filter(|&&l| l > 0) {
             sizes[l - 1] += 1;
