@@ -9,6 +9,11 @@ rnnrs/PyTorch (when `import torch` works; otherwise "-").
 The NumPy reference is slow: it is timed once on the first `--ref-steps`
 time steps and scaled linearly to T (marked "~" in the table).
 
+A second table times variable-length batches (workload A's sizes, lengths
+uniform in [25, 100]): rnnrs with ``lengths`` against rnnrs on the padded
+full-length batch and against PyTorch's packed path
+(``pack_padded_sequence(enforce_sorted=False)`` -> module -> ``pad_packed_sequence``).
+
     python benches/compare.py                 # everything (several minutes)
     python benches/compare.py --quick --workloads A,B --modes LSTM
     python benches/compare.py --simd avx2     # both libraries capped to AVX2
@@ -25,6 +30,11 @@ row's matrix products (per layer and direction the input projection
 (T*B, I) x (I, G*H) and T recurrent products (B, H) x (H, G*H); backward
 counted as twice the forward) divided by the row's time. 1.0 = as fast as
 the bare GEMMs of the same shapes.
+
+    python benches/compare.py --quick --workloads none --packed-modes LSTM --no-step   # packed table only
+
+A third table times streaming: a T = 1 call and `layer.step` (B = 1, one
+thread) against the per-step time of a 200-step call and PyTorch's T = 1 call.
 """
 
 from __future__ import annotations
@@ -172,6 +182,111 @@ def torch_fns(mode, dtype, T, B, I, H, layers, bidir):
     return fwd, train
 
 
+PACKED = (100, 64, 128, 256)  # T, B, I, H; lengths uniform in [25, T]
+
+
+def packed_fns(mode, dtype, lengths):
+    """(packed forward, packed fwd+bwd, padded forward, padded fwd+bwd) of rnnrs."""
+    T, B, I, H = PACKED
+    layer = CLASSES[mode](I, H, dtype=dtype, seed=0)
+    x = np.random.default_rng(0).standard_normal((T, B, I)).astype(dtype)
+    dy = np.ones((T, B, H), dtype=dtype)
+
+    def run(lens, train):
+        if train:
+            layer.forward(x, train=True, lengths=lens)
+            layer.backward(dy)
+        else:
+            layer(x, lengths=lens)
+
+    return [lambda lens=lens, tr=tr: run(lens, tr) for lens in (lengths, None) for tr in (False, True)]
+
+
+def torch_packed_fns(mode, dtype, lengths):
+    """(forward, fwd+bwd) of PyTorch's packed path on the same batch."""
+    T, B, I, H = PACKED
+    tdt = torch.float32 if dtype == np.float32 else torch.float64
+    cls = {"LSTM": torch.nn.LSTM, "GRU": torch.nn.GRU, "RNN": torch.nn.RNN}[mode]
+    m = cls(I, H).to(tdt)
+    x = torch.randn(T, B, I, dtype=tdt)
+    x_req = x.clone().requires_grad_(True)
+    lens = torch.as_tensor(lengths)
+    pack = torch.nn.utils.rnn.pack_padded_sequence
+    unpack = torch.nn.utils.rnn.pad_packed_sequence
+
+    def fwd():
+        with torch.no_grad():
+            unpack(m(pack(x, lens, enforce_sorted=False))[0], total_length=T)
+
+    def train():
+        y, _ = unpack(m(pack(x_req, lens, enforce_sorted=False))[0], total_length=T)
+        y.backward(torch.ones_like(y))
+
+    return fwd, train
+
+
+def packed_table(args, budget, max_reps):
+    T, B, I, H = PACKED
+    lengths = np.random.default_rng(1).integers(25, T + 1, size=B)
+    print(f"\n# variable lengths: T={T}, B={B}, I={I}, H={H}, lengths uniform in [25, {T}] "
+          f"(mean {lengths.mean():.1f}); packed = rnnrs with lengths, padded = rnnrs on the full batch")
+    print("| mode | dtype | thr | pass | packed ms | padded ms | packed/padded | torch packed ms | vs torch |")
+    print("|" + "---|" * 9)
+    for mode in args.packed_modes.split(","):
+        for dname in args.dtypes.split(","):
+            dtype = np.dtype(dname).type
+            for nt in (int(n) for n in args.threads.split(",")):
+                rnnrs.set_num_threads(nt)
+                fns = packed_fns(mode, dtype, lengths)
+                tfns = (None, None)
+                if torch is not None:
+                    torch.set_num_threads(nt)
+                    tfns = torch_packed_fns(mode, dtype, lengths)
+                for k, pname in enumerate(("forward", "fwd+bwd")):
+                    packed = best_time(fns[k], budget, max_reps)
+                    padded = best_time(fns[2 + k], budget, max_reps)
+                    tt = best_time(tfns[k], budget, max_reps) if tfns[k] is not None else None
+                    print(f"| {mode} | {dname} | {nt} | {pname} | {packed * 1e3:.2f} | {padded * 1e3:.2f} "
+                          f"| {packed / padded:.2f} | {'-' if tt is None else f'{tt * 1e3:.2f}'} "
+                          f"| {'-' if tt is None else f'{packed / tt:.2f}'} |", flush=True)
+
+
+def step_table(args, budget, max_reps):
+    """Streaming: one step (B = 1, one thread) against the per-step time of a 200-step call."""
+    print("\n# streaming, LSTM, B = 1, I = 128, 1 thread: a T = 1 call and layer.step against the per-step "
+          "time inside one 200-step call, and PyTorch's T = 1 call")
+    print("| H | dtype | T=1 call us | step us | per step of T=200 us | step / per-step | torch T=1 us | vs torch |")
+    print("|" + "---|" * 8)
+    rnnrs.set_num_threads(1)
+    if torch is not None:
+        torch.set_num_threads(1)
+    for h in (256, 512):
+        for dname in args.dtypes.split(","):
+            dtype = np.dtype(dname).type
+            layer = rnnrs.LSTM(128, h, dtype=dtype, seed=0)
+            x = np.random.default_rng(0).standard_normal((200, 1, 128)).astype(dtype)
+            _, state = layer(x[:1])
+            one = best_time(lambda: layer(x[:1], state), budget, 50 * max_reps)
+            step = best_time(lambda: layer.step(x[0], state), budget, 50 * max_reps)
+            per_step = best_time(lambda: layer(x), budget, max_reps) / 200
+            tt = None
+            if torch is not None:
+                tdt = torch.float32 if dtype == np.float32 else torch.float64
+                m = torch.nn.LSTM(128, h).to(tdt)
+                xt = torch.randn(1, 1, 128, dtype=tdt)
+                with torch.no_grad():
+                    _, st = m(xt)
+
+                    def tstep():
+                        with torch.no_grad():
+                            m(xt, st)
+
+                    tt = best_time(tstep, budget, 50 * max_reps)
+            print(f"| {h} | {dname} | {one * 1e6:.1f} | {step * 1e6:.1f} | {per_step * 1e6:.1f} "
+                  f"| {step / per_step:.2f} | {'-' if tt is None else f'{tt * 1e6:.1f}'} "
+                  f"| {'-' if tt is None else f'{step / tt:.2f}'} |", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer repeats (noisier, much faster)")
@@ -181,6 +296,9 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--ref-steps", type=int, default=10, help="time steps the NumPy reference runs (scaled)")
     ap.add_argument("--no-ref", action="store_true", help="skip the NumPy reference")
+    ap.add_argument("--packed-modes", default="LSTM,GRU",
+                    help="modes of the variable-length table ('none' to skip it)")
+    ap.add_argument("--no-step", action="store_true", help="skip the streaming (one-step) table")
     ap.add_argument("--cpu-time", action="store_true",
                     help="time with process CPU time instead of wall time (steadier on a loaded machine; "
                          "meaningful for 1 thread, where CPU time = busy time)")
@@ -224,6 +342,8 @@ def main():
     before = rnnrs.get_num_threads()
     try:
         for w in args.workloads.split(","):
+            if w == "none":
+                continue
             T, B, I, H, layers, bidir = WORKLOADS[w]
             for mode in args.modes.split(","):
                 flops = forward_flops(mode, T, B, I, H, layers, bidir)
@@ -252,6 +372,10 @@ def main():
                                 vs_torch = f"{t / best_time(tfns[k], budget, max_reps):.2f}"
                             print(f"| {w} | {mode} | {dname} | {nt} | {pname} | {t * 1e3:.2f} | {gflops:.1f} "
                                   f"| {roof} | {vs_ref} | {vs_torch} |", flush=True)
+        if args.packed_modes != "none":
+            packed_table(args, budget, max_reps)
+        if not args.no_step:
+            step_table(args, budget, max_reps)
     finally:
         rnnrs.set_num_threads(before)
 

@@ -6,7 +6,8 @@ Trained on the text of Python's standard-library module ``pydoc_data.topics``
     Embedding -> LSTM -> Linear -> softmax cross-entropy (next character)
 
 It reports the validation loss in nats per character (a unigram model, which
-ignores context, scores about 3.2), samples text at a temperature, and saves
+ignores context, scores about 3.2), keeps the weights of the best validation
+epoch, samples text with `rnnrs.generate` at two temperatures, and saves
 a loss curve (``char_rnn_loss.png``) when matplotlib is installed.
 
     python examples/char_rnn.py --minutes 10        # the full run
@@ -37,20 +38,14 @@ def unigram_loss(train_ids: np.ndarray, val_ids: np.ndarray, vocab: int) -> floa
     return float(-logp[val_ids].mean())
 
 
-def sample(model, chars: list, seed_text: str, length: int, temperature: float, rng) -> str:
-    """Generates ``length`` characters after ``seed_text`` (temperature-scaled softmax)."""
+def sample(model, chars: list, seed_text: str, length: int, temperature: float, seed: int) -> tuple[str, float]:
+    """``length`` characters after ``seed_text`` from `rnnrs.generate`, and the characters per second."""
     index = {c: i for i, c in enumerate(chars)}
     ids = np.array([index[c] for c in seed_text if c in index] or [0])
-    logits, state = model(ids.reshape(-1, 1), None)  # (T, 1, V): prime the state on the seed
-    out = []
-    for _ in range(length):
-        z = logits[-1, 0].astype(np.float64) / max(temperature, 1e-6)
-        p = np.exp(z - z.max())
-        p /= p.sum()
-        nxt = int(rng.choice(len(chars), p=p))
-        out.append(chars[nxt])
-        logits, state = model(np.array([[nxt]]), state)
-    return seed_text + "".join(out)
+    t0 = time.perf_counter()
+    out = rnnrs.generate(model, ids, length, temperature=temperature, seed=seed)
+    rate = length / max(time.perf_counter() - t0, 1e-9)
+    return seed_text + "".join(chars[i] for i in out), rate
 
 
 def save_curve(history: dict, path: str, unigram: float) -> bool:
@@ -130,16 +125,18 @@ def main(argv=None) -> dict:
             optimizer.lr = args.lr / 2
         return False
 
+    # The weights of the epoch with the best validation loss are kept at the end.
     history = fit(model, train_data, "cross_entropy", optimizer, tbptt=args.bptt, clip_norm=args.clip,
                   epochs=args.epochs, validation=val_data, progress=not args.quick, seed=args.seed,
-                  callbacks=[decay], time_limit=budget)
+                  callbacks=[decay], time_limit=budget, restore_best=True)
     wall = time.perf_counter() - t0
     val = evaluate(model, val_data, "cross_entropy", tbptt=256)
     print(f"\nvalidation loss: {val:.4f} nats/char (unigram {unigram:.3f}) after {len(history['step_loss'])} "
           f"updates, {len(history['epoch'])} epochs, {wall:.1f} s")
-    rng = np.random.default_rng(args.seed)
-    print(f"--- sample (temperature {args.temperature}) ---")
-    print(sample(model, chars, "The ", 300 if not args.quick else 60, args.temperature, rng))
+    for temperature in (args.temperature, 1.0):
+        text, rate = sample(model, chars, "The ", 300 if not args.quick else 60, temperature, args.seed)
+        print(f"--- sample (temperature {temperature}, {rate:.0f} characters/s) ---")
+        print(text)
     print("---")
     if args.plot and not args.quick and save_curve(history, args.plot, unigram):
         print(f"loss curve saved to {args.plot}")

@@ -47,7 +47,7 @@ def run_rnnrs(c, params=None, x=None, h0=None, c0=None):
     x = c["x"] if x is None else x
     h0 = c["h0"] if h0 is None else h0
     c0 = c["c0"] if c0 is None else c0
-    kw = {"batch_first": c["batch_first"], "train": True}
+    kw = {"batch_first": c["batch_first"], "train": True, "lengths": c.get("lengths")}
     mode = c["mode"]
     if mode == "LSTM":
         y, (h_n, c_n), ctx = F.lstm(x, params, None if h0 is None else (h0, c0), **kw)
@@ -72,7 +72,7 @@ def run_reference(c):
 
     y, h_n, c_n, cache = ref.rnn_forward(c["mode"], f64(c["x"]), p64, f64(c["h0"]), f64(c["c0"]),
                                          num_layers=c["num_layers"], bidirectional=c["bidirectional"],
-                                         batch_first=c["batch_first"])
+                                         batch_first=c["batch_first"], lengths=c.get("lengths"))
     dx, dh0, dc0, grads = ref.rnn_backward(cache, f64(c["dy"]), f64(c["dh_n"]), f64(c["dc_n"]))
     return y, h_n, c_n, dx, dh0, dc0, grads
 

@@ -28,3 +28,10 @@ def test_adding_problem_quick_lstm_beats_constant(capsys):
     assert "LSTM + clipping" in out and "Elman (tanh) + clipping" in out
     assert result["baseline"] == pytest.approx(1 / 6, abs=0.03)
     assert result["lstm"]["mse"] < 0.5 * result["baseline"]
+
+
+def test_japanese_vowels_quick_learns(capsys):
+    result = example_main("japanese_vowels.py")(["--quick"])
+    out = capsys.readouterr().out
+    assert "test accuracy" in out
+    assert result["accuracy"] > 0.5  # chance is 1/9 after a few epochs

@@ -1,6 +1,7 @@
 """rnnrs: fast CPU recurrent neural networks with a NumPy API and a Rust core."""
 
 from rnnrs import datasets, functional, losses, metrics, optim, rtrl, train
+from rnnrs.sampling import generate
 from rnnrs._core import get_num_threads, set_num_threads
 from rnnrs.clip import clip_grad_norm_, clip_grad_value_
 from rnnrs.model import LastStep, Sequential
@@ -40,6 +41,7 @@ __all__ = [
     "clip_grad_value_",
     "datasets",
     "functional",
+    "generate",
     "get_num_threads",
     "gradcheck",
     "losses",

@@ -64,6 +64,7 @@ def rnn_forward(
     proj_size: int = 0,
     train: bool = False,
     rec_mask: np.ndarray | None = None,
+    lengths: Sequence[int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, RnnContext | None]: ...
 def rnn_backward(
     ctx: RnnContext,

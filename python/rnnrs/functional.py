@@ -19,6 +19,15 @@ Shapes are PyTorch's: ``x`` is ``(T, B, I)`` (``(B, T, I)`` with
 ``batch_first=True``, ``(T, I)`` unbatched), states ``(D*L, B, h_out)``
 (``(D*L, h_out)`` unbatched). Arrays must have the parameters' dtype
 (float32 or float64); pass ``cast=True`` to convert other numeric dtypes.
+
+Variable-length batches: ``lengths`` (integers ``(B,)``, each in ``1..T``,
+any order) gives each sequence's number of valid steps, with PyTorch's
+``pack_padded_sequence(enforce_sorted=False)`` + ``pad_packed_sequence``
+semantics: outputs are zero past each length, ``h_n``/``c_n`` hold each
+sequence's state after its own last step, the reverse direction starts at
+step ``lengths[b] - 1``, and the backward ignores ``dy`` at padded steps
+(their input gradient is zero). Only the running sequences are computed at
+each step, so padding costs nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ from rnnrs import _core
 
 __all__ = [
     "Context",
+    "check_lengths",
     "gru",
     "gru_backward",
     "lstm",
@@ -66,6 +76,7 @@ class Context:
 
     __slots__ = (
         "_ctx",
+        "lengths",
         "batch_first",
         "dtype",
         "h_out",
@@ -91,6 +102,7 @@ class Context:
         self.hidden_size = hidden_size
         self.rows = rows
         self.input_size = input_size
+        self.lengths = None
 
     @property
     def seq_len(self) -> int:
@@ -192,7 +204,27 @@ def _state(s, dtype, arg: str, rows: int, batch: int, width: int, unbatched: boo
     return s[:, None, :] if unbatched else s
 
 
-def _forward(mode, x, params, h0, c0, num_layers, bidirectional, batch_first, train, cast, rec_mask=None):
+def check_lengths(lengths, t: int, b: int, *, allow_empty: bool = False) -> np.ndarray | None:
+    """``lengths`` as an int64 array ``(b,)`` with values in ``1..t`` (``0..t``
+    with ``allow_empty``), or a ValueError/TypeError naming ``lengths``."""
+    if lengths is None:
+        return None
+    arr = np.asarray(lengths)
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"lengths: expected an integer array of shape ({b},), got dtype {arr.dtype}")
+    if arr.shape != (b,):
+        raise ValueError(f"lengths: expected shape ({b},) (one length per sequence), got {arr.shape}")
+    arr = arr.astype(np.int64)
+    low = 0 if allow_empty else 1
+    bad = (arr < low) | (arr > t)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"lengths: lengths[{i}] = {arr[i]} is outside {low}..{t} (the sequence length T)")
+    return arr
+
+
+def _forward(mode, x, params, h0, c0, num_layers, bidirectional, batch_first, train, cast, rec_mask=None,
+             lengths=None, allow_empty=False):
     lay = _Layout(mode, params, num_layers, bidirectional)
     dtype = lay.dtype
     x = _array(x, dtype, "input", cast)
@@ -202,6 +234,10 @@ def _forward(mode, x, params, h0, c0, num_layers, bidirectional, batch_first, tr
     if xt.shape[0] == 0:
         raise ValueError("input: the sequence is empty (T = 0)")
     batch = xt.shape[1]
+    if lengths is not None and unbatched:
+        raise ValueError("lengths: only for batched input (T, B, I) or (B, T, I); an unbatched sequence is "
+                         "simply cut to its length")
+    lengths = check_lengths(lengths, xt.shape[0], batch, allow_empty=allow_empty)
     h0 = _state(h0, dtype, "h0", lay.rows, batch, lay.h_out, unbatched, cast)
     c0 = _state(c0, dtype, "c0", lay.rows, batch, lay.hidden_size, unbatched, cast) if mode == "LSTM" else None
     # Recurrent dropout mask (D*L, B, h_out), same layout as h0 (private: see nn.RNNBase).
@@ -210,7 +246,7 @@ def _forward(mode, x, params, h0, c0, num_layers, bidirectional, batch_first, tr
     y, h_n, c_n, ctx = _core.rnn_forward(
         mode, xt, plist, h0, c0, hidden_size=lay.hidden_size, num_layers=lay.num_layers,
         bidirectional=lay.bidirectional, bias=lay.bias, proj_size=lay.proj_size, train=train,
-        rec_mask=rec_mask,
+        rec_mask=rec_mask, lengths=None if lengths is None else lengths.tolist(),
     )
     if unbatched:
         y, h_n = y[:, 0, :], h_n[:, 0, :]
@@ -221,6 +257,7 @@ def _forward(mode, x, params, h0, c0, num_layers, bidirectional, batch_first, tr
     if train:
         context = Context(ctx, mode, lay.names, plist, dtype, batch_first, unbatched, lay.h_out,
                           lay.hidden_size, lay.rows, lay.input_size)
+        context.lengths = lengths
     return y, h_n, c_n, context
 
 
@@ -275,17 +312,18 @@ def _backward(ctx, dy, dh_n, dc_n, grads, cast, input_grad=True):
 
 def rnn(x, params: dict, h0=None, *, nonlinearity: str = "tanh", num_layers: int | None = None,
         bidirectional: bool | None = None, batch_first: bool = False, train: bool = False,
-        cast: bool = False, _rec_mask=None):
+        cast: bool = False, lengths=None, _rec_mask=None, _allow_empty=False):
     """Elman RNN forward (`torch.nn.RNN`). Returns ``(y, h_n, ctx)``; ``ctx`` is None unless ``train``.
 
     ``nonlinearity`` is ``"tanh"`` or ``"relu"``; ``num_layers``/``bidirectional``
     are read from ``params`` and, when given, checked against them.
+    ``lengths``: optional valid steps per sequence (see the module docstring).
     """
     if nonlinearity not in ("tanh", "relu"):
         raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
     mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
     y, h_n, _, ctx = _forward(mode, x, params, h0, None, num_layers, bidirectional, batch_first, train, cast,
-                              _rec_mask)
+                              _rec_mask, lengths, _allow_empty)
     return y, h_n, ctx
 
 
@@ -301,14 +339,15 @@ def rnn_backward(ctx: Context, dy, dh_n=None, *, grads: dict | None = None, cast
 
 def lstm(x, params: dict, state=None, *, num_layers: int | None = None,
          bidirectional: bool | None = None, batch_first: bool = False, train: bool = False,
-         cast: bool = False, _rec_mask=None):
+         cast: bool = False, lengths=None, _rec_mask=None, _allow_empty=False):
     """LSTM forward (`torch.nn.LSTM`, with ``weight_hr_*`` for ``proj_size``).
 
     ``state`` is None or ``(h0, c0)``. Returns ``(y, (h_n, c_n), ctx)``.
+    ``lengths``: optional valid steps per sequence (see the module docstring).
     """
     h0, c0 = _split_lstm_state(state, "state")
     y, h_n, c_n, ctx = _forward("LSTM", x, params, h0, c0, num_layers, bidirectional, batch_first, train, cast,
-                                _rec_mask)
+                                _rec_mask, lengths, _allow_empty)
     return y, (h_n, c_n), ctx
 
 
@@ -322,10 +361,14 @@ def lstm_backward(ctx: Context, dy, dstate=None, *, grads: dict | None = None, c
 
 
 def gru(x, params: dict, h0=None, *, num_layers: int | None = None, bidirectional: bool | None = None,
-        batch_first: bool = False, train: bool = False, cast: bool = False, _rec_mask=None):
-    """GRU forward (`torch.nn.GRU`). Returns ``(y, h_n, ctx)``."""
+        batch_first: bool = False, train: bool = False, cast: bool = False, lengths=None, _rec_mask=None,
+        _allow_empty=False):
+    """GRU forward (`torch.nn.GRU`). Returns ``(y, h_n, ctx)``.
+
+    ``lengths``: optional valid steps per sequence (see the module docstring).
+    """
     y, h_n, _, ctx = _forward("GRU", x, params, h0, None, num_layers, bidirectional, batch_first, train, cast,
-                              _rec_mask)
+                              _rec_mask, lengths, _allow_empty)
     return y, h_n, ctx
 
 

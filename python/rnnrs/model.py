@@ -45,44 +45,86 @@ class LastStep:
 
     With ``batch_first=True`` the time axis is 1 (``(B, T, H) -> (B, H)``).
     Use it between a recurrent layer and a readout for many-to-one tasks;
-    ``backward`` puts the gradient back at the last step (zeros elsewhere).
+    ``backward`` puts the gradient back at the step it took (zeros elsewhere).
     It has no parameters.
+
+    Variable-length batches: ``forward(x, lengths=lengths)`` (`Sequential`
+    passes its ``lengths`` on) takes each sequence's last valid step,
+    ``lengths[b] - 1``. With ``bidirectional=True`` the second half of the
+    features (a bidirectional layer's reverse direction, whose final output
+    is at step 0) is taken at step 0: the result is then the layer's final
+    states of both directions, ``concat(h_n forward, h_n reverse)``.
     """
 
-    def __init__(self, batch_first: bool = False):
+    takes_lengths = True
+
+    def __init__(self, batch_first: bool = False, bidirectional: bool = False):
         self.batch_first = bool(batch_first)
+        self.bidirectional = bool(bidirectional)
         self.params: dict = {}
         self.grads: dict = {}
-        self._shape = None
+        self._saved = None
 
     def __repr__(self) -> str:
-        return f"LastStep(batch_first={self.batch_first})"
+        return f"LastStep(batch_first={self.batch_first}, bidirectional={self.bidirectional})"
 
-    def __call__(self, x):
-        return self.forward(x, train=False)
+    def __call__(self, x, lengths=None):
+        return self.forward(x, train=False, lengths=lengths)
 
-    def forward(self, x, train: bool = True) -> np.ndarray:
-        """The last step of ``x`` (a view-free copy)."""
+    def _steps(self, shape, lengths):
+        """(last step per sequence (B,), batch indices (B,))."""
+        axis = 1 if self.batch_first else 0
+        t, b = shape[axis], shape[1 - axis]
+        if lengths is None:
+            return np.full(b, t - 1), np.arange(b)
+        from rnnrs.functional import check_lengths
+
+        return check_lengths(lengths, t, b) - 1, np.arange(b)
+
+    def _index(self, steps, batch):
+        return (batch, steps) if self.batch_first else (steps, batch)
+
+    def forward(self, x, train: bool = True, lengths=None) -> np.ndarray:
+        """The last (valid) step of ``x``, a new array ``(B, H)``."""
         x = np.asarray(x)
         axis = 1 if self.batch_first else 0
+        if x.ndim < 3 and lengths is not None:
+            raise ValueError(f"lengths: needs a batched sequence (T, B, H), got shape {x.shape}")
         if x.ndim < axis + 1 or x.shape[axis] == 0:
             raise ValueError(f"x: expected a sequence with a non-empty time axis {axis}, got shape {x.shape}")
-        self._shape = x.shape if train else None
-        return np.ascontiguousarray(x[:, -1] if self.batch_first else x[-1])
+        if self.bidirectional and (x.ndim < 2 or x.shape[-1] % 2):
+            raise ValueError(f"x: bidirectional needs an even number of features, got shape {x.shape}")
+        if x.ndim == 2 or (x.ndim < 3 and self.batch_first):
+            steps, out = None, np.array(x[:, -1] if self.batch_first else x[-1])
+        else:
+            steps, batch = self._steps(x.shape, lengths)
+            out = np.array(x[self._index(steps, batch)])
+        if self.bidirectional:
+            half = x.shape[-1] // 2
+            first = x[:, 0] if self.batch_first else x[0]
+            out[..., half:] = first[..., half:]
+        self._saved = (x.shape, steps) if train else None
+        return out
 
     def backward(self, dy) -> np.ndarray:
-        """Gradient w.r.t. the whole sequence: ``dy`` at the last step, 0 elsewhere."""
-        if self._shape is None:
+        """Gradient w.r.t. the whole sequence: ``dy`` at the step taken, 0 elsewhere."""
+        if self._saved is None:
             raise RuntimeError("backward: call forward(x, train=True) first")
+        shape, steps = self._saved
         dy = np.asarray(dy)
-        want = self._shape[:1] + self._shape[2:] if self.batch_first else self._shape[1:]
+        want = shape[:1] + shape[2:] if self.batch_first else shape[1:]
         if dy.shape != want:
             raise ValueError(f"dy: expected shape {want}, got {dy.shape}")
-        dx = np.zeros(self._shape, dtype=dy.dtype)
-        if self.batch_first:
-            dx[:, -1] = dy
+        dx = np.zeros(shape, dtype=dy.dtype)
+        half = shape[-1] // 2 if self.bidirectional else shape[-1]
+        if steps is None:
+            last = (slice(None), -1) if self.batch_first else (-1,)
+            dx[last][..., :half] = dy[..., :half]
         else:
-            dx[-1] = dy
+            dx[self._index(steps, np.arange(len(steps))) + (slice(0, half),)] = dy[..., :half]
+        if self.bidirectional:
+            first = (slice(None), 0) if self.batch_first else (0,)
+            dx[first][..., half:] += dy[..., half:]
         return dx
 
     def zero_grad(self) -> None:
@@ -194,32 +236,41 @@ class Sequential:
                              + (f" of length {len(state)}" if isinstance(state, (tuple, list)) else ""))
         return tuple(state)
 
-    def _run(self, x, state, train: bool):
+    def _run(self, x, state, train: bool, lengths=None):
         states = self._check_state(state)
         new_states = []
         out = x
+        # Chunks of a padded batch (the trainer's windows) may hold length 0:
+        # those sequences have ended, their state passes through.
+        empty = lengths is not None and bool(np.any(np.asarray(lengths) == 0))
+        kw = {} if lengths is None else {"lengths": lengths, "_allow_empty": empty}
         for i, m in enumerate(self.modules):
             if is_recurrent(m):
                 hx = states[len(new_states)]
-                out, s = m.forward(out, hx, train=True) if train else m(out, hx)
+                out, s = m.forward(out, hx, train=True, **kw) if train else m(out, hx, **kw)
                 new_states.append(s)
+            elif lengths is not None and getattr(m, "takes_lengths", False):
+                out = m.forward(out, train=train, lengths=lengths)
             else:
                 out = m.forward(out, train=train)
         return out, tuple(new_states)
 
-    def __call__(self, x, state=None):
+    def __call__(self, x, state=None, lengths=None):
         """Inference forward: ``(out, state)``; keeps nothing for backward."""
-        return self._run(x, state, train=False)
+        return self._run(x, state, False, lengths)
 
-    def forward(self, x, state=None, train: bool = True):
+    def forward(self, x, state=None, train: bool = True, lengths=None):
         """Forward through every module: returns ``(out, state)``.
 
         ``state``: None (zeros) or the tuple returned by a previous call (one
         entry per recurrent layer; detached: it carries values, not
         gradients). With ``train`` (default) every module keeps what
-        `backward` needs.
+        `backward` needs. ``lengths`` (valid steps per sequence, see
+        `rnnrs.LSTM.forward`) goes to every recurrent layer and to modules
+        with ``takes_lengths = True`` (such as `LastStep`, which then takes
+        each sequence's last valid step).
         """
-        out, new_state = self._run(x, state, train)
+        out, new_state = self._run(x, state, train, lengths)
         self._trained = bool(train)
         return out, new_state
 
@@ -247,3 +298,39 @@ class Sequential:
             else:
                 grad = m.backward(grad)
         return grad if input_grad else None
+
+    # --- prediction ---------------------------------------------------------
+    def predict_proba(self, x, lengths=None, *, batch_size: int | None = None) -> np.ndarray:
+        """Class probabilities: the softmax of the outputs (logits) over the last axis.
+
+        ``x`` is time-major ``(T, N, ...)`` (with ``lengths`` ``(N,)`` for a
+        padded batch), or a list of N sequences ``(T_i, ...)`` of any lengths,
+        which are padded and given their lengths. Runs in inference mode,
+        ``batch_size`` sequences at a time (all at once by default).
+        """
+        from rnnrs.train import pad_sequences
+
+        if isinstance(x, (list, tuple)):
+            x, lengths = pad_sequences(x)
+        x = np.asarray(x)
+        n = x.shape[1]
+        size = n if batch_size is None else int(batch_size)
+        if size < 1:
+            raise ValueError(f"batch_size: expected a positive int or None, got {batch_size!r}")
+        parts = []
+        for s in range(0, n, size):
+            lb = None if lengths is None else np.asarray(lengths)[s:s + size]
+            tb = x.shape[0] if lb is None else int(np.max(lb))
+            out, _ = self(x[:tb, s:s + size], None, lb)
+            z = out - out.max(axis=-1, keepdims=True)
+            p = np.exp(z)
+            p /= p.sum(axis=-1, keepdims=True)
+            if p.ndim >= 3 and p.shape[0] < x.shape[0]:  # per-step outputs of a shorter batch
+                p = np.concatenate([p, np.zeros((x.shape[0] - p.shape[0],) + p.shape[1:], p.dtype)])
+            parts.append(p)
+        axis = 0 if parts[0].ndim == 2 else 1
+        return np.concatenate(parts, axis=axis)
+
+    def predict(self, x, lengths=None, *, batch_size: int | None = None) -> np.ndarray:
+        """Predicted classes: the arg-max of the outputs over the last axis (see `predict_proba`)."""
+        return np.argmax(self.predict_proba(x, lengths, batch_size=batch_size), axis=-1)

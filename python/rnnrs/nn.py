@@ -24,6 +24,14 @@ product ``W_hh h_{t-1}`` (not the output, not ``c``), one ``(B, h_out)`` mask
 per layer and direction per call. Both are inverted (kept values scaled by
 ``1 / (1 - p)``).
 
+Variable-length batches: ``layer(x, hx, lengths=lengths)`` and
+``layer.forward(x, hx, train=True, lengths=lengths)`` take the valid length
+of each sequence (integers ``(B,)`` in ``1..T``, any order), with PyTorch's
+packed-sequence semantics (see `rnnrs.functional`): zero outputs past each
+length, each sequence's own final state, the reverse direction starting at
+its last valid step, and no gradient through padded steps. Only running
+sequences are computed.
+
 Truncated BPTT: call ``forward(chunk, state, train=True)``/``backward`` per
 chunk, passing the returned state to the next chunk (it is a plain array, so
 gradients never flow across chunks); `tbptt_chunks` and `RNNBase.tbptt`
@@ -38,6 +46,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from rnnrs import _core
 from rnnrs import functional as F
 
 __all__ = ["GRU", "LSTM", "RNN", "IncompatibleKeys", "RNNBase", "tbptt_chunks"]
@@ -270,7 +279,7 @@ class RNNBase:
             return a * mask[0]
         return a * (mask[:, None, :] if self.batch_first else mask[None])
 
-    def _run(self, x, hx, train):
+    def _run(self, x, hx, train, lengths=None, allow_empty=False):
         """``(y, state, ctx, input_mask)``."""
         im = rm = None
         if train:
@@ -281,12 +290,13 @@ class RNNBase:
             if im is not None:
                 x = self._input_masked(x, np.asarray(im))
         if train and self.dropout > 0 and self.num_layers > 1:
-            return (*self._run_dropout(x, hx, rm), im)
+            return (*self._run_dropout(x, hx, rm, lengths, allow_empty), im)
         h0, c0 = self._split_hx(hx)
-        return (*self._run_with(self._params, x, h0, c0, train, rm), im)
+        return (*self._run_with(self._params, x, h0, c0, train, rm, lengths, allow_empty), im)
 
-    def _run_with(self, params, x, h0, c0, train, rec_mask=None):
-        kw = {"batch_first": self.batch_first, "train": train, "cast": self.cast, "_rec_mask": rec_mask}
+    def _run_with(self, params, x, h0, c0, train, rec_mask=None, lengths=None, allow_empty=False):
+        kw = {"batch_first": self.batch_first, "train": train, "cast": self.cast, "_rec_mask": rec_mask,
+              "lengths": lengths, "_allow_empty": allow_empty}
         if self.mode == "LSTM":
             y, (h_n, c_n), ctx = F.lstm(x, params, None if h0 is None and c0 is None else (h0, c0), **kw)
         elif self.mode == "GRU":
@@ -308,7 +318,7 @@ class RNNBase:
                 out[f"{base}_l0" + (f"_{rev}" if rev else "")] = arr
         return out
 
-    def _run_dropout(self, x, hx, rec_mask=None):
+    def _run_dropout(self, x, hx, rec_mask=None, lengths=None, allow_empty=False):
         """Training forward with dropout between layers: one layer at a time."""
         d = 2 if self.bidirectional else 1
         h0, c0 = self._split_hx(hx)
@@ -319,7 +329,8 @@ class RNNBase:
             hk = None if h0 is None else np.asarray(h0)[rows]
             ck = None if c0 is None else np.asarray(c0)[rows]
             mk = None if rec_mask is None else np.asarray(rec_mask)[rows]
-            y, state, ctx = self._run_with(self._layer_dict(self._params, k), inp, hk, ck, True, mk)
+            y, state, ctx = self._run_with(self._layer_dict(self._params, k), inp, hk, ck, True, mk, lengths,
+                                           allow_empty)
             runs.append(ctx)
             h, c = state if self.mode == "LSTM" else (state, None)
             hs.append(h)
@@ -353,18 +364,27 @@ class RNNBase:
         dh0 = np.concatenate(dh0s, axis=0)
         return (dy, (dh0, np.concatenate(dc0s, axis=0))) if self.mode == "LSTM" else (dy, dh0)
 
-    def __call__(self, x, hx=None):
-        """Inference forward: ``y, h_n`` (``y, (h_n, c_n)`` for LSTM). Stores nothing."""
-        y, state, _, _ = self._run(x, hx, train=False)
+    def __call__(self, x, hx=None, lengths=None, *, _allow_empty: bool = False):
+        """Inference forward: ``y, h_n`` (``y, (h_n, c_n)`` for LSTM). Stores nothing.
+
+        ``lengths``: optional valid steps per sequence (see `forward`).
+        """
+        y, state, _, _ = self._run(x, hx, False, lengths, _allow_empty)
         return y, state
 
-    def forward(self, x, hx=None, train: bool = True):
+    def forward(self, x, hx=None, train: bool = True, lengths=None, *, _allow_empty: bool = False):
         """Forward; with ``train`` (default) keeps what `backward` needs.
 
         ``x``: ``(T, B, I)``, ``(B, T, I)`` with ``batch_first``, or ``(T, I)``.
         ``hx``: initial state (``(h0, c0)`` for LSTM) or None for zeros.
+        ``lengths``: None, or the valid steps of each sequence (integers
+        ``(B,)`` in ``1..T``, any order): outputs are zero past each length,
+        the returned state is each sequence's state after its own last step,
+        the reverse direction starts at step ``lengths[b] - 1``, and
+        `backward` ignores ``dy`` at padded steps.
         """
-        y, state, ctx, im = self._run(x, hx, train)
+        # `_allow_empty` (internal: chunked runs) admits length 0: the state passes through.
+        y, state, ctx, im = self._run(x, hx, train, lengths, _allow_empty)
         self._ctx = ctx
         self._ctx_input_mask = im
         return y, state
@@ -394,7 +414,56 @@ class RNNBase:
             dx = self._input_masked(dx, np.asarray(im))
         return dx, dstate
 
-    def tbptt(self, x, k: int, dy_fn: Callable, hx=None, *, on_chunk: Callable | None = None):
+    def step(self, x_t, hx=None):
+        """One time step for streaming use: ``(y_t, state)``, stores nothing.
+
+        ``x_t`` is ``(B, I)`` (or ``(I,)`` unbatched) whatever ``batch_first``
+        says; ``y_t`` is ``(B, h_out)`` (``(h_out,)``) and ``state`` is what
+        the layer's call returns, to pass to the next step. The same as
+        ``layer(x_t[None], hx)`` with the time axis dropped, with less
+        per-call work (the Rust core is called directly on the parameter
+        arrays). Unidirectional layers only (a reverse direction needs the
+        whole sequence).
+        """
+        if self.bidirectional:
+            raise ValueError("step: a bidirectional layer needs the whole sequence; call layer(x) instead")
+        x_t = np.asarray(x_t)
+        if x_t.ndim not in (1, 2) or x_t.shape[-1] != self.input_size:
+            raise ValueError(f"x_t: expected one step (B, {self.input_size}) or ({self.input_size},), "
+                             f"got shape {x_t.shape}")
+        unbatched = x_t.ndim == 1
+        if x_t.dtype != self.dtype:
+            if not self.cast:
+                raise TypeError(f"x_t: expected dtype {self.dtype.name} (the layer's), got {x_t.dtype.name}; "
+                                "convert it or pass cast=True")
+            x_t = x_t.astype(self.dtype)
+        x = np.ascontiguousarray(x_t.reshape(1, -1, self.input_size))
+        h0, c0 = self._split_hx(hx)
+
+        def state(s, arg):
+            if s is None:
+                return None
+            s = np.asarray(s)
+            if self.cast and s.dtype != self.dtype:
+                s = s.astype(self.dtype)
+            if unbatched and s.ndim == 2:
+                s = s[:, None, :]
+            elif unbatched:
+                raise ValueError(f"{arg}: expected (num_layers, hidden) for an unbatched step, got {s.shape}")
+            return np.ascontiguousarray(s)
+
+        mode = self.mode
+        y, h_n, c_n, _ = _core.rnn_forward(
+            mode, x, list(self._params.values()), state(h0, "h0"), state(c0, "c0"),
+            hidden_size=self.hidden_size, num_layers=self.num_layers, bias=self.bias, proj_size=self.proj_size)
+        if unbatched:
+            y, h_n = y[0, 0], h_n[:, 0]
+            c_n = None if c_n is None else c_n[:, 0]
+        else:
+            y = y[0]
+        return y, self._pack(h_n, c_n)
+
+    def tbptt(self, x, k: int, dy_fn: Callable, hx=None, *, on_chunk: Callable | None = None, lengths=None):
         """Truncated BPTT over ``x`` in chunks of ``k`` steps.
 
         For each chunk: ``forward(chunk, state, train=True)``, then
@@ -402,10 +471,23 @@ class RNNBase:
         ``self.grads``), then ``on_chunk(index)`` if given (e.g. an optimizer
         step and `zero_grad`). The final state of a chunk starts the next one,
         detached. Returns the final state.
+
+        With ``lengths`` (``(B,)``, in ``1..T``), each chunk runs with the
+        lengths cut to it; a sequence that has ended keeps its final state
+        through the later chunks, so the returned state is each sequence's
+        state after its own last step.
         """
         state = hx
+        if lengths is not None:
+            x = np.asarray(x)
+            t = x.shape[1 if (self.batch_first and x.ndim == 3) else 0]
+            b = x.shape[0 if self.batch_first else 1] if x.ndim == 3 else 1
+            lengths = F.check_lengths(lengths, t, b)
         for index, chunk in enumerate(tbptt_chunks(x, k, batch_first=self.batch_first)):
-            y, state = self.forward(chunk, state, train=True)
+            chunk_t = chunk.shape[1 if (self.batch_first and chunk.ndim == 3) else 0]
+            chunk_lengths = None if lengths is None else np.clip(lengths - index * int(k), 0, chunk_t)
+            y, state, ctx, im = self._run(chunk, state, True, chunk_lengths, allow_empty=True)
+            self._ctx, self._ctx_input_mask = ctx, im
             self.backward(dy_fn(y, index))
             if on_chunk is not None:
                 on_chunk(index)

@@ -27,6 +27,18 @@ window to the next as plain arrays (detached). ``tbptt=None`` is full BPTT
 over each batch. With ``k2 > k1`` each window re-reads the ``k2 - k1`` steps
 before it (their losses are not counted twice).
 
+Variable lengths
+----------------
+``inputs`` may also be a list of N sequences ``(T_i, ...)`` of different
+lengths: they are padded (`pad_sequences`) and every recurrent layer gets the
+lengths, so padding is never computed; per-step ``targets`` are then a list
+of ``(T_i, ...)`` arrays too, and per-sequence ones an array ``(N, ...)``
+(with `rnnrs.LastStep`, which takes each sequence's last valid step). A
+padded batch can be given as ``(inputs, targets, lengths)``. Per-step losses
+leave the padded steps out (the built-in losses average over valid steps; a
+callable's gradient is zeroed there). Many-to-one training with lengths
+always backpropagates through whole sequences.
+
 Losses are callables ``loss(output, target) -> (value, d_output)`` (like
 `rnnrs.losses.mse`), or the names ``"cross_entropy"`` (logits ``(..., C)``
 with class indices ``(...)``, see `sequence_cross_entropy`) and ``"mse"``.
@@ -48,8 +60,8 @@ from rnnrs.clip import clip_grad_norm_
 from rnnrs.model import Sequential, is_recurrent
 
 __all__ = [
-    "LOSSES", "ScheduledSampling", "batchify", "evaluate", "fit", "load_checkpoint", "save_checkpoint",
-    "sequence_cross_entropy",
+    "LOSSES", "ScheduledSampling", "batchify", "evaluate", "fit", "load_checkpoint", "pad_sequences",
+    "save_checkpoint", "sequence_cross_entropy",
 ]
 
 try:  # optional dependency: a progress bar
@@ -59,27 +71,53 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 
 # --- losses -----------------------------------------------------------------
-def sequence_cross_entropy(logits, targets):
+def sequence_cross_entropy(logits, targets, mask=None):
     """Mean cross-entropy of logits ``(..., C)`` against class indices ``(...)``.
 
     Any leading layout, e.g. ``(T, B, C)`` with ``(T, B)``; returns
-    ``(loss, d_logits)`` with ``d_logits`` shaped like ``logits``.
+    ``(loss, d_logits)`` with ``d_logits`` shaped like ``logits``. ``mask``
+    (booleans shaped like ``targets``, e.g. `rnnrs.losses.sequence_mask`)
+    leaves the False positions out of the mean and the gradient.
     """
     logits = np.asarray(logits)
     targets = np.asarray(targets)
     if logits.ndim < 1 or targets.shape != logits.shape[:-1]:
         raise ValueError(f"targets: expected shape {logits.shape[:-1]} for logits {logits.shape}, got {targets.shape}")
     c = logits.shape[-1]
-    loss, grad = _losses.cross_entropy(logits.reshape(-1, c), targets.reshape(-1))
+    m = None if mask is None else np.asarray(mask).reshape(-1)
+    loss, grad = _losses.cross_entropy(logits.reshape(-1, c), targets.reshape(-1), mask=m)
     return loss, grad.reshape(logits.shape)
 
 
-def _mse(output, target):
+def _mse(output, target, mask=None):
     output = np.asarray(output)
-    return _losses.mse(output, np.asarray(target, dtype=output.dtype))
+    return _losses.mse(output, np.asarray(target, dtype=output.dtype), mask=mask)
 
 
 LOSSES = {"cross_entropy": sequence_cross_entropy, "mse": _mse}
+
+
+def _masked_loss(loss_fn, output, target, mask):
+    """``loss_fn`` with padded positions (``mask`` False, shaped like the leading axes) left out."""
+    if mask is None:
+        return loss_fn(output, target)
+    if loss_fn in LOSSES.values():
+        return loss_fn(output, target, mask=mask)
+    value, grad = loss_fn(output, target)
+    grad = np.asarray(grad)
+    return value, grad * mask.reshape(mask.shape + (1,) * (grad.ndim - mask.ndim)).astype(grad.dtype)
+
+
+def _valid(lengths, start: int, end: int):
+    """Mask ``(end - start, N)`` of the valid steps among ``start..end`` (None without lengths)."""
+    if lengths is None:
+        return None
+    return np.arange(start, end)[:, None] < lengths[None, :]
+
+
+def _cut(lengths, start: int, end: int):
+    """The lengths seen by the steps ``start..end`` (0 for sequences ended before ``start``)."""
+    return None if lengths is None else np.clip(lengths - start, 0, end - start)
 
 
 def _loss_fn(loss) -> Callable:
@@ -111,18 +149,65 @@ def batchify(tokens, n_streams: int) -> np.ndarray:
     return np.ascontiguousarray(tokens[: length * n_streams].reshape(n_streams, length).T)
 
 
+def pad_sequences(sequences, value=0) -> tuple[np.ndarray, np.ndarray]:
+    """Pads N sequences ``(T_i, ...)`` into a time-major batch ``(T_max, N, ...)``.
+
+    Returns ``(batch, lengths)``; padded steps hold ``value``. Every sequence
+    needs at least one step and the same trailing shape and kind of dtype.
+    """
+    seqs = [np.asarray(s) for s in sequences]
+    if not seqs:
+        raise ValueError("sequences: expected at least one sequence")
+    for i, s in enumerate(seqs):
+        if s.ndim < 1 or s.shape[0] == 0:
+            raise ValueError(f"sequences[{i}]: expected a sequence of at least one step (T_i, ...), got shape "
+                             f"{s.shape}")
+        if s.shape[1:] != seqs[0].shape[1:]:
+            raise ValueError(f"sequences[{i}]: expected steps of shape {seqs[0].shape[1:]} like sequences[0], "
+                             f"got {s.shape[1:]}")
+    lengths = np.array([s.shape[0] for s in seqs], dtype=np.int64)
+    dtype = np.result_type(*seqs)
+    out = np.full((int(lengths.max()), len(seqs)) + seqs[0].shape[1:], value, dtype=dtype)
+    for i, s in enumerate(seqs):
+        out[: s.shape[0], i] = s
+    return out, lengths
+
+
+def _is_sequence_list(v) -> bool:
+    """A list of NumPy arrays (one sequence each), as opposed to one array-like."""
+    return isinstance(v, list) and len(v) > 0 and all(isinstance(s, np.ndarray) and s.ndim >= 1 for s in v)
+
+
 def _check_data(data, arg: str):
-    if not isinstance(data, (tuple, list)) or len(data) != 2:
-        raise TypeError(f"{arg}: expected a pair (inputs, targets) of arrays, got {type(data).__name__}")
-    x, y = np.asarray(data[0]), np.asarray(data[1])
+    """``(x, y, per_step, lengths)`` of ``(inputs, targets)`` or ``(inputs, targets, lengths)``."""
+    if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
+        raise TypeError(f"{arg}: expected a pair (inputs, targets) or a triple (inputs, targets, lengths), "
+                        f"got {type(data).__name__}")
+    lengths = None
+    if _is_sequence_list(data[0]):
+        if len(data) == 3:
+            raise ValueError(f"{arg}: a list of sequences carries its own lengths; pass (inputs, targets)")
+        x, lengths = pad_sequences(data[0])
+        if _is_sequence_list(data[1]):
+            if [np.shape(s)[0] for s in data[1]] != lengths.tolist():
+                raise ValueError(f"{arg}: per-step targets must have the inputs' lengths {lengths.tolist()}")
+            y = pad_sequences(data[1])[0]
+        else:
+            y = np.asarray(data[1])
+    else:
+        x, y = np.asarray(data[0]), np.asarray(data[1])
     if x.ndim < 2 or x.shape[0] == 0 or x.shape[1] == 0:
         raise ValueError(f"{arg}: inputs must be time-major (T, N, ...) with T, N >= 1, got shape {x.shape}")
     t, n = x.shape[:2]
+    if len(data) == 3:
+        from rnnrs.functional import check_lengths
+
+        lengths = check_lengths(data[2], t, n)
     per_step = y.ndim >= 2 and y.shape[:2] == (t, n)
     if not per_step and (y.ndim < 1 or y.shape[0] != n):
         raise ValueError(f"{arg}: targets must be per step (T, N, ...) = ({t}, {n}, ...) or per sequence "
                          f"(N, ...) = ({n}, ...), got shape {y.shape}")
-    return x, y, per_step
+    return x, y, per_step, lengths
 
 
 def _check_tbptt(tbptt):
@@ -267,7 +352,13 @@ def _windows(t: int, k1: int, k2: int):
         yield max(0, end - k2), loss_start, end
 
 
-def _train_batch(model, x, y, per_step, loss_fn, tb, update, sampling, step0, on_update):
+def _run(model, x, state, train, lengths):
+    """``model`` over ``x``; the lengths keyword only when there are lengths."""
+    kw = {} if lengths is None else {"lengths": lengths}
+    return model.forward(x, state, train=True, **kw) if train else model(x, state, **kw)
+
+
+def _train_batch(model, x, y, per_step, loss_fn, tb, update, sampling, step0, on_update, lengths=None):
     """Trains on one batch; returns (summed weighted loss, weight, updates).
 
     ``on_update(loss)`` runs after every update; when it returns True the
@@ -277,10 +368,11 @@ def _train_batch(model, x, y, per_step, loss_fn, tb, update, sampling, step0, on
     k1, k2 = tb if tb is not None else (t, t)
     total, weight, step = 0.0, 0, step0
     if not per_step:
-        # Many-to-one: the prefix only sets the state; gradients flow through the last k2 steps.
-        start = max(0, t - k2)
+        # Many-to-one: the prefix only sets the state; gradients flow through the last k2 steps
+        # (through whole sequences with lengths, which end at different steps).
+        start = max(0, t - k2) if lengths is None else 0
         state = model(x[:start], None)[1] if start > 0 else None
-        out, _ = model.forward(x[start:], state, train=True)
+        out, _ = _run(model, x[start:], state, True, lengths)
         value, dout = loss_fn(out, y)
         update(dout)
         on_update(float(value))
@@ -288,12 +380,16 @@ def _train_batch(model, x, y, per_step, loss_fn, tb, update, sampling, step0, on
     pos, state = 0, None  # `state` is the state at step `pos`
     for start, loss_start, end in _windows(t, k1, k2):
         if start > pos:
-            state = model(x[pos:start], state)[1]
+            state = _run(model, x[pos:start], state, False, _cut(lengths, pos, start))[1]
             pos = start
+        valid = _valid(lengths, loss_start, end)
+        count = (end - loss_start) * n if valid is None else int(valid.sum())
+        if count == 0:  # every sequence has ended: nothing to learn from this window
+            continue
         xin = x[start:end] if sampling is None else sampling.mix(model, x[start:end], state, step)
-        out, end_state = model.forward(xin, state, train=True)
+        out, end_state = _run(model, xin, state, True, _cut(lengths, start, end))
         skip = loss_start - start
-        value, g = loss_fn(out[skip:], y[loss_start:end])
+        value, g = _masked_loss(loss_fn, out[skip:], y[loss_start:end], valid)
         if skip:
             dout = np.zeros_like(out)
             dout[skip:] = g
@@ -301,9 +397,8 @@ def _train_batch(model, x, y, per_step, loss_fn, tb, update, sampling, step0, on
             dout = g
         update(dout)
         step += 1
-        steps = end - loss_start
-        total += float(value) * steps * n
-        weight += steps * n
+        total += float(value) * count
+        weight += count
         if on_update(float(value)):
             break
         if max(0, min(end + k1, t) - k2) >= end:
@@ -311,23 +406,42 @@ def _train_batch(model, x, y, per_step, loss_fn, tb, update, sampling, step0, on
     return total, weight, step - step0
 
 
-def _eval_batch(model, x, y, per_step, loss_fn, k):
+def _correct(out, target, mask=None, wanted=True) -> int:
+    """How many arg-max predictions of ``out`` (..., C) equal the class indices ``target``."""
+    if not wanted:
+        return 0
+    out, target = np.asarray(out), np.asarray(target)
+    if not np.issubdtype(target.dtype, np.integer) or target.shape != out.shape[:-1]:
+        raise ValueError(f"metrics: accuracy needs integer class targets of shape {out.shape[:-1]} for outputs "
+                         f"{out.shape}, got {target.dtype} {target.shape}")
+    hit = np.argmax(out, axis=-1) == target
+    return int(hit.sum() if mask is None else (hit & mask).sum())
+
+
+def _eval_batch(model, x, y, per_step, loss_fn, k, lengths=None, accuracy=False):
+    """(summed weighted loss, weight, correct predictions) of one batch."""
     t, n = x.shape[:2]
-    k = t if k is None else k
     if not per_step:
+        k = t if k is None or lengths is not None else k
         state, out = None, None
         for s in range(0, t, k):
-            out, state = model(x[s:s + k], state)
+            out, state = _run(model, x[s:s + k], state, False, lengths)
         value, _ = loss_fn(out, y)
-        return float(value) * n, n
-    total, weight, state = 0.0, 0, None
+        return float(value) * n, n, _correct(out, y, None, accuracy)
+    k = t if k is None else k
+    total, weight, correct, state = 0.0, 0, 0, None
     for s in range(0, t, k):
-        out, state = model(x[s:s + k], state)
-        value, _ = loss_fn(out, y[s:s + k])
-        steps = min(k, t - s)
-        total += float(value) * steps * n
-        weight += steps * n
-    return total, weight
+        e = min(s + k, t)
+        out, state = _run(model, x[s:e], state, False, _cut(lengths, s, e))
+        valid = _valid(lengths, s, e)
+        count = (e - s) * n if valid is None else int(valid.sum())
+        if count == 0:
+            continue
+        value, _ = _masked_loss(loss_fn, out, y[s:e], valid)
+        total += float(value) * count
+        weight += count
+        correct += _correct(out, y[s:e], valid, accuracy)
+    return total, weight, correct
 
 
 def _batches(n: int, batch_size: Optional[int], shuffle: bool, rng):
@@ -338,30 +452,62 @@ def _batches(n: int, batch_size: Optional[int], shuffle: bool, rng):
                                                         else np.arange(s, min(s + size, n)))
 
 
-def _take(x, y, per_step, idx):
-    if idx is None:
-        return x, y
-    return x[:, idx], (y[:, idx] if per_step else y[idx])
+def _take(x, y, per_step, idx, lengths=None):
+    """The batch ``idx`` (None: everything): ``(x, y, lengths)``, cut to its longest sequence."""
+    if idx is not None:
+        x, y = x[:, idx], (y[:, idx] if per_step else y[idx])
+        lengths = None if lengths is None else lengths[idx]
+    if lengths is not None:
+        t = int(lengths.max())
+        x, y = x[:t], (y[:t] if per_step else y)
+    return x, y, lengths
 
 
-def evaluate(model, data, loss="mse", *, tbptt=None, batch_size: Optional[int] = None) -> float:
+_METRICS = ("accuracy",)
+
+
+def evaluate(model, data, loss="mse", *, tbptt=None, batch_size: Optional[int] = None, metrics=None):
     """Mean loss of ``model`` on ``data`` in inference mode (nothing stored).
 
-    Per-step losses are averaged over every step of every sequence, carrying
-    the state across chunks of ``tbptt`` steps (only to bound memory; the
-    result does not depend on it up to rounding).
+    Per-step losses are averaged over every (valid) step of every sequence,
+    carrying the state across chunks of ``tbptt`` steps (only to bound
+    memory; the result does not depend on it up to rounding). ``data`` as in
+    `fit` (arrays, a list of variable-length sequences, or with lengths).
+
+    With ``metrics`` (a list of names; ``"accuracy"``: the fraction of
+    arg-max predictions equal to integer targets) returns a dict
+    ``{"loss": ..., "accuracy": ...}`` instead of the loss alone.
     """
     _check_model(model)
     loss_fn = _loss_fn(loss)
-    x, y, per_step = _check_data(data, "data")
+    metrics = _check_metrics(metrics)
+    x, y, per_step, lengths = _check_data(data, "data")
     tb = _check_tbptt(tbptt)
     batch_size = _positive_int("batch_size", batch_size, allow_none=True)
-    total, weight = 0.0, 0
+    total, weight, correct = 0.0, 0, 0
     for idx in _batches(x.shape[1], batch_size, False, None):
-        xb, yb = _take(x, y, per_step, idx)
-        s, w = _eval_batch(model, xb, yb, per_step, loss_fn, None if tb is None else tb[0])
-        total, weight = total + s, weight + w
-    return total / weight
+        xb, yb, lb = _take(x, y, per_step, idx, lengths)
+        s, w, c = _eval_batch(model, xb, yb, per_step, loss_fn, None if tb is None else tb[0], lb,
+                              metrics is not None and "accuracy" in metrics)
+        total, weight, correct = total + s, weight + w, correct + c
+    if metrics is None:
+        return total / weight
+    out = {"loss": total / weight}
+    if "accuracy" in metrics:
+        out["accuracy"] = correct / weight
+    return out
+
+
+def _check_metrics(metrics):
+    if metrics is None:
+        return None
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    metrics = list(metrics)
+    for m in metrics:
+        if m not in _METRICS:
+            raise ValueError(f"metrics: expected names among {list(_METRICS)}, got {m!r}")
+    return metrics
 
 
 class _Progress:
@@ -399,7 +545,8 @@ def fit(model, data, loss, optimizer, *, tbptt=None, clip_norm: Optional[float] 
         seed: Optional[int] = None, callbacks: Sequence[Callable] = (), scheduler=None,
         scheduled_sampling: Optional[ScheduledSampling] = None, initial_epoch: int = 0,
         history: Optional[Mapping] = None, checkpoint: Optional[str] = None,
-        time_limit: Optional[float] = None) -> dict:
+        time_limit: Optional[float] = None, metrics=None, patience: Optional[int] = None,
+        restore_best: bool = False, monitor: str = "val_loss") -> dict:
     """Trains ``model`` with truncated BPTT; returns the history.
 
     Args:
@@ -425,17 +572,35 @@ def fit(model, data, loss, optimizer, *, tbptt=None, clip_norm: Optional[float] 
         checkpoint: path of an ``.npz`` checkpoint written after each epoch.
         time_limit: stop after the first update that ends past this many
             seconds (then validate and return).
+        metrics: names scored on the validation data after each epoch
+            (``"accuracy"``), stored as ``val_<name>`` in the history.
+        patience: early stopping: stop when ``monitor`` has not improved for
+            this many epochs (needs ``validation``).
+        restore_best: at the end, load the weights of the epoch with the best
+            ``monitor`` value (needs ``validation``).
+        monitor: ``"val_loss"`` (lower is better) or ``"val_<metric>"``
+            (higher is better).
 
     Returns:
         ``{"epoch", "train_loss", "val_loss", "step", "time", "step_loss"}``:
         per-epoch lists (``val_loss`` NaN without validation; ``step`` is the
-        cumulative update count) and the loss of every update.
+        cumulative update count) and the loss of every update, plus
+        ``val_<metric>`` lists and ``best_epoch`` (with ``restore_best`` or
+        ``patience``).
     """
     _check_model(model)
     loss_fn = _loss_fn(loss)
-    x, y, per_step = _check_data(data, "data")
+    metrics = _check_metrics(metrics) or []
+    x, y, per_step, lengths = _check_data(data, "data")
     if validation is not None:
-        _check_data(validation, "validation")
+        validation = _check_data(validation, "validation")
+        validation = (validation[0], validation[1]) + (() if validation[3] is None else (validation[3],))
+    if monitor != "val_loss" and monitor.removeprefix("val_") not in metrics:
+        raise ValueError(f"monitor: expected 'val_loss' or 'val_<metric>' of metrics {metrics}, got {monitor!r}")
+    if patience is not None:
+        patience = _positive_int("patience", patience)
+    if (patience is not None or restore_best) and validation is None:
+        raise ValueError("patience / restore_best: need validation data")
     if not hasattr(optimizer, "step"):
         raise TypeError(f"optimizer: expected an rnnrs.optim optimizer, got {type(optimizer).__name__}")
     tb = _check_tbptt(tbptt)
@@ -457,8 +622,10 @@ def fit(model, data, loss, optimizer, *, tbptt=None, clip_norm: Optional[float] 
         if not callable(cb):
             raise TypeError(f"callbacks: expected callables f(epoch, logs), got {type(cb).__name__}")
     hist = {k: list(v) for k, v in (history or {}).items()}
-    for k in ("epoch", "train_loss", "val_loss", "step", "time", "step_loss"):
+    for k in ("epoch", "train_loss", "val_loss", "step", "time", "step_loss") + tuple(f"val_{m}" for m in metrics):
         hist.setdefault(k, [])
+    sign = 1.0 if monitor == "val_loss" else -1.0  # lower is better after the sign
+    best, best_state, waited = math.inf, None, 0
     step = int(hist["step"][-1]) if hist["step"] else 0
     update = _Step(model, optimizer, clip_norm)
     t0 = time.perf_counter()
@@ -475,16 +642,20 @@ def fit(model, data, loss, optimizer, *, tbptt=None, clip_norm: Optional[float] 
 
         total, weight = 0.0, 0
         for idx in _batches(x.shape[1], batch_size, shuffle, rng):
-            xb, yb = _take(x, y, per_step, idx)
+            xb, yb, lb = _take(x, y, per_step, idx, lengths)
             s, w, n_up = _train_batch(model, xb, yb, per_step, loss_fn, tb, update, scheduled_sampling, step,
-                                      on_update)
+                                      on_update, lb)
             total, weight, step = total + s, weight + w, step + n_up
             if time_limit is not None and time.perf_counter() - t0 > time_limit:
                 out_of_time = True  # checked after every update, the batch stopped early
                 break
         train_loss = total / weight
-        val_loss = (evaluate(model, validation, loss_fn, tbptt=tb, batch_size=batch_size)
-                    if validation is not None else float("nan"))
+        scores = {"loss": float("nan")}
+        if validation is not None:
+            scores = evaluate(model, validation, loss_fn, tbptt=tb, batch_size=batch_size, metrics=metrics)
+        val_loss = scores["loss"]
+        for m in metrics:
+            hist[f"val_{m}"].append(scores.get(m, float("nan")))
         if scheduler is not None:
             scheduler.step()
         elapsed = time.perf_counter() - t0
@@ -497,9 +668,22 @@ def fit(model, data, loss, optimizer, *, tbptt=None, clip_norm: Optional[float] 
         if checkpoint is not None:
             save_checkpoint(checkpoint, model, optimizer, epoch=epoch + 1, history=hist, scheduler=scheduler)
         logs = {"train_loss": train_loss, "val_loss": val_loss, "step": step, "time": elapsed}
+        logs.update({f"val_{m}": scores.get(m) for m in metrics})
         stop = [bool(cb(epoch + 1, logs)) for cb in callbacks]
+        if validation is not None and (patience is not None or restore_best):
+            value = sign * float(logs[monitor])
+            if value < best:
+                best, waited = value, 0
+                best_state = model.state_dict()
+                hist["best_epoch"] = epoch + 1
+            else:
+                waited += 1
+            if patience is not None and waited >= patience:
+                stop.append(True)
         if any(stop) or out_of_time:
             break
+    if restore_best and best_state is not None:
+        model.load_state_dict(best_state)
     return hist
 
 

@@ -1,11 +1,15 @@
 //! One direction of one layer: the time loop forward and its BPTT backward.
 //!
-//! Hidden states live in one buffer of `T + 1` slots of `(B, h_out)`:
-//! forward direction: slot 0 = `h0`, slot `t + 1` = output at time `t`;
-//! reverse direction: slot `T` = `h0`, slot `t` = output at time `t`.
-//! So the outputs of all steps and the previous states of all steps are each
-//! one contiguous `(T*B, h_out)` block, in time order, whose rows for a
-//! chunk of steps are single GEMM operands.
+//! Every per-step array is in the packed layout of `super::packing`: the
+//! batch sorted by length, step `t`'s rows (the sequences still running)
+//! one block, steps in time order; without lengths that is simply `(T, B, .)`.
+//! A step computes only its running rows. The running states of all
+//! sequences are kept in `(B, .)` buffers: a sequence's row stops changing
+//! after its last step (its final state), and in the reverse direction a row
+//! holds `h0` until the sequence's last step, where that direction starts.
+//! Training keeps each step's previous state packed too, so the outputs,
+//! the previous states and the gates of a chunk of steps are each one
+//! contiguous block of rows: single GEMM operands.
 //!
 //! The time loop runs over chunks of a few steps (`CHUNK_ELEMS`): forward,
 //! a chunk's input projection is formed just before its steps; backward, a
@@ -15,6 +19,7 @@
 //! kernels, or transposed).
 
 use super::matmul::{big_gemm, mul_nn, mul_nt, StepWeight, WeightGrads};
+use super::packing::Packing;
 use super::workspace::{recycle, scratch, zeroed};
 use crate::cell::Cell;
 use crate::error::{checked_size, try_zeros};
@@ -31,6 +36,48 @@ const CHUNK_ELEMS: usize = 1 << 18;
 /// gradients (read and written once per chunk) are amortised over enough
 /// multiply-adds even for large layers.
 const CHUNK_MIN_ROWS: usize = 512;
+
+/// Runs of fewer rows (steps x batch) than this use the forward weights as
+/// they are (torch's layout, products in dot-product form) instead of laying
+/// them out: the layout would cost more than the few products (a streaming
+/// one-step call). Depends only on the shapes.
+const LAYOUT_FROM_ROWS: usize = 8;
+
+/// A forward weight `W` used as `x W^T`: laid out once per call
+/// (`StepWeight`), or as it is for short runs (see `LAYOUT_FROM_ROWS`).
+enum ForwardWeight<'a, T: Float> {
+    Laid(StepWeight<'a, T>),
+    /// `W` row-major `(n, k)`.
+    AsIs {
+        w: &'a [T],
+        k: usize,
+        n: usize,
+    },
+}
+
+impl<'a, T: Float> ForwardWeight<'a, T> {
+    /// `W` `(n, k)`; `rows` the rows of each product, `total` of the run.
+    fn new(w: &'a [T], n: usize, k: usize, rows: usize, total: usize, what: &str) -> Result<Self> {
+        if total < LAYOUT_FROM_ROWS {
+            return Ok(ForwardWeight::AsIs { w, k, n });
+        }
+        Ok(ForwardWeight::Laid(StepWeight::new(Op::new(w, n, k).t(), rows, what)?))
+    }
+    /// `c (m, n) (+)= a (m, k) W^T`, serial.
+    fn mul(&self, c: &mut [T], a: &[T], m: usize, accumulate: bool) {
+        match self {
+            ForwardWeight::Laid(w) => w.mul(c, a, m, accumulate),
+            ForwardWeight::AsIs { w, k, n } => mul_nt(c, a, w, m, *k, *n, accumulate),
+        }
+    }
+    /// As `mul`, one large product (on the pool unless `serial`).
+    fn mul_big(&self, serial: bool, c: &mut [T], a: &[T], m: usize, accumulate: bool) {
+        match self {
+            ForwardWeight::Laid(w) => w.mul_big(serial, c, a, m, accumulate),
+            ForwardWeight::AsIs { w, k, n } => mul_nt(c, a, w, m, *k, *n, accumulate),
+        }
+    }
+}
 
 /// Steps per chunk (see `CHUNK_ELEMS`); depends only on the shapes.
 fn chunk_steps(tn: usize, b: usize, bgh: usize) -> usize {
@@ -75,20 +122,29 @@ pub(crate) struct DirGrads<'a, T> {
     pub w_hr: Option<&'a mut [T]>,
 }
 
-/// What a direction's forward leaves behind. In inference mode only `hbuf`
-/// (the outputs) and the last cell state are kept.
+/// What a direction's forward leaves behind. Rows are in the packed layout
+/// (`super::packing`); in inference mode only the outputs and the final
+/// states are kept.
 pub struct DirForward<T: Float> {
     reverse: bool,
-    train: bool,
     dims: Dims,
-    hbuf: Vec<T>,
-    /// Training: `T + 1` slots laid out like `hbuf`; inference: 2 slots.
-    cbuf: Vec<T>,
-    /// Training only: gate activations `(T, B, G*H)`.
+    /// Outputs of all steps, packed `(rows, h_out)`; taken as the layer output.
+    y: Vec<T>,
+    /// Final hidden state of every sequence `(B, h_out)` (sorted order).
+    h_last: Vec<T>,
+    /// Final cell state `(B, H)` (empty without one).
+    c_last: Vec<T>,
+    /// Training only: the state each step started from, packed `(rows, h_out)`.
+    prev: Vec<T>,
+    /// Training only (cells with `c`): each step's previous and new cell
+    /// states, packed `(rows, H)`.
+    c_prev: Vec<T>,
+    c_new: Vec<T>,
+    /// Training only: gate activations, packed `(rows, G*H)`.
     gates: Vec<T>,
-    /// Training only: the cell's extra saved values `(T, B, EXTRA*H)`.
+    /// Training only: the cell's extra saved values, packed `(rows, EXTRA*H)`.
     extra: Vec<T>,
-    /// Training with projection only: un-projected outputs `(T, B, H)`.
+    /// Training with projection only: un-projected outputs, packed `(rows, H)`.
     m: Vec<T>,
     /// Recurrent dropout mask `(B, h_out)` applied to the previous state
     /// where it enters the recurrent product (empty: none).
@@ -96,84 +152,37 @@ pub struct DirForward<T: Float> {
 }
 
 impl<T: Float> DirForward<T> {
-    fn slot_len(&self) -> usize {
-        self.dims.b * self.dims.h_out
-    }
-    /// Outputs of all steps in time order, `(T, B, h_out)`.
+    /// Outputs of all steps, packed `(rows, h_out)`.
     pub fn outputs(&self) -> &[T] {
-        let (s, n) = (self.slot_len(), self.dims.t * self.slot_len());
-        if self.reverse {
-            &self.hbuf[..n]
-        } else {
-            &self.hbuf[s..s + n]
-        }
+        &self.y
     }
-    /// The outputs, taking the buffer (no copy but a shift of one slot).
-    pub fn into_outputs(mut self) -> Vec<T> {
-        let (s, n) = (self.slot_len(), self.dims.t * self.slot_len());
-        let mut hbuf = std::mem::take(&mut self.hbuf);
-        if self.reverse {
-            hbuf.truncate(n);
-        } else {
-            hbuf.drain(..s);
-        }
-        hbuf
+    /// Takes the outputs (empty afterwards).
+    pub fn take_outputs(&mut self) -> Vec<T> {
+        std::mem::take(&mut self.y)
     }
-    /// The state each step started from, in time order, `(T, B, h_out)`.
-    fn prev_states(&self) -> &[T] {
-        let (s, n) = (self.slot_len(), self.dims.t * self.slot_len());
-        if self.reverse {
-            &self.hbuf[s..s + n]
-        } else {
-            &self.hbuf[..n]
-        }
-    }
-    /// Final hidden state `(B, h_out)`.
+    /// Final hidden state of every sequence `(B, h_out)`.
     pub fn h_n(&self) -> &[T] {
-        let (s, n) = (self.slot_len(), self.dims.t * self.slot_len());
-        if self.reverse {
-            &self.hbuf[..s]
-        } else {
-            &self.hbuf[n..n + s]
-        }
+        &self.h_last
     }
     /// Final cell state `(B, H)` (empty without one).
     pub fn c_n(&self) -> &[T] {
-        let bh = self.dims.b * self.dims.h;
-        if self.cbuf.is_empty() {
-            return &[];
-        }
-        let slot = if self.train {
-            if self.reverse {
-                0
-            } else {
-                self.dims.t
-            }
-        } else {
-            self.dims.t % 2
-        };
-        &self.cbuf[slot * bh..(slot + 1) * bh]
+        &self.c_last
     }
 }
 
 impl<T: Float> Drop for DirForward<T> {
     fn drop(&mut self) {
-        recycle(std::mem::take(&mut self.hbuf));
-        recycle(std::mem::take(&mut self.cbuf));
-        recycle(std::mem::take(&mut self.gates));
-        recycle(std::mem::take(&mut self.extra));
-        recycle(std::mem::take(&mut self.m));
-    }
-}
-
-/// `(slot a, slot b)` of a buffer of equal slots, one shared and one mutable.
-fn two_slots<T>(buf: &mut [T], len: usize, read: usize, write: usize) -> (&[T], &mut [T]) {
-    if read < write {
-        let (lo, hi) = buf.split_at_mut(write * len);
-        (&lo[read * len..(read + 1) * len], &mut hi[..len])
-    } else {
-        let (lo, hi) = buf.split_at_mut(read * len);
-        (&hi[..len], &mut lo[write * len..(write + 1) * len])
+        for v in [
+            &mut self.y,
+            &mut self.prev,
+            &mut self.c_prev,
+            &mut self.c_new,
+            &mut self.gates,
+            &mut self.extra,
+            &mut self.m,
+        ] {
+            recycle(std::mem::take(v));
+        }
     }
 }
 
@@ -267,7 +276,7 @@ impl<'a, T: Float> StepRows<'a, T> {
         cell: &C,
         d: Dims,
         p: &DirParams<'_, T>,
-        w_rec: &StepWeight<'_, T>,
+        w_rec: &ForwardWeight<'_, T>,
         rec_bias: &[T],
     ) {
         let (h, ho) = (d.h, d.h_out);
@@ -446,11 +455,13 @@ impl<'a, T: Float> BackRows<'a, T> {
     }
 }
 
-/// Runs one direction over the sequence `x` `(T, B, I)`.
+/// Runs one direction over the packed sequence `x` `(rows, I)`; `h0`, `c0`
+/// and `mask` are `(B, .)` in the packing's (sorted) order.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn forward<T: Float, C: Cell<T>>(
     cell: &C,
     d: Dims,
+    pk: &Packing,
     p: &DirParams<'_, T>,
     x: &[T],
     h0: Option<&[T]>,
@@ -462,29 +473,43 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
     let (tn, b, h, ho, gh) = (d.t, d.b, d.h, d.h_out, d.gh());
     let bgh = checked_size(&[b, gh], "gate buffer")?;
     let (bh, bho) = (b * h, b * ho);
+    let rows = pk.rows();
     let proj = p.w_hr.is_some();
     let chunk = chunk_steps(tn, b, bgh);
-    // Scratch buffers: every value is written before it is read (the
-    // initial-state slots below, gates by bias and projection, the rest by
-    // the steps), so they need no zeroing.
-    let mut hbuf = scratch(checked_size(&[tn + 1, bho], "hidden states")?, "hidden states")?;
+    // Scratch buffers: every value is written before it is read (by the
+    // steps, or gates by bias and projection), so they need no zeroing.
+    let mut y = scratch(checked_size(&[rows, ho], "outputs")?, "outputs")?;
+    let kept = |n: usize, what: &str| scratch::<T>(if train { n } else { 0 }, what);
+    let mut prev = kept(checked_size(&[rows, ho], "hidden states")?, "hidden states")?;
     let mut gates =
-        scratch(checked_size(&[if train { tn } else { chunk }, bgh], "gate buffer")?, "gate buffer")?;
+        scratch(checked_size(&[if train { rows } else { chunk * b }, gh], "gate buffer")?, "gate buffer")?;
     let mut rec = try_zeros(bgh, "recurrent product")?;
     let mask: Vec<T> = mask.map(<[T]>::to_vec).unwrap_or_default();
     let mut h_masked = try_zeros(if mask.is_empty() { 0 } else { bho }, "masked state")?;
-    let c_slots = if !C::HAS_C {
+    // The running states of all sequences (rows of ended ones stay as they
+    // ended; the reverse direction's rows keep h0 until their last step).
+    let mut h_last = try_zeros(bho, "h_n")?;
+    if let Some(h0) = h0 {
+        h_last.copy_from_slice(h0);
+    }
+    let mut c_last = try_zeros(if C::HAS_C { bh } else { 0 }, "c_n")?;
+    if let (Some(c0), true) = (c0, C::HAS_C) {
+        c_last.copy_from_slice(c0);
+    }
+    let c_rows = if !C::HAS_C {
         0
     } else if train {
-        tn + 1
+        rows
     } else {
-        2
+        b
     };
-    let mut cbuf = scratch(checked_size(&[c_slots, bh], "cell states")?, "cell states")?;
-    let steps_kept = if train { tn } else { 1 };
-    let mut extra = scratch(checked_size(&[steps_kept, bh, C::EXTRA], "saved values")?, "saved values")?;
+    let mut c_prev =
+        kept(checked_size(&[if C::HAS_C { rows } else { 0 }, h], "cell states")?, "cell states")?;
+    let mut c_new = scratch(checked_size(&[c_rows, h], "cell states")?, "cell states")?;
+    let steps_rows = if train { rows } else { b };
+    let mut extra = scratch(checked_size(&[steps_rows, h, C::EXTRA], "saved values")?, "saved values")?;
     let mut mbuf = scratch(
-        checked_size(&[if proj { steps_kept } else { 0 }, bh], "projection input")?,
+        checked_size(&[if proj { steps_rows } else { 0 }, h], "projection input")?,
         "projection input",
     )?;
 
@@ -494,88 +519,92 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
     cell.split_bias(h, p.b_ih.unwrap_or(&zeros), p.b_hh.unwrap_or(&zeros), &mut input_bias, &mut rec_bias);
     // The per-step product `h_prev W_hh^T`: the weight is laid out for it
     // once per call (packed or transposed), not at every step.
-    let w_rec = StepWeight::new(Op::new(p.w_hh, gh, ho).t(), step_rows(b), "recurrent weights")?;
+    let w_rec = ForwardWeight::new(p.w_hh, gh, ho, step_rows(b), rows, "recurrent weights")?;
     // Likewise `x W_ih^T`, once per chunk.
-    let w_in = StepWeight::new(Op::new(p.w_ih, gh, d.i).t(), chunk * b, "input weights")?;
-
-    let h0_slot = if reverse { tn } else { 0 };
-    let h0_dst = &mut hbuf[h0_slot * bho..(h0_slot + 1) * bho];
-    match h0 {
-        Some(h0) => h0_dst.copy_from_slice(h0),
-        None => h0_dst.fill(T::ZERO),
-    }
-    let c0_slot = if train && reverse { tn } else { 0 };
-    if C::HAS_C {
-        let c0_dst = &mut cbuf[c0_slot * bh..(c0_slot + 1) * bh];
-        match c0 {
-            Some(c0) => c0_dst.copy_from_slice(c0),
-            None => c0_dst.fill(T::ZERO),
-        }
-    }
+    let w_in = ForwardWeight::new(p.w_ih, gh, d.i, chunk * b, rows, "input weights")?;
 
     let mut s0 = 0;
     while s0 < tn {
         let s1 = (s0 + chunk).min(tn);
-        // The chunk's steps cover one contiguous range of times.
+        // The chunk's steps cover one contiguous range of times, so one
+        // contiguous block of packed rows.
         let (tlo, thi) = if reverse { (tn - s1, tn - s0) } else { (s0, s1) };
-        let base = if train { 0 } else { tlo };
-        {
-            let g = &mut gates[(tlo - base) * bgh..(thi - base) * bgh];
+        let (r0, r1) = (pk.offset(tlo), pk.offset(thi));
+        let base = if train { 0 } else { r0 };
+        if r1 > r0 {
+            let g = &mut gates[(r0 - base) * gh..(r1 - base) * gh];
             for row in g.chunks_exact_mut(gh.max(1)) {
                 row.copy_from_slice(&input_bias);
             }
-            w_in.mul_big(d.serial, g, &x[tlo * b * d.i..thi * b * d.i], (thi - tlo) * b, true);
+            w_in.mul_big(d.serial, g, &x[r0 * d.i..r1 * d.i], r1 - r0, true);
         }
         for s in s0..s1 {
             crate::interrupt::check()?;
             let t = if reverse { tn - 1 - s } else { s };
-            let (prev, new) = if reverse { (t + 1, t) } else { (t, t + 1) };
-            let (h_prev, h_new) = two_slots(&mut hbuf, bho, prev, new);
-            let (c_prev, c_new): (&[T], &mut [T]) = if !C::HAS_C {
-                (&[], &mut [])
-            } else if train {
-                two_slots(&mut cbuf, bh, prev, new)
-            } else {
-                two_slots(&mut cbuf, bh, s % 2, (s + 1) % 2)
-            };
-            let k = if train { t } else { 0 };
-            let rows = StepRows {
-                n: b,
-                rec: &mut rec,
-                gates: &mut gates[(t - base) * bgh..(t - base + 1) * bgh],
-                h_prev,
-                mask: &mask,
-                h_masked: &mut h_masked,
-                c_prev,
-                c_new,
-                extra: &mut extra[k * bh * C::EXTRA..(k + 1) * bh * C::EXTRA],
-                m: if proj { &mut mbuf[k * bh..(k + 1) * bh] } else { &mut [] },
-                h_new,
-            };
-            match split_rows(b) {
-                None => rows.forward(cell, d, p, &w_rec, &rec_bias),
-                Some(at) => {
-                    let (r0, r1) = rows.split(at, d, C::EXTRA);
-                    if d.serial {
-                        r0.forward(cell, d, p, &w_rec, &rec_bias);
-                        r1.forward(cell, d, p, &w_rec, &rec_bias);
-                    } else {
-                        rayon::join(
-                            || r0.forward(cell, d, p, &w_rec, &rec_bias),
-                            || r1.forward(cell, d, p, &w_rec, &rec_bias),
-                        );
+            // Only the first `n` (sorted) sequences are still running.
+            let (n, o) = (pk.size(t), pk.offset(t));
+            if n == 0 {
+                continue;
+            }
+            if train {
+                prev[o * ho..(o + n) * ho].copy_from_slice(&h_last[..n * ho]);
+                if C::HAS_C {
+                    c_prev[o * h..(o + n) * h].copy_from_slice(&c_last[..n * h]);
+                }
+            }
+            let k = if train { o } else { 0 };
+            {
+                let h_prev: &[T] = if train { &prev[o * ho..(o + n) * ho] } else { &h_last[..n * ho] };
+                let (c_prev, c_new): (&[T], &mut [T]) = if !C::HAS_C {
+                    (&[], &mut [])
+                } else if train {
+                    (&c_prev[o * h..(o + n) * h], &mut c_new[o * h..(o + n) * h])
+                } else {
+                    (&c_last[..n * h], &mut c_new[..n * h])
+                };
+                let masked = if mask.is_empty() { 0 } else { n * ho };
+                let rows = StepRows {
+                    n,
+                    rec: &mut rec[..n * gh],
+                    gates: &mut gates[(o - base) * gh..(o - base + n) * gh],
+                    h_prev,
+                    mask: &mask[..masked],
+                    h_masked: &mut h_masked[..masked],
+                    c_prev,
+                    c_new,
+                    extra: &mut extra[k * h * C::EXTRA..(k + n) * h * C::EXTRA],
+                    m: if proj { &mut mbuf[k * h..(k + n) * h] } else { &mut [] },
+                    h_new: &mut y[o * ho..(o + n) * ho],
+                };
+                match split_rows(n) {
+                    None => rows.forward(cell, d, p, &w_rec, &rec_bias),
+                    Some(at) => {
+                        let (r0, r1) = rows.split(at, d, C::EXTRA);
+                        if d.serial {
+                            r0.forward(cell, d, p, &w_rec, &rec_bias);
+                            r1.forward(cell, d, p, &w_rec, &rec_bias);
+                        } else {
+                            rayon::join(
+                                || r0.forward(cell, d, p, &w_rec, &rec_bias),
+                                || r1.forward(cell, d, p, &w_rec, &rec_bias),
+                            );
+                        }
                     }
                 }
+            }
+            h_last[..n * ho].copy_from_slice(&y[o * ho..(o + n) * ho]);
+            if C::HAS_C {
+                c_last[..n * h].copy_from_slice(&c_new[k * h..(k + n) * h]);
             }
         }
         s0 = s1;
     }
     if !train {
-        recycle(std::mem::take(&mut gates));
-        recycle(std::mem::take(&mut extra));
-        recycle(std::mem::take(&mut mbuf));
+        for v in [&mut gates, &mut extra, &mut mbuf, &mut c_new] {
+            recycle(std::mem::take(v));
+        }
     }
-    Ok(DirForward { reverse, train, dims: d, hbuf, cbuf, gates, extra, m: mbuf, mask })
+    Ok(DirForward { reverse, dims: d, y, h_last, c_last, prev, c_prev, c_new, gates, extra, m: mbuf, mask })
 }
 
 /// Gradients a direction's backward returns (parameter gradients are
@@ -605,13 +634,16 @@ fn add_to<T: Float>(dst: &mut [T], src: &[T]) {
     }
 }
 
-/// BPTT through one direction. `dy` is the whole layer output gradient
-/// `(T, B, dy_ld)`; this direction's part starts at column `dy_off`.
+/// BPTT through one direction. `x` and `dy` are packed like the forward's
+/// rows; `dy` is the whole layer output gradient `(rows, dy_ld)`, this
+/// direction's part starting at column `dy_off`. `dh_n`, `dc_n` and the
+/// returned `dh0`, `dc0` are `(B, .)` in the packing's order.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn backward<T: Float, C: Cell<T>>(
     cell: &C,
     p: &DirParams<'_, T>,
     fw: &DirForward<T>,
+    pk: &Packing,
     x: &[T],
     dy: &[T],
     dy_ld: usize,
@@ -625,11 +657,11 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
     let d = Dims { serial, ..fw.dims };
     let (tn, b, h, ho, gh) = (d.t, d.b, d.h, d.h_out, d.gh());
     let (bh, bho, bgh) = (b * h, b * ho, b * gh);
-    let rows = tn * b;
+    let rows = pk.rows();
     // Gate gradients live for one chunk of steps: the chunk's weight, bias
     // and input gradients are formed right after its steps, while it is in
     // cache. Chunks go from the last step to the first; the order in which
-    // they add up depends only on the shapes.
+    // they add up depends only on the shapes and lengths.
     let chunk = chunk_steps(tn, b, bgh);
     let n_dg = checked_size(&[chunk, bgh], "gate gradients")?;
     // Every value is written by the cell before the chunk's products read it.
@@ -638,6 +670,8 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
     let mut masked_prev = scratch(if fw.mask.is_empty() { 0 } else { chunk * bho }, "masked states")?;
     let proj = p.w_hr.is_some();
     let mut dh_all = zeroed(if proj { rows * ho } else { 0 }, "output gradients")?;
+    // Running gradients w.r.t. every sequence's state: a row not yet
+    // running (backward in time) keeps its `dh_n`; an ended one its `dh0`.
     let mut dh = try_zeros(bho, "dh")?;
     let mut dh_next = try_zeros(bho, "dh")?;
     if let Some(v) = dh_n {
@@ -648,7 +682,7 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
         dc.copy_from_slice(v);
     }
     let mut dm = try_zeros(if proj { bh } else { 0 }, "dm")?;
-    let (ex_w, hs) = (bh * C::EXTRA, &fw.hbuf);
+    let ex_w = h * C::EXTRA;
     let mut scratch_dh = try_zeros(if fw.mask.is_empty() { 0 } else { bho }, "dh")?;
     // The per-step product `dG W_hh` and the per-chunk `dG W_ih`, with the
     // weights laid out once.
@@ -668,37 +702,42 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
     let mut s1 = tn;
     while s1 > 0 {
         let s0 = s1.saturating_sub(chunk);
-        // The chunk's steps cover one contiguous range of times.
+        // The chunk's steps cover one contiguous range of times (packed rows `r0..r1`).
         let (tlo, thi) = if fw.reverse { (tn - s1, tn - s0) } else { (s0, s1) };
+        let (r0, r1) = (pk.offset(tlo), pk.offset(thi));
         for s in (s0..s1).rev() {
             crate::interrupt::check()?;
             let t = if fw.reverse { tn - 1 - s } else { s };
-            let (prev, new) = if fw.reverse { (t + 1, t) } else { (t, t + 1) };
+            let (n, o) = (pk.size(t), pk.offset(t));
+            if n == 0 {
+                continue;
+            }
             let (c_prev, c_new): (&[T], &[T]) = if C::HAS_C {
-                (&fw.cbuf[prev * bh..(prev + 1) * bh], &fw.cbuf[new * bh..(new + 1) * bh])
+                (&fw.c_prev[o * h..(o + n) * h], &fw.c_new[o * h..(o + n) * h])
             } else {
                 (&[], &[])
             };
-            let k = t - tlo;
+            let k = o - r0;
+            let masked = if fw.mask.is_empty() { 0 } else { n * ho };
             let rows = BackRows {
-                n: b,
-                dy: &dy[t * b * dy_ld..(t + 1) * b * dy_ld],
-                dh: &mut dh,
-                dh_next: &mut dh_next,
-                dh_keep: if proj { &mut dh_all[t * bho..(t + 1) * bho] } else { &mut [] },
-                dm: &mut dm,
-                dc: &mut dc,
-                gates: &fw.gates[t * bgh..(t + 1) * bgh],
-                extra: &fw.extra[t * ex_w..(t + 1) * ex_w],
-                h_prev: &hs[prev * bho..(prev + 1) * bho],
+                n,
+                dy: &dy[o * dy_ld..(o + n) * dy_ld],
+                dh: &mut dh[..n * ho],
+                dh_next: &mut dh_next[..n * ho],
+                dh_keep: if proj { &mut dh_all[o * ho..(o + n) * ho] } else { &mut [] },
+                dm: &mut dm[..if proj { n * h } else { 0 }],
+                dc: &mut dc[..if C::HAS_C { n * h } else { 0 }],
+                gates: &fw.gates[o * gh..(o + n) * gh],
+                extra: &fw.extra[o * ex_w..(o + n) * ex_w],
+                h_prev: &fw.prev[o * ho..(o + n) * ho],
                 c_prev,
                 c_new,
-                dgx: &mut dgx[k * bgh..(k + 1) * bgh],
-                dgh: if C::SPLIT { &mut dgh[k * bgh..(k + 1) * bgh] } else { &mut [] },
-                mask: &fw.mask,
-                scratch: &mut scratch_dh,
+                dgx: &mut dgx[k * gh..(k + n) * gh],
+                dgh: if C::SPLIT { &mut dgh[k * gh..(k + n) * gh] } else { &mut [] },
+                mask: &fw.mask[..masked],
+                scratch: &mut scratch_dh[..masked],
             };
-            match split_rows(b) {
+            match split_rows(n) {
                 None => rows.backward(cell, d, p, &w_rec, dy_ld, dy_off),
                 Some(at) => {
                     let (r0, r1) = rows.split(at, d, C::EXTRA, dy_ld);
@@ -713,23 +752,32 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
                     }
                 }
             }
-            std::mem::swap(&mut dh, &mut dh_next);
+            if n == b {
+                std::mem::swap(&mut dh, &mut dh_next);
+            } else {
+                dh[..n * ho].copy_from_slice(&dh_next[..n * ho]);
+            }
         }
 
         // The chunk's share of the weight, bias and input gradients.
-        let n = (thi - tlo) * b;
+        let n = r1 - r0;
+        if n == 0 {
+            s1 = s0;
+            continue;
+        }
         let dgx_c = &dgx[..n * gh];
         let dg_rec: &[T] = if C::SPLIT { &dgh[..n * gh] } else { dgx_c };
-        let x_c = &x[tlo * b * d.i..thi * b * d.i];
+        let x_c = &x[r0 * d.i..r1 * d.i];
         // `dW_hh` reads the states as they entered the product: masked, if so.
-        let prev_c = &fw.prev_states()[tlo * bho..thi * bho];
+        let prev_c = &fw.prev[r0 * ho..r1 * ho];
         let prev_c: &[T] = if fw.mask.is_empty() {
             prev_c
         } else {
             let out = &mut masked_prev[..n * ho];
-            for (o, hp) in out.chunks_exact_mut(bho).zip(prev_c.chunks_exact(bho)) {
-                for ((o, &v), &m) in o.iter_mut().zip(hp).zip(&fw.mask) {
-                    *o = v * m;
+            for t in tlo..thi {
+                let (len, at) = (pk.size(t) * ho, (pk.offset(t) - r0) * ho);
+                for ((dst, &v), &m) in out[at..at + len].iter_mut().zip(&prev_c[at..at + len]).zip(&fw.mask) {
+                    *dst = v * m;
                 }
             }
             out
@@ -760,12 +808,12 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
             add_to(g, &bias_sum);
         }
         if let Some(w_in) = &w_in {
-            w_in.mul_big(d.serial, &mut dx[tlo * b * d.i..thi * b * d.i], dgx_c, n, false);
+            w_in.mul_big(d.serial, &mut dx[r0 * d.i..r1 * d.i], dgx_c, n, false);
         }
         s1 = s0;
     }
 
-    if let Some(g) = grads.w_hr.as_deref_mut() {
+    if let (Some(g), true) = (grads.w_hr.as_deref_mut(), rows > 0) {
         big_gemm(d.serial, g, Op::new(&dh_all, rows, ho).t(), Op::new(&fw.m, rows, h), true);
     }
     recycle(masked_prev);

@@ -12,12 +12,14 @@
 
 mod direction;
 pub mod matmul;
+pub mod packing;
 mod workspace;
 
 use crate::cell::{Cell, Elman, Gru, Lstm};
 use crate::error::{checked_size, try_zeros};
 use crate::{Error, Float, Result};
 use direction::{Dims, DirBackward, DirForward, DirGrads, DirParams};
+use packing::Packing;
 
 /// The recurrent layer types.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -223,7 +225,9 @@ pub struct Cache<T: Float> {
     spec: RnnSpec,
     t: usize,
     b: usize,
-    /// Per layer: its input `(T, B, I_l)` and one forward record per direction.
+    /// The batch's lengths, as a packing (the identity without lengths).
+    packing: Packing,
+    /// Per layer: its input (packed `(rows, I_l)`) and one forward record per direction.
     layers: Vec<(Vec<T>, Vec<DirForward<T>>)>,
 }
 
@@ -242,6 +246,10 @@ impl<T: Float> Cache<T> {
     /// Sequence length and batch size of the cached run.
     pub fn seq_batch(&self) -> (usize, usize) {
         (self.t, self.b)
+    }
+    /// Whether the run had lengths other than the full `T` for every sequence.
+    pub fn has_lengths(&self) -> bool {
+        !self.packing.is_identity()
     }
 }
 
@@ -270,7 +278,7 @@ pub fn forward<T: Float>(
     c0: Option<&[T]>,
     train: bool,
 ) -> Result<(Output<T>, Option<Cache<T>>)> {
-    forward_masked(spec, params, x, t, b, h0, c0, None, train)
+    forward_with(spec, params, x, t, b, States { h0, c0, mask: None, lengths: None }, train)
 }
 
 /// `forward` with variational recurrent dropout: `rec_mask` `(D*L, B, h_out)`
@@ -290,6 +298,36 @@ pub fn forward_masked<T: Float>(
     rec_mask: Option<&[T]>,
     train: bool,
 ) -> Result<(Output<T>, Option<Cache<T>>)> {
+    let s = States { h0, c0, mask: rec_mask, lengths: None };
+    forward_with(spec, params, x, t, b, s, train)
+}
+
+/// Optional inputs of a forward run: initial states `(D*L, B, .)`, the
+/// recurrent dropout mask (see `forward_masked`) and the sequences' lengths.
+#[derive(Clone, Copy, Default)]
+pub struct States<'a, T> {
+    pub h0: Option<&'a [T]>,
+    pub c0: Option<&'a [T]>,
+    pub mask: Option<&'a [T]>,
+    /// Valid steps of each sequence `(B,)`, each in `1..=T`, any order:
+    /// PyTorch's `pack_padded_sequence(enforce_sorted=False)` semantics. The
+    /// outputs are zero past each length, `h_n`/`c_n` are each sequence's
+    /// state after its own last step, the reverse direction starts at step
+    /// `lengths[b] - 1`, and `backward` ignores `dy` at padded steps. Only
+    /// the running sequences are computed at each step.
+    pub lengths: Option<&'a [usize]>,
+}
+
+/// `forward` with all the optional inputs of `States`.
+pub fn forward_with<T: Float>(
+    spec: &RnnSpec,
+    params: &[&[T]],
+    x: &[T],
+    t: usize,
+    b: usize,
+    s: States<'_, T>,
+    train: bool,
+) -> Result<(Output<T>, Option<Cache<T>>)> {
     spec.validate()?;
     spec.check_params(params, "params")?;
     if t == 0 {
@@ -302,48 +340,51 @@ pub fn forward_masked<T: Float>(
             format!("expected ({t}, {b}, {}) = {n_x} values, got {}", spec.input_size, x.len()),
         ));
     }
-    spec.check_state(h0, b, spec.h_out(), "h0")?;
+    spec.check_state(s.h0, b, spec.h_out(), "h0")?;
     if spec.mode == Mode::Lstm {
-        spec.check_state(c0, b, spec.hidden_size, "c0")?;
+        spec.check_state(s.c0, b, spec.hidden_size, "c0")?;
     }
-    spec.check_state(rec_mask, b, spec.h_out(), "rec_mask")?;
-    let s = States { h0, c0, mask: rec_mask };
-    let run = || match spec.mode {
-        Mode::RnnTanh => stack_forward(&Elman { relu: false }, spec, params, x, t, b, s, train),
-        Mode::RnnRelu => stack_forward(&Elman { relu: true }, spec, params, x, t, b, s, train),
-        Mode::Lstm => stack_forward(&Lstm, spec, params, x, t, b, s, train),
-        Mode::Gru => stack_forward(&Gru, spec, params, x, t, b, s, train),
+    spec.check_state(s.mask, b, spec.h_out(), "rec_mask")?;
+    let pk = match s.lengths {
+        Some(l) => Packing::new(l, t, b)?,
+        None => Packing::full(t, b),
     };
-    if spec.serial(t, b) {
-        run()
-    } else {
-        crate::par::install(run)
-    }
+    let run = || match spec.mode {
+        Mode::RnnTanh => stack_forward(&Elman { relu: false }, spec, params, x, &pk, s, train),
+        Mode::RnnRelu => stack_forward(&Elman { relu: true }, spec, params, x, &pk, s, train),
+        Mode::Lstm => stack_forward(&Lstm, spec, params, x, &pk, s, train),
+        Mode::Gru => stack_forward(&Gru, spec, params, x, &pk, s, train),
+    };
+    let (out, layers) = if spec.serial(t, b) { run() } else { crate::par::install(run) }?;
+    Ok((out, layers.map(|layers| Cache { spec: spec.clone(), t, b, packing: pk, layers })))
 }
 
-/// Initial states and recurrent dropout masks of all (layer, direction) rows.
-#[derive(Clone, Copy)]
-struct States<'a, T> {
-    h0: Option<&'a [T]>,
-    c0: Option<&'a [T]>,
-    mask: Option<&'a [T]>,
-}
+/// Per layer: its (packed) input and one forward record per direction.
+type LayerRecords<T> = Vec<(Vec<T>, Vec<DirForward<T>>)>;
 
-#[allow(clippy::too_many_arguments)]
+/// The layers over the batch `x` `(T, B, I)`; with lengths the batch is
+/// packed once here and unpacked at the end.
 fn stack_forward<T: Float, C: Cell<T>>(
     cell: &C,
     spec: &RnnSpec,
     params: &[&[T]],
     x: &[T],
-    t: usize,
-    b: usize,
+    pk: &Packing,
     s: States<'_, T>,
     train: bool,
-) -> Result<(Output<T>, Option<Cache<T>>)> {
-    let States { h0, c0, mask } = s;
+) -> Result<(Output<T>, Option<LayerRecords<T>>)> {
+    let (t, b) = (pk.steps(), pk.batch());
     let nd = spec.num_directions();
     let (ho, h) = (spec.h_out(), spec.hidden_size);
     let rows = spec.num_layers * nd;
+    // Sorted copies of the per-sequence inputs (no copy without lengths).
+    let sorted = |v: Option<&[T]>, f: usize| v.filter(|_| !pk.is_identity()).map(|v| pk.sort_rows(v, f));
+    let (h0s, c0s, masks) = (sorted(s.h0, ho), sorted(s.c0, h), sorted(s.mask, ho));
+    let h0 = h0s.as_deref().or(s.h0);
+    let c0 = c0s.as_deref().or(s.c0);
+    let mask = masks.as_deref().or(s.mask);
+    let packed_x = if pk.is_identity() { None } else { Some(pk.pack(x, spec.input_size, "input")?) };
+    let x = packed_x.as_deref().unwrap_or(x);
     let mut h_n = try_zeros(checked_size(&[rows, b, ho], "h_n")?, "h_n")?;
     let mut c_n = try_zeros(if C::HAS_C { checked_size(&[rows, b, h], "c_n")? } else { 0 }, "c_n")?;
     let mut layers = Vec::new();
@@ -358,9 +399,9 @@ fn stack_forward<T: Float, C: Cell<T>>(
             let h0r = h0.map(|v| &v[row * b * ho..(row + 1) * b * ho]);
             let c0r = c0.filter(|_| C::HAS_C).map(|v| &v[row * b * h..(row + 1) * b * h]);
             let mr = mask.map(|v| &v[row * b * ho..(row + 1) * b * ho]);
-            direction::forward(cell, d, &p, xin, h0r, c0r, mr, dir == 1, train)
+            direction::forward(cell, d, pk, &p, xin, h0r, c0r, mr, dir == 1, train)
         });
-        let runs = runs.into_iter().collect::<Result<Vec<_>>>()?;
+        let mut runs = runs.into_iter().collect::<Result<Vec<_>>>()?;
         for (dir, run) in runs.iter().enumerate() {
             let row = l * nd + dir;
             h_n[row * b * ho..(row + 1) * b * ho].copy_from_slice(run.h_n());
@@ -369,39 +410,46 @@ fn stack_forward<T: Float, C: Cell<T>>(
             }
         }
         // The layer output: the directions' outputs side by side.
-        let n_out = checked_size(&[t, b, nd * ho], "layer output")?;
-        let mut runs = runs;
-        let output = if nd == 1 && !train {
-            // Inference keeps no record: the output buffer itself moves on.
-            runs.pop().map(|r| r.into_outputs()).unwrap_or_default()
-        } else if nd == 1 {
-            let mut y = workspace::zeroed(n_out, "layer output")?;
-            y.copy_from_slice(runs[0].outputs());
-            y
+        let output = if nd == 1 {
+            // The output buffer itself moves on (backward does not read it).
+            runs[0].take_outputs()
         } else {
-            let mut y = try_zeros(n_out, "layer output")?;
+            let mut y = try_zeros(checked_size(&[pk.rows(), nd * ho], "layer output")?, "layer output")?;
             for (r, row) in y.chunks_exact_mut(nd * ho).enumerate() {
                 for (dir, run) in runs.iter().enumerate() {
                     row[dir * ho..(dir + 1) * ho].copy_from_slice(&run.outputs()[r * ho..(r + 1) * ho]);
                 }
+            }
+            for run in runs.iter_mut() {
+                workspace::recycle(run.take_outputs());
             }
             y
         };
         let layer_input = std::mem::replace(&mut input, output);
         if train {
             let kept = if l == 0 {
-                let mut v = workspace::zeroed(x.len(), "layer input")?;
-                v.copy_from_slice(x);
-                v
+                match &packed_x {
+                    Some(v) => v.clone(),
+                    None => {
+                        let mut v = workspace::zeroed(x.len(), "layer input")?;
+                        v.copy_from_slice(x);
+                        v
+                    }
+                }
             } else {
                 layer_input
             };
             layers.push((kept, runs));
         }
     }
-    let out = Output { y: input, h_n, c_n };
-    let cache = train.then(|| Cache { spec: spec.clone(), t, b, layers });
-    Ok((out, cache))
+    let (y, h_n, c_n) = if pk.is_identity() {
+        (input, h_n, c_n)
+    } else {
+        let y = pk.unpack(&input, nd * ho, "output")?;
+        workspace::recycle(input);
+        (y, pk.unsort_rows(&h_n, ho), pk.unsort_rows(&c_n, h))
+    };
+    Ok((Output { y, h_n, c_n }, train.then_some(layers)))
 }
 
 /// BPTT through a cached training run. `dy` `(T, B, D*h_out)`; `dh_n`,
@@ -436,6 +484,16 @@ pub fn backward<T: Float>(
     if spec.mode == Mode::Lstm {
         spec.check_state(dc_n, b, spec.hidden_size, "dc_n")?;
     }
+    // With lengths: the gradients in packed rows and sorted order (padded
+    // steps of `dy` are dropped here), and the results back at the end.
+    let pk = &cache.packing;
+    let (ho, h) = (spec.h_out(), spec.hidden_size);
+    let packed_dy = if pk.is_identity() { None } else { Some(pk.pack(dy, nd * ho, "dy")?) };
+    let sorted = |v: Option<&[T]>, f: usize| v.filter(|_| !pk.is_identity()).map(|v| pk.sort_rows(v, f));
+    let (dh_s, dc_s) = (sorted(dh_n, ho), sorted(dc_n, h));
+    let dy = packed_dy.as_deref().unwrap_or(dy);
+    let dh_n = dh_s.as_deref().or(dh_n);
+    let dc_n = dc_s.as_deref().or(dc_n);
     let mut run = move || match spec.mode {
         Mode::RnnTanh => {
             stack_backward(&Elman { relu: false }, params, cache, dy, dh_n, dc_n, grads, need_dx)
@@ -444,11 +502,12 @@ pub fn backward<T: Float>(
         Mode::Lstm => stack_backward(&Lstm, params, cache, dy, dh_n, dc_n, grads, need_dx),
         Mode::Gru => stack_backward(&Gru, params, cache, dy, dh_n, dc_n, grads, need_dx),
     };
-    if spec.serial(t, b) {
-        run()
-    } else {
-        crate::par::install(run)
+    let g = if spec.serial(t, b) { run() } else { crate::par::install(run) }?;
+    if pk.is_identity() {
+        return Ok(g);
     }
+    let dx = if need_dx { pk.unpack(&g.dx, spec.input_size, "dx")? } else { Vec::new() };
+    Ok(Gradients { dx, dh0: pk.unsort_rows(&g.dh0, ho), dc0: pk.unsort_rows(&g.dc0, h) })
 }
 
 /// Splits the flat gradient list into one `DirGrads` per (layer, direction).
@@ -503,7 +562,22 @@ fn stack_backward<T: Float, C: Cell<T>>(
             let dcn = dc_n.filter(|_| C::HAS_C).map(|v| &v[row * b * h..(row + 1) * b * h]);
             // Layers above the first always need their input's gradient.
             let dx = need_dx || l > 0;
-            direction::backward(cell, &p, &runs[dir], xin, dyl, nd * ho, dir * ho, dhn, dcn, gd, serial, dx)
+            let pk = &cache.packing;
+            direction::backward(
+                cell,
+                &p,
+                &runs[dir],
+                pk,
+                xin,
+                dyl,
+                nd * ho,
+                dir * ho,
+                dhn,
+                dcn,
+                gd,
+                serial,
+                dx,
+            )
         };
         let results = if nd == 2 && !serial {
             let (g0, g1) = g.split_at_mut(1);

@@ -19,6 +19,8 @@ struct Case {
     wy: Vec<f64>,
     wh: Vec<f64>,
     wc: Vec<f64>,
+    /// Sequence lengths (empty: none).
+    lengths: Vec<usize>,
 }
 
 impl Case {
@@ -50,6 +52,15 @@ impl Case {
             t,
             b,
             params,
+            lengths: Vec::new(),
+        }
+    }
+    fn states<'a>(&'a self, h0: &'a [f64], c0: &'a [f64]) -> States<'a, f64> {
+        States {
+            h0: Some(h0),
+            c0: (self.spec.mode == Mode::Lstm).then_some(c0),
+            mask: None,
+            lengths: (!self.lengths.is_empty()).then_some(self.lengths.as_slice()),
         }
     }
     fn refs(&self) -> Vec<&[f64]> {
@@ -60,8 +71,7 @@ impl Case {
     }
     fn loss_of(&self, params: &[Vec<f64>], x: &[f64], h0: &[f64], c0: &[f64]) -> f64 {
         let p: Vec<&[f64]> = params.iter().map(|v| v.as_slice()).collect();
-        let c0 = (self.spec.mode == Mode::Lstm).then_some(c0);
-        let (o, _) = forward(&self.spec, &p, x, self.t, self.b, Some(h0), c0, false).unwrap();
+        let (o, _) = forward_with(&self.spec, &p, x, self.t, self.b, self.states(h0, c0), false).unwrap();
         let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
         dot(&o.y, &self.wy) + dot(&o.h_n, &self.wh) + dot(&o.c_n, &self.wc[..o.c_n.len()])
     }
@@ -74,8 +84,8 @@ fn assert_close(got: f64, want: f64, what: &str) {
 
 fn check_gradients(case: &Case) {
     let p = case.refs();
-    let (_, cache) =
-        forward(&case.spec, &p, &case.x, case.t, case.b, Some(&case.h0), case.c0(), true).unwrap();
+    let states = case.states(&case.h0, &case.c0);
+    let (_, cache) = forward_with(&case.spec, &p, &case.x, case.t, case.b, states, true).unwrap();
     let cache = cache.unwrap();
     let mut grads: Vec<Vec<f64>> = case.params.iter().map(|v| vec![0.0; v.len()]).collect();
     let mut gref: Vec<&mut [f64]> = grads.iter_mut().map(|v| v.as_mut_slice()).collect();
@@ -133,6 +143,85 @@ fn gradients_match_finite_differences() {
 }
 
 #[test]
+fn gradients_with_lengths_match_finite_differences() {
+    for mode in [Mode::RnnTanh, Mode::Lstm, Mode::Gru] {
+        let mut c = Case::new(mode, 2, true, true, 0, 4, 3);
+        c.lengths = vec![2, 4, 1];
+        check_gradients(&c);
+    }
+    let mut c = Case::new(Mode::Lstm, 1, true, true, 2, 3, 2);
+    c.lengths = vec![1, 3];
+    check_gradients(&c);
+}
+
+/// Sequence `col` of the case alone, cut to `len` steps: (y, h_n, c_n).
+fn run_alone(c: &Case, col: usize, len: usize) -> Output<f64> {
+    let (b, i, ho, h) = (c.b, c.spec.input_size, c.spec.h_out(), c.spec.hidden_size);
+    let x: Vec<f64> = (0..len).flat_map(|t| c.x[(t * b + col) * i..(t * b + col + 1) * i].to_vec()).collect();
+    let rows = c.spec.num_layers * c.spec.num_directions();
+    let h0: Vec<f64> =
+        (0..rows).flat_map(|r| c.h0[(r * b + col) * ho..(r * b + col + 1) * ho].to_vec()).collect();
+    let c0: Vec<f64> =
+        (0..rows).flat_map(|r| c.c0[(r * b + col) * h..(r * b + col + 1) * h].to_vec()).collect();
+    let lstm = c.spec.mode == Mode::Lstm;
+    let p = c.refs();
+    forward(&c.spec, &p, &x, len, 1, Some(&h0), lstm.then_some(c0.as_slice()), false).unwrap().0
+}
+
+#[test]
+fn lengths_equal_running_each_sequence_alone() {
+    for mode in [Mode::RnnRelu, Mode::Lstm, Mode::Gru] {
+        let mut c = Case::new(mode, 2, true, true, 0, 5, 4);
+        c.lengths = vec![3, 5, 1, 4];
+        let p = c.refs();
+        let (o, _) = forward_with(&c.spec, &p, &c.x, c.t, c.b, c.states(&c.h0, &c.c0), false).unwrap();
+        let (w, ho, h, rows) = (2 * c.spec.h_out(), c.spec.h_out(), c.spec.hidden_size, 4);
+        for (col, &len) in c.lengths.iter().enumerate() {
+            let a = run_alone(&c, col, len);
+            for t in 0..c.t {
+                let got = &o.y[(t * c.b + col) * w..(t * c.b + col + 1) * w];
+                if t < len {
+                    for (u, v) in got.iter().zip(&a.y[t * w..(t + 1) * w]) {
+                        assert!((u - v).abs() < 1e-13, "{mode:?} y[{t}, {col}]");
+                    }
+                } else {
+                    assert!(got.iter().all(|&v| v == 0.0), "padding of {col} at {t}");
+                }
+            }
+            for r in 0..rows {
+                for (u, v) in o.h_n[(r * c.b + col) * ho..][..ho].iter().zip(&a.h_n[r * ho..(r + 1) * ho]) {
+                    assert!((u - v).abs() < 1e-13, "{mode:?} h_n row {r} col {col}");
+                }
+                if mode == Mode::Lstm {
+                    for (u, v) in o.c_n[(r * c.b + col) * h..][..h].iter().zip(&a.c_n[r * h..(r + 1) * h]) {
+                        assert!((u - v).abs() < 1e-13, "c_n row {r} col {col}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn zero_length_passes_the_state_through() {
+    let mut c = Case::new(Mode::Lstm, 1, true, true, 0, 3, 2);
+    c.lengths = vec![0, 3];
+    let p = c.refs();
+    let (o, cache) = forward_with(&c.spec, &p, &c.x, c.t, c.b, c.states(&c.h0, &c.c0), true).unwrap();
+    let (ho, h) = (c.spec.h_out(), c.spec.hidden_size);
+    for r in 0..2 {
+        assert_eq!(&o.h_n[r * 2 * ho..][..ho], &c.h0[r * 2 * ho..][..ho]);
+        assert_eq!(&o.c_n[r * 2 * h..][..h], &c.c0[r * 2 * h..][..h]);
+    }
+    let mut grads: Vec<Vec<f64>> = c.params.iter().map(|v| vec![0.0; v.len()]).collect();
+    let mut gref: Vec<&mut [f64]> = grads.iter_mut().map(|v| v.as_mut_slice()).collect();
+    let g = backward(&p, &cache.unwrap(), &c.wy, Some(&c.wh), Some(&c.wc), &mut gref, true).unwrap();
+    for r in 0..2 {
+        assert_eq!(&g.dh0[r * 2 * ho..][..ho], &c.wh[r * 2 * ho..][..ho]);
+    }
+}
+
+#[test]
 fn inference_equals_training_forward() {
     for mode in [Mode::RnnTanh, Mode::Lstm, Mode::Gru] {
         let c = Case::new(mode, 2, true, true, 0, 5, 3);
@@ -184,6 +273,23 @@ fn results_do_not_depend_on_thread_count() {
     assert_eq!(one.0.y, two.0.y);
     assert_eq!(one.1.dx, two.1.dx);
     assert_eq!(one.2, two.2);
+    // With lengths: the same.
+    case.lengths = (0..48).map(|k| 1 + (k * 7) % 30).collect();
+    let run = |case: &Case| {
+        let p = case.refs();
+        let s = States { lengths: Some(&case.lengths), ..States::default() };
+        let (o, cache) = forward_with(&case.spec, &p, &case.x, case.t, case.b, s, true).unwrap();
+        let mut grads: Vec<Vec<f64>> = case.params.iter().map(|v| vec![0.0; v.len()]).collect();
+        let mut gref: Vec<&mut [f64]> = grads.iter_mut().map(|v| v.as_mut_slice()).collect();
+        let g = backward(&p, &cache.unwrap(), &case.wy, None, None, &mut gref, true).unwrap();
+        (o.y, g.dx, grads)
+    };
+    crate::par::set_num_threads(1);
+    let one = run(&case);
+    crate::par::set_num_threads(2);
+    let two = run(&case);
+    crate::par::set_num_threads(0);
+    assert_eq!(one, two);
 }
 
 #[test]

@@ -123,6 +123,7 @@ fn forward_t<'py, T: Element + Float>(
     h0: Option<&Bound<'py, PyAny>>,
     c0: Option<&Bound<'py, PyAny>>,
     rec_mask: Option<&Bound<'py, PyAny>>,
+    lengths: Option<&[usize]>,
     train: bool,
     wrap: fn(Cache<T>) -> AnyCache,
 ) -> PyResult<ForwardOut<'py>> {
@@ -152,9 +153,9 @@ fn forward_t<'py, T: Element + Float>(
     let h0s = h0a.as_ref().map(|a| slice(a, "h0")).transpose()?;
     let c0s = c0a.as_ref().map(|a| slice(a, "c0")).transpose()?;
     let ms = ma.as_ref().map(|a| slice(a, "rec_mask")).transpose()?;
-    let (out, cache) = py.detach(|| {
-        crate::interrupt::watched(|| layer::forward_masked(spec, &ps, xs, t, b, h0s, c0s, ms, train))
-    })?;
+    let states = layer::States { h0: h0s, c0: c0s, mask: ms, lengths };
+    let (out, cache) =
+        py.detach(|| crate::interrupt::watched(|| layer::forward_with(spec, &ps, xs, t, b, states, train)))?;
     let nd = spec.num_directions();
     let y = to_numpy(py, out.y, &[t, b, nd * spec.h_out()])?.into_any();
     let h_n = to_numpy(py, out.h_n, &[rows, b, spec.h_out()])?.into_any();
@@ -168,9 +169,11 @@ fn forward_t<'py, T: Element + Float>(
 /// `ctx` (only with `train=True`) is what `rnn_backward` needs.
 /// `rec_mask` `(D*L, B, h_out)`: optional recurrent dropout mask multiplying
 /// the previous state where it enters `W_hh` (same mask at every step).
+/// `lengths` `(B,)`: optional valid steps of each sequence (0..=T; 0 passes
+/// the state through), PyTorch's packed-sequence semantics.
 #[pyfunction]
 #[pyo3(signature = (mode, x, params, h0=None, c0=None, *, hidden_size, num_layers=1, bidirectional=false,
-                    bias=true, proj_size=0, train=false, rec_mask=None))]
+                    bias=true, proj_size=0, train=false, rec_mask=None, lengths=None))]
 #[allow(clippy::too_many_arguments)]
 fn rnn_forward<'py>(
     py: Python<'py>,
@@ -186,6 +189,7 @@ fn rnn_forward<'py>(
     proj_size: usize,
     train: bool,
     rec_mask: Option<Bound<'py, PyAny>>,
+    lengths: Option<Vec<i64>>,
 ) -> PyResult<ForwardOut<'py>> {
     let input_size = match x.getattr("shape")?.extract::<Vec<usize>>() {
         Ok(s) if s.len() == 3 => s[2],
@@ -201,6 +205,15 @@ fn rnn_forward<'py>(
         proj_size,
     };
     spec.validate()?;
+    let lengths = lengths
+        .map(|l| {
+            l.iter()
+                .map(|&v| usize::try_from(v))
+                .collect::<Result<Vec<usize>, _>>()
+                .map_err(|_| PyValueError::new_err("lengths: expected non-negative integers"))
+        })
+        .transpose()?;
+    let lengths = lengths.as_deref();
     if x.cast::<PyArrayDyn<f64>>().is_ok() {
         forward_t::<f64>(
             py,
@@ -210,6 +223,7 @@ fn rnn_forward<'py>(
             h0.as_ref(),
             c0.as_ref(),
             rec_mask.as_ref(),
+            lengths,
             train,
             AnyCache::F64,
         )
@@ -222,6 +236,7 @@ fn rnn_forward<'py>(
             h0.as_ref(),
             c0.as_ref(),
             rec_mask.as_ref(),
+            lengths,
             train,
             AnyCache::F32,
         )
