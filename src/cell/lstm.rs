@@ -2,7 +2,7 @@
 //! `c = f*c_prev + i*g`, `out = o*tanh(c)` (the layer projects `out` with
 //! `W_hr` when `proj_size > 0`). `tanh(c)` is saved for the backward.
 
-use super::Cell;
+use super::{BackIo, Cell, RtrlRow, StepIo};
 use crate::kernels::{sigmoid_inplace, tanh_inplace};
 use crate::Float;
 
@@ -16,27 +16,18 @@ impl<T: Float> Cell<T> for Lstm {
     const EXTRA: usize = 1;
     const SPLIT: bool = false;
 
-    fn forward(
-        &self,
-        h: usize,
-        gates: &mut [T],
-        rec: &[T],
-        _rec_bias: &[T],
-        _h_prev: &[T],
-        c_prev: &[T],
-        c_new: &mut [T],
-        out: &mut [T],
-        extra: &mut [T],
-    ) {
-        for (g, &r) in gates.iter_mut().zip(rec) {
+    fn forward(&self, s: StepIo<'_, T>) {
+        let h = s.h;
+        for (g, &r) in s.gates.iter_mut().zip(s.rec) {
             *g += r;
         }
-        for ((((row, cp), cn), o), tc) in gates
+        for ((((row, cp), cn), o), tc) in s
+            .gates
             .chunks_exact_mut(4 * h)
-            .zip(c_prev.chunks_exact(h))
-            .zip(c_new.chunks_exact_mut(h))
-            .zip(out.chunks_exact_mut(h))
-            .zip(extra.chunks_exact_mut(h))
+            .zip(s.c_prev.chunks_exact(h))
+            .zip(s.c_new.chunks_exact_mut(h))
+            .zip(s.out.chunks_exact_mut(h))
+            .zip(s.extra.chunks_exact_mut(h))
         {
             sigmoid_inplace(&mut row[..2 * h]);
             tanh_inplace(&mut row[2 * h..3 * h]);
@@ -55,27 +46,16 @@ impl<T: Float> Cell<T> for Lstm {
         }
     }
 
-    fn backward(
-        &self,
-        h: usize,
-        gates: &[T],
-        extra: &[T],
-        _h_prev: &[T],
-        c_prev: &[T],
-        _c_new: &[T],
-        dout: &[T],
-        dc: &mut [T],
-        dgx: &mut [T],
-        _dgh: &mut [T],
-        _dh_prev: &mut [T],
-    ) {
-        for (((((row, drow), cp), tc), dm), dcr) in gates
+    fn backward(&self, s: BackIo<'_, T>) {
+        let h = s.h;
+        for (((((row, drow), cp), tc), dm), dcr) in s
+            .gates
             .chunks_exact(4 * h)
-            .zip(dgx.chunks_exact_mut(4 * h))
-            .zip(c_prev.chunks_exact(h))
-            .zip(extra.chunks_exact(h))
-            .zip(dout.chunks_exact(h))
-            .zip(dc.chunks_exact_mut(h))
+            .zip(s.dgx.chunks_exact_mut(4 * h))
+            .zip(s.c_prev.chunks_exact(h))
+            .zip(s.extra.chunks_exact(h))
+            .zip(s.dout.chunks_exact(h))
+            .zip(s.dc.chunks_exact_mut(h))
         {
             let (i, rest) = row.split_at(h);
             let (f, rest) = rest.split_at(h);
@@ -91,6 +71,46 @@ impl<T: Float> Cell<T> for Lstm {
                 dg[j] = dct * i[j] * (T::ONE - g[j] * g[j]);
                 dcr[j] = dct * f[j];
             }
+        }
+    }
+
+    /// State (h, c): `c' = f c + i g`, `h' = o tanh(c')`; c' depends directly on c.
+    fn rtrl_row(&self, r: RtrlRow<'_, T>) {
+        let (h, one) = (r.h, T::ONE);
+        let (a, sp, sn) = (r.a, r.s_prev, r.s_new);
+        for (v, &w) in a.iter_mut().zip(r.b) {
+            *v += w;
+        }
+        sigmoid_inplace(&mut a[..2 * h]);
+        tanh_inplace(&mut a[2 * h..3 * h]);
+        sigmoid_inplace(&mut a[3 * h..]);
+        let tc = &mut r.scratch[..h];
+        for k in 0..h {
+            sn[h + k] = a[h + k] * sp[h + k] + a[k] * a[2 * h + k];
+            tc[k] = sn[h + k];
+        }
+        tanh_inplace(tc);
+        // alpha/beta index (c, g, k) and gamma index (c, d, k) within the row.
+        let ab = |c: usize, g: usize, k: usize| (c * 4 + g) * h + k;
+        let gi = |c: usize, d: usize, k: usize| (c * 2 + d) * h + k;
+        for k in 0..h {
+            let (ig, fg, gg, og) = (a[k], a[h + k], a[2 * h + k], a[3 * h + k]);
+            let (c_old, tc) = (sp[h + k], tc[k]);
+            sn[k] = og * tc;
+            // dc'/dz_g for the gates i, f, g, o.
+            let dc = [ig * (one - ig) * gg, fg * (one - fg) * c_old, ig * (one - gg * gg), T::ZERO];
+            let dh_dc = og * (one - tc * tc);
+            for (g, &dcg) in dc.iter().enumerate() {
+                let dh = if g == 3 { og * (one - og) * tc } else { dh_dc * dcg };
+                r.alpha[ab(0, g, k)] = dh;
+                r.beta[ab(0, g, k)] = dh;
+                r.alpha[ab(1, g, k)] = dcg;
+                r.beta[ab(1, g, k)] = dcg;
+            }
+            r.gamma[gi(0, 0, k)] = T::ZERO;
+            r.gamma[gi(0, 1, k)] = dh_dc * fg;
+            r.gamma[gi(1, 0, k)] = T::ZERO;
+            r.gamma[gi(1, 1, k)] = fg;
         }
     }
 }

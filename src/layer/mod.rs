@@ -14,40 +14,11 @@ mod direction;
 pub mod matmul;
 mod workspace;
 
-use crate::cell::{Cell, Elman, Gru, Lstm};
+pub use crate::cell::Mode;
+use crate::cell::{with_cell, Cell};
 use crate::error::{checked_size, try_zeros};
 use crate::{Error, Float, Result};
 use direction::{Dims, DirBackward, DirForward, DirGrads, DirParams};
-
-/// The recurrent layer types.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    RnnTanh,
-    RnnRelu,
-    Lstm,
-    Gru,
-}
-
-impl Mode {
-    /// Parses torch's mode names `RNN_TANH`, `RNN_RELU`, `LSTM`, `GRU`.
-    pub fn parse(s: &str) -> Result<Mode> {
-        match s.to_ascii_uppercase().as_str() {
-            "RNN_TANH" => Ok(Mode::RnnTanh),
-            "RNN_RELU" => Ok(Mode::RnnRelu),
-            "LSTM" => Ok(Mode::Lstm),
-            "GRU" => Ok(Mode::Gru),
-            _ => Err(Error::value("mode", format!("expected RNN_TANH, RNN_RELU, LSTM or GRU, got {s:?}"))),
-        }
-    }
-    /// Gate blocks per hidden unit.
-    pub fn gates(self) -> usize {
-        match self {
-            Mode::RnnTanh | Mode::RnnRelu => 1,
-            Mode::Gru => 3,
-            Mode::Lstm => 4,
-        }
-    }
-}
 
 /// Shape and options of a (stacked, possibly bidirectional) recurrent layer.
 #[derive(Clone, Debug, PartialEq)]
@@ -308,12 +279,7 @@ pub fn forward_masked<T: Float>(
     }
     spec.check_state(rec_mask, b, spec.h_out(), "rec_mask")?;
     let s = States { h0, c0, mask: rec_mask };
-    let run = || match spec.mode {
-        Mode::RnnTanh => stack_forward(&Elman { relu: false }, spec, params, x, t, b, s, train),
-        Mode::RnnRelu => stack_forward(&Elman { relu: true }, spec, params, x, t, b, s, train),
-        Mode::Lstm => stack_forward(&Lstm, spec, params, x, t, b, s, train),
-        Mode::Gru => stack_forward(&Gru, spec, params, x, t, b, s, train),
-    };
+    let run = || with_cell!(spec.mode, cell => stack_forward(&cell, spec, params, x, t, b, s, train));
     if spec.serial(t, b) {
         run()
     } else {
@@ -436,14 +402,7 @@ pub fn backward<T: Float>(
     if spec.mode == Mode::Lstm {
         spec.check_state(dc_n, b, spec.hidden_size, "dc_n")?;
     }
-    let mut run = move || match spec.mode {
-        Mode::RnnTanh => {
-            stack_backward(&Elman { relu: false }, params, cache, dy, dh_n, dc_n, grads, need_dx)
-        }
-        Mode::RnnRelu => stack_backward(&Elman { relu: true }, params, cache, dy, dh_n, dc_n, grads, need_dx),
-        Mode::Lstm => stack_backward(&Lstm, params, cache, dy, dh_n, dc_n, grads, need_dx),
-        Mode::Gru => stack_backward(&Gru, params, cache, dy, dh_n, dc_n, grads, need_dx),
-    };
+    let mut run = move || with_cell!(spec.mode, cell => stack_backward(&cell, params, cache, dy, dh_n, dc_n, grads, need_dx));
     if spec.serial(t, b) {
         run()
     } else {
