@@ -29,13 +29,17 @@ pub use lstm::Lstm;
 
 use crate::{Error, Float, Result};
 
-/// The gated recurrent cells, by PyTorch's mode names.
+/// The gated recurrent cells, by PyTorch's mode names (and the LSTM variants').
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     RnnTanh,
     RnnRelu,
     Lstm,
     Gru,
+    /// LSTM without forget gate (gates i, g, o): `c = c_prev + i*g`.
+    LstmNoForget,
+    /// LSTM with coupled input and forget gates (CIFG; gates i, g, o): `f = 1 - i`.
+    LstmCifg,
 }
 
 /// Runs `$body` with `$cell` bound to the cell value of `$mode` (a
@@ -53,7 +57,15 @@ macro_rules! with_cell {
                 $body
             }
             $crate::cell::Mode::Lstm => {
-                let $cell = $crate::cell::Lstm;
+                let $cell = $crate::cell::Lstm::<{ $crate::cell::lstm::FULL }>;
+                $body
+            }
+            $crate::cell::Mode::LstmNoForget => {
+                let $cell = $crate::cell::Lstm::<{ $crate::cell::lstm::NO_FORGET }>;
+                $body
+            }
+            $crate::cell::Mode::LstmCifg => {
+                let $cell = $crate::cell::Lstm::<{ $crate::cell::lstm::COUPLED }>;
                 $body
             }
             $crate::cell::Mode::Gru => {
@@ -71,16 +83,21 @@ fn layout_of<C: Cell<f64>>(_: &C) -> (usize, bool) {
 }
 
 impl Mode {
-    /// Parses PyTorch's mode names `RNN_TANH`, `RNN_RELU`, `LSTM`, `GRU`, in any case.
+    /// Parses PyTorch's mode names `RNN_TANH`, `RNN_RELU`, `LSTM`, `GRU` and the
+    /// LSTM variants `LSTM_NOFORGET`, `LSTM_CIFG`, in any case.
     pub fn parse(s: &str) -> Result<Mode> {
         match s.to_ascii_uppercase().as_str() {
             "RNN_TANH" => Ok(Mode::RnnTanh),
             "RNN_RELU" => Ok(Mode::RnnRelu),
             "LSTM" => Ok(Mode::Lstm),
             "GRU" => Ok(Mode::Gru),
+            "LSTM_NOFORGET" => Ok(Mode::LstmNoForget),
+            "LSTM_CIFG" => Ok(Mode::LstmCifg),
             _ => Err(Error::value(
                 "mode",
-                format!("expected 'RNN_TANH', 'RNN_RELU', 'LSTM' or 'GRU' (any case), got {s:?}"),
+                format!(
+                    "expected 'RNN_TANH', 'RNN_RELU', 'LSTM', 'GRU', 'LSTM_NOFORGET' or 'LSTM_CIFG' (any case), got {s:?}"
+                ),
             )),
         }
     }
@@ -88,7 +105,7 @@ impl Mode {
     pub fn gates(self) -> usize {
         with_cell!(self, c => layout_of(&c).0)
     }
-    /// Whether the cell carries a second state `c` (LSTM).
+    /// Whether the cell carries a second state `c` (the LSTMs).
     pub fn has_c(self) -> bool {
         with_cell!(self, c => layout_of(&c).1)
     }

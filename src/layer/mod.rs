@@ -47,7 +47,7 @@ impl RnnSpec {
             return Err(Error::value("num_layers", "must be positive"));
         }
         if self.proj_size > 0 {
-            if self.mode != Mode::Lstm {
+            if !self.mode.has_c() {
                 return Err(Error::value("proj_size", "is only supported for LSTM"));
             }
             if self.proj_size >= self.hidden_size {
@@ -274,7 +274,7 @@ pub fn forward_masked<T: Float>(
         ));
     }
     spec.check_state(h0, b, spec.h_out(), "h0")?;
-    if spec.mode == Mode::Lstm {
+    if spec.mode.has_c() {
         spec.check_state(c0, b, spec.hidden_size, "c0")?;
     }
     spec.check_state(rec_mask, b, spec.h_out(), "rec_mask")?;
@@ -399,7 +399,7 @@ pub fn backward<T: Float>(
         ));
     }
     spec.check_state(dh_n, b, spec.h_out(), "dh_n")?;
-    if spec.mode == Mode::Lstm {
+    if spec.mode.has_c() {
         spec.check_state(dc_n, b, spec.hidden_size, "dc_n")?;
     }
     let mut run = move || with_cell!(spec.mode, cell => stack_backward(&cell, params, cache, dy, dh_n, dc_n, grads, need_dx));

@@ -8,7 +8,8 @@ fn data(n: usize, s: f64) -> Vec<f64> {
     (0..n).map(|i| ((i as f64 + 1.0) * s).sin() * 0.6).collect()
 }
 
-const KINDS: [Mode; 4] = [Mode::RnnTanh, Mode::RnnRelu, Mode::Lstm, Mode::Gru];
+const KINDS: [Mode; 6] =
+    [Mode::RnnTanh, Mode::RnnRelu, Mode::Lstm, Mode::Gru, Mode::LstmNoForget, Mode::LstmCifg];
 
 struct Case {
     sh: CellShape,
@@ -35,7 +36,7 @@ fn case(kind: Mode) -> Case {
 }
 
 fn run(c: &Case, method: Method, p: &[f64]) -> SequenceResult<f64> {
-    let c0 = if c.sh.kind == Mode::Lstm { Some(&c.h0[..]) } else { None };
+    let c0 = if c.sh.kind.has_c() { Some(&c.h0[..]) } else { None };
     gradient(c.sh, method, p, &c.x, &c.dy, c.t, c.b, Some(&c.h0), c0, None).unwrap()
 }
 
@@ -156,7 +157,7 @@ fn exact_blocks_of_any_width_agree() {
         let run_width = |width: usize, fused: bool| {
             let mut r = Rtrl::new(c.sh, Method::Exact, c.b, None).unwrap();
             r.sens = Sens::Exact(exact::Exact::with_width(&c.sh, c.b, width).unwrap());
-            let c0 = if kind == Mode::Lstm { Some(&c.h0[..]) } else { None };
+            let c0 = if kind.has_c() { Some(&c.h0[..]) } else { None };
             r.reset(Some(&c.h0), c0).unwrap();
             let mut g = vec![0.0; p];
             let (bi, bh) = (c.b * 3, c.b * 4);
@@ -191,7 +192,7 @@ fn exact_whole_sequence_equals_step_by_step() {
     for kind in KINDS {
         let c = case(kind);
         let p = c.sh.n_params();
-        let c0 = if kind == Mode::Lstm { Some(&c.h0[..]) } else { None };
+        let c0 = if kind.has_c() { Some(&c.h0[..]) } else { None };
         let mut online = Rtrl::new(c.sh, Method::Exact, c.b, None).unwrap();
         online.reset(Some(&c.h0), c0).unwrap();
         let mut want = vec![0.0; p];
