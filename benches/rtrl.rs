@@ -9,10 +9,12 @@
 //! cargo bench --bench rtrl            (RTRL_BENCH_FULL=1 for n = 128 exact)
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use rnnrs::cell::elementwise::ElemShape;
 use rnnrs::cell::indrnn::IndRnn;
+use rnnrs::cell::Mode;
 use rnnrs::linalg::{gemm, Op};
-use rnnrs::rtrl::diag::{rtrl_gradient as elem_rtrl, ElemShape};
-use rnnrs::rtrl::{gradient, CellKind, CellShape, Method, Rtrl};
+use rnnrs::rtrl::diag::rtrl_gradient as elem_rtrl;
+use rnnrs::rtrl::{gradient, CellShape, Method, Rtrl};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -26,7 +28,7 @@ fn exact_vs_gemm(c: &mut Criterion) {
     let full = std::env::var("RTRL_BENCH_FULL").is_ok();
     let mut g = c.benchmark_group("rtrl_exact_step");
     g.sample_size(10).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(2));
-    for kind in [CellKind::RnnTanh, CellKind::Gru, CellKind::Lstm] {
+    for kind in [Mode::RnnTanh, Mode::Gru, Mode::Lstm] {
         for hidden in [16, 32, 64, 128] {
             for batch in [1, 16] {
                 let sh = CellShape::new(kind, INPUT, hidden).unwrap();
@@ -75,7 +77,7 @@ fn o_p_methods(c: &mut Criterion) {
         g.bench_function(format!("indrnn_diag/n{hidden}/b{batch}"), |b| {
             b.iter(|| elem_rtrl(&IndRnn::Tanh, &esh, &ep, black_box(&x), &d, None, steps, batch).unwrap())
         });
-        for kind in [CellKind::RnnTanh, CellKind::Gru, CellKind::Lstm] {
+        for kind in [Mode::RnnTanh, Mode::Gru, Mode::Lstm] {
             let sh = CellShape::new(kind, INPUT, hidden).unwrap();
             let p = data(sh.n_params(), 0.37);
             for (name, m) in [("snap1", Method::Snap1), ("uoro", Method::Uoro { seed: 1 })] {

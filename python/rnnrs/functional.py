@@ -43,12 +43,27 @@ __all__ = [
     "gru_backward",
     "lstm",
     "lstm_backward",
+    "lstm_mode",
     "param_names",
     "rnn",
     "rnn_backward",
 ]
 
-_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3, "LSTM_NOFORGET": 3, "LSTM_CIFG": 3}
+# The core modes with a cell state c: the LSTM and its variants without forget-gate rows.
+_LSTM_MODES = ("LSTM", "LSTM_NOFORGET", "LSTM_CIFG")
+
+
+def lstm_mode(forget_gate: bool = True, coupled: bool = False) -> str:
+    """The core mode of an LSTM variant: "LSTM" (gates i, f, g, o), "LSTM_NOFORGET"
+    (``forget_gate=False``: gates i, g, o, ``c = c_prev + i*g``) or "LSTM_CIFG" (``coupled=True``:
+    gates i, g, o, ``f = 1 - i``)."""
+    for name, v in (("forget_gate", forget_gate), ("coupled", coupled)):
+        if not isinstance(v, (bool, np.bool_)):
+            raise TypeError(f"{name}: expected a bool, got {v!r}")
+    if coupled and not forget_gate:
+        raise ValueError("coupled: a coupled forget gate (f = 1 - i) needs forget_gate=True")
+    return "LSTM_CIFG" if coupled else ("LSTM" if forget_gate else "LSTM_NOFORGET")
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -62,7 +77,7 @@ def param_names(mode: str, num_layers: int = 1, bidirectional: bool = False, bia
             names += [f"weight_ih{s}", f"weight_hh{s}"]
             if bias:
                 names += [f"bias_ih{s}", f"bias_hh{s}"]
-            if proj_size > 0 and mode == "LSTM":
+            if proj_size > 0 and mode in _LSTM_MODES:
                 names.append(f"weight_hr{s}")
     return names
 
@@ -239,7 +254,7 @@ def _forward(mode, x, params, h0, c0, num_layers, bidirectional, batch_first, tr
                          "simply cut to its length")
     lengths = check_lengths(lengths, xt.shape[0], batch, allow_empty=allow_empty)
     h0 = _state(h0, dtype, "h0", lay.rows, batch, lay.h_out, unbatched, cast)
-    c0 = _state(c0, dtype, "c0", lay.rows, batch, lay.hidden_size, unbatched, cast) if mode == "LSTM" else None
+    c0 = _state(c0, dtype, "c0", lay.rows, batch, lay.hidden_size, unbatched, cast) if mode in _LSTM_MODES else None
     # Recurrent dropout mask (D*L, B, h_out), same layout as h0 (private: see nn.RNNBase).
     rec_mask = _state(rec_mask, dtype, "rec_mask", lay.rows, batch, lay.h_out, unbatched, cast)
     plist = [_array(params[n], dtype, n, cast) for n in lay.names]
@@ -294,7 +309,7 @@ def _backward(ctx, dy, dh_n, dc_n, grads, cast, input_grad=True):
             raise ValueError(f"dy: expected a 3-d array like the output, got shape {dy.shape}")
         dyt = np.ascontiguousarray(dy.transpose(1, 0, 2)) if ctx.batch_first else dy
     dh_n = _state(dh_n, dtype, "dh_n", ctx.rows, b, ctx.h_out, ctx.unbatched, cast)
-    if ctx.mode == "LSTM":
+    if ctx.mode in _LSTM_MODES:
         dc_n = _state(dc_n, dtype, "dc_n", ctx.rows, b, ctx.hidden_size, ctx.unbatched, cast)
     else:
         dc_n = None
@@ -339,14 +354,18 @@ def rnn_backward(ctx: Context, dy, dh_n=None, *, grads: dict | None = None, cast
 
 def lstm(x, params: dict, state=None, *, num_layers: int | None = None,
          bidirectional: bool | None = None, batch_first: bool = False, train: bool = False,
-         cast: bool = False, lengths=None, _rec_mask=None, _allow_empty=False):
+         cast: bool = False, forget_gate: bool = True, coupled: bool = False, lengths=None, _rec_mask=None,
+         _allow_empty=False):
     """LSTM forward (`torch.nn.LSTM`, with ``weight_hr_*`` for ``proj_size``).
 
     ``state`` is None or ``(h0, c0)``. Returns ``(y, (h_n, c_n), ctx)``.
     ``lengths``: optional valid steps per sequence (see the module docstring).
+    ``forget_gate=False`` / ``coupled=True``: the variants without forget-gate
+    rows (gates i, g, o; see `lstm_mode`).
     """
     h0, c0 = _split_lstm_state(state, "state")
-    y, h_n, c_n, ctx = _forward("LSTM", x, params, h0, c0, num_layers, bidirectional, batch_first, train, cast,
+    mode = lstm_mode(forget_gate, coupled)
+    y, h_n, c_n, ctx = _forward(mode, x, params, h0, c0, num_layers, bidirectional, batch_first, train, cast,
                                 _rec_mask, lengths, _allow_empty)
     return y, (h_n, c_n), ctx
 

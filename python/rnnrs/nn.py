@@ -51,7 +51,7 @@ from rnnrs import functional as F
 
 __all__ = ["GRU", "LSTM", "RNN", "IncompatibleKeys", "RNNBase", "tbptt_chunks"]
 
-_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3, "LSTM_NOFORGET": 3, "LSTM_CIFG": 3}
 
 
 class IncompatibleKeys(NamedTuple):
@@ -146,8 +146,13 @@ class RNNBase:
         self.reset_parameters(seed, recurrent_init=recurrent_init, forget_bias=forget_bias)
 
     # --- parameters -------------------------------------------------------
+    @property
+    def _cell_mode(self) -> str:
+        """The core's mode (differs from ``mode`` for the LSTM variants)."""
+        return self.mode
+
     def _shapes(self) -> OrderedDict[str, tuple]:
-        g, h = _GATES[self.mode], self.hidden_size
+        g, h = _GATES[self._cell_mode], self.hidden_size
         h_out = self.proj_size or h
         d = 2 if self.bidirectional else 1
         shapes = OrderedDict()
@@ -298,7 +303,8 @@ class RNNBase:
         kw = {"batch_first": self.batch_first, "train": train, "cast": self.cast, "_rec_mask": rec_mask,
               "lengths": lengths, "_allow_empty": allow_empty}
         if self.mode == "LSTM":
-            y, (h_n, c_n), ctx = F.lstm(x, params, None if h0 is None and c0 is None else (h0, c0), **kw)
+            state = None if h0 is None and c0 is None else (h0, c0)
+            y, (h_n, c_n), ctx = F.lstm(x, params, state, forget_gate=self.forget_gate, coupled=self.coupled, **kw)
         elif self.mode == "GRU":
             y, h_n, ctx = F.gru(x, params, h0, **kw)
             c_n = None
@@ -539,17 +545,42 @@ class LSTM(RNNBase):
     Extra arguments: ``dtype``, ``seed``, ``recurrent_init``, ``forget_bias``
     (value of the forget-gate block of ``bias_ih``; ``bias_hh``'s block is 0)
     and ``cast``; see `RNN`. States are pairs ``(h, c)``.
+
+    Variants (Greff et al. 2017), both without forget-gate rows, so the
+    weights have 3 gate blocks ``i, g, o`` (``weight_ih_l0`` is ``(3H, I)``):
+    ``forget_gate=False``, the original LSTM (Hochreiter & Schmidhuber 1997),
+    ``c_t = c_{t-1} + i*g``; ``coupled=True``, CIFG, the forget gate coupled
+    to the input gate, ``c_t = (1 - i)*c_{t-1} + i*g``. Otherwise as the LSTM
+    (``h_t = o*tanh(c_t)``, projection, dropout, exact RTRL and SnAp-1 through
+    ``rnnrs.rtrl`` with mode "LSTM_NOFORGET" / "LSTM_CIFG").
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
                  proj_size: int = 0, *, dtype=np.float32, seed: int | None = None,
                  recurrent_init: str = "uniform", forget_bias: float | None = None, cast: bool = False,
-                 input_dropout: float = 0.0, recurrent_dropout: float = 0.0):
+                 input_dropout: float = 0.0, recurrent_dropout: float = 0.0, forget_gate: bool = True,
+                 coupled: bool = False):
+        F.lstm_mode(forget_gate, coupled)  # checks the combination
+        if forget_bias is not None and (coupled or not forget_gate):
+            raise ValueError("forget_bias: needs the forget gate (forget_gate=True, coupled=False)")
+        self.forget_gate = bool(forget_gate)
+        self.coupled = bool(coupled)
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
                          proj_size, dtype=dtype, seed=seed, recurrent_init=recurrent_init,
                          forget_bias=forget_bias, cast=cast, input_dropout=input_dropout,
                          recurrent_dropout=recurrent_dropout)
+
+    @property
+    def _cell_mode(self) -> str:
+        return F.lstm_mode(self.forget_gate, self.coupled)
+
+    def extra_repr(self) -> str:
+        s = super().extra_repr()
+        for name, default in (("forget_gate", True), ("coupled", False)):
+            if getattr(self, name) != default:
+                s = s.replace(", dtype=", f", {name}={getattr(self, name)}, dtype=")
+        return s
 
     def _split_hx(self, hx):
         if hx is None:

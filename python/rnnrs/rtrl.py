@@ -43,7 +43,8 @@ __all__ = [
     "set_memory_limit",
 ]
 
-_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3, "LSTM_NOFORGET": 3, "LSTM_CIFG": 3}
+_LSTM_MODES = ("LSTM", "LSTM_NOFORGET", "LSTM_CIFG")
 _PT_NAMES = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
 _METHODS = ("exact", "snap1", "uoro", "diag")
 
@@ -109,7 +110,8 @@ class _FlatParams:
 class Cell(_FlatParams):
     """A single-layer, unidirectional Elman/LSTM/GRU cell for RTRL.
 
-    mode: "RNN_TANH", "RNN_RELU", "LSTM" or "GRU". ``params`` holds PyTorch's
+    mode: "RNN_TANH", "RNN_RELU", "LSTM", "GRU", or the LSTM variants
+    "LSTM_NOFORGET" / "LSTM_CIFG" (gates i, g, o; see `rnnrs.LSTM`). ``params`` holds PyTorch's
     names and shapes (``weight_ih_l0 (G*H, I)``, ``weight_hh_l0 (G*H, H)``,
     ``bias_ih_l0``, ``bias_hh_l0``), initialised like PyTorch
     (uniform in +-1/sqrt(H)) unless given.
@@ -270,7 +272,8 @@ class _LayerCell(_FlatParams):
             raise ValueError("cell: RTRL needs a single-layer, unidirectional layer")
         if getattr(layer, "proj_size", 0):
             raise ValueError("cell: RTRL does not support proj_size")
-        mode = getattr(layer, "mode", None)
+        # The core mode: an LSTM layer's variant, else the layer's mode.
+        mode = getattr(layer, "_cell_mode", getattr(layer, "mode", None))
         if mode not in _GATES:
             raise TypeError(f"cell: expected a Cell, IndRNN, DiagRNN or rnnrs.RNN/LSTM/GRU, got {type(layer).__name__}")
         self.mode = mode
@@ -353,7 +356,7 @@ def gradient(cell, x, dloss_dh, h0=None, c0=None, method: str = "exact", seed: i
         g, y = _core.elem_rtrl_gradient(c.mode, c.dtype.name, c.flat(), x, d, h0)
         return c.unflatten(g), y, (y[-1].copy() if t else h0, None)
     c0 = _state_arg(c0, "c0", c.dtype, b, c.hidden_size)
-    if c0 is not None and c.mode != "LSTM":
+    if c0 is not None and c.mode not in _LSTM_MODES:
         raise ValueError("c0: only the LSTM has a cell state")
     g, y, h_n, c_n = _core.rtrl_gradient(c.mode, m, c.dtype.name, c.flat(), x, d, h0, c0, int(seed), memory_limit)
     return c.unflatten(g), y, (h_n, c_n)

@@ -2,10 +2,11 @@
 //! h_t = a ⊙ h_{t-1} + W x_t + b with the per-unit decay a = sigmoid(λ) in
 //! (0, 1), so the recurrence is stable for any λ. Parameters, flat:
 //! `[weight_ih (H, I), decay_logit λ (H), bias (H)]`. Forward, BPTT and exact
-//! O(P) RTRL come from the element-wise engine in `crate::rtrl::diag`.
+//! O(P) RTRL come from the element-wise engine in `crate::rtrl::diag`
+//! (layout: `super::elementwise`).
 
+use super::elementwise::UnitMap;
 use crate::float::Float;
-use crate::rtrl::diag::UnitMap;
 
 /// The diagonal linear unit.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -22,7 +23,8 @@ impl UnitMap for DiagLinear {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rtrl::diag::{backward, forward, rtrl_gradient, ElemRtrl, ElemShape};
+    use crate::cell::elementwise::ElemShape;
+    use crate::rtrl::diag::{backward, forward, rtrl_gradient, ElemRtrl};
 
     fn data(n: usize, s: f64) -> Vec<f64> {
         (0..n).map(|i| ((i as f64 + 1.0) * s).sin() * 0.7).collect()

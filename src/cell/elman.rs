@@ -1,6 +1,6 @@
 //! Elman cell: `h = act(W_ih x + b_ih + W_hh h_prev + b_hh)`, act tanh or relu.
 
-use super::Cell;
+use super::{BackIo, Cell, RtrlRow, StepIo};
 use crate::kernels::{relu_inplace, tanh_inplace};
 use crate::Float;
 
@@ -16,52 +16,55 @@ impl<T: Float> Cell<T> for Elman {
     const EXTRA: usize = 0;
     const SPLIT: bool = false;
 
-    fn forward(
-        &self,
-        _h: usize,
-        gates: &mut [T],
-        rec: &[T],
-        _rec_bias: &[T],
-        _h_prev: &[T],
-        _c_prev: &[T],
-        _c_new: &mut [T],
-        out: &mut [T],
-        _extra: &mut [T],
-    ) {
-        for (g, &r) in gates.iter_mut().zip(rec) {
+    fn forward(&self, s: StepIo<'_, T>) {
+        for (g, &r) in s.gates.iter_mut().zip(s.rec) {
             *g += r;
         }
         if self.relu {
-            relu_inplace(gates);
+            relu_inplace(s.gates);
         } else {
-            tanh_inplace(gates);
+            tanh_inplace(s.gates);
         }
-        out.copy_from_slice(gates);
+        s.out.copy_from_slice(s.gates);
     }
 
-    fn backward(
-        &self,
-        _h: usize,
-        gates: &[T],
-        _extra: &[T],
-        _h_prev: &[T],
-        _c_prev: &[T],
-        _c_new: &[T],
-        dout: &[T],
-        _dc: &mut [T],
-        dgx: &mut [T],
-        _dgh: &mut [T],
-        _dh_prev: &mut [T],
-    ) {
+    fn backward(&self, s: BackIo<'_, T>) {
         if self.relu {
             // torch: the gradient passes where the output is > 0.
-            for ((d, &y), &g) in dgx.iter_mut().zip(gates).zip(dout) {
+            for ((d, &y), &g) in s.dgx.iter_mut().zip(s.gates).zip(s.dout) {
                 *d = if y > T::ZERO { g } else { T::ZERO };
             }
         } else {
-            for ((d, &y), &g) in dgx.iter_mut().zip(gates).zip(dout) {
+            for ((d, &y), &g) in s.dgx.iter_mut().zip(s.gates).zip(s.dout) {
                 *d = g * (T::ONE - y * y);
             }
+        }
+    }
+
+    /// `h' = act(A + B)`: alpha = beta = act'; no direct dependence on `h`.
+    fn rtrl_row(&self, r: RtrlRow<'_, T>) {
+        let a = r.a;
+        for (v, &w) in a.iter_mut().zip(r.b) {
+            *v += w;
+        }
+        if self.relu {
+            relu_inplace(a);
+        } else {
+            tanh_inplace(a);
+        }
+        for k in 0..r.h {
+            let t = a[k];
+            let d = if !self.relu {
+                T::ONE - t * t
+            } else if t > T::ZERO {
+                T::ONE
+            } else {
+                T::ZERO
+            };
+            r.s_new[k] = t;
+            r.alpha[k] = d;
+            r.beta[k] = d;
+            r.gamma[k] = T::ZERO;
         }
     }
 }

@@ -3,7 +3,7 @@
 //! `r = σ(x_r + W_hr h + b_hr)`, `z = σ(x_z + W_hz h + b_hz)`,
 //! `n = tanh(x_n + r * (W_hn h + b_hn))`, `h' = (1 - z) n + z h`.
 
-use super::Cell;
+use super::{BackIo, Cell, RtrlRow, StepIo};
 use crate::kernels::{sigmoid_inplace, tanh_inplace};
 use crate::Float;
 
@@ -30,25 +30,16 @@ impl<T: Float> Cell<T> for Gru {
         }
     }
 
-    fn forward(
-        &self,
-        h: usize,
-        gates: &mut [T],
-        rec: &[T],
-        rec_bias: &[T],
-        h_prev: &[T],
-        _c_prev: &[T],
-        _c_new: &mut [T],
-        out: &mut [T],
-        extra: &mut [T],
-    ) {
-        let b_hn = &rec_bias[2 * h..];
-        for ((((row, rr), hp), o), hn) in gates
+    fn forward(&self, s: StepIo<'_, T>) {
+        let h = s.h;
+        let b_hn = &s.rec_bias[2 * h..];
+        for ((((row, rr), hp), o), hn) in s
+            .gates
             .chunks_exact_mut(3 * h)
-            .zip(rec.chunks_exact(3 * h))
-            .zip(h_prev.chunks_exact(h))
-            .zip(out.chunks_exact_mut(h))
-            .zip(extra.chunks_exact_mut(h))
+            .zip(s.rec.chunks_exact(3 * h))
+            .zip(s.h_prev.chunks_exact(h))
+            .zip(s.out.chunks_exact_mut(h))
+            .zip(s.extra.chunks_exact_mut(h))
         {
             for j in 0..2 * h {
                 row[j] += rr[j];
@@ -68,28 +59,17 @@ impl<T: Float> Cell<T> for Gru {
         }
     }
 
-    fn backward(
-        &self,
-        h: usize,
-        gates: &[T],
-        extra: &[T],
-        h_prev: &[T],
-        _c_prev: &[T],
-        _c_new: &[T],
-        dout: &[T],
-        _dc: &mut [T],
-        dgx: &mut [T],
-        dgh: &mut [T],
-        dh_prev: &mut [T],
-    ) {
-        for ((((((row, hn), hp), d), gx), gh), dhp) in gates
+    fn backward(&self, s: BackIo<'_, T>) {
+        let h = s.h;
+        for ((((((row, hn), hp), d), gx), gh), dhp) in s
+            .gates
             .chunks_exact(3 * h)
-            .zip(extra.chunks_exact(h))
-            .zip(h_prev.chunks_exact(h))
-            .zip(dout.chunks_exact(h))
-            .zip(dgx.chunks_exact_mut(3 * h))
-            .zip(dgh.chunks_exact_mut(3 * h))
-            .zip(dh_prev.chunks_exact_mut(h))
+            .zip(s.extra.chunks_exact(h))
+            .zip(s.h_prev.chunks_exact(h))
+            .zip(s.dout.chunks_exact(h))
+            .zip(s.dgx.chunks_exact_mut(3 * h))
+            .zip(s.dgh.chunks_exact_mut(3 * h))
+            .zip(s.dh_prev.chunks_exact_mut(h))
         {
             let (r, rest) = row.split_at(h);
             let (z, n) = rest.split_at(h);
@@ -105,6 +85,36 @@ impl<T: Float> Cell<T> for Gru {
                 gh[h + j] = dz;
                 gh[2 * h + j] = dn * r[j];
             }
+        }
+    }
+
+    /// `h' = (1-z) n + z h`, `n = tanh(A_n + r B_n)`: the n gate sees `B_n`
+    /// scaled by r, and h' depends directly on h through z.
+    fn rtrl_row(&self, r: RtrlRow<'_, T>) {
+        let (h, one) = (r.h, T::ONE);
+        let (a, bv, sp) = (r.a, r.b, r.s_prev);
+        for (v, &w) in a[..2 * h].iter_mut().zip(bv.iter()) {
+            *v += w;
+        }
+        sigmoid_inplace(&mut a[..2 * h]);
+        for k in 0..h {
+            a[2 * h + k] += a[k] * bv[2 * h + k];
+        }
+        tanh_inplace(&mut a[2 * h..]);
+        for k in 0..h {
+            let (rg, zg, ng, bn) = (a[k], a[h + k], a[2 * h + k], bv[2 * h + k]);
+            let hp = sp[k];
+            r.s_new[k] = (one - zg) * ng + zg * hp;
+            let qn = (one - zg) * (one - ng * ng);
+            let dr = qn * bn * rg * (one - rg);
+            let dz = (hp - ng) * zg * (one - zg);
+            r.alpha[k] = dr;
+            r.beta[k] = dr;
+            r.alpha[h + k] = dz;
+            r.beta[h + k] = dz;
+            r.alpha[2 * h + k] = qn;
+            r.beta[2 * h + k] = qn * rg;
+            r.gamma[k] = zg;
         }
     }
 }

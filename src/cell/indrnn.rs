@@ -3,8 +3,8 @@
 //! (`weight_hh` is the vector u). Forward, BPTT and exact O(P) RTRL come from
 //! the element-wise engine in `crate::rtrl::diag`; this file defines the unit.
 
+use super::elementwise::UnitMap;
 use crate::float::Float;
-use crate::rtrl::diag::UnitMap;
 
 /// The IndRNN unit with its activation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,7 +67,8 @@ impl UnitMap for IndRnn {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rtrl::diag::{backward, forward, rtrl_gradient, ElemShape};
+    use crate::cell::elementwise::ElemShape;
+    use crate::rtrl::diag::{backward, forward, rtrl_gradient};
 
     fn data(n: usize, s: f64) -> Vec<f64> {
         (0..n).map(|i| ((i as f64 + 1.0) * s).sin() * 0.7).collect()

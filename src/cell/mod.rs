@@ -1,14 +1,22 @@
-//! Recurrent cells: one file per cell. Each defines its parameter layout, the
-//! forward step and the backward step.
+//! Recurrent cells: one file per cell. Each defines, in one place, its
+//! parameter layout (gate blocks), the forward step, the backward step and
+//! the partial derivatives RTRL needs.
 //!
 //! The gated cells (Elman, LSTM, GRU) share PyTorch's layout: `weight_ih`
-//! `(G*H, I)`, `weight_hh` `(G*H, h_out)`, gate blocks of `H` rows in torch's
-//! order. The layer driver (`crate::layer`) does the matrix products (input
-//! projection of all steps at once, one recurrent product per step); a cell
-//! only does the element-wise part of a step, over a whole batch at once.
+//! `(G*H, I)`, `weight_hh` `(G*H, h_out)`, `bias_ih`, `bias_hh` `(G*H)`, gate
+//! blocks of `H` rows in torch's order. Both drivers do the matrix products
+//! (`crate::layer`: input projection of all steps at once and one recurrent
+//! product per step; `crate::rtrl`: the products of one step); a cell only
+//! does the element-wise part of a step, over a batch of rows.
+//!
+//! The element-wise cells (IndRNN, the diagonal linear unit) have their own
+//! layout and map (`elementwise.rs`): each unit sees only its own past.
+//!
+//! Adding a gated cell: one file implementing `Cell`, one entry in `Mode`
+//! (and in `with_cell!`).
 
-// Element-wise recurrent cells (exact RTRL in O(P)); owned by the RTRL work.
 pub mod diag;
+pub mod elementwise;
 pub mod indrnn;
 
 pub mod elman;
@@ -19,12 +27,171 @@ pub use elman::Elman;
 pub use gru::Gru;
 pub use lstm::Lstm;
 
-use crate::Float;
+use crate::{Error, Float, Result};
 
-/// The element-wise part of a gated recurrent cell, for a batch of `B` rows.
+/// The gated recurrent cells, by PyTorch's mode names (and the LSTM variants').
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    RnnTanh,
+    RnnRelu,
+    Lstm,
+    Gru,
+    /// LSTM without forget gate (gates i, g, o): `c = c_prev + i*g`.
+    LstmNoForget,
+    /// LSTM with coupled input and forget gates (CIFG; gates i, g, o): `f = 1 - i`.
+    LstmCifg,
+}
+
+/// Runs `$body` with `$cell` bound to the cell value of `$mode` (a
+/// `crate::cell::Mode`): the one place where a mode becomes a cell type, so
+/// that everything downstream is monomorphised per cell.
+macro_rules! with_cell {
+    ($mode:expr, $cell:ident => $body:expr) => {
+        match $mode {
+            $crate::cell::Mode::RnnTanh => {
+                let $cell = $crate::cell::Elman { relu: false };
+                $body
+            }
+            $crate::cell::Mode::RnnRelu => {
+                let $cell = $crate::cell::Elman { relu: true };
+                $body
+            }
+            $crate::cell::Mode::Lstm => {
+                let $cell = $crate::cell::Lstm::<{ $crate::cell::lstm::FULL }>;
+                $body
+            }
+            $crate::cell::Mode::LstmNoForget => {
+                let $cell = $crate::cell::Lstm::<{ $crate::cell::lstm::NO_FORGET }>;
+                $body
+            }
+            $crate::cell::Mode::LstmCifg => {
+                let $cell = $crate::cell::Lstm::<{ $crate::cell::lstm::COUPLED }>;
+                $body
+            }
+            $crate::cell::Mode::Gru => {
+                let $cell = $crate::cell::Gru;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_cell;
+
+/// `C::GATES` and `C::HAS_C` of a cell value (the element type does not matter).
+fn layout_of<C: Cell<f64>>(_: &C) -> (usize, bool) {
+    (C::GATES, C::HAS_C)
+}
+
+impl Mode {
+    /// Parses PyTorch's mode names `RNN_TANH`, `RNN_RELU`, `LSTM`, `GRU` and the
+    /// LSTM variants `LSTM_NOFORGET`, `LSTM_CIFG`, in any case.
+    pub fn parse(s: &str) -> Result<Mode> {
+        match s.to_ascii_uppercase().as_str() {
+            "RNN_TANH" => Ok(Mode::RnnTanh),
+            "RNN_RELU" => Ok(Mode::RnnRelu),
+            "LSTM" => Ok(Mode::Lstm),
+            "GRU" => Ok(Mode::Gru),
+            "LSTM_NOFORGET" => Ok(Mode::LstmNoForget),
+            "LSTM_CIFG" => Ok(Mode::LstmCifg),
+            _ => Err(Error::value(
+                "mode",
+                format!(
+                    "expected 'RNN_TANH', 'RNN_RELU', 'LSTM', 'GRU', 'LSTM_NOFORGET' or 'LSTM_CIFG' (any case), got {s:?}"
+                ),
+            )),
+        }
+    }
+    /// Gate blocks per hidden unit (rows of `weight_ih` are `gates * hidden`).
+    pub fn gates(self) -> usize {
+        with_cell!(self, c => layout_of(&c).0)
+    }
+    /// Whether the cell carries a second state `c` (the LSTMs).
+    pub fn has_c(self) -> bool {
+        with_cell!(self, c => layout_of(&c).1)
+    }
+    /// State components per unit: h, and c for the LSTM.
+    pub fn comps(self) -> usize {
+        1 + usize::from(self.has_c())
+    }
+}
+
+/// One forward step's buffers for a block of `n` batch rows, row-major per
+/// batch row: gate values `(n, G*H)`, states `(n, H)` (`h_prev` has `h_out`
+/// columns; only the LSTM may project).
+pub struct StepIo<'a, T> {
+    /// Hidden size H.
+    pub h: usize,
+    /// In: the input projection (with the folded biases); out: the gate
+    /// activations (what the backward step reads).
+    pub gates: &'a mut [T],
+    /// `h_prev W_hh^T`, `(n, G*H)`.
+    pub rec: &'a [T],
+    /// The bias part that stays with the recurrent product (see `split_bias`).
+    pub rec_bias: &'a [T],
+    pub h_prev: &'a [T],
+    /// Cell states (empty without one).
+    pub c_prev: &'a [T],
+    pub c_new: &'a mut [T],
+    /// The cell output (`h`, or the LSTM's `o * tanh(c)` before projection).
+    pub out: &'a mut [T],
+    /// Saved values, `(n, EXTRA*H)`.
+    pub extra: &'a mut [T],
+}
+
+/// One backward step's buffers (same rows and layouts as `StepIo`).
+pub struct BackIo<'a, T> {
+    pub h: usize,
+    /// The forward step's gate activations and saved values.
+    pub gates: &'a [T],
+    pub extra: &'a [T],
+    pub h_prev: &'a [T],
+    pub c_prev: &'a [T],
+    pub c_new: &'a [T],
+    /// Gradient w.r.t. the step's `out`.
+    pub dout: &'a [T],
+    /// Gradient w.r.t. `c_new` on entry, w.r.t. `c_prev` on exit.
+    pub dc: &'a mut [T],
+    /// Out: gradients w.r.t. the input-side pre-activations.
+    pub dgx: &'a mut [T],
+    /// Out (`SPLIT` only): gradients w.r.t. the recurrent-side pre-activations.
+    pub dgh: &'a mut [T],
+    /// Out (`SPLIT` only): the direct, element-wise part of the gradient w.r.t. `h_prev`.
+    pub dh_prev: &'a mut [T],
+}
+
+/// One batch row of an RTRL step. With `A = W_ih x + b_ih` and
+/// `B = W_hh h + b_hh` (rows `g*H + k` for gate g of unit k), the new state of
+/// unit k depends only on the rows of unit k and on the old state of unit k;
+/// the cell writes the new state and its partial derivatives
 ///
-/// Buffers are row-major per batch row: gate pre-activations `(B, G*H)`,
-/// states `(B, H)` (`h_prev` has `h_out` columns; only the LSTM may project).
+/// ```text
+/// alpha[(c*G + g)*H + k] = ∂s'_{c,k} / ∂A_{g,k}
+/// beta [(c*G + g)*H + k] = ∂s'_{c,k} / ∂B_{g,k}
+/// gamma[(c*C + d)*H + k] = ∂s'_{c,k} / ∂s_{d,k}   (direct, not through B)
+/// ```
+///
+/// for state components c, d (h = 0, LSTM c = 1; C components). These give
+/// the state Jacobian and the (Kronecker-structured) immediate parameter
+/// Jacobian; see `crate::rtrl`.
+pub struct RtrlRow<'a, T> {
+    pub h: usize,
+    /// In: `A` (G*H); overwritten (scratch).
+    pub a: &'a mut [T],
+    /// `B` (G*H).
+    pub b: &'a [T],
+    /// The old and the new state, (C*H): h, then c.
+    pub s_prev: &'a [T],
+    pub s_new: &'a mut [T],
+    /// (C*G*H) each.
+    pub alpha: &'a mut [T],
+    pub beta: &'a mut [T],
+    /// (C*C*H).
+    pub gamma: &'a mut [T],
+    /// (H) scratch.
+    pub scratch: &'a mut [T],
+}
+
+/// A gated recurrent cell's element-wise part, over a block of batch rows.
 pub trait Cell<T: Float>: Sync {
     /// Gate blocks per hidden unit (1 Elman, 3 GRU, 4 LSTM).
     const GATES: usize;
@@ -49,41 +216,13 @@ pub trait Cell<T: Float>: Sync {
         }
     }
 
-    /// One step forward. `gates` holds the input projection (with the
-    /// folded biases) and receives the gate activations; `rec` is
-    /// `h_prev W_hh^T`; `out` receives the cell output (`h`, or the LSTM's
-    /// `o * tanh(c)` before projection); `extra` receives saved values.
-    #[allow(clippy::too_many_arguments)]
-    fn forward(
-        &self,
-        h: usize,
-        gates: &mut [T],
-        rec: &[T],
-        rec_bias: &[T],
-        h_prev: &[T],
-        c_prev: &[T],
-        c_new: &mut [T],
-        out: &mut [T],
-        extra: &mut [T],
-    );
+    /// One step forward (see `StepIo`).
+    fn forward(&self, s: StepIo<'_, T>);
 
-    /// One step backward. `dout` is the gradient w.r.t. the step's `out`;
-    /// `dc` the gradient w.r.t. `c_new` on entry and w.r.t. `c_prev` on exit.
-    /// Writes the pre-activation gradients `dgx` (input side) and, when
-    /// `SPLIT`, `dgh` (recurrent side) and the direct part of `dh_prev`.
-    #[allow(clippy::too_many_arguments)]
-    fn backward(
-        &self,
-        h: usize,
-        gates: &[T],
-        extra: &[T],
-        h_prev: &[T],
-        c_prev: &[T],
-        c_new: &[T],
-        dout: &[T],
-        dc: &mut [T],
-        dgx: &mut [T],
-        dgh: &mut [T],
-        dh_prev: &mut [T],
-    );
+    /// One step backward: writes `dgx` (and, when `SPLIT`, `dgh` and the
+    /// direct part of `dh_prev`) and carries `dc` back one step.
+    fn backward(&self, s: BackIo<'_, T>);
+
+    /// One batch row of an RTRL step: the new state and its partials (see `RtrlRow`).
+    fn rtrl_row(&self, r: RtrlRow<'_, T>);
 }

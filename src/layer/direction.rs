@@ -18,12 +18,12 @@
 //! products once per call (`StepWeight`: packed for the AVX-512 float32
 //! kernels, or transposed).
 
-use super::matmul::{big_gemm, mul_nn, mul_nt, StepWeight, WeightGrads};
+use super::matmul::{StepWeight, WeightGrads};
 use super::packing::Packing;
 use super::workspace::{recycle, scratch, zeroed};
-use crate::cell::Cell;
+use crate::cell::{BackIo, Cell, StepIo};
 use crate::error::{checked_size, try_zeros};
-use crate::linalg::Op;
+use crate::linalg::{gemm, mul_nn, mul_nt, Op, Parallelism};
 use crate::{Float, Result};
 
 /// The input projection runs over chunks of steps of at most this many gate
@@ -291,32 +291,23 @@ impl<'a, T: Float> StepRows<'a, T> {
             self.h_masked
         };
         w_rec.mul(self.rec, h_rec, self.n, false);
-        match p.w_hr {
-            None => cell.forward(
-                h,
-                self.gates,
-                self.rec,
-                rec_bias,
-                self.h_prev,
-                self.c_prev,
-                self.c_new,
-                self.h_new,
-                self.extra,
-            ),
-            Some(w_hr) => {
-                cell.forward(
-                    h,
-                    self.gates,
-                    self.rec,
-                    rec_bias,
-                    self.h_prev,
-                    self.c_prev,
-                    self.c_new,
-                    self.m,
-                    self.extra,
-                );
-                mul_nt(self.h_new, self.m, w_hr, self.n, h, ho, false);
-            }
+        // The cell writes the un-projected output `m` when projecting, else `h_new`.
+        let (m, h_new) = (self.m, self.h_new);
+        let out: &mut [T] = if p.w_hr.is_some() { &mut *m } else { &mut *h_new };
+        let io = StepIo {
+            h,
+            gates: self.gates,
+            rec: self.rec,
+            rec_bias,
+            h_prev: self.h_prev,
+            c_prev: self.c_prev,
+            c_new: self.c_new,
+            out,
+            extra: self.extra,
+        };
+        cell.forward(io);
+        if let Some(w_hr) = p.w_hr {
+            mul_nt(h_new, m, w_hr, self.n, h, ho, false);
         }
     }
 }
@@ -429,19 +420,19 @@ impl<'a, T: Float> BackRows<'a, T> {
                 self.dm
             }
         };
-        cell.backward(
+        cell.backward(BackIo {
             h,
-            self.gates,
-            self.extra,
-            self.h_prev,
-            self.c_prev,
-            self.c_new,
+            gates: self.gates,
+            extra: self.extra,
+            h_prev: self.h_prev,
+            c_prev: self.c_prev,
+            c_new: self.c_new,
             dout,
-            self.dc,
-            self.dgx,
-            self.dgh,
-            self.dh_next,
-        );
+            dc: self.dc,
+            dgx: self.dgx,
+            dgh: self.dgh,
+            dh_prev: self.dh_next,
+        });
         let g_rec: &[T] = if C::SPLIT { self.dgh } else { self.dgx };
         if self.mask.is_empty() {
             w_rec.mul(self.dh_next, g_rec, self.n, C::SPLIT);
@@ -814,7 +805,8 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
     }
 
     if let (Some(g), true) = (grads.w_hr.as_deref_mut(), rows > 0) {
-        big_gemm(d.serial, g, Op::new(&dh_all, rows, ho).t(), Op::new(&fw.m, rows, h), true);
+        let (a, m) = (Op::new(&dh_all, rows, ho).t(), Op::new(&fw.m, rows, h));
+        gemm(Parallelism::serial_if(d.serial), g, h, a, m, T::ONE, true);
     }
     recycle(masked_prev);
     recycle(dgx);

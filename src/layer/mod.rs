@@ -15,41 +15,12 @@ pub mod matmul;
 pub mod packing;
 mod workspace;
 
-use crate::cell::{Cell, Elman, Gru, Lstm};
+pub use crate::cell::Mode;
+use crate::cell::{with_cell, Cell};
 use crate::error::{checked_size, try_zeros};
 use crate::{Error, Float, Result};
 use direction::{Dims, DirBackward, DirForward, DirGrads, DirParams};
 use packing::Packing;
-
-/// The recurrent layer types.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    RnnTanh,
-    RnnRelu,
-    Lstm,
-    Gru,
-}
-
-impl Mode {
-    /// Parses torch's mode names `RNN_TANH`, `RNN_RELU`, `LSTM`, `GRU`.
-    pub fn parse(s: &str) -> Result<Mode> {
-        match s.to_ascii_uppercase().as_str() {
-            "RNN_TANH" => Ok(Mode::RnnTanh),
-            "RNN_RELU" => Ok(Mode::RnnRelu),
-            "LSTM" => Ok(Mode::Lstm),
-            "GRU" => Ok(Mode::Gru),
-            _ => Err(Error::value("mode", format!("expected RNN_TANH, RNN_RELU, LSTM or GRU, got {s:?}"))),
-        }
-    }
-    /// Gate blocks per hidden unit.
-    pub fn gates(self) -> usize {
-        match self {
-            Mode::RnnTanh | Mode::RnnRelu => 1,
-            Mode::Gru => 3,
-            Mode::Lstm => 4,
-        }
-    }
-}
 
 /// Shape and options of a (stacked, possibly bidirectional) recurrent layer.
 #[derive(Clone, Debug, PartialEq)]
@@ -78,7 +49,7 @@ impl RnnSpec {
             return Err(Error::value("num_layers", "must be positive"));
         }
         if self.proj_size > 0 {
-            if self.mode != Mode::Lstm {
+            if !self.mode.has_c() {
                 return Err(Error::value("proj_size", "is only supported for LSTM"));
             }
             if self.proj_size >= self.hidden_size {
@@ -341,7 +312,7 @@ pub fn forward_with<T: Float>(
         ));
     }
     spec.check_state(s.h0, b, spec.h_out(), "h0")?;
-    if spec.mode == Mode::Lstm {
+    if spec.mode.has_c() {
         spec.check_state(s.c0, b, spec.hidden_size, "c0")?;
     }
     spec.check_state(s.mask, b, spec.h_out(), "rec_mask")?;
@@ -349,12 +320,7 @@ pub fn forward_with<T: Float>(
         Some(l) => Packing::new(l, t, b)?,
         None => Packing::full(t, b),
     };
-    let run = || match spec.mode {
-        Mode::RnnTanh => stack_forward(&Elman { relu: false }, spec, params, x, &pk, s, train),
-        Mode::RnnRelu => stack_forward(&Elman { relu: true }, spec, params, x, &pk, s, train),
-        Mode::Lstm => stack_forward(&Lstm, spec, params, x, &pk, s, train),
-        Mode::Gru => stack_forward(&Gru, spec, params, x, &pk, s, train),
-    };
+    let run = || with_cell!(spec.mode, cell => stack_forward(&cell, spec, params, x, &pk, s, train));
     let (out, layers) = if spec.serial(t, b) { run() } else { crate::par::install(run) }?;
     Ok((out, layers.map(|layers| Cache { spec: spec.clone(), t, b, packing: pk, layers })))
 }
@@ -481,7 +447,7 @@ pub fn backward<T: Float>(
         ));
     }
     spec.check_state(dh_n, b, spec.h_out(), "dh_n")?;
-    if spec.mode == Mode::Lstm {
+    if spec.mode.has_c() {
         spec.check_state(dc_n, b, spec.hidden_size, "dc_n")?;
     }
     // With lengths: the gradients in packed rows and sorted order (padded
@@ -494,14 +460,8 @@ pub fn backward<T: Float>(
     let dy = packed_dy.as_deref().unwrap_or(dy);
     let dh_n = dh_s.as_deref().or(dh_n);
     let dc_n = dc_s.as_deref().or(dc_n);
-    let mut run = move || match spec.mode {
-        Mode::RnnTanh => {
-            stack_backward(&Elman { relu: false }, params, cache, dy, dh_n, dc_n, grads, need_dx)
-        }
-        Mode::RnnRelu => stack_backward(&Elman { relu: true }, params, cache, dy, dh_n, dc_n, grads, need_dx),
-        Mode::Lstm => stack_backward(&Lstm, params, cache, dy, dh_n, dc_n, grads, need_dx),
-        Mode::Gru => stack_backward(&Gru, params, cache, dy, dh_n, dc_n, grads, need_dx),
-    };
+    let mut run =
+        move || with_cell!(spec.mode, cell => stack_backward(&cell, params, cache, dy, dh_n, dc_n, grads, need_dx));
     let g = if spec.serial(t, b) { run() } else { crate::par::install(run) }?;
     if pk.is_identity() {
         return Ok(g);

@@ -1,6 +1,8 @@
 //! GEMM on row-major slices. All of the library's matrix products go
-//! through `gemm`, so operand layout (row-major, optional transpose, row
-//! stride) is spelled out once here.
+//! through here, so operand layout (row-major, optional transpose, row
+//! stride) is spelled out once: `gemm` for general products, with an
+//! explicit `Parallelism`; `mul_nt` / `mul_nn` (`small.rs`) for the per-step
+//! products of a time loop (serial; plain loops for tiny shapes).
 //!
 //! Large float32 products run on the AVX-512 kernels of `packed_f32` when
 //! the CPU has them and the shape is one where they win (see
@@ -10,6 +12,9 @@
 
 #[cfg(target_arch = "x86_64")]
 pub mod packed_f32;
+mod small;
+
+pub use small::{mul_nn, mul_nt};
 
 use crate::float::Float;
 use faer::linalg::matmul::matmul;
@@ -56,19 +61,32 @@ impl<'a, T> Op<'a, T> {
     }
 }
 
-/// `C = alpha * op(A) op(B) (+ C if accumulate)`, C row-major `m x n` with
-/// row stride `ldc`. Uses the current rayon pool for large products.
-/// Shapes are the caller's invariant (checked in debug builds).
-pub fn gemm<T: Float>(c: &mut [T], ldc: usize, a: Op<'_, T>, b: Op<'_, T>, alpha: T, accumulate: bool) {
-    let (m, k) = a.shape();
-    let n = b.shape().1;
-    let par = crate::par::gemm_par(m.saturating_mul(n).saturating_mul(k));
-    gemm_with(par, c, ldc, a, b, alpha, accumulate);
+/// Where a product may run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Parallelism {
+    /// On the calling thread only (callers that split the work across
+    /// threads themselves, or runs too small to gain from threads).
+    Serial,
+    /// On the threads of the current pool (see `crate::par::install`) when
+    /// the product is large enough to gain from them.
+    Pool,
 }
 
-/// `gemm` on the calling thread only (for callers that split the work
-/// across threads themselves).
-pub fn gemm_serial<T: Float>(
+impl Parallelism {
+    /// `Serial` when `serial`, else `Pool`.
+    pub fn serial_if(serial: bool) -> Self {
+        if serial {
+            Parallelism::Serial
+        } else {
+            Parallelism::Pool
+        }
+    }
+}
+
+/// `C = alpha * op(A) op(B) (+ C if accumulate)`, C row-major `m x n` with
+/// row stride `ldc`. Shapes are the caller's invariant (checked in debug builds).
+pub fn gemm<T: Float>(
+    par: Parallelism,
     c: &mut [T],
     ldc: usize,
     a: Op<'_, T>,
@@ -76,10 +94,25 @@ pub fn gemm_serial<T: Float>(
     alpha: T,
     accumulate: bool,
 ) {
-    gemm_with(Par::Seq, c, ldc, a, b, alpha, accumulate);
+    let (m, k) = a.shape();
+    let n = b.shape().1;
+    let par = match par {
+        Parallelism::Serial => Par::Seq,
+        Parallelism::Pool => crate::par::gemm_par(m.saturating_mul(n).saturating_mul(k)),
+    };
+    #[cfg(target_arch = "x86_64")]
+    if packed_f32::worth_packing(m, n, b.trans) {
+        if let (Some(c32), Some(a32), Some(b32)) = (as_f32_mut(c), op_f32(a), op_f32(b)) {
+            let par = !matches!(par, Par::Seq);
+            packed_f32::gemm(c32, ldc, a32, b32, alpha.to_f64() as f32, accumulate, par);
+            return;
+        }
+    }
+    faer_gemm(par, c, ldc, a, b, alpha, accumulate);
 }
 
-fn gemm_with<T: Float>(
+/// `gemm` on faer only (never the packed kernels).
+fn faer_gemm<T: Float>(
     par: Par,
     c: &mut [T],
     ldc: usize,
@@ -101,14 +134,6 @@ fn gemm_with<T: Float>(
             }
         }
         return;
-    }
-    #[cfg(target_arch = "x86_64")]
-    if packed_f32::worth_packing(m, n, b.trans) {
-        if let (Some(c32), Some(a32), Some(b32)) = (as_f32_mut(c), op_f32(a), op_f32(b)) {
-            let par = !matches!(par, Par::Seq);
-            packed_f32::gemm(c32, ldc, a32, b32, alpha.to_f64() as f32, accumulate, par);
-            return;
-        }
     }
     let len = (m - 1) * ldc + n;
     // Not `from_row_major_slice_with_stride_mut`: in faer 0.24.4 it swaps the
@@ -165,7 +190,7 @@ mod tests {
         let a = [1.0f64, 2.0, 3.0, 4.0];
         let b = [1.0f64, 0.0, 0.0, 10.0];
         let mut c = [-1.0f64; 5];
-        gemm(&mut c, 3, Op::new(&a, 2, 2), Op::new(&b, 2, 2), 1.0, false);
+        gemm(Parallelism::Pool, &mut c, 3, Op::new(&a, 2, 2), Op::new(&b, 2, 2), 1.0, false);
         assert_eq!(c, [1.0, 20.0, -1.0, 3.0, 40.0]);
     }
 
@@ -176,7 +201,7 @@ mod tests {
         let b: Vec<f64> = (0..k * n).map(|i| (i as f64 * 0.11).cos()).collect();
         let want = naive(&a, &b, m, k, n);
         let mut c = vec![0.0; m * n];
-        gemm(&mut c, n, Op::new(&a, m, k), Op::new(&b, k, n), 1.0, false);
+        gemm(Parallelism::Pool, &mut c, n, Op::new(&a, m, k), Op::new(&b, k, n), 1.0, false);
         for (x, y) in c.iter().zip(&want) {
             assert!((x - y).abs() < 1e-12, "{x} vs {y}");
         }
@@ -184,7 +209,7 @@ mod tests {
         let at: Vec<f64> = (0..k * m).map(|idx| a[(idx % m) * k + idx / m]).collect();
         let bt: Vec<f64> = (0..n * k).map(|idx| b[(idx % k) * n + idx / k]).collect();
         let mut c2 = vec![1.0; m * n];
-        gemm(&mut c2, n, Op::new(&at, k, m).t(), Op::new(&bt, n, k).t(), 2.0, true);
+        gemm(Parallelism::Serial, &mut c2, n, Op::new(&at, k, m).t(), Op::new(&bt, n, k).t(), 2.0, true);
         for (x, y) in c2.iter().zip(&want) {
             assert!((x - (1.0 + 2.0 * y)).abs() < 1e-12, "{x} vs {}", 1.0 + 2.0 * y);
         }
@@ -209,7 +234,7 @@ mod tests {
             };
             let bop = if bt { Op::new(&b32, n, k).t() } else { Op::new(&b32, k, n) };
             let mut c = vec![1.0f32; m * n];
-            gemm(&mut c, n, Op::new(&a32, m, k), bop, 0.5, true);
+            gemm(Parallelism::Pool, &mut c, n, Op::new(&a32, m, k), bop, 0.5, true);
             for (x, y) in c.iter().zip(&want) {
                 assert!((f64::from(*x) - (1.0 + 0.5 * y)).abs() < 1e-3, "m {m} k {k} n {n}: {x} vs {y}");
             }

@@ -143,7 +143,7 @@ fn forward_t<'py, T: Element + Float>(
         .into());
     }
     let rows = spec.num_layers * spec.num_directions();
-    let is_lstm = spec.mode == Mode::Lstm;
+    let is_lstm = spec.mode.has_c();
     let h0a = optional::<T>(h0, &[rows, b, spec.h_out()], "h0")?;
     let c0a = if is_lstm { optional::<T>(c0, &[rows, b, spec.hidden_size], "c0")? } else { None };
     let ma = optional::<T>(rec_mask, &[rows, b, spec.h_out()], "rec_mask")?;
@@ -261,7 +261,7 @@ fn backward_t<'py, T: Element + Float>(
     let spec = cache.spec();
     let (t, b) = cache.seq_batch();
     let rows = spec.num_layers * spec.num_directions();
-    let is_lstm = spec.mode == Mode::Lstm;
+    let is_lstm = spec.mode.has_c();
     let dya = array::<T>(dy, "dy")?;
     check_shape(dya.shape(), &[t, b, spec.num_directions() * spec.h_out()], "dy")?;
     let dha = optional::<T>(dh_n, &[rows, b, spec.h_out()], "dh_n")?;

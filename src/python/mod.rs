@@ -47,6 +47,7 @@ fn gemm_seconds(py: Python<'_>, m: usize, k: usize, n: usize, dtype: &str, reps:
             let t = std::time::Instant::now();
             crate::par::install(|| {
                 crate::linalg::gemm(
+                    crate::linalg::Parallelism::Pool,
                     &mut c,
                     n,
                     crate::linalg::Op::new(&a, m, k),

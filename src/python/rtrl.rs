@@ -3,10 +3,10 @@
 //! name; every function here dispatches on it to the f32 or f64 core.
 
 use super::convert::{shape, slice, to_numpy};
-use crate::cell::diag::DiagLinear;
-use crate::cell::indrnn::IndRnn;
-use crate::rtrl::diag::{self as elem, ElemRtrl, ElemShape};
-use crate::rtrl::{self, CellKind, CellShape, Method, Rtrl};
+use crate::cell::elementwise::{with_unit, ElemKind, ElemShape};
+use crate::cell::Mode;
+use crate::rtrl::diag::{self as elem, ElemRtrl};
+use crate::rtrl::{self, CellShape, Method, Rtrl};
 use crate::{Error, Float};
 use numpy::{Element, PyReadonlyArrayDyn};
 use pyo3::prelude::*;
@@ -30,49 +30,6 @@ fn dims(a: &[usize], n: usize, arg: &str) -> PyResult<()> {
         return Err(Error::shape(arg, format!("expected a {n}-d array, got {}-d", a.len())).into());
     }
     Ok(())
-}
-
-/// Element-wise cells by name.
-#[derive(Clone, Copy)]
-enum ElemCell {
-    IndTanh,
-    IndRelu,
-    Diag,
-}
-
-impl ElemCell {
-    fn parse(name: &str) -> PyResult<Self> {
-        match name {
-            "INDRNN_TANH" => Ok(ElemCell::IndTanh),
-            "INDRNN_RELU" => Ok(ElemCell::IndRelu),
-            "DIAG" => Ok(ElemCell::Diag),
-            _ => Err(Error::value(
-                "cell",
-                format!("expected 'INDRNN_TANH', 'INDRNN_RELU' or 'DIAG', got {name:?}"),
-            )
-            .into()),
-        }
-    }
-}
-
-/// Runs `$body` with `$u` bound to the unit map of `$cell`.
-macro_rules! with_unit {
-    ($cell:expr, $u:ident, $body:expr) => {
-        match $cell {
-            ElemCell::IndTanh => {
-                let $u = &IndRnn::Tanh;
-                $body
-            }
-            ElemCell::IndRelu => {
-                let $u = &IndRnn::Relu;
-                $body
-            }
-            ElemCell::Diag => {
-                let $u = &DiagLinear;
-                $body
-            }
-        }
-    };
 }
 
 /// Runs `$body` with `$t` the element type named by `$dtype`.
@@ -110,7 +67,7 @@ fn gradient_impl<'py, T: Float + Element>(
     let xs = shape(&xa);
     dims(&xs, 3, "x")?;
     let (steps, batch, input) = (xs[0], xs[1], xs[2]);
-    let kind = CellKind::parse(mode)?;
+    let kind = Mode::parse(mode)?;
     let p_len: usize = shape(&pa).iter().product();
     let hidden = {
         let ds = shape(&da);
@@ -207,7 +164,7 @@ fn seq_dims<T: Element>(
 
 fn elem_forward_impl<'py, T: Float + Element>(
     py: Python<'py>,
-    cell: ElemCell,
+    cell: ElemKind,
     params: &Bound<'py, PyAny>,
     x: &Bound<'py, PyAny>,
     h0: Option<&Bound<'py, PyAny>>,
@@ -217,7 +174,7 @@ fn elem_forward_impl<'py, T: Float + Element>(
     let (p, xv) = (slice(&pa, "params")?, slice(&xa, "x")?);
     let h0s = h0a.as_ref().map(|a| slice(a, "h0")).transpose()?;
     let y = py.detach(|| {
-        crate::interrupt::watched(|| with_unit!(cell, u, elem::forward(u, &sh, p, xv, h0s, steps, batch)))
+        crate::interrupt::watched(|| with_unit!(cell, u => elem::forward(u, &sh, p, xv, h0s, steps, batch)))
     })?;
     to_numpy(py, y, &[steps, batch, sh.hidden])?.into_py_any(py)
 }
@@ -233,14 +190,14 @@ fn elem_forward<'py>(
     x: &Bound<'py, PyAny>,
     h0: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Py<PyAny>> {
-    let cell = ElemCell::parse(cell)?;
+    let cell = ElemKind::parse(cell)?;
     with_dtype!(dtype, T, elem_forward_impl::<T>(py, cell, params, x, h0))
 }
 
 #[allow(clippy::too_many_arguments)]
 fn elem_backward_impl<'py, T: Float + Element>(
     py: Python<'py>,
-    cell: ElemCell,
+    cell: ElemKind,
     params: &Bound<'py, PyAny>,
     x: &Bound<'py, PyAny>,
     h0: Option<&Bound<'py, PyAny>>,
@@ -256,7 +213,7 @@ fn elem_backward_impl<'py, T: Float + Element>(
     let dhns = dhna.as_ref().map(|a| slice(a, "dh_n")).transpose()?;
     let r = py.detach(|| {
         crate::interrupt::watched(|| {
-            with_unit!(cell, u, elem::backward(u, &sh, p, xv, h0s, yv, dyv, dhns, steps, batch))
+            with_unit!(cell, u => elem::backward(u, &sh, p, xv, h0s, yv, dyv, dhns, steps, batch))
         })
     })?;
     let dx = to_numpy(py, r.dx, &[steps, batch, sh.input])?;
@@ -280,13 +237,13 @@ fn elem_backward<'py>(
     h0: Option<&Bound<'py, PyAny>>,
     dh_n: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Py<PyAny>> {
-    let cell = ElemCell::parse(cell)?;
+    let cell = ElemKind::parse(cell)?;
     with_dtype!(dtype, T, elem_backward_impl::<T>(py, cell, params, x, h0, y, dy, dh_n))
 }
 
 fn elem_rtrl_impl<'py, T: Float + Element>(
     py: Python<'py>,
-    cell: ElemCell,
+    cell: ElemKind,
     params: &Bound<'py, PyAny>,
     x: &Bound<'py, PyAny>,
     dloss_dh: &Bound<'py, PyAny>,
@@ -297,11 +254,8 @@ fn elem_rtrl_impl<'py, T: Float + Element>(
     let (steps, batch, sh) = seq_dims(&xa, &pa)?;
     let (p, xv, dv) = (slice(&pa, "params")?, slice(&xa, "x")?, slice(&da, "dloss_dh")?);
     let h0s = h0a.as_ref().map(|a| slice(a, "h0")).transpose()?;
-    let (g, y) = py.detach(|| {
-        crate::interrupt::watched(|| {
-            with_unit!(cell, u, elem::rtrl_gradient(u, &sh, p, xv, dv, h0s, steps, batch))
-        })
-    })?;
+    let (g, y) =
+        py.detach(|| with_unit!(cell, u => elem::rtrl_gradient(u, &sh, p, xv, dv, h0s, steps, batch)))?;
     let g = to_numpy(py, g, &[sh.n_params()])?;
     let y = to_numpy(py, y, &[steps, batch, sh.hidden])?;
     (g, y).into_py_any(py)
@@ -319,7 +273,7 @@ fn elem_rtrl_gradient<'py>(
     dloss_dh: &Bound<'py, PyAny>,
     h0: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Py<PyAny>> {
-    let cell = ElemCell::parse(cell)?;
+    let cell = ElemKind::parse(cell)?;
     with_dtype!(dtype, T, elem_rtrl_impl::<T>(py, cell, params, x, dloss_dh, h0))
 }
 
@@ -339,8 +293,8 @@ fn rtrl_get_memory_limit() -> u64 {
 enum Inner {
     F32(Rtrl<f32>),
     F64(Rtrl<f64>),
-    E32(ElemRtrl<f32>, ElemCell),
-    E64(ElemRtrl<f64>, ElemCell),
+    E32(ElemRtrl<f32>, ElemKind),
+    E64(ElemRtrl<f64>, ElemKind),
 }
 
 /// Online RTRL state: one step at a time (see `rnnrs.rtrl.RTRL`).
@@ -385,7 +339,7 @@ impl RtrlState {
         seed: u64,
         memory_limit: Option<u64>,
     ) -> PyResult<Self> {
-        if let Ok(cell) = ElemCell::parse(mode) {
+        if let Ok(cell) = ElemKind::parse(mode) {
             if !matches!(method, "diag" | "exact" | "snap1") {
                 return Err(Error::value(
                     "method",
@@ -405,7 +359,7 @@ impl RtrlState {
             };
             return Ok(RtrlState { inner, hidden: hidden_size, comps: 1, n_params: sh.n_params() });
         }
-        let kind = CellKind::parse(mode)?;
+        let kind = Mode::parse(mode)?;
         let sh = CellShape::new(kind, input_size, hidden_size)?;
         let m = Method::parse(method, seed)?;
         let inner = match dtype {
@@ -462,15 +416,25 @@ impl RtrlState {
             Inner::F64(r) => step_impl::<f64>(py, params, x, dloss_dh, n, |p, x, d, g| r.step(p, x, d, g)),
             Inner::E32(r, c) => {
                 let c = *c;
-                step_impl::<f32>(py, params, x, dloss_dh, n, |p, x, d, g| {
-                    with_unit!(c, u, r.step(u, p, x, d, g))
-                })
+                step_impl::<f32>(
+                    py,
+                    params,
+                    x,
+                    dloss_dh,
+                    n,
+                    |p, x, d, g| with_unit!(c, u => r.step(u, p, x, d, g)),
+                )
             }
             Inner::E64(r, c) => {
                 let c = *c;
-                step_impl::<f64>(py, params, x, dloss_dh, n, |p, x, d, g| {
-                    with_unit!(c, u, r.step(u, p, x, d, g))
-                })
+                step_impl::<f64>(
+                    py,
+                    params,
+                    x,
+                    dloss_dh,
+                    n,
+                    |p, x, d, g| with_unit!(c, u => r.step(u, p, x, d, g)),
+                )
             }
         }
     }
@@ -551,12 +515,12 @@ fn rtrl_sensitivity_bytes(
     hidden_size: usize,
     batch: usize,
 ) -> PyResult<u128> {
-    if ElemCell::parse(mode).is_ok() {
+    if ElemKind::parse(mode).is_ok() {
         let sh = ElemShape::new(input_size, hidden_size)?;
         let size = if dtype == "float32" { 4 } else { 8 };
         return Ok(sh.n_params() as u128 * batch as u128 * size);
     }
-    let sh = CellShape::new(CellKind::parse(mode)?, input_size, hidden_size)?;
+    let sh = CellShape::new(Mode::parse(mode)?, input_size, hidden_size)?;
     let m = Method::parse(method, 0)?;
     Ok(match dtype {
         "float32" => rtrl::sensitivity_bytes::<f32>(&sh, m, batch),

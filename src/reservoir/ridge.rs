@@ -14,7 +14,7 @@
 
 use crate::error::{checked_size, Error, Result};
 use crate::float::Float;
-use crate::linalg::{gemm, Op};
+use crate::linalg::{gemm, Op, Parallelism};
 use faer::linalg::matmul::triangular::{self, BlockStructure};
 use faer::prelude::Solve;
 use faer::{Accum, Mat, MatMut, MatRef, Side};
@@ -156,7 +156,7 @@ pub fn ridge_accumulate<T: Float>(
                 yc[r * o..(r + 1) * o].iter_mut().zip(&my).for_each(|(v, m)| *v -= m);
             }
             gram(&mut cxx2, &xc, len, f);
-            gemm(&mut cxy2, o, Op::new(&xc, len, f).t(), Op::new(&yc, len, o), 1.0, false);
+            gemm(Parallelism::Pool, &mut cxy2, o, Op::new(&xc, len, f).t(), Op::new(&yc, len, o), 1.0, false);
             merge_stats(s, len as f64, &mx, &my, &cxx2, &cxy2, f, o);
             start += len;
         }

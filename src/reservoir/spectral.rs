@@ -21,7 +21,7 @@
 //! converges in about one cycle (see `Compact`).
 
 use crate::error::{Error, Result};
-use crate::linalg::{gemm, Op};
+use crate::linalg::{gemm, Op, Parallelism};
 use crate::reservoir::csr::CsrRef;
 use crate::reservoir::init::SeededRng;
 use crate::reservoir::rowdot::RowKernel;
@@ -218,8 +218,24 @@ fn orthogonalize(
     col: usize,
 ) {
     for _ in 0..2 {
-        gemm(&mut coeff[..j], 1, Op::new(&basis[..j * n], j, n), Op::new(w, n, 1), 1.0, false);
-        gemm(w, 1, Op::new(&basis[..j * n], j, n).t(), Op::new(&coeff[..j], j, 1), -1.0, true);
+        gemm(
+            Parallelism::Pool,
+            &mut coeff[..j],
+            1,
+            Op::new(&basis[..j * n], j, n),
+            Op::new(w, n, 1),
+            1.0,
+            false,
+        );
+        gemm(
+            Parallelism::Pool,
+            w,
+            1,
+            Op::new(&basis[..j * n], j, n).t(),
+            Op::new(&coeff[..j], j, 1),
+            -1.0,
+            true,
+        );
         for (i, c) in coeff[..j].iter().enumerate() {
             h[i * m + col] += c;
         }
@@ -338,7 +354,15 @@ fn arnoldi(
         };
         if last.converged || restart == opts.max_restarts || k < m {
             let c: Vec<f64> = (0..k).map(|r| u[(r, top)].re + u[(r, top)].im).collect();
-            gemm(&mut leading, 1, Op::new(&basis[..k * n], k, n).t(), Op::new(&c, k, 1), 1.0, false);
+            gemm(
+                Parallelism::Pool,
+                &mut leading,
+                1,
+                Op::new(&basis[..k * n], k, n).t(),
+                Op::new(&c, k, 1),
+                1.0,
+                false,
+            );
             break;
         }
         // Keep the span of the leading Ritz vectors (conjugate pairs whole).
@@ -358,7 +382,15 @@ fn arnoldi(
         let (z, r) = orthonormal_columns(&cols, k);
         // New basis U = V Z (n x r), then the last Arnoldi vector.
         let mut new_basis = vec![0.0; (r + 1) * n];
-        gemm(&mut new_basis[..r * n], n, Op::new(&z, k, r).t(), Op::new(&basis[..k * n], k, n), 1.0, false);
+        gemm(
+            Parallelism::Pool,
+            &mut new_basis[..r * n],
+            n,
+            Op::new(&z, k, r).t(),
+            Op::new(&basis[..k * n], k, n),
+            1.0,
+            false,
+        );
         new_basis[r * n..].copy_from_slice(&basis[k * n..(k + 1) * n]);
         // Projected matrix: T = Zᵀ H Z, last row beta · (e_kᵀ Z).
         let hmat = Mat::<f64>::from_fn(k, k, |r2, c| h[r2 * m + c]);

@@ -4,63 +4,14 @@
 //! each parameter is one number per sequence, on its own unit.
 //!
 //! Shared by the cells in `crate::cell::{indrnn, diag}`, which only define
-//! `φ` and its partials. Parameters, flat: `[weight_ih (H, I), ρ (H), bias (H)]`.
-//! Here: forward over a sequence, BPTT, and RTRL (whole sequence and online).
+//! `φ` and its partials (`crate::cell::elementwise`: the unit map and the
+//! parameter layout `[weight_ih (H, I), ρ (H), bias (H)]`). Here: forward
+//! over a sequence, BPTT, and RTRL (whole sequence and online).
 
+use crate::cell::elementwise::{ElemShape, UnitMap};
 use crate::error::{checked_size, try_zeros, Error, Result};
 use crate::float::Float;
-use crate::linalg::{gemm, Op};
-
-/// The per-unit map of an element-wise cell and its partial derivatives.
-pub trait UnitMap: Sync {
-    /// `(h', ∂h'/∂z, ∂h'/∂ρ, ∂h'/∂h)` for input drive z, recurrent parameter ρ, old state h.
-    fn unit<T: Float>(&self, z: T, rho: T, h: T) -> (T, T, T, T);
-
-    /// All units of one sequence at once: `h` (H) is replaced by h', and
-    /// `coef` (3, H) receives ∂h'/∂z, ∂h'/∂ρ, ∂h'/∂h. Cells override this to
-    /// use the vectorised activation kernels.
-    fn units<T: Float>(&self, z: &[T], rho: &[T], h: &mut [T], coef: &mut [T]) {
-        let n = h.len();
-        let (dz, rest) = coef.split_at_mut(n);
-        let (drho, dh) = rest.split_at_mut(n);
-        for k in 0..n {
-            let (hn, a, b, c) = self.unit(z[k], rho[k], h[k]);
-            h[k] = hn;
-            dz[k] = a;
-            drho[k] = b;
-            dh[k] = c;
-        }
-    }
-}
-
-/// Sizes of an element-wise cell.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ElemShape {
-    pub input: usize,
-    pub hidden: usize,
-}
-
-impl ElemShape {
-    pub fn new(input: usize, hidden: usize) -> Result<Self> {
-        if input == 0 {
-            return Err(Error::value("input_size", "expected a positive size"));
-        }
-        if hidden == 0 {
-            return Err(Error::value("hidden_size", "expected a positive size"));
-        }
-        checked_size(&[hidden, input + 2], "parameters")?;
-        Ok(ElemShape { input, hidden })
-    }
-    pub fn n_params(&self) -> usize {
-        self.hidden * (self.input + 2)
-    }
-    pub fn off_rho(&self) -> usize {
-        self.hidden * self.input
-    }
-    pub fn off_bias(&self) -> usize {
-        self.hidden * (self.input + 1)
-    }
-}
+use crate::linalg::{gemm, Op, Parallelism};
 
 fn check_len(arg: &str, got: usize, want: usize, what: &str) -> Result<()> {
     if got != want {
@@ -74,6 +25,7 @@ fn drives<T: Float>(sh: &ElemShape, params: &[T], x: &[T], rows: usize) -> Resul
     let h = sh.hidden;
     let mut z = try_zeros(checked_size(&[rows, h], "input drives")?, "input drives")?;
     gemm(
+        Parallelism::Pool,
         &mut z,
         h,
         Op::new(x, rows, sh.input),
@@ -192,14 +144,30 @@ pub fn backward<T: Float, U: UnitMap>(
         }
         // Weight gradients and dx as single GEMMs over all steps.
         let rows = steps * batch;
-        gemm(&mut grad[..sh.off_rho()], i, Op::new(&dz, rows, h).t(), Op::new(x, rows, i), T::ONE, false);
+        gemm(
+            Parallelism::Pool,
+            &mut grad[..sh.off_rho()],
+            i,
+            Op::new(&dz, rows, h).t(),
+            Op::new(x, rows, i),
+            T::ONE,
+            false,
+        );
         for row in dz.chunks(h) {
             for (gb, &d) in grad[sh.off_bias()..].iter_mut().zip(row) {
                 *gb += d;
             }
         }
         let mut dx = try_zeros(steps * batch * i, "dx")?;
-        gemm(&mut dx, i, Op::new(&dz, rows, h), Op::new(&params[..sh.off_rho()], h, i), T::ONE, false);
+        gemm(
+            Parallelism::Pool,
+            &mut dx,
+            i,
+            Op::new(&dz, rows, h),
+            Op::new(&params[..sh.off_rho()], h, i),
+            T::ONE,
+            false,
+        );
         Ok(Backward { dx, dh0: carry, grad })
     })
 }

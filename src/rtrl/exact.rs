@@ -27,7 +27,7 @@ use super::CellShape;
 use crate::error::{checked_size, try_zeros, Result};
 use crate::float::Float;
 use crate::kernels::wide;
-use crate::linalg::{gemm_serial, Op};
+use crate::linalg::{gemm, Op, Parallelism};
 use rayon::prelude::*;
 
 /// Bytes of old and new sensitivity columns one (block, sequence) pass may
@@ -334,7 +334,7 @@ fn advance_block<T: Float>(
             }
         }
     }
-    gemm_serial(&mut dst[b * w..], row_stride, jb, mh, T::ONE, c == 2);
+    gemm(Parallelism::Serial, &mut dst[b * w..], row_stride, jb, mh, T::ONE, c == 2);
     // F_t: alpha ⊗ [x, 1] on the rows of W_ih / b_ih, beta ⊗ [h_prev, 1] on
     // W_hh / b_hh; parameter row r = g*H + k feeds unit k only.
     let x_b = &x[seq * i..(seq + 1) * i];

@@ -1,9 +1,7 @@
 //! One cell step together with its per-unit partial derivatives: what every
-//! RTRL variant needs and BPTT code does not expose.
-//!
-//! With `A = W_ih x + b_ih` and `B = W_hh h + b_hh` (rows `g*H + k` for gate g
-//! of unit k), the new state of unit k depends only on the rows of unit k and
-//! on the old state of unit k:
+//! RTRL variant needs and BPTT code does not expose. The matrix products are
+//! done here; the cell (`crate::cell`, `Cell::rtrl_row`) gives the new state
+//! and the partials
 //!
 //! ```text
 //! alpha[c][g][k] = ∂s'_{c,k} / ∂A_{g,k}
@@ -11,16 +9,18 @@
 //! gamma[c][d][k] = ∂s'_{c,k} / ∂s_{d,k}   (direct, not through B)
 //! ```
 //!
-//! for state components c, d (h = 0, LSTM c = 1). The full Jacobian is then
+//! with `A = W_ih x + b_ih` and `B = W_hh h + b_hh` (rows `g*H + k` for gate g
+//! of unit k), for state components c, d (h = 0, LSTM c = 1). The full
+//! Jacobian is then
 //! `J[c,k; d,j] = gamma[c][d][k] δ_kj + [d = h] sum_g beta[c][g][k] W_hh[gH+k, j]`
 //! and the immediate Jacobian has entries `alpha * x_j`, `alpha`, `beta * h_j`,
 //! `beta` on the rows of unit k of W_ih, b_ih, W_hh, b_hh.
 
-use super::{CellKind, CellShape};
+use super::CellShape;
+use crate::cell::{with_cell, Cell, RtrlRow};
 use crate::error::{checked_size, try_zeros, Result};
 use crate::float::Float;
-use crate::kernels::{sigmoid_inplace, tanh_inplace};
-use crate::layer::matmul::mul_nt;
+use crate::linalg::mul_nt;
 
 /// Scratch and per-unit derivatives of one step, for a batch.
 pub struct Local<T> {
@@ -88,110 +88,34 @@ pub fn step<T: Float>(
         dst.copy_from_slice(&src[..h]);
     }
     mul_nt(&mut loc.b, &loc.h, w_hh, batch, h, r, false);
-    let one = T::ONE;
-    let relu = sh.kind == CellKind::RnnRelu;
-    for bi in 0..batch {
-        // Pre-activations are overwritten by the gate values (vectorised activations).
-        let a = &mut loc.a[bi * r..(bi + 1) * r];
-        let bv = &mut loc.b[bi * r..(bi + 1) * r];
-        for (v, bias) in a.iter_mut().zip(b_ih) {
-            *v += *bias;
-        }
-        for (v, bias) in bv.iter_mut().zip(b_hh) {
-            *v += *bias;
-        }
-        let sp = &s_prev[bi * c * h..(bi + 1) * c * h];
-        let sn = &mut s_new[bi * c * h..(bi + 1) * c * h];
-        let ab = |c_: usize, g: usize, k: usize| Local::<T>::ab(sh, bi, c_, g, k);
-        let gi = |c_: usize, d: usize, k: usize| Local::<T>::gi(sh, bi, c_, d, k);
-        match sh.kind {
-            CellKind::RnnTanh | CellKind::RnnRelu => {
-                for (v, &w) in a.iter_mut().zip(bv.iter()) {
-                    *v += w;
-                }
-                if relu {
-                    crate::kernels::relu_inplace(a);
-                } else {
-                    tanh_inplace(a);
-                }
-                for k in 0..h {
-                    let t = a[k];
-                    let d = if relu {
-                        if t > T::ZERO {
-                            one
-                        } else {
-                            T::ZERO
-                        }
-                    } else {
-                        one - t * t
-                    };
-                    sn[k] = t;
-                    loc.alpha[ab(0, 0, k)] = d;
-                    loc.beta[ab(0, 0, k)] = d;
-                    loc.gamma[gi(0, 0, k)] = T::ZERO;
-                }
+    let (cg, cc) = (c * r, c * c * h);
+    with_cell!(sh.kind, cell => {
+        for bi in 0..batch {
+            let a = &mut loc.a[bi * r..(bi + 1) * r];
+            let bv = &mut loc.b[bi * r..(bi + 1) * r];
+            for (v, bias) in a.iter_mut().zip(b_ih) {
+                *v += *bias;
             }
-            CellKind::Lstm => {
-                for (v, &w) in a.iter_mut().zip(bv.iter()) {
-                    *v += w;
-                }
-                sigmoid_inplace(&mut a[..2 * h]);
-                tanh_inplace(&mut a[2 * h..3 * h]);
-                sigmoid_inplace(&mut a[3 * h..]);
-                let tc = &mut loc.h[bi * h..(bi + 1) * h];
-                for k in 0..h {
-                    sn[h + k] = a[h + k] * sp[h + k] + a[k] * a[2 * h + k];
-                    tc[k] = sn[h + k];
-                }
-                tanh_inplace(tc);
-                for k in 0..h {
-                    let (ig, fg, gg, og) = (a[k], a[h + k], a[2 * h + k], a[3 * h + k]);
-                    let (c_old, tc) = (sp[h + k], tc[k]);
-                    sn[k] = og * tc;
-                    // dc'/dz_g for the gates i, f, g, o.
-                    let dc = [ig * (one - ig) * gg, fg * (one - fg) * c_old, ig * (one - gg * gg), T::ZERO];
-                    let dh_dc = og * (one - tc * tc);
-                    for (g, &dcg) in dc.iter().enumerate() {
-                        let dh = if g == 3 { og * (one - og) * tc } else { dh_dc * dcg };
-                        loc.alpha[ab(0, g, k)] = dh;
-                        loc.beta[ab(0, g, k)] = dh;
-                        loc.alpha[ab(1, g, k)] = dcg;
-                        loc.beta[ab(1, g, k)] = dcg;
-                    }
-                    loc.gamma[gi(0, 0, k)] = T::ZERO;
-                    loc.gamma[gi(0, 1, k)] = dh_dc * fg;
-                    loc.gamma[gi(1, 0, k)] = T::ZERO;
-                    loc.gamma[gi(1, 1, k)] = fg;
-                }
+            for (v, bias) in bv.iter_mut().zip(b_hh) {
+                *v += *bias;
             }
-            CellKind::Gru => {
-                for (v, &w) in a[..2 * h].iter_mut().zip(bv.iter()) {
-                    *v += w;
-                }
-                sigmoid_inplace(&mut a[..2 * h]);
-                for k in 0..h {
-                    a[2 * h + k] += a[k] * bv[2 * h + k];
-                }
-                tanh_inplace(&mut a[2 * h..]);
-                for k in 0..h {
-                    let (rg, zg, ng, bn) = (a[k], a[h + k], a[2 * h + k], bv[2 * h + k]);
-                    let hp = sp[k];
-                    sn[k] = (one - zg) * ng + zg * hp;
-                    // h' = (1-z) n + z h;  n = tanh(A_n + r B_n).
-                    let qn = (one - zg) * (one - ng * ng);
-                    let dr = qn * bn * rg * (one - rg);
-                    let dz = (hp - ng) * zg * (one - zg);
-                    loc.alpha[ab(0, 0, k)] = dr;
-                    loc.beta[ab(0, 0, k)] = dr;
-                    loc.alpha[ab(0, 1, k)] = dz;
-                    loc.beta[ab(0, 1, k)] = dz;
-                    loc.alpha[ab(0, 2, k)] = qn;
-                    loc.beta[ab(0, 2, k)] = qn * rg;
-                    loc.gamma[gi(0, 0, k)] = zg;
-                }
-            }
+            // The gathered h rows were consumed by the product above: scratch now.
+            Cell::<T>::rtrl_row(
+                &cell,
+                RtrlRow {
+                    h,
+                    a,
+                    b: bv,
+                    s_prev: &s_prev[bi * c * h..(bi + 1) * c * h],
+                    s_new: &mut s_new[bi * c * h..(bi + 1) * c * h],
+                    alpha: &mut loc.alpha[bi * cg..(bi + 1) * cg],
+                    beta: &mut loc.beta[bi * cg..(bi + 1) * cg],
+                    gamma: &mut loc.gamma[bi * cc..(bi + 1) * cc],
+                    scratch: &mut loc.h[bi * h..(bi + 1) * h],
+                },
+            );
         }
-    }
+    });
 }
 
 /// The four blocks of the flat parameter vector as (offset, coefficient

@@ -11,10 +11,11 @@
 //! is available at once, without storing the past. Summed over a sequence it
 //! equals BPTT's gradient for fixed weights.
 //!
-//! The cells (Elman tanh/relu, LSTM, GRU; PyTorch gate orders and parameter
-//! layout) are written as pre-activation rows `A = W_ih x + b_ih`,
-//! `B = W_hh h + b_hh` followed by a per-unit map; `local.rs` gives the per-unit
-//! partial derivatives, from which
+//! The cells (`crate::cell::Mode`: Elman tanh/relu, LSTM, GRU; PyTorch gate
+//! orders and parameter layout) are written as pre-activation rows
+//! `A = W_ih x + b_ih`, `B = W_hh h + b_hh` followed by a per-unit map; each
+//! cell gives its per-unit partial derivatives (`Cell::rtrl_row`, called by
+//! `local.rs`), from which
 //! - `exact.rs`: the full recursion, `J_t M_{t-1}` as one GEMM per step and
 //!   sequence, `F_t` applied from its Kronecker structure (never built densely);
 //! - `snap.rs`: SnAp-1, the sensitivity of each parameter on its own unit only;
@@ -31,63 +32,23 @@ mod local;
 mod snap;
 mod uoro;
 
+use crate::cell::Mode;
 use crate::error::{Error, Result};
 use crate::float::Float;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use local::Local;
 
-/// The recurrent cells RTRL knows (PyTorch's `mode` names).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CellKind {
-    RnnTanh,
-    RnnRelu,
-    Lstm,
-    Gru,
-}
-
-impl CellKind {
-    /// From PyTorch's mode string ("RNN_TANH", "RNN_RELU", "LSTM", "GRU").
-    pub fn parse(mode: &str) -> Result<Self> {
-        match mode {
-            "RNN_TANH" => Ok(CellKind::RnnTanh),
-            "RNN_RELU" => Ok(CellKind::RnnRelu),
-            "LSTM" => Ok(CellKind::Lstm),
-            "GRU" => Ok(CellKind::Gru),
-            _ => Err(Error::value(
-                "mode",
-                format!("expected 'RNN_TANH', 'RNN_RELU', 'LSTM' or 'GRU', got {mode:?}"),
-            )),
-        }
-    }
-    /// Gate blocks per unit (rows of `weight_ih` are `gates * hidden`).
-    pub fn gates(self) -> usize {
-        match self {
-            CellKind::RnnTanh | CellKind::RnnRelu => 1,
-            CellKind::Lstm => 4,
-            CellKind::Gru => 3,
-        }
-    }
-    /// State components per unit: h, and c for the LSTM.
-    pub fn comps(self) -> usize {
-        if self == CellKind::Lstm {
-            2
-        } else {
-            1
-        }
-    }
-}
-
 /// Sizes of one single-layer, unidirectional cell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CellShape {
-    pub kind: CellKind,
+    pub kind: Mode,
     pub input: usize,
     pub hidden: usize,
 }
 
 impl CellShape {
-    pub fn new(kind: CellKind, input: usize, hidden: usize) -> Result<Self> {
+    pub fn new(kind: Mode, input: usize, hidden: usize) -> Result<Self> {
         if hidden == 0 {
             return Err(Error::value("hidden_size", "expected a positive size"));
         }

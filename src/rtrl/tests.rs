@@ -2,12 +2,14 @@
 //! diagonal recurrences, UORO's mean, the memory guard.
 
 use super::*;
+use crate::cell::Mode;
 
 fn data(n: usize, s: f64) -> Vec<f64> {
     (0..n).map(|i| ((i as f64 + 1.0) * s).sin() * 0.6).collect()
 }
 
-const KINDS: [CellKind; 4] = [CellKind::RnnTanh, CellKind::RnnRelu, CellKind::Lstm, CellKind::Gru];
+const KINDS: [Mode; 6] =
+    [Mode::RnnTanh, Mode::RnnRelu, Mode::Lstm, Mode::Gru, Mode::LstmNoForget, Mode::LstmCifg];
 
 struct Case {
     sh: CellShape,
@@ -19,7 +21,7 @@ struct Case {
     h0: Vec<f64>,
 }
 
-fn case(kind: CellKind) -> Case {
+fn case(kind: Mode) -> Case {
     let sh = CellShape::new(kind, 3, 4).unwrap();
     let (t, b) = (5, 2);
     Case {
@@ -34,7 +36,7 @@ fn case(kind: CellKind) -> Case {
 }
 
 fn run(c: &Case, method: Method, p: &[f64]) -> SequenceResult<f64> {
-    let c0 = if c.sh.kind == CellKind::Lstm { Some(&c.h0[..]) } else { None };
+    let c0 = if c.sh.kind.has_c() { Some(&c.h0[..]) } else { None };
     gradient(c.sh, method, p, &c.x, &c.dy, c.t, c.b, Some(&c.h0), c0, None).unwrap()
 }
 
@@ -88,7 +90,7 @@ fn snap1_equals_exact_on_diagonal_recurrence() {
 
 #[test]
 fn uoro_is_seeded_and_its_mean_approaches_exact() {
-    let c = case(CellKind::Gru);
+    let c = case(Mode::Gru);
     let exact = run(&c, Method::Exact, &c.p).grad;
     let a = run(&c, Method::Uoro { seed: 3 }, &c.p).grad;
     assert_eq!(a, run(&c, Method::Uoro { seed: 3 }, &c.p).grad);
@@ -107,7 +109,7 @@ fn uoro_is_seeded_and_its_mean_approaches_exact() {
 
 #[test]
 fn memory_guard_states_the_size() {
-    let sh = CellShape::new(CellKind::Lstm, 8, 512).unwrap();
+    let sh = CellShape::new(Mode::Lstm, 8, 512).unwrap();
     let e = Rtrl::<f64>::new(sh, Method::Exact, 4, Some(1 << 20)).err().unwrap();
     match e {
         Error::Alloc { bytes, what } => {
@@ -121,19 +123,21 @@ fn memory_guard_states_the_size() {
 
 #[test]
 fn bad_sizes_are_errors() {
-    let sh = CellShape::new(CellKind::RnnTanh, 2, 3).unwrap();
+    let sh = CellShape::new(Mode::RnnTanh, 2, 3).unwrap();
     let mut r = Rtrl::<f32>::new(sh, Method::Exact, 1, None).unwrap();
     assert!(matches!(r.step(&[0.0; 3], &[0.0; 2], None, None), Err(Error::Shape { .. })));
     assert!(matches!(r.step(&vec![0.0; sh.n_params()], &[0.0; 3], None, None), Err(Error::Shape { .. })));
     assert!(r.reset(None, Some(&[0.0; 3])).is_err());
-    assert!(CellShape::new(CellKind::Gru, 0, 3).is_err());
+    assert!(CellShape::new(Mode::Gru, 0, 3).is_err());
     assert!(Method::parse("diag", 0).is_err());
-    assert!(CellKind::parse("lstm").is_err());
+    // One mode parser for layers and RTRL: any case, a clear error otherwise.
+    assert_eq!(Mode::parse("lstm").unwrap(), Mode::Lstm);
+    assert!(matches!(Mode::parse("lstmx"), Err(Error::Value { .. })));
 }
 
 #[test]
 fn thread_count_does_not_change_results() {
-    let c = case(CellKind::Lstm);
+    let c = case(Mode::Lstm);
     crate::par::set_num_threads(1);
     let a = run(&c, Method::Exact, &c.p).grad;
     crate::par::set_num_threads(2);
@@ -153,7 +157,7 @@ fn exact_blocks_of_any_width_agree() {
         let run_width = |width: usize, fused: bool| {
             let mut r = Rtrl::new(c.sh, Method::Exact, c.b, None).unwrap();
             r.sens = Sens::Exact(exact::Exact::with_width(&c.sh, c.b, width).unwrap());
-            let c0 = if kind == CellKind::Lstm { Some(&c.h0[..]) } else { None };
+            let c0 = if kind.has_c() { Some(&c.h0[..]) } else { None };
             r.reset(Some(&c.h0), c0).unwrap();
             let mut g = vec![0.0; p];
             let (bi, bh) = (c.b * 3, c.b * 4);
@@ -188,7 +192,7 @@ fn exact_whole_sequence_equals_step_by_step() {
     for kind in KINDS {
         let c = case(kind);
         let p = c.sh.n_params();
-        let c0 = if kind == CellKind::Lstm { Some(&c.h0[..]) } else { None };
+        let c0 = if kind.has_c() { Some(&c.h0[..]) } else { None };
         let mut online = Rtrl::new(c.sh, Method::Exact, c.b, None).unwrap();
         online.reset(Some(&c.h0), c0).unwrap();
         let mut want = vec![0.0; p];

@@ -16,7 +16,7 @@ use super::CellShape;
 use crate::error::{checked_size, try_zeros, Result};
 use crate::float::Float;
 use crate::kernels::wide;
-use crate::linalg::{gemm, Op};
+use crate::linalg::{gemm, Op, Parallelism};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{Rng, SeedableRng};
 
@@ -78,7 +78,7 @@ impl<T: Float> Uoro<T> {
         let w_hh = &params[sh.off_whh()..sh.off_bih()];
         // W_hh s̃^h for all sequences at once.
         let sh_op = Op { data: &self.s_tilde[..], rows: self.batch, cols: h, ld: n, trans: false };
-        gemm(&mut self.ws, r, sh_op, Op::new(w_hh, r, h).t(), T::ONE, false);
+        gemm(Parallelism::Pool, &mut self.ws, r, sh_op, Op::new(w_hh, r, h).t(), T::ONE, false);
         let eps = T::from_f64(1e-7);
         let norm2 = |v: &[T]| v.iter().fold(T::ZERO, |s, &a| s + a * a);
         let this = &mut *self;

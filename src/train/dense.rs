@@ -4,7 +4,7 @@
 //! rows in order, so results never depend on the thread count.
 
 use crate::error::try_zeros;
-use crate::linalg::{gemm, Op};
+use crate::linalg::{gemm, Op, Parallelism};
 use crate::{Error, Float, Result};
 
 /// Shape of a linear map applied to `rows` input vectors.
@@ -45,7 +45,15 @@ pub fn linear_forward<T: Float>(
         }
     }
     crate::par::install(|| {
-        gemm(&mut y, o, Op::new(x, rows, i), Op::new(weight, o, i).t(), T::ONE, bias.is_some())
+        gemm(
+            Parallelism::Pool,
+            &mut y,
+            o,
+            Op::new(x, rows, i),
+            Op::new(weight, o, i).t(),
+            T::ONE,
+            bias.is_some(),
+        )
     });
     Ok(y)
 }
@@ -70,8 +78,8 @@ pub fn linear_backward<T: Float>(
     }
     let mut dx = try_zeros::<T>(rows * i, "dx")?;
     crate::par::install(|| {
-        gemm(&mut dx, i, Op::new(dy, rows, o), Op::new(weight, o, i), T::ONE, false);
-        gemm(grad_weight, i, Op::new(dy, rows, o).t(), Op::new(x, rows, i), T::ONE, true);
+        gemm(Parallelism::Pool, &mut dx, i, Op::new(dy, rows, o), Op::new(weight, o, i), T::ONE, false);
+        gemm(Parallelism::Pool, grad_weight, i, Op::new(dy, rows, o).t(), Op::new(x, rows, i), T::ONE, true);
     });
     if let Some(b) = grad_bias {
         for r in dy.chunks(o.max(1)) {

@@ -34,7 +34,13 @@ import numpy as np
 MODES = ("RNN_TANH", "RNN_RELU", "LSTM", "GRU")
 
 # Number of gate blocks stacked in weight_ih / weight_hh / biases.
-GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3, "LSTM_NOFORGET": 3, "LSTM_CIFG": 3}
+
+# The LSTM and its variants without forget-gate rows (see `lstm_variant_step_forward`):
+# they all carry a cell state c and may project.
+LSTM_MODES = ("LSTM", "LSTM_NOFORGET", "LSTM_CIFG")
+# Every mode the reference knows: PyTorch's and the LSTM variants.
+ALL_MODES = MODES + LSTM_MODES[1:]
 
 # Per-layer parameter base names, in PyTorch's order (weight_hr only for LSTM with proj_size > 0).
 _WEIGHTS = ("weight_ih", "weight_hh")
@@ -224,6 +230,49 @@ def lstm_step_backward(dh_new, dc_new, cache):
     return dx, dh, dc, grads
 
 
+def lstm_variant_step_forward(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, *, coupled=False):
+    """LSTM step without forget-gate rows (Greff et al. 2017); returns (h_new, c_new, cache).
+
+    [a_i, a_g, a_o] = x W_ih^T + b_ih + h W_hh^T + b_hh          (3 gate blocks: i, g, o)
+    i = sigmoid(a_i)   g = tanh(a_g)   o = sigmoid(a_o)
+    c' = c + i * g                 no forget gate (the original LSTM, Hochreiter & Schmidhuber 1997)
+    c' = (1 - i) * c + i * g       coupled=True: CIFG, the forget gate is f = 1 - i
+    m  = o * tanh(c'),  h' = m W_hr^T with projection, else h' = m
+    """
+    a_i, a_g, a_o = _split(_affine(x, w_ih, b_ih) + _affine(h, w_hh, b_hh), 3)
+    i, g, o = sigmoid(a_i), np.tanh(a_g), sigmoid(a_o)
+    f = 1.0 - i if coupled else np.ones_like(i)
+    c_new = f * c + i * g
+    tanh_c = np.tanh(c_new)
+    m = o * tanh_c
+    h_new = m if w_hr is None else m @ w_hr.T
+    cache = {"x": x, "h": h, "c": c, "i": i, "f": f, "g": g, "o": o, "tanh_c": tanh_c, "m": m,
+             "coupled": coupled, "w_ih": w_ih, "w_hh": w_hh, "w_hr": w_hr, "bias": b_ih is not None}
+    return h_new, c_new, cache
+
+
+def lstm_variant_step_backward(dh_new, dc_new, cache):
+    """Backward of `lstm_variant_step_forward`; returns (dx, dh, dc, grads).
+
+    dm = dh' W_hr (projection) else dh',  do = dm * tanh(c'),  dc' += dm * o * (1 - tanh(c')^2)
+    di = dc' * g  (no forget gate)   or   dc' * (g - c)  (coupled: c' = c + i (g - c))
+    dg = dc' * i,  dc = dc' * f  (f = 1, or 1 - i)
+    """
+    w_hr = cache["w_hr"]
+    dm = dh_new if w_hr is None else dh_new @ w_hr
+    do = dm * cache["tanh_c"]
+    dc_total = dc_new + dm * cache["o"] * _dtanh(cache["tanh_c"])
+    di = dc_total * (cache["g"] - cache["c"] if cache["coupled"] else cache["g"])
+    dg = dc_total * cache["i"]
+    dc = dc_total * cache["f"]
+    da = np.concatenate([di * _dsigmoid(cache["i"]), dg * _dtanh(cache["g"]), do * _dsigmoid(cache["o"])],
+                        axis=-1)
+    dx, dh, grads = _linear_grads(da, da, cache)
+    if w_hr is not None:
+        grads["weight_hr"] = dh_new.T @ cache["m"]
+    return dx, dh, dc, grads
+
+
 def gru_step_backward(dh_new, cache):
     """Backward of one GRU step; returns (dx, dh, grads).
 
@@ -251,6 +300,9 @@ def _cell_forward(mode, x, h, c, w):
     b_ih, b_hh = w.get("bias_ih"), w.get("bias_hh")
     if mode == "LSTM":
         return lstm_step_forward(x, h, c, w["weight_ih"], w["weight_hh"], b_ih, b_hh, w.get("weight_hr"))
+    if mode in LSTM_MODES:
+        return lstm_variant_step_forward(x, h, c, w["weight_ih"], w["weight_hh"], b_ih, b_hh, w.get("weight_hr"),
+                                         coupled=mode == "LSTM_CIFG")
     if mode == "GRU":
         h_new, cache = gru_step_forward(x, h, w["weight_ih"], w["weight_hh"], b_ih, b_hh)
     else:
@@ -263,6 +315,8 @@ def _cell_backward(mode, dh_new, dc_new, cache):
     """Backward of `_cell_forward`; returns (dx, dh, dc, grads), dc None except LSTM."""
     if mode == "LSTM":
         return lstm_step_backward(dh_new, dc_new, cache)
+    if mode in LSTM_MODES:
+        return lstm_variant_step_backward(dh_new, dc_new, cache)
     if mode == "GRU":
         dx, dh, grads = gru_step_backward(dh_new, cache)
     else:
@@ -321,8 +375,8 @@ def direction_backward(mode, dys, dh_last, dc_last, caches, w, reverse=False):
 
 
 def _check_mode(mode) -> str:
-    if mode not in MODES:
-        raise ValueError(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
+    if mode not in ALL_MODES:
+        raise ValueError(f"mode: expected one of {', '.join(ALL_MODES)}, got {mode!r}")
     return mode
 
 
@@ -333,7 +387,7 @@ def _suffix(layer: int, direction: int) -> str:
 def _layer_bases(mode: str, bias: bool, proj_size: int) -> list[str]:
     """Base names of one (layer, direction) in PyTorch's order."""
     bases = list(_WEIGHTS) + (list(_BIASES) if bias else [])
-    if mode == "LSTM" and proj_size > 0:
+    if mode in LSTM_MODES and proj_size > 0:
         bases.append(_PROJECTION)
     return bases
 
@@ -355,7 +409,7 @@ def param_shapes(mode, input_size, hidden_size, num_layers=1, bidirectional=Fals
     """PyTorch shapes of every parameter, in `param_names` order."""
     _check_mode(mode)
     gates = GATES[mode] * hidden_size
-    h_out = proj_size if (mode == "LSTM" and proj_size > 0) else hidden_size
+    h_out = proj_size if (mode in LSTM_MODES and proj_size > 0) else hidden_size
     directions = 2 if bidirectional else 1
     shapes = {}
     for layer in range(num_layers):
@@ -383,7 +437,7 @@ def init_params(mode, input_size, hidden_size, *, num_layers=1, bidirectional=Fa
     _check_positive("input_size", input_size)
     _check_positive("hidden_size", hidden_size)
     _check_positive("num_layers", num_layers)
-    if proj_size < 0 or (proj_size > 0 and mode != "LSTM"):
+    if proj_size < 0 or (proj_size > 0 and mode not in LSTM_MODES):
         raise ValueError(f"proj_size: expected 0 (or > 0 for LSTM only), got {proj_size}")
     if proj_size >= hidden_size and proj_size > 0:
         raise ValueError(f"proj_size: expected < hidden_size ({hidden_size}), got {proj_size}")
@@ -432,7 +486,7 @@ def _infer_sizes(mode: str, params: Mapping[str, np.ndarray]) -> tuple[int, int,
                          f"for mode {mode}, got {w_hh.shape}")
     hidden_size = w_hh.shape[0] // GATES[mode]
     proj_size = 0
-    if mode == "LSTM" and "weight_hr_l0" in params:
+    if mode in LSTM_MODES and "weight_hr_l0" in params:
         proj_size = np.shape(params["weight_hr_l0"])[0]
         if not 0 < proj_size < hidden_size:  # PyTorch's rule: 0 < proj_size < hidden_size
             raise ValueError(f"params['weight_hr_l0']: proj_size (its rows) must be in 1..{hidden_size - 1} "
@@ -487,8 +541,8 @@ def rnn_forward(mode, x, params, h0=None, c0=None, *, num_layers=1, bidirectiona
                 lengths=None):
     """Forward pass of a PyTorch-style stacked, optionally bidirectional RNN / LSTM / GRU.
 
-    mode: "RNN_TANH", "RNN_RELU", "LSTM" or "GRU". params: PyTorch state_dict names and shapes; hidden
-    size, proj_size and bias are read from them. x: (T, B, I), (B, T, I) if batch_first, or (T, I)
+    mode: one of MODES (LSTM_NOFORGET / LSTM_CIFG: the LSTM variants of `lstm_variant_step_forward`).
+    params: PyTorch state_dict names and shapes; hidden size, proj_size and bias are read from them. x: (T, B, I), (B, T, I) if batch_first, or (T, I)
     unbatched. h0: (D*L, B, h_out) ((D*L, h_out) unbatched) or None for zeros; c0 likewise with H
     features, LSTM only.
 
@@ -531,7 +585,7 @@ def rnn_forward(mode, x, params, h0=None, c0=None, *, num_layers=1, bidirectiona
     rows = directions * num_layers
     batch = () if unbatched else (B,)
     h0 = _state("h0", h0, (rows, *batch, h_out), unbatched, dtype)
-    if mode == "LSTM":
+    if mode in LSTM_MODES:
         c0 = _state("c0", c0, (rows, *batch, hidden_size), unbatched, dtype)
     elif c0 is not None:
         raise ValueError(f"c0: only LSTM has a cell state, got c0 for mode {mode}")
@@ -539,16 +593,16 @@ def rnn_forward(mode, x, params, h0=None, c0=None, *, num_layers=1, bidirectiona
     cache = ForwardCache(mode, num_layers, directions, hidden_size, h_out, batch_first, unbatched, dtype,
                          x.shape, list(expected))
     h_n = np.empty((rows, B, h_out), dtype=dtype)
-    c_n = np.empty((rows, B, hidden_size), dtype=dtype) if mode == "LSTM" else None
+    c_n = np.empty((rows, B, hidden_size), dtype=dtype) if mode in LSTM_MODES else None
     layer_input = xs
     for layer in range(num_layers):
         outputs = []
         for d in range(directions):
             row = layer * directions + d
             w = _direction_weights(params, layer, d, _layer_bases(mode, bias, proj_size), dtype)
-            c_start = c0[row] if mode == "LSTM" else None
+            c_start = c0[row] if mode in LSTM_MODES else None
             ys, h_n[row], c_last, steps = direction_forward(mode, layer_input, h0[row], c_start, w, d == 1)
-            if mode == "LSTM":
+            if mode in LSTM_MODES:
                 c_n[row] = c_last
             cache.weights[layer, d], cache.steps[layer, d] = w, steps
             outputs.append(ys)
@@ -593,7 +647,7 @@ def rnn_backward(cache, dy, dh_n=None, dc_n=None):
     if dy.shape != y_shape:
         raise ValueError(f"dy: expected shape {y_shape} (like y), got {dy.shape}")
     dh_n = _state_grad("dh_n", dh_n, cache, h_out)
-    if cache.mode == "LSTM":
+    if cache.mode in LSTM_MODES:
         dc_n = _state_grad("dc_n", dc_n, cache, H)
     elif dc_n is not None:
         raise ValueError(f"dc_n: only LSTM has a cell state, got dc_n for mode {cache.mode}")
@@ -601,18 +655,18 @@ def rnn_backward(cache, dy, dh_n=None, dc_n=None):
     # Gradient w.r.t. the top layer's output, time-major (T, B, D*h_out).
     d_out = dy[:, None, :] if cache.unbatched else (dy.transpose(1, 0, 2) if cache.batch_first else dy)
     dh0 = np.empty_like(dh_n)
-    dc0 = np.empty_like(dc_n) if cache.mode == "LSTM" else None
+    dc0 = np.empty_like(dc_n) if cache.mode in LSTM_MODES else None
     grads = {}
     for layer in reversed(range(cache.num_layers)):
         d_in = 0
         for d in range(D):
             row = layer * D + d
             w = cache.weights[layer, d]
-            dc_last = dc_n[row] if cache.mode == "LSTM" else None
+            dc_last = dc_n[row] if cache.mode in LSTM_MODES else None
             dys = d_out[:, :, d * h_out:(d + 1) * h_out]
             dxs, dh0[row], dc_first, g = direction_backward(cache.mode, dys, dh_n[row], dc_last,
                                                            cache.steps[layer, d], w, d == 1)
-            if cache.mode == "LSTM":
+            if cache.mode in LSTM_MODES:
                 dc0[row] = dc_first
             d_in = d_in + dxs  # both directions read the same input sequence
             for base, value in g.items():

@@ -1,0 +1,222 @@
+//! The per-step products of a time loop: `C (+)= A B^T` and `C (+)= A B` on
+//! contiguous row-major operands, serial on the calling thread. For batch 1
+//! and small hidden sizes a step is a few thousand multiply-adds, where the
+//! set-up cost of a general GEMM call dominates; there plain loops over
+//! contiguous rows (dot products / axpys) are faster. Larger shapes go to
+//! faer (never the packed kernels: these products are per step, see
+//! `crate::layer::matmul::StepWeight` for the packed per-step path).
+
+use super::{faer_gemm, Op};
+use crate::Float;
+use faer::Par;
+
+/// Products up to this many multiply-adds (and at most `SMALL_ROWS` rows)
+/// use the plain loops.
+const SMALL_FLOPS: usize = 1 << 16;
+const SMALL_ROWS: usize = 8;
+
+fn is_small(m: usize, n: usize, k: usize) -> bool {
+    m <= SMALL_ROWS && m.saturating_mul(n).saturating_mul(k) <= SMALL_FLOPS
+}
+
+/// Dot product with 8 independent accumulators (vectorizes; fixed order).
+#[inline(always)]
+fn dot<T: Float>(a: &[T], b: &[T]) -> T {
+    let mut acc = [T::ZERO; 8];
+    let ca = a.chunks_exact(8);
+    let cb = b.chunks_exact(8);
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (x, y) in ra.iter().zip(rb) {
+        s += *x * *y;
+    }
+    s
+}
+
+/// The plain loops of the small path. `#[inline(always)]` so that the AVX2
+/// entry points below get them compiled with wider vectors; the explicit
+/// accumulator lanes fix the summation order, so both builds give the same bits.
+#[inline(always)]
+fn small_nt<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: usize, accumulate: bool) {
+    for (crow, arow) in c.chunks_exact_mut(n).zip(a.chunks_exact(k)).take(m) {
+        for (cv, brow) in crow.iter_mut().zip(b.chunks_exact(k)) {
+            let d = dot(arow, brow);
+            *cv = if accumulate { *cv + d } else { d };
+        }
+    }
+}
+
+/// Columns of C kept in registers while the `k` loop runs (`small_nn`).
+const NN_BLOCK: usize = 64;
+
+/// `C += a_k * B_k` over `k`, one register-resident block of columns at a
+/// time. Every element is summed in the same order (`c`, then `k` = 0, 1, ...)
+/// whatever the block or vector width, so all builds give the same bits.
+#[inline(always)]
+fn small_nn<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: usize, accumulate: bool) {
+    if n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            c[..m * n].fill(T::ZERO);
+        }
+        return;
+    }
+    for (crow, arow) in c.chunks_exact_mut(n).zip(a.chunks_exact(k)).take(m) {
+        let mut j0 = 0;
+        while j0 < n {
+            let w = NN_BLOCK.min(n - j0);
+            let mut acc = [T::ZERO; NN_BLOCK];
+            if accumulate {
+                acc[..w].copy_from_slice(&crow[j0..j0 + w]);
+            }
+            if w == NN_BLOCK {
+                for (p, &av) in arow.iter().enumerate() {
+                    let brow = &b[p * n + j0..p * n + j0 + NN_BLOCK];
+                    for l in 0..NN_BLOCK {
+                        acc[l] += av * brow[l];
+                    }
+                }
+            } else {
+                for (p, &av) in arow.iter().enumerate() {
+                    let brow = &b[p * n + j0..p * n + j0 + w];
+                    for (x, &bv) in acc.iter_mut().zip(brow) {
+                        *x += av * bv;
+                    }
+                }
+            }
+            crow[j0..j0 + w].copy_from_slice(&acc[..w]);
+            j0 += w;
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use crate::Float;
+
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn small_nt<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: usize, acc: bool) {
+        super::small_nt(c, a, b, m, k, n, acc)
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn small_nn<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: usize, acc: bool) {
+        super::small_nn(c, a, b, m, k, n, acc)
+    }
+
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn small_nn_512<T: Float>(
+        c: &mut [T],
+        a: &[T],
+        b: &[T],
+        m: usize,
+        k: usize,
+        n: usize,
+        acc: bool,
+    ) {
+        super::small_nn(c, a, b, m, k, n, acc)
+    }
+}
+
+/// `C (m, n) (+)= A (m, k) · B^T` with `B` stored row-major as `(n, k)`.
+pub fn mul_nt<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: usize, accumulate: bool) {
+    if !is_small(m, n, k) {
+        faer_gemm(Par::Seq, c, n, Op::new(a, m, k), Op::new(b, n, k).t(), T::ONE, accumulate);
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 support was just checked.
+        unsafe { avx2::small_nt(c, a, b, m, k, n, accumulate) };
+        return;
+    }
+    small_nt(c, a, b, m, k, n, accumulate)
+}
+
+/// `C (m, n) (+)= A (m, k) · B` with `B` stored row-major as `(k, n)`.
+pub fn mul_nn<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: usize, accumulate: bool) {
+    if !is_small(m, n, k) {
+        faer_gemm(Par::Seq, c, n, Op::new(a, m, k), Op::new(b, k, n), T::ONE, accumulate);
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: AVX-512F support was just checked.
+        unsafe { avx2::small_nn_512(c, a, b, m, k, n, accumulate) };
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 support was just checked.
+        unsafe { avx2::small_nn(c, a, b, m, k, n, accumulate) };
+        return;
+    }
+    small_nn(c, a, b, m, k, n, accumulate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(n: usize, s: f64) -> Vec<f64> {
+        (0..n).map(|i| ((i as f64 + 1.0) * s).sin()).collect()
+    }
+
+    #[test]
+    fn plain_and_avx2_builds_give_the_same_bits() {
+        let (m, k, n) = (3, 37, 19);
+        let a = data(m * k, 0.3);
+        let b = data(n * k, 0.7);
+        let mut c1 = vec![0.5; m * n];
+        let mut c2 = c1.clone();
+        small_nt(&mut c1, &a, &b, m, k, n, true);
+        mul_nt(&mut c2, &a, &b, m, k, n, true);
+        assert_eq!(c1, c2);
+        let (mut c1, mut c2) = (vec![0.0; m * k], vec![0.0; m * k]);
+        small_nn(&mut c1, &a, &b, m, n, k, false);
+        mul_nn(&mut c2, &a, &b, m, n, k, false);
+        assert_eq!(c1, c2);
+        // Wider than one register block, accumulating.
+        let (m, k, n) = (2, 9, 150);
+        let (a, b) = (data(m * k, 0.3), data(k * n, 0.7));
+        let mut c1 = data(m * n, 0.2);
+        let mut c2 = c1.clone();
+        small_nn(&mut c1, &a, &b, m, k, n, true);
+        mul_nn(&mut c2, &a, &b, m, k, n, true);
+        assert_eq!(c1, c2);
+    }
+
+    #[test]
+    fn small_and_large_paths_agree_with_naive() {
+        for &(m, k, n) in &[(1, 5, 3), (2, 17, 9), (3, 64, 256), (40, 33, 70)] {
+            let a = data(m * k, 0.3);
+            let bt = data(n * k, 0.7); // (n, k)
+            let bn = data(k * n, 0.9); // (k, n)
+            let mut c = vec![1.0; m * n];
+            mul_nt(&mut c, &a, &bt, m, k, n, true);
+            let mut c2 = vec![0.0; m * n];
+            mul_nn(&mut c2, &a, &bn, m, k, n, false);
+            for i in 0..m {
+                for j in 0..n {
+                    let want: f64 = 1.0 + (0..k).map(|p| a[i * k + p] * bt[j * k + p]).sum::<f64>();
+                    assert!((c[i * n + j] - want).abs() < 1e-12);
+                    let want2: f64 = (0..k).map(|p| a[i * k + p] * bn[p * n + j]).sum();
+                    assert!((c2[i * n + j] - want2).abs() < 1e-12);
+                }
+            }
+        }
+    }
+}
