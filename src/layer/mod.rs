@@ -460,8 +460,7 @@ pub fn backward<T: Float>(
     let dy = packed_dy.as_deref().unwrap_or(dy);
     let dh_n = dh_s.as_deref().or(dh_n);
     let dc_n = dc_s.as_deref().or(dc_n);
-    let mut run =
-        move || with_cell!(spec.mode, cell => stack_backward(&cell, params, cache, dy, dh_n, dc_n, grads, need_dx));
+    let mut run = move || with_cell!(spec.mode, cell => stack_backward(&cell, params, cache, dy, dh_n, dc_n, grads, need_dx));
     let g = if spec.serial(t, b) { run() } else { crate::par::install(run) }?;
     if pk.is_identity() {
         return Ok(g);

@@ -12,7 +12,7 @@
 
 use super::splitmix::SplitMix64;
 use crate::error::{try_zeros, Error, Result};
-use crate::linalg::{gemm, Op};
+use crate::linalg::{gemm, Op, Parallelism};
 use rayon::prelude::*;
 
 /// `Err` naming `arg` unless every entry is +1 or -1.
@@ -74,7 +74,7 @@ pub fn hebbian(weights: &mut [f32], n: usize, patterns: &[i8]) -> Result<()> {
             let rows = BLOCK.min(n - r0);
             // counts = ξ[:, r0..r0+rows]ᵀ ξ
             let a = Op { data: &xi[r0..], rows: p, cols: rows, ld: n, trans: true };
-            gemm(&mut counts[..rows * n], n, a, Op::new(&xi, p, n), 1.0, false);
+            gemm(Parallelism::Pool, &mut counts[..rows * n], n, a, Op::new(&xi, p, n), 1.0, false);
             weights[r0 * n..(r0 + rows) * n]
                 .par_chunks_mut(n)
                 .zip(counts.par_chunks(n))

@@ -6,7 +6,7 @@
 //! queries, the patterns and `β`.
 
 use crate::error::{Error, Result};
-use crate::linalg::{gemm, Op};
+use crate::linalg::{gemm, Op, Parallelism};
 use crate::Float;
 
 /// Sizes of one retrieval: `batch` queries, `patterns` stored rows, `dim` each.
@@ -66,6 +66,7 @@ pub fn forward<T: Float>(d: Dims, query: &[T], stored: &[T], beta: T) -> Result<
     let mut out = vec![T::ZERO; d.batch * d.dim];
     crate::par::install(|| {
         gemm(
+            Parallelism::Pool,
             &mut a,
             d.patterns,
             Op::new(query, d.batch, d.dim),
@@ -75,6 +76,7 @@ pub fn forward<T: Float>(d: Dims, query: &[T], stored: &[T], beta: T) -> Result<
         );
         softmax_rows(&mut a, d.patterns);
         gemm(
+            Parallelism::Pool,
             &mut out,
             d.dim,
             Op::new(&a, d.batch, d.patterns),
@@ -115,17 +117,17 @@ pub fn backward<T: Float>(
     let mut scores = vec![T::ZERO; b * p];
     crate::par::install(|| {
         let xs = Op::new(stored, p, dim);
-        gemm(&mut ds, p, Op::new(dout, b, dim), xs.t(), T::ONE, false);
+        gemm(Parallelism::Pool, &mut ds, p, Op::new(dout, b, dim), xs.t(), T::ONE, false);
         for (drow, arow) in ds.chunks_exact_mut(p).zip(attn.chunks_exact(p)) {
             let dot: T = drow.iter().zip(arow).map(|(&x, &y)| x * y).sum();
             for (x, &y) in drow.iter_mut().zip(arow) {
                 *x = y * (*x - dot);
             }
         }
-        gemm(&mut dq, dim, Op::new(&ds, b, p), xs, beta, false);
-        gemm(&mut dx, dim, Op::new(attn, b, p).t(), Op::new(dout, b, dim), T::ONE, false);
-        gemm(&mut dx, dim, Op::new(&ds, b, p).t(), Op::new(query, b, dim), beta, true);
-        gemm(&mut scores, p, Op::new(query, b, dim), xs.t(), T::ONE, false);
+        gemm(Parallelism::Pool, &mut dq, dim, Op::new(&ds, b, p), xs, beta, false);
+        gemm(Parallelism::Pool, &mut dx, dim, Op::new(attn, b, p).t(), Op::new(dout, b, dim), T::ONE, false);
+        gemm(Parallelism::Pool, &mut dx, dim, Op::new(&ds, b, p).t(), Op::new(query, b, dim), beta, true);
+        gemm(Parallelism::Pool, &mut scores, p, Op::new(query, b, dim), xs.t(), T::ONE, false);
     });
     let dbeta = ds.iter().zip(&scores).map(|(&x, &y)| x * y).sum();
     Ok((dq, dx, dbeta))

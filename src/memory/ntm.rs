@@ -31,9 +31,10 @@
 //! `output.bias (O)`, `read0 (R, M)` and, when learned, `memory0 (N, M)`.
 
 use super::modern::softmax_rows;
-use crate::cell::{Cell, Lstm};
+use crate::cell::lstm::FULL;
+use crate::cell::{BackIo, Cell, Lstm, StepIo};
 use crate::error::{checked_size, try_zeros, Error, Result};
-use crate::linalg::{gemm, Op};
+use crate::linalg::{gemm, Op, Parallelism};
 use crate::Float;
 
 /// Added to the product of norms in the cosine similarity.
@@ -468,10 +469,26 @@ fn output<T: Float>(spec: &NtmSpec, params: &NtmParams<'_, T>, tape: &Tape<T>, t
     let sn = tape.state_at(t + 1);
     fill_rows(yt, params.out_bias);
     let h = &tape.h[sn * b * hid..(sn + 1) * b * hid];
-    gemm(yt, o, Op::new(h, b, hid), cols(params.out_weight, o, hid + rm, 0, hid).t(), T::ONE, true);
+    gemm(
+        Parallelism::Pool,
+        yt,
+        o,
+        Op::new(h, b, hid),
+        cols(params.out_weight, o, hid + rm, 0, hid).t(),
+        T::ONE,
+        true,
+    );
     if rm > 0 {
         let r = &tape.r[sn * b * rm..(sn + 1) * b * rm];
-        gemm(yt, o, Op::new(r, b, rm), cols(params.out_weight, o, hid + rm, hid, rm).t(), T::ONE, true);
+        gemm(
+            Parallelism::Pool,
+            yt,
+            o,
+            Op::new(r, b, rm),
+            cols(params.out_weight, o, hid + rm, hid, rm).t(),
+            T::ONE,
+            true,
+        );
     }
 }
 
@@ -491,10 +508,19 @@ fn step_forward<T: Float>(
     // Controller: gates = bias + x W_ih[:, :I]ᵀ + r_prev W_ih[:, I:]ᵀ; rec = h_prev W_hhᵀ.
     let gates = &mut tape.gates[st * b * g4..(st + 1) * b * g4];
     fill_rows(gates, bias);
-    gemm(gates, g4, Op::new(xt, b, i_n), cols(params.weight_ih, g4, ctrl_in, 0, i_n).t(), T::ONE, true);
+    gemm(
+        Parallelism::Pool,
+        gates,
+        g4,
+        Op::new(xt, b, i_n),
+        cols(params.weight_ih, g4, ctrl_in, 0, i_n).t(),
+        T::ONE,
+        true,
+    );
     if rm > 0 {
         let r_prev = &tape.r[sp * b * rm..(sp + 1) * b * rm];
         gemm(
+            Parallelism::Pool,
             gates,
             g4,
             Op::new(r_prev, b, rm),
@@ -504,15 +530,41 @@ fn step_forward<T: Float>(
         );
     }
     let (h_prev, h_new) = prev_next(&mut tape.h, b * hid, sp, sn);
-    gemm(rec, g4, Op::new(h_prev, b, hid), Op::new(params.weight_hh, g4, hid).t(), T::ONE, false);
+    gemm(
+        Parallelism::Pool,
+        rec,
+        g4,
+        Op::new(h_prev, b, hid),
+        Op::new(params.weight_hh, g4, hid).t(),
+        T::ONE,
+        false,
+    );
     let (c_prev, c_new) = prev_next(&mut tape.c, b * hid, sp, sn);
     let tanh_c = &mut tape.tanh_c[st * b * hid..(st + 1) * b * hid];
-    Lstm.forward(hid, gates, rec, &[], h_prev, c_prev, c_new, h_new, tanh_c);
+    Lstm::<FULL>.forward(StepIo {
+        h: hid,
+        gates,
+        rec,
+        rec_bias: &[],
+        h_prev,
+        c_prev,
+        c_new,
+        out: h_new,
+        extra: tanh_c,
+    });
     // Head parameters.
     let ph = spec.head_params();
     let p = &mut tape.p[st * b * ph..(st + 1) * b * ph];
     fill_rows(p, params.head_bias);
-    gemm(p, ph, Op::new(h_new, b, hid), Op::new(params.head_weight, ph, hid).t(), T::ONE, true);
+    gemm(
+        Parallelism::Pool,
+        p,
+        ph,
+        Op::new(h_new, b, hid),
+        Op::new(params.head_weight, ph, hid).t(),
+        T::ONE,
+        true,
+    );
     // Addressing, reads and writes, one sequence at a time.
     let (n, m, nh) = (spec.slots, spec.width, spec.heads());
     let hn = nh * n;
@@ -608,6 +660,7 @@ pub fn backward<T: Float>(
         for t in (0..steps).rev() {
             let dyt = &dy[t * b * o..(t + 1) * b * o];
             gemm(
+                Parallelism::Pool,
                 &mut dh,
                 hid,
                 Op::new(dyt, b, o),
@@ -617,6 +670,7 @@ pub fn backward<T: Float>(
             );
             if rm > 0 {
                 gemm(
+                    Parallelism::Pool,
                     &mut dr,
                     rm,
                     Op::new(dyt, b, o),
@@ -639,28 +693,45 @@ pub fn backward<T: Float>(
                     &mut dw_prev[bi * hn..(bi + 1) * hn],
                 );
             }
-            gemm(&mut dh, hid, Op::new(dpt, b, ph), Op::new(params.head_weight, ph, hid), T::ONE, true);
+            gemm(
+                Parallelism::Pool,
+                &mut dh,
+                hid,
+                Op::new(dpt, b, ph),
+                Op::new(params.head_weight, ph, hid),
+                T::ONE,
+                true,
+            );
             let dg = &mut dgates[t * b * g4..(t + 1) * b * g4];
             let hs = |s: usize| &tape.h[s * b * hid..(s + 1) * b * hid];
             let cs = |s: usize| &tape.c[s * b * hid..(s + 1) * b * hid];
-            Lstm.backward(
-                hid,
-                &tape.gates[t * b * g4..(t + 1) * b * g4],
-                &tape.tanh_c[t * b * hid..(t + 1) * b * hid],
-                hs(t),
-                cs(t),
-                cs(t + 1),
-                &dh,
-                &mut dc,
-                dg,
-                &mut scratch,
-                &mut scratch_h,
-            );
+            Lstm::<FULL>.backward(BackIo {
+                h: hid,
+                gates: &tape.gates[t * b * g4..(t + 1) * b * g4],
+                extra: &tape.tanh_c[t * b * hid..(t + 1) * b * hid],
+                h_prev: hs(t),
+                c_prev: cs(t),
+                c_new: cs(t + 1),
+                dout: &dh,
+                dc: &mut dc,
+                dgx: dg,
+                dgh: &mut scratch,
+                dh_prev: &mut scratch_h,
+            });
             let dg = &dgates[t * b * g4..(t + 1) * b * g4];
             let dxt = &mut dx[t * b * i_n..(t + 1) * b * i_n];
-            gemm(dxt, i_n, Op::new(dg, b, g4), cols(params.weight_ih, g4, ctrl_in, 0, i_n), T::ONE, false);
+            gemm(
+                Parallelism::Pool,
+                dxt,
+                i_n,
+                Op::new(dg, b, g4),
+                cols(params.weight_ih, g4, ctrl_in, 0, i_n),
+                T::ONE,
+                false,
+            );
             if rm > 0 {
                 gemm(
+                    Parallelism::Pool,
                     &mut dr,
                     rm,
                     Op::new(dg, b, g4),
@@ -669,7 +740,15 @@ pub fn backward<T: Float>(
                     false,
                 );
             }
-            gemm(&mut dh, hid, Op::new(dg, b, g4), Op::new(params.weight_hh, g4, hid), T::ONE, false);
+            gemm(
+                Parallelism::Pool,
+                &mut dh,
+                hid,
+                Op::new(dg, b, g4),
+                Op::new(params.weight_hh, g4, hid),
+                T::ONE,
+                false,
+            );
             std::mem::swap(&mut dmem, &mut dmem_prev);
             std::mem::swap(&mut dw, &mut dw_prev);
         }
@@ -682,17 +761,41 @@ pub fn backward<T: Float>(
     let h_new = &tape.h[b * hid..(rows + b) * hid];
     crate::par::install(|| {
         let dg = Op::new(&dgates, rows, g4).t();
-        gemm(&mut grads[0], ctrl_in, dg, Op::new(&tape.x, rows, i_n), T::ONE, false);
+        gemm(Parallelism::Pool, &mut grads[0], ctrl_in, dg, Op::new(&tape.x, rows, i_n), T::ONE, false);
         if rm > 0 {
-            gemm(&mut grads[0][i_n..], ctrl_in, dg, Op::new(&tape.r[..rows * rm], rows, rm), T::ONE, false);
+            gemm(
+                Parallelism::Pool,
+                &mut grads[0][i_n..],
+                ctrl_in,
+                dg,
+                Op::new(&tape.r[..rows * rm], rows, rm),
+                T::ONE,
+                false,
+            );
         }
-        gemm(&mut grads[1], hid, dg, Op::new(h_prev, rows, hid), T::ONE, false);
-        gemm(&mut grads[4], hid, Op::new(&dp, rows, ph).t(), Op::new(h_new, rows, hid), T::ONE, false);
+        gemm(Parallelism::Pool, &mut grads[1], hid, dg, Op::new(h_prev, rows, hid), T::ONE, false);
+        gemm(
+            Parallelism::Pool,
+            &mut grads[4],
+            hid,
+            Op::new(&dp, rows, ph).t(),
+            Op::new(h_new, rows, hid),
+            T::ONE,
+            false,
+        );
         let dyo = Op::new(dy, rows, o).t();
-        gemm(&mut grads[6], hid + rm, dyo, Op::new(h_new, rows, hid), T::ONE, false);
+        gemm(Parallelism::Pool, &mut grads[6], hid + rm, dyo, Op::new(h_new, rows, hid), T::ONE, false);
         if rm > 0 {
             let r_new = &tape.r[b * rm..(rows + b) * rm];
-            gemm(&mut grads[6][hid..], hid + rm, dyo, Op::new(r_new, rows, rm), T::ONE, false);
+            gemm(
+                Parallelism::Pool,
+                &mut grads[6][hid..],
+                hid + rm,
+                dyo,
+                Op::new(r_new, rows, rm),
+                T::ONE,
+                false,
+            );
         }
     });
     col_sums(&dgates, g4, &mut grads[2]);

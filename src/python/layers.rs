@@ -210,7 +210,7 @@ fn rnn_forward<'py>(
             l.iter()
                 .map(|&v| usize::try_from(v))
                 .collect::<Result<Vec<usize>, _>>()
-                .map_err(|_| PyValueError::new_err("lengths: expected non-negative integers"))
+                .map_err(|_| crate::Error::value("lengths", "expected non-negative integers"))
         })
         .transpose()?;
     let lengths = lengths.as_deref();

@@ -10,8 +10,8 @@ mod memory;
 mod reservoir;
 mod rtrl;
 mod seq2seq;
-mod structure;
 mod simd;
+mod structure;
 mod train;
 
 /// Sets the number of threads rnnrs computes with (0: the default, from

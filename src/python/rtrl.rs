@@ -212,9 +212,9 @@ fn elem_backward_impl<'py, T: Float + Element>(
     let h0s = h0a.as_ref().map(|a| slice(a, "h0")).transpose()?;
     let dhns = dhna.as_ref().map(|a| slice(a, "dh_n")).transpose()?;
     let r = py.detach(|| {
-        crate::interrupt::watched(|| {
-            with_unit!(cell, u => elem::backward(u, &sh, p, xv, h0s, yv, dyv, dhns, steps, batch))
-        })
+        crate::interrupt::watched(
+            || with_unit!(cell, u => elem::backward(u, &sh, p, xv, h0s, yv, dyv, dhns, steps, batch)),
+        )
     })?;
     let dx = to_numpy(py, r.dx, &[steps, batch, sh.input])?;
     let dh0 = to_numpy(py, r.dh0, &[batch, sh.hidden])?;

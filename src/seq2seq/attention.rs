@@ -7,7 +7,7 @@
 use super::{add, add_column_sums, Config, Context, Layout, Score};
 use crate::error::{try_zeros, Result};
 use crate::kernels::tanh_inplace;
-use crate::linalg::{gemm, Op};
+use crate::linalg::{gemm, Op, Parallelism};
 use crate::Float;
 
 /// What the decoder attends to: the encoder outputs of `rows` sequences.
@@ -37,6 +37,7 @@ impl<T: Float> Memory<T> {
         let mut proj = try_zeros(rows * s * pw, "projected keys")?;
         if pw > 0 {
             gemm(
+                Parallelism::Pool,
                 &mut proj,
                 pw,
                 Op::new(keys, rows * s, h),
@@ -78,8 +79,24 @@ impl<T: Float> Memory<T> {
         if pw == 0 {
             return;
         }
-        gemm(dkeys, h, Op::new(dproj, n, pw), Op::new(&p[l.att_w.clone()], pw, h), T::ONE, true);
-        gemm(&mut g[l.att_w.clone()], h, Op::new(dproj, n, pw).t(), Op::new(&self.keys, n, h), T::ONE, true);
+        gemm(
+            Parallelism::Pool,
+            dkeys,
+            h,
+            Op::new(dproj, n, pw),
+            Op::new(&p[l.att_w.clone()], pw, h),
+            T::ONE,
+            true,
+        );
+        gemm(
+            Parallelism::Pool,
+            &mut g[l.att_w.clone()],
+            h,
+            Op::new(dproj, n, pw).t(),
+            Op::new(&self.keys, n, h),
+            T::ONE,
+            true,
+        );
         if !l.att_b.is_empty() {
             add_column_sums(&mut g[l.att_b.clone()], dproj);
         }
@@ -110,7 +127,15 @@ pub fn forward<T: Float>(
     let Context::Attention(score) = cfg.context else { return };
     let (rows, s, h, pw) = (mem.lens.len(), mem.s, cfg.hidden, cfg.proj());
     if score == Score::Additive {
-        gemm(qp, pw, Op::new(q, rows, h), Op::new(&p[l.att_q.clone()], pw, h).t(), T::ONE, false);
+        gemm(
+            Parallelism::Pool,
+            qp,
+            pw,
+            Op::new(q, rows, h),
+            Op::new(&p[l.att_q.clone()], pw, h).t(),
+            T::ONE,
+            false,
+        );
     }
     let v = &p[l.att_v.clone()];
     for r in 0..rows {
@@ -236,6 +261,14 @@ pub fn backward<T: Float>(
         }
     }
     if score == Score::Additive {
-        gemm(dq, h, Op::new(dqp, rows, pw), Op::new(&p[l.att_q.clone()], pw, h), T::ONE, true);
+        gemm(
+            Parallelism::Pool,
+            dq,
+            h,
+            Op::new(dqp, rows, pw),
+            Op::new(&p[l.att_q.clone()], pw, h),
+            T::ONE,
+            true,
+        );
     }
 }

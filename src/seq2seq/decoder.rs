@@ -6,9 +6,9 @@
 use super::attention::{self, Memory};
 use super::encoder::Encoded;
 use super::{add, add_column_sums, split_bias, Config, Context, Feed, Layout, Tokens};
-use crate::cell::Cell;
+use crate::cell::{BackIo, Cell, StepIo};
 use crate::error::{try_zeros, Result};
-use crate::linalg::{gemm, Op};
+use crate::linalg::{gemm, Op, Parallelism};
 use crate::Float;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
@@ -90,6 +90,7 @@ pub fn step<C: Cell<T>, T: Float>(
         xr[e..].copy_from_slice(&sc.ctx[r * cx..(r + 1) * cx]);
     }
     gemm(
+        Parallelism::Pool,
         out.gates,
         gh,
         Op::new(out.x, rows, din),
@@ -101,6 +102,7 @@ pub fn step<C: Cell<T>, T: Float>(
         add(row, &sc.ib);
     }
     gemm(
+        Parallelism::Pool,
         &mut sc.rec,
         gh,
         Op::new(s_prev, rows, h),
@@ -108,13 +110,31 @@ pub fn step<C: Cell<T>, T: Float>(
         T::ONE,
         false,
     );
-    cell.forward(h, out.gates, &sc.rec, &sc.rb, s_prev, c_prev, out.c_new, out.s_new, out.extra);
+    cell.forward(StepIo {
+        h,
+        gates: out.gates,
+        rec: &sc.rec,
+        rec_bias: &sc.rb,
+        h_prev: s_prev,
+        c_prev,
+        c_new: out.c_new,
+        out: out.s_new,
+        extra: out.extra,
+    });
     for r in 0..rows {
         let or = &mut out.o[r * dout..(r + 1) * dout];
         or[..h].copy_from_slice(&out.s_new[r * h..(r + 1) * h]);
         or[h..].copy_from_slice(&sc.ctx[r * cx..(r + 1) * cx]);
     }
-    gemm(out.logits, v, Op::new(out.o, rows, dout), Op::new(&p[l.out_w.clone()], v, dout).t(), T::ONE, false);
+    gemm(
+        Parallelism::Pool,
+        out.logits,
+        v,
+        Op::new(out.o, rows, dout),
+        Op::new(&p[l.out_w.clone()], v, dout).t(),
+        T::ONE,
+        false,
+    );
     let b_out = &p[l.out_b.clone()];
     for row in out.logits.chunks_exact_mut(v) {
         add(row, b_out);
@@ -300,8 +320,24 @@ pub fn backward<C: Cell<T>, T: Float>(
     let (n, bh, ex) = (t_max * b, b * h, b * C::EXTRA * h);
     // The readout does not feed back into the recurrence: all steps at once.
     let mut d_o = try_zeros(n * dout, "readout gradients")?;
-    gemm(&mut d_o, dout, Op::new(dlogits, n, v), Op::new(&p[l.out_w.clone()], v, dout), T::ONE, false);
-    gemm(&mut g[l.out_w.clone()], dout, Op::new(dlogits, n, v).t(), Op::new(&tr.o, n, dout), T::ONE, true);
+    gemm(
+        Parallelism::Pool,
+        &mut d_o,
+        dout,
+        Op::new(dlogits, n, v),
+        Op::new(&p[l.out_w.clone()], v, dout),
+        T::ONE,
+        false,
+    );
+    gemm(
+        Parallelism::Pool,
+        &mut g[l.out_w.clone()],
+        dout,
+        Op::new(dlogits, n, v).t(),
+        Op::new(&tr.o, n, dout),
+        T::ONE,
+        true,
+    );
     add_column_sums(&mut g[l.out_b.clone()], dlogits);
 
     let mut back = Backward {
@@ -339,26 +375,26 @@ pub fn backward<C: Cell<T>, T: Float>(
         let dgx_t = &mut dgx[t * b * gh..(t + 1) * b * gh];
         let dgh_t: &mut [T] = if C::SPLIT { &mut dgh[t * b * gh..(t + 1) * b * gh] } else { &mut [] };
         let s_prev = &tr.s[t * bh..(t + 1) * bh];
-        cell.backward(
+        cell.backward(BackIo {
             h,
-            &tr.gates[t * b * gh..(t + 1) * b * gh],
-            &tr.extra[t * ex..(t + 1) * ex],
-            s_prev,
+            gates: &tr.gates[t * b * gh..(t + 1) * b * gh],
+            extra: &tr.extra[t * ex..(t + 1) * ex],
+            h_prev: s_prev,
             c_prev,
             c_new,
-            &dsum,
-            &mut dc,
-            dgx_t,
-            dgh_t,
-            &mut direct,
-        );
+            dout: &dsum,
+            dc: &mut dc,
+            dgx: dgx_t,
+            dgh: dgh_t,
+            dh_prev: &mut direct,
+        });
         let dg_rec: &[T] = if C::SPLIT { dgh_t } else { dgx_t };
-        gemm(&mut ds_prev, h, Op::new(dg_rec, b, gh), Op::new(w_hh, gh, h), T::ONE, false);
+        gemm(Parallelism::Pool, &mut ds_prev, h, Op::new(dg_rec, b, gh), Op::new(w_hh, gh, h), T::ONE, false);
         if C::SPLIT {
             add(&mut ds_prev, &direct);
         }
         let dx_t = &mut dx[t * b * din..(t + 1) * b * din];
-        gemm(dx_t, din, Op::new(dgx_t, b, gh), Op::new(w_ih, gh, din), T::ONE, false);
+        gemm(Parallelism::Pool, dx_t, din, Op::new(dgx_t, b, gh), Op::new(w_ih, gh, din), T::ONE, false);
         for r in 0..b {
             add(&mut dctx[r * cx..(r + 1) * cx], &dx_t[r * din + e..(r + 1) * din]);
         }
@@ -391,12 +427,36 @@ pub fn backward<C: Cell<T>, T: Float>(
     // Weight gradients of all steps at once.
     let dg_rec: &[T] = if C::SPLIT { &dgh } else { &dgx };
     let states = &tr.s[..n * h];
-    gemm(&mut g[l.dec_w_ih.clone()], din, Op::new(&dgx, n, gh).t(), Op::new(&tr.x, n, din), T::ONE, true);
-    gemm(&mut g[l.dec_w_hh.clone()], h, Op::new(dg_rec, n, gh).t(), Op::new(states, n, h), T::ONE, true);
+    gemm(
+        Parallelism::Pool,
+        &mut g[l.dec_w_ih.clone()],
+        din,
+        Op::new(&dgx, n, gh).t(),
+        Op::new(&tr.x, n, din),
+        T::ONE,
+        true,
+    );
+    gemm(
+        Parallelism::Pool,
+        &mut g[l.dec_w_hh.clone()],
+        h,
+        Op::new(dg_rec, n, gh).t(),
+        Op::new(states, n, h),
+        T::ONE,
+        true,
+    );
     add_column_sums(&mut g[l.dec_b_ih.clone()], &dgx);
     add_column_sums(&mut g[l.dec_b_hh.clone()], dg_rec);
     if additive {
-        gemm(&mut g[l.att_q.clone()], h, Op::new(&dqp, n, a).t(), Op::new(states, n, h), T::ONE, true);
+        gemm(
+            Parallelism::Pool,
+            &mut g[l.att_q.clone()],
+            h,
+            Op::new(&dqp, n, a).t(),
+            Op::new(states, n, h),
+            T::ONE,
+            true,
+        );
     }
     let gemb = &mut g[l.tgt_emb.clone()];
     for (i, &tok) in tr.tokens.iter().enumerate() {

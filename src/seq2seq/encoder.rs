@@ -4,9 +4,9 @@
 //! its backward (BPTT).
 
 use super::{add, add_column_sums, split_bias, Config, Layout, Tokens};
-use crate::cell::Cell;
+use crate::cell::{BackIo, Cell, StepIo};
 use crate::error::{try_zeros, Result};
-use crate::linalg::{gemm, Op};
+use crate::linalg::{gemm, Op, Parallelism};
 use crate::Float;
 
 /// The encoder's outputs and what its backward needs.
@@ -47,7 +47,15 @@ pub fn forward<C: Cell<T>, T: Float>(
     }
     let (ib, rb) = split_bias(cell, h, &p[l.enc_b_ih.clone()], &p[l.enc_b_hh.clone()]);
     let mut gates = try_zeros(s * b * gh, "encoder gates")?;
-    gemm(&mut gates, gh, Op::new(&x, s * b, e), Op::new(&p[l.enc_w_ih.clone()], gh, e).t(), T::ONE, false);
+    gemm(
+        Parallelism::Pool,
+        &mut gates,
+        gh,
+        Op::new(&x, s * b, e),
+        Op::new(&p[l.enc_w_ih.clone()], gh, e).t(),
+        T::ONE,
+        false,
+    );
     for row in gates.chunks_exact_mut(gh) {
         add(row, &ib);
     }
@@ -61,24 +69,24 @@ pub fn forward<C: Cell<T>, T: Float>(
     for t in 0..s {
         let (hp, hn) = hs.split_at_mut((t + 1) * bh);
         let (h_prev, h_new) = (&hp[t * bh..], &mut hn[..bh]);
-        gemm(&mut rec, gh, Op::new(h_prev, b, h), Op::new(w_hh, gh, h).t(), T::ONE, false);
+        gemm(Parallelism::Pool, &mut rec, gh, Op::new(h_prev, b, h), Op::new(w_hh, gh, h).t(), T::ONE, false);
         let (c_prev, c_new): (&[T], &mut [T]) = if has_c {
             let (cp, cn) = cs.split_at_mut((t + 1) * bh);
             (&cp[t * bh..], &mut cn[..bh])
         } else {
             (&[], &mut [])
         };
-        cell.forward(
+        cell.forward(StepIo {
             h,
-            &mut gates[t * b * gh..(t + 1) * b * gh],
-            &rec,
-            &rb,
+            gates: &mut gates[t * b * gh..(t + 1) * b * gh],
+            rec: &rec,
+            rec_bias: &rb,
             h_prev,
             c_prev,
             c_new,
-            h_new,
-            &mut extra[t * b * C::EXTRA * h..(t + 1) * b * C::EXTRA * h],
-        );
+            out: h_new,
+            extra: &mut extra[t * b * C::EXTRA * h..(t + 1) * b * C::EXTRA * h],
+        });
         // Finished sequences keep their state.
         for bb in 0..b {
             if t >= src.lengths[bb] {
@@ -143,19 +151,19 @@ pub fn backward<C: Cell<T>, T: Float>(
         };
         let dgx_t = &mut dgx[t * b * gh..(t + 1) * b * gh];
         let dgh_t: &mut [T] = if C::SPLIT { &mut dgh[t * b * gh..(t + 1) * b * gh] } else { &mut [] };
-        cell.backward(
+        cell.backward(BackIo {
             h,
-            &enc.gates[t * b * gh..(t + 1) * b * gh],
-            &enc.extra[t * ex..(t + 1) * ex],
-            &enc.hs[t * bh..(t + 1) * bh],
+            gates: &enc.gates[t * b * gh..(t + 1) * b * gh],
+            extra: &enc.extra[t * ex..(t + 1) * ex],
+            h_prev: &enc.hs[t * bh..(t + 1) * bh],
             c_prev,
             c_new,
-            &dout,
-            &mut dc,
-            dgx_t,
-            dgh_t,
-            &mut direct,
-        );
+            dout: &dout,
+            dc: &mut dc,
+            dgx: dgx_t,
+            dgh: dgh_t,
+            dh_prev: &mut direct,
+        });
         for bb in 0..b {
             if t >= src.lengths[bb] {
                 dgx_t[bb * gh..(bb + 1) * gh].fill(T::ZERO);
@@ -165,7 +173,7 @@ pub fn backward<C: Cell<T>, T: Float>(
             }
         }
         let dg_rec: &[T] = if C::SPLIT { dgh_t } else { dgx_t };
-        gemm(&mut dh_new, h, Op::new(dg_rec, b, gh), Op::new(w_hh, gh, h), T::ONE, false);
+        gemm(Parallelism::Pool, &mut dh_new, h, Op::new(dg_rec, b, gh), Op::new(w_hh, gh, h), T::ONE, false);
         if C::SPLIT {
             add(&mut dh_new, &direct);
         }
@@ -182,8 +190,17 @@ pub fn backward<C: Cell<T>, T: Float>(
     }
     let n = s * b;
     let dg_rec: &[T] = if C::SPLIT { &dgh } else { &dgx };
-    gemm(&mut g[l.enc_w_ih.clone()], e, Op::new(&dgx, n, gh).t(), Op::new(&enc.x, n, e), T::ONE, true);
     gemm(
+        Parallelism::Pool,
+        &mut g[l.enc_w_ih.clone()],
+        e,
+        Op::new(&dgx, n, gh).t(),
+        Op::new(&enc.x, n, e),
+        T::ONE,
+        true,
+    );
+    gemm(
+        Parallelism::Pool,
         &mut g[l.enc_w_hh.clone()],
         h,
         Op::new(dg_rec, n, gh).t(),
@@ -194,7 +211,15 @@ pub fn backward<C: Cell<T>, T: Float>(
     add_column_sums(&mut g[l.enc_b_ih.clone()], &dgx);
     add_column_sums(&mut g[l.enc_b_hh.clone()], dg_rec);
     let mut dx = try_zeros(n * e, "encoder input gradients")?;
-    gemm(&mut dx, e, Op::new(&dgx, n, gh), Op::new(&p[l.enc_w_ih.clone()], gh, e), T::ONE, false);
+    gemm(
+        Parallelism::Pool,
+        &mut dx,
+        e,
+        Op::new(&dgx, n, gh),
+        Op::new(&p[l.enc_w_ih.clone()], gh, e),
+        T::ONE,
+        false,
+    );
     let gemb = &mut g[l.src_emb.clone()];
     for t in 0..s {
         for bb in 0..b {

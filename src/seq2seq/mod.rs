@@ -331,7 +331,7 @@ macro_rules! with_cell {
     ($cfg:expr, $c:ident => $body:expr) => {
         match $cfg.cell {
             $crate::seq2seq::CellKind::Lstm => {
-                let $c = $crate::cell::Lstm;
+                let $c = $crate::cell::Lstm::<{ $crate::cell::lstm::FULL }>;
                 $body
             }
             $crate::seq2seq::CellKind::Gru => {

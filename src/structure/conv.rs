@@ -7,7 +7,7 @@
 //! depend on the thread count.
 
 use crate::error::{checked_size, try_zeros, Error, Result};
-use crate::linalg::{gemm, Op};
+use crate::linalg::{gemm, Op, Parallelism};
 use crate::Float;
 
 /// Sizes of a convolution.
@@ -137,7 +137,7 @@ fn mm<T: Float>(c: &mut [T], a: (&[T], usize, usize, bool), b: (&[T], usize, usi
         }
     }
     let (a, b) = (op(a), op(b));
-    gemm(c, b.shape().1, a, b, T::ONE, accumulate);
+    gemm(Parallelism::Pool, c, b.shape().1, a, b, T::ONE, accumulate);
 }
 
 /// `y = conv(x, w) + bias` (or `y += ...` with `accumulate`). Shapes: `x`

@@ -29,7 +29,7 @@
 //! and they split the output, never the reduction.
 
 use crate::error::{checked_size, try_zeros, Error, Result};
-use crate::linalg::{gemm, Op};
+use crate::linalg::{gemm, Op, Parallelism};
 use crate::Float;
 
 /// A validated batch of trees with its level schedule.
@@ -311,7 +311,7 @@ fn mm<T: Float>(c: &mut [T], a: Mat<'_, T>, b: Mat<'_, T>, accumulate: bool) {
         }
     }
     let (a, b) = (op(a), op(b));
-    gemm(c, b.shape().1, a, b, T::ONE, accumulate);
+    gemm(Parallelism::Pool, c, b.shape().1, a, b, T::ONE, accumulate);
 }
 
 fn zeros<T: Float>(dims: &[usize], what: &str) -> Result<Vec<T>> {
