@@ -12,7 +12,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rnnrs::cell::elementwise::ElemShape;
 use rnnrs::cell::indrnn::IndRnn;
 use rnnrs::cell::Mode;
-use rnnrs::linalg::{gemm, Op};
+use rnnrs::linalg::{gemm, Op, Parallelism};
 use rnnrs::rtrl::diag::rtrl_gradient as elem_rtrl;
 use rnnrs::rtrl::{gradient, CellShape, Method, Rtrl};
 use std::hint::black_box;
@@ -54,7 +54,15 @@ fn exact_vs_gemm(c: &mut Criterion) {
                 g.bench_function(format!("gemm/{id}"), |b| {
                     b.iter(|| {
                         rnnrs::par::install(|| {
-                            gemm(&mut out, n, Op::new(&a, m, k), Op::new(&bm, k, n), 1.0, false)
+                            gemm(
+                                Parallelism::Pool,
+                                &mut out,
+                                n,
+                                Op::new(&a, m, k),
+                                Op::new(&bm, k, n),
+                                1.0,
+                                false,
+                            )
                         })
                     })
                 });
