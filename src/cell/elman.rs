@@ -52,8 +52,7 @@ impl<T: Float> Cell<T> for Elman {
         } else {
             tanh_inplace(a);
         }
-        for k in 0..r.h {
-            let t = a[k];
+        for (k, &t) in a.iter().enumerate().take(r.h) {
             let d = if !self.relu {
                 T::ONE - t * t
             } else if t > T::ZERO {
