@@ -79,7 +79,10 @@ def train(model, data, loss, optimizer, *, client, batch_size: Optional[int] = N
         on_update: ``f(step, loss)`` after every update (e.g. progress).
     """
     _check_model(model)
-    x, y, per_step = _check_data(data, "data")
+    x, y, per_step, lengths = _check_data(data, "data")
+    if lengths is not None:
+        raise ValueError("data: variable-length sequences (lengths) are not supported by rnnrs.dask.train yet; "
+                         "pad them to one length or train with rnnrs.train.fit")
     _loss_fn(loss)  # validates the name before anything is sent
     if not hasattr(optimizer, "step"):
         raise TypeError(f"optimizer: expected an rnnrs.optim optimizer, got {type(optimizer).__name__}")
