@@ -74,20 +74,12 @@ fn gemm_seconds(py: Python<'_>, m: usize, k: usize, n: usize, dtype: &str, reps:
     Ok(secs)
 }
 
-/// The instruction-set path the element-wise kernels run on here
-/// ("avx512", "avx2" or "scalar").
-#[pyfunction]
-fn simd_path() -> String {
-    format!("{:?}", crate::kernels::Isa::best()).to_lowercase()
-}
-
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::install_interrupt_hook();
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(gemm_seconds, m)?)?;
-    m.add_function(wrap_pyfunction!(simd_path, m)?)?;
     layers::register(m)?;
     train::register(m)?;
     reservoir::register(m)?;
