@@ -54,9 +54,10 @@ def test_textrcnn_gradients():
     check_gradients(m, x, np.array([1, 0, 2, 1]), stride=7)
 
 
+@pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("pooling", ["last", "max", "mean"])
-def test_padding_does_not_change_a_unidirectional_model(pooling):
-    m = TextRNN(9, 3, embedding_dim=3, hidden_size=4, bidirectional=False, pooling=pooling, padding_idx=0,
+def test_padding_does_not_change_the_model(pooling, bidirectional):
+    m = TextRNN(9, 3, embedding_dim=3, hidden_size=4, bidirectional=bidirectional, pooling=pooling, padding_idx=0,
                 dtype=np.float64, seed=3)
     x, lengths = tokens(3)
     batch = m(x)[0]
@@ -69,8 +70,9 @@ def test_padding_does_not_change_a_unidirectional_model(pooling):
 def test_textrcnn_max_pool_reads_only_valid_steps():
     m = TextRCNN(9, 3, embedding_dim=3, hidden_size=4, projection_size=5, padding_idx=0, dtype=np.float64, seed=4)
     x, lengths = tokens(4)
-    # Longer padding leaves the result unchanged only if pooling skips it
-    # (the reverse direction reads zeros from padding embeddings first).
+    batch = m(x)[0]
+    for j, n in enumerate(lengths):  # padding changes nothing (the layer runs with lengths)
+        np.testing.assert_allclose(batch[j], m(x[:n, j:j + 1])[0][0], rtol=1e-12)
     probs = m.predict_proba(x)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
     assert m.predict(x).shape == (4,)

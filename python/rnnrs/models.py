@@ -15,9 +15,9 @@ trains them (``x`` ``(T, N)`` ints, ``y`` ``(N,)`` class indices).
 Lengths: sequences are padded at the end. Each sequence's length is the
 ``lengths`` argument of ``forward``, or, with ``padding_idx`` set, the
 number of its non-padding tokens. Pooling and the last state only read the
-valid steps. (The recurrent layer itself runs over the padded batch: exact
-for the forward direction; the reverse direction of a bidirectional layer
-reads the padding first.)
+valid steps, and the recurrent layer runs with ``lengths`` (PyTorch's packed
+semantics: the reverse direction of a bidirectional layer starts at each
+sequence's last valid step), so padding never changes a prediction.
 """
 
 from __future__ import annotations
@@ -175,7 +175,7 @@ class TextRNN(_Composite):
         x = self._tokens(x, state)
         lengths = self._lengths(x, lengths)
         e = self.embedding.forward(x, train=train)
-        y, _ = self.rnn.forward(e, train=True) if train else self.rnn(e)
+        y, _ = self.rnn.forward(e, train=True, lengths=lengths) if train else self.rnn(e, lengths=lengths)
         pooled, idx = self._pool(y, lengths)
         logits = self.fc.forward(pooled, train=train)
         if train:
@@ -228,7 +228,7 @@ class TextRCNN(_Composite):
         x = self._tokens(x, state)
         lengths = self._lengths(x, lengths)
         e = self.embedding.forward(x, train=train)
-        y, _ = self.rnn.forward(e, train=True) if train else self.rnn(e)
+        y, _ = self.rnn.forward(e, train=True, lengths=lengths) if train else self.rnn(e, lengths=lengths)
         h = self.hidden_size
         rep = np.concatenate([y[:, :, :h], e, y[:, :, h:]], axis=2)  # [left; word; right]
         z = np.tanh(self.proj.forward(rep, train=train))
