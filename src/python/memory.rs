@@ -10,20 +10,20 @@ use crate::Float;
 use numpy::{
     Element, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods,
 };
-use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 fn array<'py, T: Element + Float>(a: &Bound<'py, PyAny>, arg: &str) -> PyResult<PyReadonlyArrayDyn<'py, T>> {
-    let arr = a
-        .cast::<PyArrayDyn<T>>()
-        .map_err(|_| PyTypeError::new_err(format!("{arg}: expected a numpy.ndarray of dtype {}", T::NAME)))?;
-    arr.try_readonly().map_err(|e| PyValueError::new_err(format!("{arg}: {e}")))
+    let arr = a.cast::<PyArrayDyn<T>>().map_err(|_| {
+        PyErr::from(crate::Error::dtype(arg, format!("expected a numpy.ndarray of dtype {}", T::NAME)))
+    })?;
+    arr.try_readonly().map_err(|e| PyErr::from(crate::Error::value(arg, format!("{e}"))))
 }
 
 fn dims(a: &[usize], want: usize, arg: &str, what: &str) -> PyResult<()> {
     if a.len() != want {
-        return Err(PyValueError::new_err(format!(
-            "{arg}: expected {want} dimensions {what}, got shape {a:?}"
+        return Err(PyErr::from(crate::Error::value(
+            arg,
+            format!("expected {want} dimensions {what}, got shape {a:?}"),
         )));
     }
     Ok(())
@@ -34,9 +34,9 @@ fn square_and_rows(w: &[usize], rows: &[usize], arg: &str) -> PyResult<usize> {
     dims(w, 2, "weights", "(N, N)")?;
     dims(rows, 2, arg, "(rows, N)")?;
     if w[0] != w[1] || rows[1] != w[0] {
-        return Err(PyValueError::new_err(format!(
-            "{arg}: expected rows of {} units for weights of shape {w:?}, got shape {rows:?}",
-            w[1]
+        return Err(PyErr::from(crate::Error::value(
+            arg,
+            format!("expected rows of {} units for weights of shape {w:?}, got shape {rows:?}", w[1]),
         )));
     }
     Ok(w[0])
@@ -111,9 +111,9 @@ fn modern_dims(q: &[usize], x: &[usize]) -> PyResult<modern::Dims> {
     dims(q, 2, "query", "(B, d)")?;
     dims(x, 2, "patterns", "(P, d)")?;
     if q[1] != x[1] {
-        return Err(PyValueError::new_err(format!(
-            "query: expected {} features like the patterns {x:?}, got shape {q:?}",
-            x[1]
+        return Err(PyErr::from(crate::Error::value(
+            "query",
+            format!("expected {} features like the patterns {x:?}, got shape {q:?}", x[1]),
         )));
     }
     Ok(modern::Dims { batch: q[0], patterns: x[0], dim: q[1] })
@@ -166,11 +166,9 @@ fn modern_backward_t<'py, T: Element + Float>(
     let (aa, da) = (array::<T>(attn, "attn")?, array::<T>(dout, "dout")?);
     let d = modern_dims(&shape(&qa), &shape(&xa))?;
     if shape(&da) != [d.batch, d.dim] {
-        return Err(PyValueError::new_err(format!(
-            "dout: expected shape [{}, {}], got {:?}",
-            d.batch,
-            d.dim,
-            shape(&da)
+        return Err(PyErr::from(crate::Error::value(
+            "dout",
+            format!("expected shape [{}, {}], got {:?}", d.batch, d.dim, shape(&da)),
         )));
     }
     let (q, x, a, dy) =
@@ -262,16 +260,18 @@ fn param_slices<'a, 'py, T: Element + Float>(
 ) -> PyResult<Vec<&'a [T]>> {
     let shapes = spec.param_shapes();
     if arrays.len() != shapes.len() {
-        return Err(PyValueError::new_err(format!(
-            "params: expected {} arrays, got {}",
-            shapes.len(),
-            arrays.len()
+        return Err(PyErr::from(crate::Error::value(
+            "params",
+            format!("expected {} arrays, got {}", shapes.len(), arrays.len()),
         )));
     }
     let mut out = Vec::with_capacity(arrays.len());
     for (a, (name, s)) in arrays.iter().zip(&shapes) {
         if shape(a) != *s {
-            return Err(PyValueError::new_err(format!("{name}: expected shape {s:?}, got {:?}", shape(a))));
+            return Err(PyErr::from(crate::Error::shape(
+                *name,
+                format!("expected shape {s:?}, got {:?}", shape(a)),
+            )));
         }
         out.push(slice(a, name)?);
     }
@@ -337,7 +337,7 @@ fn ntm_forward<'py>(
     let x_shape: Vec<usize> = x
         .getattr("shape")
         .and_then(|s| s.extract())
-        .map_err(|_| PyTypeError::new_err("x: expected a numpy.ndarray"))?;
+        .map_err(|_| PyErr::from(crate::Error::dtype("x", "expected a numpy.ndarray")))?;
     let spec = spec_of(
         &x_shape,
         output_size,
@@ -354,7 +354,7 @@ fn ntm_forward<'py>(
     } else if x.cast::<PyArrayDyn<f32>>().is_ok() {
         ntm_forward_t::<f32>(py, &spec, x, &params, train, AnyTape::F32)
     } else {
-        Err(PyTypeError::new_err("x: expected a numpy.ndarray of dtype float32 or float64"))
+        Err(PyErr::from(crate::Error::dtype("x", "expected a numpy.ndarray of dtype float32 or float64")))
     }
 }
 
@@ -373,7 +373,10 @@ fn ntm_backward_t<'py, T: Element + Float>(
     let dya = array::<T>(dy, "dy")?;
     let want = [tape.steps, tape.batch, spec.output];
     if shape(&dya) != want {
-        return Err(PyValueError::new_err(format!("dy: expected shape {want:?}, got {:?}", shape(&dya))));
+        return Err(PyErr::from(crate::Error::value(
+            "dy",
+            format!("expected shape {want:?}, got {:?}", shape(&dya)),
+        )));
     }
     let dys = slice(&dya, "dy")?;
     let (dx, grads) = py.detach(|| ntm::backward(&p, tape, dys))?;

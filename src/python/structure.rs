@@ -9,7 +9,6 @@ use crate::reservoir::lsm::{self, Features, InputMode, LifParams, Liquid, Sparse
 use crate::structure::conv::{self, ConvShape};
 use crate::structure::tree::{self, Forest, TreeCell, TreeForward, TreeParams};
 use numpy::{PyArrayDyn, PyReadonlyArrayDyn};
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 fn tree_cell(cell: &str, arity: usize) -> PyResult<TreeCell> {
@@ -17,8 +16,9 @@ fn tree_cell(cell: &str, arity: usize) -> PyResult<TreeCell> {
         "recursive" => Ok(TreeCell::Recursive { arity }),
         "nary_lstm" => Ok(TreeCell::NaryLstm { arity }),
         "child_sum_lstm" => Ok(TreeCell::ChildSumLstm),
-        _ => Err(PyValueError::new_err(format!(
-            "cell: expected 'recursive', 'nary_lstm' or 'child_sum_lstm', got {cell:?}"
+        _ => Err(PyErr::from(crate::Error::value(
+            "cell",
+            format!("expected 'recursive', 'nary_lstm' or 'child_sum_lstm', got {cell:?}"),
         ))),
     }
 }
@@ -39,9 +39,10 @@ fn forest(
 fn input_size<T: numpy::Element>(x: &PyReadonlyArrayDyn<'_, T>) -> PyResult<usize> {
     match shape(x)[..] {
         [_, d] => Ok(d),
-        ref s => {
-            Err(PyValueError::new_err(format!("x: expected 2 dimensions (nodes, features), got shape {s:?}")))
-        }
+        ref s => Err(PyErr::from(crate::Error::value(
+            "x",
+            format!("expected 2 dimensions (nodes, features), got shape {s:?}"),
+        ))),
     }
 }
 
@@ -162,8 +163,9 @@ fn conv_shape(xs: &[usize], ws: &[usize]) -> PyResult<ConvShape> {
             kernel_h: kh,
             kernel_w: kw,
         }),
-        _ => Err(PyValueError::new_err(format!(
-            "input, weight: expected (B, C, H, W) and (O, C, kh, kw) with the same C, got {xs:?} and {ws:?}"
+        _ => Err(PyErr::from(crate::Error::shape(
+            "input, weight",
+            format!("expected (B, C, H, W) and (O, C, kh, kw) with the same C, got {xs:?} and {ws:?}"),
         ))),
     }
 }
@@ -234,8 +236,9 @@ fn indices(a: &PyReadonlyArrayDyn<'_, i64>, arg: &str) -> PyResult<Vec<usize>> {
     slice(a, arg)?
         .iter()
         .map(|&v| {
-            usize::try_from(v)
-                .map_err(|_| PyValueError::new_err(format!("{arg}: expected non-negative indices, got {v}")))
+            usize::try_from(v).map_err(|_| {
+                PyErr::from(crate::Error::value(arg, format!("expected non-negative indices, got {v}")))
+            })
         })
         .collect()
 }
@@ -267,8 +270,9 @@ fn lsm_run<'py>(
         "spikes" => InputMode::Spikes,
         "current" => InputMode::Current,
         _ => {
-            return Err(PyValueError::new_err(format!(
-                "input_mode: expected 'spikes' or 'current', got {mode:?}"
+            return Err(PyErr::from(crate::Error::value(
+                "input_mode",
+                format!("expected 'spikes' or 'current', got {mode:?}"),
             )))
         }
     };
@@ -276,16 +280,18 @@ fn lsm_run<'py>(
         "counts" => Features::Counts,
         "traces" => Features::Traces,
         _ => {
-            return Err(PyValueError::new_err(format!(
-                "features: expected 'counts' or 'traces', got {features:?}"
+            return Err(PyErr::from(crate::Error::value(
+                "features",
+                format!("expected 'counts' or 'traces', got {features:?}"),
             )))
         }
     };
     let refractory: Vec<u32> = slice(&refractory, "refractory")?
         .iter()
         .map(|&r| {
-            u32::try_from(r)
-                .map_err(|_| PyValueError::new_err(format!("refractory: expected steps >= 0, got {r}")))
+            u32::try_from(r).map_err(|_| {
+                PyErr::from(crate::Error::value("refractory", format!("expected steps >= 0, got {r}")))
+            })
         })
         .collect::<PyResult<_>>()?;
     let (sp, sc, iptr, icol) = (
@@ -297,7 +303,10 @@ fn lsm_run<'py>(
     let n_in = match shape(&u)[..] {
         [_, k] => k,
         ref s => {
-            return Err(PyValueError::new_err(format!("X: expected (steps, channels), got shape {s:?}")))
+            return Err(PyErr::from(crate::Error::value(
+                "X",
+                format!("expected (steps, channels), got shape {s:?}"),
+            )))
         }
     };
     let liquid = Liquid {
