@@ -55,6 +55,21 @@ class _Module:
         for g in self.grads.values():
             g.fill(0)
 
+    def to(self, dtype) -> "_Module":
+        """Converts the parameters and gradients to ``dtype`` (float32 or
+        float64) in place and returns the module, like torch's ``Module.to``.
+        The arrays are replaced (optimizers built over the old ones no longer
+        see them) and any saved training context is dropped."""
+        dt = _float_dtype(dtype)
+        if dt != self.dtype:
+            self.params = {k: v.astype(dt) for k, v in self.params.items()}
+            self.grads = {k: v.astype(dt) for k, v in self.grads.items()}
+            self.dtype = dt
+            if hasattr(self, "_suffix"):
+                self._suffix = "f32" if dt == np.float32 else "f64"
+            self._saved = None
+        return self
+
     def state_dict(self) -> Dict[str, np.ndarray]:
         """Copies of the parameters under torch's names."""
         return {k: v.copy() for k, v in self.params.items()}

@@ -25,11 +25,10 @@ Sensitivities can be large (exact RTRL on an LSTM with H=512 needs
 
 from __future__ import annotations
 
-from typing import Callable
 
 import numpy as np
 
-from rnnrs import _core, losses, optim
+from rnnrs import _core
 
 __all__ = [
     "RTRL",
@@ -453,127 +452,6 @@ class RTRL:
         return self._state.state()[0], (None if g is None else self._record(g))
 
 
-# --- online learning -----------------------------------------------------------
+# --- online learning (rnnrs.online; re-exported here) ------------------------
 
-
-def _mse(out, target):
-    """`rnnrs.losses.mse` (mean over all elements); the target is reshaped like the output."""
-    return losses.mse(out, np.asarray(target, out.dtype).reshape(out.shape))
-
-
-def _cross_entropy(out, target):
-    """`rnnrs.losses.cross_entropy` with class indices, one per row of the output."""
-    return losses.cross_entropy(out, np.asarray(target).reshape(-1))
-
-
-_LOSSES = {"mse": _mse, "cross_entropy": _cross_entropy}
-_OPTIMIZERS = {"sgd": optim.SGD, "adam": optim.Adam, "adamw": optim.AdamW, "rmsprop": optim.RMSprop,
-               "adagrad": optim.Adagrad}
-_DEFAULT_LR = 1e-2
-
-
-class OnlineLearner:
-    """Fully online learning: every `step` consumes one input, updates all weights.
-
-    ``OnlineLearner(cell, readout, loss="cross_entropy", optimizer="adam", lr=1e-2, method="exact")``.
-
-    readout: a module with ``forward(h)``, ``backward(dout) -> dh`` and
-    ``params``/``grads`` dicts, typically ``rnnrs.Linear(hidden, out,
-    dtype=<the cell's dtype>)``. loss: "mse" (`rnnrs.losses.mse`, mean over
-    all elements), "cross_entropy" (`rnnrs.losses.cross_entropy` with class
-    indices) or a callable ``(out, target) -> (loss, dout)``.
-
-    optimizer: one of ``rnnrs.optim``'s optimizers, given as a name ("sgd",
-    "adam", "adamw", "rmsprop", "adagrad"; default "adam") or a class
-    (``rnnrs.optim.Adam``), built over `params` with learning rate ``lr``
-    (default 1e-2); or an instance already built over (some of) the cell's
-    and readout's arrays, e.g. ``rnnrs.optim.SGD(list(cell.params.values())
-    + list(readout.params.values()), lr=0.1)``, in which case ``lr`` is not
-    given (arrays it does not hold stay fixed).
-
-    method: an RTRL method, or "tbptt1" for truncated BPTT with truncation 1
-    (the gradient through the last step only). clip: the per-step gradient
-    is rescaled to at most this global norm (None: no clipping).
-
-    ``learner.step(x_t, y_t) -> loss``: advances the cell, evaluates the
-    readout and loss on h_t, takes the RTRL gradient of this step's loss and
-    updates the cell and readout. The last output is in ``learner.output``.
-    """
-
-    def __init__(self, cell, readout, loss="cross_entropy", optimizer=None, method: str = "exact",
-                 batch: int = 1, seed: int = 0, clip: float | None = 1.0, lr: float | None = None):
-        if isinstance(loss, str):
-            if loss not in _LOSSES:
-                raise ValueError(f"loss: expected one of {sorted(_LOSSES)} or a callable, got {loss!r}")
-            loss = _LOSSES[loss]
-        if not callable(loss):
-            raise TypeError("loss: expected a name or a callable (out, target) -> (loss, dout)")
-        self.truncated = method == "tbptt1"
-        self.rtrl = RTRL(cell, "snap1" if self.truncated and not isinstance(_as_cell(cell), _ElemLayer)
-                         else ("diag" if self.truncated else method), batch=batch, seed=seed)
-        self.cell = self.rtrl.cell
-        for name in ("forward", "backward", "params", "grads"):
-            if not hasattr(readout, name):
-                raise TypeError(f"readout: expected a module with forward/backward/params/grads "
-                                f"(e.g. rnnrs.Linear), got {type(readout).__name__} without {name!r}")
-        ro_dtype = getattr(readout, "dtype", self.cell.dtype)
-        if np.dtype(ro_dtype) != self.cell.dtype:
-            raise TypeError(f"readout: its dtype {np.dtype(ro_dtype)} differs from the cell's {self.cell.dtype}; "
-                            f"build it with dtype={self.cell.dtype.name}")
-        self.readout = readout
-        self.loss: Callable = loss
-        self.params = {**{f"cell.{k}": v for k, v in self.cell.params.items()},
-                       **{f"readout.{k}": v for k, v in readout.params.items()}}
-        self.optimizer = self._optimizer(optimizer, lr)
-        # Where each of the optimizer's arrays finds its gradient (learner name, by identity).
-        by_id = {id(v): k for k, v in self.params.items()}
-        self._opt_names = []
-        for i, p in enumerate(self.optimizer.params):
-            if id(p) not in by_id:
-                raise ValueError(f"optimizer: its array #{i} is not a parameter of the cell or the readout")
-            self._opt_names.append(by_id[id(p)])
-        self.clip = clip
-        self.output = None
-
-    def _optimizer(self, optimizer, lr):
-        if isinstance(optimizer, optim.Optimizer):
-            if lr is not None:
-                raise ValueError("lr: give the learning rate to the optimizer instance, not to OnlineLearner")
-            return optimizer
-        lr = _DEFAULT_LR if lr is None else lr
-        if optimizer is None:
-            optimizer = "adam"
-        if isinstance(optimizer, str):
-            if optimizer.lower() not in _OPTIMIZERS:
-                raise ValueError(f"optimizer: expected one of {sorted(_OPTIMIZERS)}, an rnnrs.optim optimizer "
-                                 f"class or instance, got {optimizer!r}")
-            optimizer = _OPTIMIZERS[optimizer.lower()]
-        if isinstance(optimizer, type) and issubclass(optimizer, optim.Optimizer):
-            return optimizer(self.params, lr=lr)
-        raise TypeError(f"optimizer: expected a name, an rnnrs.optim optimizer class or instance, "
-                        f"got {type(optimizer).__name__}")
-
-    def step(self, x_t, y_t) -> float:
-        """One online step on input x_t (B, I) and target y_t; returns the loss."""
-        if self.truncated:
-            self.rtrl.truncate()
-        h = self.rtrl.advance(x_t)
-        out = self.readout.forward(h)
-        loss, dout = self.loss(out, y_t)
-        for v in self.readout.grads.values():
-            v[...] = 0
-        dh = self.readout.backward(dout)
-        self.rtrl.zero_grad()
-        g = self.rtrl.grad(dh)
-        grads = {**{f"cell.{k}": v for k, v in g.items()},
-                 **{f"readout.{k}": v for k, v in self.readout.grads.items()}}
-        if self.clip is not None:
-            # Per-step gradient clipping (by global norm) keeps online updates stable.
-            norm = np.sqrt(sum(float((v**2).sum()) for v in grads.values()))
-            if norm > self.clip:
-                s = self.clip / norm
-                grads = {k: v * s for k, v in grads.items()}
-        ordered = [grads[k] for k in self._opt_names]
-        self.optimizer.step(self.optimizer.pack_grads(ordered))
-        self.output = out
-        return float(loss)
+from rnnrs.online import OnlineLearner  # noqa: E402
