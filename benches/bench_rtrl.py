@@ -11,6 +11,12 @@ own float32 GEMM, `rnnrs._core.gemm_seconds`, on the same threads). Times
 are the best of repeated calls (the least disturbed by other load). The
 reference's speed is measured on a few steps of the same problem.
 
+For exact RTRL a second baseline runs in the same process: a *vectorised*
+NumPy RTRL (`benches/rtrl_numpy.py`: per step one batched matmul ``J M`` on
+NumPy's BLAS, the immediate Jacobian by broadcasting), the implementation a
+NumPy user would write for speed; "vs np-vec" is rnnrs's speed over it. Its
+BLAS gets as many threads as rnnrs (``--threads``; set before NumPy loads).
+
     python benches/bench_rtrl.py [--quick] [--markdown] [--threads N]
     pytest benches/bench_rtrl.py --benchmark-only      (pytest-benchmark rows)
 """
@@ -19,7 +25,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
+
+if "--threads" in sys.argv[:-1]:  # NumPy's BLAS reads these when it loads
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, sys.argv[sys.argv.index("--threads") + 1])
 
 import numpy as np
 import pytest
@@ -27,6 +38,9 @@ import pytest
 import rnnrs
 from rnnrs import _core, rtrl
 from rnnrs.reference import rtrl as ref
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rtrl_numpy import exact_rtrl as numpy_exact_rtrl  # noqa: E402
 
 INPUT = 8
 GATES = {"RNN_TANH": 1, "GRU": 3, "LSTM": 4}
@@ -105,6 +119,21 @@ def reference_steps_per_s(mode, method, n, batch):
     return steps / t
 
 
+def numpy_vec_steps_per_s(mode, n, batch, budget_flops=3e9):
+    """Steps/s of the vectorised NumPy exact RTRL (float32) on the same problem;
+    its gradient is checked against rnnrs's first."""
+    cell = _make(mode, n)
+    steps = int(max(3, min(100, budget_flops / exact_flops(mode, n, batch))))
+    x, d = _problem(n, batch, steps)
+    g = numpy_exact_rtrl(mode, x, d, cell.params)
+    mine = rtrl.gradient(cell, x, d, method="exact")[0]
+    mine = np.concatenate([mine[k].ravel() for k in cell.names])
+    scale = np.abs(mine).max() + 1e-6
+    if np.abs(g - mine).max() > 1e-3 * scale:
+        raise AssertionError(f"{mode} n={n} B={batch}: vectorised NumPy RTRL disagrees with rnnrs")
+    return steps / _timeit(lambda: numpy_exact_rtrl(mode, x, d, cell.params), 0.3, 5)
+
+
 def gemm_gflops(mode, n, batch):
     """GFLOP/s of rnnrs's own float32 GEMM (the machine's GEMM throughput here)
     for the sensitivity product shape, on the same threads."""
@@ -132,7 +161,8 @@ def _num(v):
 
 
 def table(quick=False, markdown=False):
-    head = ["cell", "n", "B", "method", "steps/s", "cell-steps/s", "GFLOP/s", "% GEMM", "ref steps/s", "speedup"]
+    head = ["cell", "n", "B", "method", "steps/s", "cell-steps/s", "GFLOP/s", "% GEMM", "ref steps/s", "speedup",
+            "np-vec st/s", "vs np-vec"]
     lines = []
     fmt = (lambda c: "| " + " | ".join(c) + " |") if markdown else (lambda c: "".join(f"{v:>13}" for v in c))
     lines.append(fmt(head))
@@ -147,11 +177,14 @@ def table(quick=False, markdown=False):
         try:
             sps = rnnrs_steps_per_s(mode, method, n, batch)
         except MemoryError:
-            line = fmt([mode, str(n), str(batch), method, "MemoryError", "", "", "", "", ""])
+            line = fmt([mode, str(n), str(batch), method, "MemoryError", "", "", "", "", "", "", ""])
             print(line, flush=True)
             lines.append(line)
             continue
-        gf = pct = ""
+        gf = pct = vec = vs = ""
+        if method == "exact" and mode in GATES and n <= 64:
+            v = numpy_vec_steps_per_s(mode, n, batch)
+            vec, vs = _num(v), f"{sps / v:.1f}x"
         if method == "exact":
             g = exact_flops(mode, n, batch) * sps / 1e9
             gf = f"{g:.1f}"
@@ -159,7 +192,7 @@ def table(quick=False, markdown=False):
             pct = f"{100 * g / peak:.0f}%" if peak else ""
         r = reference_steps_per_s(mode, method, n, batch)
         line = fmt([mode, str(n), str(batch), method, _num(sps), _num(sps * batch), gf, pct,
-                    "-" if r is None else _num(r), "-" if r is None else f"{sps / r:.0f}x"])
+                    "-" if r is None else _num(r), "-" if r is None else f"{sps / r:.0f}x", vec, vs])
         print(line, flush=True)
         lines.append(line)
     return lines
