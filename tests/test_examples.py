@@ -35,3 +35,16 @@ def test_japanese_vowels_quick_learns(capsys):
     out = capsys.readouterr().out
     assert "test accuracy" in out
     assert result["accuracy"] > 0.5  # chance is 1/9 after a few epochs
+
+
+def test_cell_zoo_quick_runs_every_cell(capsys):
+    results = runpy.run_path(str(EXAMPLES / "cell_zoo.py"), run_name="example")["main"](["--quick"])
+    out = capsys.readouterr().out
+    assert "test NRMSE" in out
+    cells = runpy.run_path(str(EXAMPLES / "cell_zoo.py"), run_name="example")["CELLS"]
+    assert set(results) == set(cells)
+    for name, r in results.items():
+        assert 0 < r["nrmse"] < 2.0, (name, r)  # finite, not diverged
+        assert r["params"] > 0 and r["step_ms"] > 0
+    h = 8  # --quick: LSTM(1, 8) + Linear(8, 1)
+    assert results["LSTM"]["params"] == 4 * h * (1 + h + 2) + h + 1
