@@ -8,8 +8,16 @@ fn data(n: usize, s: f64) -> Vec<f64> {
     (0..n).map(|i| ((i as f64 + 1.0) * s).sin() * 0.6).collect()
 }
 
-const KINDS: [Mode; 6] =
-    [Mode::RnnTanh, Mode::RnnRelu, Mode::Lstm, Mode::Gru, Mode::LstmNoForget, Mode::LstmCifg];
+const KINDS: [Mode; 8] = [
+    Mode::RnnTanh,
+    Mode::RnnRelu,
+    Mode::Lstm,
+    Mode::Gru,
+    Mode::LstmNoForget,
+    Mode::LstmCifg,
+    Mode::LstmPeephole,
+    Mode::Leaky,
+];
 
 struct Case {
     sh: CellShape,
