@@ -19,7 +19,7 @@ from rnnrs.memory import NTM, HistoryCompressor
 from rnnrs import conv, tree
 from rnnrs.lsm import LSM
 from rnnrs import cells
-from rnnrs.cells import LayerNormLSTM, LeakyRNN
+from rnnrs.cells import LayerNormGRU, LayerNormLSTM, LeakyRNN
 
 __version__ = "0.1.0"
 
@@ -74,4 +74,5 @@ __all__ = [
     "cells",
     "LeakyRNN",
     "LayerNormLSTM",
+    "LayerNormGRU",
 ]

@@ -2,7 +2,8 @@
 ``lengths``, BPTT, truncated BPTT, state_dict, exact RTRL and SnAp-1 through `rnnrs.rtrl`).
 
 - `LeakyRNN`: leaky-integrator units with learned per-unit time constants;
-- `LayerNormLSTM`: the layer-normalised LSTM of PyTorch's custom_lstms.py.
+- `LayerNormLSTM`: the layer-normalised LSTM of PyTorch's custom_lstms.py;
+- `LayerNormGRU`: its GRU analogue.
 
 The peephole LSTM is an option of `rnnrs.LSTM` (``peephole=True``).
 """
@@ -12,12 +13,13 @@ from __future__ import annotations
 import numpy as np
 
 from rnnrs import functional as F
-from rnnrs.nn import LSTM, RNNBase
+from rnnrs.nn import GRU, LSTM, RNNBase
 
-__all__ = ["LayerNormLSTM", "LeakyRNN", "leaky_rnn", "leaky_rnn_backward"]
+__all__ = ["LayerNormGRU", "LayerNormLSTM", "LeakyRNN", "leaky_rnn", "leaky_rnn_backward"]
 
 _LEAKY = "LEAKY"
 _LAYERNORM_LSTM = "LAYERNORM_LSTM"
+_LAYERNORM_GRU = "LAYERNORM_GRU"
 
 
 def leaky_rnn(x, params: dict, h0=None, *, num_layers: int | None = None, bidirectional: bool | None = None,
@@ -132,6 +134,13 @@ class LeakyRNN(RNNBase):
         return s
 
 
+def _layernorm_init(params: dict) -> None:
+    """LayerNorm gains to 1 and biases to 0, as torch.nn.LayerNorm starts."""
+    for name, p in params.items():
+        if name.startswith("layernorm_"):
+            p[...] = 1.0 if "_weight_l" in name else 0.0
+
+
 class LayerNormLSTM(LSTM):
     """Layer-normalised LSTM (Ba et al. 2016), the formula of PyTorch's
     ``benchmarks/fastrnns/custom_lstms.py`` (``LayerNormLSTMCell``), gates i, f, g, o::
@@ -171,9 +180,7 @@ class LayerNormLSTM(LSTM):
                          forget_bias: float | None = None) -> None:
         """Weights as `rnnrs.LSTM`'s; LayerNorm gains 1 and biases 0 (torch's init)."""
         super().reset_parameters(seed, recurrent_init=recurrent_init, forget_bias=forget_bias)
-        for name, p in self._params.items():
-            if name.startswith("layernorm_"):
-                p[...] = 1.0 if "_weight_l" in name else 0.0
+        _layernorm_init(self._params)
 
     def _run_with(self, params, x, h0, c0, train, rec_mask=None, lengths=None, allow_empty=False):
         state = None if h0 is None and c0 is None else (h0, c0)
@@ -181,6 +188,50 @@ class LayerNormLSTM(LSTM):
         y, h_n, c_n, ctx = F._forward(_LAYERNORM_LSTM, x, params, h0, c0, None, None, self.batch_first, train,
                                       self.cast, rec_mask, lengths, allow_empty)
         return y, (h_n, c_n), ctx
+
+    def extra_repr(self) -> str:
+        return super().extra_repr().replace(", bias=False", "")
+
+
+class LayerNormGRU(GRU):
+    """Layer-normalised GRU (Ba et al. 2016): torch's GRU (gates r, z, n) with a
+    LayerNorm on each of the input and recurrent products in place of the linear
+    biases, the GRU analogue of `LayerNormLSTM`::
+
+        a = LN_i(W_ih x_t),  b = LN_h(W_hh h_{t-1})   LayerNorm over all 3H values each
+        r = σ(a_r + b_r),  z = σ(a_z + b_z)
+        n = tanh(a_n + r * b_n)                       (the reset gate scales the normalised b_n)
+        h_t = (1 - z) * n + z * h_{t-1}
+
+    ``LN`` as in `LayerNormLSTM` (eps 1e-5, biased variance). Parameters per
+    layer and direction: ``weight_ih_l{k}`` ``(3H, I)``, ``weight_hh_l{k}``
+    ``(3H, H)`` and ``layernorm_{i,h}_{weight,bias}_l{k}`` ``(3, H)`` (gains 1,
+    biases 0 at init). Stacked, bidirectional, ``lengths``, dropout, BPTT as
+    `rnnrs.GRU`. No RTRL (LayerNorm couples the units).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, batch_first: bool = False,
+                 dropout: float = 0.0, bidirectional: bool = False, *, dtype=np.float32, seed: int | None = None,
+                 recurrent_init: str = "uniform", cast: bool = False, input_dropout: float = 0.0,
+                 recurrent_dropout: float = 0.0):
+        super().__init__(input_size, hidden_size, num_layers, False, batch_first, dropout, bidirectional,
+                         dtype=dtype, seed=seed, recurrent_init=recurrent_init, cast=cast,
+                         input_dropout=input_dropout, recurrent_dropout=recurrent_dropout)
+
+    @property
+    def _cell_mode(self) -> str:
+        return _LAYERNORM_GRU
+
+    def reset_parameters(self, seed: int | None = None, *, recurrent_init: str = "uniform",
+                         forget_bias: float | None = None) -> None:
+        """Weights as `rnnrs.GRU`'s; LayerNorm gains 1 and biases 0 (torch's init)."""
+        super().reset_parameters(seed, recurrent_init=recurrent_init, forget_bias=forget_bias)
+        _layernorm_init(self._params)
+
+    def _run_with(self, params, x, h0, c0, train, rec_mask=None, lengths=None, allow_empty=False):
+        y, h_n, _, ctx = F._forward(_LAYERNORM_GRU, x, params, h0, None, None, None, self.batch_first, train,
+                                    self.cast, rec_mask, lengths, allow_empty)
+        return y, h_n, ctx
 
     def extra_repr(self) -> str:
         return super().extra_repr().replace(", bias=False", "")

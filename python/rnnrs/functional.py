@@ -66,6 +66,9 @@ _GATES["LAYERNORM_LSTM"] = 4
 _LSTM_MODES += ("LAYERNORM_LSTM",)
 _OWN_PARAMS["LAYERNORM_LSTM"] = (("layernorm_i_weight", 4), ("layernorm_i_bias", 4), ("layernorm_h_weight", 4),
                                  ("layernorm_h_bias", 4), ("layernorm_c_weight", 1), ("layernorm_c_bias", 1))
+_GATES["LAYERNORM_GRU"] = 3
+_OWN_PARAMS["LAYERNORM_GRU"] = (("layernorm_i_weight", 3), ("layernorm_i_bias", 3), ("layernorm_h_weight", 3),
+                                ("layernorm_h_bias", 3))
 
 
 def own_param_shape(rows: int, hidden_size: int) -> tuple:

@@ -282,8 +282,9 @@ class _LayerCell(_FlatParams):
             raise ValueError("cell: RTRL does not support proj_size")
         # The core mode: an LSTM layer's variant, else the layer's mode.
         mode = getattr(layer, "_cell_mode", getattr(layer, "mode", None))
-        if mode == "LAYERNORM_LSTM":
-            raise ValueError("cell: a LayerNormLSTM has no RTRL (LayerNorm couples all units of a layer); use BPTT")
+        if mode in ("LAYERNORM_LSTM", "LAYERNORM_GRU"):
+            raise ValueError(f"cell: a {type(layer).__name__} has no RTRL (LayerNorm couples all units of a "
+                             "layer); use BPTT")
         if mode not in _GATES:
             raise TypeError(f"cell: expected a Cell, IndRNN, DiagRNN or rnnrs.RNN/LSTM/GRU, got {type(layer).__name__}")
         self.mode = mode

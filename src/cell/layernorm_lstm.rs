@@ -47,7 +47,7 @@ const TANH_C: usize = 9;
 const RSTD: usize = 10;
 
 /// `v` normalised in place (`(v - mean) / sqrt(var + eps)`); returns `1 / sqrt(var + eps)`.
-fn normalize<T: Float>(v: &mut [T]) -> T {
+pub(super) fn normalize<T: Float>(v: &mut [T]) -> T {
     let n = T::from_f64(v.len() as f64);
     let mean = v.iter().fold(T::ZERO, |s, &a| s + a) / n;
     let var = v.iter().fold(T::ZERO, |s, &a| s + (a - mean) * (a - mean)) / n;
@@ -60,7 +60,7 @@ fn normalize<T: Float>(v: &mut [T]) -> T {
 
 /// Backward of `y = γ x̂ + β` with `x̂` the normalised input: adds to the gain
 /// and bias gradients and writes `dx` (the gradient w.r.t. the LayerNorm's input).
-fn normalize_backward<T: Float>(
+pub(super) fn normalize_backward<T: Float>(
     dy: &[T],
     xh: &[T],
     rstd: T,

@@ -27,8 +27,10 @@ pub use elman::Elman;
 pub use gru::Gru;
 pub use lstm::Lstm;
 
+pub mod layernorm_gru;
 pub mod layernorm_lstm;
 pub mod leaky;
+pub use layernorm_gru::LayerNormGru;
 pub use layernorm_lstm::LayerNormLstm;
 pub use leaky::Leaky;
 
@@ -51,6 +53,8 @@ pub enum Mode {
     Leaky,
     /// Layer-normalised LSTM (custom_lstms.py's formula; own LayerNorm gains and biases; no RTRL).
     LayerNormLstm,
+    /// Layer-normalised GRU (the GRU analogue; no RTRL).
+    LayerNormGru,
 }
 
 /// Runs `$body` with `$cell` bound to the cell value of `$mode` (a
@@ -95,6 +99,10 @@ macro_rules! with_cell {
                 let $cell = $crate::cell::LayerNormLstm;
                 $body
             }
+            $crate::cell::Mode::LayerNormGru => {
+                let $cell = $crate::cell::LayerNormGru;
+                $body
+            }
         }
     };
 }
@@ -106,8 +114,9 @@ fn layout_of<C: Cell<f64>>(_: &C) -> (usize, bool, &'static [OwnParam], bool) {
 }
 
 impl Mode {
-    /// Parses PyTorch's mode names `RNN_TANH`, `RNN_RELU`, `LSTM`, `GRU` and the
-    /// LSTM variants `LSTM_NOFORGET`, `LSTM_CIFG`, in any case.
+    /// Parses PyTorch's mode names `RNN_TANH`, `RNN_RELU`, `LSTM`, `GRU`, the
+    /// LSTM variants `LSTM_NOFORGET`, `LSTM_CIFG`, `LSTM_PEEPHOLE` and the
+    /// further cells `LEAKY`, `LAYERNORM_LSTM`, `LAYERNORM_GRU`, in any case.
     pub fn parse(s: &str) -> Result<Mode> {
         match s.to_ascii_uppercase().as_str() {
             "RNN_TANH" => Ok(Mode::RnnTanh),
@@ -119,10 +128,11 @@ impl Mode {
             "LSTM_PEEPHOLE" => Ok(Mode::LstmPeephole),
             "LEAKY" => Ok(Mode::Leaky),
             "LAYERNORM_LSTM" => Ok(Mode::LayerNormLstm),
+            "LAYERNORM_GRU" => Ok(Mode::LayerNormGru),
             _ => Err(Error::value(
                 "mode",
                 format!(
-                    "expected 'RNN_TANH', 'RNN_RELU', 'LSTM', 'GRU', 'LSTM_NOFORGET', 'LSTM_CIFG', 'LSTM_PEEPHOLE', 'LEAKY' or 'LAYERNORM_LSTM' (any case), got {s:?}"
+                    "expected 'RNN_TANH', 'RNN_RELU', 'LSTM', 'GRU', 'LSTM_NOFORGET', 'LSTM_CIFG', 'LSTM_PEEPHOLE', 'LEAKY', 'LAYERNORM_LSTM' or 'LAYERNORM_GRU' (any case), got {s:?}"
                 ),
             )),
         }

@@ -163,6 +163,16 @@ fn leaky_gradients_match_finite_differences() {
 }
 
 #[test]
+fn layernorm_gradients_match_finite_differences() {
+    for mode in [Mode::LayerNormLstm, Mode::LayerNormGru] {
+        check_gradients(&Case::new(mode, 2, true, false, 0, 3, 2));
+        let mut c = Case::new(mode, 1, false, false, 0, 4, 17);
+        c.lengths = (0..17).map(|i| 1 + i % 4).collect();
+        check_gradients(&c);
+    }
+}
+
+#[test]
 fn gradients_with_lengths_match_finite_differences() {
     for mode in [Mode::RnnTanh, Mode::Lstm, Mode::Gru] {
         let mut c = Case::new(mode, 2, true, true, 0, 4, 3);

@@ -97,6 +97,13 @@ fn snap1_equals_exact_on_diagonal_recurrence() {
 }
 
 #[test]
+fn cells_without_rtrl_partials_are_refused() {
+    for kind in [Mode::LayerNormLstm, Mode::LayerNormGru] {
+        assert!(matches!(CellShape::new(kind, 3, 4), Err(Error::Value { .. })), "{kind:?}");
+    }
+}
+
+#[test]
 fn uoro_is_seeded_and_its_mean_approaches_exact() {
     let c = case(Mode::Gru);
     let exact = run(&c, Method::Exact, &c.p).grad;

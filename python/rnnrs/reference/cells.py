@@ -13,7 +13,8 @@ import numpy as np
 
 from rnnrs.reference.layers import _affine, _dsigmoid, _dtanh, _linear_grads, _split, register_cell, sigmoid
 
-__all__ = ["leaky_step_backward", "leaky_step_forward", "peephole_lstm_step_backward", "peephole_lstm_step_forward"]
+__all__ = ["layer_norm", "layer_norm_backward", "layernorm_gru_step_backward", "layernorm_gru_step_forward",
+           "layernorm_lstm_step_backward", "layernorm_lstm_step_forward", "leaky_step_backward", "leaky_step_forward", "peephole_lstm_step_backward", "peephole_lstm_step_forward"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,3 +194,52 @@ def layernorm_lstm_step_backward(dh_new, dc_new, cache):
 register_cell("LAYERNORM_LSTM", 4, True, layernorm_lstm_step_forward, layernorm_lstm_step_backward,
               own=(("layernorm_i_weight", 4), ("layernorm_i_bias", 4), ("layernorm_h_weight", 4),
                    ("layernorm_h_bias", 4), ("layernorm_c_weight", 1), ("layernorm_c_bias", 1)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Layer-normalised GRU (the GRU analogue of the above), mode "LAYERNORM_GRU".
+# ---------------------------------------------------------------------------------------------
+
+
+def layernorm_gru_step_forward(x, h, c, w):
+    """One layer-normalised GRU step; `w` holds weight_ih (3H, I), weight_hh (3H, H) and
+    layernorm_{i,h}_{weight,bias} (3, H). Returns (h', None, cache).
+
+    a = LN_i(x W_ih^T),  b = LN_h(h W_hh^T)          (over all 3H values each)
+    r = sigmoid(a_r + b_r),  z = sigmoid(a_z + b_z),  n = tanh(a_n + r * b_n)
+    h' = (1 - z) * n + z * h
+    """
+    gi, gh = w["layernorm_i_weight"].reshape(-1), w["layernorm_h_weight"].reshape(-1)
+    a, xi, ri = layer_norm(x @ w["weight_ih"].T, gi, w["layernorm_i_bias"].reshape(-1))
+    b, xh, rh = layer_norm(h @ w["weight_hh"].T, gh, w["layernorm_h_bias"].reshape(-1))
+    a_r, a_z, a_n = _split(a, 3)
+    b_r, b_z, b_n = _split(b, 3)
+    r, z = sigmoid(a_r + b_r), sigmoid(a_z + b_z)
+    n = np.tanh(a_n + r * b_n)
+    cache = {"x": x, "h": h, "r": r, "z": z, "n": n, "b_n": b_n, "xi": xi, "ri": ri, "xh": xh, "rh": rh,
+             "gi": gi, "gh": gh, "w": w}
+    return (1 - z) * n + z * h, None, cache
+
+
+def layernorm_gru_step_backward(dh_new, dc_new, cache):
+    """Backward of `layernorm_gru_step_forward`; returns (dx, dh, None, grads).
+
+    dn = dh' (1 - z) (1 - n^2),  dz = dh' (h - n) z (1 - z),  dr = dn b_n r (1 - r)
+    input side gets (dr, dz, dn), recurrent side (dr, dz, dn r), each through its LayerNorm;
+    dh also gets dh' z directly.
+    """
+    r, z, n, h, w = cache["r"], cache["z"], cache["n"], cache["h"], cache["w"]
+    dn = dh_new * (1 - z) * _dtanh(n)
+    dz = dh_new * (h - n) * _dsigmoid(z)
+    dr = dn * cache["b_n"] * _dsigmoid(r)
+    dpi, dgi, dbi = layer_norm_backward(np.concatenate([dr, dz, dn], -1), cache["xi"], cache["ri"], cache["gi"])
+    dph, dgh, dbh = layer_norm_backward(np.concatenate([dr, dz, dn * r], -1), cache["xh"], cache["rh"], cache["gh"])
+    grads = {"weight_ih": dpi.T @ cache["x"], "weight_hh": dph.T @ h,
+             "layernorm_i_weight": dgi.reshape(3, -1), "layernorm_i_bias": dbi.reshape(3, -1),
+             "layernorm_h_weight": dgh.reshape(3, -1), "layernorm_h_bias": dbh.reshape(3, -1)}
+    return dpi @ w["weight_ih"], dph @ w["weight_hh"] + dh_new * z, None, grads
+
+
+register_cell("LAYERNORM_GRU", 3, False, layernorm_gru_step_forward, layernorm_gru_step_backward,
+              own=(("layernorm_i_weight", 3), ("layernorm_i_bias", 3), ("layernorm_h_weight", 3),
+                   ("layernorm_h_bias", 3)))
