@@ -117,7 +117,8 @@ class Cell(_FlatParams):
 
     mode: "RNN_TANH", "RNN_RELU", "LSTM", "GRU", or the LSTM variants
     "LSTM_NOFORGET" / "LSTM_CIFG" (gates i, g, o; see `rnnrs.LSTM`), "LSTM_PEEPHOLE" (its
-    ``weight_ch_l0 (3, H)`` last in the flat vector). ``params`` holds PyTorch's
+    ``weight_ch_l0 (3, H)`` last in the flat vector) or "LEAKY" (`rnnrs.LeakyRNN`, its
+    ``alpha_logit_l0 (H,)`` last). ``params`` holds PyTorch's
     names and shapes (``weight_ih_l0 (G*H, I)``, ``weight_hh_l0 (G*H, H)``,
     ``bias_ih_l0``, ``bias_hh_l0``), initialised like PyTorch
     (uniform in +-1/sqrt(H)) unless given.
