@@ -1,8 +1,12 @@
 """Speed of the cell variants against their plain counterparts, at one shape.
 
-For each cell (rnnrs.LSTM with ``forget_gate=False`` / ``coupled=True`` beside the
-plain rnnrs LSTM, GRU and Elman RNN) prints the best time of an inference forward and
-of a training forward + BPTT, and the ratio to the plain LSTM of the same run.
+For each cell (rnnrs.LSTM with ``forget_gate=False`` / ``coupled=True`` /
+``peephole=True``, rnnrs.LayerNormLSTM, rnnrs.LeakyRNN beside the plain rnnrs LSTM,
+GRU and Elman RNN) prints the best time of an inference forward and of a training
+forward + BPTT, the ratio to the plain LSTM of the same run and to the cell's plain
+counterpart (LSTM for the LSTMs, RNN for LeakyRNN). With torch installed, also a
+TorchScript LayerNormLSTM written after PyTorch's benchmarks/fastrnns/custom_lstms.py
+(the same math), and the ratio of rnnrs's LayerNormLSTM to it.
 Shape A by default: T=100, B=64, I=128, H=256, float32.
 
     python benches/bench_cells.py                  # 1 and 2 threads
@@ -22,9 +26,46 @@ CELLS = {
     "LSTM": lambda i, h, dt: rnnrs.LSTM(i, h, dtype=dt, seed=0),
     "LSTM forget_gate=False": lambda i, h, dt: rnnrs.LSTM(i, h, forget_gate=False, dtype=dt, seed=0),
     "LSTM coupled=True": lambda i, h, dt: rnnrs.LSTM(i, h, coupled=True, dtype=dt, seed=0),
+    "LSTM peephole=True": lambda i, h, dt: rnnrs.LSTM(i, h, peephole=True, dtype=dt, seed=0),
+    "LayerNormLSTM": lambda i, h, dt: rnnrs.LayerNormLSTM(i, h, dtype=dt, seed=0),
     "GRU": lambda i, h, dt: rnnrs.GRU(i, h, dtype=dt, seed=0),
     "RNN": lambda i, h, dt: rnnrs.RNN(i, h, dtype=dt, seed=0),
+    "LeakyRNN": lambda i, h, dt: rnnrs.LeakyRNN(i, h, dtype=dt, seed=0),
 }
+# The plain counterpart of each cell (the "vs plain" column).
+PLAIN = {"LeakyRNN": "RNN", "GRU": "GRU", "RNN": "RNN"}
+
+
+def torchscript_lnlstm(i: int, h: int):
+    """A TorchScript layer-normalised LSTM layer after PyTorch's custom_lstms.py
+    (LayerNormLSTMCell in a scripted time loop), or None without torch."""
+    try:
+        import torch
+    except ImportError:
+        return None
+
+    class LNLSTM(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            k = 1.0 / h ** 0.5
+            self.weight_ih = torch.nn.Parameter(torch.empty(4 * h, i).uniform_(-k, k))
+            self.weight_hh = torch.nn.Parameter(torch.empty(4 * h, h).uniform_(-k, k))
+            self.layernorm_i = torch.nn.LayerNorm(4 * h)
+            self.layernorm_h = torch.nn.LayerNorm(4 * h)
+            self.layernorm_c = torch.nn.LayerNorm(h)
+
+        def forward(self, x, hx, cx):
+            outputs = []
+            for t in range(x.size(0)):
+                gates = self.layernorm_i(torch.mm(x[t], self.weight_ih.t())) + self.layernorm_h(
+                    torch.mm(hx, self.weight_hh.t()))
+                ingate, forgetgate, cellgate, outgate = gates.chunk(4, 1)
+                cx = self.layernorm_c(torch.sigmoid(forgetgate) * cx + torch.sigmoid(ingate) * torch.tanh(cellgate))
+                hx = torch.sigmoid(outgate) * torch.tanh(cx)
+                outputs.append(hx)
+            return torch.stack(outputs), hx, cx
+
+    return torch.jit.script(LNLSTM())
 
 
 def best(fn, reps: int) -> float:
@@ -49,13 +90,13 @@ def main():
     reps = 3 if args.quick else 10
     x = np.random.default_rng(0).standard_normal((T, B, I)).astype(dt)
     print(f"shape T={T} B={B} I={I} H={H} {dt.name}; load {os.getloadavg()[0]:.1f}")
-    print("| cell | thr | forward ms | fwd+bwd ms | fwd+bwd vs LSTM |")
-    print("|---|---|---|---|---|")
+    print("| cell | thr | forward ms | fwd+bwd ms | fwd+bwd vs LSTM | vs plain |")
+    print("|---|---|---|---|---|---|")
     before = rnnrs.get_num_threads()
     try:
         for nt in (int(v) for v in args.threads.split(",")):
             rnnrs.set_num_threads(nt)
-            base = None
+            times = {}
             for name, make in CELLS.items():
                 layer = make(I, H, dt)
 
@@ -64,9 +105,33 @@ def main():
                     layer.backward(np.ones_like(y))
 
                 fwd = best(lambda layer=layer: layer(x), reps)
-                tr = best(train, reps)
-                base = tr if base is None else base
-                print(f"| {name} | {nt} | {fwd * 1e3:.1f} | {tr * 1e3:.1f} | {tr / base:.2f} |")
+                tr = times[name] = best(train, reps)
+                plain = times[PLAIN.get(name, "LSTM")]
+                print(f"| {name} | {nt} | {fwd * 1e3:.1f} | {tr * 1e3:.1f} | {tr / times['LSTM']:.2f} | "
+                      f"{tr / plain:.2f} |")
+            ts = torchscript_lnlstm(I, H)
+            if ts is None:
+                print(f"| TorchScript LayerNormLSTM | {nt} | (torch not installed) | | | |")
+                continue
+            import torch
+
+            torch.set_num_threads(nt)
+            tx = torch.tensor(x)
+            ts = ts.to(torch.float64 if dt == np.float64 else torch.float32)
+            zeros = torch.zeros(B, H, dtype=tx.dtype)
+
+            def ts_train():
+                y, _, _ = ts(tx, zeros, zeros)
+                y.backward(torch.ones_like(y))
+
+            def ts_forward():
+                with torch.no_grad():
+                    ts(tx, zeros, zeros)
+
+            fwd, tr = best(ts_forward, reps), best(ts_train, reps)
+            print(f"| TorchScript LayerNormLSTM (torch {torch.__version__}) | {nt} | {fwd * 1e3:.1f} | "
+                  f"{tr * 1e3:.1f} | {tr / times['LSTM']:.2f} | rnnrs LayerNormLSTM / TorchScript: "
+                  f"{times['LayerNormLSTM'] / tr:.2f} |")
     finally:
         rnnrs.set_num_threads(before)
 

@@ -18,6 +18,8 @@ from rnnrs import hopfield, memory
 from rnnrs.memory import NTM, HistoryCompressor
 from rnnrs import conv, tree
 from rnnrs.lsm import LSM
+from rnnrs import cells
+from rnnrs.cells import LayerNormGRU, LayerNormLSTM, LeakyRNN
 
 __version__ = "0.1.0"
 
@@ -69,4 +71,8 @@ __all__ = [
     "conv",
     "tree",
     "LSM",
+    "cells",
+    "LeakyRNN",
+    "LayerNormLSTM",
+    "LayerNormGRU",
 ]

@@ -48,6 +48,9 @@ class RnnContext:
     @property
     def dtype(self) -> str: ...
 
+# mode: RNN_TANH, RNN_RELU, LSTM, GRU, LSTM_NOFORGET, LSTM_CIFG, LSTM_PEEPHOLE, LEAKY, LAYERNORM_LSTM,
+# LAYERNORM_GRU (any case). params per layer and direction: torch's order, then the cell's own
+# parameters (weight_ch (3, H); alpha_logit (H,); layernorm_*), see rnnrs.functional._OWN_PARAMS.
 def rnn_forward(
     mode: str,
     x: np.ndarray,

@@ -52,17 +52,44 @@ __all__ = [
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3, "LSTM_NOFORGET": 3, "LSTM_CIFG": 3}
 # The core modes with a cell state c: the LSTM and its variants without forget-gate rows.
 _LSTM_MODES = ("LSTM", "LSTM_NOFORGET", "LSTM_CIFG")
+# Parameters a cell owns besides the weights and biases (the core's `cell::OwnParam`):
+# mode -> ((name, rows), ...); per layer and direction ``{name}_l{k}[_reverse]`` of
+# shape (rows, H), or (H,) for one row, after the other parameters of that direction.
+_OWN_PARAMS: dict = {}
+
+_GATES["LSTM_PEEPHOLE"] = 4
+_LSTM_MODES += ("LSTM_PEEPHOLE",)
+_OWN_PARAMS["LSTM_PEEPHOLE"] = (("weight_ch", 3),)
+_GATES["LEAKY"] = 1
+_OWN_PARAMS["LEAKY"] = (("alpha_logit", 1),)
+_GATES["LAYERNORM_LSTM"] = 4
+_LSTM_MODES += ("LAYERNORM_LSTM",)
+_OWN_PARAMS["LAYERNORM_LSTM"] = (("layernorm_i_weight", 4), ("layernorm_i_bias", 4), ("layernorm_h_weight", 4),
+                                 ("layernorm_h_bias", 4), ("layernorm_c_weight", 1), ("layernorm_c_bias", 1))
+_GATES["LAYERNORM_GRU"] = 3
+_OWN_PARAMS["LAYERNORM_GRU"] = (("layernorm_i_weight", 3), ("layernorm_i_bias", 3), ("layernorm_h_weight", 3),
+                                ("layernorm_h_bias", 3))
 
 
-def lstm_mode(forget_gate: bool = True, coupled: bool = False) -> str:
+def own_param_shape(rows: int, hidden_size: int) -> tuple:
+    """Shape of a cell-owned parameter of ``rows`` rows: ``(rows, H)``, or ``(H,)`` for one row."""
+    return (hidden_size,) if rows == 1 else (rows, hidden_size)
+
+
+def lstm_mode(forget_gate: bool = True, coupled: bool = False, peephole: bool = False) -> str:
     """The core mode of an LSTM variant: "LSTM" (gates i, f, g, o), "LSTM_NOFORGET"
-    (``forget_gate=False``: gates i, g, o, ``c = c_prev + i*g``) or "LSTM_CIFG" (``coupled=True``:
-    gates i, g, o, ``f = 1 - i``)."""
-    for name, v in (("forget_gate", forget_gate), ("coupled", coupled)):
+    (``forget_gate=False``: gates i, g, o, ``c = c_prev + i*g``), "LSTM_CIFG" (``coupled=True``:
+    gates i, g, o, ``f = 1 - i``) or "LSTM_PEEPHOLE" (``peephole=True``: gates i, f, g, o with
+    diagonal peepholes ``weight_ch`` (3, H))."""
+    for name, v in (("forget_gate", forget_gate), ("coupled", coupled), ("peephole", peephole)):
         if not isinstance(v, (bool, np.bool_)):
             raise TypeError(f"{name}: expected a bool, got {v!r}")
     if coupled and not forget_gate:
         raise ValueError("coupled: a coupled forget gate (f = 1 - i) needs forget_gate=True")
+    if peephole and (coupled or not forget_gate):
+        raise ValueError("peephole: peepholes are for the full LSTM (forget_gate=True, coupled=False)")
+    if peephole:
+        return "LSTM_PEEPHOLE"
     return "LSTM_CIFG" if coupled else ("LSTM" if forget_gate else "LSTM_NOFORGET")
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -79,6 +106,7 @@ def param_names(mode: str, num_layers: int = 1, bidirectional: bool = False, bia
                 names += [f"bias_ih{s}", f"bias_hh{s}"]
             if proj_size > 0 and mode in _LSTM_MODES:
                 names.append(f"weight_hr{s}")
+            names += [f"{own}{s}" for own, _ in _OWN_PARAMS.get(mode, ())]
     return names
 
 
@@ -354,17 +382,21 @@ def rnn_backward(ctx: Context, dy, dh_n=None, *, grads: dict | None = None, cast
 
 def lstm(x, params: dict, state=None, *, num_layers: int | None = None,
          bidirectional: bool | None = None, batch_first: bool = False, train: bool = False,
-         cast: bool = False, forget_gate: bool = True, coupled: bool = False, lengths=None, _rec_mask=None,
-         _allow_empty=False):
+         cast: bool = False, forget_gate: bool = True, coupled: bool = False, peephole: bool = False,
+         lengths=None, _rec_mask=None, _allow_empty=False):
     """LSTM forward (`torch.nn.LSTM`, with ``weight_hr_*`` for ``proj_size``).
 
     ``state`` is None or ``(h0, c0)``. Returns ``(y, (h_n, c_n), ctx)``.
     ``lengths``: optional valid steps per sequence (see the module docstring).
     ``forget_gate=False`` / ``coupled=True``: the variants without forget-gate
-    rows (gates i, g, o; see `lstm_mode`).
+    rows (gates i, g, o; see `lstm_mode`). ``peephole=True``: diagonal
+    peepholes (Gers & Schmidhuber 2000), ``params`` also holds
+    ``weight_ch_l{k}`` (3, H) with rows p_i, p_f, p_o:
+    ``i = σ(W_ii x + b_ii + W_hi h + b_hi + p_i*c_prev)``, ``f`` likewise with
+    ``p_f*c_prev``, ``c = f*c_prev + i*g``, ``o = σ(... + p_o*c)``, ``h = o*tanh(c)``.
     """
     h0, c0 = _split_lstm_state(state, "state")
-    mode = lstm_mode(forget_gate, coupled)
+    mode = lstm_mode(forget_gate, coupled, peephole)
     y, h_n, c_n, ctx = _forward(mode, x, params, h0, c0, num_layers, bidirectional, batch_first, train, cast,
                                 _rec_mask, lengths, _allow_empty)
     return y, (h_n, c_n), ctx

@@ -54,6 +54,13 @@ __all__ = ["GRU", "LSTM", "RNN", "IncompatibleKeys", "RNNBase", "tbptt_chunks"]
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3, "LSTM_NOFORGET": 3, "LSTM_CIFG": 3}
 
 
+def _split_name(name: str) -> tuple:
+    """``(kind, layer, reverse)`` of a parameter name ``{kind}_l{layer}[_reverse]``."""
+    kind, _, rest = name.rpartition("_l")
+    layer, _, rev = rest.partition("_")
+    return kind, int(layer), rev == "reverse"
+
+
 class IncompatibleKeys(NamedTuple):
     """What `load_state_dict(..., strict=False)` did not match."""
 
@@ -152,13 +159,17 @@ class RNNBase:
         return self.mode
 
     def _shapes(self) -> OrderedDict[str, tuple]:
-        g, h = _GATES[self._cell_mode], self.hidden_size
+        g, h = F._GATES[self._cell_mode], self.hidden_size
         h_out = self.proj_size or h
         d = 2 if self.bidirectional else 1
+        own = dict(F._OWN_PARAMS.get(self._cell_mode, ()))
         shapes = OrderedDict()
-        for name in F.param_names(self.mode, self.num_layers, self.bidirectional, self.bias, self.proj_size):
-            kind, layer = name.split("_l")[0], int(name.split("_l")[1].split("_")[0])
-            if kind == "weight_ih":
+        for name in F.param_names(self._cell_mode, self.num_layers, self.bidirectional, self.bias,
+                                  self.proj_size):
+            kind, layer, _ = _split_name(name)
+            if kind in own:
+                shapes[name] = F.own_param_shape(own[kind], h)
+            elif kind == "weight_ih":
                 shapes[name] = (g * h, self.input_size if layer == 0 else d * h_out)
             elif kind == "weight_hh":
                 shapes[name] = (g * h, h_out)
@@ -304,7 +315,8 @@ class RNNBase:
               "lengths": lengths, "_allow_empty": allow_empty}
         if self.mode == "LSTM":
             state = None if h0 is None and c0 is None else (h0, c0)
-            y, (h_n, c_n), ctx = F.lstm(x, params, state, forget_gate=self.forget_gate, coupled=self.coupled, **kw)
+            y, (h_n, c_n), ctx = F.lstm(x, params, state, forget_gate=self.forget_gate, coupled=self.coupled,
+                                        peephole=self.peephole, **kw)
         elif self.mode == "GRU":
             y, h_n, ctx = F.gru(x, params, h0, **kw)
             c_n = None
@@ -318,10 +330,9 @@ class RNNBase:
         """The entries of layer ``k`` renamed as a one-layer stack (``_l{k}`` -> ``_l0``)."""
         out = {}
         for name, arr in source.items():
-            base, rest = name.split("_l", 1)
-            idx, _, rev = rest.partition("_")
-            if int(idx) == k:
-                out[f"{base}_l0" + (f"_{rev}" if rev else "")] = arr
+            base, idx, rev = _split_name(name)
+            if idx == k:
+                out[f"{base}_l0" + ("_reverse" if rev else "")] = arr
         return out
 
     def _run_dropout(self, x, hx, rec_mask=None, lengths=None, allow_empty=False):
@@ -458,7 +469,7 @@ class RNNBase:
                 raise ValueError(f"{arg}: expected (num_layers, hidden) for an unbatched step, got {s.shape}")
             return np.ascontiguousarray(s)
 
-        mode = self.mode
+        mode = self._cell_mode
         y, h_n, c_n, _ = _core.rnn_forward(
             mode, x, list(self._params.values()), state(h0, "h0"), state(c0, "c0"),
             hidden_size=self.hidden_size, num_layers=self.num_layers, bias=self.bias, proj_size=self.proj_size)
@@ -553,6 +564,21 @@ class LSTM(RNNBase):
     to the input gate, ``c_t = (1 - i)*c_{t-1} + i*g``. Otherwise as the LSTM
     (``h_t = o*tanh(c_t)``, projection, dropout, exact RTRL and SnAp-1 through
     ``rnnrs.rtrl`` with mode "LSTM_NOFORGET" / "LSTM_CIFG").
+
+    ``peephole=True`` (Gers & Schmidhuber 2000): gates i, f, g, o as the
+    LSTM, plus diagonal peephole weights ``weight_ch_l{k}`` (and
+    ``_reverse``) of shape ``(3, H)``, rows ``p_i, p_f, p_o`` (initialised
+    like the other parameters)::
+
+        i = σ(W_ii x + b_ii + W_hi h + b_hi + p_i * c_{t-1})
+        f = σ(W_if x + b_if + W_hf h + b_hf + p_f * c_{t-1})
+        g = tanh(W_ig x + b_ig + W_hg h + b_hg)
+        c_t = f * c_{t-1} + i * g
+        o = σ(W_io x + b_io + W_ho h + b_ho + p_o * c_t)
+        h_t = o * tanh(c_t)
+
+    With projection, dropout, lengths, exact RTRL and SnAp-1 (``rnnrs.rtrl``,
+    mode "LSTM_PEEPHOLE"; ``weight_ch_l0`` is part of the flat parameters).
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
@@ -560,12 +586,13 @@ class LSTM(RNNBase):
                  proj_size: int = 0, *, dtype=np.float32, seed: int | None = None,
                  recurrent_init: str = "uniform", forget_bias: float | None = None, cast: bool = False,
                  input_dropout: float = 0.0, recurrent_dropout: float = 0.0, forget_gate: bool = True,
-                 coupled: bool = False):
-        F.lstm_mode(forget_gate, coupled)  # checks the combination
+                 coupled: bool = False, peephole: bool = False):
+        F.lstm_mode(forget_gate, coupled, peephole)  # checks the combination
         if forget_bias is not None and (coupled or not forget_gate):
             raise ValueError("forget_bias: needs the forget gate (forget_gate=True, coupled=False)")
         self.forget_gate = bool(forget_gate)
         self.coupled = bool(coupled)
+        self.peephole = bool(peephole)
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
                          proj_size, dtype=dtype, seed=seed, recurrent_init=recurrent_init,
                          forget_bias=forget_bias, cast=cast, input_dropout=input_dropout,
@@ -573,11 +600,11 @@ class LSTM(RNNBase):
 
     @property
     def _cell_mode(self) -> str:
-        return F.lstm_mode(self.forget_gate, self.coupled)
+        return F.lstm_mode(self.forget_gate, self.coupled, self.peephole)
 
     def extra_repr(self) -> str:
         s = super().extra_repr()
-        for name, default in (("forget_gate", True), ("coupled", False)):
+        for name, default in (("forget_gate", True), ("coupled", False), ("peephole", False)):
             if getattr(self, name) != default:
                 s = s.replace(", dtype=", f", {name}={getattr(self, name)}, dtype=")
         return s

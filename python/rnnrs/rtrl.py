@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnrs import _core
+from rnnrs import functional as F
 
 __all__ = [
     "RTRL",
@@ -44,6 +45,10 @@ __all__ = [
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3, "LSTM_NOFORGET": 3, "LSTM_CIFG": 3}
 _LSTM_MODES = ("LSTM", "LSTM_NOFORGET", "LSTM_CIFG")
+# Cells with parameters of their own (see `rnnrs.functional`): after the four above, flat.
+_GATES["LSTM_PEEPHOLE"] = 4
+_LSTM_MODES += ("LSTM_PEEPHOLE",)
+_GATES["LEAKY"] = 1
 _PT_NAMES = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
 _METHODS = ("exact", "snap1", "uoro", "diag")
 
@@ -110,7 +115,9 @@ class Cell(_FlatParams):
     """A single-layer, unidirectional Elman/LSTM/GRU cell for RTRL.
 
     mode: "RNN_TANH", "RNN_RELU", "LSTM", "GRU", or the LSTM variants
-    "LSTM_NOFORGET" / "LSTM_CIFG" (gates i, g, o; see `rnnrs.LSTM`). ``params`` holds PyTorch's
+    "LSTM_NOFORGET" / "LSTM_CIFG" (gates i, g, o; see `rnnrs.LSTM`), "LSTM_PEEPHOLE" (its
+    ``weight_ch_l0 (3, H)`` last in the flat vector) or "LEAKY" (`rnnrs.LeakyRNN`, its
+    ``alpha_logit_l0 (H,)`` last). ``params`` holds PyTorch's
     names and shapes (``weight_ih_l0 (G*H, I)``, ``weight_hh_l0 (G*H, H)``,
     ``bias_ih_l0``, ``bias_hh_l0``), initialised like PyTorch
     (uniform in +-1/sqrt(H)) unless given.
@@ -124,10 +131,12 @@ class Cell(_FlatParams):
         self.input_size = _positive_int("input_size", input_size)
         self.hidden_size = _positive_int("hidden_size", hidden_size)
         self.dtype = _dtype(dtype)
-        self._names = _PT_NAMES
         rows = _GATES[mode] * hidden_size
         shapes = {"weight_ih_l0": (rows, input_size), "weight_hh_l0": (rows, hidden_size),
                   "bias_ih_l0": (rows,), "bias_hh_l0": (rows,)}
+        for name, n in F._OWN_PARAMS.get(mode, ()):
+            shapes[f"{name}_l0"] = F.own_param_shape(n, hidden_size)
+        self._names = tuple(shapes)
         if params is None:
             rng = np.random.default_rng(seed)
             k = 1.0 / np.sqrt(hidden_size)
@@ -273,6 +282,9 @@ class _LayerCell(_FlatParams):
             raise ValueError("cell: RTRL does not support proj_size")
         # The core mode: an LSTM layer's variant, else the layer's mode.
         mode = getattr(layer, "_cell_mode", getattr(layer, "mode", None))
+        if mode in ("LAYERNORM_LSTM", "LAYERNORM_GRU"):
+            raise ValueError(f"cell: a {type(layer).__name__} has no RTRL (LayerNorm couples all units of a "
+                             "layer); use BPTT")
         if mode not in _GATES:
             raise TypeError(f"cell: expected a Cell, IndRNN, DiagRNN or rnnrs.RNN/LSTM/GRU, got {type(layer).__name__}")
         self.mode = mode
@@ -284,7 +296,7 @@ class _LayerCell(_FlatParams):
         self.input_size = int(layer.input_size)
         self.hidden_size = int(layer.hidden_size)
         self.dtype = _dtype(self.params["weight_ih_l0"].dtype)
-        self._names = _PT_NAMES
+        self._names = _PT_NAMES + tuple(f"{name}_l0" for name, _ in F._OWN_PARAMS.get(mode, ()))
 
 
 def _as_cell(cell) -> _FlatParams:

@@ -27,6 +27,13 @@ pub use elman::Elman;
 pub use gru::Gru;
 pub use lstm::Lstm;
 
+pub mod layernorm_gru;
+pub mod layernorm_lstm;
+pub mod leaky;
+pub use layernorm_gru::LayerNormGru;
+pub use layernorm_lstm::LayerNormLstm;
+pub use leaky::Leaky;
+
 use crate::{Error, Float, Result};
 
 /// The gated recurrent cells, by PyTorch's mode names (and the LSTM variants').
@@ -40,6 +47,14 @@ pub enum Mode {
     LstmNoForget,
     /// LSTM with coupled input and forget gates (CIFG; gates i, g, o): `f = 1 - i`.
     LstmCifg,
+    /// LSTM with diagonal peepholes (gates i, f, g, o; own parameter `weight_ch`).
+    LstmPeephole,
+    /// Leaky-integrator RNN, learned per-unit `α` (own parameter `alpha_logit`).
+    Leaky,
+    /// Layer-normalised LSTM (custom_lstms.py's formula; own LayerNorm gains and biases; no RTRL).
+    LayerNormLstm,
+    /// Layer-normalised GRU (the GRU analogue; no RTRL).
+    LayerNormGru,
 }
 
 /// Runs `$body` with `$cell` bound to the cell value of `$mode` (a
@@ -72,19 +87,36 @@ macro_rules! with_cell {
                 let $cell = $crate::cell::Gru;
                 $body
             }
+            $crate::cell::Mode::LstmPeephole => {
+                let $cell = $crate::cell::Lstm::<{ $crate::cell::lstm::PEEPHOLE }>;
+                $body
+            }
+            $crate::cell::Mode::Leaky => {
+                let $cell = $crate::cell::Leaky;
+                $body
+            }
+            $crate::cell::Mode::LayerNormLstm => {
+                let $cell = $crate::cell::LayerNormLstm;
+                $body
+            }
+            $crate::cell::Mode::LayerNormGru => {
+                let $cell = $crate::cell::LayerNormGru;
+                $body
+            }
         }
     };
 }
 pub(crate) use with_cell;
 
-/// `C::GATES` and `C::HAS_C` of a cell value (the element type does not matter).
-fn layout_of<C: Cell<f64>>(_: &C) -> (usize, bool) {
-    (C::GATES, C::HAS_C)
+/// `C::GATES`, `C::HAS_C`, `C::OWN` and `C::RTRL` of a cell value (the element type does not matter).
+fn layout_of<C: Cell<f64>>(_: &C) -> (usize, bool, &'static [OwnParam], bool) {
+    (C::GATES, C::HAS_C, C::OWN, C::RTRL)
 }
 
 impl Mode {
-    /// Parses PyTorch's mode names `RNN_TANH`, `RNN_RELU`, `LSTM`, `GRU` and the
-    /// LSTM variants `LSTM_NOFORGET`, `LSTM_CIFG`, in any case.
+    /// Parses PyTorch's mode names `RNN_TANH`, `RNN_RELU`, `LSTM`, `GRU`, the
+    /// LSTM variants `LSTM_NOFORGET`, `LSTM_CIFG`, `LSTM_PEEPHOLE` and the
+    /// further cells `LEAKY`, `LAYERNORM_LSTM`, `LAYERNORM_GRU`, in any case.
     pub fn parse(s: &str) -> Result<Mode> {
         match s.to_ascii_uppercase().as_str() {
             "RNN_TANH" => Ok(Mode::RnnTanh),
@@ -93,10 +125,14 @@ impl Mode {
             "GRU" => Ok(Mode::Gru),
             "LSTM_NOFORGET" => Ok(Mode::LstmNoForget),
             "LSTM_CIFG" => Ok(Mode::LstmCifg),
+            "LSTM_PEEPHOLE" => Ok(Mode::LstmPeephole),
+            "LEAKY" => Ok(Mode::Leaky),
+            "LAYERNORM_LSTM" => Ok(Mode::LayerNormLstm),
+            "LAYERNORM_GRU" => Ok(Mode::LayerNormGru),
             _ => Err(Error::value(
                 "mode",
                 format!(
-                    "expected 'RNN_TANH', 'RNN_RELU', 'LSTM', 'GRU', 'LSTM_NOFORGET' or 'LSTM_CIFG' (any case), got {s:?}"
+                    "expected 'RNN_TANH', 'RNN_RELU', 'LSTM', 'GRU', 'LSTM_NOFORGET', 'LSTM_CIFG', 'LSTM_PEEPHOLE', 'LEAKY', 'LAYERNORM_LSTM' or 'LAYERNORM_GRU' (any case), got {s:?}"
                 ),
             )),
         }
@@ -109,10 +145,45 @@ impl Mode {
     pub fn has_c(self) -> bool {
         with_cell!(self, c => layout_of(&c).1)
     }
+    /// The cell's own parameters (`Cell::OWN`).
+    pub fn own_params(self) -> &'static [OwnParam] {
+        with_cell!(self, c => layout_of(&c).2)
+    }
+    /// Whether RTRL supports the cell (`Cell::RTRL`).
+    pub fn rtrl_supported(self) -> bool {
+        with_cell!(self, c => layout_of(&c).3)
+    }
+    /// Rows (of H values) of the cell's own parameters, all together.
+    pub fn own_rows(self) -> usize {
+        own_rows(self.own_params())
+    }
     /// State components per unit: h, and c for the LSTM.
     pub fn comps(self) -> usize {
         1 + usize::from(self.has_c())
     }
+}
+
+/// A parameter a cell owns besides `weight_ih`, `weight_hh` and the biases
+/// (peephole weights, time constants, ...): `rows` vectors of `H` values per
+/// layer and direction, named `{name}_l{k}` / `{name}_l{k}_reverse`, shape
+/// `(rows, H)` (or `(H,)` when `rows == 1`). A cell's own parameters are
+/// concatenated in `Cell::OWN` order into one slice of `own_rows(OWN) * H` values,
+/// which the drivers hand to every step (`StepIo::own`, `BackIo::own`,
+/// `RtrlRow::own`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OwnParam {
+    pub name: &'static str,
+    pub rows: usize,
+}
+
+/// Rows (of `H` values) of all the cell-owned parameters in `own`.
+pub const fn own_rows(own: &[OwnParam]) -> usize {
+    let (mut i, mut n) = (0, 0);
+    while i < own.len() {
+        n += own[i].rows;
+        i += 1;
+    }
+    n
 }
 
 /// One forward step's buffers for a block of `n` batch rows, row-major per
@@ -121,6 +192,8 @@ impl Mode {
 pub struct StepIo<'a, T> {
     /// Hidden size H.
     pub h: usize,
+    /// The cell's own parameters (`Cell::OWN`, concatenated; empty without).
+    pub own: &'a [T],
     /// In: the input projection (with the folded biases); out: the gate
     /// activations (what the backward step reads).
     pub gates: &'a mut [T],
@@ -141,6 +214,11 @@ pub struct StepIo<'a, T> {
 /// One backward step's buffers (same rows and layouts as `StepIo`).
 pub struct BackIo<'a, T> {
     pub h: usize,
+    /// The cell's own parameters (as in `StepIo`).
+    pub own: &'a [T],
+    /// Gradient w.r.t. `own`, ADDED to (this block of rows' accumulator;
+    /// the driver sums the blocks in a fixed order).
+    pub down: &'a mut [T],
     /// The forward step's gate activations and saved values.
     pub gates: &'a [T],
     pub extra: &'a [T],
@@ -155,7 +233,7 @@ pub struct BackIo<'a, T> {
     pub dgx: &'a mut [T],
     /// Out (`SPLIT` only): gradients w.r.t. the recurrent-side pre-activations.
     pub dgh: &'a mut [T],
-    /// Out (`SPLIT` only): the direct, element-wise part of the gradient w.r.t. `h_prev`.
+    /// Out (`DIRECT` only): the direct, element-wise part of the gradient w.r.t. `h_prev`.
     pub dh_prev: &'a mut [T],
 }
 
@@ -172,9 +250,18 @@ pub struct BackIo<'a, T> {
 ///
 /// for state components c, d (h = 0, LSTM c = 1; C components). These give
 /// the state Jacobian and the (Kronecker-structured) immediate parameter
-/// Jacobian; see `crate::rtrl`.
+/// Jacobian; see `crate::rtrl`. A cell's own parameter row q of unit k
+/// (`own[q*H + k]`) must feed unit k only; its partials are
+///
+/// ```text
+/// delta[(c*Q + q)*H + k] = ∂s'_{c,k} / ∂own[q*H + k]   (Q = own_rows(OWN))
+/// ```
 pub struct RtrlRow<'a, T> {
     pub h: usize,
+    /// The cell's own parameters (as in `StepIo`).
+    pub own: &'a [T],
+    /// Out: (C*Q*H), see above (empty without own parameters).
+    pub delta: &'a mut [T],
     /// In: `A` (G*H); overwritten (scratch).
     pub a: &'a mut [T],
     /// `B` (G*H).
@@ -204,6 +291,16 @@ pub trait Cell<T: Float>: Sync {
     /// the one w.r.t. the input pre-activations (GRU's n gate), and `h_prev`
     /// gets a direct element-wise gradient besides `dG W_hh`.
     const SPLIT: bool;
+    /// Whether `h_prev` gets a direct, element-wise gradient (`BackIo::dh_prev`,
+    /// to which the driver adds `dG W_hh`) besides the one through the
+    /// recurrent product. Every `SPLIT` cell has one.
+    const DIRECT: bool = Self::SPLIT;
+    /// Whether the cell gives unit-local RTRL partials (`rtrl_row`); a cell
+    /// that couples its units element-wise (LayerNorm) does not, and
+    /// `crate::rtrl` refuses it.
+    const RTRL: bool = true;
+    /// The cell's own parameters (see `OwnParam`); none by default.
+    const OWN: &'static [OwnParam] = &[];
 
     /// Splits the two bias vectors (each `G*H`, zero when absent) into the
     /// part added once to the input projection and the part that must stay
@@ -220,7 +317,9 @@ pub trait Cell<T: Float>: Sync {
     fn forward(&self, s: StepIo<'_, T>);
 
     /// One step backward: writes `dgx` (and, when `SPLIT`, `dgh` and the
-    /// direct part of `dh_prev`) and carries `dc` back one step.
+    /// direct part of `dh_prev`), carries `dc` back one step and adds the
+    /// gradient of its own parameters to `down` (summed over the rows in
+    /// order).
     fn backward(&self, s: BackIo<'_, T>);
 
     /// One batch row of an RTRL step: the new state and its partials (see `RtrlRow`).

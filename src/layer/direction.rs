@@ -111,6 +111,15 @@ pub(crate) struct DirParams<'a, T> {
     pub b_ih: Option<&'a [T]>,
     pub b_hh: Option<&'a [T]>,
     pub w_hr: Option<&'a [T]>,
+    /// The cell's own parameters (`Cell::OWN` order; empty without).
+    pub own: Vec<&'a [T]>,
+}
+
+impl<T: Float> DirParams<'_, T> {
+    /// The cell's own parameters as the one slice a step reads.
+    fn own_flat(&self) -> Vec<T> {
+        self.own.concat()
+    }
 }
 
 /// One direction's gradient accumulators (same shapes as the parameters).
@@ -120,6 +129,7 @@ pub(crate) struct DirGrads<'a, T> {
     pub b_ih: Option<&'a mut [T]>,
     pub b_hh: Option<&'a mut [T]>,
     pub w_hr: Option<&'a mut [T]>,
+    pub own: Vec<&'a mut [T]>,
 }
 
 /// What a direction's forward leaves behind. Rows are in the packed layout
@@ -278,6 +288,7 @@ impl<'a, T: Float> StepRows<'a, T> {
         p: &DirParams<'_, T>,
         w_rec: &ForwardWeight<'_, T>,
         rec_bias: &[T],
+        own: &[T],
     ) {
         let (h, ho) = (d.h, d.h_out);
         // Recurrent dropout masks the state only where it enters `W_hh`
@@ -296,6 +307,7 @@ impl<'a, T: Float> StepRows<'a, T> {
         let out: &mut [T] = if p.w_hr.is_some() { &mut *m } else { &mut *h_new };
         let io = StepIo {
             h,
+            own,
             gates: self.gates,
             rec: self.rec,
             rec_bias,
@@ -333,10 +345,13 @@ struct BackRows<'a, T> {
     /// Recurrent dropout: mask rows and scratch for `dG W_hh` (empty without).
     mask: &'a [T],
     scratch: &'a mut [T],
+    /// This block's accumulator of the own-parameter gradient.
+    down: &'a mut [T],
 }
 
 impl<'a, T: Float> BackRows<'a, T> {
-    fn split(self, at: usize, d: Dims, extra: usize, dy_ld: usize) -> (Self, Self) {
+    /// The second block accumulates its own-parameter gradient into `down1`.
+    fn split(self, at: usize, d: Dims, extra: usize, dy_ld: usize, down1: &'a mut [T]) -> (Self, Self) {
         let (gh, h, ho) = (d.gh(), d.h, d.h_out);
         let (dy0, dy1) = cut_ref(self.dy, at * dy_ld);
         let (dh0, dh1) = cut(self.dh, at * ho);
@@ -371,6 +386,7 @@ impl<'a, T: Float> BackRows<'a, T> {
                 dgh: y0,
                 mask: mk0,
                 scratch: s0,
+                down: self.down,
             },
             BackRows {
                 n: self.n - at,
@@ -389,6 +405,7 @@ impl<'a, T: Float> BackRows<'a, T> {
                 dgh: y1,
                 mask: mk1,
                 scratch: s1,
+                down: down1,
             },
         )
     }
@@ -405,6 +422,7 @@ impl<'a, T: Float> BackRows<'a, T> {
         w_rec: &StepWeight<'_, T>,
         dy_ld: usize,
         dy_off: usize,
+        own: &[T],
     ) {
         let (h, ho) = (d.h, d.h_out);
         for (r, dhr) in self.dh.chunks_exact_mut(ho.max(1)).enumerate().take(self.n) {
@@ -422,6 +440,8 @@ impl<'a, T: Float> BackRows<'a, T> {
         };
         cell.backward(BackIo {
             h,
+            own,
+            down: self.down,
             gates: self.gates,
             extra: self.extra,
             h_prev: self.h_prev,
@@ -435,12 +455,12 @@ impl<'a, T: Float> BackRows<'a, T> {
         });
         let g_rec: &[T] = if C::SPLIT { self.dgh } else { self.dgx };
         if self.mask.is_empty() {
-            w_rec.mul(self.dh_next, g_rec, self.n, C::SPLIT);
+            w_rec.mul(self.dh_next, g_rec, self.n, C::DIRECT);
         } else {
             // The state entered `W_hh` masked: so does its gradient from there.
             w_rec.mul(self.scratch, g_rec, self.n, false);
             for ((o, &v), &m) in self.dh_next.iter_mut().zip(self.scratch.iter()).zip(self.mask) {
-                *o = if C::SPLIT { *o + v * m } else { v * m };
+                *o = if C::DIRECT { *o + v * m } else { v * m };
             }
         }
     }
@@ -513,6 +533,7 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
     let w_rec = ForwardWeight::new(p.w_hh, gh, ho, step_rows(b), rows, "recurrent weights")?;
     // Likewise `x W_ih^T`, once per chunk.
     let w_in = ForwardWeight::new(p.w_ih, gh, d.i, chunk * b, rows, "input weights")?;
+    let own = p.own_flat();
 
     let mut s0 = 0;
     while s0 < tn {
@@ -568,16 +589,16 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
                     h_new: &mut y[o * ho..(o + n) * ho],
                 };
                 match split_rows(n) {
-                    None => rows.forward(cell, d, p, &w_rec, &rec_bias),
+                    None => rows.forward(cell, d, p, &w_rec, &rec_bias, &own),
                     Some(at) => {
                         let (r0, r1) = rows.split(at, d, C::EXTRA);
                         if d.serial {
-                            r0.forward(cell, d, p, &w_rec, &rec_bias);
-                            r1.forward(cell, d, p, &w_rec, &rec_bias);
+                            r0.forward(cell, d, p, &w_rec, &rec_bias, &own);
+                            r1.forward(cell, d, p, &w_rec, &rec_bias, &own);
                         } else {
                             rayon::join(
-                                || r0.forward(cell, d, p, &w_rec, &rec_bias),
-                                || r1.forward(cell, d, p, &w_rec, &rec_bias),
+                                || r0.forward(cell, d, p, &w_rec, &rec_bias, &own),
+                                || r1.forward(cell, d, p, &w_rec, &rec_bias, &own),
                             );
                         }
                     }
@@ -688,6 +709,11 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
     let mut dx =
         try_zeros(if need_dx { checked_size(&[rows, d.i], "input gradient")? } else { 0 }, "input gradient")?;
     let mut bias_sum = try_zeros(gh, "bias gradient")?;
+    // The own-parameter gradient: one accumulator per block of rows (see
+    // `split_rows`), summed in a fixed order at the end, so the result does
+    // not depend on the thread count.
+    let own = p.own_flat();
+    let mut down = [try_zeros(own.len(), "own gradient")?, try_zeros(own.len(), "own gradient")?];
     let (mut wgrads, mut wgrads_rec) = (WeightGrads::new(), WeightGrads::new());
 
     let mut s1 = tn;
@@ -710,6 +736,7 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
             };
             let k = o - r0;
             let masked = if fw.mask.is_empty() { 0 } else { n * ho };
+            let [down0, down1] = &mut down;
             let rows = BackRows {
                 n,
                 dy: &dy[o * dy_ld..(o + n) * dy_ld],
@@ -727,18 +754,19 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
                 dgh: if C::SPLIT { &mut dgh[k * gh..(k + n) * gh] } else { &mut [] },
                 mask: &fw.mask[..masked],
                 scratch: &mut scratch_dh[..masked],
+                down: &mut down0[..],
             };
             match split_rows(n) {
-                None => rows.backward(cell, d, p, &w_rec, dy_ld, dy_off),
+                None => rows.backward(cell, d, p, &w_rec, dy_ld, dy_off, &own),
                 Some(at) => {
-                    let (r0, r1) = rows.split(at, d, C::EXTRA, dy_ld);
+                    let (r0, r1) = rows.split(at, d, C::EXTRA, dy_ld, &mut down1[..]);
                     if d.serial {
-                        r0.backward(cell, d, p, &w_rec, dy_ld, dy_off);
-                        r1.backward(cell, d, p, &w_rec, dy_ld, dy_off);
+                        r0.backward(cell, d, p, &w_rec, dy_ld, dy_off, &own);
+                        r1.backward(cell, d, p, &w_rec, dy_ld, dy_off, &own);
                     } else {
                         rayon::join(
-                            || r0.backward(cell, d, p, &w_rec, dy_ld, dy_off),
-                            || r1.backward(cell, d, p, &w_rec, dy_ld, dy_off),
+                            || r0.backward(cell, d, p, &w_rec, dy_ld, dy_off, &own),
+                            || r1.backward(cell, d, p, &w_rec, dy_ld, dy_off, &own),
                         );
                     }
                 }
@@ -804,6 +832,13 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
         s1 = s0;
     }
 
+    let mut at = 0;
+    for g in grads.own.iter_mut() {
+        for (j, v) in g.iter_mut().enumerate() {
+            *v += down[0][at + j] + down[1][at + j];
+        }
+        at += g.len();
+    }
     if let (Some(g), true) = (grads.w_hr.as_deref_mut(), rows > 0) {
         let (a, m) = (Op::new(&dh_all, rows, ho).t(), Op::new(&fw.m, rows, h));
         gemm(Parallelism::serial_if(d.serial), g, h, a, m, T::ONE, true);

@@ -84,7 +84,7 @@ impl RnnSpec {
         }
     }
     fn params_per_dir(&self) -> usize {
-        2 + if self.bias { 2 } else { 0 } + usize::from(self.proj_size > 0)
+        2 + if self.bias { 2 } else { 0 } + usize::from(self.proj_size > 0) + self.mode.own_params().len()
     }
     /// torch's parameter names and shapes, in torch's order.
     pub fn param_shapes(&self) -> Vec<(String, Vec<usize>)> {
@@ -101,6 +101,12 @@ impl RnnSpec {
                 }
                 if self.proj_size > 0 {
                     out.push((format!("weight_hr{sfx}"), vec![self.proj_size, self.hidden_size]));
+                }
+                // The cell's own parameters (`crate::cell::OwnParam`) last.
+                for q in self.mode.own_params() {
+                    let shape =
+                        if q.rows == 1 { vec![self.hidden_size] } else { vec![q.rows, self.hidden_size] };
+                    out.push((format!("{}{sfx}", q.name), shape));
                 }
             }
         }
@@ -149,12 +155,14 @@ impl RnnSpec {
     fn dir_params<'a, T>(&self, params: &[&'a [T]], layer: usize, dir: usize) -> DirParams<'a, T> {
         let k = self.params_per_dir();
         let p = &params[(layer * self.num_directions() + dir) * k..][..k];
+        let (p, own) = p.split_at(k - self.mode.own_params().len());
         DirParams {
             w_ih: p[0],
             w_hh: p[1],
             b_ih: self.bias.then(|| p[2]),
             b_hh: self.bias.then(|| p[3]),
-            w_hr: (self.proj_size > 0).then(|| p[k - 1]),
+            w_hr: (self.proj_size > 0).then(|| p[p.len() - 1]),
+            own: own.to_vec(),
         }
     }
     fn check_state<T>(&self, s: Option<&[T]>, b: usize, width: usize, arg: &str) -> Result<()> {
@@ -471,10 +479,12 @@ pub fn backward<T: Float>(
 
 /// Splits the flat gradient list into one `DirGrads` per (layer, direction).
 fn dir_grads<'a, T>(spec: &RnnSpec, grads: &'a mut [&mut [T]]) -> Vec<DirGrads<'a, T>> {
-    let k = spec.params_per_dir();
+    let (k, n_own) = (spec.params_per_dir(), spec.mode.own_params().len());
     grads
         .chunks_exact_mut(k)
         .map(|g| {
+            let (g, own) = g.split_at_mut(k - n_own);
+            let own = own.iter_mut().map(|v| &mut **v).collect();
             let mut it = g.iter_mut();
             let w_ih = it.next().map(|v| &mut **v).unwrap_or_default();
             let w_hh = it.next().map(|v| &mut **v).unwrap_or_default();
@@ -484,7 +494,7 @@ fn dir_grads<'a, T>(spec: &RnnSpec, grads: &'a mut [&mut [T]]) -> Vec<DirGrads<'
                 (None, None)
             };
             let w_hr = it.next().map(|v| &mut **v);
-            DirGrads { w_ih, w_hh, b_ih, b_hh, w_hr }
+            DirGrads { w_ih, w_hh, b_ih, b_hh, w_hr, own }
         })
         .collect()
 }

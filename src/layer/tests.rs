@@ -58,7 +58,7 @@ impl Case {
     fn states<'a>(&'a self, h0: &'a [f64], c0: &'a [f64]) -> States<'a, f64> {
         States {
             h0: Some(h0),
-            c0: (self.spec.mode == Mode::Lstm).then_some(c0),
+            c0: (self.spec.mode.has_c()).then_some(c0),
             mask: None,
             lengths: (!self.lengths.is_empty()).then_some(self.lengths.as_slice()),
         }
@@ -67,7 +67,7 @@ impl Case {
         self.params.iter().map(|v| v.as_slice()).collect()
     }
     fn c0(&self) -> Option<&[f64]> {
-        (self.spec.mode == Mode::Lstm).then_some(self.c0.as_slice())
+        (self.spec.mode.has_c()).then_some(self.c0.as_slice())
     }
     fn loss_of(&self, params: &[Vec<f64>], x: &[f64], h0: &[f64], c0: &[f64]) -> f64 {
         let p: Vec<&[f64]> = params.iter().map(|v| v.as_slice()).collect();
@@ -89,7 +89,7 @@ fn check_gradients(case: &Case) {
     let cache = cache.unwrap();
     let mut grads: Vec<Vec<f64>> = case.params.iter().map(|v| vec![0.0; v.len()]).collect();
     let mut gref: Vec<&mut [f64]> = grads.iter_mut().map(|v| v.as_mut_slice()).collect();
-    let wc = (case.spec.mode == Mode::Lstm).then_some(case.wc.as_slice());
+    let wc = (case.spec.mode.has_c()).then_some(case.wc.as_slice());
     let g = backward(&p, &cache, &case.wy, Some(&case.wh), wc, &mut gref, true).unwrap();
     let eps = 1e-6;
     let num = |f: &dyn Fn(f64) -> f64| (f(eps) - f(-eps)) / (2.0 * eps);
@@ -119,7 +119,7 @@ fn check_gradients(case: &Case) {
         });
         assert_close(g.dh0[j], n, &format!("dh0[{j}]"));
     }
-    if case.spec.mode == Mode::Lstm {
+    if case.spec.mode.has_c() {
         for j in 0..case.c0.len() {
             let n = num(&|e| {
                 let mut c0 = case.c0.clone();
@@ -143,6 +143,36 @@ fn gradients_match_finite_differences() {
 }
 
 #[test]
+fn peephole_gradients_match_finite_differences() {
+    // Batch 17 runs each step as two blocks of rows (two accumulators of
+    // the own-parameter gradient).
+    check_gradients(&Case::new(Mode::LstmPeephole, 1, false, true, 0, 3, 2));
+    check_gradients(&Case::new(Mode::LstmPeephole, 2, true, false, 2, 3, 17));
+    let mut c = Case::new(Mode::LstmPeephole, 1, true, true, 0, 4, 17);
+    c.lengths = (0..17).map(|i| 1 + i % 4).collect();
+    check_gradients(&c);
+}
+
+#[test]
+fn leaky_gradients_match_finite_differences() {
+    check_gradients(&Case::new(Mode::Leaky, 1, false, true, 0, 3, 2));
+    check_gradients(&Case::new(Mode::Leaky, 2, true, false, 0, 3, 17));
+    let mut c = Case::new(Mode::Leaky, 1, true, true, 0, 4, 17);
+    c.lengths = (0..17).map(|i| 1 + i % 4).collect();
+    check_gradients(&c);
+}
+
+#[test]
+fn layernorm_gradients_match_finite_differences() {
+    for mode in [Mode::LayerNormLstm, Mode::LayerNormGru] {
+        check_gradients(&Case::new(mode, 2, true, false, 0, 3, 2));
+        let mut c = Case::new(mode, 1, false, false, 0, 4, 17);
+        c.lengths = (0..17).map(|i| 1 + i % 4).collect();
+        check_gradients(&c);
+    }
+}
+
+#[test]
 fn gradients_with_lengths_match_finite_differences() {
     for mode in [Mode::RnnTanh, Mode::Lstm, Mode::Gru] {
         let mut c = Case::new(mode, 2, true, true, 0, 4, 3);
@@ -163,7 +193,7 @@ fn run_alone(c: &Case, col: usize, len: usize) -> Output<f64> {
         (0..rows).flat_map(|r| c.h0[(r * b + col) * ho..(r * b + col + 1) * ho].to_vec()).collect();
     let c0: Vec<f64> =
         (0..rows).flat_map(|r| c.c0[(r * b + col) * h..(r * b + col + 1) * h].to_vec()).collect();
-    let lstm = c.spec.mode == Mode::Lstm;
+    let lstm = c.spec.mode.has_c();
     let p = c.refs();
     forward(&c.spec, &p, &x, len, 1, Some(&h0), lstm.then_some(c0.as_slice()), false).unwrap().0
 }

@@ -542,6 +542,7 @@ fn step_forward<T: Float>(
     let (c_prev, c_new) = prev_next(&mut tape.c, b * hid, sp, sn);
     let tanh_c = &mut tape.tanh_c[st * b * hid..(st + 1) * b * hid];
     Lstm::<FULL>.forward(StepIo {
+        own: &[],
         h: hid,
         gates,
         rec,
@@ -706,6 +707,8 @@ pub fn backward<T: Float>(
             let hs = |s: usize| &tape.h[s * b * hid..(s + 1) * b * hid];
             let cs = |s: usize| &tape.c[s * b * hid..(s + 1) * b * hid];
             Lstm::<FULL>.backward(BackIo {
+                own: &[],
+                down: &mut [],
                 h: hid,
                 gates: &tape.gates[t * b * g4..(t + 1) * b * g4],
                 extra: &tape.tanh_c[t * b * hid..(t + 1) * b * hid],

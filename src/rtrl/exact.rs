@@ -336,15 +336,16 @@ fn advance_block<T: Float>(
     }
     gemm(Parallelism::Serial, &mut dst[b * w..], row_stride, jb, mh, T::ONE, c == 2);
     // F_t: alpha ⊗ [x, 1] on the rows of W_ih / b_ih, beta ⊗ [h_prev, 1] on
-    // W_hh / b_hh; parameter row r = g*H + k feeds unit k only.
+    // W_hh / b_hh, delta on the own parameters; parameter row r = g*H + k
+    // feeds unit k only.
     let x_b = &x[seq * i..(seq + 1) * i];
     let h_b = &s_prev[seq * n..seq * n + h];
     let one = [T::ONE];
-    let blocks = param_blocks(sh, &loc.alpha, &loc.beta, x_b, h_b, &one);
+    let blocks = param_blocks(sh, &loc.alpha, &loc.beta, &loc.delta, x_b, h_b, &one);
     let hi = lo + w;
-    for (off, coef, inp) in blocks {
+    for (off, coef, inp, groups) in blocks {
         let rw = inp.len();
-        let (start, end) = (off.max(lo), (off + sh.rows() * rw).min(hi));
+        let (start, end) = (off.max(lo), (off + groups * h * rw).min(hi));
         if start >= end {
             continue;
         }
@@ -354,7 +355,7 @@ fn advance_block<T: Float>(
             let (p0, p1) = ((off + r * rw).max(start), (off + (r + 1) * rw).min(end));
             let inp = &inp[p0 - off - r * rw..p1 - off - r * rw];
             for cc in 0..c {
-                let a = coef[Local::<T>::ab(sh, seq, cc, g, k)];
+                let a = coef[Local::<T>::coef_at(sh, groups, seq, cc, g, k)];
                 let d = &mut dst[row(k, cc) + p0 - lo..row(k, cc) + p1 - lo];
                 for (dv, &u) in d.iter_mut().zip(inp) {
                     *dv += a * u;

@@ -32,6 +32,8 @@ pub struct Local<T> {
     pub beta: Vec<T>,
     /// (B, C, C, H)
     pub gamma: Vec<T>,
+    /// (B, C, Q, H): the partials w.r.t. the cell's own parameters.
+    pub delta: Vec<T>,
     /// (B, H) scratch: the h part of the previous state.
     h: Vec<T>,
 }
@@ -48,6 +50,10 @@ impl<T: Float> Local<T> {
             alpha: try_zeros(coef, "local derivatives")?,
             beta: try_zeros(coef, "local derivatives")?,
             gamma: try_zeros(gam, "local derivatives")?,
+            delta: try_zeros(
+                checked_size(&[batch, c, sh.own_len()], "local derivatives")?,
+                "local derivatives",
+            )?,
             h: try_zeros(checked_size(&[batch, sh.hidden], "state")?, "state")?,
         })
     }
@@ -56,6 +62,12 @@ impl<T: Float> Local<T> {
     #[inline(always)]
     pub fn ab(sh: &CellShape, b: usize, c: usize, g: usize, k: usize) -> usize {
         ((b * sh.kind.comps() + c) * sh.kind.gates() + g) * sh.hidden + k
+    }
+    /// Index of (sequence b, component c, group g, unit k) into a coefficient
+    /// table of `groups` groups of H (alpha/beta: G gates; delta: Q own rows).
+    #[inline(always)]
+    pub fn coef_at(sh: &CellShape, groups: usize, b: usize, c: usize, g: usize, k: usize) -> usize {
+        ((b * sh.kind.comps() + c) * groups + g) * sh.hidden + k
     }
     /// Index into gamma.
     #[inline(always)]
@@ -79,7 +91,9 @@ pub fn step<T: Float>(
     let w_ih = &params[..sh.off_whh()];
     let w_hh = &params[sh.off_whh()..sh.off_bih()];
     let b_ih = &params[sh.off_bih()..sh.off_bhh()];
-    let b_hh = &params[sh.off_bhh()..];
+    let b_hh = &params[sh.off_bhh()..sh.off_own()];
+    let own = &params[sh.off_own()..];
+    let cq = c * sh.own_len();
     // A = x W_ih^T + b_ih, B = h W_hh^T + b_hh. The h rows of the state have
     // stride C*H: gathered first, so the small-product loops apply (a general
     // GEMM call costs more than these products at batch 1).
@@ -104,6 +118,8 @@ pub fn step<T: Float>(
                 &cell,
                 RtrlRow {
                     h,
+                    own,
+                    delta: &mut loc.delta[bi * cq..(bi + 1) * cq],
                     a,
                     b: bv,
                     s_prev: &s_prev[bi * c * h..(bi + 1) * c * h],
@@ -118,19 +134,30 @@ pub fn step<T: Float>(
     });
 }
 
-/// The four blocks of the flat parameter vector as (offset, coefficient
-/// table, input of each column): parameter row r of a block is
-/// `coef(r) ⊗ input`, with `a_coef` for W_ih / b_ih (inputs x and 1) and
-/// `b_coef` for W_hh / b_hh (inputs h_prev and 1). This is the Kronecker
-/// structure of the immediate Jacobian that every RTRL variant exploits.
+/// The blocks of the flat parameter vector as (offset, coefficient table,
+/// input of each column, groups of H rows): parameter row r = g*H + k of a
+/// block is `coef(g, k) ⊗ input`, with `a_coef` for W_ih / b_ih (inputs x
+/// and 1), `b_coef` for W_hh / b_hh (inputs h_prev and 1), each of G groups,
+/// and `d_coef` for the cell's own parameters (input 1, Q groups; empty
+/// without). This is the Kronecker structure of the immediate Jacobian that
+/// every RTRL variant exploits.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub fn param_blocks<'a, T: Float>(
     sh: &CellShape,
     a_coef: &'a [T],
     b_coef: &'a [T],
+    d_coef: &'a [T],
     x_b: &'a [T],
     h_b: &'a [T],
     one: &'a [T; 1],
-) -> [(usize, &'a [T], &'a [T]); 4] {
-    [(0, a_coef, x_b), (sh.off_whh(), b_coef, h_b), (sh.off_bih(), a_coef, one), (sh.off_bhh(), b_coef, one)]
+) -> [(usize, &'a [T], &'a [T], usize); 5] {
+    let (g, q) = (sh.kind.gates(), sh.kind.own_rows());
+    [
+        (0, a_coef, x_b, g),
+        (sh.off_whh(), b_coef, h_b, g),
+        (sh.off_bih(), a_coef, one, g),
+        (sh.off_bhh(), b_coef, one, g),
+        (sh.off_own(), d_coef, one, q),
+    ]
 }

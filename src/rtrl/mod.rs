@@ -24,7 +24,9 @@
 //!   where RTRL is exact in O(P).
 //!
 //! Parameters are one flat vector in PyTorch order:
-//! `[weight_ih (G*H, I), weight_hh (G*H, H), bias_ih (G*H), bias_hh (G*H)]`.
+//! `[weight_ih (G*H, I), weight_hh (G*H, H), bias_ih (G*H), bias_hh (G*H)]`,
+//! followed by the cell's own parameters (`crate::cell::OwnParam`, Q*H
+//! values, each feeding one unit: a fifth block of the immediate Jacobian).
 
 pub mod diag;
 mod exact;
@@ -55,8 +57,17 @@ impl CellShape {
         if input == 0 {
             return Err(Error::value("input_size", "expected a positive size"));
         }
+        if !kind.rtrl_supported() {
+            return Err(Error::value(
+                "mode",
+                format!("{kind:?} has no RTRL (its units are coupled); use BPTT"),
+            ));
+        }
         let sh = CellShape { kind, input, hidden };
-        crate::error::checked_size(&[sh.rows(), input + hidden + 2], "parameters")?;
+        crate::error::checked_size(
+            &[sh.rows() + kind.own_rows() * hidden, input + hidden + 2],
+            "parameters",
+        )?;
         Ok(sh)
     }
     /// Pre-activation rows: gates * hidden.
@@ -69,7 +80,15 @@ impl CellShape {
     }
     /// Number of parameters P.
     pub fn n_params(&self) -> usize {
-        self.rows() * (self.input + self.hidden + 2)
+        self.rows() * (self.input + self.hidden + 2) + self.own_len()
+    }
+    /// Values of the cell's own parameters (`crate::cell::OwnParam`), which
+    /// come last in the flat vector.
+    pub fn own_len(&self) -> usize {
+        self.kind.own_rows() * self.hidden
+    }
+    pub fn off_own(&self) -> usize {
+        self.off_bhh() + self.rows()
     }
     pub fn off_whh(&self) -> usize {
         self.rows() * self.input

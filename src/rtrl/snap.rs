@@ -69,23 +69,23 @@ impl<T: Float> Snap1<T> {
                     let x_b = &x[b * i..(b + 1) * i];
                     let h_b = &s_prev[b * c * h..b * c * h + h];
                     let one = [T::ONE];
-                    let blocks = param_blocks(sh, &loc.alpha, &loc.beta, x_b, h_b, &one);
+                    let blocks = param_blocks(sh, &loc.alpha, &loc.beta, &loc.delta, x_b, h_b, &one);
                     let (mh, mc) = mb.split_at_mut(p);
-                    for (off, coef, inp) in blocks {
+                    for (off, coef, inp, groups) in blocks {
                         let width = inp.len();
-                        for row in 0..sh.rows() {
+                        for row in 0..groups * h {
                             let (g, k) = (row / h, row % h);
                             let cols = off + row * width..off + (row + 1) * width;
                             if c == 1 {
-                                let (j0, a0) = (jd[k], coef[Local::<T>::ab(sh, b, 0, g, k)]);
+                                let (j0, a0) = (jd[k], coef[Local::<T>::coef_at(sh, groups, b, 0, g, k)]);
                                 for (v, &u) in mh[cols].iter_mut().zip(inp) {
                                     *v = j0 * *v + a0 * u;
                                 }
                             } else {
                                 let jj = |cc: usize, d: usize| jd[(cc * c + d) * h + k];
                                 let (jhh, jhc, jch, jcc) = (jj(0, 0), jj(0, 1), jj(1, 0), jj(1, 1));
-                                let ah = coef[Local::<T>::ab(sh, b, 0, g, k)];
-                                let ac = coef[Local::<T>::ab(sh, b, 1, g, k)];
+                                let ah = coef[Local::<T>::coef_at(sh, groups, b, 0, g, k)];
+                                let ac = coef[Local::<T>::coef_at(sh, groups, b, 1, g, k)];
                                 for ((vh, vc), &u) in mh[cols.clone()].iter_mut().zip(&mut mc[cols]).zip(inp)
                                 {
                                     let (oh, oc) = (*vh, *vc);
@@ -114,8 +114,11 @@ impl<T: Float> Snap1<T> {
                 for b in 0..self.batch {
                     let mh = &self.m[b * c * p..b * c * p + p];
                     let d = &dloss_dh[b * h..(b + 1) * h];
-                    for (off, width) in [(0, i), (sh.off_whh(), h), (sh.off_bih(), 1), (sh.off_bhh(), 1)] {
-                        for row in 0..r {
+                    let q = sh.own_len();
+                    let blocks =
+                        [(0, i, r), (sh.off_whh(), h, r), (sh.off_bih(), 1, r), (sh.off_bhh(), 1, r)];
+                    for (off, width, rows) in blocks.into_iter().chain([(sh.off_own(), 1, q)]) {
+                        for row in 0..rows {
                             let w = d[row % h];
                             let base = off + row * width;
                             for (gv, &mv) in grad[base..base + width].iter_mut().zip(&mh[base..base + width])

@@ -8,8 +8,16 @@ fn data(n: usize, s: f64) -> Vec<f64> {
     (0..n).map(|i| ((i as f64 + 1.0) * s).sin() * 0.6).collect()
 }
 
-const KINDS: [Mode; 6] =
-    [Mode::RnnTanh, Mode::RnnRelu, Mode::Lstm, Mode::Gru, Mode::LstmNoForget, Mode::LstmCifg];
+const KINDS: [Mode; 8] = [
+    Mode::RnnTanh,
+    Mode::RnnRelu,
+    Mode::Lstm,
+    Mode::Gru,
+    Mode::LstmNoForget,
+    Mode::LstmCifg,
+    Mode::LstmPeephole,
+    Mode::Leaky,
+];
 
 struct Case {
     sh: CellShape,
@@ -85,6 +93,13 @@ fn snap1_equals_exact_on_diagonal_recurrence() {
         let e = run(&c, Method::Exact, &c.p).grad;
         let s = run(&c, Method::Snap1, &c.p).grad;
         assert!(e.iter().zip(&s).any(|(a, b)| (a - b).abs() > 1e-6), "{kind:?}");
+    }
+}
+
+#[test]
+fn cells_without_rtrl_partials_are_refused() {
+    for kind in [Mode::LayerNormLstm, Mode::LayerNormGru] {
+        assert!(matches!(CellShape::new(kind, 3, 4), Err(Error::Value { .. })), "{kind:?}");
     }
 }
 

@@ -37,6 +37,8 @@ pub struct Uoro<T> {
     nu: Vec<T>,
     da: Vec<T>,
     db: Vec<T>,
+    /// Likewise on the cell's own parameters (Q*H).
+    dd: Vec<T>,
 }
 
 impl<T: Float> Uoro<T> {
@@ -56,6 +58,7 @@ impl<T: Float> Uoro<T> {
             nu: try_zeros(n, "UORO workspace")?,
             da: try_zeros(r, "UORO workspace")?,
             db: try_zeros(r, "UORO workspace")?,
+            dd: try_zeros(sh.own_len(), "UORO workspace")?,
         })
     }
 
@@ -115,11 +118,21 @@ impl<T: Float> Uoro<T> {
                         this.da[row] = sa;
                         this.db[row] = sb;
                     }
+                    let q = sh.kind.own_rows();
+                    for row in 0..q * h {
+                        let (g, k) = (row / h, row % h);
+                        let mut sd = T::ZERO;
+                        for cc in 0..c {
+                            sd += this.nu[cc * h + k] * loc.delta[Local::<T>::coef_at(sh, q, b, cc, g, k)];
+                        }
+                        this.dd[row] = sd;
+                    }
                     let x_b = &x[b * i..(b + 1) * i];
                     let h_b = &s_prev[b * n..b * n + h];
                     let (x2, h2) = (norm2(x_b) + T::ONE, norm2(h_b) + T::ONE);
                     let nu_f2 =
-                        this.da.iter().zip(&this.db).fold(T::ZERO, |s, (&a, &d)| s + a * a * x2 + d * d * h2);
+                        this.da.iter().zip(&this.db).fold(T::ZERO, |s, (&a, &d)| s + a * a * x2 + d * d * h2)
+                            + norm2(&this.dd);
                     let rho0 = ((this.theta_norm2[b].sqrt() + eps) / (norm2(&this.js).sqrt() + eps)).sqrt();
                     let rho1 = ((nu_f2.sqrt() + eps) / (T::from_f64(n as f64).sqrt() + eps)).sqrt();
                     for ((s, &j), &v) in st.iter_mut().zip(&this.js).zip(&this.nu) {
@@ -129,9 +142,9 @@ impl<T: Float> Uoro<T> {
                     let (inv0, inv1) = (T::ONE / rho0, T::ONE / rho1);
                     let tt = &mut this.theta_tilde[b * p..(b + 1) * p];
                     let one = [T::ONE];
-                    let blocks = param_blocks(sh, &this.da, &this.db, x_b, h_b, &one);
+                    let blocks = param_blocks(sh, &this.da, &this.db, &this.dd, x_b, h_b, &one);
                     let mut n2 = T::ZERO;
-                    for (off, coef, inp) in blocks {
+                    for (off, coef, inp, _) in blocks {
                         let width = inp.len();
                         for (row, &cf) in coef.iter().enumerate() {
                             n2 += scale_add_norm2(

@@ -111,6 +111,7 @@ pub fn step<C: Cell<T>, T: Float>(
         false,
     );
     cell.forward(StepIo {
+        own: &[],
         h,
         gates: out.gates,
         rec: &sc.rec,
@@ -376,6 +377,8 @@ pub fn backward<C: Cell<T>, T: Float>(
         let dgh_t: &mut [T] = if C::SPLIT { &mut dgh[t * b * gh..(t + 1) * b * gh] } else { &mut [] };
         let s_prev = &tr.s[t * bh..(t + 1) * bh];
         cell.backward(BackIo {
+            own: &[],
+            down: &mut [],
             h,
             gates: &tr.gates[t * b * gh..(t + 1) * b * gh],
             extra: &tr.extra[t * ex..(t + 1) * ex],

@@ -77,6 +77,7 @@ pub fn forward<C: Cell<T>, T: Float>(
             (&[], &mut [])
         };
         cell.forward(StepIo {
+            own: &[],
             h,
             gates: &mut gates[t * b * gh..(t + 1) * b * gh],
             rec: &rec,
@@ -152,6 +153,8 @@ pub fn backward<C: Cell<T>, T: Float>(
         let dgx_t = &mut dgx[t * b * gh..(t + 1) * b * gh];
         let dgh_t: &mut [T] = if C::SPLIT { &mut dgh[t * b * gh..(t + 1) * b * gh] } else { &mut [] };
         cell.backward(BackIo {
+            own: &[],
+            down: &mut [],
             h,
             gates: &enc.gates[t * b * gh..(t + 1) * b * gh],
             extra: &enc.extra[t * ex..(t + 1) * ex],

@@ -6,6 +6,7 @@ area.
 """
 
 from rnnrs.reference import esn, reservoir_features, rtrl, train
+from rnnrs.reference import cells  # registers the further cells with the layer driver
 from rnnrs.reference.gradcheck import gradcheck, numerical_grad
 from rnnrs.reference.layers import (
     GATES,
@@ -32,6 +33,7 @@ from rnnrs.reference.layers import (
 )
 
 __all__ = [
+    "cells",
     "GATES",
     "MODES",
     "ForwardCache",

@@ -42,6 +42,25 @@ LSTM_MODES = ("LSTM", "LSTM_NOFORGET", "LSTM_CIFG")
 # Every mode the reference knows: PyTorch's and the LSTM variants.
 ALL_MODES = MODES + LSTM_MODES[1:]
 
+# Further cells, registered by `rnnrs.reference.cells` (`register_cell`): mode -> (step_forward,
+# step_backward) with the signatures of `_cell_forward(x, h, c, w)` / `_cell_backward(dh', dc', cache)`,
+# and the parameters a cell owns besides weight_ih/weight_hh/biases: mode -> ((base, rows), ...),
+# shape (rows, H) or (H,) for one row, after the other parameters of each (layer, direction).
+CELL_STEPS: dict = {}
+OWN_PARAMS: dict = {}
+
+
+def register_cell(mode: str, gates: int, has_c: bool, forward, backward, own=()) -> None:
+    """Adds a cell to the reference driver (`rnn_forward`/`rnn_backward`, stacked, bidirectional, lengths)."""
+    global LSTM_MODES, ALL_MODES
+    GATES[mode] = gates
+    CELL_STEPS[mode] = (forward, backward)
+    OWN_PARAMS[mode] = tuple(own)
+    if has_c and mode not in LSTM_MODES:
+        LSTM_MODES = LSTM_MODES + (mode,)
+    if mode not in ALL_MODES:
+        ALL_MODES = ALL_MODES + (mode,)
+
 # Per-layer parameter base names, in PyTorch's order (weight_hr only for LSTM with proj_size > 0).
 _WEIGHTS = ("weight_ih", "weight_hh")
 _BIASES = ("bias_ih", "bias_hh")
@@ -298,6 +317,8 @@ def gru_step_backward(dh_new, cache):
 def _cell_forward(mode, x, h, c, w):
     """One step of the cell of `mode` with base-named weights `w`; returns (h', c', cache)."""
     b_ih, b_hh = w.get("bias_ih"), w.get("bias_hh")
+    if mode in CELL_STEPS:
+        return CELL_STEPS[mode][0](x, h, c, w)
     if mode == "LSTM":
         return lstm_step_forward(x, h, c, w["weight_ih"], w["weight_hh"], b_ih, b_hh, w.get("weight_hr"))
     if mode in LSTM_MODES:
@@ -313,6 +334,8 @@ def _cell_forward(mode, x, h, c, w):
 
 def _cell_backward(mode, dh_new, dc_new, cache):
     """Backward of `_cell_forward`; returns (dx, dh, dc, grads), dc None except LSTM."""
+    if mode in CELL_STEPS:
+        return CELL_STEPS[mode][1](dh_new, dc_new, cache)
     if mode == "LSTM":
         return lstm_step_backward(dh_new, dc_new, cache)
     if mode in LSTM_MODES:
@@ -389,7 +412,7 @@ def _layer_bases(mode: str, bias: bool, proj_size: int) -> list[str]:
     bases = list(_WEIGHTS) + (list(_BIASES) if bias else [])
     if mode in LSTM_MODES and proj_size > 0:
         bases.append(_PROJECTION)
-    return bases
+    return bases + [base for base, _ in OWN_PARAMS.get(mode, ())]
 
 
 def param_names(mode, num_layers=1, bidirectional=False, bias=True, proj_size=0) -> list[str]:
@@ -416,6 +439,8 @@ def param_shapes(mode, input_size, hidden_size, num_layers=1, bidirectional=Fals
         layer_input = input_size if layer == 0 else directions * h_out
         base_shapes = {"weight_ih": (gates, layer_input), "weight_hh": (gates, h_out),
                        "bias_ih": (gates,), "bias_hh": (gates,), "weight_hr": (proj_size, hidden_size)}
+        for base, n in OWN_PARAMS.get(mode, ()):
+            base_shapes[base] = (hidden_size,) if n == 1 else (n, hidden_size)
         for d in range(directions):
             for base in _layer_bases(mode, bias, proj_size):
                 shapes[base + _suffix(layer, d)] = base_shapes[base]
