@@ -171,6 +171,9 @@ fn gather<'a, T: Float>(
     Ok(std::borrow::Cow::Owned(out))
 }
 
+/// `(y (T, B, H), h_n (B, H), cache if train)`.
+pub type Run<T> = (Vec<T>, Vec<T>, Option<ClockworkCache<T>>);
+
 /// Forward over `x` `(T, B, I)` from `h0` `(B, H)` (zeros when None).
 /// Returns `(y (T, B, H), h_n (B, H), cache if train)`.
 pub fn forward<T: Float>(
@@ -181,7 +184,7 @@ pub fn forward<T: Float>(
     b: usize,
     h0: Option<&[T]>,
     train: bool,
-) -> Result<(Vec<T>, Vec<T>, Option<ClockworkCache<T>>)> {
+) -> Result<Run<T>> {
     cw.validate()?;
     cw.check_params(params)?;
     let (i_sz, h) = (cw.input_size, cw.hidden_size());
@@ -241,26 +244,77 @@ fn run_forward<T: Float>(
         gemm(Parallelism::Pool, &mut p, blk.k, Op::new(&xg, n * b, i_sz), w.t(), T::ONE, true);
         proj.push(p);
     }
-    let bh = b * h;
+    match split_rows(b) {
+        None => step_loop(&blocks, w_hh, &proj, t, b, 0, h, states),
+        Some(at) => {
+            // Each half of the batch runs the whole time loop in its own buffer.
+            let mut halves = [(0, at), (at, b - at)].map(|(r0, n)| (r0, n, Vec::new()));
+            for (r0, n, buf) in halves.iter_mut() {
+                *buf = try_zeros(checked_size(&[t + 1, *n, h], "states")?, "states")?;
+                buf[..*n * h].copy_from_slice(&states[*r0 * h..(*r0 + *n) * h]);
+            }
+            let [(r0, _, s0), (r1, _, s1)] = &mut halves;
+            let (a, c) = rayon::join(
+                || step_loop(&blocks, w_hh, &proj, t, b, *r0, h, s0),
+                || step_loop(&blocks, w_hh, &proj, t, b, *r1, h, s1),
+            );
+            a?;
+            c?;
+            for (r0, n, buf) in &halves {
+                for s in 1..=t {
+                    let dst = (s * b + r0) * h;
+                    states[dst..dst + n * h].copy_from_slice(&buf[s * n * h..(s + 1) * n * h]);
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The time loop is split into two halves of the batch when it is large
+/// enough (row `at` starts the second). The split depends only on the batch
+/// size, never on the thread count, so results are identical however many
+/// threads run the halves.
+fn split_rows(b: usize) -> Option<usize> {
+    const MIN_ROWS: usize = 8;
+    (b >= 2 * MIN_ROWS).then(|| b.div_ceil(2))
+}
+
+/// The forward time loop over batch rows `r0..r0 + n` (of `b`), whose
+/// states `(T + 1, n, H)` (`h0` first) are in `states`.
+#[allow(clippy::too_many_arguments)]
+fn step_loop<T: Float>(
+    blocks: &[Block],
+    w_hh: &[T],
+    proj: &[Vec<T>],
+    t: usize,
+    b: usize,
+    r0: usize,
+    h: usize,
+    states: &mut [T],
+) -> Result<()> {
+    let n = states.len() / ((t + 1) * h);
+    let nh = n * h;
     for s in 0..t {
         crate::interrupt::check()?;
-        let (prev, cur) = states[s * bh..(s + 2) * bh].split_at_mut(bh);
+        let (prev, cur) = states[s * nh..(s + 2) * nh].split_at_mut(nh);
         cur.copy_from_slice(prev);
-        for (blk, p) in blocks.iter().zip(&proj) {
+        for (blk, p) in blocks.iter().zip(proj) {
             if s % blk.period != 0 {
                 continue;
             }
             let j = s / blk.period;
             let z = &mut cur[blk.row..];
             // z = proj (the module's rows of the state), then += h_prev[c..] W_hh[rows, c..]^T.
-            for (r, zr) in z.chunks_mut(h).take(b).enumerate() {
-                zr[..blk.k].copy_from_slice(&p[(j * b + r) * blk.k..(j * b + r + 1) * blk.k]);
+            let rows = &p[(j * b + r0) * blk.k..(j * b + r0 + n) * blk.k];
+            for (zr, pr) in z.chunks_mut(h).zip(rows.chunks_exact(blk.k)) {
+                zr[..blk.k].copy_from_slice(pr);
             }
             let cols = h - blk.col;
-            let hp = Op { data: &prev[blk.col..], rows: b, cols, ld: h, trans: false };
+            let hp = Op { data: &prev[blk.col..], rows: n, cols, ld: h, trans: false };
             let w = Op { data: &w_hh[blk.row * h + blk.col..], rows: blk.k, cols, ld: h, trans: false };
             gemm(Parallelism::Serial, z, h, hp, w.t(), T::ONE, true);
-            for zr in z.chunks_mut(h).take(b) {
+            for zr in z.chunks_mut(h).take(n) {
                 crate::kernels::tanh_inplace(&mut zr[..blk.k]);
             }
         }
@@ -316,50 +370,47 @@ fn run_backward<T: Float>(
     let (w_ih, w_hh) = (params[0], params[1]);
     let blocks = cw.blocks();
     let bh = b * h;
-    // Gradients w.r.t. each module's pre-activations at its active steps.
-    let mut dz: Vec<Vec<T>> = Vec::with_capacity(blocks.len());
-    for blk in &blocks {
-        dz.push(try_zeros(checked_size(&[blk.steps(t), b, blk.k], "gradients")?, "gradients")?);
-    }
+    // Gradients w.r.t. each module's pre-activations at its active steps, `(n_i, B, k_i)`.
+    let dz_for = |rows: usize| -> Result<Vec<Vec<T>>> {
+        blocks
+            .iter()
+            .map(|blk| try_zeros(checked_size(&[blk.steps(t), rows, blk.k], "gradients")?, "gradients"))
+            .collect()
+    };
     let mut carry = try_zeros::<T>(bh, "dh0")?;
     if let Some(d) = dh_n {
         carry.copy_from_slice(d);
     }
-    let mut dh = try_zeros::<T>(bh, "gradients")?;
-    for s in (0..t).rev() {
-        crate::interrupt::check()?;
-        // dh: the gradient w.r.t. h_s; carry becomes the one w.r.t. h_{s-1}.
-        for ((d, &c), &g) in dh.iter_mut().zip(&carry).zip(&dy[s * bh..(s + 1) * bh]) {
-            *d = c + g;
+    let dz = match split_rows(b) {
+        None => {
+            let mut dz = dz_for(b)?;
+            back_loop(&blocks, w_hh, &cache.states, dy, t, b, 0, h, &mut carry, &mut dz)?;
+            dz
         }
-        carry.copy_from_slice(&dh);
-        let h_s = &cache.states[(s + 1) * bh..(s + 2) * bh];
-        for (blk, dzm) in blocks.iter().zip(dz.iter_mut()) {
-            if s % blk.period != 0 {
-                continue;
-            }
-            let j = s / blk.period;
-            let dzs = &mut dzm[j * b * blk.k..(j + 1) * b * blk.k];
-            for r in 0..b {
-                let o = r * h + blk.row;
-                for q in 0..blk.k {
-                    let y = h_s[o + q];
-                    dzs[r * blk.k + q] = dh[o + q] * (T::ONE - y * y);
+        Some(at) => {
+            // As forward: each half of the batch runs the whole loop on its own buffers.
+            let (c0, c1) = carry.split_at_mut(at * h);
+            let (mut dz0, mut dz1) = (dz_for(at)?, dz_for(b - at)?);
+            let st = &cache.states;
+            let (a, c) = rayon::join(
+                || back_loop(&blocks, w_hh, st, dy, t, b, 0, h, c0, &mut dz0),
+                || back_loop(&blocks, w_hh, st, dy, t, b, at, h, c1, &mut dz1),
+            );
+            a?;
+            c?;
+            let mut dz = dz_for(b)?;
+            for ((blk, d), (d0, d1)) in blocks.iter().zip(dz.iter_mut()).zip(dz0.iter().zip(&dz1)) {
+                let k = blk.k;
+                for ((dst, s0), s1) in
+                    d.chunks_exact_mut(b * k).zip(d0.chunks_exact(at * k)).zip(d1.chunks_exact((b - at) * k))
+                {
+                    dst[..at * k].copy_from_slice(s0);
+                    dst[at * k..].copy_from_slice(s1);
                 }
-                carry[o..o + blk.k].fill(T::ZERO);
             }
+            dz
         }
-        for (blk, dzm) in blocks.iter().zip(&dz) {
-            if s % blk.period != 0 {
-                continue;
-            }
-            let j = s / blk.period;
-            let dzs = &dzm[j * b * blk.k..(j + 1) * b * blk.k];
-            let cols = h - blk.col;
-            let w = Op { data: &w_hh[blk.row * h + blk.col..], rows: blk.k, cols, ld: h, trans: false };
-            gemm(Parallelism::Serial, &mut carry[blk.col..], h, Op::new(dzs, b, blk.k), w, T::ONE, true);
-        }
-    }
+    };
     // Weight, bias and input gradients: one product per module over its steps.
     let mut dx = if input_grad { try_zeros(checked_size(&[t, b, i_sz], "dx")?, "dx")? } else { Vec::new() };
     let mut tmp: Vec<T> = Vec::new();
@@ -413,6 +464,64 @@ fn run_backward<T: Float>(
         }
     }
     Ok(ClockworkGrads { dx, dh0: carry })
+}
+
+/// The backward time loop over batch rows `r0..r0 + n` (of `b`; `n` the rows
+/// of `carry`): `carry` `(n, H)` enters as the gradient w.r.t. `h_T` and
+/// leaves as the one w.r.t. `h0`; `dz[i]` `(n_i, n, k_i)` receives module
+/// i's pre-activation gradients.
+#[allow(clippy::too_many_arguments)]
+fn back_loop<T: Float>(
+    blocks: &[Block],
+    w_hh: &[T],
+    states: &[T],
+    dy: &[T],
+    t: usize,
+    b: usize,
+    r0: usize,
+    h: usize,
+    carry: &mut [T],
+    dz: &mut [Vec<T>],
+) -> Result<()> {
+    let n = carry.len() / h;
+    let (bh, nh) = (b * h, n * h);
+    let mut dh = try_zeros::<T>(nh, "gradients")?;
+    for s in (0..t).rev() {
+        crate::interrupt::check()?;
+        // dh: the gradient w.r.t. h_s; carry becomes the one w.r.t. h_{s-1}.
+        let at = s * bh + r0 * h;
+        for ((d, &c), &g) in dh.iter_mut().zip(carry.iter()).zip(&dy[at..at + nh]) {
+            *d = c + g;
+        }
+        carry.copy_from_slice(&dh);
+        let h_s = &states[bh + at..bh + at + nh];
+        for (blk, dzm) in blocks.iter().zip(dz.iter_mut()) {
+            if s % blk.period != 0 {
+                continue;
+            }
+            let j = s / blk.period;
+            let dzs = &mut dzm[j * n * blk.k..(j + 1) * n * blk.k];
+            for r in 0..n {
+                let o = r * h + blk.row;
+                for q in 0..blk.k {
+                    let y = h_s[o + q];
+                    dzs[r * blk.k + q] = dh[o + q] * (T::ONE - y * y);
+                }
+                carry[o..o + blk.k].fill(T::ZERO);
+            }
+        }
+        for (blk, dzm) in blocks.iter().zip(dz.iter()) {
+            if s % blk.period != 0 {
+                continue;
+            }
+            let j = s / blk.period;
+            let dzs = &dzm[j * n * blk.k..(j + 1) * n * blk.k];
+            let cols = h - blk.col;
+            let w = Op { data: &w_hh[blk.row * h + blk.col..], rows: blk.k, cols, ld: h, trans: false };
+            gemm(Parallelism::Serial, &mut carry[blk.col..], h, Op::new(dzs, n, blk.k), w, T::ONE, true);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

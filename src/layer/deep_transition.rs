@@ -166,6 +166,9 @@ fn fill_rows<T: Float>(dst: &mut [T], bias: Option<&[T]>) {
     }
 }
 
+/// `(y (T, B, H), h_n (B, H), cache if train)`.
+pub type Run<T> = (Vec<T>, Vec<T>, Option<DeepTransitionCache<T>>);
+
 /// Forward over `x` `(T, B, I)` from `h0` `(B, H)`. Returns
 /// `(y (T, B, H), h_n (B, H), cache if train)`.
 pub fn forward<T: Float>(
@@ -176,7 +179,7 @@ pub fn forward<T: Float>(
     b: usize,
     h0: Option<&[T]>,
     train: bool,
-) -> Result<(Vec<T>, Vec<T>, Option<DeepTransitionCache<T>>)> {
+) -> Result<Run<T>> {
     dt.validate()?;
     dt.check_params(params, "params")?;
     let (i_sz, h) = (dt.input_size, dt.hidden_size);
@@ -328,7 +331,7 @@ pub struct DeepTransitionGrads<T> {
 
 /// `g *= 1 - z^2` (through tanh).
 fn through_tanh<T: Float>(g: &mut [T], z: &[T]) {
-    g.iter_mut().zip(z).for_each(|(d, &y)| *d = *d * (T::ONE - y * y));
+    g.iter_mut().zip(z).for_each(|(d, &y)| *d *= T::ONE - y * y);
 }
 
 /// Column sums of `rows x n` `a` added into `acc` (`n`).
