@@ -171,6 +171,38 @@ fn gather<'a, T: Float>(
     Ok(std::borrow::Cow::Owned(out))
 }
 
+/// `W_hh` with the entries no module reads set to zero, so that a run of
+/// consecutive active modules is one product over the columns its first
+/// (fastest) module reads: the slower modules' unread columns add zeros.
+fn masked<T: Float>(blocks: &[Block], w_hh: &[T], h: usize) -> Result<Vec<T>> {
+    let mut w = try_zeros(checked_size(&[h, h], "weight_hh")?, "weight_hh")?;
+    w.copy_from_slice(w_hh);
+    for blk in blocks {
+        for row in w[blk.row * h..(blk.row + blk.k) * h].chunks_exact_mut(h) {
+            row[..blk.col].fill(T::ZERO);
+        }
+    }
+    Ok(w)
+}
+
+/// The runs of consecutive modules active at step `s`, each as one block:
+/// its rows and the first column its first module reads.
+fn active_runs(blocks: &[Block], s: usize) -> impl Iterator<Item = Block> + '_ {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < blocks.len() && s % blocks[i].period != 0 {
+            i += 1;
+        }
+        let first = *blocks.get(i)?;
+        let mut k = 0;
+        while i < blocks.len() && s % blocks[i].period == 0 {
+            k += blocks[i].k;
+            i += 1;
+        }
+        Some(Block { row: first.row, k, col: first.col, period: first.period })
+    })
+}
+
 /// `(y (T, B, H), h_n (B, H), cache if train)`.
 pub type Run<T> = (Vec<T>, Vec<T>, Option<ClockworkCache<T>>);
 
@@ -224,8 +256,9 @@ fn run_forward<T: Float>(
     states: &mut [T],
 ) -> Result<()> {
     let (i_sz, h) = (cw.input_size, cw.hidden_size());
-    let (w_ih, w_hh) = (params[0], params[1]);
+    let w_ih = params[0];
     let blocks = cw.blocks();
+    let w_hh = &masked(&blocks, params[1], h)?;
     // Input projections of each module's active steps, biases folded in.
     let mut proj: Vec<Vec<T>> = Vec::with_capacity(blocks.len());
     for blk in &blocks {
@@ -303,19 +336,22 @@ fn step_loop<T: Float>(
             if s % blk.period != 0 {
                 continue;
             }
+            // The module's rows of the state start as its input projection.
             let j = s / blk.period;
-            let z = &mut cur[blk.row..];
-            // z = proj (the module's rows of the state), then += h_prev[c..] W_hh[rows, c..]^T.
             let rows = &p[(j * b + r0) * blk.k..(j * b + r0 + n) * blk.k];
-            for (zr, pr) in z.chunks_mut(h).zip(rows.chunks_exact(blk.k)) {
+            for (zr, pr) in cur[blk.row..].chunks_mut(h).zip(rows.chunks_exact(blk.k)) {
                 zr[..blk.k].copy_from_slice(pr);
             }
-            let cols = h - blk.col;
-            let hp = Op { data: &prev[blk.col..], rows: n, cols, ld: h, trans: false };
-            let w = Op { data: &w_hh[blk.row * h + blk.col..], rows: blk.k, cols, ld: h, trans: false };
+        }
+        // z += h_prev[c..] W_hh[rows, c..]^T, one product per run of consecutive active modules.
+        for run in active_runs(blocks, s) {
+            let cols = h - run.col;
+            let z = &mut cur[run.row..];
+            let hp = Op { data: &prev[run.col..], rows: n, cols, ld: h, trans: false };
+            let w = Op { data: &w_hh[run.row * h + run.col..], rows: run.k, cols, ld: h, trans: false };
             gemm(Parallelism::Serial, z, h, hp, w.t(), T::ONE, true);
             for zr in z.chunks_mut(h).take(n) {
-                crate::kernels::tanh_inplace(&mut zr[..blk.k]);
+                crate::kernels::tanh_inplace(&mut zr[..run.k]);
             }
         }
     }
@@ -367,8 +403,9 @@ fn run_backward<T: Float>(
 ) -> Result<ClockworkGrads<T>> {
     let cw = &cache.cw;
     let (t, b, h, i_sz) = (cache.t, cache.b, cw.hidden_size(), cw.input_size);
-    let (w_ih, w_hh) = (params[0], params[1]);
+    let w_ih = params[0];
     let blocks = cw.blocks();
+    let w_hh = &masked(&blocks, params[1], h)?;
     let bh = b * h;
     // Gradients w.r.t. each module's pre-activations at its active steps, `(n_i, B, k_i)`.
     let dz_for = |rows: usize| -> Result<Vec<Vec<T>>> {
@@ -486,6 +523,7 @@ fn back_loop<T: Float>(
     let n = carry.len() / h;
     let (bh, nh) = (b * h, n * h);
     let mut dh = try_zeros::<T>(nh, "gradients")?;
+    let mut run_dz: Vec<T> = Vec::new();
     for s in (0..t).rev() {
         crate::interrupt::check()?;
         // dh: the gradient w.r.t. h_s; carry becomes the one w.r.t. h_{s-1}.
@@ -510,15 +548,24 @@ fn back_loop<T: Float>(
                 carry[o..o + blk.k].fill(T::ZERO);
             }
         }
-        for (blk, dzm) in blocks.iter().zip(dz.iter()) {
-            if s % blk.period != 0 {
-                continue;
+        // carry[c..] += dz W_hh[rows, c..], one product per run of consecutive active modules.
+        for run in active_runs(blocks, s) {
+            let w_run = run.k;
+            run_dz.clear();
+            run_dz.resize(n * w_run, T::ZERO);
+            for (blk, dzm) in blocks.iter().zip(dz.iter()) {
+                if s % blk.period != 0 || blk.row < run.row || blk.row >= run.row + run.k {
+                    continue;
+                }
+                let j = s / blk.period;
+                let dzs = &dzm[j * n * blk.k..(j + 1) * n * blk.k];
+                for (dst, src) in run_dz.chunks_exact_mut(w_run).zip(dzs.chunks_exact(blk.k)) {
+                    dst[blk.row - run.row..blk.row - run.row + blk.k].copy_from_slice(src);
+                }
             }
-            let j = s / blk.period;
-            let dzs = &dzm[j * n * blk.k..(j + 1) * n * blk.k];
-            let cols = h - blk.col;
-            let w = Op { data: &w_hh[blk.row * h + blk.col..], rows: blk.k, cols, ld: h, trans: false };
-            gemm(Parallelism::Serial, &mut carry[blk.col..], h, Op::new(dzs, n, blk.k), w, T::ONE, true);
+            let cols = h - run.col;
+            let w = Op { data: &w_hh[run.row * h + run.col..], rows: w_run, cols, ld: h, trans: false };
+            gemm(Parallelism::Serial, &mut carry[run.col..], h, Op::new(&run_dz, n, w_run), w, T::ONE, true);
         }
     }
     Ok(())
@@ -558,6 +605,22 @@ mod tests {
         // Modules 1 and 2 share period 2: both read from module 1's first unit.
         assert_eq!((bl[1].row, bl[1].col), (2, 2));
         assert_eq!((bl[2].row, bl[2].col), (3, 2));
+    }
+
+    #[test]
+    fn runs_join_consecutive_active_modules() {
+        let cw = Clockwork {
+            input_size: 1,
+            module_sizes: vec![1, 2, 3, 4],
+            periods: vec![1, 2, 3, 6],
+            bias: false,
+        };
+        let bl = cw.blocks();
+        let runs = |s| active_runs(&bl, s).map(|r| (r.row, r.k, r.col)).collect::<Vec<_>>();
+        assert_eq!(runs(0), [(0, 10, 0)]);
+        assert_eq!(runs(1), [(0, 1, 0)]);
+        assert_eq!(runs(3), [(0, 1, 0), (3, 3, 3)]);
+        assert_eq!(runs(4), [(0, 3, 0)]);
     }
 
     #[test]
