@@ -166,6 +166,8 @@ def test_bad_input_is_a_clear_error():
         rnnrs.Dilated(rnnrs.RNN(2, 3), 0)
     with pytest.raises(ValueError, match="layer"):
         rnnrs.Dilated(rnnrs.RNN(2, 3, num_layers=2), 2)
+    with pytest.raises(TypeError, match="layer"):
+        rnnrs.Dilated(rnnrs.ClockworkRNN(2, 4, n_modules=2), 2)
     net = rnnrs.DilatedRNN("RNN", 2, 3, dilations=[2], dtype=np.float64)
     with pytest.raises(ValueError, match="input"):
         net(np.zeros((4, 2)))
@@ -177,3 +179,14 @@ def test_bad_input_is_a_clear_error():
         net(np.zeros((4, 1, 2)), np.zeros((2, 1, 3)))
     with pytest.raises(RuntimeError, match="forward"):
         net.backward(np.zeros((4, 1, 3)))
+
+
+def test_bidirectional_reverse_half_is_the_dilated_layer_on_the_reversed_sequence():
+    bi = rnnrs.Dilated(rnnrs.GRU(3, 4, bidirectional=True, dtype=np.float64, seed=0), 3)
+    fwd = rnnrs.Dilated(rnnrs.GRU(3, 4, dtype=np.float64), 3)
+    fwd.layer.load_state_dict({k.replace("_reverse", ""): v for k, v in bi.params.items() if "_reverse" in k})
+    x = np.random.default_rng(0).standard_normal((8, 2, 3))
+    y, h_n = bi(x)
+    y_rev, h_rev = fwd(x[::-1].copy())
+    np.testing.assert_allclose(y[:, :, 4:], y_rev[::-1], rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(h_n[1], h_rev[0], rtol=1e-13, atol=1e-13)

@@ -243,7 +243,9 @@ class Dilated:
     """
 
     def __init__(self, layer, dilation: int):
-        if not (hasattr(layer, "forward") and hasattr(layer, "backward") and hasattr(layer, "params")):
+        from rnnrs.nn import RNNBase
+
+        if not isinstance(layer, RNNBase):
             raise TypeError(f"layer: expected an rnnrs recurrent layer (RNN, LSTM, GRU), got {type(layer).__name__}")
         if getattr(layer, "num_layers", 1) != 1:
             raise ValueError("layer: expected a one-layer recurrent layer (stack dilated layers with DilatedRNN)")
