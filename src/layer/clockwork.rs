@@ -190,12 +190,12 @@ fn masked<T: Float>(blocks: &[Block], w_hh: &[T], h: usize) -> Result<Vec<T>> {
 fn active_runs(blocks: &[Block], s: usize) -> impl Iterator<Item = Block> + '_ {
     let mut i = 0;
     std::iter::from_fn(move || {
-        while i < blocks.len() && s % blocks[i].period != 0 {
+        while i < blocks.len() && !s.is_multiple_of(blocks[i].period) {
             i += 1;
         }
         let first = *blocks.get(i)?;
         let mut k = 0;
-        while i < blocks.len() && s % blocks[i].period == 0 {
+        while i < blocks.len() && s.is_multiple_of(blocks[i].period) {
             k += blocks[i].k;
             i += 1;
         }
@@ -333,7 +333,7 @@ fn step_loop<T: Float>(
         let (prev, cur) = states[s * nh..(s + 2) * nh].split_at_mut(nh);
         cur.copy_from_slice(prev);
         for (blk, p) in blocks.iter().zip(proj) {
-            if s % blk.period != 0 {
+            if !s.is_multiple_of(blk.period) {
                 continue;
             }
             // The module's rows of the state start as its input projection.
@@ -534,7 +534,7 @@ fn back_loop<T: Float>(
         carry.copy_from_slice(&dh);
         let h_s = &states[bh + at..bh + at + nh];
         for (blk, dzm) in blocks.iter().zip(dz.iter_mut()) {
-            if s % blk.period != 0 {
+            if !s.is_multiple_of(blk.period) {
                 continue;
             }
             let j = s / blk.period;
@@ -554,7 +554,7 @@ fn back_loop<T: Float>(
             run_dz.clear();
             run_dz.resize(n * w_run, T::ZERO);
             for (blk, dzm) in blocks.iter().zip(dz.iter()) {
-                if s % blk.period != 0 || blk.row < run.row || blk.row >= run.row + run.k {
+                if !s.is_multiple_of(blk.period) || blk.row < run.row || blk.row >= run.row + run.k {
                     continue;
                 }
                 let j = s / blk.period;
