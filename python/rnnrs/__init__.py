@@ -20,6 +20,7 @@ from rnnrs import conv, tree
 from rnnrs.lsm import LSM
 from rnnrs import cells
 from rnnrs.cells import LayerNormGRU, LayerNormLSTM, LeakyRNN
+from rnnrs.cells_time import ClockworkRNN, DeepTransitionRNN, Dilated, DilatedRNN
 
 __version__ = "0.1.0"
 
@@ -75,4 +76,8 @@ __all__ = [
     "LeakyRNN",
     "LayerNormLSTM",
     "LayerNormGRU",
+    "ClockworkRNN",
+    "Dilated",
+    "DilatedRNN",
+    "DeepTransitionRNN",
 ]

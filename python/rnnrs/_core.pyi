@@ -343,3 +343,27 @@ def lsm_run(
 # --- simd ---
 def simd_path() -> str: ...
 def simd_paths() -> list[str]: ...
+# --- cells with structure in time (clockwork, deep transition) ---
+class ClockworkContext:
+    """What a training `clockwork_forward` keeps for `clockwork_backward` (opaque)."""
+
+def clockwork_forward(
+    x: np.ndarray, params: Sequence[np.ndarray], h0: np.ndarray | None = None, *, module_sizes: Sequence[int],
+    periods: Sequence[int], bias: bool = True, train: bool = False,
+) -> tuple[np.ndarray, np.ndarray, ClockworkContext | None]: ...
+def clockwork_backward(
+    ctx: ClockworkContext, params: Sequence[np.ndarray], dy: np.ndarray, dh_n: np.ndarray | None = None, *,
+    grads: Sequence[np.ndarray], input_grad: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray]: ...
+
+class DeepTransitionContext:
+    """What a training `deep_transition_forward` keeps for `deep_transition_backward` (opaque)."""
+
+def deep_transition_forward(
+    x: np.ndarray, params: Sequence[np.ndarray], h0: np.ndarray | None = None, *, hidden_size: int,
+    transition_depth: int, output_depth: int, shortcut: bool = False, bias: bool = True, train: bool = False,
+) -> tuple[np.ndarray, np.ndarray, DeepTransitionContext | None]: ...
+def deep_transition_backward(
+    ctx: DeepTransitionContext, params: Sequence[np.ndarray], dy: np.ndarray, dh_n: np.ndarray | None = None, *,
+    grads: Sequence[np.ndarray], input_grad: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray]: ...

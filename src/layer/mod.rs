@@ -10,6 +10,8 @@
 //! Parameters come as one flat list in torch's order: for each layer, for
 //! each direction, `weight_ih, weight_hh, [bias_ih, bias_hh], [weight_hr]`.
 
+pub mod clockwork;
+pub mod deep_transition;
 mod direction;
 pub mod matmul;
 pub mod packing;

@@ -12,6 +12,7 @@ mod rtrl;
 mod seq2seq;
 mod simd;
 mod structure;
+mod time_cells;
 mod train;
 
 /// Sets the number of threads rnnrs computes with (0: the default, from
@@ -88,5 +89,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     memory::register(m)?;
     structure::register(m)?;
     simd::register(m)?;
+    time_cells::register(m)?;
     Ok(())
 }

@@ -1,0 +1,353 @@
+//! Python bindings of the layers with their own time loop: the clockwork RNN
+//! (`clockwork_forward`, `clockwork_backward`) and the deep-transition RNN
+//! (`deep_transition_forward`, `deep_transition_backward`).
+//!
+//! Arrays arrive C-contiguous and time-major `(T, B, I)`; the dtype of `x`
+//! selects float32 or float64 and every other array must match it. All
+//! compute runs with the GIL released.
+
+use super::convert::{slice, slice_mut, to_numpy};
+use crate::layer::clockwork::{self, Clockwork, ClockworkCache};
+use crate::layer::deep_transition::{self, DeepTransition, DeepTransitionCache};
+use crate::{Error, Float};
+use numpy::{
+    Element, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods,
+};
+use pyo3::prelude::*;
+
+/// `a` as a read-only array of `T` with shape `want`, or a TypeError / ValueError naming `arg`.
+fn array<'py, T: Element + Float>(
+    a: &Bound<'py, PyAny>,
+    want: &[usize],
+    arg: &str,
+) -> PyResult<PyReadonlyArrayDyn<'py, T>> {
+    let arr = a
+        .cast::<PyArrayDyn<T>>()
+        .map_err(|_| Error::dtype(arg, format!("expected a numpy.ndarray of dtype {}", T::NAME)))?;
+    let arr = arr.try_readonly().map_err(|e| Error::value(arg, e.to_string()))?;
+    if arr.shape() != want {
+        return Err(Error::shape(arg, format!("expected shape {want:?}, got {:?}", arr.shape())).into());
+    }
+    Ok(arr)
+}
+
+fn optional<'py, T: Element + Float>(
+    a: Option<&Bound<'py, PyAny>>,
+    want: &[usize],
+    arg: &str,
+) -> PyResult<Option<PyReadonlyArrayDyn<'py, T>>> {
+    match a {
+        Some(v) if !v.is_none() => Ok(Some(array::<T>(v, want, arg)?)),
+        _ => Ok(None),
+    }
+}
+
+/// The parameter arrays in the order of `shapes`.
+fn params<'py, T: Element + Float, S: AsRef<str>>(
+    ps: &[Bound<'py, PyAny>],
+    shapes: &[(S, Vec<usize>)],
+) -> PyResult<Vec<PyReadonlyArrayDyn<'py, T>>> {
+    if ps.len() != shapes.len() {
+        let names: Vec<&str> = shapes.iter().map(|s| s.0.as_ref()).collect();
+        return Err(Error::value(
+            "params",
+            format!("expected {} arrays ({}), got {}", shapes.len(), names.join(", "), ps.len()),
+        )
+        .into());
+    }
+    ps.iter().zip(shapes).map(|(p, (name, shape))| array::<T>(p, shape, name.as_ref())).collect()
+}
+
+/// The gradient arrays (writeable, same shapes as the parameters).
+fn grads<'py, T: Element + Float, S: AsRef<str>>(
+    gs: &[Bound<'py, PyAny>],
+    shapes: &[(S, Vec<usize>)],
+) -> PyResult<Vec<PyReadwriteArrayDyn<'py, T>>> {
+    if gs.len() != shapes.len() {
+        return Err(
+            Error::value("grads", format!("expected {} arrays, got {}", shapes.len(), gs.len())).into()
+        );
+    }
+    let mut out = Vec::with_capacity(gs.len());
+    for (g, (name, shape)) in gs.iter().zip(shapes) {
+        let arg = format!("grads[{}]", name.as_ref());
+        let arr = g.cast::<PyArrayDyn<T>>().map_err(|_| {
+            Error::dtype(arg.as_str(), format!("expected a numpy.ndarray of dtype {}", T::NAME))
+        })?;
+        if arr.shape() != shape.as_slice() {
+            return Err(Error::shape(arg, format!("expected shape {shape:?}, got {:?}", arr.shape())).into());
+        }
+        out.push(
+            arr.try_readwrite().map_err(|e| Error::value(arg, format!("not writeable or aliased ({e})")))?,
+        );
+    }
+    Ok(out)
+}
+
+/// `(T, B, I)` of a time-major input, checked against `input_size`.
+fn seq_shape(x: &Bound<'_, PyAny>, input_size: usize) -> PyResult<(usize, usize)> {
+    let s: Vec<usize> = x
+        .getattr("shape")
+        .and_then(|s| s.extract())
+        .map_err(|_| Error::dtype("input", "expected a numpy.ndarray"))?;
+    if s.len() != 3 || s[2] != input_size {
+        return Err(Error::shape("input", format!("expected shape (T, B, {input_size}), got {s:?}")).into());
+    }
+    Ok((s[0], s[1]))
+}
+
+enum AnyClockwork {
+    F32(ClockworkCache<f32>),
+    F64(ClockworkCache<f64>),
+}
+
+/// What a training forward of the clockwork RNN keeps for `clockwork_backward` (opaque).
+#[pyclass(name = "ClockworkContext", module = "rnnrs._core", frozen)]
+pub struct ClockworkContext {
+    cache: AnyClockwork,
+}
+
+type Forward<'py> = (Bound<'py, PyAny>, Bound<'py, PyAny>, Option<ClockworkContext>);
+
+#[allow(clippy::too_many_arguments)]
+fn cw_forward_t<'py, T: Element + Float>(
+    py: Python<'py>,
+    cw: &Clockwork,
+    x: &Bound<'py, PyAny>,
+    ps: &[Bound<'py, PyAny>],
+    h0: Option<&Bound<'py, PyAny>>,
+    train: bool,
+    wrap: fn(ClockworkCache<T>) -> AnyClockwork,
+) -> PyResult<Forward<'py>> {
+    let (t, b) = seq_shape(x, cw.input_size)?;
+    let h = cw.hidden_size();
+    let xa = array::<T>(x, &[t, b, cw.input_size], "input")?;
+    let h0a = optional::<T>(h0, &[1, b, h], "h0")?;
+    let pa = params::<T, _>(ps, &cw.param_shapes())?;
+    let pv = pa.iter().map(|a| slice(a, "params")).collect::<PyResult<Vec<_>>>()?;
+    let xs = slice(&xa, "input")?;
+    let h0s = h0a.as_ref().map(|a| slice(a, "h0")).transpose()?;
+    let (y, h_n, cache) =
+        py.detach(|| crate::interrupt::watched(|| clockwork::forward(cw, &pv, xs, t, b, h0s, train)))?;
+    let y = to_numpy(py, y, &[t, b, h])?.into_any();
+    let h_n = to_numpy(py, h_n, &[1, b, h])?.into_any();
+    Ok((y, h_n, cache.map(|c| ClockworkContext { cache: wrap(c) })))
+}
+
+/// Forward of a clockwork RNN (Koutník et al. 2014) over a time-major `x`
+/// `(T, B, I)`: modules of `module_sizes` units with non-decreasing
+/// `periods`; module i updates at steps t (from 0) with t % periods[i] == 0
+/// and reads the modules of equal or slower period. `params`: weight_ih
+/// `(H, I)`, weight_hh `(H, H)` (block upper triangular; other entries are
+/// not read), and with `bias` bias_ih, bias_hh `(H,)`. Returns
+/// `(y (T, B, H), h_n (1, B, H), ctx or None)`.
+#[pyfunction]
+#[pyo3(signature = (x, params, h0=None, *, module_sizes, periods, bias=true, train=false))]
+#[allow(clippy::too_many_arguments)]
+fn clockwork_forward<'py>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    params: Vec<Bound<'py, PyAny>>,
+    h0: Option<Bound<'py, PyAny>>,
+    module_sizes: Vec<usize>,
+    periods: Vec<usize>,
+    bias: bool,
+    train: bool,
+) -> PyResult<Forward<'py>> {
+    let input_size = match x.getattr("shape").and_then(|s| s.extract::<Vec<usize>>()) {
+        Ok(s) if s.len() == 3 => s[2],
+        _ => return Err(Error::shape("input", "expected a 3-dimensional array (T, B, I)").into()),
+    };
+    let cw = Clockwork { input_size, module_sizes, periods, bias };
+    cw.validate()?;
+    if x.cast::<PyArrayDyn<f64>>().is_ok() {
+        cw_forward_t::<f64>(py, &cw, x, &params, h0.as_ref(), train, AnyClockwork::F64)
+    } else if x.cast::<PyArrayDyn<f32>>().is_ok() {
+        cw_forward_t::<f32>(py, &cw, x, &params, h0.as_ref(), train, AnyClockwork::F32)
+    } else {
+        Err(Error::dtype("input", "expected a numpy.ndarray of dtype float32 or float64").into())
+    }
+}
+
+type Backward<'py> = (Option<Bound<'py, PyAny>>, Bound<'py, PyAny>);
+
+fn cw_backward_t<'py, T: Element + Float>(
+    py: Python<'py>,
+    cache: &ClockworkCache<T>,
+    ps: &[Bound<'py, PyAny>],
+    dy: &Bound<'py, PyAny>,
+    dh_n: Option<&Bound<'py, PyAny>>,
+    gs: &[Bound<'py, PyAny>],
+    input_grad: bool,
+) -> PyResult<Backward<'py>> {
+    let cw = cache.spec();
+    let (t, b) = cache.seq_batch();
+    let h = cw.hidden_size();
+    let shapes = cw.param_shapes();
+    let dya = array::<T>(dy, &[t, b, h], "dy")?;
+    let dha = optional::<T>(dh_n, &[1, b, h], "dh_n")?;
+    let pa = params::<T, _>(ps, &shapes)?;
+    let mut ga = grads::<T, _>(gs, &shapes)?;
+    let pv = pa.iter().map(|a| slice(a, "params")).collect::<PyResult<Vec<_>>>()?;
+    let dys = slice(&dya, "dy")?;
+    let dhs = dha.as_ref().map(|a| slice(a, "dh_n")).transpose()?;
+    let mut gv = ga.iter_mut().map(|a| slice_mut(a, "grads")).collect::<PyResult<Vec<_>>>()?;
+    let g = py.detach(|| {
+        crate::interrupt::watched(|| clockwork::backward(&pv, cache, dys, dhs, &mut gv, input_grad))
+    })?;
+    let dx = if input_grad { Some(to_numpy(py, g.dx, &[t, b, cw.input_size])?.into_any()) } else { None };
+    Ok((dx, to_numpy(py, g.dh0, &[1, b, h])?.into_any()))
+}
+
+/// BPTT through the clockwork run `ctx` recorded; parameter gradients are
+/// ADDED into `grads` (same order and shapes as `params`). Returns
+/// `(dx or None, dh0 (1, B, H))`.
+#[pyfunction]
+#[pyo3(signature = (ctx, params, dy, dh_n=None, *, grads, input_grad=true))]
+fn clockwork_backward<'py>(
+    py: Python<'py>,
+    ctx: &Bound<'py, ClockworkContext>,
+    params: Vec<Bound<'py, PyAny>>,
+    dy: &Bound<'py, PyAny>,
+    dh_n: Option<Bound<'py, PyAny>>,
+    grads: Vec<Bound<'py, PyAny>>,
+    input_grad: bool,
+) -> PyResult<Backward<'py>> {
+    match &ctx.get().cache {
+        AnyClockwork::F32(c) => cw_backward_t(py, c, &params, dy, dh_n.as_ref(), &grads, input_grad),
+        AnyClockwork::F64(c) => cw_backward_t(py, c, &params, dy, dh_n.as_ref(), &grads, input_grad),
+    }
+}
+
+enum AnyDeep {
+    F32(DeepTransitionCache<f32>),
+    F64(DeepTransitionCache<f64>),
+}
+
+/// What a training forward of the deep-transition RNN keeps for `deep_transition_backward` (opaque).
+#[pyclass(name = "DeepTransitionContext", module = "rnnrs._core", frozen)]
+pub struct DeepTransitionContext {
+    cache: AnyDeep,
+}
+
+type DeepForward<'py> = (Bound<'py, PyAny>, Bound<'py, PyAny>, Option<DeepTransitionContext>);
+
+fn dt_forward_t<'py, T: Element + Float>(
+    py: Python<'py>,
+    dt: &DeepTransition,
+    x: &Bound<'py, PyAny>,
+    ps: &[Bound<'py, PyAny>],
+    h0: Option<&Bound<'py, PyAny>>,
+    train: bool,
+    wrap: fn(DeepTransitionCache<T>) -> AnyDeep,
+) -> PyResult<DeepForward<'py>> {
+    let (t, b) = seq_shape(x, dt.input_size)?;
+    let h = dt.hidden_size;
+    let xa = array::<T>(x, &[t, b, dt.input_size], "input")?;
+    let h0a = optional::<T>(h0, &[1, b, h], "h0")?;
+    let pa = params::<T, _>(ps, &dt.param_shapes())?;
+    let pv = pa.iter().map(|a| slice(a, "params")).collect::<PyResult<Vec<_>>>()?;
+    let xs = slice(&xa, "input")?;
+    let h0s = h0a.as_ref().map(|a| slice(a, "h0")).transpose()?;
+    let (y, h_n, cache) =
+        py.detach(|| crate::interrupt::watched(|| deep_transition::forward(dt, &pv, xs, t, b, h0s, train)))?;
+    let y = to_numpy(py, y, &[t, b, h])?.into_any();
+    let h_n = to_numpy(py, h_n, &[1, b, h])?.into_any();
+    Ok((y, h_n, cache.map(|c| DeepTransitionContext { cache: wrap(c) })))
+}
+
+/// Forward of a deep-transition / deep-output RNN (Pascanu et al. 2014) over
+/// a time-major `x` `(T, B, I)`: a transition MLP of `transition_depth` tanh
+/// layers (with `shortcut`: `W_sh h_{t-1}` into its last layer), then an
+/// output MLP of `output_depth` tanh layers. `params` in the order of the
+/// layer's names (see `rnnrs.DeepTransitionRNN`). Returns
+/// `(y (T, B, H), h_n (1, B, H), ctx or None)`.
+#[pyfunction]
+#[pyo3(signature = (x, params, h0=None, *, hidden_size, transition_depth, output_depth, shortcut=false,
+                    bias=true, train=false))]
+#[allow(clippy::too_many_arguments)]
+fn deep_transition_forward<'py>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    params: Vec<Bound<'py, PyAny>>,
+    h0: Option<Bound<'py, PyAny>>,
+    hidden_size: usize,
+    transition_depth: usize,
+    output_depth: usize,
+    shortcut: bool,
+    bias: bool,
+    train: bool,
+) -> PyResult<DeepForward<'py>> {
+    let input_size = match x.getattr("shape").and_then(|s| s.extract::<Vec<usize>>()) {
+        Ok(s) if s.len() == 3 => s[2],
+        _ => return Err(Error::shape("input", "expected a 3-dimensional array (T, B, I)").into()),
+    };
+    let dt =
+        DeepTransition { input_size, hidden_size, depth: transition_depth, output_depth, shortcut, bias };
+    dt.validate()?;
+    if x.cast::<PyArrayDyn<f64>>().is_ok() {
+        dt_forward_t::<f64>(py, &dt, x, &params, h0.as_ref(), train, AnyDeep::F64)
+    } else if x.cast::<PyArrayDyn<f32>>().is_ok() {
+        dt_forward_t::<f32>(py, &dt, x, &params, h0.as_ref(), train, AnyDeep::F32)
+    } else {
+        Err(Error::dtype("input", "expected a numpy.ndarray of dtype float32 or float64").into())
+    }
+}
+
+fn dt_backward_t<'py, T: Element + Float>(
+    py: Python<'py>,
+    cache: &DeepTransitionCache<T>,
+    ps: &[Bound<'py, PyAny>],
+    dy: &Bound<'py, PyAny>,
+    dh_n: Option<&Bound<'py, PyAny>>,
+    gs: &[Bound<'py, PyAny>],
+    input_grad: bool,
+) -> PyResult<Backward<'py>> {
+    let dt = cache.spec();
+    let (t, b) = cache.seq_batch();
+    let h = dt.hidden_size;
+    let shapes = dt.param_shapes();
+    let dya = array::<T>(dy, &[t, b, h], "dy")?;
+    let dha = optional::<T>(dh_n, &[1, b, h], "dh_n")?;
+    let pa = params::<T, _>(ps, &shapes)?;
+    let mut ga = grads::<T, _>(gs, &shapes)?;
+    let pv = pa.iter().map(|a| slice(a, "params")).collect::<PyResult<Vec<_>>>()?;
+    let dys = slice(&dya, "dy")?;
+    let dhs = dha.as_ref().map(|a| slice(a, "dh_n")).transpose()?;
+    let mut gv = ga.iter_mut().map(|a| slice_mut(a, "grads")).collect::<PyResult<Vec<_>>>()?;
+    let g = py.detach(|| {
+        crate::interrupt::watched(|| deep_transition::backward(&pv, cache, dys, dhs, &mut gv, input_grad))
+    })?;
+    let dx = if input_grad { Some(to_numpy(py, g.dx, &[t, b, dt.input_size])?.into_any()) } else { None };
+    Ok((dx, to_numpy(py, g.dh0, &[1, b, h])?.into_any()))
+}
+
+/// BPTT through the deep-transition run `ctx` recorded; parameter gradients
+/// are ADDED into `grads` (same order and shapes as `params`). Returns
+/// `(dx or None, dh0 (1, B, H))`.
+#[pyfunction]
+#[pyo3(signature = (ctx, params, dy, dh_n=None, *, grads, input_grad=true))]
+fn deep_transition_backward<'py>(
+    py: Python<'py>,
+    ctx: &Bound<'py, DeepTransitionContext>,
+    params: Vec<Bound<'py, PyAny>>,
+    dy: &Bound<'py, PyAny>,
+    dh_n: Option<Bound<'py, PyAny>>,
+    grads: Vec<Bound<'py, PyAny>>,
+    input_grad: bool,
+) -> PyResult<Backward<'py>> {
+    match &ctx.get().cache {
+        AnyDeep::F32(c) => dt_backward_t(py, c, &params, dy, dh_n.as_ref(), &grads, input_grad),
+        AnyDeep::F64(c) => dt_backward_t(py, c, &params, dy, dh_n.as_ref(), &grads, input_grad),
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<ClockworkContext>()?;
+    m.add_function(wrap_pyfunction!(clockwork_forward, m)?)?;
+    m.add_function(wrap_pyfunction!(clockwork_backward, m)?)?;
+    m.add_class::<DeepTransitionContext>()?;
+    m.add_function(wrap_pyfunction!(deep_transition_forward, m)?)?;
+    m.add_function(wrap_pyfunction!(deep_transition_backward, m)?)?;
+    Ok(())
+}
