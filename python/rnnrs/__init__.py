@@ -18,6 +18,7 @@ from rnnrs import hopfield, memory
 from rnnrs.memory import NTM, HistoryCompressor
 from rnnrs import conv, tree
 from rnnrs.lsm import LSM
+from rnnrs.nn import MGU
 
 __version__ = "0.1.0"
 
@@ -69,4 +70,5 @@ __all__ = [
     "conv",
     "tree",
     "LSM",
+    "MGU",
 ]

@@ -55,6 +55,13 @@ impl CellShape {
         if input == 0 {
             return Err(Error::value("input_size", "expected a positive size"));
         }
+        if !kind.full_layout() {
+            // One mechanism: a GRU variant is the GRU with its missing rows at zero.
+            return Err(Error::value(
+                "mode",
+                "RTRL takes the GRU variants in the GRU's layout (mode 'GRU', missing rows zero); rnnrs.rtrl does this for a layer",
+            ));
+        }
         let sh = CellShape { kind, input, hidden };
         crate::error::checked_size(&[sh.rows(), input + hidden + 2], "parameters")?;
         Ok(sh)
