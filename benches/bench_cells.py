@@ -1,8 +1,9 @@
 """Speed of the cell variants against their plain counterparts, at one shape.
 
 For each cell (rnnrs.LSTM with ``forget_gate=False`` / ``coupled=True`` beside the
-plain rnnrs LSTM, GRU and Elman RNN) prints the best time of an inference forward and
-of a training forward + BPTT, and the ratio to the plain LSTM of the same run.
+plain rnnrs LSTM, GRU and Elman RNN; the GRU gate variants and MGU) prints the best time
+of an inference forward and of a training forward + BPTT, and the ratios to the plain
+LSTM and the plain GRU of the same run.
 Shape A by default: T=100, B=64, I=128, H=256, float32.
 
     python benches/bench_cells.py                  # 1 and 2 threads
@@ -24,6 +25,10 @@ CELLS = {
     "LSTM coupled=True": lambda i, h, dt: rnnrs.LSTM(i, h, coupled=True, dtype=dt, seed=0),
     "GRU": lambda i, h, dt: rnnrs.GRU(i, h, dtype=dt, seed=0),
     "RNN": lambda i, h, dt: rnnrs.RNN(i, h, dtype=dt, seed=0),
+    "GRU gates=gru1": lambda i, h, dt: rnnrs.GRU(i, h, gates="gru1", dtype=dt, seed=0),
+    "GRU gates=gru2": lambda i, h, dt: rnnrs.GRU(i, h, gates="gru2", dtype=dt, seed=0),
+    "GRU gates=gru3": lambda i, h, dt: rnnrs.GRU(i, h, gates="gru3", dtype=dt, seed=0),
+    "MGU": lambda i, h, dt: rnnrs.MGU(i, h, dtype=dt, seed=0),
 }
 
 
@@ -49,13 +54,14 @@ def main():
     reps = 3 if args.quick else 10
     x = np.random.default_rng(0).standard_normal((T, B, I)).astype(dt)
     print(f"shape T={T} B={B} I={I} H={H} {dt.name}; load {os.getloadavg()[0]:.1f}")
-    print("| cell | thr | forward ms | fwd+bwd ms | fwd+bwd vs LSTM |")
-    print("|---|---|---|---|---|")
+    print("| cell | thr | forward ms | fwd+bwd ms | fwd+bwd vs LSTM | fwd+bwd vs GRU |")
+    print("|---|---|---|---|---|---|")
     before = rnnrs.get_num_threads()
     try:
         for nt in (int(v) for v in args.threads.split(",")):
             rnnrs.set_num_threads(nt)
             base = None
+            times = {}
             for name, make in CELLS.items():
                 layer = make(I, H, dt)
 
@@ -66,7 +72,9 @@ def main():
                 fwd = best(lambda layer=layer: layer(x), reps)
                 tr = best(train, reps)
                 base = tr if base is None else base
-                print(f"| {name} | {nt} | {fwd * 1e3:.1f} | {tr * 1e3:.1f} | {tr / base:.2f} |")
+                times[name] = tr
+                vs_gru = f"{tr / times['GRU']:.2f}" if "GRU" in times else ""
+                print(f"| {name} | {nt} | {fwd * 1e3:.1f} | {tr * 1e3:.1f} | {tr / base:.2f} | {vs_gru} |")
     finally:
         rnnrs.set_num_threads(before)
 
