@@ -21,6 +21,7 @@ pub mod indrnn;
 
 pub mod elman;
 pub mod gru;
+pub mod jordan;
 pub mod lstm;
 pub mod mgu;
 
