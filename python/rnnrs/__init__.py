@@ -19,6 +19,7 @@ from rnnrs.memory import NTM, HistoryCompressor
 from rnnrs import conv, tree
 from rnnrs.lsm import LSM
 from rnnrs.nn import MGU
+from rnnrs.jordan import Jordan
 
 __version__ = "0.1.0"
 
@@ -71,4 +72,5 @@ __all__ = [
     "tree",
     "LSM",
     "MGU",
+    "Jordan",
 ]
