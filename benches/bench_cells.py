@@ -3,7 +3,7 @@
 For each cell (rnnrs.LSTM with ``forget_gate=False`` / ``coupled=True`` beside the
 plain rnnrs LSTM, GRU and Elman RNN; the GRU gate variants and MGU) prints the best time
 of an inference forward and of a training forward + BPTT, and the ratios to the plain
-LSTM and the plain GRU of the same run.
+LSTM and the plain GRU of the same run (and of the Jordan network to the Elman RNN).
 Shape A by default: T=100, B=64, I=128, H=256, float32.
 
     python benches/bench_cells.py                  # 1 and 2 threads
@@ -29,6 +29,9 @@ CELLS = {
     "GRU gates=gru2": lambda i, h, dt: rnnrs.GRU(i, h, gates="gru2", dtype=dt, seed=0),
     "GRU gates=gru3": lambda i, h, dt: rnnrs.GRU(i, h, gates="gru3", dtype=dt, seed=0),
     "MGU": lambda i, h, dt: rnnrs.MGU(i, h, dtype=dt, seed=0),
+    # Jordan: output size O = H (twice the Elman's recurrent multiply-adds) and O = H/2 (the same).
+    "Jordan O=H": lambda i, h, dt: rnnrs.Jordan(i, h, h, dtype=dt, seed=0),
+    "Jordan O=H/2": lambda i, h, dt: rnnrs.Jordan(i, h, max(h // 2, 1), dtype=dt, seed=0),
 }
 
 
@@ -54,7 +57,7 @@ def main():
     reps = 3 if args.quick else 10
     x = np.random.default_rng(0).standard_normal((T, B, I)).astype(dt)
     print(f"shape T={T} B={B} I={I} H={H} {dt.name}; load {os.getloadavg()[0]:.1f}")
-    print("| cell | thr | forward ms | fwd+bwd ms | fwd+bwd vs LSTM | fwd+bwd vs GRU |")
+    print("| cell | thr | forward ms | fwd+bwd ms | fwd+bwd vs LSTM | fwd+bwd vs GRU / RNN |")
     print("|---|---|---|---|---|---|")
     before = rnnrs.get_num_threads()
     try:
@@ -73,7 +76,8 @@ def main():
                 tr = best(train, reps)
                 base = tr if base is None else base
                 times[name] = tr
-                vs_gru = f"{tr / times['GRU']:.2f}" if "GRU" in times else ""
+                ref = "RNN" if name.startswith("Jordan") else ("GRU" if name.startswith(("GRU ", "MGU")) else None)
+                vs_gru = f"{tr / times[ref]:.2f} (vs {ref})" if ref in times else ""
                 print(f"| {name} | {nt} | {fwd * 1e3:.1f} | {tr * 1e3:.1f} | {tr / base:.2f} | {vs_gru} |")
     finally:
         rnnrs.set_num_threads(before)

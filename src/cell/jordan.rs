@@ -18,7 +18,7 @@
 
 use crate::error::{checked_size, try_zeros};
 use crate::kernels::{sigmoid_inplace, tanh_inplace};
-use crate::layer::matmul::StepWeight;
+use crate::layer::matmul::{StepWeight, WeightGrads};
 use crate::layer::packing::Packing;
 use crate::linalg::{gemm, Op, Parallelism};
 use crate::{Error, Float, Result};
@@ -124,6 +124,23 @@ impl<T> JordanCache<T> {
     /// Sequence length and batch size of the cached run.
     pub fn seq_batch(&self) -> (usize, usize) {
         (self.t, self.b)
+    }
+}
+
+/// The backward pass forms the weight gradients over chunks of about this
+/// many rows (steps x batch).
+const CHUNK_ROWS: usize = 1024;
+
+/// `dst += column sums of src` (rows of `sum.len()`), summed in row order into `sum` first.
+fn add_column_sums<T: Float>(sum: &mut [T], dst: &mut [T], src: &[T]) {
+    sum.fill(T::ZERO);
+    for r in src.chunks_exact(sum.len().max(1)) {
+        for (s, &v) in sum.iter_mut().zip(r) {
+            *s += v;
+        }
+    }
+    for (d, &s) in dst.iter_mut().zip(sum.iter()) {
+        *d += s;
     }
 }
 
@@ -358,53 +375,72 @@ fn run_backward<T: Float>(
     let step_rows = split_at(b).map_or(b, |at| b - at);
     let w_out = StepWeight::new(Op::new(w_yh, o, h), step_rows, "weight_yh")?;
     let w_rec = StepWeight::new(Op::new(w_hy, h, o), step_rows, "weight_hy")?;
-    for t in (0..pk.steps()).rev() {
-        crate::interrupt::check()?;
-        let (n, off) = (pk.size(t), pk.offset(t));
-        if n == 0 {
-            continue;
-        }
-        let (ys, hs) = (&c.y[off * o..(off + n) * o], &c.h[off * h..(off + n) * h]);
-        let (z, a) = (&mut dz[off * o..(off + n) * o], &mut da[off * h..(off + n) * h]);
-        rows2(n, ser, [o, h, o], z, a, &mut g[..n * o], |r0, r1, z, a, gr| {
-            for ((d, &gv), &y) in z.iter_mut().zip(gr.iter()).zip(&ys[r0 * o..r1 * o]) {
-                *d = spec.act_y.back(*d + gv, y);
-            }
-            w_out.mul(a, z, r1 - r0, false);
-            for (d, &hv) in a.iter_mut().zip(&hs[r0 * h..r1 * h]) {
-                *d = spec.act_h.back(*d, hv);
-            }
-            w_rec.mul(gr, a, r1 - r0, false);
-        });
-    }
-    // Weight and bias gradients over all steps.
     let par = Parallelism::serial_if(ser);
-    let at = Op::new(&da, rows, h).t();
-    gemm(par, grads[0], i, at, Op::new(&c.x, rows, i), T::ONE, true);
-    gemm(par, grads[1], o, at, Op::new(&c.y_prev, rows, o), T::ONE, true);
-    gemm(par, grads[3], h, Op::new(&dz, rows, o).t(), Op::new(&c.h, rows, h), T::ONE, true);
-    for (gb, src, w) in [(2usize, &da, h), (4, &dz, o)] {
-        let mut sum = vec![T::ZERO; w];
-        for r in src.chunks_exact(w) {
-            for (s, &v) in sum.iter_mut().zip(r) {
-                *s += v;
+    let mut dx =
+        try_zeros(if need_dx { checked_size(&[rows, i], "input gradient")? } else { 0 }, "input gradient")?;
+    // The weight, bias and input gradients of a chunk of steps are formed
+    // right after its steps, while they are in cache (as the layer driver does).
+    let chunk = (CHUNK_ROWS / b.max(1)).max(1);
+    let (mut wg_h, mut wg_y) = (WeightGrads::new(), WeightGrads::new());
+    let (mut sum_h, mut sum_y) = (try_zeros(h, "bias gradient")?, try_zeros(o, "bias gradient")?);
+    let mut s1 = pk.steps();
+    while s1 > 0 {
+        let s0 = s1.saturating_sub(chunk);
+        for t in (s0..s1).rev() {
+            crate::interrupt::check()?;
+            let (n, off) = (pk.size(t), pk.offset(t));
+            if n == 0 {
+                continue;
+            }
+            let (ys, hs) = (&c.y[off * o..(off + n) * o], &c.h[off * h..(off + n) * h]);
+            let (z, a) = (&mut dz[off * o..(off + n) * o], &mut da[off * h..(off + n) * h]);
+            rows2(n, ser, [o, h, o], z, a, &mut g[..n * o], |r0, r1, z, a, gr| {
+                for ((d, &gv), &y) in z.iter_mut().zip(gr.iter()).zip(&ys[r0 * o..r1 * o]) {
+                    *d = spec.act_y.back(*d + gv, y);
+                }
+                w_out.mul(a, z, r1 - r0, false);
+                for (d, &hv) in a.iter_mut().zip(&hs[r0 * h..r1 * h]) {
+                    *d = spec.act_h.back(*d, hv);
+                }
+                w_rec.mul(gr, a, r1 - r0, false);
+            });
+        }
+        let (r0, r1) = (pk.offset(s0), pk.offset(s1));
+        let n = r1 - r0;
+        if n > 0 {
+            let (da_c, dz_c) = (&da[r0 * h..r1 * h], &dz[r0 * o..r1 * o]);
+            let (g_ih, rest) = grads.split_at_mut(1);
+            let (g_hy, rest) = rest.split_at_mut(1);
+            let (g_bh, rest) = rest.split_at_mut(1);
+            let (g_yh, g_by) = rest.split_at_mut(1);
+            wg_h.add(
+                ser,
+                da_c,
+                n,
+                h,
+                &mut [
+                    (&mut *g_ih[0], &c.x[r0 * i..r1 * i], i),
+                    (&mut *g_hy[0], &c.y_prev[r0 * o..r1 * o], o),
+                ],
+            )?;
+            wg_y.add(ser, dz_c, n, o, &mut [(&mut *g_yh[0], &c.h[r0 * h..r1 * h], h)])?;
+            add_column_sums(&mut sum_h, &mut *g_bh[0], da_c);
+            add_column_sums(&mut sum_y, &mut *g_by[0], dz_c);
+            if need_dx {
+                gemm(
+                    par,
+                    &mut dx[r0 * i..r1 * i],
+                    i,
+                    Op::new(da_c, n, h),
+                    Op::new(w_ih, h, i),
+                    T::ONE,
+                    false,
+                );
             }
         }
-        for (d, s) in grads[gb].iter_mut().zip(sum) {
-            *d += s;
-        }
+        s1 = s0;
     }
-    let dx = if need_dx {
-        let mut dx = try_zeros(checked_size(&[rows, i], "input gradient")?, "input gradient")?;
-        gemm(par, &mut dx, i, Op::new(&da, rows, h), Op::new(w_ih, h, i), T::ONE, false);
-        if pk.is_identity() {
-            dx
-        } else {
-            pk.unpack(&dx, i, "dx")?
-        }
-    } else {
-        Vec::new()
-    };
+    let dx = if need_dx && !pk.is_identity() { pk.unpack(&dx, i, "dx")? } else { dx };
     let dy0 = if pk.is_identity() { g } else { pk.unsort_rows(&g, o) };
     Ok((dx, dy0))
 }
