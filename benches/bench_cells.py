@@ -1,10 +1,11 @@
 """Speed of the cell variants against their plain counterparts, at one shape.
 
 For each cell (rnnrs.LSTM with ``forget_gate=False`` / ``coupled=True`` /
-``peephole=True``, rnnrs.LayerNormLSTM, rnnrs.LeakyRNN beside the plain rnnrs LSTM,
-GRU and Elman RNN) prints the best time of an inference forward and of a training
-forward + BPTT, the ratio to the plain LSTM of the same run and to the cell's plain
-counterpart (LSTM for the LSTMs, RNN for LeakyRNN). With torch installed, also a
+``peephole=True``, rnnrs.LayerNormLSTM, rnnrs.LeakyRNN, the GRU gate variants, MGU and
+the Jordan network beside the plain rnnrs LSTM, GRU and Elman RNN) prints the best time
+of an inference forward and of a training forward + BPTT, the ratio to the plain LSTM
+of the same run and to the cell's plain counterpart (LSTM for the LSTMs, GRU for the GRU
+variants and MGU, RNN for LeakyRNN and Jordan). With torch installed, also a
 TorchScript LayerNormLSTM written after PyTorch's benchmarks/fastrnns/custom_lstms.py
 (the same math), and the ratio of rnnrs's LayerNormLSTM to it.
 Shape A by default: T=100, B=64, I=128, H=256, float32.
@@ -31,9 +32,25 @@ CELLS = {
     "GRU": lambda i, h, dt: rnnrs.GRU(i, h, dtype=dt, seed=0),
     "RNN": lambda i, h, dt: rnnrs.RNN(i, h, dtype=dt, seed=0),
     "LeakyRNN": lambda i, h, dt: rnnrs.LeakyRNN(i, h, dtype=dt, seed=0),
+    "GRU gates=gru1": lambda i, h, dt: rnnrs.GRU(i, h, gates="gru1", dtype=dt, seed=0),
+    "GRU gates=gru2": lambda i, h, dt: rnnrs.GRU(i, h, gates="gru2", dtype=dt, seed=0),
+    "GRU gates=gru3": lambda i, h, dt: rnnrs.GRU(i, h, gates="gru3", dtype=dt, seed=0),
+    "MGU": lambda i, h, dt: rnnrs.MGU(i, h, dtype=dt, seed=0),
+    # Jordan: output size O = H (twice the Elman's recurrent multiply-adds) and O = H/2 (the same).
+    "Jordan O=H": lambda i, h, dt: rnnrs.Jordan(i, h, h, dtype=dt, seed=0),
+    "Jordan O=H/2": lambda i, h, dt: rnnrs.Jordan(i, h, max(h // 2, 1), dtype=dt, seed=0),
 }
 # The plain counterpart of each cell (the "vs plain" column).
 PLAIN = {"LeakyRNN": "RNN", "GRU": "GRU", "RNN": "RNN"}
+
+
+def plain_of(name: str) -> str:
+    """The plain counterpart a cell is compared with."""
+    if name.startswith(("GRU", "MGU", "LayerNormGRU")):
+        return "GRU"
+    if name.startswith("Jordan"):
+        return "RNN"
+    return PLAIN.get(name, "LSTM")
 
 
 def torchscript_lnlstm(i: int, h: int):
@@ -106,7 +123,7 @@ def main():
 
                 fwd = best(lambda layer=layer: layer(x), reps)
                 tr = times[name] = best(train, reps)
-                plain = times[PLAIN.get(name, "LSTM")]
+                plain = times[plain_of(name)]
                 print(f"| {name} | {nt} | {fwd * 1e3:.1f} | {tr * 1e3:.1f} | {tr / times['LSTM']:.2f} | "
                       f"{tr / plain:.2f} |")
             ts = torchscript_lnlstm(I, H)

@@ -21,6 +21,8 @@ from rnnrs.lsm import LSM
 from rnnrs import cells
 from rnnrs.cells import LayerNormGRU, LayerNormLSTM, LeakyRNN
 from rnnrs.cells_time import ClockworkRNN, DeepTransitionRNN, Dilated, DilatedRNN
+from rnnrs.nn import MGU
+from rnnrs.jordan import Jordan
 
 __version__ = "0.1.0"
 
@@ -80,4 +82,6 @@ __all__ = [
     "Dilated",
     "DilatedRNN",
     "DeepTransitionRNN",
+    "MGU",
+    "Jordan",
 ]

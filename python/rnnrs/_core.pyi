@@ -367,3 +367,18 @@ def deep_transition_backward(
     ctx: DeepTransitionContext, params: Sequence[np.ndarray], dy: np.ndarray, dh_n: np.ndarray | None = None, *,
     grads: Sequence[np.ndarray], input_grad: bool = True,
 ) -> tuple[np.ndarray | None, np.ndarray]: ...
+# --- jordan ---
+class JordanContext:
+    """What a training `jordan_forward` keeps for `jordan_backward` (opaque)."""
+    @property
+    def seq_len(self) -> int: ...
+
+def jordan_forward(
+    x: np.ndarray, params: Sequence[np.ndarray], y0: np.ndarray | None = None, *,
+    hidden_activation: str = "tanh", output_activation: str = "tanh", lengths: Sequence[int] | None = None,
+    train: bool = False,
+) -> tuple[np.ndarray, np.ndarray, JordanContext | None]: ...
+def jordan_backward(
+    ctx: JordanContext, params: Sequence[np.ndarray], dy: np.ndarray, dy_n: np.ndarray | None = None, *,
+    grads: Sequence[np.ndarray], input_grad: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray]: ...

@@ -44,12 +44,20 @@ __all__ = [
     "lstm",
     "lstm_backward",
     "lstm_mode",
+    "gru_mode",
+    "mgu",
+    "mgu_backward",
     "param_names",
     "rnn",
     "rnn_backward",
 ]
 
-_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3, "LSTM_NOFORGET": 3, "LSTM_CIFG": 3}
+_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3, "LSTM_NOFORGET": 3, "LSTM_CIFG": 3,
+          "GRU1": 3, "GRU2": 3, "GRU3": 3, "MGU": 2}
+# Modes whose parameters have fewer than gates*H rows: gate blocks of
+# (weight_ih and bias_ih, weight_hh, bias_hh); see `gru_mode`.
+_BLOCKS = {"GRU1": (1, 3, 3), "GRU2": (1, 3, 1), "GRU3": (1, 1, 3)}
+_GRU_GATES = {"full": "GRU", "gru1": "GRU1", "gru2": "GRU2", "gru3": "GRU3"}
 # The core modes with a cell state c: the LSTM and its variants without forget-gate rows.
 _LSTM_MODES = ("LSTM", "LSTM_NOFORGET", "LSTM_CIFG")
 # Parameters a cell owns besides the weights and biases (the core's `cell::OwnParam`):
@@ -91,6 +99,22 @@ def lstm_mode(forget_gate: bool = True, coupled: bool = False, peephole: bool = 
     if peephole:
         return "LSTM_PEEPHOLE"
     return "LSTM_CIFG" if coupled else ("LSTM" if forget_gate else "LSTM_NOFORGET")
+
+
+def gru_mode(gates: str = "full") -> str:
+    """The core mode of a GRU gate variant (Dey & Salem 2017): "GRU" (``gates="full"``),
+    "GRU1" (r, z from h and bias), "GRU2" (from h only), "GRU3" (from the bias only)."""
+    if not isinstance(gates, str) or gates not in _GRU_GATES:
+        raise ValueError(f"gates: expected one of {list(_GRU_GATES)}, got {gates!r}")
+    return _GRU_GATES[gates]
+
+
+def blocks(mode: str) -> tuple[int, int, int]:
+    """Gate blocks of (weight_ih and bias_ih, weight_hh, bias_hh) of a core mode."""
+    g = _GATES[mode]
+    return _BLOCKS.get(mode, (g, g, g))
+
+
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -200,7 +224,7 @@ class _Layout:
         w_ih = np.asarray(params["weight_ih_l0"])
         if w_hh.ndim != 2 or w_ih.ndim != 2:
             raise ValueError("params: weight_ih_l0 and weight_hh_l0 must be 2-dimensional")
-        gates = _GATES[mode]
+        gates = blocks(mode)[1]
         if w_hh.shape[0] % gates or w_hh.shape[0] == 0:
             raise ValueError(f"weight_hh_l0: first dimension {w_hh.shape[0]} is not a positive multiple of {gates}")
         self.mode = mode
@@ -412,13 +436,16 @@ def lstm_backward(ctx: Context, dy, dstate=None, *, grads: dict | None = None, c
 
 
 def gru(x, params: dict, h0=None, *, num_layers: int | None = None, bidirectional: bool | None = None,
-        batch_first: bool = False, train: bool = False, cast: bool = False, lengths=None, _rec_mask=None,
-        _allow_empty=False):
+        batch_first: bool = False, train: bool = False, cast: bool = False, lengths=None, gates: str = "full",
+        _rec_mask=None, _allow_empty=False):
     """GRU forward (`torch.nn.GRU`). Returns ``(y, h_n, ctx)``.
 
     ``lengths``: optional valid steps per sequence (see the module docstring).
+    ``gates``: "full", or the gate variants "gru1", "gru2", "gru3" with fewer
+    parameter rows (see `rnnrs.GRU`).
     """
-    y, h_n, _, ctx = _forward("GRU", x, params, h0, None, num_layers, bidirectional, batch_first, train, cast,
+    mode = gru_mode(gates)
+    y, h_n, _, ctx = _forward(mode, x, params, h0, None, num_layers, bidirectional, batch_first, train, cast,
                               _rec_mask, lengths, _allow_empty)
     return y, h_n, ctx
 
@@ -426,6 +453,22 @@ def gru(x, params: dict, h0=None, *, num_layers: int | None = None, bidirectiona
 def gru_backward(ctx: Context, dy, dh_n=None, *, grads: dict | None = None, cast: bool = False,
                  input_grad: bool = True):
     """Backward of `gru`: ``(dx, dh0, grads)``; ``dx`` is None with ``input_grad=False``."""
+    dx, dh0, _, grads = _backward(ctx, dy, dh_n, None, grads, cast, input_grad)
+    return dx, dh0, grads
+
+
+def mgu(x, params: dict, h0=None, *, num_layers: int | None = None, bidirectional: bool | None = None,
+        batch_first: bool = False, train: bool = False, cast: bool = False, lengths=None, _rec_mask=None,
+        _allow_empty=False):
+    """Minimal gated unit forward (see `rnnrs.MGU`; gates f, n). Returns ``(y, h_n, ctx)``."""
+    y, h_n, _, ctx = _forward("MGU", x, params, h0, None, num_layers, bidirectional, batch_first, train, cast,
+                              _rec_mask, lengths, _allow_empty)
+    return y, h_n, ctx
+
+
+def mgu_backward(ctx: Context, dy, dh_n=None, *, grads: dict | None = None, cast: bool = False,
+                 input_grad: bool = True):
+    """Backward of `mgu`: ``(dx, dh0, grads)``; ``dx`` is None with ``input_grad=False``."""
     dx, dh0, _, grads = _backward(ctx, dy, dh_n, None, grads, cast, input_grad)
     return dx, dh0, grads
 

@@ -49,9 +49,7 @@ import numpy as np
 from rnnrs import _core
 from rnnrs import functional as F
 
-__all__ = ["GRU", "LSTM", "RNN", "IncompatibleKeys", "RNNBase", "tbptt_chunks"]
-
-_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3, "LSTM_NOFORGET": 3, "LSTM_CIFG": 3}
+__all__ = ["GRU", "LSTM", "MGU", "RNN", "IncompatibleKeys", "RNNBase", "tbptt_chunks"]
 
 
 def _split_name(name: str) -> tuple:
@@ -159,7 +157,7 @@ class RNNBase:
         return self.mode
 
     def _shapes(self) -> OrderedDict[str, tuple]:
-        g, h = F._GATES[self._cell_mode], self.hidden_size
+        (gi, gr, gb), h = F.blocks(self._cell_mode), self.hidden_size
         h_out = self.proj_size or h
         d = 2 if self.bidirectional else 1
         own = dict(F._OWN_PARAMS.get(self._cell_mode, ()))
@@ -170,13 +168,13 @@ class RNNBase:
             if kind in own:
                 shapes[name] = F.own_param_shape(own[kind], h)
             elif kind == "weight_ih":
-                shapes[name] = (g * h, self.input_size if layer == 0 else d * h_out)
+                shapes[name] = (gi * h, self.input_size if layer == 0 else d * h_out)
             elif kind == "weight_hh":
-                shapes[name] = (g * h, h_out)
+                shapes[name] = (gr * h, h_out)
             elif kind == "weight_hr":
                 shapes[name] = (self.proj_size, h)
             else:
-                shapes[name] = (g * h,)
+                shapes[name] = ((gi if kind == "bias_ih" else gb) * h,)
         return shapes
 
     def reset_parameters(self, seed: int | None = None, *, recurrent_init: str = "uniform",
@@ -318,7 +316,10 @@ class RNNBase:
             y, (h_n, c_n), ctx = F.lstm(x, params, state, forget_gate=self.forget_gate, coupled=self.coupled,
                                         peephole=self.peephole, **kw)
         elif self.mode == "GRU":
-            y, h_n, ctx = F.gru(x, params, h0, **kw)
+            y, h_n, ctx = F.gru(x, params, h0, gates=self.gates, **kw)
+            c_n = None
+        elif self.mode == "MGU":
+            y, h_n, ctx = F.mgu(x, params, h0, **kw)
             c_n = None
         else:
             nl = "tanh" if self.mode == "RNN_TANH" else "relu"
@@ -624,12 +625,70 @@ class GRU(RNNBase):
     """GRU, as `torch.nn.GRU`: gates r, z, n with ``n = tanh(W_in x + b_in + r*(W_hn h + b_hn))``.
 
     Extra arguments: ``dtype``, ``seed``, ``recurrent_init``, ``cast``; see `RNN`.
+
+    ``gates`` selects the gate variants of Dey & Salem 2017 ("Gate-variants of
+    gated recurrent unit neural networks"); the candidate ``n`` and
+    ``h_t = (1 - z)*n + z*h_{t-1}`` keep torch's form, and the gates drop terms:
+
+    - ``"full"`` (default): torch's GRU, ``r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)``, z likewise;
+    - ``"gru1"``: ``r = sigmoid(W_hr h + b_hr)``, ``z = sigmoid(W_hz h + b_hz)`` (no input);
+    - ``"gru2"``: ``r = sigmoid(W_hr h)``, ``z = sigmoid(W_hz h)`` (no input, no bias);
+    - ``"gru3"``: ``r = sigmoid(b_hr)``, ``z = sigmoid(b_hz)`` (bias only).
+
+    Only the rows that exist are stored (and computed): for all three
+    ``weight_ih_l{k}`` is ``(H, I)`` and ``bias_ih_l{k}`` ``(H,)`` (the n rows);
+    ``weight_hh_l{k}`` is ``(3H, H)`` (r, z, n) for gru1/gru2 and ``(H, H)``
+    (n) for gru3; ``bias_hh_l{k}`` is ``(3H,)`` (b_hr, b_hz, b_hn) for
+    gru1/gru3 and ``(H,)`` (b_hn) for gru2. Stacking, bidirectional,
+    ``lengths``, dropout and both dtypes work as for the GRU; ``rnnrs.rtrl``
+    (exact, SnAp-1, UORO) runs a variant as the GRU with the missing rows at
+    zero and returns gradients of the variant's own parameters.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, *,
+                 dtype=np.float32, seed: int | None = None, recurrent_init: str = "uniform",
+                 cast: bool = False, input_dropout: float = 0.0, recurrent_dropout: float = 0.0,
+                 gates: str = "full"):
+        F.gru_mode(gates)  # checks the name
+        self.gates = gates
+        super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         0, dtype=dtype, seed=seed, recurrent_init=recurrent_init, cast=cast,
+                         input_dropout=input_dropout, recurrent_dropout=recurrent_dropout)
+
+    @property
+    def _cell_mode(self) -> str:
+        return F.gru_mode(self.gates)
+
+    def extra_repr(self) -> str:
+        s = super().extra_repr()
+        if self.gates != "full":
+            s = s.replace(", dtype=", f", gates={self.gates!r}, dtype=")
+        return s
+
+
+class MGU(RNNBase):
+    """Minimal gated unit (Zhou et al. 2016, "Minimal gated unit for recurrent
+    neural networks"): one forget gate ``f`` and a candidate ``n``, gates f, n::
+
+        f   = sigmoid(W_if x + b_if + W_hf h + b_hf)
+        n   = tanh(W_in x + b_in + f * (W_hn h + b_hn))
+        h_t = (1 - f) * h_{t-1} + f * n
+
+    The forget gate multiplies the recurrent product, as PyTorch's GRU does
+    with its reset gate (one recurrent product per step); the paper writes
+    ``n = tanh(W x + U (f * h) + b)``. Parameters in the GRU's layout with two
+    gate blocks: ``weight_ih_l{k}`` ``(2H, I)``, ``weight_hh_l{k}`` ``(2H, H)``,
+    ``bias_ih_l{k}``/``bias_hh_l{k}`` ``(2H,)`` (f rows, then n rows).
+    Arguments and behaviour (stacking, bidirectional, ``lengths``, dropout,
+    dtypes, `step`, `tbptt`) as `GRU`; exact RTRL / SnAp-1 through
+    ``rnnrs.rtrl`` (mode "MGU").
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, *,
                  dtype=np.float32, seed: int | None = None, recurrent_init: str = "uniform",
                  cast: bool = False, input_dropout: float = 0.0, recurrent_dropout: float = 0.0):
-        super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+        super().__init__("MGU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
                          0, dtype=dtype, seed=seed, recurrent_init=recurrent_init, cast=cast,
                          input_dropout=input_dropout, recurrent_dropout=recurrent_dropout)

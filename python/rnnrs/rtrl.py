@@ -43,7 +43,7 @@ __all__ = [
     "set_memory_limit",
 ]
 
-_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3, "LSTM_NOFORGET": 3, "LSTM_CIFG": 3}
+_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3, "LSTM_NOFORGET": 3, "LSTM_CIFG": 3, "MGU": 2}
 _LSTM_MODES = ("LSTM", "LSTM_NOFORGET", "LSTM_CIFG")
 # Cells with parameters of their own (see `rnnrs.functional`): after the four above, flat.
 _GATES["LSTM_PEEPHOLE"] = 4
@@ -114,10 +114,10 @@ class _FlatParams:
 class Cell(_FlatParams):
     """A single-layer, unidirectional Elman/LSTM/GRU cell for RTRL.
 
-    mode: "RNN_TANH", "RNN_RELU", "LSTM", "GRU", or the LSTM variants
+    mode: "RNN_TANH", "RNN_RELU", "LSTM", "GRU", the LSTM variants
     "LSTM_NOFORGET" / "LSTM_CIFG" (gates i, g, o; see `rnnrs.LSTM`), "LSTM_PEEPHOLE" (its
-    ``weight_ch_l0 (3, H)`` last in the flat vector) or "LEAKY" (`rnnrs.LeakyRNN`, its
-    ``alpha_logit_l0 (H,)`` last). ``params`` holds PyTorch's
+    ``weight_ch_l0 (3, H)`` last in the flat vector), "LEAKY" (`rnnrs.LeakyRNN`, its
+    ``alpha_logit_l0 (H,)`` last) or "MGU" (gates f, n; see `rnnrs.MGU`). ``params`` holds PyTorch's
     names and shapes (``weight_ih_l0 (G*H, I)``, ``weight_hh_l0 (G*H, H)``,
     ``bias_ih_l0``, ``bias_hh_l0``), initialised like PyTorch
     (uniform in +-1/sqrt(H)) unless given.
@@ -285,6 +285,11 @@ class _LayerCell(_FlatParams):
         if mode in ("LAYERNORM_LSTM", "LAYERNORM_GRU"):
             raise ValueError(f"cell: a {type(layer).__name__} has no RTRL (LayerNorm couples all units of a "
                              "layer); use BPTT")
+        # A GRU gate variant runs as the GRU with its missing rows at zero
+        # (the variant's rows are the last ones of each GRU parameter).
+        self._padded = mode in ("GRU1", "GRU2", "GRU3")
+        if self._padded:
+            mode = "GRU"
         if mode not in _GATES:
             raise TypeError(f"cell: expected a Cell, IndRNN, DiagRNN or rnnrs.RNN/LSTM/GRU, got {type(layer).__name__}")
         self.mode = mode
@@ -297,6 +302,31 @@ class _LayerCell(_FlatParams):
         self.hidden_size = int(layer.hidden_size)
         self.dtype = _dtype(self.params["weight_ih_l0"].dtype)
         self._names = _PT_NAMES + tuple(f"{name}_l0" for name, _ in F._OWN_PARAMS.get(mode, ()))
+
+    def _full_rows(self) -> int:
+        return 3 * self.hidden_size
+
+    def flat(self) -> np.ndarray:
+        if not self._padded:
+            return super().flat()
+        parts = []
+        for k in self._names:
+            a = np.ascontiguousarray(self.params[k], self.dtype)
+            pad = np.zeros((self._full_rows() - a.shape[0],) + a.shape[1:], self.dtype)
+            parts.append(np.concatenate([pad, a]).ravel())
+        return np.concatenate(parts)
+
+    def unflatten(self, vec: np.ndarray) -> dict:
+        if not self._padded:
+            return super().unflatten(vec)
+        out, pos = {}, 0
+        for k in self._names:
+            shp = self.params[k].shape
+            full = (self._full_rows(),) + shp[1:]
+            n = int(np.prod(full))
+            out[k] = np.asarray(vec[pos : pos + n]).reshape(full)[full[0] - shp[0]:]
+            pos += n
+        return out
 
 
 def _as_cell(cell) -> _FlatParams:

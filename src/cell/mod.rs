@@ -21,11 +21,14 @@ pub mod indrnn;
 
 pub mod elman;
 pub mod gru;
+pub mod jordan;
 pub mod lstm;
+pub mod mgu;
 
 pub use elman::Elman;
-pub use gru::Gru;
+pub use gru::{Gru, GruVariant};
 pub use lstm::Lstm;
+pub use mgu::Mgu;
 
 pub mod layernorm_gru;
 pub mod layernorm_lstm;
@@ -55,6 +58,13 @@ pub enum Mode {
     LayerNormLstm,
     /// Layer-normalised GRU (the GRU analogue; no RTRL).
     LayerNormGru,
+    /// GRU gate variants (Dey & Salem 2017; see `gru.rs`): r and z from
+    /// `h_{t-1}` and bias (GRU1), from `h_{t-1}` only (GRU2), from the bias only (GRU3).
+    Gru1,
+    Gru2,
+    Gru3,
+    /// Minimal gated unit (Zhou et al. 2016; gates f, n).
+    Mgu,
 }
 
 /// Runs `$body` with `$cell` bound to the cell value of `$mode` (a
@@ -103,6 +113,22 @@ macro_rules! with_cell {
                 let $cell = $crate::cell::LayerNormGru;
                 $body
             }
+            $crate::cell::Mode::Gru1 => {
+                let $cell = $crate::cell::GruVariant::<{ $crate::cell::gru::GRU1 }>;
+                $body
+            }
+            $crate::cell::Mode::Gru2 => {
+                let $cell = $crate::cell::GruVariant::<{ $crate::cell::gru::GRU2 }>;
+                $body
+            }
+            $crate::cell::Mode::Gru3 => {
+                let $cell = $crate::cell::GruVariant::<{ $crate::cell::gru::GRU3 }>;
+                $body
+            }
+            $crate::cell::Mode::Mgu => {
+                let $cell = $crate::cell::Mgu;
+                $body
+            }
         }
     };
 }
@@ -113,10 +139,16 @@ fn layout_of<C: Cell<f64>>(_: &C) -> (usize, bool, &'static [OwnParam], bool) {
     (C::GATES, C::HAS_C, C::OWN, C::RTRL)
 }
 
+/// Gate blocks of `weight_ih`/`bias_ih`, `weight_hh` and `bias_hh` of a cell value.
+fn blocks_of<C: Cell<f64>>(_: &C) -> [usize; 3] {
+    [C::IN_GATES, C::REC_GATES, C::BIAS_HH_GATES]
+}
+
 impl Mode {
     /// Parses PyTorch's mode names `RNN_TANH`, `RNN_RELU`, `LSTM`, `GRU`, the
-    /// LSTM variants `LSTM_NOFORGET`, `LSTM_CIFG`, `LSTM_PEEPHOLE` and the
-    /// further cells `LEAKY`, `LAYERNORM_LSTM`, `LAYERNORM_GRU`, in any case.
+    /// LSTM variants `LSTM_NOFORGET`, `LSTM_CIFG`, `LSTM_PEEPHOLE`, the GRU
+    /// variants `GRU1`, `GRU2`, `GRU3`, and `MGU`, `LEAKY`, `LAYERNORM_LSTM`,
+    /// `LAYERNORM_GRU`, in any case.
     pub fn parse(s: &str) -> Result<Mode> {
         match s.to_ascii_uppercase().as_str() {
             "RNN_TANH" => Ok(Mode::RnnTanh),
@@ -129,10 +161,14 @@ impl Mode {
             "LEAKY" => Ok(Mode::Leaky),
             "LAYERNORM_LSTM" => Ok(Mode::LayerNormLstm),
             "LAYERNORM_GRU" => Ok(Mode::LayerNormGru),
+            "GRU1" => Ok(Mode::Gru1),
+            "GRU2" => Ok(Mode::Gru2),
+            "GRU3" => Ok(Mode::Gru3),
+            "MGU" => Ok(Mode::Mgu),
             _ => Err(Error::value(
                 "mode",
                 format!(
-                    "expected 'RNN_TANH', 'RNN_RELU', 'LSTM', 'GRU', 'LSTM_NOFORGET', 'LSTM_CIFG', 'LSTM_PEEPHOLE', 'LEAKY', 'LAYERNORM_LSTM' or 'LAYERNORM_GRU' (any case), got {s:?}"
+                    "expected 'RNN_TANH', 'RNN_RELU', 'LSTM', 'GRU', 'LSTM_NOFORGET', 'LSTM_CIFG', 'LSTM_PEEPHOLE', 'GRU1', 'GRU2', 'GRU3', 'MGU', 'LEAKY', 'LAYERNORM_LSTM' or 'LAYERNORM_GRU' (any case), got {s:?}"
                 ),
             )),
         }
@@ -156,6 +192,24 @@ impl Mode {
     /// Rows (of H values) of the cell's own parameters, all together.
     pub fn own_rows(self) -> usize {
         own_rows(self.own_params())
+    }
+    /// Gate blocks of `weight_ih` and `bias_ih` (rows are `in_gates * hidden`).
+    pub fn in_gates(self) -> usize {
+        with_cell!(self, c => blocks_of(&c)[0])
+    }
+    /// Gate blocks of `weight_hh`.
+    pub fn rec_gates(self) -> usize {
+        with_cell!(self, c => blocks_of(&c)[1])
+    }
+    /// Gate blocks of `bias_hh`.
+    pub fn bias_hh_gates(self) -> usize {
+        with_cell!(self, c => blocks_of(&c)[2])
+    }
+    /// Whether every parameter has `gates * hidden` rows (all cells but the
+    /// GRU variants, whose gates r, z see no input or no state).
+    pub fn full_layout(self) -> bool {
+        let g = self.gates();
+        self.in_gates() == g && self.rec_gates() == g && self.bias_hh_gates() == g
     }
     /// State components per unit: h, and c for the LSTM.
     pub fn comps(self) -> usize {
@@ -201,6 +255,9 @@ pub struct StepIo<'a, T> {
     pub rec: &'a [T],
     /// The bias part that stays with the recurrent product (see `split_bias`).
     pub rec_bias: &'a [T],
+    /// The input projection `(n, IN_GATES*H)` with the folded biases, when
+    /// `IN_GATES < GATES` (then `gates` is output only); empty otherwise.
+    pub input: &'a [T],
     pub h_prev: &'a [T],
     /// Cell states (empty without one).
     pub c_prev: &'a [T],
@@ -229,9 +286,10 @@ pub struct BackIo<'a, T> {
     pub dout: &'a [T],
     /// Gradient w.r.t. `c_new` on entry, w.r.t. `c_prev` on exit.
     pub dc: &'a mut [T],
-    /// Out: gradients w.r.t. the input-side pre-activations.
+    /// Out: gradients w.r.t. the input-side pre-activations, `(n, IN_GATES*H)`.
     pub dgx: &'a mut [T],
-    /// Out (`SPLIT` only): gradients w.r.t. the recurrent-side pre-activations.
+    /// Out (`SPLIT` only): gradients w.r.t. the recurrent-side pre-activations,
+    /// `(n, DGH_GATES*H)`.
     pub dgh: &'a mut [T],
     /// Out (`DIRECT` only): the direct, element-wise part of the gradient w.r.t. `h_prev`.
     pub dh_prev: &'a mut [T],
@@ -301,10 +359,25 @@ pub trait Cell<T: Float>: Sync {
     const RTRL: bool = true;
     /// The cell's own parameters (see `OwnParam`); none by default.
     const OWN: &'static [OwnParam] = &[];
+    /// Gate blocks of `weight_ih` and `bias_ih`: the width of the input
+    /// projection. Fewer than `GATES` when some gates see no input (the GRU
+    /// variants); the driver then projects into `StepIo::input`, and `dgx`
+    /// has this width.
+    const IN_GATES: usize = Self::GATES;
+    /// Gate blocks of `weight_hh`: the width of the recurrent product.
+    const REC_GATES: usize = Self::GATES;
+    /// `SPLIT` cells: the width of `dgh` in blocks. The recurrent product's
+    /// gradient is its last `REC_GATES` blocks.
+    const DGH_GATES: usize = Self::REC_GATES;
+    /// Gate blocks of `bias_hh`: its gradient is the column sums of the last
+    /// `BIAS_HH_GATES` blocks of `dgh` (of `dgx` when not `SPLIT`).
+    const BIAS_HH_GATES: usize = Self::DGH_GATES;
 
-    /// Splits the two bias vectors (each `G*H`, zero when absent) into the
-    /// part added once to the input projection and the part that must stay
-    /// with the recurrent product. Default: everything folds into the input.
+    /// Splits the two bias vectors (`IN_GATES*H` and `BIAS_HH_GATES*H`, zero
+    /// when absent) into the part added once to the input projection
+    /// (`IN_GATES*H`) and the part that must stay with the recurrent product
+    /// (`GATES*H`, laid out as the cell reads it). Default: everything folds
+    /// into the input.
     fn split_bias(&self, h: usize, b_ih: &[T], b_hh: &[T], input_bias: &mut [T], rec_bias: &mut [T]) {
         let _ = h;
         for j in 0..input_bias.len() {

@@ -223,6 +223,8 @@ struct StepRows<'a, T> {
     n: usize,
     rec: &'a mut [T],
     gates: &'a mut [T],
+    /// The input projection when the cell keeps it apart (`IN_GATES < GATES`; else empty).
+    input: &'a [T],
     h_prev: &'a [T],
     /// Recurrent dropout: the mask rows and scratch for the masked state
     /// (both empty without dropout).
@@ -237,10 +239,12 @@ struct StepRows<'a, T> {
 }
 
 impl<'a, T: Float> StepRows<'a, T> {
-    fn split(self, at: usize, d: Dims, extra: usize) -> (Self, Self) {
+    /// `gi`, `gr`: widths of the input projection and the recurrent product.
+    fn split(self, at: usize, d: Dims, extra: usize, gi: usize, gr: usize) -> (Self, Self) {
         let (gh, h, ho) = (d.gh(), d.h, d.h_out);
-        let (rec0, rec1) = cut(self.rec, at * gh);
+        let (rec0, rec1) = cut(self.rec, at * gr);
         let (g0, g1) = cut(self.gates, at * gh);
+        let (in0, in1) = cut_ref(self.input, at * gi);
         let (hp0, hp1) = cut_ref(self.h_prev, at * ho);
         let (mk0, mk1) = cut_ref(self.mask, at * ho);
         let (hm0, hm1) = cut(self.h_masked, at * ho);
@@ -254,6 +258,7 @@ impl<'a, T: Float> StepRows<'a, T> {
                 n: at,
                 rec: rec0,
                 gates: g0,
+                input: in0,
                 h_prev: hp0,
                 mask: mk0,
                 h_masked: hm0,
@@ -267,6 +272,7 @@ impl<'a, T: Float> StepRows<'a, T> {
                 n: self.n - at,
                 rec: rec1,
                 gates: g1,
+                input: in1,
                 h_prev: hp1,
                 mask: mk1,
                 h_masked: hm1,
@@ -311,6 +317,7 @@ impl<'a, T: Float> StepRows<'a, T> {
             gates: self.gates,
             rec: self.rec,
             rec_bias,
+            input: self.input,
             h_prev: self.h_prev,
             c_prev: self.c_prev,
             c_new: self.c_new,
@@ -342,6 +349,9 @@ struct BackRows<'a, T> {
     c_new: &'a [T],
     dgx: &'a mut [T],
     dgh: &'a mut [T],
+    /// When `dgh` is wider than the recurrent product (`DGH_GATES > REC_GATES`):
+    /// where its last `REC_GATES` blocks are gathered (else empty).
+    dg_rec: &'a mut [T],
     /// Recurrent dropout: mask rows and scratch for `dG W_hh` (empty without).
     mask: &'a [T],
     scratch: &'a mut [T],
@@ -350,8 +360,18 @@ struct BackRows<'a, T> {
 }
 
 impl<'a, T: Float> BackRows<'a, T> {
-    /// The second block accumulates its own-parameter gradient into `down1`.
-    fn split(self, at: usize, d: Dims, extra: usize, dy_ld: usize, down1: &'a mut [T]) -> (Self, Self) {
+    /// `w`: the widths of `dgx`, `dgh` and `dg_rec`; the second block
+    /// accumulates its own-parameter gradient into `down1`.
+    #[allow(clippy::too_many_arguments)]
+    fn split(
+        self,
+        at: usize,
+        d: Dims,
+        extra: usize,
+        dy_ld: usize,
+        w: [usize; 3],
+        down1: &'a mut [T],
+    ) -> (Self, Self) {
         let (gh, h, ho) = (d.gh(), d.h, d.h_out);
         let (dy0, dy1) = cut_ref(self.dy, at * dy_ld);
         let (dh0, dh1) = cut(self.dh, at * ho);
@@ -364,8 +384,9 @@ impl<'a, T: Float> BackRows<'a, T> {
         let (hp0, hp1) = cut_ref(self.h_prev, at * ho);
         let (cp0, cp1) = cut_ref(self.c_prev, at * h);
         let (cn0, cn1) = cut_ref(self.c_new, at * h);
-        let (x0, x1) = cut(self.dgx, at * gh);
-        let (y0, y1) = cut(self.dgh, at * gh);
+        let (x0, x1) = cut(self.dgx, at * w[0]);
+        let (y0, y1) = cut(self.dgh, at * w[1]);
+        let (q0, q1) = cut(self.dg_rec, at * w[2]);
         let (mk0, mk1) = cut_ref(self.mask, at * ho);
         let (s0, s1) = cut(self.scratch, at * ho);
         (
@@ -384,6 +405,7 @@ impl<'a, T: Float> BackRows<'a, T> {
                 c_new: cn0,
                 dgx: x0,
                 dgh: y0,
+                dg_rec: q0,
                 mask: mk0,
                 scratch: s0,
                 down: self.down,
@@ -403,6 +425,7 @@ impl<'a, T: Float> BackRows<'a, T> {
                 c_new: cn1,
                 dgx: x1,
                 dgh: y1,
+                dg_rec: q1,
                 mask: mk1,
                 scratch: s1,
                 down: down1,
@@ -453,7 +476,14 @@ impl<'a, T: Float> BackRows<'a, T> {
             dgh: self.dgh,
             dh_prev: self.dh_next,
         });
-        let g_rec: &[T] = if C::SPLIT { self.dgh } else { self.dgx };
+        let g_rec: &[T] = if !C::SPLIT {
+            self.dgx
+        } else if self.dg_rec.is_empty() {
+            self.dgh
+        } else {
+            gather_tail(self.dg_rec, self.dgh, C::DGH_GATES * h);
+            self.dg_rec
+        };
         if self.mask.is_empty() {
             w_rec.mul(self.dh_next, g_rec, self.n, C::DIRECT);
         } else {
@@ -487,6 +517,15 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
     let rows = pk.rows();
     let proj = p.w_hr.is_some();
     let chunk = chunk_steps(tn, b, bgh);
+    // Widths of the input projection and of the recurrent product (less than
+    // `gh` for cells with missing gate rows); the projection goes to its own
+    // chunk buffer when narrower than the gates.
+    let (gi, gr) = (C::IN_GATES * h, C::REC_GATES * h);
+    let apart = gi != gh;
+    let mut xin = scratch(
+        checked_size(&[if apart { chunk * b } else { 0 }, gi], "input projection")?,
+        "input projection",
+    )?;
     // Scratch buffers: every value is written before it is read (by the
     // steps, or gates by bias and projection), so they need no zeroing.
     let mut y = scratch(checked_size(&[rows, ho], "outputs")?, "outputs")?;
@@ -494,7 +533,7 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
     let mut prev = kept(checked_size(&[rows, ho], "hidden states")?, "hidden states")?;
     let mut gates =
         scratch(checked_size(&[if train { rows } else { chunk * b }, gh], "gate buffer")?, "gate buffer")?;
-    let mut rec = try_zeros(bgh, "recurrent product")?;
+    let mut rec = try_zeros(checked_size(&[b, gr], "recurrent product")?, "recurrent product")?;
     let mask: Vec<T> = mask.map(<[T]>::to_vec).unwrap_or_default();
     let mut h_masked = try_zeros(if mask.is_empty() { 0 } else { bho }, "masked state")?;
     // The running states of all sequences (rows of ended ones stay as they
@@ -525,14 +564,15 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
     )?;
 
     let zeros = try_zeros(gh, "bias")?;
-    let mut input_bias = try_zeros(gh, "bias")?;
+    let mut input_bias = try_zeros(gi, "bias")?;
     let mut rec_bias = try_zeros(gh, "bias")?;
-    cell.split_bias(h, p.b_ih.unwrap_or(&zeros), p.b_hh.unwrap_or(&zeros), &mut input_bias, &mut rec_bias);
+    let (b_ih, b_hh) = (p.b_ih.unwrap_or(&zeros[..gi]), p.b_hh.unwrap_or(&zeros[..C::BIAS_HH_GATES * h]));
+    cell.split_bias(h, b_ih, b_hh, &mut input_bias, &mut rec_bias);
     // The per-step product `h_prev W_hh^T`: the weight is laid out for it
     // once per call (packed or transposed), not at every step.
-    let w_rec = ForwardWeight::new(p.w_hh, gh, ho, step_rows(b), rows, "recurrent weights")?;
+    let w_rec = ForwardWeight::new(p.w_hh, gr, ho, step_rows(b), rows, "recurrent weights")?;
     // Likewise `x W_ih^T`, once per chunk.
-    let w_in = ForwardWeight::new(p.w_ih, gh, d.i, chunk * b, rows, "input weights")?;
+    let w_in = ForwardWeight::new(p.w_ih, gi, d.i, chunk * b, rows, "input weights")?;
     let own = p.own_flat();
 
     let mut s0 = 0;
@@ -544,8 +584,12 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
         let (r0, r1) = (pk.offset(tlo), pk.offset(thi));
         let base = if train { 0 } else { r0 };
         if r1 > r0 {
-            let g = &mut gates[(r0 - base) * gh..(r1 - base) * gh];
-            for row in g.chunks_exact_mut(gh.max(1)) {
+            let g = if apart {
+                &mut xin[..(r1 - r0) * gi]
+            } else {
+                &mut gates[(r0 - base) * gh..(r1 - base) * gh]
+            };
+            for row in g.chunks_exact_mut(gi.max(1)) {
                 row.copy_from_slice(&input_bias);
             }
             w_in.mul_big(d.serial, g, &x[r0 * d.i..r1 * d.i], r1 - r0, true);
@@ -577,8 +621,9 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
                 let masked = if mask.is_empty() { 0 } else { n * ho };
                 let rows = StepRows {
                     n,
-                    rec: &mut rec[..n * gh],
+                    rec: &mut rec[..n * gr],
                     gates: &mut gates[(o - base) * gh..(o - base + n) * gh],
+                    input: if apart { &xin[(o - r0) * gi..(o - r0 + n) * gi] } else { &[] },
                     h_prev,
                     mask: &mask[..masked],
                     h_masked: &mut h_masked[..masked],
@@ -591,7 +636,7 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
                 match split_rows(n) {
                     None => rows.forward(cell, d, p, &w_rec, &rec_bias, &own),
                     Some(at) => {
-                        let (r0, r1) = rows.split(at, d, C::EXTRA);
+                        let (r0, r1) = rows.split(at, d, C::EXTRA, if apart { gi } else { 0 }, gr);
                         if d.serial {
                             r0.forward(cell, d, p, &w_rec, &rec_bias, &own);
                             r1.forward(cell, d, p, &w_rec, &rec_bias, &own);
@@ -611,6 +656,7 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
         }
         s0 = s1;
     }
+    recycle(xin);
     if !train {
         for v in [&mut gates, &mut extra, &mut mbuf, &mut c_new] {
             recycle(std::mem::take(v));
@@ -637,6 +683,26 @@ fn column_sums<T: Float>(sum: &mut [T], src: &[T], n: usize) {
         for (s, &v) in sum.iter_mut().zip(row) {
             *s += v;
         }
+    }
+}
+
+/// Column sums of the last `sum.len()` columns of `src` (rows of `width`), in row order.
+fn column_sums_tail<T: Float>(sum: &mut [T], src: &[T], width: usize) {
+    sum.fill(T::ZERO);
+    let skip = width - sum.len();
+    for row in src.chunks_exact(width.max(1)) {
+        for (s, &v) in sum.iter_mut().zip(&row[skip..]) {
+            *s += v;
+        }
+    }
+}
+
+/// Copies the last `dst`-row-width columns of each row of `src` (rows of `width`) into `dst`.
+fn gather_tail<T: Float>(dst: &mut [T], src: &[T], width: usize) {
+    let rows = src.len() / width.max(1);
+    let w = dst.len() / rows.max(1);
+    for (d, s) in dst.chunks_exact_mut(w.max(1)).zip(src.chunks_exact(width.max(1))) {
+        d.copy_from_slice(&s[width - w..]);
     }
 }
 
@@ -675,10 +741,19 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
     // cache. Chunks go from the last step to the first; the order in which
     // they add up depends only on the shapes and lengths.
     let chunk = chunk_steps(tn, b, bgh);
-    let n_dg = checked_size(&[chunk, bgh], "gate gradients")?;
+    // Widths of the input-side and recurrent-side gate gradients, of the
+    // recurrent product, and of `bias_hh` (all `gh` but for cells with
+    // missing gate rows).
+    let (gi, gr) = (C::IN_GATES * h, C::REC_GATES * h);
+    let (gd, gb) = (if C::SPLIT { C::DGH_GATES * h } else { 0 }, C::BIAS_HH_GATES * h);
+    let gather = C::SPLIT && gd != gr;
     // Every value is written by the cell before the chunk's products read it.
-    let mut dgx = scratch(n_dg, "gate gradients")?;
-    let mut dgh = scratch(if C::SPLIT { n_dg } else { 0 }, "gate gradients")?;
+    let mut dgx = scratch(checked_size(&[chunk * b, gi], "gate gradients")?, "gate gradients")?;
+    let mut dgh = scratch(checked_size(&[chunk * b, gd], "gate gradients")?, "gate gradients")?;
+    let mut dg_rec = scratch(
+        checked_size(&[if gather { chunk * b } else { 0 }, gr], "gate gradients")?,
+        "gate gradients",
+    )?;
     let mut masked_prev = scratch(if fw.mask.is_empty() { 0 } else { chunk * bho }, "masked states")?;
     let proj = p.w_hr.is_some();
     let mut dh_all = zeroed(if proj { rows * ho } else { 0 }, "output gradients")?;
@@ -698,11 +773,11 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
     let mut scratch_dh = try_zeros(if fw.mask.is_empty() { 0 } else { bho }, "dh")?;
     // The per-step product `dG W_hh` and the per-chunk `dG W_ih`, with the
     // weights laid out once.
-    let w_rec = StepWeight::new(Op::new(p.w_hh, gh, ho), step_rows(b), "recurrent weights")?;
+    let w_rec = StepWeight::new(Op::new(p.w_hh, gr, ho), step_rows(b), "recurrent weights")?;
     // The input gradient (skipped when nobody needs it, e.g. for the data
     // entering the first layer): every row block is written by its chunk's `dG W_ih`.
     let w_in = if need_dx {
-        Some(StepWeight::new(Op::new(p.w_ih, gh, d.i), chunk * b, "input weights")?)
+        Some(StepWeight::new(Op::new(p.w_ih, gi, d.i), chunk * b, "input weights")?)
     } else {
         None
     };
@@ -750,8 +825,9 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
                 h_prev: &fw.prev[o * ho..(o + n) * ho],
                 c_prev,
                 c_new,
-                dgx: &mut dgx[k * gh..(k + n) * gh],
-                dgh: if C::SPLIT { &mut dgh[k * gh..(k + n) * gh] } else { &mut [] },
+                dgx: &mut dgx[k * gi..(k + n) * gi],
+                dgh: &mut dgh[k * gd..(k + n) * gd],
+                dg_rec: if gather { &mut dg_rec[k * gr..(k + n) * gr] } else { &mut [] },
                 mask: &fw.mask[..masked],
                 scratch: &mut scratch_dh[..masked],
                 down: &mut down0[..],
@@ -759,7 +835,8 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
             match split_rows(n) {
                 None => rows.backward(cell, d, p, &w_rec, dy_ld, dy_off, &own),
                 Some(at) => {
-                    let (r0, r1) = rows.split(at, d, C::EXTRA, dy_ld, &mut down1[..]);
+                    let (r0, r1) =
+                        rows.split(at, d, C::EXTRA, dy_ld, [gi, gd, if gather { gr } else { 0 }], &mut down1[..]);
                     if d.serial {
                         r0.backward(cell, d, p, &w_rec, dy_ld, dy_off, &own);
                         r1.backward(cell, d, p, &w_rec, dy_ld, dy_off, &own);
@@ -784,8 +861,15 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
             s1 = s0;
             continue;
         }
-        let dgx_c = &dgx[..n * gh];
-        let dg_rec: &[T] = if C::SPLIT { &dgh[..n * gh] } else { dgx_c };
+        let dgx_c = &dgx[..n * gi];
+        let dgh_c = &dgh[..n * gd];
+        let dg_rec_c: &[T] = if gather {
+            &dg_rec[..n * gr]
+        } else if C::SPLIT {
+            dgh_c
+        } else {
+            dgx_c
+        };
         let x_c = &x[r0 * d.i..r1 * d.i];
         // `dW_hh` reads the states as they entered the product: masked, if so.
         let prev_c = &fw.prev[r0 * ho..r1 * ho];
@@ -802,8 +886,8 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
             out
         };
         if C::SPLIT {
-            wgrads.add(d.serial, dgx_c, n, gh, &mut [(&mut *grads.w_ih, x_c, d.i)])?;
-            wgrads_rec.add(d.serial, dg_rec, n, gh, &mut [(&mut *grads.w_hh, prev_c, ho)])?;
+            wgrads.add(d.serial, dgx_c, n, gi, &mut [(&mut *grads.w_ih, x_c, d.i)])?;
+            wgrads_rec.add(d.serial, dg_rec_c, n, gr, &mut [(&mut *grads.w_hh, prev_c, ho)])?;
         } else {
             // Both weight gradients read the same gate gradients: one pass.
             wgrads.add(
@@ -817,14 +901,16 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
         // Bias gradients: the chunk's column sums (one pass when both biases
         // see the same gate gradients).
         if let Some(g) = grads.b_ih.as_deref_mut() {
-            column_sums(&mut bias_sum, dgx_c, gh);
-            add_to(g, &bias_sum);
+            column_sums(&mut bias_sum[..gi], dgx_c, gi);
+            add_to(g, &bias_sum[..gi]);
         }
         if let Some(g) = grads.b_hh.as_deref_mut() {
-            if C::SPLIT || grads.b_ih.is_none() {
-                column_sums(&mut bias_sum, dg_rec, gh);
+            if C::SPLIT {
+                column_sums_tail(&mut bias_sum[..gb], dgh_c, gd);
+            } else if grads.b_ih.is_none() {
+                column_sums(&mut bias_sum, dgx_c, gh);
             }
-            add_to(g, &bias_sum);
+            add_to(g, &bias_sum[..gb]);
         }
         if let Some(w_in) = &w_in {
             w_in.mul_big(d.serial, &mut dx[r0 * d.i..r1 * d.i], dgx_c, n, false);
@@ -846,6 +932,7 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
     recycle(masked_prev);
     recycle(dgx);
     recycle(dgh);
+    recycle(dg_rec);
     recycle(dh_all);
     Ok(DirBackward { dx, dh0: dh, dc0: dc })
 }

@@ -88,18 +88,21 @@ impl RnnSpec {
     fn params_per_dir(&self) -> usize {
         2 + if self.bias { 2 } else { 0 } + usize::from(self.proj_size > 0) + self.mode.own_params().len()
     }
-    /// torch's parameter names and shapes, in torch's order.
+    /// torch's parameter names and shapes, in torch's order (the GRU
+    /// variants have fewer rows: `Mode::in_gates` etc.).
     pub fn param_shapes(&self) -> Vec<(String, Vec<usize>)> {
-        let gh = self.mode.gates() * self.hidden_size;
+        let h = self.hidden_size;
+        let (gi, gr, gb) =
+            (self.mode.in_gates() * h, self.mode.rec_gates() * h, self.mode.bias_hh_gates() * h);
         let mut out = Vec::new();
         for l in 0..self.num_layers {
             for dir in 0..self.num_directions() {
                 let sfx = if dir == 1 { format!("_l{l}_reverse") } else { format!("_l{l}") };
-                out.push((format!("weight_ih{sfx}"), vec![gh, self.layer_input(l)]));
-                out.push((format!("weight_hh{sfx}"), vec![gh, self.h_out()]));
+                out.push((format!("weight_ih{sfx}"), vec![gi, self.layer_input(l)]));
+                out.push((format!("weight_hh{sfx}"), vec![gr, self.h_out()]));
                 if self.bias {
-                    out.push((format!("bias_ih{sfx}"), vec![gh]));
-                    out.push((format!("bias_hh{sfx}"), vec![gh]));
+                    out.push((format!("bias_ih{sfx}"), vec![gi]));
+                    out.push((format!("bias_hh{sfx}"), vec![gb]));
                 }
                 if self.proj_size > 0 {
                     out.push((format!("weight_hr{sfx}"), vec![self.proj_size, self.hidden_size]));

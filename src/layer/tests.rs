@@ -133,7 +133,9 @@ fn check_gradients(case: &Case) {
 
 #[test]
 fn gradients_match_finite_differences() {
-    for mode in [Mode::RnnTanh, Mode::RnnRelu, Mode::Lstm, Mode::Gru] {
+    for mode in
+        [Mode::RnnTanh, Mode::RnnRelu, Mode::Lstm, Mode::Gru, Mode::Gru1, Mode::Gru2, Mode::Gru3, Mode::Mgu]
+    {
         check_gradients(&Case::new(mode, 1, false, true, 0, 3, 2));
         check_gradients(&Case::new(mode, 2, true, true, 0, 3, 2));
         check_gradients(&Case::new(mode, 1, true, false, 0, 2, 1));

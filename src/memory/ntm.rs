@@ -547,6 +547,7 @@ fn step_forward<T: Float>(
         gates,
         rec,
         rec_bias: &[],
+        input: &[],
         h_prev,
         c_prev,
         c_new,

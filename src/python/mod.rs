@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 
 pub mod convert;
 mod errors;
+mod jordan;
 mod layers;
 mod memory;
 mod reservoir;
@@ -90,5 +91,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     structure::register(m)?;
     simd::register(m)?;
     time_cells::register(m)?;
+    jordan::register(m)?;
     Ok(())
 }

@@ -57,6 +57,13 @@ impl CellShape {
         if input == 0 {
             return Err(Error::value("input_size", "expected a positive size"));
         }
+        if !kind.full_layout() {
+            // One mechanism: a GRU variant is the GRU with its missing rows at zero.
+            return Err(Error::value(
+                "mode",
+                "RTRL takes the GRU variants in the GRU's layout (mode 'GRU', missing rows zero); rnnrs.rtrl does this for a layer",
+            ));
+        }
         if !kind.rtrl_supported() {
             return Err(Error::value(
                 "mode",

@@ -8,7 +8,7 @@ fn data(n: usize, s: f64) -> Vec<f64> {
     (0..n).map(|i| ((i as f64 + 1.0) * s).sin() * 0.6).collect()
 }
 
-const KINDS: [Mode; 8] = [
+const KINDS: [Mode; 9] = [
     Mode::RnnTanh,
     Mode::RnnRelu,
     Mode::Lstm,
@@ -17,6 +17,7 @@ const KINDS: [Mode; 8] = [
     Mode::LstmCifg,
     Mode::LstmPeephole,
     Mode::Leaky,
+    Mode::Mgu,
 ];
 
 struct Case {
@@ -242,5 +243,12 @@ fn exact_whole_sequence_equals_step_by_step() {
             assert_eq!(y, want_y, "{kind:?}: hidden states");
             assert_eq!(r.state, online.state, "{kind:?}: final state");
         }
+    }
+}
+
+#[test]
+fn gru_variants_are_refused_in_their_own_layout() {
+    for kind in [Mode::Gru1, Mode::Gru2, Mode::Gru3] {
+        assert!(matches!(CellShape::new(kind, 2, 3), Err(Error::Value { .. })));
     }
 }

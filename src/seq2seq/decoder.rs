@@ -116,6 +116,7 @@ pub fn step<C: Cell<T>, T: Float>(
         gates: out.gates,
         rec: &sc.rec,
         rec_bias: &sc.rb,
+        input: &[],
         h_prev: s_prev,
         c_prev,
         c_new: out.c_new,

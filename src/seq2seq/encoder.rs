@@ -82,6 +82,7 @@ pub fn forward<C: Cell<T>, T: Float>(
             gates: &mut gates[t * b * gh..(t + 1) * b * gh],
             rec: &rec,
             rec_bias: &rb,
+            input: &[],
             h_prev,
             c_prev,
             c_new,

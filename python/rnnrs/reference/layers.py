@@ -34,13 +34,25 @@ import numpy as np
 MODES = ("RNN_TANH", "RNN_RELU", "LSTM", "GRU")
 
 # Number of gate blocks stacked in weight_ih / weight_hh / biases.
-GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3, "LSTM_NOFORGET": 3, "LSTM_CIFG": 3}
+GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3, "LSTM_NOFORGET": 3, "LSTM_CIFG": 3,
+         "GRU1": 3, "GRU2": 3, "GRU3": 3, "MGU": 2}
+# The GRU family of `cells_gru` (GRU gate variants with fewer rows, MGU).
+GRU_FAMILY = ("GRU1", "GRU2", "GRU3", "MGU")
 
 # The LSTM and its variants without forget-gate rows (see `lstm_variant_step_forward`):
 # they all carry a cell state c and may project.
 LSTM_MODES = ("LSTM", "LSTM_NOFORGET", "LSTM_CIFG")
 # Every mode the reference knows: PyTorch's and the LSTM variants.
-ALL_MODES = MODES + LSTM_MODES[1:]
+ALL_MODES = MODES + LSTM_MODES[1:] + GRU_FAMILY
+
+
+def _blocks(mode: str) -> tuple[int, int, int]:
+    """Gate blocks of (weight_ih and bias_ih, weight_hh, bias_hh)."""
+    if mode in GRU_FAMILY:
+        from rnnrs.reference.cells_gru import BLOCKS
+
+        return BLOCKS[mode]
+    return (GATES[mode],) * 3
 
 # Further cells, registered by `rnnrs.reference.cells` (`register_cell`): mode -> (step_forward,
 # step_backward) with the signatures of `_cell_forward(x, h, c, w)` / `_cell_backward(dh', dc', cache)`,
@@ -319,6 +331,11 @@ def _cell_forward(mode, x, h, c, w):
     b_ih, b_hh = w.get("bias_ih"), w.get("bias_hh")
     if mode in CELL_STEPS:
         return CELL_STEPS[mode][0](x, h, c, w)
+    if mode in GRU_FAMILY:
+        from rnnrs.reference import cells_gru
+
+        h_new, cache = cells_gru.step_forward(mode, x, h, w)
+        return h_new, None, cache
     if mode == "LSTM":
         return lstm_step_forward(x, h, c, w["weight_ih"], w["weight_hh"], b_ih, b_hh, w.get("weight_hr"))
     if mode in LSTM_MODES:
@@ -336,6 +353,11 @@ def _cell_backward(mode, dh_new, dc_new, cache):
     """Backward of `_cell_forward`; returns (dx, dh, dc, grads), dc None except LSTM."""
     if mode in CELL_STEPS:
         return CELL_STEPS[mode][1](dh_new, dc_new, cache)
+    if mode in GRU_FAMILY:
+        from rnnrs.reference import cells_gru
+
+        dx, dh, grads = cells_gru.step_backward(mode, dh_new, cache)
+        return dx, dh, None, grads
     if mode == "LSTM":
         return lstm_step_backward(dh_new, dc_new, cache)
     if mode in LSTM_MODES:
@@ -431,14 +453,14 @@ def param_shapes(mode, input_size, hidden_size, num_layers=1, bidirectional=Fals
                  proj_size=0) -> dict[str, tuple[int, ...]]:
     """PyTorch shapes of every parameter, in `param_names` order."""
     _check_mode(mode)
-    gates = GATES[mode] * hidden_size
+    gi, gr, gb = (g * hidden_size for g in _blocks(mode))
     h_out = proj_size if (mode in LSTM_MODES and proj_size > 0) else hidden_size
     directions = 2 if bidirectional else 1
     shapes = {}
     for layer in range(num_layers):
         layer_input = input_size if layer == 0 else directions * h_out
-        base_shapes = {"weight_ih": (gates, layer_input), "weight_hh": (gates, h_out),
-                       "bias_ih": (gates,), "bias_hh": (gates,), "weight_hr": (proj_size, hidden_size)}
+        base_shapes = {"weight_ih": (gi, layer_input), "weight_hh": (gr, h_out),
+                       "bias_ih": (gi,), "bias_hh": (gb,), "weight_hr": (proj_size, hidden_size)}
         for base, n in OWN_PARAMS.get(mode, ()):
             base_shapes[base] = (hidden_size,) if n == 1 else (n, hidden_size)
         for d in range(directions):
@@ -506,10 +528,11 @@ def _infer_sizes(mode: str, params: Mapping[str, np.ndarray]) -> tuple[int, int,
     if "weight_hh_l0" not in params:
         raise ValueError("params: missing 'weight_hh_l0'")
     w_hh = np.asarray(params["weight_hh_l0"])
-    if w_hh.ndim != 2 or w_hh.shape[0] == 0 or w_hh.shape[0] % GATES[mode] != 0:
-        raise ValueError(f"params['weight_hh_l0']: expected shape ({GATES[mode]}*hidden_size, h_out) "
+    g = _blocks(mode)[1]
+    if w_hh.ndim != 2 or w_hh.shape[0] == 0 or w_hh.shape[0] % g != 0:
+        raise ValueError(f"params['weight_hh_l0']: expected shape ({g}*hidden_size, h_out) "
                          f"for mode {mode}, got {w_hh.shape}")
-    hidden_size = w_hh.shape[0] // GATES[mode]
+    hidden_size = w_hh.shape[0] // g
     proj_size = 0
     if mode in LSTM_MODES and "weight_hr_l0" in params:
         proj_size = np.shape(params["weight_hr_l0"])[0]
