@@ -206,6 +206,30 @@ fn active_runs(blocks: &[Block], s: usize) -> impl Iterator<Item = Block> + '_ {
 /// `(y (T, B, H), h_n (B, H), cache if train)`.
 pub type Run<T> = (Vec<T>, Vec<T>, Option<ClockworkCache<T>>);
 
+/// Columns `col..w` of `gather`'s rows, contiguous; None for period 1 (use
+/// the source as a strided view).
+fn gather_cols<T: Float>(
+    src: &[T],
+    blk: &Block,
+    t: usize,
+    b: usize,
+    w: usize,
+    col: usize,
+) -> Result<Option<Vec<T>>> {
+    if blk.period == 1 {
+        return Ok(None);
+    }
+    let (n, cols) = (blk.steps(t), w - col);
+    let mut out = try_zeros(checked_size(&[n, b, cols], "clockwork gather")?, "clockwork gather")?;
+    for (j, dst) in out.chunks_exact_mut(b * cols).enumerate() {
+        let s = j * blk.period;
+        for (d, row) in dst.chunks_exact_mut(cols).zip(src[s * b * w..(s + 1) * b * w].chunks_exact(w)) {
+            d.copy_from_slice(&row[col..]);
+        }
+    }
+    Ok(Some(out))
+}
+
 /// Forward over `x` `(T, B, I)` from `h0` `(B, H)` (zeros when None).
 /// Returns `(y (T, B, H), h_n (B, H), cache if train)`.
 pub fn forward<T: Float>(
@@ -469,8 +493,11 @@ fn run_backward<T: Float>(
         drop(xg);
         let cols = h - blk.col;
         // h_{s-1} (states[s]) at the active steps s, as a strided view for period 1.
-        let hp = gather(&cache.states, blk, t, b, h)?;
-        let hp = Op { data: &hp[blk.col..], rows: n, cols, ld: h, trans: false };
+        let hp = gather_cols(&cache.states, blk, t, b, h, blk.col)?;
+        let hp = match &hp {
+            Some(g) => Op::new(g, n, cols),
+            None => Op { data: &cache.states[blk.col..], rows: n, cols, ld: h, trans: false },
+        };
         gemm(Parallelism::Pool, &mut gh[0][blk.row * h + blk.col..], h, dzop.t(), hp, T::ONE, true);
         if cw.bias {
             for g in gb.iter_mut() {
@@ -522,16 +549,14 @@ fn back_loop<T: Float>(
 ) -> Result<()> {
     let n = carry.len() / h;
     let (bh, nh) = (b * h, n * h);
-    let mut dh = try_zeros::<T>(nh, "gradients")?;
     let mut run_dz: Vec<T> = Vec::new();
     for s in (0..t).rev() {
         crate::interrupt::check()?;
-        // dh: the gradient w.r.t. h_s; carry becomes the one w.r.t. h_{s-1}.
+        // carry += dy_s: the gradient w.r.t. h_s; below it becomes the one w.r.t. h_{s-1}.
         let at = s * bh + r0 * h;
-        for ((d, &c), &g) in dh.iter_mut().zip(carry.iter()).zip(&dy[at..at + nh]) {
-            *d = c + g;
+        for (c, &g) in carry.iter_mut().zip(&dy[at..at + nh]) {
+            *c += g;
         }
-        carry.copy_from_slice(&dh);
         let h_s = &states[bh + at..bh + at + nh];
         for (blk, dzm) in blocks.iter().zip(dz.iter_mut()) {
             if !s.is_multiple_of(blk.period) {
@@ -543,7 +568,7 @@ fn back_loop<T: Float>(
                 let o = r * h + blk.row;
                 for q in 0..blk.k {
                     let y = h_s[o + q];
-                    dzs[r * blk.k + q] = dh[o + q] * (T::ONE - y * y);
+                    dzs[r * blk.k + q] = carry[o + q] * (T::ONE - y * y);
                 }
                 carry[o..o + blk.k].fill(T::ZERO);
             }
