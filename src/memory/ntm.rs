@@ -337,7 +337,53 @@ fn head<'a, T: Float>(spec: &NtmSpec, p: &'a [T], h: usize) -> Head<'a, T> {
 }
 
 fn norm<T: Float>(v: &[T]) -> T {
-    v.iter().map(|&a| a * a).sum::<T>().sqrt()
+    dot(v, v).sqrt()
+}
+
+/// `Σ a_i b_i` with 8 partial sums, so that it vectorises (a fixed order:
+/// the same bits for every thread count).
+fn dot<T: Float>(a: &[T], b: &[T]) -> T {
+    let mut acc = [T::ZERO; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: T = ca.remainder().iter().zip(cb.remainder()).map(|(&x, &y)| x * y).sum();
+    for (x, y) in ca.zip(cb) {
+        for k in 0..8 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
+/// `Σ_i a_i b_{(i + shift) mod n}`: `a` against `b` rotated left by `shift`.
+fn dot_rotated<T: Float>(a: &[T], b: &[T], shift: usize) -> T {
+    let n = b.len();
+    dot(&a[..n - shift], &b[shift..]) + dot(&a[n - shift..], &b[..shift])
+}
+
+/// `out_i += s · src_{(i + shift) mod n}` for every `i` (contiguous runs, no
+/// modulo in the loop).
+fn add_rotated<T: Float>(out: &mut [T], src: &[T], s: T, shift: usize) {
+    let n = src.len();
+    let (a, b) = out.split_at_mut(n - shift);
+    for (o, &v) in a.iter_mut().zip(&src[shift..]) {
+        *o += s * v;
+    }
+    for (o, &v) in b.iter_mut().zip(&src[..shift]) {
+        *o += s * v;
+    }
+}
+
+/// The rotation of shift offset `k` (offset `o = k - shift_range`): the
+/// shifted weighting reads `w_g[(i - o) mod N] = w_g[(i + rot) mod N]`.
+fn rotation(n: usize, shift_range: usize, k: usize) -> usize {
+    (n + shift_range - k) % n
+}
+
+/// The norms of the `m`-wide rows of `mem`.
+fn row_norms<T: Float>(mem: &[T], m: usize, out: &mut [T]) {
+    for (o, row) in out.iter_mut().zip(mem.chunks_exact(m)) {
+        *o = norm(row);
+    }
 }
 
 /// The addressing of one head of one sequence (writes `cos, wc, wg, wt, w`,
@@ -347,6 +393,7 @@ fn address<T: Float>(
     spec: &NtmSpec,
     hd: &Head<'_, T>,
     mem: &[T],
+    mnorms: &[T],
     w_prev: &[T],
     cos: &mut [T],
     wc: &mut [T],
@@ -358,21 +405,16 @@ fn address<T: Float>(
     let knorm = norm(hd.key);
     let eps = T::from_f64(COS_EPS);
     for (i, row) in mem.chunks_exact(m).enumerate() {
-        let dot: T = row.iter().zip(hd.key).map(|(&a, &b)| a * b).sum();
-        cos[i] = dot / (knorm * norm(row) + eps);
+        cos[i] = dot(row, hd.key) / (knorm * mnorms[i] + eps);
         wc[i] = hd.beta * cos[i];
     }
     softmax_inplace(wc);
     for i in 0..n {
         wg[i] = hd.gate * wc[i] + (T::ONE - hd.gate) * w_prev[i];
     }
-    for i in 0..n {
-        let mut acc = T::ZERO;
-        for (k, &sk) in hd.shift.iter().enumerate() {
-            // offset o = k - sr; source index (i - o) mod N
-            acc += sk * wg[(i + n + sr - k) % n];
-        }
-        wt[i] = acc;
+    wt.fill(T::ZERO);
+    for (k, &sk) in hd.shift.iter().enumerate() {
+        add_rotated(wt, wg, sk, rotation(n, sr, k));
     }
     let se = T::from_f64(SHARPEN_EPS);
     for i in 0..n {
@@ -551,8 +593,10 @@ fn step_forward<T: Float>(
     let wc = &mut tape.wc[st * b * hn..(st + 1) * b * hn];
     let wg = &mut tape.wg[st * b * hn..(st + 1) * b * hn];
     let wt = &mut tape.wt[st * b * hn..(st + 1) * b * hn];
+    let mut mnorms = vec![T::ZERO; n];
     for bi in 0..b {
         let mp = &mem_prev[bi * n * m..(bi + 1) * n * m];
+        row_norms(mp, m, &mut mnorms);
         let pr = &p[bi * ph..(bi + 1) * ph];
         let heads: Vec<Head<'_, T>> = (0..nh).map(|h| head(spec, pr, h)).collect();
         for (h, hd) in heads.iter().enumerate() {
@@ -561,6 +605,7 @@ fn step_forward<T: Float>(
                 spec,
                 hd,
                 mp,
+                &mnorms,
                 &w_prev[o..o + n],
                 &mut cos[o..o + n],
                 &mut wc[o..o + n],
@@ -797,20 +842,38 @@ fn row_backward<T: Float>(
     let mut de = vec![T::ZERO; spec.write_heads * m];
     let mut da = vec![T::ZERO; spec.write_heads * m];
     if !writes.is_empty() {
+        // Per slot i, over the row j: E = Π_h (1 - w_h[i] e_h), the product
+        // without head h (`others`), and g ∘ M_{t-1} (`g_m`).
+        let (mut e_full, mut others, mut g_m, mut g_mo) =
+            (vec![T::ZERO; m], vec![T::ZERO; m], vec![T::ZERO; m], vec![T::ZERO; m]);
+        let erase_into = |acc: &mut [T], i: usize, skip: Option<usize>| {
+            acc.fill(T::ONE);
+            for q in writes.clone().filter(|&q| Some(q) != skip) {
+                let wq = wof(q)[i];
+                for (a, &e) in acc.iter_mut().zip(&heads[q].erase) {
+                    *a *= T::ONE - wq * e;
+                }
+            }
+        };
         for i in 0..n {
+            let g = &dmem[i * m..(i + 1) * m];
+            let mrow = &mp[i * m..(i + 1) * m];
+            erase_into(&mut e_full, i, None);
             for j in 0..m {
-                let g = dmem[i * m + j];
-                let factor = |h: usize| T::ONE - wof(h)[i] * heads[h].erase[j];
-                let e_full = writes.clone().map(factor).fold(T::ONE, |a, v| a * v);
-                dmem_prev[i * m + j] += g * e_full;
-                let d_e = g * mp[i * m + j];
-                for h in writes.clone() {
-                    let k = h - r_h;
-                    let others = writes.clone().filter(|&q| q != h).map(factor).fold(T::ONE, |a, v| a * v);
-                    let wi = wof(h)[i];
-                    dwh[h * n + i] += g * heads[h].add[j] - d_e * others * heads[h].erase[j];
-                    de[k * m + j] -= d_e * others * wi;
-                    da[k * m + j] += g * wi;
+                dmem_prev[i * m + j] += g[j] * e_full[j];
+                g_m[j] = g[j] * mrow[j];
+            }
+            for h in writes.clone() {
+                let k = h - r_h;
+                let wi = wof(h)[i];
+                erase_into(&mut others, i, Some(h));
+                for j in 0..m {
+                    g_mo[j] = g_m[j] * others[j];
+                }
+                dwh[h * n + i] += dot(g, &heads[h].add) - dot(&g_mo, &heads[h].erase);
+                for j in 0..m {
+                    de[k * m + j] -= g_mo[j] * wi;
+                    da[k * m + j] += g[j] * wi;
                 }
             }
         }
@@ -822,7 +885,7 @@ fn row_backward<T: Float>(
         let drh = &dr[h * m..(h + 1) * m];
         for i in 0..n {
             let mrow = &mp[i * m..(i + 1) * m];
-            dwh[h * n + i] += mrow.iter().zip(drh).map(|(&a, &c)| a * c).sum::<T>();
+            dwh[h * n + i] += dot(mrow, drh);
             let wi = wof(h)[i];
             for (d, &c) in dmem_prev[i * m..(i + 1) * m].iter_mut().zip(drh) {
                 *d += wi * c;
@@ -837,6 +900,8 @@ fn row_backward<T: Float>(
     let mut dwg = vec![T::ZERO; n];
     let mut ds = vec![T::ZERO; s_n];
     let mut dsh = vec![T::ZERO; s_n];
+    let mut mnorms = vec![T::ZERO; n];
+    row_norms(mp, m, &mut mnorms);
     for (h, hd) in heads.iter().enumerate() {
         let hr = h * n..(h + 1) * n;
         let (w, wt, wg, wc, k_cos) =
@@ -854,14 +919,10 @@ fn row_backward<T: Float>(
         }
         // Shift.
         dwg.fill(T::ZERO);
-        ds.fill(T::ZERO);
-        let sr = spec.shift_range;
-        for (i, &d) in dwt.iter().enumerate() {
-            for (k, &sk) in hd.shift.iter().enumerate() {
-                let src = (i + n + sr - k) % n;
-                ds[k] += d * wg[src];
-                dwg[src] += sk * d;
-            }
+        for (k, &sk) in hd.shift.iter().enumerate() {
+            let rot = rotation(n, spec.shift_range, k);
+            ds[k] = dot_rotated(&dwt, wg, rot);
+            add_rotated(&mut dwg, &dwt, sk, (n - rot) % n);
         }
         softmax_backward(&hd.shift, &ds, &mut dsh);
         // Interpolation.
@@ -886,9 +947,9 @@ fn row_backward<T: Float>(
                 continue;
             }
             let mrow = &mp[i * m..(i + 1) * m];
-            let mnorm = norm(mrow);
+            let mnorm = mnorms[i];
             let den = knorm * mnorm + ce;
-            let num: T = mrow.iter().zip(hd.key).map(|(&a, &c)| a * c).sum();
+            let num = dot(mrow, hd.key);
             let coef = num / (den * den);
             let kscale = if knorm > T::ZERO { coef * mnorm / knorm } else { T::ZERO };
             let mscale = if mnorm > T::ZERO { coef * knorm / mnorm } else { T::ZERO };
