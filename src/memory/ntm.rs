@@ -36,6 +36,7 @@ use super::modern::softmax_rows;
 use crate::error::{checked_size, try_zeros, Error, Result};
 use crate::linalg::{gemm, Op, Parallelism};
 use crate::Float;
+use rayon::prelude::*;
 
 /// Added to the product of norms in the cosine similarity.
 const COS_EPS: f64 = 1e-8;
@@ -589,59 +590,95 @@ fn step_forward<T: Float>(
     let (mem_prev, mem_new) = prev_next(&mut tape.mem, b * spec.cells(), sp, sn);
     let (w_prev, w_new) = prev_next(&mut tape.w, b * hn, sp, sn);
     let (_, r_new) = prev_next(&mut tape.r, b * rm, sp, sn);
-    let cos = &mut tape.cos[st * b * hn..(st + 1) * b * hn];
-    let wc = &mut tape.wc[st * b * hn..(st + 1) * b * hn];
-    let wg = &mut tape.wg[st * b * hn..(st + 1) * b * hn];
-    let wt = &mut tape.wt[st * b * hn..(st + 1) * b * hn];
-    let mut mnorms = vec![T::ZERO; n];
-    for bi in 0..b {
-        let mp = &mem_prev[bi * n * m..(bi + 1) * n * m];
-        row_norms(mp, m, &mut mnorms);
+    let at = st * b * hn..(st + 1) * b * hn;
+    let outs = (rows(&mut tape.cos[at.clone()], b).into_iter())
+        .zip(rows(&mut tape.wc[at.clone()], b))
+        .zip(rows(&mut tape.wg[at.clone()], b))
+        .zip(rows(&mut tape.wt[at], b))
+        .zip(rows(w_new, b))
+        .zip(rows(r_new, b))
+        .zip(rows(mem_new, b))
+        .map(|((((((cos, wc), wg), wt), w), r), mem)| RowOut { cos, wc, wg, wt, w, r, mem })
+        .collect::<Vec<_>>();
+    let p: &[T] = p;
+    let (cells, w_prev): (&[T], &[T]) = (mem_prev, w_prev);
+    // Every sequence on its own (in parallel; each row's arithmetic is the
+    // same for any thread count).
+    outs.into_par_iter().enumerate().for_each(|(bi, out)| {
+        let mp = &cells[bi * n * m..(bi + 1) * n * m];
         let pr = &p[bi * ph..(bi + 1) * ph];
-        let heads: Vec<Head<'_, T>> = (0..nh).map(|h| head(spec, pr, h)).collect();
-        for (h, hd) in heads.iter().enumerate() {
-            let o = bi * hn + h * n;
-            address(
-                spec,
-                hd,
-                mp,
-                &mnorms,
-                &w_prev[o..o + n],
-                &mut cos[o..o + n],
-                &mut wc[o..o + n],
-                &mut wg[o..o + n],
-                &mut wt[o..o + n],
-                &mut w_new[o..o + n],
-            );
-        }
-        // Reads from M_{t-1}.
-        for h in 0..spec.read_heads {
-            let w = &w_new[bi * hn + h * n..bi * hn + (h + 1) * n];
-            let r = &mut r_new[bi * rm + h * m..bi * rm + (h + 1) * m];
-            r.fill(T::ZERO);
-            for (row, &wi) in mp.chunks_exact(m).zip(w) {
-                for (a, &v) in r.iter_mut().zip(row) {
-                    *a += wi * v;
-                }
+        row_forward(spec, pr, mp, &w_prev[bi * hn..(bi + 1) * hn], out);
+    });
+}
+
+/// `v` cut into `b` equal rows (`b` empty rows when `v` is empty).
+fn rows<T>(v: &mut [T], b: usize) -> Vec<&mut [T]> {
+    if v.is_empty() {
+        (0..b).map(|_| <&mut [T]>::default()).collect()
+    } else {
+        let len = v.len() / b;
+        v.chunks_exact_mut(len).collect()
+    }
+}
+
+/// One sequence's outputs of the memory part of a step (see `Tape`).
+struct RowOut<'a, T> {
+    cos: &'a mut [T],
+    wc: &'a mut [T],
+    wg: &'a mut [T],
+    wt: &'a mut [T],
+    w: &'a mut [T],
+    r: &'a mut [T],
+    mem: &'a mut [T],
+}
+
+/// Addressing, reads and the write of one sequence: from its head
+/// parameters `pr`, memory `mp` and weightings `w_prev`.
+fn row_forward<T: Float>(spec: &NtmSpec, pr: &[T], mp: &[T], w_prev: &[T], out: RowOut<'_, T>) {
+    let (n, m, nh) = (spec.slots, spec.width, spec.heads());
+    let mut mnorms = vec![T::ZERO; n];
+    row_norms(mp, m, &mut mnorms);
+    let heads: Vec<Head<'_, T>> = (0..nh).map(|h| head(spec, pr, h)).collect();
+    for (h, hd) in heads.iter().enumerate() {
+        let o = h * n..(h + 1) * n;
+        address(
+            spec,
+            hd,
+            mp,
+            &mnorms,
+            &w_prev[o.clone()],
+            &mut out.cos[o.clone()],
+            &mut out.wc[o.clone()],
+            &mut out.wg[o.clone()],
+            &mut out.wt[o.clone()],
+            &mut out.w[o],
+        );
+    }
+    let wof = |h: usize| &out.w[h * n..(h + 1) * n];
+    // Reads from M_{t-1}.
+    for h in 0..spec.read_heads {
+        let r = &mut out.r[h * m..(h + 1) * m];
+        r.fill(T::ZERO);
+        for (row, &wi) in mp.chunks_exact(m).zip(wof(h)) {
+            for (a, &v) in r.iter_mut().zip(row) {
+                *a += wi * v;
             }
         }
-        // Erase, then add.
-        let mn = &mut mem_new[bi * n * m..(bi + 1) * n * m];
-        mn.copy_from_slice(mp);
-        for h in spec.read_heads..nh {
-            let w = &w_new[bi * hn + h * n..bi * hn + (h + 1) * n];
-            for (row, &wi) in mn.chunks_exact_mut(m).zip(w) {
-                for (v, &e) in row.iter_mut().zip(&heads[h].erase) {
-                    *v *= T::ONE - wi * e;
-                }
+    }
+    // Erase, then add.
+    let mn = out.mem;
+    mn.copy_from_slice(mp);
+    for h in spec.read_heads..nh {
+        for (row, &wi) in mn.chunks_exact_mut(m).zip(wof(h)) {
+            for (v, &e) in row.iter_mut().zip(&heads[h].erase) {
+                *v *= T::ONE - wi * e;
             }
         }
-        for h in spec.read_heads..nh {
-            let w = &w_new[bi * hn + h * n..bi * hn + (h + 1) * n];
-            for (row, &wi) in mn.chunks_exact_mut(m).zip(w) {
-                for (v, &a) in row.iter_mut().zip(&heads[h].add) {
-                    *v += wi * a;
-                }
+    }
+    for h in spec.read_heads..nh {
+        for (row, &wi) in mn.chunks_exact_mut(m).zip(wof(h)) {
+            for (v, &a) in row.iter_mut().zip(&heads[h].add) {
+                *v += wi * a;
             }
         }
     }
@@ -703,19 +740,23 @@ pub fn backward<T: Float>(
                 );
             }
             let dpt = &mut dp[t * b * ph..(t + 1) * b * ph];
-            for bi in 0..b {
+            // Every sequence on its own (in parallel, same bits for any thread count).
+            let tasks: Vec<_> =
+                rows(dpt, b).into_iter().zip(rows(&mut dmem_prev, b)).zip(rows(&mut dw_prev, b)).collect();
+            let (dmem_t, dr_t, dw_t) = (&dmem, &dr, &dw);
+            tasks.into_par_iter().enumerate().for_each(|(bi, ((dpr, dmp), dwp))| {
                 row_backward(
                     tape,
                     t,
                     bi,
-                    &dmem[bi * nm..(bi + 1) * nm],
-                    &dr[bi * rm..(bi + 1) * rm],
-                    &dw[bi * hn..(bi + 1) * hn],
-                    &mut dpt[bi * ph..(bi + 1) * ph],
-                    &mut dmem_prev[bi * nm..(bi + 1) * nm],
-                    &mut dw_prev[bi * hn..(bi + 1) * hn],
+                    &dmem_t[bi * nm..(bi + 1) * nm],
+                    &dr_t[bi * rm..(bi + 1) * rm],
+                    &dw_t[bi * hn..(bi + 1) * hn],
+                    dpr,
+                    dmp,
+                    dwp,
                 );
-            }
+            });
             gemm(
                 Parallelism::Pool,
                 &mut dh,
@@ -1090,6 +1131,27 @@ mod tests {
         for w in tape.weightings().unwrap().chunks_exact(5) {
             assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-12);
         }
+    }
+
+    #[test]
+    fn rotation_helpers_match_the_modulo_formula() {
+        let n = 7;
+        let src: Vec<f64> = (0..n).map(|i| (i as f64 * 1.3).sin()).collect();
+        let a: Vec<f64> = (0..n).map(|i| i as f64 - 2.5).collect();
+        for sr in 0..3 {
+            for k in 0..2 * sr + 1 {
+                let rot = rotation(n, sr, k);
+                let mut out = vec![0.0; n];
+                add_rotated(&mut out, &src, 2.0, rot);
+                for i in 0..n {
+                    assert_eq!(out[i], 2.0 * src[(i + n + sr - k) % n]);
+                }
+                let want: f64 = (0..n).map(|i| a[i] * src[(i + rot) % n]).sum();
+                assert!((dot_rotated(&a, &src, rot) - want).abs() < 1e-12);
+            }
+        }
+        let v: Vec<f64> = (0..19).map(|i| i as f64 * 0.5).collect();
+        assert!((dot(&v, &v) - v.iter().map(|x| x * x).sum::<f64>()).abs() < 1e-9);
     }
 
     #[test]
