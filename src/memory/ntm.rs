@@ -668,16 +668,17 @@ fn row_forward<T: Float>(spec: &NtmSpec, pr: &[T], mp: &[T], w_prev: &[T], out: 
     // Erase, then add.
     let mn = out.mem;
     mn.copy_from_slice(mp);
-    for h in spec.read_heads..nh {
+    let writes = || heads.iter().enumerate().skip(spec.read_heads);
+    for (h, hd) in writes() {
         for (row, &wi) in mn.chunks_exact_mut(m).zip(wof(h)) {
-            for (v, &e) in row.iter_mut().zip(&heads[h].erase) {
+            for (v, &e) in row.iter_mut().zip(&hd.erase) {
                 *v *= T::ONE - wi * e;
             }
         }
     }
-    for h in spec.read_heads..nh {
+    for (h, hd) in writes() {
         for (row, &wi) in mn.chunks_exact_mut(m).zip(wof(h)) {
-            for (v, &a) in row.iter_mut().zip(&heads[h].add) {
+            for (v, &a) in row.iter_mut().zip(&hd.add) {
                 *v += wi * a;
             }
         }
