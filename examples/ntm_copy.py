@@ -8,6 +8,7 @@ reported and the read/write weightings of one sequence are saved (and drawn as t
 
     python examples/ntm_copy.py                       # 20-minute budget
     python examples/ntm_copy.py --minutes 2 --seed 3 --json    # one line of results (robustness runs)
+    python examples/ntm_copy.py --controller ff       # feed-forward controller (learns copy more slowly)
 """
 
 from __future__ import annotations
@@ -60,10 +61,18 @@ def main():
     ap.add_argument("--eval-every", type=int, default=500, help="batches between evaluations")
     ap.add_argument("--save", default=None, help="save parameters and weightings to this .npz")
     ap.add_argument("--json", action="store_true", help="print one JSON line of results only")
+    ap.add_argument("--controller", default="lstm",
+                    help="'lstm' (default), 'gru', 'rnn_tanh', ... or 'ff' (feed-forward, no state of its own)")
+    ap.add_argument("--controller-size", type=int, nargs="+", default=[100],
+                    help="units (feed-forward: one size per layer)")
+    ap.add_argument("--activation", default="tanh", help="the feed-forward controller's activation")
     args = ap.parse_args()
 
-    ntm = rr.NTM(9, 8, controller_size=100, memory_slots=128, memory_width=20, read_heads=1, write_heads=1,
-                 shift_range=1, memory_init=1e-6, dtype=np.float32, seed=args.seed)
+    size = args.controller_size if args.controller == "ff" else args.controller_size[0]
+    activation = args.activation if args.controller == "ff" else "tanh"
+    ntm = rr.NTM(9, 8, controller=args.controller, controller_size=size, activation=activation, memory_slots=128,
+                 memory_width=20, read_heads=1, write_heads=1, shift_range=1, memory_init=1e-6, dtype=np.float32,
+                 seed=args.seed)
     opt = rr.optim.Adam(ntm.params, lr=args.lr)
     rng = np.random.default_rng(args.seed + 1)
     say = (lambda *a: None) if args.json else print
@@ -94,7 +103,7 @@ def main():
     elapsed = time.perf_counter() - t0
     converged = err <= args.target
     gen = {L: evaluate(ntm, L, n=50) for L in (20, 30, 40, 60)} if not nan else {}
-    result = dict(seed=args.seed, converged=converged, nan=nan, sequences=seen, seconds=round(elapsed, 1),
+    result = dict(controller=args.controller, seed=args.seed, converged=converged, nan=nan, sequences=seen, seconds=round(elapsed, 1),
                   error=err, generalisation=gen)
     if args.json:
         print(json.dumps(result))

@@ -27,16 +27,37 @@ def ref_init(ntm):
     return None if ntm.memory_init == "learned" else ntm.memory_init
 
 
-@settings(max_examples=12, deadline=None)
+# (controller, controller_size, activation): every recurrent cell and feed-forward stacks.
+CONTROLLERS = [
+    ("lstm", 4, "tanh"),
+    ("gru", 4, "tanh"),
+    ("rnn_tanh", 4, "tanh"),
+    ("rnn_relu", 3, "tanh"),
+    ("lstm_noforget", 3, "tanh"),
+    ("lstm_cifg", 3, "tanh"),
+    ("ff", [4, 3], "tanh"),
+    ("ff", 4, "sigmoid"),
+    ("ff", [5, 4, 3], "relu"),
+]
+
+
+def ctrl_kw(case):
+    kind, size, act = case
+    return dict(controller=kind, controller_size=size, activation=act)
+
+
+@settings(max_examples=20, deadline=None)
 @given(
     reads=st.integers(0, 2), writes=st.integers(0, 2), shift=st.integers(0, 2), slots=st.integers(5, 7),
     steps=st.integers(1, 5), batch=st.integers(1, 3), learned=st.booleans(), seed=st.integers(0, 1000),
+    case=st.sampled_from(CONTROLLERS),
 )
-def test_forward_and_backward_match_reference(reads, writes, shift, slots, steps, batch, learned, seed):
+def test_forward_and_backward_match_reference(reads, writes, shift, slots, steps, batch, learned, seed, case):
     if reads + writes == 0:
         writes = 1
     ntm = make(seed, read_heads=reads, write_heads=writes, shift_range=shift, memory_slots=slots,
-               memory_init="learned" if learned else 0.1)
+               memory_init="learned" if learned else 0.1, **ctrl_kw(case))
+    kind = dict(controller=ntm.controller, activation=ntm.activation)
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(steps, batch, 3))
     dy = rng.normal(size=(steps, batch, 2))
@@ -45,9 +66,9 @@ def test_forward_and_backward_match_reference(reads, writes, shift, slots, steps
     dx = ntm.backward(dy)
     total = {k: np.zeros_like(v) for k, v in ntm.params.items()}
     for b in range(batch):
-        ry, _ = ref.ntm_forward(ntm.params, x[:, b], slots, shift, ref_init(ntm))
+        ry, _ = ref.ntm_forward(ntm.params, x[:, b], slots, shift, ref_init(ntm), **kind)
         np.testing.assert_allclose(y[:, b], ry, rtol=1e-10, atol=1e-10)
-        rdx, g = ref.ntm_backward(ntm.params, x[:, b], dy[:, b], slots, shift, ref_init(ntm))
+        rdx, g = ref.ntm_backward(ntm.params, x[:, b], dy[:, b], slots, shift, ref_init(ntm), **kind)
         np.testing.assert_allclose(dx[:, b], rdx, rtol=1e-8, atol=1e-10)
         for k in total:
             total[k] += g[k]
@@ -55,9 +76,13 @@ def test_forward_and_backward_match_reference(reads, writes, shift, slots, steps
         np.testing.assert_allclose(ntm.grads[k], g, rtol=1e-8, atol=1e-10, err_msg=k)
 
 
-@pytest.mark.parametrize("memory_init", [0.1, "learned"])
-def test_every_parameter_against_finite_differences(memory_init):
-    ntm = make(1, read_heads=1, write_heads=2, memory_init=memory_init)
+@pytest.mark.parametrize(
+    "memory_init, case",
+    [(0.1, c) for c in CONTROLLERS] + [("learned", CONTROLLERS[0]), ("learned", CONTROLLERS[6])],
+    ids=lambda v: f"{v[0]}-{v[2]}" if isinstance(v, tuple) else str(v),
+)
+def test_every_parameter_against_finite_differences(memory_init, case):
+    ntm = make(1, read_heads=1, write_heads=2, memory_init=memory_init, **ctrl_kw(case))
     rng = np.random.default_rng(1)
     x, w = rng.normal(size=(4, 2, 3)), rng.normal(size=(4, 2, 2))
     ntm.forward(x)
@@ -170,3 +195,40 @@ def test_task_generators():
     assert rr.datasets.bit_errors(np.where(y > 0, 5.0, -5.0), y, m).sum() == 0
     with pytest.raises(ValueError, match="length"):
         rr.datasets.copy_task(2, (5, 1))
+
+
+def test_controller_layouts_threads_and_errors():
+    ff = rr.NTM(3, 2, controller="ff", controller_size=[6, 5], activation="relu", memory_slots=8, memory_width=4,
+                dtype=np.float32, seed=3)
+    assert list(ff.params)[:4] == ["controller.0.weight", "controller.0.bias", "controller.1.weight",
+                                   "controller.1.bias"]
+    assert ff.params["controller.0.weight"].shape == (6, 3 + 4) and ff.params["heads.weight"].shape[1] == 5
+    assert "controller='ff'" in repr(ff)
+    gru = rr.NTM(3, 2, controller="GRU", controller_size=4, memory_width=20)
+    assert gru.controller == "gru" and gru.params["controller.weight_ih_l0"].shape == (12, 3 + 20)
+    x = np.random.default_rng(0).normal(size=(7, 3, 3)).astype(np.float32)
+    for ntm in (ff, gru):
+        y = ntm(x)
+        np.testing.assert_allclose(ntm(x[:, 2]), y[:, 2], atol=1e-6)
+        rr.set_num_threads(1)
+        a = ntm(x)
+        ntm.forward(x)
+        da = ntm.backward(np.ones_like(y))
+        rr.set_num_threads(2)
+        b = ntm(x)
+        ntm.forward(x)
+        db = ntm.backward(np.ones_like(y))
+        rr.set_num_threads(0)
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(da, db)
+    for kw, name in [
+        (dict(controller="transformer"), "controller"),
+        (dict(controller=3), "controller"),
+        (dict(controller="ff", activation="gelu"), "activation"),
+        (dict(controller="lstm", activation="relu"), "activation"),
+        (dict(controller="ff", controller_size=[]), "controller_size"),
+        (dict(controller="ff", controller_size=[4, 0]), "controller_size"),
+        (dict(controller="lstm", controller_size=[4, 3]), "controller_size"),
+    ]:
+        with pytest.raises(ValueError, match=name):
+            rr.NTM(3, 2, **kw)

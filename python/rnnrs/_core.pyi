@@ -299,7 +299,7 @@ def ntm_forward(
     params: list[np.ndarray],
     *,
     output_size: int,
-    controller_size: int,
+    controller_size: list[int],
     memory_slots: int,
     memory_width: int,
     read_heads: int,
@@ -307,6 +307,8 @@ def ntm_forward(
     shift_range: int,
     memory_init: float | None,
     train: bool = False,
+    controller: str = "lstm",
+    activation: str = "tanh",
 ) -> tuple[np.ndarray, NtmContext | None]: ...
 def ntm_backward(ctx: NtmContext, params: list[np.ndarray], dy: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]: ...
 # structure: trees, convolution, liquid state machine (src/python/structure.rs)

@@ -1,9 +1,9 @@
-//! Neural Turing Machine (Graves, Wayne & Danihelka 2014) with an LSTM
-//! controller (`crate::cell::Lstm` through the `Cell` trait), batched, with
-//! BPTT through the memory and the addressing.
+//! Neural Turing Machine (Graves, Wayne & Danihelka 2014) with a recurrent
+//! (any gated rnnrs cell) or feed-forward controller (`super::controller`),
+//! batched, with BPTT through the memory and the addressing.
 //!
 //! One step `t` for every sequence of the batch, in this order:
-//! 1. controller: LSTM on `[x_t, r_{t-1}]` (the previous reads) -> `h_t`;
+//! 1. controller on `[x_t, r_{t-1}]` (the previous reads) -> `h_t`;
 //! 2. head parameters `p_t = W_head h_t + b_head`, per head
 //!    `[key (M), β̂, ĝ, ŝ (S), γ̂]` and, for write heads, `[ê (M), â (M)]`
 //!    (read heads first, then write heads);
@@ -19,23 +19,24 @@
 //!    with `e = σ(ê)` and `a = tanh(â)`;
 //! 6. output `y_t = W_out [h_t, r_t] + b_out` (logits; no activation).
 //!
-//! Initial state: `h_0 = c_0 = 0`, every head's weighting one-hot on slot 0,
+//! Initial state: controller state `h_0 = c_0 = 0`, every head's weighting one-hot on slot 0,
 //! reads `r_0` a learned parameter (`read0`), and the memory either the
 //! constant `memory_init` everywhere (Collier & Beel 2018 found a small
 //! constant the stable choice) or a learned `memory0` (N x M).
 //!
-//! Parameters, in this order (names as in Python's `params` dict):
+//! Parameters, in this order (names as in Python's `params` dict): the
+//! controller's (`Controller::param_shapes`, e.g. for an LSTM
 //! `controller.weight_ih_l0 (4H, I + R·M)`, `controller.weight_hh_l0 (4H, H)`,
-//! `controller.bias_ih_l0 (4H)`, `controller.bias_hh_l0 (4H)`,
+//! `controller.bias_ih_l0 (4H)`, `controller.bias_hh_l0 (4H)`), then
 //! `heads.weight (P, H)`, `heads.bias (P)`, `output.weight (O, H + R·M)`,
 //! `output.bias (O)`, `read0 (R, M)` and, when learned, `memory0 (N, M)`.
 
+use super::controller::{cols, Controller, CtrlBack, CtrlStep};
 use super::modern::softmax_rows;
-use crate::cell::lstm::FULL;
-use crate::cell::{BackIo, Cell, Lstm, StepIo};
 use crate::error::{checked_size, try_zeros, Error, Result};
 use crate::linalg::{gemm, Op, Parallelism};
 use crate::Float;
+use rayon::prelude::*;
 
 /// Added to the product of norms in the cosine similarity.
 const COS_EPS: f64 = 1e-8;
@@ -52,12 +53,11 @@ pub enum MemoryInit {
 }
 
 /// Sizes and options of an NTM.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct NtmSpec {
     pub input: usize,
     pub output: usize,
-    /// LSTM controller units.
-    pub hidden: usize,
+    pub controller: Controller,
     /// Memory rows N.
     pub slots: usize,
     /// Memory row width M.
@@ -74,7 +74,6 @@ impl NtmSpec {
         for (name, v) in [
             ("input_size", self.input),
             ("output_size", self.output),
-            ("controller_size", self.hidden),
             ("memory_slots", self.slots),
             ("memory_width", self.width),
         ] {
@@ -82,6 +81,7 @@ impl NtmSpec {
                 return Err(Error::value(name, "expected an integer >= 1, got 0"));
             }
         }
+        self.controller.validate()?;
         if self.read_heads + self.write_heads == 0 {
             return Err(Error::value("read_heads", "expected at least one read or write head"));
         }
@@ -101,8 +101,20 @@ impl NtmSpec {
                 return Err(Error::value("memory_init", format!("expected a finite constant, got {v}")));
             }
         }
-        checked_size(&[self.slots, self.width, 4 * self.hidden, self.read_heads + self.write_heads], "NTM")?;
+        checked_size(
+            &[
+                self.slots,
+                self.width,
+                self.controller.gate_width().max(1),
+                self.read_heads + self.write_heads,
+            ],
+            "NTM",
+        )?;
         Ok(())
+    }
+    /// Units of the controller output `h_t`.
+    pub fn hidden(&self) -> usize {
+        self.controller.hidden()
     }
     /// S, the number of shift offsets.
     pub fn shifts(&self) -> usize {
@@ -135,32 +147,31 @@ impl NtmSpec {
         self.slots * self.width
     }
     /// Parameter names and shapes in the order `forward` takes them.
-    pub fn param_shapes(&self) -> Vec<(&'static str, Vec<usize>)> {
-        let (h, rm) = (self.hidden, self.reads());
-        let mut v = vec![
-            ("controller.weight_ih_l0", vec![4 * h, self.input + rm]),
-            ("controller.weight_hh_l0", vec![4 * h, h]),
-            ("controller.bias_ih_l0", vec![4 * h]),
-            ("controller.bias_hh_l0", vec![4 * h]),
-            ("heads.weight", vec![self.head_params(), h]),
-            ("heads.bias", vec![self.head_params()]),
-            ("output.weight", vec![self.output, h + rm]),
-            ("output.bias", vec![self.output]),
-            ("read0", vec![self.read_heads, self.width]),
-        ];
+    pub fn param_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        let (h, rm) = (self.hidden(), self.reads());
+        let mut v = self.controller.param_shapes(self.input + rm);
+        v.extend([
+            ("heads.weight".into(), vec![self.head_params(), h]),
+            ("heads.bias".into(), vec![self.head_params()]),
+            ("output.weight".into(), vec![self.output, h + rm]),
+            ("output.bias".into(), vec![self.output]),
+            ("read0".into(), vec![self.read_heads, self.width]),
+        ]);
         if self.memory_init == MemoryInit::Learned {
-            v.push(("memory0", vec![self.slots, self.width]));
+            v.push(("memory0".into(), vec![self.slots, self.width]));
         }
         v
+    }
+    /// Number of controller parameter arrays (they come first).
+    fn controller_params(&self) -> usize {
+        self.controller.param_shapes(0).len()
     }
 }
 
 /// Borrowed parameters, in `NtmSpec::param_shapes` order.
 pub struct NtmParams<'a, T> {
-    pub weight_ih: &'a [T],
-    pub weight_hh: &'a [T],
-    pub bias_ih: &'a [T],
-    pub bias_hh: &'a [T],
+    /// The controller's, in `Controller::param_shapes` order.
+    pub controller: Vec<&'a [T]>,
     pub head_weight: &'a [T],
     pub head_bias: &'a [T],
     pub out_weight: &'a [T],
@@ -183,22 +194,20 @@ impl<'a, T> NtmParams<'a, T> {
             let want: usize = shape.iter().product();
             if p.len() != want {
                 return Err(Error::shape(
-                    *name,
+                    name.as_str(),
                     format!("expected shape {shape:?} ({want} values), got {}", p.len()),
                 ));
             }
         }
+        let (ctrl, rest) = list.split_at(spec.controller_params());
         Ok(NtmParams {
-            weight_ih: list[0],
-            weight_hh: list[1],
-            bias_ih: list[2],
-            bias_hh: list[3],
-            head_weight: list[4],
-            head_bias: list[5],
-            out_weight: list[6],
-            out_bias: list[7],
-            read0: list[8],
-            memory0: list.get(9).copied(),
+            controller: ctrl.to_vec(),
+            head_weight: rest[0],
+            head_bias: rest[1],
+            out_weight: rest[2],
+            out_bias: rest[3],
+            read0: rest[4],
+            memory0: rest.get(5).copied(),
         })
     }
 }
@@ -212,9 +221,9 @@ pub struct Tape<T> {
     pub batch: usize,
     keep: bool,
     x: Vec<T>,
-    // Per step (index `step_at(t)`):
+    // Per step (index `step_at(t)`), the controller's kept values:
     gates: Vec<T>,
-    tanh_c: Vec<T>,
+    extra: Vec<T>,
     p: Vec<T>,
     cos: Vec<T>,
     wc: Vec<T>,
@@ -294,11 +303,6 @@ fn col_sums<T: Float>(a: &[T], cols: usize, out: &mut [T]) {
     }
 }
 
-/// Columns `c0..c0+cols` of a row-major matrix with `ld` columns.
-fn cols<T>(data: &[T], rows: usize, ld: usize, c0: usize, cols: usize) -> Op<'_, T> {
-    Op { data: &data[c0..], rows, cols, ld, trans: false }
-}
-
 /// The activated parameters of one head.
 struct Head<'a, T> {
     key: &'a [T],
@@ -334,7 +338,53 @@ fn head<'a, T: Float>(spec: &NtmSpec, p: &'a [T], h: usize) -> Head<'a, T> {
 }
 
 fn norm<T: Float>(v: &[T]) -> T {
-    v.iter().map(|&a| a * a).sum::<T>().sqrt()
+    dot(v, v).sqrt()
+}
+
+/// `Σ a_i b_i` with 8 partial sums, so that it vectorises (a fixed order:
+/// the same bits for every thread count).
+fn dot<T: Float>(a: &[T], b: &[T]) -> T {
+    let mut acc = [T::ZERO; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: T = ca.remainder().iter().zip(cb.remainder()).map(|(&x, &y)| x * y).sum();
+    for (x, y) in ca.zip(cb) {
+        for k in 0..8 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
+/// `Σ_i a_i b_{(i + shift) mod n}`: `a` against `b` rotated left by `shift`.
+fn dot_rotated<T: Float>(a: &[T], b: &[T], shift: usize) -> T {
+    let n = b.len();
+    dot(&a[..n - shift], &b[shift..]) + dot(&a[n - shift..], &b[..shift])
+}
+
+/// `out_i += s · src_{(i + shift) mod n}` for every `i` (contiguous runs, no
+/// modulo in the loop).
+fn add_rotated<T: Float>(out: &mut [T], src: &[T], s: T, shift: usize) {
+    let n = src.len();
+    let (a, b) = out.split_at_mut(n - shift);
+    for (o, &v) in a.iter_mut().zip(&src[shift..]) {
+        *o += s * v;
+    }
+    for (o, &v) in b.iter_mut().zip(&src[..shift]) {
+        *o += s * v;
+    }
+}
+
+/// The rotation of shift offset `k` (offset `o = k - shift_range`): the
+/// shifted weighting reads `w_g[(i - o) mod N] = w_g[(i + rot) mod N]`.
+fn rotation(n: usize, shift_range: usize, k: usize) -> usize {
+    (n + shift_range - k) % n
+}
+
+/// The norms of the `m`-wide rows of `mem`.
+fn row_norms<T: Float>(mem: &[T], m: usize, out: &mut [T]) {
+    for (o, row) in out.iter_mut().zip(mem.chunks_exact(m)) {
+        *o = norm(row);
+    }
 }
 
 /// The addressing of one head of one sequence (writes `cos, wc, wg, wt, w`,
@@ -344,6 +394,7 @@ fn address<T: Float>(
     spec: &NtmSpec,
     hd: &Head<'_, T>,
     mem: &[T],
+    mnorms: &[T],
     w_prev: &[T],
     cos: &mut [T],
     wc: &mut [T],
@@ -355,21 +406,16 @@ fn address<T: Float>(
     let knorm = norm(hd.key);
     let eps = T::from_f64(COS_EPS);
     for (i, row) in mem.chunks_exact(m).enumerate() {
-        let dot: T = row.iter().zip(hd.key).map(|(&a, &b)| a * b).sum();
-        cos[i] = dot / (knorm * norm(row) + eps);
+        cos[i] = dot(row, hd.key) / (knorm * mnorms[i] + eps);
         wc[i] = hd.beta * cos[i];
     }
     softmax_inplace(wc);
     for i in 0..n {
         wg[i] = hd.gate * wc[i] + (T::ONE - hd.gate) * w_prev[i];
     }
-    for i in 0..n {
-        let mut acc = T::ZERO;
-        for (k, &sk) in hd.shift.iter().enumerate() {
-            // offset o = k - sr; source index (i - o) mod N
-            acc += sk * wg[(i + n + sr - k) % n];
-        }
-        wt[i] = acc;
+    wt.fill(T::ZERO);
+    for (k, &sk) in hd.shift.iter().enumerate() {
+        add_rotated(wt, wg, sk, rotation(n, sr, k));
     }
     let se = T::from_f64(SHARPEN_EPS);
     for i in 0..n {
@@ -405,26 +451,27 @@ pub fn forward<T: Float>(
     if (spec.memory_init == MemoryInit::Learned) != params.memory0.is_some() {
         return Err(Error::value("memory0", "given if and only if the memory initialisation is learned"));
     }
-    let (b, hid, nh, n) = (batch, spec.hidden, spec.heads(), spec.slots);
+    let (b, hid, nh, n) = (batch, spec.hidden(), spec.heads(), spec.slots);
+    let ctrl = &spec.controller;
     let (ns, nt) = if keep { (steps + 1, steps) } else { (2, 1) };
     let alloc = |per: usize, count: usize, what: &str| -> Result<Vec<T>> {
         try_zeros(checked_size(&[per, count, b], what)?, what)
     };
     let mut tape = Tape {
-        spec: *spec,
+        spec: spec.clone(),
         steps,
         batch,
         keep,
         x: if keep { x.to_vec() } else { Vec::new() },
-        gates: alloc(4 * hid, nt, "gates")?,
-        tanh_c: alloc(hid, nt, "tanh_c")?,
+        gates: alloc(ctrl.gate_width(), nt, "controller gates")?,
+        extra: alloc(ctrl.extra_width(), nt, "controller values")?,
         p: alloc(spec.head_params(), nt, "head parameters")?,
         cos: alloc(nh * n, nt, "cosine similarities")?,
         wc: alloc(nh * n, nt, "content weightings")?,
         wg: alloc(nh * n, nt, "gated weightings")?,
         wt: alloc(nh * n, nt, "shifted weightings")?,
         h: alloc(hid, ns, "h")?,
-        c: alloc(hid, ns, "c")?,
+        c: alloc(ctrl.c_width(), ns, "c")?,
         mem: alloc(spec.cells(), ns, "memory")?,
         w: alloc(nh * n, ns, "weightings")?,
         r: alloc(spec.reads(), ns, "reads")?,
@@ -444,8 +491,8 @@ pub fn forward<T: Float>(
     if spec.reads() > 0 {
         fill_rows(&mut tape.r[..b * spec.reads()], params.read0);
     }
-    let bias: Vec<T> = params.bias_ih.iter().zip(params.bias_hh).map(|(&a, &c)| a + c).collect();
-    let mut rec = vec![T::ZERO; b * 4 * hid];
+    let bias = ctrl.prepare_bias(&params.controller);
+    let mut rec = vec![T::ZERO; b * ctrl.gate_width()];
     crate::par::install(|| {
         for t in 0..steps {
             step_forward(
@@ -465,7 +512,7 @@ pub fn forward<T: Float>(
 }
 
 fn output<T: Float>(spec: &NtmSpec, params: &NtmParams<'_, T>, tape: &Tape<T>, t: usize, yt: &mut [T]) {
-    let (b, hid, rm, o) = (tape.batch, spec.hidden, spec.reads(), spec.output);
+    let (b, hid, rm, o) = (tape.batch, spec.hidden(), spec.reads(), spec.output);
     let sn = tape.state_at(t + 1);
     fill_rows(yt, params.out_bias);
     let h = &tape.h[sn * b * hid..(sn + 1) * b * hid];
@@ -495,65 +542,35 @@ fn output<T: Float>(spec: &NtmSpec, params: &NtmParams<'_, T>, tape: &Tape<T>, t
 fn step_forward<T: Float>(
     spec: &NtmSpec,
     params: &NtmParams<'_, T>,
-    bias: &[T],
+    bias: &(Vec<T>, Vec<T>),
     tape: &mut Tape<T>,
     xt: &[T],
     t: usize,
     rec: &mut [T],
 ) {
-    let (b, hid, rm, i_n) = (tape.batch, spec.hidden, spec.reads(), spec.input);
+    let (b, hid, rm) = (tape.batch, spec.hidden(), spec.reads());
     let (sp, sn, st) = (tape.state_at(t), tape.state_at(t + 1), tape.step_at(t));
-    let g4 = 4 * hid;
-    let ctrl_in = i_n + rm;
-    // Controller: gates = bias + x W_ih[:, :I]ᵀ + r_prev W_ih[:, I:]ᵀ; rec = h_prev W_hhᵀ.
-    let gates = &mut tape.gates[st * b * g4..(st + 1) * b * g4];
-    fill_rows(gates, bias);
-    gemm(
-        Parallelism::Pool,
-        gates,
-        g4,
-        Op::new(xt, b, i_n),
-        cols(params.weight_ih, g4, ctrl_in, 0, i_n).t(),
-        T::ONE,
-        true,
-    );
-    if rm > 0 {
-        let r_prev = &tape.r[sp * b * rm..(sp + 1) * b * rm];
-        gemm(
-            Parallelism::Pool,
-            gates,
-            g4,
-            Op::new(r_prev, b, rm),
-            cols(params.weight_ih, g4, ctrl_in, i_n, rm).t(),
-            T::ONE,
-            true,
-        );
-    }
+    let ctrl = &spec.controller;
+    let (gw, ew, cw) = (ctrl.gate_width(), ctrl.extra_width(), ctrl.c_width());
     let (h_prev, h_new) = prev_next(&mut tape.h, b * hid, sp, sn);
-    gemm(
-        Parallelism::Pool,
+    let (c_prev, c_new) = prev_next(&mut tape.c, b * cw, sp, sn);
+    ctrl.forward(
+        &params.controller,
+        bias,
+        CtrlStep {
+            xt,
+            r_prev: &tape.r[sp * b * rm..(sp + 1) * b * rm],
+            h_prev,
+            c_prev,
+            gates: &mut tape.gates[st * b * gw..(st + 1) * b * gw],
+            extra: &mut tape.extra[st * b * ew..(st + 1) * b * ew],
+            c_new,
+            h_new,
+        },
+        b,
         rec,
-        g4,
-        Op::new(h_prev, b, hid),
-        Op::new(params.weight_hh, g4, hid).t(),
-        T::ONE,
-        false,
     );
-    let (c_prev, c_new) = prev_next(&mut tape.c, b * hid, sp, sn);
-    let tanh_c = &mut tape.tanh_c[st * b * hid..(st + 1) * b * hid];
-    Lstm::<FULL>.forward(StepIo {
-        own: &[],
-        h: hid,
-        gates,
-        rec,
-        rec_bias: &[],
-        input: &[],
-        h_prev,
-        c_prev,
-        c_new,
-        out: h_new,
-        extra: tanh_c,
-    });
+    let h_new = &tape.h[sn * b * hid..(sn + 1) * b * hid];
     // Head parameters.
     let ph = spec.head_params();
     let p = &mut tape.p[st * b * ph..(st + 1) * b * ph];
@@ -573,56 +590,96 @@ fn step_forward<T: Float>(
     let (mem_prev, mem_new) = prev_next(&mut tape.mem, b * spec.cells(), sp, sn);
     let (w_prev, w_new) = prev_next(&mut tape.w, b * hn, sp, sn);
     let (_, r_new) = prev_next(&mut tape.r, b * rm, sp, sn);
-    let cos = &mut tape.cos[st * b * hn..(st + 1) * b * hn];
-    let wc = &mut tape.wc[st * b * hn..(st + 1) * b * hn];
-    let wg = &mut tape.wg[st * b * hn..(st + 1) * b * hn];
-    let wt = &mut tape.wt[st * b * hn..(st + 1) * b * hn];
-    for bi in 0..b {
-        let mp = &mem_prev[bi * n * m..(bi + 1) * n * m];
+    let at = st * b * hn..(st + 1) * b * hn;
+    let outs = (rows(&mut tape.cos[at.clone()], b).into_iter())
+        .zip(rows(&mut tape.wc[at.clone()], b))
+        .zip(rows(&mut tape.wg[at.clone()], b))
+        .zip(rows(&mut tape.wt[at], b))
+        .zip(rows(w_new, b))
+        .zip(rows(r_new, b))
+        .zip(rows(mem_new, b))
+        .map(|((((((cos, wc), wg), wt), w), r), mem)| RowOut { cos, wc, wg, wt, w, r, mem })
+        .collect::<Vec<_>>();
+    let p: &[T] = p;
+    let (cells, w_prev): (&[T], &[T]) = (mem_prev, w_prev);
+    // Every sequence on its own (in parallel; each row's arithmetic is the
+    // same for any thread count).
+    outs.into_par_iter().enumerate().for_each(|(bi, out)| {
+        let mp = &cells[bi * n * m..(bi + 1) * n * m];
         let pr = &p[bi * ph..(bi + 1) * ph];
-        let heads: Vec<Head<'_, T>> = (0..nh).map(|h| head(spec, pr, h)).collect();
-        for (h, hd) in heads.iter().enumerate() {
-            let o = bi * hn + h * n;
-            address(
-                spec,
-                hd,
-                mp,
-                &w_prev[o..o + n],
-                &mut cos[o..o + n],
-                &mut wc[o..o + n],
-                &mut wg[o..o + n],
-                &mut wt[o..o + n],
-                &mut w_new[o..o + n],
-            );
-        }
-        // Reads from M_{t-1}.
-        for h in 0..spec.read_heads {
-            let w = &w_new[bi * hn + h * n..bi * hn + (h + 1) * n];
-            let r = &mut r_new[bi * rm + h * m..bi * rm + (h + 1) * m];
-            r.fill(T::ZERO);
-            for (row, &wi) in mp.chunks_exact(m).zip(w) {
-                for (a, &v) in r.iter_mut().zip(row) {
-                    *a += wi * v;
-                }
+        row_forward(spec, pr, mp, &w_prev[bi * hn..(bi + 1) * hn], out);
+    });
+}
+
+/// `v` cut into `b` equal rows (`b` empty rows when `v` is empty).
+fn rows<T>(v: &mut [T], b: usize) -> Vec<&mut [T]> {
+    if v.is_empty() {
+        (0..b).map(|_| <&mut [T]>::default()).collect()
+    } else {
+        let len = v.len() / b;
+        v.chunks_exact_mut(len).collect()
+    }
+}
+
+/// One sequence's outputs of the memory part of a step (see `Tape`).
+struct RowOut<'a, T> {
+    cos: &'a mut [T],
+    wc: &'a mut [T],
+    wg: &'a mut [T],
+    wt: &'a mut [T],
+    w: &'a mut [T],
+    r: &'a mut [T],
+    mem: &'a mut [T],
+}
+
+/// Addressing, reads and the write of one sequence: from its head
+/// parameters `pr`, memory `mp` and weightings `w_prev`.
+fn row_forward<T: Float>(spec: &NtmSpec, pr: &[T], mp: &[T], w_prev: &[T], out: RowOut<'_, T>) {
+    let (n, m, nh) = (spec.slots, spec.width, spec.heads());
+    let mut mnorms = vec![T::ZERO; n];
+    row_norms(mp, m, &mut mnorms);
+    let heads: Vec<Head<'_, T>> = (0..nh).map(|h| head(spec, pr, h)).collect();
+    for (h, hd) in heads.iter().enumerate() {
+        let o = h * n..(h + 1) * n;
+        address(
+            spec,
+            hd,
+            mp,
+            &mnorms,
+            &w_prev[o.clone()],
+            &mut out.cos[o.clone()],
+            &mut out.wc[o.clone()],
+            &mut out.wg[o.clone()],
+            &mut out.wt[o.clone()],
+            &mut out.w[o],
+        );
+    }
+    let wof = |h: usize| &out.w[h * n..(h + 1) * n];
+    // Reads from M_{t-1}.
+    for h in 0..spec.read_heads {
+        let r = &mut out.r[h * m..(h + 1) * m];
+        r.fill(T::ZERO);
+        for (row, &wi) in mp.chunks_exact(m).zip(wof(h)) {
+            for (a, &v) in r.iter_mut().zip(row) {
+                *a += wi * v;
             }
         }
-        // Erase, then add.
-        let mn = &mut mem_new[bi * n * m..(bi + 1) * n * m];
-        mn.copy_from_slice(mp);
-        for h in spec.read_heads..nh {
-            let w = &w_new[bi * hn + h * n..bi * hn + (h + 1) * n];
-            for (row, &wi) in mn.chunks_exact_mut(m).zip(w) {
-                for (v, &e) in row.iter_mut().zip(&heads[h].erase) {
-                    *v *= T::ONE - wi * e;
-                }
+    }
+    // Erase, then add.
+    let mn = out.mem;
+    mn.copy_from_slice(mp);
+    let writes = || heads.iter().enumerate().skip(spec.read_heads);
+    for (h, hd) in writes() {
+        for (row, &wi) in mn.chunks_exact_mut(m).zip(wof(h)) {
+            for (v, &e) in row.iter_mut().zip(&hd.erase) {
+                *v *= T::ONE - wi * e;
             }
         }
-        for h in spec.read_heads..nh {
-            let w = &w_new[bi * hn + h * n..bi * hn + (h + 1) * n];
-            for (row, &wi) in mn.chunks_exact_mut(m).zip(w) {
-                for (v, &a) in row.iter_mut().zip(&heads[h].add) {
-                    *v += wi * a;
-                }
+    }
+    for (h, hd) in writes() {
+        for (row, &wi) in mn.chunks_exact_mut(m).zip(wof(h)) {
+            for (v, &a) in row.iter_mut().zip(&hd.add) {
+                *v += wi * a;
             }
         }
     }
@@ -640,24 +697,26 @@ pub fn backward<T: Float>(
         return Err(Error::value("context", "backward needs a forward run with train=True"));
     }
     let (steps, b) = (tape.steps, tape.batch);
-    let (hid, rm, i_n, o, ph) = (spec.hidden, spec.reads(), spec.input, spec.output, spec.head_params());
+    let (hid, rm, i_n, o, ph) = (spec.hidden(), spec.reads(), spec.input, spec.output, spec.head_params());
     let (n, nh) = (spec.slots, spec.heads());
-    let (hn, nm, g4, ctrl_in) = (nh * n, spec.cells(), 4 * hid, i_n + rm);
+    let (hn, nm) = (nh * n, spec.cells());
+    let ctrl = &spec.controller;
+    let (gw, ew, cw, dghw) = (ctrl.gate_width(), ctrl.extra_width(), ctrl.c_width(), ctrl.dgh_width());
     if dy.len() != steps * b * o {
         return Err(Error::shape("dy", format!("expected {steps}x{b}x{o} values, got {}", dy.len())));
     }
-    let mut dgates: Vec<T> = try_zeros(steps * b * g4, "gate gradients")?;
+    let mut dgx: Vec<T> = try_zeros(steps * b * gw, "gate gradients")?;
+    let mut dgh: Vec<T> = try_zeros(steps * b * dghw, "gate gradients")?;
     let mut dp: Vec<T> = try_zeros(steps * b * ph, "head gradients")?;
     let mut dx: Vec<T> = try_zeros(steps * b * i_n, "dx")?;
     let mut dh = vec![T::ZERO; b * hid];
-    let mut dc = vec![T::ZERO; b * hid];
+    let mut dc = vec![T::ZERO; b * cw];
     let mut dmem: Vec<T> = try_zeros(b * nm, "memory gradient")?;
     let mut dmem_prev: Vec<T> = try_zeros(b * nm, "memory gradient")?;
     let mut dw = vec![T::ZERO; b * hn];
     let mut dw_prev = vec![T::ZERO; b * hn];
     let mut dr = vec![T::ZERO; b * rm];
-    let mut scratch = vec![T::ZERO; b * g4];
-    let mut scratch_h = vec![T::ZERO; b * hid];
+    let mut scratch = vec![T::ZERO; b * gw.max(hid)];
     crate::par::install(|| {
         for t in (0..steps).rev() {
             let dyt = &dy[t * b * o..(t + 1) * b * o];
@@ -682,19 +741,23 @@ pub fn backward<T: Float>(
                 );
             }
             let dpt = &mut dp[t * b * ph..(t + 1) * b * ph];
-            for bi in 0..b {
+            // Every sequence on its own (in parallel, same bits for any thread count).
+            let tasks: Vec<_> =
+                rows(dpt, b).into_iter().zip(rows(&mut dmem_prev, b)).zip(rows(&mut dw_prev, b)).collect();
+            let (dmem_t, dr_t, dw_t) = (&dmem, &dr, &dw);
+            tasks.into_par_iter().enumerate().for_each(|(bi, ((dpr, dmp), dwp))| {
                 row_backward(
                     tape,
                     t,
                     bi,
-                    &dmem[bi * nm..(bi + 1) * nm],
-                    &dr[bi * rm..(bi + 1) * rm],
-                    &dw[bi * hn..(bi + 1) * hn],
-                    &mut dpt[bi * ph..(bi + 1) * ph],
-                    &mut dmem_prev[bi * nm..(bi + 1) * nm],
-                    &mut dw_prev[bi * hn..(bi + 1) * hn],
+                    &dmem_t[bi * nm..(bi + 1) * nm],
+                    &dr_t[bi * rm..(bi + 1) * rm],
+                    &dw_t[bi * hn..(bi + 1) * hn],
+                    dpr,
+                    dmp,
+                    dwp,
                 );
-            }
+            });
             gemm(
                 Parallelism::Pool,
                 &mut dh,
@@ -704,54 +767,24 @@ pub fn backward<T: Float>(
                 T::ONE,
                 true,
             );
-            let dg = &mut dgates[t * b * g4..(t + 1) * b * g4];
-            let hs = |s: usize| &tape.h[s * b * hid..(s + 1) * b * hid];
-            let cs = |s: usize| &tape.c[s * b * hid..(s + 1) * b * hid];
-            Lstm::<FULL>.backward(BackIo {
-                own: &[],
-                down: &mut [],
-                h: hid,
-                gates: &tape.gates[t * b * g4..(t + 1) * b * g4],
-                extra: &tape.tanh_c[t * b * hid..(t + 1) * b * hid],
-                h_prev: hs(t),
-                c_prev: cs(t),
-                c_new: cs(t + 1),
-                dout: &dh,
-                dc: &mut dc,
-                dgx: dg,
-                dgh: &mut scratch,
-                dh_prev: &mut scratch_h,
-            });
-            let dg = &dgates[t * b * g4..(t + 1) * b * g4];
-            let dxt = &mut dx[t * b * i_n..(t + 1) * b * i_n];
-            gemm(
-                Parallelism::Pool,
-                dxt,
-                i_n,
-                Op::new(dg, b, g4),
-                cols(params.weight_ih, g4, ctrl_in, 0, i_n),
-                T::ONE,
-                false,
-            );
-            if rm > 0 {
-                gemm(
-                    Parallelism::Pool,
-                    &mut dr,
-                    rm,
-                    Op::new(dg, b, g4),
-                    cols(params.weight_ih, g4, ctrl_in, i_n, rm),
-                    T::ONE,
-                    false,
-                );
-            }
-            gemm(
-                Parallelism::Pool,
-                &mut dh,
-                hid,
-                Op::new(dg, b, g4),
-                Op::new(params.weight_hh, g4, hid),
-                T::ONE,
-                false,
+            let at = |w: usize, s: usize| (s * b * w)..((s + 1) * b * w);
+            ctrl.backward(
+                &params.controller,
+                CtrlBack {
+                    gates: &tape.gates[at(gw, t)],
+                    extra: &tape.extra[at(ew, t)],
+                    h_prev: &tape.h[at(hid, t)],
+                    c_prev: &tape.c[at(cw, t)],
+                    c_new: &tape.c[at(cw, t + 1)],
+                    dh: &mut dh,
+                    dc: &mut dc,
+                    dgx: &mut dgx[t * b * gw..(t + 1) * b * gw],
+                    dgh: &mut dgh[t * b * dghw..(t + 1) * b * dghw],
+                    dxt: &mut dx[t * b * i_n..(t + 1) * b * i_n],
+                    dr: &mut dr,
+                },
+                b,
+                &mut scratch,
             );
             std::mem::swap(&mut dmem, &mut dmem_prev);
             std::mem::swap(&mut dw, &mut dw_prev);
@@ -763,24 +796,21 @@ pub fn backward<T: Float>(
     let mut grads: Vec<Vec<T>> = shapes.iter().map(|(_, s)| vec![T::ZERO; s.iter().product()]).collect();
     let h_prev = &tape.h[..rows * hid];
     let h_new = &tape.h[b * hid..(rows + b) * hid];
+    let nc = spec.controller_params();
     crate::par::install(|| {
-        let dg = Op::new(&dgates, rows, g4).t();
-        gemm(Parallelism::Pool, &mut grads[0], ctrl_in, dg, Op::new(&tape.x, rows, i_n), T::ONE, false);
-        if rm > 0 {
-            gemm(
-                Parallelism::Pool,
-                &mut grads[0][i_n..],
-                ctrl_in,
-                dg,
-                Op::new(&tape.r[..rows * rm], rows, rm),
-                T::ONE,
-                false,
-            );
-        }
-        gemm(Parallelism::Pool, &mut grads[1], hid, dg, Op::new(h_prev, rows, hid), T::ONE, false);
+        ctrl.weight_grads(
+            rows,
+            &tape.x,
+            &tape.r[..rows * rm],
+            h_prev,
+            &tape.gates,
+            &dgx,
+            &dgh,
+            &mut grads[..nc],
+        );
         gemm(
             Parallelism::Pool,
-            &mut grads[4],
+            &mut grads[nc],
             hid,
             Op::new(&dp, rows, ph).t(),
             Op::new(h_new, rows, hid),
@@ -788,12 +818,12 @@ pub fn backward<T: Float>(
             false,
         );
         let dyo = Op::new(dy, rows, o).t();
-        gemm(Parallelism::Pool, &mut grads[6], hid + rm, dyo, Op::new(h_new, rows, hid), T::ONE, false);
+        gemm(Parallelism::Pool, &mut grads[nc + 2], hid + rm, dyo, Op::new(h_new, rows, hid), T::ONE, false);
         if rm > 0 {
             let r_new = &tape.r[b * rm..(rows + b) * rm];
             gemm(
                 Parallelism::Pool,
-                &mut grads[6][hid..],
+                &mut grads[nc + 2][hid..],
                 hid + rm,
                 dyo,
                 Op::new(r_new, rows, rm),
@@ -802,15 +832,13 @@ pub fn backward<T: Float>(
             );
         }
     });
-    col_sums(&dgates, g4, &mut grads[2]);
-    grads[3] = grads[2].clone();
-    col_sums(&dp, ph, &mut grads[5]);
-    col_sums(dy, o, &mut grads[7]);
+    col_sums(&dp, ph, &mut grads[nc + 1]);
+    col_sums(dy, o, &mut grads[nc + 3]);
     if rm > 0 {
-        col_sums(&dr, rm, &mut grads[8]);
+        col_sums(&dr, rm, &mut grads[nc + 4]);
     }
     if spec.memory_init == MemoryInit::Learned {
-        col_sums(&dmem, nm, &mut grads[9]);
+        col_sums(&dmem, nm, &mut grads[nc + 5]);
     }
     Ok((dx, grads))
 }
@@ -856,20 +884,38 @@ fn row_backward<T: Float>(
     let mut de = vec![T::ZERO; spec.write_heads * m];
     let mut da = vec![T::ZERO; spec.write_heads * m];
     if !writes.is_empty() {
+        // Per slot i, over the row j: E = Π_h (1 - w_h[i] e_h), the product
+        // without head h (`others`), and g ∘ M_{t-1} (`g_m`).
+        let (mut e_full, mut others, mut g_m, mut g_mo) =
+            (vec![T::ZERO; m], vec![T::ZERO; m], vec![T::ZERO; m], vec![T::ZERO; m]);
+        let erase_into = |acc: &mut [T], i: usize, skip: Option<usize>| {
+            acc.fill(T::ONE);
+            for q in writes.clone().filter(|&q| Some(q) != skip) {
+                let wq = wof(q)[i];
+                for (a, &e) in acc.iter_mut().zip(&heads[q].erase) {
+                    *a *= T::ONE - wq * e;
+                }
+            }
+        };
         for i in 0..n {
+            let g = &dmem[i * m..(i + 1) * m];
+            let mrow = &mp[i * m..(i + 1) * m];
+            erase_into(&mut e_full, i, None);
             for j in 0..m {
-                let g = dmem[i * m + j];
-                let factor = |h: usize| T::ONE - wof(h)[i] * heads[h].erase[j];
-                let e_full = writes.clone().map(factor).fold(T::ONE, |a, v| a * v);
-                dmem_prev[i * m + j] += g * e_full;
-                let d_e = g * mp[i * m + j];
-                for h in writes.clone() {
-                    let k = h - r_h;
-                    let others = writes.clone().filter(|&q| q != h).map(factor).fold(T::ONE, |a, v| a * v);
-                    let wi = wof(h)[i];
-                    dwh[h * n + i] += g * heads[h].add[j] - d_e * others * heads[h].erase[j];
-                    de[k * m + j] -= d_e * others * wi;
-                    da[k * m + j] += g * wi;
+                dmem_prev[i * m + j] += g[j] * e_full[j];
+                g_m[j] = g[j] * mrow[j];
+            }
+            for h in writes.clone() {
+                let k = h - r_h;
+                let wi = wof(h)[i];
+                erase_into(&mut others, i, Some(h));
+                for j in 0..m {
+                    g_mo[j] = g_m[j] * others[j];
+                }
+                dwh[h * n + i] += dot(g, &heads[h].add) - dot(&g_mo, &heads[h].erase);
+                for j in 0..m {
+                    de[k * m + j] -= g_mo[j] * wi;
+                    da[k * m + j] += g[j] * wi;
                 }
             }
         }
@@ -881,7 +927,7 @@ fn row_backward<T: Float>(
         let drh = &dr[h * m..(h + 1) * m];
         for i in 0..n {
             let mrow = &mp[i * m..(i + 1) * m];
-            dwh[h * n + i] += mrow.iter().zip(drh).map(|(&a, &c)| a * c).sum::<T>();
+            dwh[h * n + i] += dot(mrow, drh);
             let wi = wof(h)[i];
             for (d, &c) in dmem_prev[i * m..(i + 1) * m].iter_mut().zip(drh) {
                 *d += wi * c;
@@ -896,6 +942,8 @@ fn row_backward<T: Float>(
     let mut dwg = vec![T::ZERO; n];
     let mut ds = vec![T::ZERO; s_n];
     let mut dsh = vec![T::ZERO; s_n];
+    let mut mnorms = vec![T::ZERO; n];
+    row_norms(mp, m, &mut mnorms);
     for (h, hd) in heads.iter().enumerate() {
         let hr = h * n..(h + 1) * n;
         let (w, wt, wg, wc, k_cos) =
@@ -913,14 +961,10 @@ fn row_backward<T: Float>(
         }
         // Shift.
         dwg.fill(T::ZERO);
-        ds.fill(T::ZERO);
-        let sr = spec.shift_range;
-        for (i, &d) in dwt.iter().enumerate() {
-            for (k, &sk) in hd.shift.iter().enumerate() {
-                let src = (i + n + sr - k) % n;
-                ds[k] += d * wg[src];
-                dwg[src] += sk * d;
-            }
+        for (k, &sk) in hd.shift.iter().enumerate() {
+            let rot = rotation(n, spec.shift_range, k);
+            ds[k] = dot_rotated(&dwt, wg, rot);
+            add_rotated(&mut dwg, &dwt, sk, (n - rot) % n);
         }
         softmax_backward(&hd.shift, &ds, &mut dsh);
         // Interpolation.
@@ -945,9 +989,9 @@ fn row_backward<T: Float>(
                 continue;
             }
             let mrow = &mp[i * m..(i + 1) * m];
-            let mnorm = norm(mrow);
+            let mnorm = mnorms[i];
             let den = knorm * mnorm + ce;
-            let num: T = mrow.iter().zip(hd.key).map(|(&a, &c)| a * c).sum();
+            let num = dot(mrow, hd.key);
             let coef = num / (den * den);
             let kscale = if knorm > T::ZERO { coef * mnorm / knorm } else { T::ZERO };
             let mscale = if mnorm > T::ZERO { coef * knorm / mnorm } else { T::ZERO };
@@ -976,12 +1020,29 @@ fn row_backward<T: Float>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cell::Mode;
+    use crate::memory::controller::Activation;
 
     fn spec(init: MemoryInit) -> NtmSpec {
+        with(init, Controller::Recurrent { mode: Mode::Lstm, hidden: 4 })
+    }
+
+    /// Every controller kind the tests cover.
+    fn controllers() -> Vec<Controller> {
+        vec![
+            Controller::Recurrent { mode: Mode::Lstm, hidden: 4 },
+            Controller::Recurrent { mode: Mode::Gru, hidden: 3 },
+            Controller::Recurrent { mode: Mode::RnnTanh, hidden: 4 },
+            Controller::FeedForward { sizes: vec![5, 3], activation: Activation::Tanh },
+            Controller::FeedForward { sizes: vec![4], activation: Activation::Sigmoid },
+        ]
+    }
+
+    fn with(init: MemoryInit, controller: Controller) -> NtmSpec {
         NtmSpec {
             input: 3,
             output: 2,
-            hidden: 4,
+            controller,
             slots: 5,
             width: 3,
             read_heads: 1,
@@ -1015,8 +1076,10 @@ mod tests {
 
     #[test]
     fn gradients_match_finite_differences() {
-        for init in [MemoryInit::Constant(0.1), MemoryInit::Learned] {
-            let sp = spec(init);
+        let cases = [MemoryInit::Constant(0.1), MemoryInit::Learned]
+            .into_iter()
+            .flat_map(|init| controllers().into_iter().map(move |c| with(init, c)));
+        for sp in cases {
             let (steps, b) = (4, 2);
             let mut ps = params(&sp);
             let x: Vec<f64> = (0..steps * b * 3).map(|i| (i as f64 * 0.37).cos()).collect();
@@ -1069,6 +1132,27 @@ mod tests {
         for w in tape.weightings().unwrap().chunks_exact(5) {
             assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-12);
         }
+    }
+
+    #[test]
+    fn rotation_helpers_match_the_modulo_formula() {
+        let n = 7;
+        let src: Vec<f64> = (0..n).map(|i| (i as f64 * 1.3).sin()).collect();
+        let a: Vec<f64> = (0..n).map(|i| i as f64 - 2.5).collect();
+        for sr in 0..3 {
+            for k in 0..2 * sr + 1 {
+                let rot = rotation(n, sr, k);
+                let mut out = vec![0.0; n];
+                add_rotated(&mut out, &src, 2.0, rot);
+                for i in 0..n {
+                    assert_eq!(out[i], 2.0 * src[(i + n + sr - k) % n]);
+                }
+                let want: f64 = (0..n).map(|i| a[i] * src[(i + rot) % n]).sum();
+                assert!((dot_rotated(&a, &src, rot) - want).abs() < 1e-12);
+            }
+        }
+        let v: Vec<f64> = (0..19).map(|i| i as f64 * 0.5).collect();
+        assert!((dot(&v, &v) - v.iter().map(|x| x * x).sum::<f64>()).abs() < 1e-9);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! every function here runs with the GIL released.
 
 use super::convert::{shape, slice, slice_mut, to_numpy};
+use crate::memory::controller::Controller;
 use crate::memory::ntm::{self, MemoryInit, NtmParams, NtmSpec, Tape};
 use crate::memory::{hopfield, modern};
 use crate::Float;
@@ -230,7 +231,7 @@ impl NtmContext {
 fn spec_of(
     x_shape: &[usize],
     output: usize,
-    hidden: usize,
+    controller: Controller,
     slots: usize,
     width: usize,
     read_heads: usize,
@@ -242,7 +243,7 @@ fn spec_of(
     let spec = NtmSpec {
         input: x_shape[2],
         output,
-        hidden,
+        controller,
         slots,
         width,
         read_heads,
@@ -269,7 +270,7 @@ fn param_slices<'a, 'py, T: Element + Float>(
     for (a, (name, s)) in arrays.iter().zip(&shapes) {
         if shape(a) != *s {
             return Err(PyErr::from(crate::Error::shape(
-                *name,
+                name.as_str(),
                 format!("expected shape {s:?}, got {:?}", shape(a)),
             )));
         }
@@ -285,7 +286,7 @@ fn read_params<'py, T: Element + Float>(
     let shapes = spec.param_shapes();
     params
         .iter()
-        .zip(shapes.iter().map(|s| s.0).chain(std::iter::repeat("params")))
+        .zip(shapes.iter().map(|s| s.0.as_str()).chain(std::iter::repeat("params")))
         .map(|(p, n)| array::<T>(p, n))
         .collect()
 }
@@ -312,20 +313,23 @@ fn ntm_forward_t<'py, T: Element + Float>(
     Ok((y, train.then(|| NtmContext { tape: wrap(tape) })))
 }
 
-/// NTM forward over `x` `(T, B, I)` time-major. `memory_init`: the constant
-/// initial memory, or None for a learned `memory0` (then the last of
-/// `params`). Returns `(y (T, B, O), ctx or None)`; `ctx` (with
+/// NTM forward over `x` `(T, B, I)` time-major. `controller`: `"ff"` or a
+/// recurrent mode (`"lstm"`, `"gru"`, `"rnn_tanh"`, ...); `controller_size`:
+/// its layer sizes (one for a recurrent controller); `activation`: the
+/// feed-forward layers'. `memory_init`: the constant initial memory, or
+/// None for a learned `memory0` (then the last of `params`). Returns `(y (T, B, O), ctx or None)`; `ctx` (with
 /// `train=True`) is what `ntm_backward` needs.
 #[pyfunction]
 #[pyo3(signature = (x, params, *, output_size, controller_size, memory_slots, memory_width, read_heads,
-                    write_heads, shift_range, memory_init, train=false))]
+                    write_heads, shift_range, memory_init, train=false, controller="lstm",
+                    activation="tanh"))]
 #[allow(clippy::too_many_arguments)]
 fn ntm_forward<'py>(
     py: Python<'py>,
     x: &Bound<'py, PyAny>,
     params: Vec<Bound<'py, PyAny>>,
     output_size: usize,
-    controller_size: usize,
+    controller_size: Vec<usize>,
     memory_slots: usize,
     memory_width: usize,
     read_heads: usize,
@@ -333,6 +337,8 @@ fn ntm_forward<'py>(
     shift_range: usize,
     memory_init: Option<f64>,
     train: bool,
+    controller: &str,
+    activation: &str,
 ) -> PyResult<NtmOut<'py>> {
     let x_shape: Vec<usize> = x
         .getattr("shape")
@@ -341,7 +347,7 @@ fn ntm_forward<'py>(
     let spec = spec_of(
         &x_shape,
         output_size,
-        controller_size,
+        Controller::parse(controller, &controller_size, activation)?,
         memory_slots,
         memory_width,
         read_heads,
@@ -366,10 +372,10 @@ fn ntm_backward_t<'py, T: Element + Float>(
     params: &[Bound<'py, PyAny>],
     dy: &Bound<'py, PyAny>,
 ) -> PyResult<NtmGrads<'py>> {
-    let spec = tape.spec;
-    let pa = read_params::<T>(&spec, params)?;
-    let ps = param_slices(&spec, &pa)?;
-    let p = NtmParams::from_slices(&spec, &ps)?;
+    let spec = &tape.spec;
+    let pa = read_params::<T>(spec, params)?;
+    let ps = param_slices(spec, &pa)?;
+    let p = NtmParams::from_slices(spec, &ps)?;
     let dya = array::<T>(dy, "dy")?;
     let want = [tape.steps, tape.batch, spec.output];
     if shape(&dya) != want {

@@ -1,4 +1,5 @@
-"""Neural Turing Machine (Graves, Wayne & Danihelka 2014) with an LSTM controller, forward and BPTT in Rust.
+"""Neural Turing Machine (Graves, Wayne & Danihelka 2014) with a recurrent (LSTM, GRU, Elman) or feed-forward
+controller, forward and BPTT in Rust.
 
 The addressing is the paper's (content by cosine similarity with key strength ``β = softplus``,
 interpolation gate, circular shift over ``-shift_range..shift_range`` by a softmax, sharpening
@@ -9,14 +10,21 @@ are in the Rust module ``src/memory/ntm.rs`` and, as plain NumPy, in ``rnnrs.ref
 Memory initialisation (Collier & Beel 2018, "Implementing Neural Turing Machines"): the default is a
 small constant (``memory_init=1e-6``), which they found the most stable; ``memory_init="learned"`` makes
 the initial memory a trained parameter ``memory0``. The initial reads ``read0`` are learned, every head's
-initial weighting is one-hot on slot 0, and the controller starts at zero.
+initial weighting is one-hot on slot 0, and a recurrent controller starts at zero.
+
+Controllers: ``controller="lstm"`` (default; also ``"gru"``, ``"rnn_tanh"``, ``"rnn_relu"``,
+``"lstm_noforget"``, ``"lstm_cifg"``, the cells of ``rnnrs.RNN``/``LSTM``/``GRU`` with PyTorch's parameter
+names) sees ``[x_t, r_{t-1}]`` and its own state; ``controller="ff"`` is a stack of dense layers
+``a_k = act(W_k a_{k-1} + b_k)`` on ``[x_t, r_{t-1}]`` (``controller_size`` a list of layer sizes,
+``activation`` "tanh", "relu" or "sigmoid"), with no state of its own, so that everything the network
+remembers passes through the memory (easier to interpret; it learns the copy task more slowly).
 """
 
 from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from typing import Dict, Mapping, Optional, Union
+from typing import Dict, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -31,17 +39,29 @@ def _int(name: str, v, low: int) -> int:
     return int(v)
 
 
+# Gate blocks per unit of each recurrent controller (rows of weight_ih are gates * H).
+_GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1, "lstm_noforget": 3, "lstm_cifg": 3}
+_ACTIVATIONS = ("tanh", "relu", "sigmoid")
+
+
 class NTM:
-    """Neural Turing Machine with an LSTM controller.
+    """Neural Turing Machine with a recurrent or feed-forward controller.
 
     Args:
         input_size, output_size: features in and out per step (the output is logits, no activation).
-        controller_size: LSTM units. memory_slots (N), memory_width (M): the memory matrix.
+        controller_size: units of a recurrent controller; for ``controller="ff"`` an int (one layer) or a
+            sequence of layer sizes (the last one feeds the heads and the output).
+        memory_slots (N), memory_width (M): the memory matrix.
         read_heads, write_heads: any numbers (at least one head in total).
         shift_range: the shift weighting covers offsets ``-shift_range..shift_range``
             (needs ``2 * shift_range + 1 <= memory_slots``).
         memory_init: a float (constant initial memory, default 1e-6) or ``"learned"``.
         dtype: float32 or float64. seed: initialisation.
+        controller: ``"lstm"`` (default), ``"gru"``, ``"rnn_tanh"``, ``"rnn_relu"``, ``"lstm_noforget"``,
+            ``"lstm_cifg"`` or ``"ff"`` (feed-forward: ``h_t = act(W [x_t, r_{t-1}] + b)``, layer by layer;
+            parameters ``controller.{k}.weight``/``controller.{k}.bias``).
+        activation: the feed-forward controller's layer activation, ``"tanh"`` (default), ``"relu"`` or
+            ``"sigmoid"`` (must stay "tanh" for a recurrent controller).
 
     Module protocol as rnnrs' layers: ``y = ntm(x)`` (inference), ``y = ntm.forward(x, train=True)``,
     ``dx = ntm.backward(dy)`` (ADDS to ``ntm.grads``), ``params``/``grads`` dicts (in place, so
@@ -51,6 +71,7 @@ class NTM:
     Example::
 
         ntm = rr.NTM(9, 8, controller_size=100, memory_slots=128, memory_width=20)
+        # or rr.NTM(9, 8, controller="ff", controller_size=[100], activation="tanh", ...)
         y = ntm.forward(x, train=True)                      # x (T, B, 9) float32
         dy = 1 / (1 + np.exp(-y)) - target                  # BCE-with-logits gradient
         ntm.zero_grad(); ntm.backward(dy)
@@ -61,7 +82,7 @@ class NTM:
         self,
         input_size: int,
         output_size: int,
-        controller_size: int = 100,
+        controller_size: Union[int, Sequence[int]] = 100,
         memory_slots: int = 128,
         memory_width: int = 20,
         read_heads: int = 1,
@@ -70,10 +91,30 @@ class NTM:
         memory_init: Union[float, str] = 1e-6,
         dtype=np.float32,
         seed: Optional[int] = 0,
+        controller: str = "lstm",
+        activation: str = "tanh",
     ):
         self.input_size = _int("input_size", input_size, 1)
         self.output_size = _int("output_size", output_size, 1)
-        self.controller_size = _int("controller_size", controller_size, 1)
+        kind = controller.lower() if isinstance(controller, str) else None
+        if kind != "ff" and kind not in _GATES:
+            raise ValueError(f"controller: expected 'ff' or one of {sorted(_GATES)}, got {controller!r}")
+        self.controller = kind
+        act = activation.lower() if isinstance(activation, str) else None
+        if act not in _ACTIVATIONS:
+            raise ValueError(f"activation: expected one of {_ACTIVATIONS}, got {activation!r}")
+        if kind != "ff" and act != "tanh":
+            raise ValueError(f"activation: only for controller='ff' (the {kind} cell has its own), got {activation!r}")
+        self.activation = act
+        if kind == "ff" and not isinstance(controller_size, (int, np.integer)):
+            sizes = list(controller_size) if isinstance(controller_size, (list, tuple)) else [controller_size]
+            if not sizes:
+                raise ValueError("controller_size: expected one or more layer sizes, got an empty sequence")
+            self.controller_sizes = tuple(_int("controller_size", v, 1) for v in sizes)
+        else:
+            self.controller_sizes = (_int("controller_size", controller_size, 1),)
+        # Units of h_t, what the heads and the output see.
+        self.controller_size = self.controller_sizes[-1]
         self.memory_slots = _int("memory_slots", memory_slots, 1)
         self.memory_width = _int("memory_width", memory_width, 1)
         self.read_heads = _int("read_heads", read_heads, 0)
@@ -115,12 +156,21 @@ class NTM:
 
     def _shapes(self) -> "OrderedDict[str, tuple]":
         h, rm = self.controller_size, self.read_heads * self.memory_width
-        shapes = OrderedDict(
+        shapes: "OrderedDict[str, tuple]" = OrderedDict()
+        if self.controller == "ff":
+            fan_in = self.input_size + rm
+            for k, size in enumerate(self.controller_sizes):
+                shapes[f"controller.{k}.weight"] = (size, fan_in)
+                shapes[f"controller.{k}.bias"] = (size,)
+                fan_in = size
+        else:
+            g = _GATES[self.controller] * h
+            shapes["controller.weight_ih_l0"] = (g, self.input_size + rm)
+            shapes["controller.weight_hh_l0"] = (g, h)
+            shapes["controller.bias_ih_l0"] = (g,)
+            shapes["controller.bias_hh_l0"] = (g,)
+        shapes.update(
             [
-                ("controller.weight_ih_l0", (4 * h, self.input_size + rm)),
-                ("controller.weight_hh_l0", (4 * h, h)),
-                ("controller.bias_ih_l0", (4 * h,)),
-                ("controller.bias_hh_l0", (4 * h,)),
                 ("heads.weight", (self.head_size, h)),
                 ("heads.bias", (self.head_size,)),
                 ("output.weight", (self.output_size, h + rm)),
@@ -133,12 +183,17 @@ class NTM:
         return shapes
 
     def reset_parameters(self, seed: Optional[int] = None) -> None:
-        """torch's initialisation: U(±1/sqrt(H)) for the controller, U(±1/sqrt(fan_in)) for the
-        head and output layers; ``read0`` zero; a learned ``memory0`` U(±0.1)."""
+        """torch's initialisation: U(±1/sqrt(H)) for a recurrent controller, U(±1/sqrt(fan_in)) for the
+        feed-forward controller's, the head and the output layers; ``read0`` zero; a learned ``memory0``
+        U(±0.1)."""
         rng = np.random.default_rng(seed)
         h = self.controller_size
         for name, p in self.params.items():
-            if name.startswith("controller."):
+            if name.startswith("controller.") and self.controller == "ff":
+                k = int(name.split(".")[1])
+                fan_in = self.params[f"controller.{k}.weight"].shape[1]
+                bound = 1 / math.sqrt(fan_in)
+            elif name.startswith("controller."):
                 bound = 1 / math.sqrt(h)
             elif name.startswith("heads."):
                 bound = 1 / math.sqrt(h)
@@ -160,7 +215,9 @@ class NTM:
     def _options(self) -> dict:
         return dict(
             output_size=self.output_size,
-            controller_size=self.controller_size,
+            controller=self.controller,
+            controller_size=list(self.controller_sizes),
+            activation=self.activation,
             memory_slots=self.memory_slots,
             memory_width=self.memory_width,
             read_heads=self.read_heads,
@@ -251,9 +308,13 @@ class NTM:
             np.copyto(p, v, casting="same_kind")
 
     def __repr__(self) -> str:
+        if self.controller == "ff":
+            ctrl = f"controller='ff', controller_size={list(self.controller_sizes)}, activation={self.activation!r}"
+        else:
+            ctrl = f"controller={self.controller!r}, controller_size={self.controller_size}"
         return (
-            f"NTM(input_size={self.input_size}, output_size={self.output_size}, "
-            f"controller_size={self.controller_size}, memory_slots={self.memory_slots}, "
+            f"NTM(input_size={self.input_size}, output_size={self.output_size}, {ctrl}, "
+            f"memory_slots={self.memory_slots}, "
             f"memory_width={self.memory_width}, read_heads={self.read_heads}, write_heads={self.write_heads}, "
             f"shift_range={self.shift_range}, memory_init={self.memory_init!r}, dtype={self.dtype})"
         )

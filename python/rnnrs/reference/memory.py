@@ -2,7 +2,9 @@
 Neural Turing Machine (forward and BPTT). Plain NumPy, one sequence at a time, written for reading.
 
 NTM parameters are a dict with the names of `rnnrs.NTM.params`; the equations are those of
-``src/memory/ntm.rs`` (Graves et al. 2014 addressing; reads before the write; erase then add).
+``src/memory/ntm.rs`` (Graves et al. 2014 addressing; reads before the write; erase then add). The
+controller is ``"ff"`` (dense layers) or a recurrent cell of ``rnnrs.reference.layers`` by its mode name
+(``"lstm"``, ``"gru"``, ``"rnn_tanh"``, ...).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 from typing import Dict, List, Tuple
 
 import numpy as np
+
+from rnnrs.reference.layers import LSTM_MODES, _cell_backward, _cell_forward
 
 MASK64 = (1 << 64) - 1
 COS_EPS = 1e-8
@@ -165,33 +169,77 @@ def address(head: dict, memory: np.ndarray, w_prev: np.ndarray, shift_range: int
 
 
 def ntm_sizes(params: Dict[str, np.ndarray], shift_range: int) -> dict:
-    g4, ctrl_in = params["controller.weight_ih_l0"].shape
-    h = g4 // 4
+    if "controller.0.weight" in params:  # feed-forward
+        ctrl_in = params["controller.0.weight"].shape[1]
+        layers = sum(1 for k in params if k.endswith(".weight") and k.startswith("controller."))
+        h = params[f"controller.{layers - 1}.weight"].shape[0]
+    else:
+        ctrl_in = params["controller.weight_ih_l0"].shape[1]
+        h = params["controller.weight_hh_l0"].shape[1]
+        layers = 1
     r, m = params["read0"].shape
     s = 2 * shift_range + 1
     ph = params["heads.weight"].shape[0]
     writes = (ph - r * (m + s + 3)) // (3 * m + s + 3)
-    return dict(hidden=h, reads=r, writes=writes, width=m, shifts=s, input=ctrl_in - r * m)
+    return dict(hidden=h, reads=r, writes=writes, width=m, shifts=s, input=ctrl_in - r * m, layers=layers)
 
 
-def ntm_forward(params: Dict[str, np.ndarray], x: np.ndarray, slots: int, shift_range: int, memory_init=1e-6):
+def _activate(name: str, z: np.ndarray) -> np.ndarray:
+    return {"tanh": np.tanh, "sigmoid": sigmoid, "relu": lambda v: np.maximum(v, 0.0)}[name](z)
+
+
+def _slope(name: str, a: np.ndarray) -> np.ndarray:
+    """The activation's derivative, from its output ``a``."""
+    return {"tanh": 1 - a**2, "sigmoid": a * (1 - a), "relu": (a > 0).astype(a.dtype)}[name]
+
+
+def controller_forward(P, controller: str, activation: str, layers: int, u, h, c):
+    """One controller step on ``u = [x_t, r_{t-1}]``; returns (h_t, c_t, cache).
+
+    ``"ff"``: ``a_k = act(W_k a_{k-1} + b_k)``, ``a_{-1} = u``, ``h_t = a_{L-1}`` (no state);
+    otherwise the cell of that mode (PyTorch's equations) on ``u`` and its state ``(h, c)``."""
+    if controller == "ff":
+        acts, a = [], u
+        for k in range(layers):
+            a = _activate(activation, P[f"controller.{k}.weight"] @ a + P[f"controller.{k}.bias"])
+            acts.append(a)
+        return a, None, acts
+    w = {b: P[f"controller.{b}_l0"] for b in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+    h_new, c_new, cache = _cell_forward(controller.upper(), u[None], h[None], None if c is None else c[None], w)
+    return h_new[0], None if c_new is None else c_new[0], cache
+
+
+def controller_backward(P, G, controller: str, activation: str, layers: int, u, dh, dc, cache):
+    """Backward of `controller_forward`: adds to the parameter gradients ``G``; returns (du, dh_prev, dc_prev)."""
+    if controller == "ff":
+        da = dh
+        for k in range(layers - 1, -1, -1):
+            dz = da * _slope(activation, cache[k])
+            G[f"controller.{k}.weight"] += np.outer(dz, cache[k - 1] if k > 0 else u)
+            G[f"controller.{k}.bias"] += dz
+            da = P[f"controller.{k}.weight"].T @ dz
+        return da, np.zeros_like(dh), None
+    du, dh_prev, dc_prev, grads = _cell_backward(controller.upper(), dh[None], None if dc is None else dc[None], cache)
+    for b, g in grads.items():
+        G[f"controller.{b}_l0"] += g
+    return du[0], dh_prev[0], None if dc_prev is None else dc_prev[0]
+
+
+def ntm_forward(params: Dict[str, np.ndarray], x: np.ndarray, slots: int, shift_range: int, memory_init=1e-6,
+                controller="lstm", activation="tanh"):
     """NTM over one sequence x (T, I); returns (y (T, O), tape). ``memory_init=None``: learned memory0."""
     z = ntm_sizes(params, shift_range)
     hid, r_n, w_n, m = z["hidden"], z["reads"], z["writes"], z["width"]
     P = {k: v.astype(np.float64) for k, v in params.items()}
-    h, c = np.zeros(hid), np.zeros(hid)
+    h = np.zeros(hid)
+    c = np.zeros(hid) if controller.upper() in LSTM_MODES else None
     mem = np.full((slots, m), memory_init, dtype=np.float64) if memory_init is not None else P["memory0"].copy()
     w_prev = [np.eye(1, slots, 0)[0] for _ in range(r_n + w_n)]
     reads = P["read0"].reshape(-1).copy()
     tape, ys = [], []
     for xt in x.astype(np.float64):
         u = np.concatenate([xt, reads])
-        pre = P["controller.weight_ih_l0"] @ u + P["controller.bias_ih_l0"]
-        pre = pre + P["controller.weight_hh_l0"] @ h + P["controller.bias_hh_l0"]
-        i, f, g, o = np.split(pre, 4)
-        i, f, g, o = sigmoid(i), sigmoid(f), np.tanh(g), sigmoid(o)
-        c_new = f * c + i * g
-        h_new = o * np.tanh(c_new)
+        h_new, c_new, ctrl = controller_forward(P, controller, activation, z["layers"], u, h, c)
         p = P["heads.weight"] @ h_new + P["heads.bias"]
         heads = _split_heads(p, m, z["shifts"], r_n, w_n)
         addr = [address(hd, mem, wp, shift_range) for hd, wp in zip(heads, w_prev)]
@@ -204,7 +252,7 @@ def ntm_forward(params: Dict[str, np.ndarray], x: np.ndarray, slots: int, shift_
             mem_new = mem_new + np.outer(w[k], heads[k]["add"])
         y = P["output.weight"] @ np.concatenate([h_new, new_reads]) + P["output.bias"]
         tape.append(
-            dict(u=u, gates=(i, f, g, o), c_prev=c, c=c_new, h_prev=h, h=h_new, p=p, heads=heads, addr=addr,
+            dict(u=u, ctrl=ctrl, h=h_new, p=p, heads=heads, addr=addr,
                  mem_prev=mem, w_prev=w_prev, reads=new_reads)
         )
         ys.append(y)
@@ -216,16 +264,17 @@ def _softmax_back(y, dy):
     return y * (dy - (y * dy).sum())
 
 
-def ntm_backward(params, x, dy, slots, shift_range, memory_init=1e-6):
+def ntm_backward(params, x, dy, slots, shift_range, memory_init=1e-6, controller="lstm", activation="tanh"):
     """BPTT of ``Σ dy ∘ y`` for one sequence: returns (dx (T, I), grads dict)."""
     z = ntm_sizes(params, shift_range)
     hid, r_n, w_n, m, s_n = z["hidden"], z["reads"], z["writes"], z["width"], z["shifts"]
     n_in = z["input"]
-    _, tape = ntm_forward(params, x, slots, shift_range, memory_init)
+    _, tape = ntm_forward(params, x, slots, shift_range, memory_init, controller, activation)
     P = {k: v.astype(np.float64) for k, v in params.items()}
     G = {k: np.zeros_like(v) for k, v in P.items()}
     dx = np.zeros((len(tape), n_in))
-    dh, dc = np.zeros(hid), np.zeros(hid)
+    dh = np.zeros(hid)
+    dc = np.zeros(hid) if controller.upper() in LSTM_MODES else None
     dmem = np.zeros((slots, m))
     dw = [np.zeros(slots) for _ in range(r_n + w_n)]
     dr = np.zeros(r_n * m)
@@ -303,22 +352,9 @@ def ntm_backward(params, x, dy, slots, shift_range, memory_init=1e-6):
         G["heads.weight"] += np.outer(dp, st["h"])
         G["heads.bias"] += dp
         dh = dh + P["heads.weight"].T @ dp
-        # LSTM
-        i, f, g, o = st["gates"]
-        tc = np.tanh(st["c"])
-        dct = dc + dh * o * (1 - tc**2)
-        dgates = np.concatenate(
-            [dct * g * i * (1 - i), dct * st["c_prev"] * f * (1 - f), dct * i * (1 - g**2), dh * tc * o * (1 - o)]
-        )
-        dc = dct * f
-        G["controller.weight_ih_l0"] += np.outer(dgates, st["u"])
-        G["controller.weight_hh_l0"] += np.outer(dgates, st["h_prev"])
-        G["controller.bias_ih_l0"] += dgates
-        G["controller.bias_hh_l0"] += dgates
-        du = P["controller.weight_ih_l0"].T @ dgates
+        du, dh, dc = controller_backward(P, G, controller, activation, z["layers"], st["u"], dh, dc, st["ctrl"])
         dx[t] = du[:n_in]
         dr = du[n_in:]
-        dh = P["controller.weight_hh_l0"].T @ dgates
         dmem, dw = dmem_prev, new_dw
     G["read0"] += dr.reshape(r_n, m)
     if memory_init is None:
