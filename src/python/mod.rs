@@ -4,6 +4,7 @@
 use pyo3::prelude::*;
 
 pub mod convert;
+mod convlstm;
 mod errors;
 mod layers;
 mod memory;
@@ -88,5 +89,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     memory::register(m)?;
     structure::register(m)?;
     simd::register(m)?;
+    convlstm::register(m)?;
     Ok(())
 }
