@@ -70,10 +70,11 @@ fn layer_params<'a, T: numpy::Element>(
         .collect()
 }
 
-fn flat<T: numpy::Element>(a: &Option<PyReadonlyArrayDyn<'_, T>>, arg: &str) -> PyResult<Vec<T>> {
+/// An optional array's elements (empty when None).
+fn flat<'a, T: numpy::Element>(a: &'a Option<PyReadonlyArrayDyn<'_, T>>, arg: &str) -> PyResult<&'a [T]> {
     Ok(match a {
-        Some(a) => slice(a, arg)?.to_vec(),
-        None => Vec::new(),
+        Some(a) => slice(a, arg)?,
+        None => &[],
     })
 }
 
@@ -98,7 +99,7 @@ macro_rules! convlstm_bindings {
             let ps = layer_params(&params, layers)?;
             let xs = slice(&x, "x")?;
             let (h0, c0) = (flat(&h0, "h0")?, flat(&c0, "c0")?);
-            let f = py.detach(|| crate::par::install(|| convlstm::forward(&s, &ps, xs, &h0, &c0, train)))?;
+            let f = py.detach(|| crate::par::install(|| convlstm::forward(&s, &ps, xs, h0, c0, train)))?;
             let state = [layers, s.batch, hidden, s.height, s.width];
             let tape = match f.tape {
                 Some(t) => {
@@ -157,7 +158,7 @@ macro_rules! convlstm_bindings {
             let dy = slice(&grad_output, "grad_output")?;
             let (dh_n, dc_n) = (flat(&dh_n, "dh_n")?, flat(&dc_n, "dc_n")?);
             let g = py.detach(|| {
-                crate::par::install(|| convlstm::backward(&s, &ps, &tr, dy, &dh_n, &dc_n, input_grad))
+                crate::par::install(|| convlstm::backward(&s, &ps, &tr, dy, dh_n, dc_n, input_grad))
             })?;
             let mut grads = Vec::with_capacity(6 * layers);
             for (lg, p) in g.layers.into_iter().zip(params.iter().collect::<Vec<_>>().chunks(6)) {

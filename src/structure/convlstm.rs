@@ -261,7 +261,7 @@ fn im2row<T: Float>(s: &ConvLstmShape, layer: usize, x: &[T], h: Option<&[T]>, o
                     for b in 0..b_n {
                         let dst = &mut block[b * k + col..][..c];
                         match src {
-                            Some(q) => dst.copy_from_slice(&part[(q * b_n + b) * c..][..c]),
+                            Some(q) => copy_run(dst, &part[(q * b_n + b) * c..][..c]),
                             None => dst.fill(T::ZERO),
                         }
                     }
@@ -328,7 +328,9 @@ fn peephole_rows<T: Float>(s: &ConvLstmShape, w: &[T]) -> Vec<T> {
 }
 
 /// `C (m x n, row stride ldc) (+)= op(A) op(B)` with `A`, `B` given as
-/// `(data, rows, cols, row stride, transposed)`.
+/// `(data, rows, cols, row stride, transposed)`. Float32 products run on the
+/// packed kernels whenever the CPU has them, whatever the shape: this file's
+/// products are all long and thin (one side 4Ch), where they beat faer.
 type Mat<'a, T> = (&'a [T], usize, usize, usize, bool);
 fn mm<T: Float>(c: &mut [T], ldc: usize, a: Mat<'_, T>, b: Mat<'_, T>, accumulate: bool) {
     fn op<T>((data, rows, cols, ld, t): Mat<'_, T>) -> Op<'_, T> {
@@ -339,7 +341,35 @@ fn mm<T: Float>(c: &mut [T], ldc: usize, a: Mat<'_, T>, b: Mat<'_, T>, accumulat
             o
         }
     }
-    gemm(Parallelism::Pool, c, ldc, op(a), op(b), T::ONE, accumulate);
+    let (a, b) = (op(a), op(b));
+    #[cfg(target_arch = "x86_64")]
+    if crate::linalg::packed_f32::available() {
+        use crate::linalg::{as_f32_mut, op_f32};
+        if let (Some(c32), Some(a32), Some(b32)) = (as_f32_mut(c), op_f32(a), op_f32(b)) {
+            let (m, k) = a.shape();
+            let flops = m.saturating_mul(k).saturating_mul(b.shape().1);
+            let par = !matches!(crate::par::gemm_par(flops), faer::Par::Seq);
+            crate::linalg::packed_f32::gemm(c32, ldc, a32, b32, 1.0, accumulate, par);
+            return;
+        }
+    }
+    gemm(Parallelism::Pool, c, ldc, a, b, T::ONE, accumulate);
+}
+
+/// `dst = src` (short channel runs: copied in fixed blocks of 8, inlined,
+/// instead of a `memcpy` call per run).
+#[inline(always)]
+fn copy_run<T: Float>(dst: &mut [T], src: &[T]) {
+    let mut d = dst.chunks_exact_mut(8);
+    let mut s = src.chunks_exact(8);
+    for (d, s) in (&mut d).zip(&mut s) {
+        let s: &[T; 8] = s.try_into().expect("chunks of 8");
+        let d: &mut [T; 8] = d.try_into().expect("chunks of 8");
+        *d = *s;
+    }
+    for (d, s) in d.into_remainder().iter_mut().zip(s.remainder()) {
+        *d = *s;
+    }
 }
 
 /// Element-wise gate pass of one step over all rows: `a` (rows x 4Ch) holds
@@ -608,8 +638,8 @@ pub fn backward<T: Float>(
             try_zeros(np * ch, "peephole")?,
             try_zeros(np * ch, "peephole")?,
         ];
-        // dW^T (K x 4Ch): patches^T dA summed over the steps.
-        let mut dwt = try_zeros(k * 4 * ch, "weight gradient")?;
+        // dW (4Ch x K): dA^T patches summed over the steps.
+        let mut dw = try_zeros(4 * ch * k, "weight gradient")?;
         let need_dx = l > 0 || input_grad;
         let mut d_in = try_zeros(if need_dx { t_n * rows * cin } else { 0 }, "input gradient")?;
         let mut dh =
@@ -642,7 +672,7 @@ pub fn backward<T: Float>(
             let patches = &mut patches[..rows * k];
             im2row(s, l, &layer_in[t * rows * cin..][..rows * cin], h_prev, patches);
             let kk = if h_prev.is_some() { k } else { kx };
-            mm(&mut dwt, 4 * ch, (patches, rows, kk, k, true), (&da, rows, 4 * ch, 4 * ch, false), true);
+            mm(&mut dw, k, (&da, rows, 4 * ch, 4 * ch, true), (patches, rows, kk, k, false), true);
             // Patch gradients dA W over the columns still needed.
             let c0 = if need_dx { 0 } else { kx };
             let c1 = if h_prev.is_some() { k } else { kx - 1 };
@@ -672,7 +702,7 @@ pub fn backward<T: Float>(
         if !s.peephole {
             peep_g = [Vec::new(), Vec::new(), Vec::new()];
         }
-        layers.push(split_weight_grad(s, l, &dwt, peep_g)?);
+        layers.push(split_weight_grad(s, l, &dw, peep_g)?);
         if l > 0 {
             d_out = d_in;
         } else {
@@ -688,29 +718,30 @@ pub fn backward<T: Float>(
     Ok(Gradients { layers, dx: dx_ext, dh0, dc0 })
 }
 
-/// `dW^T (K x 4Ch)` and the peephole gradients `(P, Ch)` back into the
+/// `dW (4Ch x K)` and the peephole gradients `(P, Ch)` back into the
 /// parameters' layouts.
 fn split_weight_grad<T: Float>(
     s: &ConvLstmShape,
     layer: usize,
-    dwt: &[T],
+    dw: &[T],
     peep: [Vec<T>; 3],
 ) -> Result<LayerGrads<T>> {
     let (g, cin, ch, kx, taps, np) =
         (4 * s.hidden, s.cin(layer), s.hidden, s.kx(layer), s.taps(), s.pixels());
+    let k = s.k_len(layer);
     let mut w_ih = try_zeros(g * cin * taps, "weight_ih gradient")?;
     let mut w_hh = try_zeros(g * ch * taps, "weight_hh gradient")?;
     for o in 0..g {
         for tap in 0..taps {
             for c in 0..cin {
-                w_ih[(o * cin + c) * taps + tap] = dwt[(tap * cin + c) * g + o];
+                w_ih[(o * cin + c) * taps + tap] = dw[o * k + tap * cin + c];
             }
             for c in 0..ch {
-                w_hh[(o * ch + c) * taps + tap] = dwt[(kx + tap * ch + c) * g + o];
+                w_hh[(o * ch + c) * taps + tap] = dw[o * k + kx + tap * ch + c];
             }
         }
     }
-    let bias = dwt[(kx - 1) * g..][..g].to_vec();
+    let bias = (0..g).map(|o| dw[o * k + kx - 1]).collect();
     let peephole = peep.map(|v| {
         let mut out = vec![T::ZERO; v.len()];
         for q in 0..np.min(v.len()) {
