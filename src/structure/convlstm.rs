@@ -286,10 +286,7 @@ fn gather<T: Float>(s: &ConvLstmShape, dcols: &[T], k: usize, off: usize, c: usi
                 let Some(r) = tap_reader(s, p, i, j) else { continue };
                 let col = off + (i * s.kernel_w + j) * c;
                 for b in 0..b_n {
-                    let src = &dcols[(r * b_n + b) * k + col..][..c];
-                    for (o, &v) in block[b * c..][..c].iter_mut().zip(src) {
-                        *o += v;
-                    }
+                    add_run(&mut block[b * c..][..c], &dcols[(r * b_n + b) * k + col..][..c]);
                 }
             }
         }
@@ -369,6 +366,23 @@ fn copy_run<T: Float>(dst: &mut [T], src: &[T]) {
     }
     for (d, s) in d.into_remainder().iter_mut().zip(s.remainder()) {
         *d = *s;
+    }
+}
+
+/// `dst += src` (short channel runs, in fixed blocks of 8 like `copy_run`).
+#[inline(always)]
+fn add_run<T: Float>(dst: &mut [T], src: &[T]) {
+    let mut d = dst.chunks_exact_mut(8);
+    let mut s = src.chunks_exact(8);
+    for (d, s) in (&mut d).zip(&mut s) {
+        let s: &[T; 8] = s.try_into().expect("chunks of 8");
+        let d: &mut [T; 8] = d.try_into().expect("chunks of 8");
+        for (d, s) in d.iter_mut().zip(s) {
+            *d += *s;
+        }
+    }
+    for (d, s) in d.into_remainder().iter_mut().zip(s.remainder()) {
+        *d += *s;
     }
 }
 
