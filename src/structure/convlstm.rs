@@ -939,11 +939,10 @@ mod tests {
             [values(s.seq_len(3), 11, 1.0), values(s.state_len(), 12, 1.0), values(s.state_len(), 13, 1.0)];
         let f = forward(&s, &views(&ps), &x, &h0, &c0, true).unwrap();
         let t = f.tape.unwrap();
-        let (h, c, g): (Vec<&[f64]>, Vec<&[f64]>, Vec<&[f64]>) = (
-            t.h.iter().map(|v| &v[..]).collect(),
-            t.c.iter().map(|v| &v[..]).collect(),
-            t.gates.iter().map(|v| &v[..]).collect(),
-        );
+        fn borrow(v: &[Vec<f64>]) -> Vec<&[f64]> {
+            v.iter().map(|v| &v[..]).collect()
+        }
+        let (h, c, g) = (borrow(&t.h), borrow(&t.c), borrow(&t.gates));
         let tr = TapeRef { x: &t.x, h0: &t.h0, c0: &t.c0, h: &h, c: &c, gates: &g };
         let gr = backward(&s, &views(&ps), &tr, &d[0], &d[1], &d[2], true).unwrap();
         let eps = 1e-6;
