@@ -2,7 +2,9 @@
 
 Shape (the issue's): T=10, B=8, C=16 input and hidden channels, 32x32 frames, 3x3 kernels, one layer,
 float32, a loss on every step's output. Same weights, same data, same thread count. The issue's target
-is rnnrs time <= 0.7x torch's.
+is rnnrs time <= 0.7x torch's. Torch's input needs no gradient, so it skips dx; the ratio compares
+rnnrs with ``backward(..., input_grad=False)`` (the same work), and rnnrs with dx is printed too.
+GFLOP/s count the convolution products only (2 multiply-add flops each).
 
     python benches/bench_convlstm.py
     python benches/bench_convlstm.py --threads 2 --repeats 5
@@ -81,21 +83,27 @@ def main(argv=None):
     dy = rng.normal(size=shape).astype(np.float32)
     net = ConvLSTM(args.channels, args.channels, kernel_size=3, seed=0)
 
-    def rnnrs_step():
+    def rnnrs_step(input_grad=False):
         net.zero_grad()
         net.forward(x, train=True)
-        net.backward(dy)
+        net.backward(dy, input_grad=input_grad)
+
+    T, B, C, S = args.steps, args.batch, args.channels, args.size
+    conv = 2 * B * S * S * 4 * C * C * 9  # flops of one input or recurrent convolution of one step
+    flops = conv * (T + (T - 1)) * 2 + conv * (T - 1)  # forward, dW of both, dh for t >= 1
 
     print(f"ConvLSTM forward+backward, (T, B, C, H, W) = {shape}, 3x3, float32, {threads} threads")
     t_r = timed(rnnrs_step, args.repeats)
-    print(f"rnnrs : {t_r * 1e3:9.1f} ms")
+    print(f"rnnrs : {t_r * 1e3:9.1f} ms  ({flops / t_r / 1e9:.1f} GFLOP/s)")
+    t_dx = timed(lambda: rnnrs_step(True), args.repeats)
+    print(f"rnnrs : {t_dx * 1e3:9.1f} ms  with dx (+{conv * T / 1e9:.2f} GFLOP)")
     try:
         import torch  # noqa: F401
     except ImportError:
         print("torch : not installed (pip install torch to compare)")
         return
     t_t = timed(torch_step_fn(net, x, dy, threads), args.repeats)
-    print(f"torch : {t_t * 1e3:9.1f} ms (nn.Conv2d ConvLSTM)")
+    print(f"torch : {t_t * 1e3:9.1f} ms  ({flops / t_t / 1e9:.1f} GFLOP/s; nn.Conv2d ConvLSTM, no dx)")
     print(f"rnnrs / torch time: {t_r / t_t:.2f} (target <= 0.7)")
 
 

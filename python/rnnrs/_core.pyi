@@ -384,3 +384,22 @@ def jordan_backward(
     ctx: JordanContext, params: Sequence[np.ndarray], dy: np.ndarray, dy_n: np.ndarray | None = None, *,
     grads: Sequence[np.ndarray], input_grad: bool = True,
 ) -> tuple[np.ndarray | None, np.ndarray]: ...
+# --- convlstm (whole ConvLSTM stack; params: 6 arrays per layer, empty peepholes without) ---
+def convlstm_forward_f32(
+    x: np.ndarray, params: list[np.ndarray], hidden: int, kernel: tuple[int, int], layers: int, peephole: bool,
+    h0: np.ndarray | None, c0: np.ndarray | None, train: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray] | None]: ...
+def convlstm_forward_f64(
+    x: np.ndarray, params: list[np.ndarray], hidden: int, kernel: tuple[int, int], layers: int, peephole: bool,
+    h0: np.ndarray | None, c0: np.ndarray | None, train: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray] | None]: ...
+def convlstm_backward_f32(
+    x_shape: list[int], params: list[np.ndarray], hidden: int, kernel: tuple[int, int], layers: int,
+    peephole: bool, tape: list[np.ndarray], grad_output: np.ndarray, dh_n: np.ndarray | None,
+    dc_n: np.ndarray | None, input_grad: bool,
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, list[np.ndarray]]: ...
+def convlstm_backward_f64(
+    x_shape: list[int], params: list[np.ndarray], hidden: int, kernel: tuple[int, int], layers: int,
+    peephole: bool, tape: list[np.ndarray], grad_output: np.ndarray, dh_n: np.ndarray | None,
+    dc_n: np.ndarray | None, input_grad: bool,
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, list[np.ndarray]]: ...

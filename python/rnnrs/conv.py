@@ -3,8 +3,8 @@
 
 Layout is NCHW; convolutions are cross-correlations as in PyTorch, stride 1, 'same' zero padding
 (odd kernel sizes). The convolutions and their gradients run in the Rust core (im2col on rnnrs's
-GEMM, parallel over the output, so results do not depend on the thread count); the element-wise
-gate math is NumPy.
+GEMM, parallel over the output, so results do not depend on the thread count). ConvLSTM runs whole
+in Rust (all layers and steps, forward and backward, gate math fused); RCL's time loop is NumPy.
 
 Example::
 
@@ -89,10 +89,6 @@ def local_response_norm(x, size: int, alpha: float = 1e-3, beta: float = 0.75, k
     # y_c depends on x_j for j in c's window, i.e. c in [j - b, j + a].
     inner = _window_sum(g * x * s ** (-beta - 1), b, a)
     return y, g * s ** -beta - (2 * alpha * beta / size) * x * inner
-
-
-def _sigmoid(z):
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
 def _pair(name: str, v) -> Tuple[int, int]:
@@ -192,8 +188,9 @@ class ConvLSTM(_Module):
     ``c_t = f . c_{t-1} + i . g``, ``o = sigmoid(a_o + w_co . c_t)``, ``h_t = o . tanh(c_t)``, where ``*`` is
     the 'same' convolution and ``.`` the Hadamard product; the peephole terms are present with
     ``peephole=True`` (then ``frame_size=(H, W)`` is required: the peephole weights are
-    ``(hidden_channels, H, W)`` as in the paper). The input convolution of all steps runs as one
-    batch of T*B images; only the recurrent convolution stays in the time loop.
+    ``(hidden_channels, H, W)`` as in the paper). Forward and backward run in the Rust core over all
+    layers and steps: per step one product over the patches of ``[x_t, 1, h_{t-1}]`` (both
+    convolutions and the bias), the gate math fused.
 
     Parameters per layer ``l``: ``weight_ih_l{l} (4Ch, C_l, k, k)``, ``weight_hh_l{l} (4Ch, Ch, k, k)``,
     ``bias_l{l} (4Ch,)`` and with peepholes ``weight_ci_l{l}``, ``weight_cf_l{l}``, ``weight_co_l{l}``.
@@ -251,8 +248,8 @@ class ConvLSTM(_Module):
             raise ValueError("x: expected at least one time step")
         if self.peephole and (H, W) != self.frame_size:
             raise ValueError(f"x: expected frames of size {self.frame_size} (frame_size), got {(H, W)}")
-        ch = self.hidden_channels
-        shape = (B, ch, H, W)
+        shape = (B, self.hidden_channels, H, W)
+        h0 = c0 = None
         if state is not None:
             if len(state) != self.num_layers:
                 raise ValueError(f"state: expected {self.num_layers} (h0, c0) pairs, got {len(state)}")
@@ -260,101 +257,58 @@ class ConvLSTM(_Module):
             for h, c in state:
                 if h.shape != shape or c.shape != shape:
                     raise ValueError(f"state: expected h0 and c0 of shape {shape}, got {h.shape} and {c.shape}")
-        saved, finals = [], []
-        inp = x
-        for layer in range(self.num_layers):
-            p = self._layer_params(layer)
-            cin = inp.shape[2]
-            ax = conv2d(inp.reshape(T * B, cin, H, W), p["ih"], p["b"]).reshape(T, B, 4 * ch, H, W)
-            h, c = (None, np.zeros(shape, self.dtype)) if state is None else state[layer]
-            hs = np.empty((T,) + shape, self.dtype)
-            cs = np.empty((T,) + shape, self.dtype)
-            gates = np.empty((T, B, 4 * ch, H, W), self.dtype) if train else None
-            h_in = []
-            for t in range(T):
-                a = ax[t] if h is None else ax[t] + conv2d(h, p["hh"])
-                h_in.append(h)
-                ai, af, ag, ao = a[:, :ch], a[:, ch:2 * ch], a[:, 2 * ch:3 * ch], a[:, 3 * ch:]
-                if self.peephole:
-                    ai, af = ai + p["ci"] * c, af + p["cf"] * c
-                i, f, g = _sigmoid(ai), _sigmoid(af), np.tanh(ag)
-                c = f * c + i * g
-                o = _sigmoid(ao + p["co"] * c if self.peephole else ao)
-                h = np.ascontiguousarray(o * np.tanh(c))
-                hs[t], cs[t] = h, c
-                if train:
-                    gates[t] = np.concatenate([i, f, g, o], axis=1)
-            finals.append((hs[-1].copy(), cs[-1].copy()))
-            saved.append((inp, h_in, cs, gates))
-            inp = hs
+            h0 = np.ascontiguousarray(np.stack([h for h, _ in state]))
+            c0 = np.ascontiguousarray(np.stack([c for _, c in state]))
+        fwd = getattr(_core, f"convlstm_forward_{_suffix(self.dtype)}")
+        y, h_n, c_n, tape = fwd(x, self._flat_params(), self.hidden_channels, self.kernel_size, self.num_layers,
+                                self.peephole, h0, c0, bool(train))
         if train:
-            c0s = [np.zeros(shape, self.dtype) if state is None else state[layer][1] for layer in range(self.num_layers)]
-            self._saved = (saved, c0s)
-        return inp, finals
+            self._saved = (x.shape, tape)
+        return y, [(h_n[layer], c_n[layer]) for layer in range(self.num_layers)]
 
-    def _layer_params(self, layer):
-        p = {"ih": self.params[f"weight_ih_l{layer}"], "hh": self.params[f"weight_hh_l{layer}"],
-             "b": self.params[f"bias_l{layer}"]}
-        if self.peephole:
-            for gate in "ifo":
-                p[f"c{gate}"] = self.params[f"weight_c{gate}_l{layer}"]
-        return p
+    def _flat_params(self) -> List[np.ndarray]:
+        """Per layer [weight_ih, weight_hh, bias, weight_ci, weight_cf, weight_co] (empty without peepholes)."""
+        empty = np.empty(0, self.dtype)
+        out = []
+        for layer in range(self.num_layers):
+            for name in ("weight_ih", "weight_hh", "bias", "weight_ci", "weight_cf", "weight_co"):
+                p = self.params.get(f"{name}_l{layer}", empty)
+                out.append(np.ascontiguousarray(p, dtype=self.dtype))
+        return out
 
-    def backward(self, grad_output, grad_state=None):
+    def backward(self, grad_output, grad_state=None, input_grad: bool = True):
         """Adds the parameter gradients of ``sum(grad_output * y) + sum(dh_n * h_n + dc_n * c_n)`` to ``grads``.
 
         grad_output: (T, B, Ch, H, W); grad_state: optional list of (dh_n, dc_n) per layer. Returns
-        ``(dx, [(dh0, dc0) per layer])``.
+        ``(dx, [(dh0, dc0) per layer])``; ``dx`` is None with ``input_grad=False`` (which skips its
+        computation, as when the input needs no gradient).
         """
         if self._saved is None:
             raise RuntimeError("backward: call forward(..., train=True) first")
-        saved, c0s = self._saved
+        x_shape, tape = self._saved
+        T, B, _, H, W = x_shape
+        ch = self.hidden_channels
         dy = _same("grad_output", grad_output, self.dtype)
-        T = len(saved[0][1])
-        B, ch, H, W = c0s[0].shape
         if dy.shape != (T, B, ch, H, W):
             raise ValueError(f"grad_output: expected shape {(T, B, ch, H, W)}, got {dy.shape}")
-        dstates = [None] * self.num_layers
-        for layer in range(self.num_layers - 1, -1, -1):
-            p = self._layer_params(layer)
-            inp, h_in, cs, gates = saved[layer]
-            if grad_state is not None:
-                dh = np.array(grad_state[layer][0], dtype=self.dtype)
-                dc = np.array(grad_state[layer][1], dtype=self.dtype)
-            else:
-                dh = np.zeros((B, ch, H, W), self.dtype)
-                dc = np.zeros_like(dh)
-            da_all = np.empty((T, B, 4 * ch, H, W), self.dtype)
-            for t in range(T - 1, -1, -1):
-                dh = dh + dy[t]
-                i, f, g, o = (gates[t][:, k * ch:(k + 1) * ch] for k in range(4))
-                c = cs[t]
-                c_prev = cs[t - 1] if t > 0 else c0s[layer]
-                tc = np.tanh(c)
-                dao = dh * tc * o * (1 - o)
-                dc = dc + dh * o * (1 - tc * tc)
-                if self.peephole:
-                    dc = dc + dao * p["co"]
-                    self.grads[f"weight_co_l{layer}"] += np.sum(dao * c, axis=0)
-                dai = dc * g * i * (1 - i)
-                daf = dc * c_prev * f * (1 - f)
-                dag = dc * i * (1 - g * g)
-                dc = dc * f
-                if self.peephole:
-                    dc = dc + dai * p["ci"] + daf * p["cf"]
-                    self.grads[f"weight_ci_l{layer}"] += np.sum(dai * c_prev, axis=0)
-                    self.grads[f"weight_cf_l{layer}"] += np.sum(daf * c_prev, axis=0)
-                da = np.concatenate([dai, daf, dag, dao], axis=1)
-                da_all[t] = da
-                if h_in[t] is not None:
-                    dh, dw, _ = conv2d_backward(h_in[t], p["hh"], da)
-                    self.grads[f"weight_hh_l{layer}"] += dw
-                else:
-                    dh = np.zeros_like(dh)
-            cin = inp.shape[2]
-            dinp, dw, db = conv2d_backward(inp.reshape(T * B, cin, H, W), p["ih"], da_all.reshape(T * B, 4 * ch, H, W))
-            self.grads[f"weight_ih_l{layer}"] += dw
-            self.grads[f"bias_l{layer}"] += db
-            dstates[layer] = (dh, dc)
-            dy = dinp.reshape(T, B, cin, H, W)
-        return dy, dstates
+        dh_n = dc_n = None
+        if grad_state is not None:
+            if len(grad_state) != self.num_layers:
+                raise ValueError(f"grad_state: expected {self.num_layers} (dh_n, dc_n) pairs, got {len(grad_state)}")
+            shape = (B, ch, H, W)
+            pairs = [(_same("dh_n", h, self.dtype), _same("dc_n", c, self.dtype)) for h, c in grad_state]
+            for h, c in pairs:
+                if h.shape != shape or c.shape != shape:
+                    raise ValueError(f"grad_state: expected arrays of shape {shape}, got {h.shape} and {c.shape}")
+            dh_n = np.ascontiguousarray(np.stack([h for h, _ in pairs]))
+            dc_n = np.ascontiguousarray(np.stack([c for _, c in pairs]))
+        bwd = getattr(_core, f"convlstm_backward_{_suffix(self.dtype)}")
+        dx, dh0, dc0, grads = bwd(list(x_shape), self._flat_params(), ch, self.kernel_size, self.num_layers,
+                                  self.peephole, tape, dy, dh_n, dc_n, bool(input_grad))
+        names = ("weight_ih", "weight_hh", "bias", "weight_ci", "weight_cf", "weight_co")
+        for layer in range(self.num_layers):
+            for k, name in enumerate(names):
+                key = f"{name}_l{layer}"
+                if key in self.grads:
+                    self.grads[key] += grads[6 * layer + k]
+        return dx, [(dh0[layer], dc0[layer]) for layer in range(self.num_layers)]

@@ -4,6 +4,7 @@
 use pyo3::prelude::*;
 
 pub mod convert;
+mod convlstm;
 mod errors;
 mod jordan;
 mod layers;
@@ -92,5 +93,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     simd::register(m)?;
     time_cells::register(m)?;
     jordan::register(m)?;
+    convlstm::register(m)?;
     Ok(())
 }

@@ -4,4 +4,5 @@
 //! layers.
 
 pub mod conv;
+pub mod convlstm;
 pub mod tree;
