@@ -46,11 +46,45 @@ const X_C: usize = 8;
 const TANH_C: usize = 9;
 const RSTD: usize = 10;
 
+/// `sum_j f(v_j)` in eight interleaved partial sums (the loop vectorises; fixed order).
+#[inline(always)]
+fn sum_by<T: Float>(v: &[T], f: impl Fn(T) -> T) -> T {
+    let mut acc = [T::ZERO; 8];
+    let mut chunks = v.chunks_exact(8);
+    for c in &mut chunks {
+        for l in 0..8 {
+            acc[l] += f(c[l]);
+        }
+    }
+    let mut sum = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for &a in chunks.remainder() {
+        sum += f(a);
+    }
+    sum
+}
+
+/// `sum_j a_j b_j` in eight interleaved partial sums (as `sum_by`).
+#[inline(always)]
+fn dot<T: Float>(a: &[T], b: &[T]) -> T {
+    let mut acc = [T::ZERO; 8];
+    let (mut ca, mut cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let mut sum = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (&x, &y) in ca.remainder().iter().zip(cb.remainder()) {
+        sum += x * y;
+    }
+    sum
+}
+
 /// `v` normalised in place (`(v - mean) / sqrt(var + eps)`); returns `1 / sqrt(var + eps)`.
 pub(super) fn normalize<T: Float>(v: &mut [T]) -> T {
     let n = T::from_f64(v.len() as f64);
-    let mean = v.iter().fold(T::ZERO, |s, &a| s + a) / n;
-    let var = v.iter().fold(T::ZERO, |s, &a| s + (a - mean) * (a - mean)) / n;
+    let mean = sum_by(v, |a| a) / n;
+    let var = sum_by(v, |a| (a - mean) * (a - mean)) / n;
     let rstd = T::ONE / (var + T::from_f64(EPS)).sqrt();
     for a in v.iter_mut() {
         *a = (*a - mean) * rstd;
@@ -70,17 +104,15 @@ pub(super) fn normalize_backward<T: Float>(
     dx: &mut [T],
 ) {
     let n = T::from_f64(dy.len() as f64);
-    let (mut m1, mut m2) = (T::ZERO, T::ZERO);
     for j in 0..dy.len() {
         dgain[j] += dy[j] * xh[j];
         dbias[j] += dy[j];
-        let d = dy[j] * gain[j];
-        m1 += d;
-        m2 += d * xh[j];
+        dx[j] = dy[j] * gain[j];
     }
-    let (m1, m2) = (m1 / n, m2 / n);
+    let m1 = sum_by(dx, |d| d) / n;
+    let m2 = dot(dx, xh) / n;
     for j in 0..dy.len() {
-        dx[j] = rstd * (dy[j] * gain[j] - m1 - xh[j] * m2);
+        dx[j] = rstd * (dx[j] - m1 - xh[j] * m2);
     }
 }
 
