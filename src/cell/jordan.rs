@@ -184,8 +184,12 @@ fn rows2<T: Float>(
     }
 }
 
+/// `y` `(T, B, O)`, the final `y` `(B, O)` and, in training, the cache.
+pub type Forward<T> = (Vec<T>, Vec<T>, Option<JordanCache<T>>);
+
 /// Forward over `x` `(T, B, I)`: returns `y` `(T, B, O)` (zero past each
 /// length), the final `y` of every sequence `(B, O)`, and with `train` the cache.
+#[allow(clippy::too_many_arguments)]
 pub fn forward<T: Float>(
     spec: &JordanSpec,
     params: &[&[T]],
@@ -195,7 +199,7 @@ pub fn forward<T: Float>(
     y0: Option<&[T]>,
     lengths: Option<&[usize]>,
     train: bool,
-) -> Result<(Vec<T>, Vec<T>, Option<JordanCache<T>>)> {
+) -> Result<Forward<T>> {
     spec.validate(params, "params")?;
     let (i, o) = (spec.input, spec.output);
     if t == 0 {
@@ -242,6 +246,8 @@ pub fn forward<T: Float>(
 
 /// Training only: the packed input, hidden activations and previous outputs.
 type Kept<T> = (Vec<T>, Vec<T>, Vec<T>);
+/// Packed outputs, final outputs (sorted) and what training keeps.
+type RunOut<T> = (Vec<T>, Vec<T>, Option<Kept<T>>);
 
 fn run_forward<T: Float>(
     spec: &JordanSpec,
@@ -250,7 +256,7 @@ fn run_forward<T: Float>(
     pk: &Packing,
     y0: Option<&[T]>,
     train: bool,
-) -> Result<(Vec<T>, Vec<T>, Option<Kept<T>>)> {
+) -> Result<RunOut<T>> {
     let (i, h, o) = (spec.input, spec.hidden, spec.output);
     let (w_ih, w_hy, b_h, w_yh, b_y) = (params[0], params[1], params[2], params[3], params[4]);
     let (b, rows) = (pk.batch(), pk.rows());

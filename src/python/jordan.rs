@@ -177,8 +177,8 @@ fn backward_t<'py, T: Element + Float>(
     let (dx, dy0) = py.detach(|| {
         crate::interrupt::watched(|| jordan::backward(&ps, cache, dys, dyns, &mut gs, input_grad))
     })?;
-    let i = if t * b == 0 { 0 } else { dx.len() / (t * b) };
-    let o = if b == 0 { 0 } else { dy0.len() / b };
+    let i = dx.len().checked_div(t * b).unwrap_or(0);
+    let o = dy0.len().checked_div(b).unwrap_or(0);
     let dx = if input_grad { Some(to_numpy(py, dx, &[t, b, i])?.into_any()) } else { None };
     Ok((dx, to_numpy(py, dy0, &[b, o])?.into_any()))
 }
