@@ -3,7 +3,7 @@
 PYTHON ?= python
 CARGO ?= cargo
 
-.PHONY: test test-rust test-python develop bench lint fmt wheel docs test-simd
+.PHONY: test test-rust test-python develop bench lint fmt wheel docs test-simd stubtest
 
 test: test-rust test-python
 
@@ -28,6 +28,11 @@ lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) clippy --all-targets --features python -- -D warnings
 	$(PYTHON) -m ruff check $(wildcard python tests benches examples)
+	$(MAKE) stubtest
+
+# The type stubs of the compiled extension against the installed module (mypy's stubtest).
+stubtest:
+	$(PYTHON) -m mypy.stubtest rnnrs._core --allowlist .ci/stubtest-allowlist
 
 fmt:
 	$(CARGO) fmt

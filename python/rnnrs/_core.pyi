@@ -1,7 +1,9 @@
 """Type stubs for the compiled extension `rnnrs._core`."""
 
 from collections.abc import Sequence
-from typing import Optional, Tuple
+from typing import Optional, Tuple, final
+
+from typing_extensions import Self, disjoint_base
 
 import numpy as np
 import numpy as _np
@@ -38,6 +40,8 @@ def _embedding_backward_f32(indices: _np.ndarray, dy: _np.ndarray, grad_weight: 
 def _embedding_backward_f64(indices: _np.ndarray, dy: _np.ndarray, grad_weight: _np.ndarray, padding_idx: Optional[int] = None) -> None: ...
 
 # --- core ---
+@final
+@disjoint_base
 class RnnContext:
     """What a training `rnn_forward` keeps for `rnn_backward` (opaque)."""
 
@@ -203,9 +207,11 @@ def rtrl_set_memory_limit(bytes: int) -> None: ...
 def rtrl_get_memory_limit() -> int: ...
 def rtrl_sensitivity_bytes(mode: str, method: str, dtype: str, input_size: int, hidden_size: int, batch: int) -> int: ...
 
+@final
+@disjoint_base
 class RtrlState:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         mode: str,
         method: str,
         dtype: str,
@@ -214,7 +220,7 @@ class RtrlState:
         batch: int,
         seed: int = 0,
         memory_limit: int | None = None,
-    ) -> None: ...
+    ) -> Self: ...
     def reset(self, h0: np.ndarray | None = None, c0: np.ndarray | None = None) -> None: ...
     def step(self, params: np.ndarray, x: np.ndarray, dloss_dh: np.ndarray | None = None) -> np.ndarray | None: ...
     def gradient(self, dloss_dh: np.ndarray) -> np.ndarray: ...
@@ -224,11 +230,13 @@ class RtrlState:
     def n_params(self) -> int: ...
 
 # --- seq2seq (rnnrs.seq2seq) ---------------------------------------------------------------
+@final
+@disjoint_base
 class Seq2SeqSpec:
     """A sequence-to-sequence model's variant and sizes; methods run a flat parameter vector."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         cell: str,
         context: str,
         src_vocab: int,
@@ -236,7 +244,7 @@ class Seq2SeqSpec:
         embedding_dim: int,
         hidden_size: int,
         attention_dim: int,
-    ) -> None: ...
+    ) -> Self: ...
     def layout(self) -> list[tuple[str, list[int]]]: ...
     @property
     def size(self) -> int: ...
@@ -291,6 +299,8 @@ def modern_hopfield_backward(
     query: np.ndarray, patterns: np.ndarray, beta: float, attn: np.ndarray, dout: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, float]: ...
 
+@final
+@disjoint_base
 class NtmContext:
     def weightings(self) -> np.ndarray: ...
 
@@ -329,8 +339,8 @@ def tree_backward_f64(
     tree_ptr: np.ndarray, child_ptr: np.ndarray, child_idx: np.ndarray, cell: str, arity: int, hidden_size: int,
     params: list[np.ndarray], x: np.ndarray, cache: list[np.ndarray], grad_h: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
-def conv2d_forward_f32(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray: ...
-def conv2d_forward_f64(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray: ...
+def conv2d_forward_f32(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray: ...
+def conv2d_forward_f64(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray: ...
 def conv2d_backward_f32(
     x: np.ndarray, weight: np.ndarray, grad_output: np.ndarray, need_input_grad: bool
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]: ...
@@ -346,6 +356,8 @@ def lsm_run(
 def simd_path() -> str: ...
 def simd_paths() -> list[str]: ...
 # --- cells with structure in time (clockwork, deep transition) ---
+@final
+@disjoint_base
 class ClockworkContext:
     """What a training `clockwork_forward` keeps for `clockwork_backward` (opaque)."""
 
@@ -358,6 +370,8 @@ def clockwork_backward(
     grads: Sequence[np.ndarray], input_grad: bool = True,
 ) -> tuple[np.ndarray | None, np.ndarray]: ...
 
+@final
+@disjoint_base
 class DeepTransitionContext:
     """What a training `deep_transition_forward` keeps for `deep_transition_backward` (opaque)."""
 
@@ -370,6 +384,8 @@ def deep_transition_backward(
     grads: Sequence[np.ndarray], input_grad: bool = True,
 ) -> tuple[np.ndarray | None, np.ndarray]: ...
 # --- jordan ---
+@final
+@disjoint_base
 class JordanContext:
     """What a training `jordan_forward` keeps for `jordan_backward` (opaque)."""
     @property
