@@ -340,3 +340,16 @@ def lsm_run(
 # --- simd ---
 def simd_path() -> str: ...
 def simd_paths() -> list[str]: ...
+# --- generate ---
+def lm_generate(
+    embedding: np.ndarray,
+    layers: list[tuple[str, list[np.ndarray], int, int, bool, int]],
+    head_weight: np.ndarray,
+    head_bias: np.ndarray | None,
+    states: list[tuple[np.ndarray, np.ndarray | None]],
+    logits: np.ndarray,
+    length: int,
+    temperature: float,
+    top_k: int | None,
+    uniforms: np.ndarray,
+) -> np.ndarray: ...

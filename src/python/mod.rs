@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 
 pub mod convert;
 mod errors;
+mod generate;
 mod layers;
 mod memory;
 mod reservoir;
@@ -88,5 +89,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     memory::register(m)?;
     structure::register(m)?;
     simd::register(m)?;
+    generate::register(m)?;
     Ok(())
 }
