@@ -70,6 +70,11 @@ CHILD = textwrap.dedent(
             return np.isfinite(h["train_loss"][0])
         yield "fit", lambda: rr.train.fit(model, (xf, yf), "mse", opt, epochs=1000, progress=False), usable_after_fit
 
+        lm = rr.Sequential(rr.Embedding(10, 8, seed=0), rr.LSTM(8, 512, seed=1), rr.Linear(512, 10, seed=2))
+        g_ref = rr.generate(lm, [1, 2], 20, seed=0)
+        yield ("generate", lambda: rr.generate(lm, [1, 2], 2_000_000, seed=0),
+               lambda: np.array_equal(rr.generate(lm, [1, 2], 20, seed=0), g_ref))
+
     for name, run, usable in cases():
         print("ready", name, flush=True)
         try:
@@ -106,7 +111,7 @@ def test_ctrl_c_interrupts_long_calls_and_leaves_objects_usable():
         if child.poll() is None:
             child.kill()
     assert set(latencies) == {"layer forward", "layer backward", "reservoir run", "ridge accumulate",
-                              "rtrl gradient", "fit"}
+                              "rtrl gradient", "fit", "generate"}
     print("Ctrl-C latencies (s):", {k: round(v, 3) for k, v in latencies.items()})
     # ~1 s; on an overloaded machine (more runnable jobs than 2x the cores) thread wake-ups lag, allow 3 s.
     limit = 3.0 if os.getloadavg()[0] > 2 * (os.cpu_count() or 1) else 1.5

@@ -29,3 +29,14 @@ def test_step_errors():
         rnnrs.GRU(2, 3, bidirectional=True).step(np.zeros((1, 2), np.float32))
     with pytest.raises(ValueError, match="x_t"):
         rnnrs.GRU(2, 3).step(np.zeros((1, 1, 2), np.float32))
+
+
+@pytest.mark.parametrize("kw", [{"forget_gate": False}, {"coupled": True}])
+def test_lstm_variants_step_with_their_own_cell(kw):
+    layer = rnnrs.LSTM(3, 5, dtype=np.float64, seed=2, **kw)
+    x = np.random.default_rng(3).standard_normal((4, 2, 3))
+    full, _ = layer(x)
+    state = None
+    for t in range(4):
+        y_t, state = layer.step(x[t], state)
+        np.testing.assert_allclose(y_t, full[t], rtol=1e-12, atol=1e-13)

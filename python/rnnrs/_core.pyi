@@ -419,3 +419,16 @@ def convlstm_backward_f64(
     peephole: bool, tape: list[np.ndarray], grad_output: np.ndarray, dh_n: np.ndarray | None,
     dc_n: np.ndarray | None, input_grad: bool,
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, list[np.ndarray]]: ...
+# --- generate ---
+def lm_generate(
+    embedding: np.ndarray,
+    layers: list[tuple[str, list[np.ndarray], int, int, bool, int]],
+    head_weight: np.ndarray,
+    head_bias: np.ndarray | None,
+    states: list[tuple[np.ndarray, np.ndarray | None]],
+    logits: np.ndarray,
+    length: int,
+    temperature: float,
+    top_k: int | None,
+    uniforms: np.ndarray,
+) -> np.ndarray: ...

@@ -445,7 +445,8 @@ class RNNBase:
         """
         if self.bidirectional:
             raise ValueError("step: a bidirectional layer needs the whole sequence; call layer(x) instead")
-        x_t = np.asarray(x_t)
+        if type(x_t) is not np.ndarray:
+            x_t = np.asarray(x_t)
         if x_t.ndim not in (1, 2) or x_t.shape[-1] != self.input_size:
             raise ValueError(f"x_t: expected one step (B, {self.input_size}) or ({self.input_size},), "
                              f"got shape {x_t.shape}")
@@ -455,24 +456,27 @@ class RNNBase:
                 raise TypeError(f"x_t: expected dtype {self.dtype.name} (the layer's), got {x_t.dtype.name}; "
                                 "convert it or pass cast=True")
             x_t = x_t.astype(self.dtype)
-        x = np.ascontiguousarray(x_t.reshape(1, -1, self.input_size))
+        # A view with a time axis of 1 (copied only when not C-contiguous).
+        x = x_t[None, None] if unbatched else x_t[None]
+        if not x.flags.c_contiguous:
+            x = np.ascontiguousarray(x)
         h0, c0 = self._split_hx(hx)
 
         def state(s, arg):
             if s is None:
                 return None
-            s = np.asarray(s)
+            if type(s) is not np.ndarray:
+                s = np.asarray(s)
             if self.cast and s.dtype != self.dtype:
                 s = s.astype(self.dtype)
             if unbatched and s.ndim == 2:
                 s = s[:, None, :]
             elif unbatched:
                 raise ValueError(f"{arg}: expected (num_layers, hidden) for an unbatched step, got {s.shape}")
-            return np.ascontiguousarray(s)
+            return s if s.flags.c_contiguous else np.ascontiguousarray(s)
 
-        mode = self._cell_mode
         y, h_n, c_n, _ = _core.rnn_forward(
-            mode, x, list(self._params.values()), state(h0, "h0"), state(c0, "c0"),
+            self._cell_mode, x, list(self._params.values()), state(h0, "h0"), state(c0, "c0"),
             hidden_size=self.hidden_size, num_layers=self.num_layers, bias=self.bias, proj_size=self.proj_size)
         if unbatched:
             y, h_n = y[0, 0], h_n[:, 0]

@@ -835,8 +835,14 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
             match split_rows(n) {
                 None => rows.backward(cell, d, p, &w_rec, dy_ld, dy_off, &own),
                 Some(at) => {
-                    let (r0, r1) =
-                        rows.split(at, d, C::EXTRA, dy_ld, [gi, gd, if gather { gr } else { 0 }], &mut down1[..]);
+                    let (r0, r1) = rows.split(
+                        at,
+                        d,
+                        C::EXTRA,
+                        dy_ld,
+                        [gi, gd, if gather { gr } else { 0 }],
+                        &mut down1[..],
+                    );
                     if d.serial {
                         r0.backward(cell, d, p, &w_rec, dy_ld, dy_off, &own);
                         r1.backward(cell, d, p, &w_rec, dy_ld, dy_off, &own);

@@ -21,7 +21,8 @@ pub use crate::cell::Mode;
 use crate::cell::{with_cell, Cell};
 use crate::error::{checked_size, try_zeros};
 use crate::{Error, Float, Result};
-use direction::{Dims, DirBackward, DirForward, DirGrads, DirParams};
+pub(crate) use direction::DirParams;
+use direction::{Dims, DirBackward, DirForward, DirGrads};
 use packing::Packing;
 
 /// Shape and options of a (stacked, possibly bidirectional) recurrent layer.
@@ -78,7 +79,7 @@ impl RnnSpec {
             self.hidden_size
         }
     }
-    fn layer_input(&self, layer: usize) -> usize {
+    pub(crate) fn layer_input(&self, layer: usize) -> usize {
         if layer == 0 {
             self.input_size
         } else {
@@ -141,7 +142,7 @@ impl RnnSpec {
             g: self.mode.gates(),
         }
     }
-    fn check_params<T>(&self, params: &[&[T]], arg: &str) -> Result<()> {
+    pub(crate) fn check_params<T>(&self, params: &[&[T]], arg: &str) -> Result<()> {
         let shapes = self.param_shapes();
         if params.len() != shapes.len() {
             return Err(Error::shape(arg, format!("expected {} arrays, got {}", shapes.len(), params.len())));
@@ -157,7 +158,7 @@ impl RnnSpec {
         }
         Ok(())
     }
-    fn dir_params<'a, T>(&self, params: &[&'a [T]], layer: usize, dir: usize) -> DirParams<'a, T> {
+    pub(crate) fn dir_params<'a, T>(&self, params: &[&'a [T]], layer: usize, dir: usize) -> DirParams<'a, T> {
         let k = self.params_per_dir();
         let p = &params[(layer * self.num_directions() + dir) * k..][..k];
         let (p, own) = p.split_at(k - self.mode.own_params().len());

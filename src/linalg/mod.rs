@@ -14,7 +14,7 @@
 pub mod packed_f32;
 mod small;
 
-pub use small::{mul_nn, mul_nt};
+pub use small::{mul_nn, mul_nt, vec_mul_nn};
 
 use crate::float::Float;
 use faer::linalg::matmul::matmul;

@@ -38,13 +38,69 @@ fn dot<T: Float>(a: &[T], b: &[T]) -> T {
     s
 }
 
+/// `dot(a, b_r)` for four rows `b_r` at once: each `a` chunk is loaded once
+/// for the four, and the four accumulator chains overlap. Every row's sum
+/// is formed exactly as `dot` forms it (same bits).
+#[inline(always)]
+fn dot4<T: Float>(a: &[T], b0: &[T], b1: &[T], b2: &[T], b3: &[T]) -> [T; 4] {
+    let (mut a0, mut a1, mut a2, mut a3) = ([T::ZERO; 8], [T::ZERO; 8], [T::ZERO; 8], [T::ZERO; 8]);
+    let chunks = a
+        .chunks_exact(8)
+        .zip(b0.chunks_exact(8))
+        .zip(b1.chunks_exact(8))
+        .zip(b2.chunks_exact(8))
+        .zip(b3.chunks_exact(8));
+    for ((((x, y0), y1), y2), y3) in chunks {
+        for l in 0..8 {
+            a0[l] += x[l] * y0[l];
+        }
+        for l in 0..8 {
+            a1[l] += x[l] * y1[l];
+        }
+        for l in 0..8 {
+            a2[l] += x[l] * y2[l];
+        }
+        for l in 0..8 {
+            a3[l] += x[l] * y3[l];
+        }
+    }
+    let full = a.len() - a.len() % 8;
+    let mut out = [T::ZERO; 4];
+    for ((o, v), br) in out.iter_mut().zip([a0, a1, a2, a3]).zip([b0, b1, b2, b3]) {
+        let mut s = ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
+        for p in full..a.len() {
+            s += a[p] * br[p];
+        }
+        *o = s;
+    }
+    out
+}
+
 /// The plain loops of the small path. `#[inline(always)]` so that the AVX2
 /// entry points below get them compiled with wider vectors; the explicit
 /// accumulator lanes fix the summation order, so both builds give the same bits.
 #[inline(always)]
 fn small_nt<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: usize, accumulate: bool) {
+    if k == 0 {
+        if !accumulate {
+            c[..m * n].fill(T::ZERO);
+        }
+        return;
+    }
     for (crow, arow) in c.chunks_exact_mut(n).zip(a.chunks_exact(k)).take(m) {
-        for (cv, brow) in crow.iter_mut().zip(b.chunks_exact(k)) {
+        // Four rows of `B` at a time (a mat-vec is bound by the accumulator chains otherwise).
+        let mut quads = crow.chunks_exact_mut(4).zip(b.chunks_exact(4 * k));
+        for (c4, b4) in &mut quads {
+            let (b0, rest) = b4.split_at(k);
+            let (b1, rest) = rest.split_at(k);
+            let (b2, b3) = rest.split_at(k);
+            let d = dot4(arow, b0, b1, b2, b3);
+            for (cv, dv) in c4.iter_mut().zip(d) {
+                *cv = if accumulate { *cv + dv } else { dv };
+            }
+        }
+        let done = n - n % 4;
+        for (cv, brow) in crow[done..].iter_mut().zip(b[done * k..].chunks_exact(k)) {
             let d = dot(arow, brow);
             *cv = if accumulate { *cv + d } else { d };
         }
@@ -146,6 +202,26 @@ pub fn mul_nt<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: us
     small_nt(c, a, b, m, k, n, accumulate)
 }
 
+/// `c (n) (+)= a (k) · B` with `B` row-major `(k, n)`: a mat-vec on the
+/// plain register-blocked loops whatever its size (no general GEMM set-up
+/// and packing: per-token generation). Fastest with `n` a multiple of 64
+/// or small (one block of columns kept in registers while `B` streams).
+pub fn vec_mul_nn<T: Float>(c: &mut [T], a: &[T], b: &[T], k: usize, n: usize, accumulate: bool) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: AVX-512F support was just checked.
+        unsafe { avx2::small_nn_512(c, a, b, 1, k, n, accumulate) };
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 support was just checked.
+        unsafe { avx2::small_nn(c, a, b, 1, k, n, accumulate) };
+        return;
+    }
+    small_nn(c, a, b, 1, k, n, accumulate)
+}
+
 /// `C (m, n) (+)= A (m, k) · B` with `B` stored row-major as `(k, n)`.
 pub fn mul_nn<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: usize, accumulate: bool) {
     if !is_small(m, n, k) {
@@ -185,6 +261,12 @@ mod tests {
         small_nt(&mut c1, &a, &b, m, k, n, true);
         mul_nt(&mut c2, &a, &b, m, k, n, true);
         assert_eq!(c1, c2);
+        // Four rows at a time: each element is still `dot`'s sum, bit for bit.
+        for i in 0..m {
+            for j in 0..n {
+                assert_eq!(c1[i * n + j], 0.5 + dot(&a[i * k..(i + 1) * k], &b[j * k..(j + 1) * k]));
+            }
+        }
         let (mut c1, mut c2) = (vec![0.0; m * k], vec![0.0; m * k]);
         small_nn(&mut c1, &a, &b, m, n, k, false);
         mul_nn(&mut c2, &a, &b, m, n, k, false);
@@ -196,6 +278,14 @@ mod tests {
         let mut c2 = c1.clone();
         small_nn(&mut c1, &a, &b, m, k, n, true);
         mul_nn(&mut c2, &a, &b, m, k, n, true);
+        assert_eq!(c1, c2);
+        // A mat-vec above the small-product size: the same loops, the same bits.
+        let (k, n) = (300, 260);
+        let (a, b) = (data(k, 0.3), data(k * n, 0.7));
+        let mut c1 = data(n, 0.2);
+        let mut c2 = c1.clone();
+        small_nn(&mut c1, &a, &b, 1, k, n, true);
+        vec_mul_nn(&mut c2, &a, &b, k, n, true);
         assert_eq!(c1, c2);
     }
 

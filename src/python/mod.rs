@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 pub mod convert;
 mod convlstm;
 mod errors;
+mod generate;
 mod jordan;
 mod layers;
 mod memory;
@@ -94,5 +95,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     time_cells::register(m)?;
     jordan::register(m)?;
     convlstm::register(m)?;
+    generate::register(m)?;
     Ok(())
 }

@@ -24,6 +24,7 @@ pub mod attention;
 pub mod decode;
 pub mod decoder;
 pub mod encoder;
+pub mod generate;
 
 #[cfg(test)]
 mod tests;
