@@ -5,15 +5,17 @@
 //! the same sequence computed alone, bit for bit, and neither depends on the
 //! thread count.
 //!
-//! The order ("8-accumulator contract"): entry `e` of a row (in stored order)
-//! goes to accumulator `e % 8`, each accumulator summing its entries in
-//! order; the result is `((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7))`.
-//! On the vector paths (float64 on AVX-512, AVX2 or NEON: one kernel source,
-//! `vec` below, the 8 accumulators held in 1, 2 or 4 vectors) every
-//! accumulation is a fused multiply-add, so these paths give the same bits;
-//! the portable path (float32, `RNNRS_SIMD=scalar`) multiplies and adds
-//! separately. Which path runs is fixed per element type and process, so
-//! the single and batched kernels always agree.
+//! The order ("4-accumulator contract"): entry `e` of a row (in stored order)
+//! goes to accumulator `e % 4`, each accumulator summing its entries in
+//! order; the result is `(a0 + a2) + (a1 + a3)`. Four accumulators are one
+//! 256-bit vector of float64 for a single row (short rows of ~10 entries
+//! fill whole vectors), and leave a batch block of 8 sequences 8 registers of
+//! accumulators on AVX2 (16 registers), so nothing spills. On the vector
+//! paths (float64 on AVX-512, AVX2 or NEON: one kernel source, `vec` below)
+//! every accumulation is a fused multiply-add, so these paths give the same
+//! bits; the portable path (float32, `RNNRS_SIMD=scalar`) multiplies and
+//! adds separately. Which path runs is fixed per element type and process,
+//! so the single and batched kernels always agree.
 
 use crate::error::Result;
 use crate::float::Float;
@@ -22,17 +24,24 @@ use crate::kernels::{run_on, Isa};
 use crate::reservoir::csr::CsrRef;
 use std::any::TypeId;
 
-/// Runs `$body` with `V` the float64 vector type of `$isa` and `N` the
-/// number of those vectors that hold the 8 accumulators, compiled for
-/// `$isa` (an `Isa::Scalar` never gets here; other paths are supported:
-/// `Isa::active()` only returns those).
+/// Runs `$body` compiled for `$isa` with `A` the float64 vector type of
+/// single-row products (`N` of them hold the 4 accumulators) and `V` the one
+/// of batch blocks (`M` of them hold a block's 8 sequences). An
+/// `Isa::Scalar` never gets here; other paths are supported: `Isa::active()`
+/// only returns those.
 macro_rules! on_path {
-    ($isa:expr, $V:ident, $N:ident => $body:expr) => {
+    ($isa:expr, $A:ident, $N:ident, $V:ident, $M:ident => $body:expr) => {
         match $isa {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => {
+                #[allow(dead_code)]
+                type $A = crate::kernels::vector::x86::F64x4;
+                #[allow(dead_code)]
                 type $V = crate::kernels::vector::x86::F64x8;
+                #[allow(dead_code)]
                 const $N: usize = 1;
+                #[allow(dead_code)]
+                const $M: usize = 1;
                 run_on(
                     Isa::Avx512,
                     #[inline(always)]
@@ -41,8 +50,14 @@ macro_rules! on_path {
             }
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => {
+                #[allow(dead_code)]
+                type $A = crate::kernels::vector::x86::F64x4;
+                #[allow(dead_code)]
                 type $V = crate::kernels::vector::x86::F64x4;
-                const $N: usize = 2;
+                #[allow(dead_code)]
+                const $N: usize = 1;
+                #[allow(dead_code)]
+                const $M: usize = 2;
                 run_on(
                     Isa::Avx2,
                     #[inline(always)]
@@ -51,20 +66,35 @@ macro_rules! on_path {
             }
             #[cfg(target_arch = "aarch64")]
             Isa::Neon => {
+                #[allow(dead_code)]
+                type $A = crate::kernels::vector::neon::F64x2;
+                #[allow(dead_code)]
                 type $V = crate::kernels::vector::neon::F64x2;
-                const $N: usize = 4;
+                #[allow(dead_code)]
+                const $N: usize = 2;
+                #[allow(dead_code)]
+                const $M: usize = 4;
                 $body
             }
             _ => {
+                #[allow(dead_code)]
+                type $A = crate::kernels::vector::scalar::F64x1;
+                #[allow(dead_code)]
                 type $V = crate::kernels::vector::scalar::F64x1;
-                const $N: usize = 8;
+                #[allow(dead_code)]
+                const $N: usize = 4;
+                #[allow(dead_code)]
+                const $M: usize = 8;
                 $body
             }
         }
     };
 }
 
-/// Accumulators per row, and sequences per batch block.
+/// Accumulators per row (the contract above).
+pub const ACCS: usize = 4;
+
+/// Sequences per batch block.
 pub const LANES: usize = 8;
 
 /// A validated CSR matrix with the row kernels for its element type.
@@ -96,12 +126,10 @@ fn as_f64_mut<T: 'static>(s: &mut [T]) -> Option<&mut [f64]> {
     }
 }
 
-/// `((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7))`.
+/// `(a0 + a2) + (a1 + a3)`.
 #[inline(always)]
-fn reduce8<T: Float>(a: &[T; LANES]) -> T {
-    let t = [a[0] + a[4], a[1] + a[5], a[2] + a[6], a[3] + a[7]];
-    let u = [t[0] + t[2], t[1] + t[3]];
-    u[0] + u[1]
+fn reduce4<T: Float>(a: &[T; ACCS]) -> T {
+    (a[0] + a[2]) + (a[1] + a[3])
 }
 
 impl<'a, T: Float> RowKernel<'a, T> {
@@ -128,6 +156,17 @@ impl<'a, T: Float> RowKernel<'a, T> {
         self.csr
     }
 
+    /// Blocks of `LANES` sequences `dot_blocks` should take at once: as many
+    /// as keep their accumulators in registers (2 with 32 vector registers
+    /// of 8 float64, else 1). Any choice gives the same results.
+    pub fn blocks_per_pass(&self) -> usize {
+        #[cfg(target_arch = "x86_64")]
+        if self.isa == Isa::Avx512 {
+            return 2;
+        }
+        1
+    }
+
     #[inline(always)]
     fn row(&self, r: usize) -> (&'a [i32], &'a [T]) {
         self.csr.row(r)
@@ -141,7 +180,7 @@ impl<'a, T: Float> RowKernel<'a, T> {
         if self.isa != Isa::Scalar {
             if let (Some(v), Some(xv)) = (as_f64(val), as_f64(x)) {
                 // SAFETY: `new` validated 0 <= idx < cols <= x.len().
-                let d = on_path!(self.isa, V, N => unsafe { vec::row_dot::<V, N>(idx, v, xv) });
+                let d = on_path!(self.isa, A, N, V, M => unsafe { vec::row_dot::<A, N>(idx, v, xv) });
                 return T::from_f64(d);
             }
         }
@@ -157,7 +196,7 @@ impl<'a, T: Float> RowKernel<'a, T> {
         if self.isa != Isa::Scalar {
             if let (Some(v0), Some(v1), Some(xv)) = (as_f64(r0.1), as_f64(r1.1), as_f64(x)) {
                 // SAFETY: as in `dot`.
-                let d = on_path!(self.isa, V, N => unsafe { vec::row_dot2::<V, N>([(r0.0, v0), (r1.0, v1)], xv) });
+                let d = on_path!(self.isa, A, N, V, M => unsafe { vec::row_dot2::<A, N>([(r0.0, v0), (r1.0, v1)], xv) });
                 return [T::from_f64(d[0]), T::from_f64(d[1])];
             }
         }
@@ -173,7 +212,7 @@ impl<'a, T: Float> RowKernel<'a, T> {
             let c = self.csr;
             if let (Some(v), Some(xv), Some(o)) = (as_f64(c.data), as_f64(x), as_f64_mut(out)) {
                 // SAFETY: as in `dot`; rows checked above.
-                on_path!(self.isa, V, N => unsafe { vec::rows_into::<V, N>(c.indptr, c.indices, v, first, xv, o) });
+                on_path!(self.isa, A, N, V, M => unsafe { vec::rows_into::<A, N>(c.indptr, c.indices, v, first, xv, o) });
                 return;
             }
         }
@@ -204,7 +243,8 @@ impl<'a, T: Float> RowKernel<'a, T> {
                 let xf: [&[f64]; NB] = std::array::from_fn(|b| as_f64(xs[b]).unwrap_or(&[]));
                 let mut out = [[T::ZERO; LANES]; NB];
                 // SAFETY: validated indices, block lengths checked above.
-                let d = on_path!(self.isa, V, N => unsafe { vec::row_dot_blocks::<V, N, NB>(idx, v, xf) });
+                let d =
+                    on_path!(self.isa, A, N, V, M => unsafe { vec::row_dot_blocks::<V, M, NB>(idx, v, xf) });
                 for (o, db) in out.iter_mut().zip(&d) {
                     if let Some(of) = as_f64_mut(o) {
                         of.copy_from_slice(db);
@@ -220,18 +260,18 @@ impl<'a, T: Float> RowKernel<'a, T> {
 /// Portable single product (bounds-checked), in the contract's order.
 #[inline(always)]
 fn portable_dot<T: Float>(idx: &[i32], val: &[T], x: &[T]) -> T {
-    let mut a = [T::ZERO; LANES];
-    let (ic, vc) = (idx.chunks_exact(LANES), val.chunks_exact(LANES));
+    let mut a = [T::ZERO; ACCS];
+    let (ic, vc) = (idx.chunks_exact(ACCS), val.chunks_exact(ACCS));
     let (it, vt) = (ic.remainder(), vc.remainder());
     for (c, v) in ic.zip(vc) {
-        for l in 0..LANES {
-            a[l] += v[l] * x[c[l] as usize];
+        for k in 0..ACCS {
+            a[k] += v[k] * x[c[k] as usize];
         }
     }
-    for (l, (&c, &v)) in it.iter().zip(vt).enumerate() {
-        a[l] += v * x[c as usize];
+    for (k, (&c, &v)) in it.iter().zip(vt).enumerate() {
+        a[k] += v * x[c as usize];
     }
-    reduce8(&a)
+    reduce4(&a)
 }
 
 /// Portable batched product (bounds-checked), in the contract's order.
@@ -242,9 +282,9 @@ fn portable_dot_blocks<T: Float, const NB: usize>(
     xs: [&[T]; NB],
 ) -> [[T; LANES]; NB] {
     // acc[b][k][l]: block b, accumulator k, sequence lane l.
-    let mut acc = [[[T::ZERO; LANES]; LANES]; NB];
+    let mut acc = [[[T::ZERO; LANES]; ACCS]; NB];
     for (e, (&c, &v)) in idx.iter().zip(val).enumerate() {
-        let k = e % LANES;
+        let k = e % ACCS;
         let c = c as usize * LANES;
         for b in 0..NB {
             let col = &xs[b][c..c + LANES];
@@ -253,102 +293,96 @@ fn portable_dot_blocks<T: Float, const NB: usize>(
             }
         }
     }
-    std::array::from_fn(|b| std::array::from_fn(|l| reduce8(&std::array::from_fn(|k| acc[b][k][l]))))
+    std::array::from_fn(|b| std::array::from_fn(|l| reduce4(&std::array::from_fn(|k| acc[b][k][l]))))
 }
 
-/// The float64 vector kernels, one source for every path: the 8
-/// accumulators of the contract are `N` vectors of `V` (`N * V::LANES == 8`),
-/// entry `e` of a row in lane `e % 8`.
+/// The float64 vector kernels, one source for every path: the 4
+/// accumulators of a single row are `N` vectors of `A` (`N * A::LANES == 4`),
+/// entry `e` of a row in lane `e % 4`; a batch block's 8 sequences are `M`
+/// vectors of `V`, with 4 accumulators each.
 mod vec {
-    use super::LANES;
+    use super::{ACCS, LANES};
     use crate::kernels::vector::Vector;
 
-    /// `x[idx[e..e + LANES]]` as one vector, by scalar loads and inserts
+    /// `x[idx[e..e + A::LANES]]` as one vector, by scalar loads and inserts
     /// (measured ~20% faster than `vgatherdpd` on Zen 5).
     ///
     /// # Safety
-    /// `e + LANES <= idx.len()`, indices inside x.
+    /// `e + A::LANES <= idx.len()`, indices inside x.
     #[inline(always)]
-    unsafe fn gather<V: Vector<Elem = f64>>(ip: *const i32, xp: *const f64, e: usize) -> V {
+    unsafe fn gather<A: Vector<Elem = f64>>(ip: *const i32, xp: *const f64, e: usize) -> A {
         // SAFETY: by the caller's guarantee.
-        V::from_fn(|k| unsafe { *xp.add(*ip.add(e + k) as usize) })
+        A::from_fn(|k| unsafe { *xp.add(*ip.add(e + k) as usize) })
     }
 
-    /// The 8 accumulators as an array.
+    /// `(a0 + a2) + (a1 + a3)` of the accumulators.
     #[inline(always)]
-    fn lanes<V: Vector<Elem = f64>, const N: usize>(acc: &[V; N]) -> [f64; LANES] {
-        debug_assert_eq!(N * V::LANES, LANES);
-        let mut a = [0.0f64; LANES];
+    fn reduce<A: Vector<Elem = f64>, const N: usize>(acc: &[A; N]) -> [f64; ACCS] {
+        debug_assert_eq!(N * A::LANES, ACCS);
+        let mut a = [0.0f64; ACCS];
         for (j, v) in acc.iter().enumerate() {
-            // SAFETY: `a` holds N * LANES(V) = 8 values.
-            unsafe { v.store(a.as_mut_ptr().add(j * V::LANES)) };
+            // SAFETY: `a` holds N * LANES(A) = 4 values.
+            unsafe { v.store(a.as_mut_ptr().add(j * A::LANES)) };
         }
         a
     }
 
-    /// `((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7))`.
-    #[inline(always)]
-    fn reduce(a: &[f64; LANES]) -> f64 {
-        ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]))
-    }
-
-    /// Adds the last `len - e < 8` entries to accumulators `0..len - e`
+    /// Adds the last `len - e < 4` entries to accumulators `0..len - e`
     /// (one lane at a time, with the rounding of the vector `mul_add`),
-    /// then the contract's final sum. Element by element because rows are
-    /// short: a masked gather and a vector reduction cost more.
+    /// then the contract's final sum.
     ///
     /// # Safety
-    /// `e <= len <= e + 8`, lengths of idx and val >= len, indices inside x.
+    /// `e <= len <= e + 4`, lengths of idx and val >= len, indices inside x.
     #[inline(always)]
-    unsafe fn finish<V: Vector<Elem = f64>, const N: usize>(
-        acc: &[V; N],
+    unsafe fn finish<A: Vector<Elem = f64>, const N: usize>(
+        acc: &[A; N],
         idx: &[i32],
         val: &[f64],
         xp: *const f64,
         e: usize,
         len: usize,
     ) -> f64 {
-        let mut a = lanes(acc);
+        let mut a = reduce(acc);
         for (k, (&c, &v)) in idx[e..len].iter().zip(&val[e..len]).enumerate() {
             // SAFETY: the index points inside x.
-            a[k] = V::mul_add_lane(v, unsafe { *xp.add(c as usize) }, a[k]);
+            a[k] = A::mul_add_lane(v, unsafe { *xp.add(c as usize) }, a[k]);
         }
-        reduce(&a)
+        (a[0] + a[2]) + (a[1] + a[3])
     }
 
-    /// One block of 8 entries starting at `e` into the accumulators.
+    /// One group of 4 entries starting at `e` into the accumulators.
     ///
     /// # Safety
-    /// `e + 8 <= len` of both idx and val; indices inside x.
+    /// `e + 4 <= len` of both idx and val; indices inside x.
     #[inline(always)]
-    unsafe fn step<V: Vector<Elem = f64>, const N: usize>(
-        acc: &mut [V; N],
+    unsafe fn step<A: Vector<Elem = f64>, const N: usize>(
+        acc: &mut [A; N],
         ip: *const i32,
         vp: *const f64,
         xp: *const f64,
         e: usize,
     ) {
         for (j, a) in acc.iter_mut().enumerate() {
-            let o = e + j * V::LANES;
+            let o = e + j * A::LANES;
             // SAFETY: the caller's guarantee.
-            unsafe { *a = V::load(vp.add(o)).mul_add(gather::<V>(ip, xp, o), *a) };
+            unsafe { *a = A::load(vp.add(o)).mul_add(gather::<A>(ip, xp, o), *a) };
         }
     }
 
     /// Single product.
     ///
     /// # Safety
-    /// Every index in `0..x.len()`; `idx.len() == val.len()`; runs on `V`'s path.
+    /// Every index in `0..x.len()`; `idx.len() == val.len()`; runs on `A`'s path.
     #[inline(always)]
-    pub unsafe fn row_dot<V: Vector<Elem = f64>, const N: usize>(idx: &[i32], val: &[f64], x: &[f64]) -> f64 {
+    pub unsafe fn row_dot<A: Vector<Elem = f64>, const N: usize>(idx: &[i32], val: &[f64], x: &[f64]) -> f64 {
         let len = idx.len().min(val.len());
         let (ip, vp, xp) = (idx.as_ptr(), val.as_ptr(), x.as_ptr());
-        let mut acc = [V::splat(0.0); N];
+        let mut acc = [A::splat(0.0); N];
         let mut e = 0;
-        while e + LANES <= len {
-            // SAFETY: e + 8 <= len; indices point inside x.
+        while e + ACCS <= len {
+            // SAFETY: e + 4 <= len; indices point inside x.
             unsafe { step(&mut acc, ip, vp, xp, e) };
-            e += LANES;
+            e += ACCS;
         }
         // SAFETY: as above.
         unsafe { finish(&acc, idx, val, xp, e, len) }
@@ -359,7 +393,7 @@ mod vec {
     /// # Safety
     /// As `row_dot` for every row; `indptr` valid for `first..first + out.len()`.
     #[inline(always)]
-    pub unsafe fn rows_into<V: Vector<Elem = f64>, const N: usize>(
+    pub unsafe fn rows_into<A: Vector<Elem = f64>, const N: usize>(
         indptr: &[i64],
         indices: &[i32],
         data: &[f64],
@@ -374,7 +408,7 @@ mod vec {
         let mut k = 0;
         while k + 1 < out.len() {
             // SAFETY: the caller's guarantee.
-            let d = unsafe { row_dot2::<V, N>([row(first + k), row(first + k + 1)], x) };
+            let d = unsafe { row_dot2::<A, N>([row(first + k), row(first + k + 1)], x) };
             out[k] = d[0];
             out[k + 1] = d[1];
             k += 2;
@@ -382,7 +416,7 @@ mod vec {
         if k < out.len() {
             let (idx, val) = row(first + k);
             // SAFETY: the caller's guarantee.
-            out[k] = unsafe { row_dot::<V, N>(idx, val, x) };
+            out[k] = unsafe { row_dot::<A, N>(idx, val, x) };
         }
     }
 
@@ -392,31 +426,31 @@ mod vec {
     /// # Safety
     /// As `row_dot`, for both rows.
     #[inline(always)]
-    pub unsafe fn row_dot2<V: Vector<Elem = f64>, const N: usize>(
+    pub unsafe fn row_dot2<A: Vector<Elem = f64>, const N: usize>(
         rows: [(&[i32], &[f64]); 2],
         x: &[f64],
     ) -> [f64; 2] {
         let xp = x.as_ptr();
         let len = [rows[0].0.len().min(rows[0].1.len()), rows[1].0.len().min(rows[1].1.len())];
         let (ip, vp) = ([rows[0].0.as_ptr(), rows[1].0.as_ptr()], [rows[0].1.as_ptr(), rows[1].1.as_ptr()]);
-        let mut acc = [[V::splat(0.0); N]; 2];
+        let mut acc = [[A::splat(0.0); N]; 2];
         let mut e = 0;
         let both = len[0].min(len[1]);
-        while e + LANES <= both {
-            // SAFETY: e + 8 <= both rows' lengths.
+        while e + ACCS <= both {
+            // SAFETY: e + 4 <= both rows' lengths.
             unsafe {
                 step(&mut acc[0], ip[0], vp[0], xp, e);
                 step(&mut acc[1], ip[1], vp[1], xp, e);
             }
-            e += LANES;
+            e += ACCS;
         }
         let mut out = [0.0; 2];
         for r in 0..2 {
             let mut er = e;
-            while er + LANES <= len[r] {
-                // SAFETY: er + 8 <= len[r].
+            while er + ACCS <= len[r] {
+                // SAFETY: er + 4 <= len[r].
                 unsafe { step(&mut acc[r], ip[r], vp[r], xp, er) };
-                er += LANES;
+                er += ACCS;
             }
             // SAFETY: as above.
             out[r] = unsafe { finish(&acc[r], rows[r].0, rows[r].1, xp, er, len[r]) };
@@ -424,7 +458,7 @@ mod vec {
         out
     }
 
-    /// Entry `e` of a row into accumulator `k` (= e % 8, a constant of the
+    /// Entry `e` of a row into accumulator `k` (= e % 4, a constant of the
     /// caller's unrolled loops, so the accumulators stay in registers) of
     /// every block; the weight is broadcast.
     ///
@@ -432,8 +466,8 @@ mod vec {
     /// `e < idx.len(), val.len()`; `(idx[e] + 1) * 8 <= xs[b].len()`.
     #[allow(clippy::needless_range_loop)]
     #[inline(always)]
-    unsafe fn add_entry<V: Vector<Elem = f64>, const N: usize, const NB: usize>(
-        acc: &mut [[[V; N]; LANES]; NB],
+    unsafe fn add_entry<V: Vector<Elem = f64>, const M: usize, const NB: usize>(
+        acc: &mut [[[V; M]; ACCS]; NB],
         idx: &[i32],
         val: &[f64],
         xp: &[*const f64; NB],
@@ -445,7 +479,7 @@ mod vec {
             let c = *idx.get_unchecked(e) as usize * LANES;
             let w = V::splat(*val.get_unchecked(e));
             for b in 0..NB {
-                for j in 0..N {
+                for j in 0..M {
                     let xv = V::load(xp[b].add(c + j * V::LANES));
                     acc[b][k][j] = w.mul_add(xv, acc[b][k][j]);
                 }
@@ -453,7 +487,7 @@ mod vec {
         }
     }
 
-    /// Batched product over `NB` blocks: accumulator `k` of block `b` is `N`
+    /// Batched product over `NB` blocks: accumulator `k` of block `b` is `M`
     /// vectors over the block's 8 sequences; each entry's weight is broadcast.
     ///
     /// # Safety
@@ -461,26 +495,26 @@ mod vec {
     // Constant-index loops keep the accumulators in registers.
     #[allow(clippy::needless_range_loop)]
     #[inline(always)]
-    pub unsafe fn row_dot_blocks<V: Vector<Elem = f64>, const N: usize, const NB: usize>(
+    pub unsafe fn row_dot_blocks<V: Vector<Elem = f64>, const M: usize, const NB: usize>(
         idx: &[i32],
         val: &[f64],
         xs: [&[f64]; NB],
     ) -> [[f64; LANES]; NB] {
         let len = idx.len().min(val.len());
-        let mut acc = [[[V::splat(0.0); N]; LANES]; NB];
+        let mut acc = [[[V::splat(0.0); M]; ACCS]; NB];
         let xp: [*const f64; NB] = std::array::from_fn(|b| xs[b].as_ptr());
-        // Entry e (in order) goes to accumulator k = e % 8 (passed as a
+        // Entry e (in order) goes to accumulator k = e % 4 (passed as a
         // constant of the unrolled loops, so `acc` stays in registers).
-        let full = len / LANES * LANES;
+        let full = len / ACCS * ACCS;
         let mut e = 0;
         while e < full {
-            for k in 0..LANES {
+            for k in 0..ACCS {
                 // SAFETY: e + k < len; indices validated by the caller.
                 unsafe { add_entry(&mut acc, idx, val, &xp, e + k, k) };
             }
-            e += LANES;
+            e += ACCS;
         }
-        for k in 0..LANES {
+        for k in 0..ACCS {
             if full + k < len {
                 // SAFETY: as above.
                 unsafe { add_entry(&mut acc, idx, val, &xp, full + k, k) };
@@ -489,10 +523,8 @@ mod vec {
         let mut out = [[0.0; LANES]; NB];
         for b in 0..NB {
             let a = &acc[b];
-            for j in 0..N {
-                let t =
-                    [a[0][j].add(a[4][j]), a[1][j].add(a[5][j]), a[2][j].add(a[6][j]), a[3][j].add(a[7][j])];
-                let s = t[0].add(t[2]).add(t[1].add(t[3]));
+            for j in 0..M {
+                let s = a[0][j].add(a[2][j]).add(a[1][j].add(a[3][j]));
                 // SAFETY: out[b] holds 8 values.
                 unsafe { s.store(out[b].as_mut_ptr().add(j * V::LANES)) };
             }

@@ -399,7 +399,7 @@ fn run_batch<T: Float>(
         return;
     }
     let blocks = batch.div_ceil(LANES);
-    let per_group = if blocks >= 2 * crate::par::num_threads() { 2 } else { 1 };
+    let per_group = if blocks >= 2 * crate::par::num_threads() { w.blocks_per_pass() } else { 1 };
     let group_seqs = per_group * LANES;
     let group = |(g, chunk): (usize, &mut [T])| {
         let seqs = chunk.len() / (steps * n);
