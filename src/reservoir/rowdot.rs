@@ -722,6 +722,7 @@ mod tests {
     /// Float32 (vector kernels on the active path): a sequence inside a
     /// block of 8 gives the bits of the sequence alone.
     #[test]
+    #[allow(clippy::needless_range_loop)]
     fn float32_single_and_blocked_products_agree_bitwise() {
         let n = 61;
         let m = sparse_random(n, n, 0.3, Distribution::Normal, 1.0, 7, 0).unwrap().cast::<f32>();

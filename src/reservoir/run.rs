@@ -478,7 +478,7 @@ fn run_group<T: Float, const NB: usize>(
                     for (k, &wk) in win.iter().enumerate() {
                         let uk = &ut[(b * ni + k) * LANES..(b * ni + k + 1) * LANES];
                         for (a, &v) in input.iter_mut().zip(uk) {
-                            *a = *a + wk * v;
+                            *a += wk * v;
                         }
                     }
                     let out = &mut next[b * block + i * LANES..b * block + (i + 1) * LANES];
