@@ -399,7 +399,7 @@ fn run_batch<T: Float>(
         return;
     }
     let blocks = batch.div_ceil(LANES);
-    let per_group = if blocks >= 2 * crate::par::num_threads() { 2 } else { 1 };
+    let per_group = if blocks >= 2 * crate::par::num_threads() { w.blocks_per_pass() } else { 1 };
     let group_seqs = per_group * LANES;
     let group = |(g, chunk): (usize, &mut [T])| {
         let seqs = chunk.len() / (steps * n);
@@ -447,9 +447,20 @@ fn run_group<T: Float, const NB: usize>(
     }
     // Sequence of each lane of each block (None: padding).
     let lane_seq = |b: usize, l: usize| Some(b * LANES + l).filter(|&s| s < seqs);
+    // This step's inputs, `ut[b][k * LANES + l]` (0 for padding lanes).
+    let mut ut = vec![T::ZERO; NB * ni * LANES];
     for t in 0..steps {
         if crate::interrupt::check().is_err() {
             break; // `run` reports it
+        }
+        for b in 0..NB {
+            for l in 0..LANES {
+                if let Some(s) = lane_seq(b, l) {
+                    for (k, &v) in u[(s * steps + t) * ni..(s * steps + t + 1) * ni].iter().enumerate() {
+                        ut[(b * ni + k) * LANES + l] = v;
+                    }
+                }
+            }
         }
         let blocks: [&[T]; NB] = std::array::from_fn(|b| &prev[b * block..(b + 1) * block]);
         // Units in chunks small enough to stay in L1 from the product to the
@@ -459,15 +470,21 @@ fn run_group<T: Float, const NB: usize>(
             for i in units.clone() {
                 let d = w.dot_blocks::<NB>(i, blocks);
                 let bias = res.bias[i];
+                let win = &res.win[i * ni..(i + 1) * ni];
                 for (b, db) in d.iter().enumerate() {
+                    // `input_term`'s order for every lane at once (`acc + w u`,
+                    // k in order, from 0).
+                    let mut input = [T::ZERO; LANES];
+                    for (k, &wk) in win.iter().enumerate() {
+                        let uk = &ut[(b * ni + k) * LANES..(b * ni + k + 1) * LANES];
+                        for (a, &v) in input.iter_mut().zip(uk) {
+                            *a += wk * v;
+                        }
+                    }
                     let out = &mut next[b * block + i * LANES..b * block + (i + 1) * LANES];
-                    for (l, (o, &v)) in out.iter_mut().zip(db).enumerate() {
-                        // Same operation order as `update_rows` (padding: input 0).
-                        let input = match lane_seq(b, l) {
-                            Some(s) => res.input_term(i, &u[(s * steps + t) * ni..(s * steps + t + 1) * ni]),
-                            None => T::ZERO,
-                        };
-                        *o = input + bias + v;
+                    for ((o, &v), &inp) in out.iter_mut().zip(db).zip(&input) {
+                        // Same operation order as `update_rows`.
+                        *o = inp + bias + v;
                     }
                 }
             }

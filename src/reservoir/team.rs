@@ -119,15 +119,21 @@ impl Barrier {
     }
 }
 
-/// Spins briefly, then yields (the machine may be shared).
+/// Spins briefly, then yields, then sleeps in short naps: on a loaded
+/// machine a waiting thread must not take the CPU from the thread it waits
+/// for (a few microseconds of spinning cover a step on an idle machine).
 #[inline]
 fn backoff(spins: &mut u32) {
-    if *spins < 2000 {
+    const SPINS: u32 = 2000;
+    const YIELDS: u32 = 50;
+    if *spins < SPINS {
         std::hint::spin_loop();
-        *spins += 1;
-    } else {
+    } else if *spins < SPINS + YIELDS {
         std::thread::yield_now();
+    } else {
+        std::thread::sleep(std::time::Duration::from_micros(20));
     }
+    *spins = spins.saturating_add(1);
 }
 
 /// A mutable slice shared by the parts of a step, each writing a disjoint
