@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 from typing import Optional, Tuple, final
 
-from typing_extensions import Self, disjoint_base
+from typing_extensions import Self
 
 import numpy as np
 import numpy as _np
@@ -41,7 +41,6 @@ def _embedding_backward_f64(indices: _np.ndarray, dy: _np.ndarray, grad_weight: 
 
 # --- core ---
 @final
-@disjoint_base
 class RnnContext:
     """What a training `rnn_forward` keeps for `rnn_backward` (opaque)."""
 
@@ -208,7 +207,6 @@ def rtrl_get_memory_limit() -> int: ...
 def rtrl_sensitivity_bytes(mode: str, method: str, dtype: str, input_size: int, hidden_size: int, batch: int) -> int: ...
 
 @final
-@disjoint_base
 class RtrlState:
     def __new__(
         cls,
@@ -231,7 +229,6 @@ class RtrlState:
 
 # --- seq2seq (rnnrs.seq2seq) ---------------------------------------------------------------
 @final
-@disjoint_base
 class Seq2SeqSpec:
     """A sequence-to-sequence model's variant and sizes; methods run a flat parameter vector."""
 
@@ -300,7 +297,6 @@ def modern_hopfield_backward(
 ) -> tuple[np.ndarray, np.ndarray, float]: ...
 
 @final
-@disjoint_base
 class NtmContext:
     def weightings(self) -> np.ndarray: ...
 
@@ -357,7 +353,6 @@ def simd_path() -> str: ...
 def simd_paths() -> list[str]: ...
 # --- cells with structure in time (clockwork, deep transition) ---
 @final
-@disjoint_base
 class ClockworkContext:
     """What a training `clockwork_forward` keeps for `clockwork_backward` (opaque)."""
 
@@ -371,7 +366,6 @@ def clockwork_backward(
 ) -> tuple[np.ndarray | None, np.ndarray]: ...
 
 @final
-@disjoint_base
 class DeepTransitionContext:
     """What a training `deep_transition_forward` keeps for `deep_transition_backward` (opaque)."""
 
@@ -385,7 +379,6 @@ def deep_transition_backward(
 ) -> tuple[np.ndarray | None, np.ndarray]: ...
 # --- jordan ---
 @final
-@disjoint_base
 class JordanContext:
     """What a training `jordan_forward` keeps for `jordan_backward` (opaque)."""
     @property
