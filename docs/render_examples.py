@@ -31,7 +31,7 @@ OUT = ROOT / "docs" / "examples"
 # minute or less on 2 cores; the documented quick mode otherwise, said so on the page).
 RUNS: dict[str, list[str]] = {
     "adding_problem": ["--quick"],
-    "cell_zoo": ["--quick"],
+    "cell_zoo": [],
     "char_rnn": ["--quick", "--plot", "char_rnn_loss.png"],
     "convlstm_next_frame": ["--quick"],
     "date_translation": ["--quick", "--plot", "date_translation_attention.png"],

@@ -28,7 +28,23 @@ CELLS = {
     "LSTM": (lambda i, h, s: rnnrs.LSTM(i, h, seed=s, forget_bias=1.0), "Hochreiter & Schmidhuber 1997"),
     "LSTM, no forget gate": (lambda i, h, s: rnnrs.LSTM(i, h, seed=s, forget_gate=False), "the 1997 LSTM"),
     "LSTM, coupled (CIFG)": (lambda i, h, s: rnnrs.LSTM(i, h, seed=s, coupled=True), "Greff et al. 2017"),
+    "LSTM, peepholes": (lambda i, h, s: rnnrs.LSTM(i, h, seed=s, peephole=True), "Gers & Schmidhuber 2000"),
+    "LayerNormLSTM": (lambda i, h, s: rnnrs.LayerNormLSTM(i, h, seed=s), "Ba et al. 2016"),
     "GRU": (lambda i, h, s: rnnrs.GRU(i, h, seed=s), "Cho et al. 2014"),
+    "GRU1": (lambda i, h, s: rnnrs.GRU(i, h, seed=s, gates="gru1"), "Dey & Salem 2017"),
+    "GRU2": (lambda i, h, s: rnnrs.GRU(i, h, seed=s, gates="gru2"), "Dey & Salem 2017"),
+    "GRU3": (lambda i, h, s: rnnrs.GRU(i, h, seed=s, gates="gru3"), "Dey & Salem 2017"),
+    "LayerNormGRU": (lambda i, h, s: rnnrs.LayerNormGRU(i, h, seed=s), "Ba et al. 2016 (GRU analogue)"),
+    "MGU (minimal gated unit)": (lambda i, h, s: rnnrs.MGU(i, h, seed=s), "Zhou et al. 2016"),
+    "LeakyRNN (learned time constants)": (lambda i, h, s: rnnrs.LeakyRNN(i, h, seed=s), "leaky integrators"),
+    "Jordan (output recurrence)": (lambda i, h, s: rnnrs.Jordan(i, h, h, seed=s), "Jordan 1986"),
+    "ClockworkRNN (4 modules)": (lambda i, h, s: rnnrs.ClockworkRNN(i, h, n_modules=4, seed=s),
+                                 "Koutnik et al. 2014"),
+    "DilatedRNN (GRU, 1-2-4)": (lambda i, h, s: rnnrs.DilatedRNN("GRU", i, h, dilations=[1, 2, 4], seed=s),
+                                "Chang et al. 2017"),
+    "DeepTransitionRNN (DT(S), depth 2)": (
+        lambda i, h, s: rnnrs.DeepTransitionRNN(i, h, transition_depth=2, shortcut=True, seed=s),
+        "Pascanu et al. 2014"),
 }
 
 

@@ -192,3 +192,20 @@ def test_skipping_the_input_gradient_keeps_every_parameter_gradient(kind, dropou
     assert g_with.keys() == g_without.keys()
     for k in g_with:
         np.testing.assert_array_equal(g_with[k], g_without[k], err_msg=k)
+
+
+def test_sequential_runs_recurrent_modules_of_own_drivers_and_refuses_lengths_they_cannot_take():
+    import rnnrs as rr
+    x = np.random.default_rng(0).standard_normal((12, 3, 2)).astype(np.float32)
+    for rec in (rr.Jordan(2, 4, 4, seed=0), rr.ClockworkRNN(2, 4, n_modules=2, seed=0),
+                rr.DeepTransitionRNN(2, 4, seed=0), rr.DilatedRNN("GRU", 2, 4, dilations=[1, 2], seed=0)):
+        model = rr.Sequential(rec, rr.Linear(4, 1, seed=1))
+        out, state = model.forward(x, train=True)
+        assert out.shape == (12, 3, 1) and len(state) == 1
+        dx = model.backward(np.ones_like(out))
+        assert dx.shape == x.shape
+    model = rr.Sequential(rr.ClockworkRNN(2, 4, n_modules=2, seed=0), rr.Linear(4, 1))
+    with pytest.raises(ValueError, match="lengths: module 0"):
+        model(x, lengths=np.array([12, 5, 3]))
+    out, _ = rr.Sequential(rr.Jordan(2, 4, 4, seed=0))(x, lengths=np.array([12, 5, 3]))
+    assert np.all(out[5:, 1] == 0) and np.all(out[3:, 2] == 0)  # zero past each length, as the layers

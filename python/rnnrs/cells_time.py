@@ -133,6 +133,8 @@ class ClockworkRNN(_TimeLayer):
     that is a multiple of the slowest period).
     """
 
+    recurrent = True  # `Sequential` passes it a state (see `rnnrs.model.is_recurrent`)
+
     def __init__(self, input_size: int, hidden_size, n_modules: int | None = None, periods=None, *,
                  bias: bool = True, batch_first: bool = False, dtype=np.float32, seed: int | None = None):
         self.input_size = _int("input_size", input_size)
@@ -241,6 +243,9 @@ class Dilated:
     sub-sequence holding its last step ``lengths[b] - 1`` (a reverse direction: the one holding step 0).
     Parameters, gradients and the state dict are the wrapped layer's (same arrays).
     """
+
+    recurrent = True  # `Sequential` passes it a state (see `rnnrs.model.is_recurrent`)
+    takes_lengths = True
 
     def __init__(self, layer, dilation: int):
         from rnnrs.nn import RNNBase
@@ -383,6 +388,9 @@ class DilatedRNN(_Module):
     ``forward(x, hx, train, lengths)`` takes the cells' variable-length ``lengths``.
     """
 
+    recurrent = True  # `Sequential` passes it a state (see `rnnrs.model.is_recurrent`)
+    takes_lengths = True
+
     def __init__(self, cell="LSTM", input_size: int = 1, hidden_size: int = 1, dilations=(1, 2, 4, 8), *,
                  bidirectional: bool = False, batch_first: bool = False, dtype=np.float32,
                  seed: int | None = None, **cell_options):
@@ -497,6 +505,8 @@ class DeepTransitionRNN(_TimeLayer):
     projection of all steps and every output layer and weight gradient as one GEMM; a step does the
     transition layers' products.
     """
+
+    recurrent = True  # `Sequential` passes it a state (see `rnnrs.model.is_recurrent`)
 
     def __init__(self, input_size: int, hidden_size: int, transition_depth: int = 2, output_depth: int = 0, *,
                  shortcut: bool = False, bias: bool = True, batch_first: bool = False, dtype=np.float32,

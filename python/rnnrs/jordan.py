@@ -51,6 +51,9 @@ class Jordan:
     needs the output weights in the state Jacobian, which the RTRL algorithms do not model).
     """
 
+    recurrent = True  # `Sequential` passes it a state (see `rnnrs.model.is_recurrent`)
+    takes_lengths = True
+
     def __init__(self, input_size: int, hidden_size: int, output_size: int, num_layers: int = 1, *,
                  hidden_activation: str = "tanh", output_activation: str = "tanh", batch_first: bool = False,
                  dtype=np.float32, seed: int | None = None, cast: bool = False):

@@ -36,8 +36,16 @@ __all__ = ["LastStep", "Sequential"]
 
 
 def is_recurrent(module) -> bool:
-    """True for modules whose ``forward`` takes and returns a recurrent state."""
-    return isinstance(module, RNNBase)
+    """True for modules whose ``forward`` takes and returns a recurrent state:
+    the `RNNBase` layers, and any module that says so with a class attribute
+    ``recurrent = True`` (the Jordan, clockwork, dilated and deep-transition
+    RNNs; a user's own recurrent module may do the same, see `Sequential`)."""
+    return isinstance(module, RNNBase) or getattr(module, "recurrent", False) is True
+
+
+def _takes_lengths(module) -> bool:
+    """Whether a recurrent module's forward takes ``lengths`` (``takes_lengths = True``)."""
+    return isinstance(module, RNNBase) or getattr(module, "takes_lengths", False) is True
 
 
 class LastStep:
@@ -148,6 +156,11 @@ class Sequential:
     >>> optimizer.step(model.grads); model.zero_grad()
 
     ``model(x, state)`` is the inference forward (stores nothing).
+
+    Modules: anything with ``forward(x, train=...)``, ``backward(dy)``,
+    ``params``/``grads`` and ``zero_grad()``; recurrent modules (`RNNBase`
+    layers, or any class with ``recurrent = True``) take and return a state
+    and get one entry of ``state`` each (see the training guide).
     """
 
     def __init__(self, *modules):
@@ -243,9 +256,17 @@ class Sequential:
         # Chunks of a padded batch (the trainer's windows) may hold length 0:
         # those sequences have ended, their state passes through.
         empty = lengths is not None and bool(np.any(np.asarray(lengths) == 0))
-        kw = {} if lengths is None else {"lengths": lengths, "_allow_empty": empty}
         for i, m in enumerate(self.modules):
             if is_recurrent(m):
+                if lengths is None:
+                    kw = {}
+                elif not _takes_lengths(m):
+                    raise ValueError(f"lengths: module {i} ({type(m).__name__}) does not take lengths; "
+                                     f"give equal-length sequences")
+                elif isinstance(m, RNNBase):
+                    kw = {"lengths": lengths, "_allow_empty": empty}
+                else:
+                    kw = {"lengths": lengths}
                 hx = states[len(new_states)]
                 out, s = m.forward(out, hx, train=True, **kw) if train else m(out, hx, **kw)
                 new_states.append(s)
