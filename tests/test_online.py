@@ -130,3 +130,15 @@ def test_bad_arguments():
     opt = optim.SGD(list(ro.params.values()), lr=0.1)
     with pytest.raises(TypeError, match="dtype"):
         rtrl.OnlineLearner(cell, ro, optimizer=opt)
+
+
+def test_delayed_learner_on_a_gru_variant_layer():
+    layer = rnnrs.GRU(2, 4, gates="gru1", dtype=np.float64, seed=0)
+    frozen = rtrl.OnlineLearner(layer, 1, loss="mse", delay=2, optimizer="sgd", lr=0.0)
+    plain = rtrl.OnlineLearner(rnnrs.GRU(2, 4, gates="gru1", dtype=np.float64, seed=0), 1, loss="mse",
+                               optimizer="sgd", lr=0.0, seed=0)
+    xs = np.random.default_rng(2).normal(size=(5, 2))
+    for t, x in enumerate(xs):
+        frozen.step(x, [0.0] if t >= 2 else None)
+        plain.step(x, [0.0])
+        np.testing.assert_allclose(frozen.output, plain.output, rtol=1e-12)

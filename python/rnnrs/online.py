@@ -257,6 +257,8 @@ class OnlineLearner:
         cell = self.cell
         if isinstance(cell, _ElemLayer):
             return cell.forward(xs, h)[1]
-        _, h_n, _, _ = functional._forward(cell.mode, xs, cell.params, h[None], None if c is None else c[None],
+        # A layer runs in its own mode (RTRL may run a GRU variant in the padded GRU layout).
+        mode = getattr(getattr(cell, "layer", None), "_cell_mode", cell.mode)
+        _, h_n, _, _ = functional._forward(mode, xs, cell.params, h[None], None if c is None else c[None],
                                            1, False, False, False, False)
         return h_n[0]
