@@ -40,3 +40,43 @@ def test_lstm_variants_step_with_their_own_cell(kw):
     for t in range(4):
         y_t, state = layer.step(x[t], state)
         np.testing.assert_allclose(y_t, full[t], rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("cls", [rnnrs.LSTM, rnnrs.GRU, rnnrs.RNN])
+def test_fast_step_equals_general_path(cls):
+    # cast=True takes the Python-checked path; the default the core-checked one.
+    fast = cls(5, 6, num_layers=2, dtype=np.float64, seed=4)
+    general = cls(5, 6, num_layers=2, dtype=np.float64, seed=4, cast=True)
+    x = np.random.default_rng(5).standard_normal((3, 4, 10))[:, :, ::2]  # non-contiguous steps
+    s_fast = s_general = None
+    for t in range(3):
+        assert not x[t].flags.c_contiguous
+        y_f, s_fast = fast.step(x[t], s_fast)
+        y_g, s_general = general.step(x[t], s_general)
+        np.testing.assert_array_equal(y_f, y_g)
+    for a, b in zip(s_fast if isinstance(s_fast, tuple) else (s_fast,),
+                    s_general if isinstance(s_general, tuple) else (s_general,)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_fast_step_errors_name_the_argument():
+    layer = rnnrs.LSTM(3, 4, num_layers=2)
+    x = np.zeros((2, 3), np.float32)
+    y, (h, c) = layer.step(x)
+    with pytest.raises(ValueError, match="h0"):
+        layer.step(x, (h[:1], c))
+    with pytest.raises(ValueError, match="c0"):
+        layer.step(x, (h, c[:, :1]))
+    with pytest.raises(TypeError, match="h0"):
+        layer.step(x, (h.astype(np.float64), c))
+    with pytest.raises(ValueError, match="x_t"):
+        layer.step(np.zeros((2, 5), np.float32), (h, c))
+    with pytest.raises(TypeError, match="x_t"):
+        layer.step(np.zeros((2, 3), np.float64), (h, c))
+    params = list(layer.parameters()) if hasattr(layer, "parameters") else list(layer._params.values())
+    bad = [p.astype(np.float64) if i == 1 else p for i, p in enumerate(params)]
+    with pytest.raises(TypeError, match="weight_hh_l0"):
+        rnnrs._core.rnn_step("LSTM", x, bad, None, None, hidden_size=4, num_layers=2)
+    with pytest.raises(ValueError, match="weight_ih_l1"):
+        rnnrs._core.rnn_step("LSTM", x, params[:4] + [params[4][:, :2].copy()] + params[5:], None, None,
+                             hidden_size=4, num_layers=2)

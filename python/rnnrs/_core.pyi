@@ -70,6 +70,19 @@ def rnn_forward(
     rec_mask: np.ndarray | None = None,
     lengths: Sequence[int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, RnnContext | None]: ...
+# One step of a unidirectional layer: x (B, I) -> (y (B, h_out), h_n, c_n or None); keeps nothing.
+def rnn_step(
+    mode: str,
+    x: np.ndarray,
+    params: Sequence[np.ndarray],
+    h0: np.ndarray | None = None,
+    c0: np.ndarray | None = None,
+    *,
+    hidden_size: int,
+    num_layers: int = 1,
+    bias: bool = True,
+    proj_size: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]: ...
 def rnn_backward(
     ctx: RnnContext,
     params: Sequence[np.ndarray],

@@ -443,6 +443,9 @@ class RNNBase:
         arrays). Unidirectional layers only (a reverse direction needs the
         whole sequence).
         """
+        fast = self._step_fast(x_t, hx)
+        if fast is not None:
+            return fast
         if self.bidirectional:
             raise ValueError("step: a bidirectional layer needs the whole sequence; call layer(x) instead")
         if type(x_t) is not np.ndarray:
@@ -483,6 +486,19 @@ class RNNBase:
             c_n = None if c_n is None else c_n[:, 0]
         else:
             y = y[0]
+        return y, self._pack(h_n, c_n)
+
+    def _step_fast(self, x_t, hx):
+        """`step` for the common streaming case: a ``(B, I)`` array of the
+        layer's dtype (``cast=False``); the core checks the rest once, naming
+        ``x_t``, ``h0``, ``c0``. None when the general path must run."""
+        if type(x_t) is not np.ndarray or x_t.ndim != 2 or self.cast or self.bidirectional \
+                or x_t.dtype != self.dtype or x_t.shape[1] != self.input_size:
+            return None
+        h0, c0 = self._split_hx(hx)
+        y, h_n, c_n = _core.rnn_step(
+            self._cell_mode, x_t, list(self._params.values()), h0, c0,
+            hidden_size=self.hidden_size, num_layers=self.num_layers, bias=self.bias, proj_size=self.proj_size)
         return y, self._pack(h_n, c_n)
 
     def tbptt(self, x, k: int, dy_fn: Callable, hx=None, *, on_chunk: Callable | None = None, lengths=None):

@@ -38,6 +38,33 @@ pub struct RnnSpec {
     pub proj_size: usize,
 }
 
+/// One parameter array of a layer: torch's name parts and its shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParamSlot {
+    pub kind: &'static str,
+    pub layer: usize,
+    pub reverse: bool,
+    dims: [usize; 2],
+    ndim: usize,
+}
+
+impl ParamSlot {
+    fn new(kind: &'static str, layer: usize, reverse: bool, shape: &[usize]) -> Self {
+        let mut dims = [0; 2];
+        dims[..shape.len()].copy_from_slice(shape);
+        ParamSlot { kind, layer, reverse, dims, ndim: shape.len() }
+    }
+    /// The shape: `(rows, cols)` or `(len,)`.
+    pub fn shape(&self) -> &[usize] {
+        &self.dims[..self.ndim]
+    }
+    /// torch's name, e.g. `weight_hh_l0_reverse`.
+    pub fn name(&self) -> String {
+        let rev = if self.reverse { "_reverse" } else { "" };
+        format!("{}_l{}{rev}", self.kind, self.layer)
+    }
+}
+
 impl RnnSpec {
     /// Checks the options (sizes positive, projection only for LSTM and
     /// smaller than the hidden size, as torch requires).
@@ -92,27 +119,31 @@ impl RnnSpec {
     /// torch's parameter names and shapes, in torch's order (the GRU
     /// variants have fewer rows: `Mode::in_gates` etc.).
     pub fn param_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        self.param_slots().iter().map(|p| (p.name(), p.shape().to_vec())).collect()
+    }
+    /// The parameters in torch's order, without formatting their names
+    /// (a streaming step checks them on every call).
+    pub fn param_slots(&self) -> Vec<ParamSlot> {
         let h = self.hidden_size;
         let (gi, gr, gb) =
             (self.mode.in_gates() * h, self.mode.rec_gates() * h, self.mode.bias_hh_gates() * h);
-        let mut out = Vec::new();
-        for l in 0..self.num_layers {
+        let mut out = Vec::with_capacity(self.num_layers * self.num_directions() * self.params_per_dir());
+        for layer in 0..self.num_layers {
             for dir in 0..self.num_directions() {
-                let sfx = if dir == 1 { format!("_l{l}_reverse") } else { format!("_l{l}") };
-                out.push((format!("weight_ih{sfx}"), vec![gi, self.layer_input(l)]));
-                out.push((format!("weight_hh{sfx}"), vec![gr, self.h_out()]));
+                let slot = |kind, dims: &[usize]| ParamSlot::new(kind, layer, dir == 1, dims);
+                out.push(slot("weight_ih", &[gi, self.layer_input(layer)]));
+                out.push(slot("weight_hh", &[gr, self.h_out()]));
                 if self.bias {
-                    out.push((format!("bias_ih{sfx}"), vec![gi]));
-                    out.push((format!("bias_hh{sfx}"), vec![gb]));
+                    out.push(slot("bias_ih", &[gi]));
+                    out.push(slot("bias_hh", &[gb]));
                 }
                 if self.proj_size > 0 {
-                    out.push((format!("weight_hr{sfx}"), vec![self.proj_size, self.hidden_size]));
+                    out.push(slot("weight_hr", &[self.proj_size, self.hidden_size]));
                 }
                 // The cell's own parameters (`crate::cell::OwnParam`) last.
                 for q in self.mode.own_params() {
-                    let shape =
-                        if q.rows == 1 { vec![self.hidden_size] } else { vec![q.rows, self.hidden_size] };
-                    out.push((format!("{}{sfx}", q.name), shape));
+                    let dims = if q.rows == 1 { vec![h] } else { vec![q.rows, h] };
+                    out.push(slot(q.name, &dims));
                 }
             }
         }
@@ -143,16 +174,16 @@ impl RnnSpec {
         }
     }
     pub(crate) fn check_params<T>(&self, params: &[&[T]], arg: &str) -> Result<()> {
-        let shapes = self.param_shapes();
-        if params.len() != shapes.len() {
-            return Err(Error::shape(arg, format!("expected {} arrays, got {}", shapes.len(), params.len())));
+        let slots = self.param_slots();
+        if params.len() != slots.len() {
+            return Err(Error::shape(arg, format!("expected {} arrays, got {}", slots.len(), params.len())));
         }
-        for ((name, shape), p) in shapes.iter().zip(params) {
-            let n: usize = shape.iter().product();
+        for (slot, p) in slots.iter().zip(params) {
+            let n: usize = slot.shape().iter().product();
             if p.len() != n {
                 return Err(Error::shape(
-                    format!("{arg}[{name}]"),
-                    format!("expected shape {shape:?} ({n} values), got {} values", p.len()),
+                    format!("{arg}[{}]", slot.name()),
+                    format!("expected shape {:?} ({n} values), got {} values", slot.shape(), p.len()),
                 ));
             }
         }

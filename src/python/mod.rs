@@ -14,6 +14,7 @@ mod reservoir;
 mod rtrl;
 mod seq2seq;
 mod simd;
+mod step;
 mod structure;
 mod time_cells;
 mod train;
@@ -96,5 +97,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     jordan::register(m)?;
     convlstm::register(m)?;
     generate::register(m)?;
+    step::register(m)?;
     Ok(())
 }
