@@ -260,15 +260,14 @@ def _time_major(x: np.ndarray, batch_first: bool, arg: str, size: int, what: str
     return np.ascontiguousarray(x), False
 
 
-def _state(s, dtype, arg: str, rows: int, batch: int, width: int, unbatched: bool, cast: bool):
-    """A state `(rows, B, width)` (or `(rows, width)` unbatched) as a contiguous 3-d array."""
+def _state(s, dtype, arg: str, unbatched: bool, cast: bool):
+    """A state `(rows, B, width)` (or `(rows, width)` unbatched) as a contiguous 3-d array.
+
+    Its shape is checked once, by `_core.rnn_forward` (errors name `arg`)."""
     if s is None:
         return None
     s = _array(s, dtype, arg, cast)
-    want = (rows, width) if unbatched else (rows, batch, width)
-    if s.shape != want:
-        raise ValueError(f"{arg}: expected shape {want}, got {s.shape}")
-    return s[:, None, :] if unbatched else s
+    return s[:, None, :] if unbatched and s.ndim == 2 else s
 
 
 def check_lengths(lengths, t: int, b: int, *, allow_empty: bool = False) -> np.ndarray | None:
@@ -305,10 +304,10 @@ def _forward(mode, x, params, h0, c0, num_layers, bidirectional, batch_first, tr
         raise ValueError("lengths: only for batched input (T, B, I) or (B, T, I); an unbatched sequence is "
                          "simply cut to its length")
     lengths = check_lengths(lengths, xt.shape[0], batch, allow_empty=allow_empty)
-    h0 = _state(h0, dtype, "h0", lay.rows, batch, lay.h_out, unbatched, cast)
-    c0 = _state(c0, dtype, "c0", lay.rows, batch, lay.hidden_size, unbatched, cast) if mode in _LSTM_MODES else None
+    h0 = _state(h0, dtype, "h0", unbatched, cast)
+    c0 = _state(c0, dtype, "c0", unbatched, cast) if mode in _LSTM_MODES else None
     # Recurrent dropout mask (D*L, B, h_out), same layout as h0 (private: see nn.RNNBase).
-    rec_mask = _state(rec_mask, dtype, "rec_mask", lay.rows, batch, lay.h_out, unbatched, cast)
+    rec_mask = _state(rec_mask, dtype, "rec_mask", unbatched, cast)
     plist = [_array(params[n], dtype, n, cast) for n in lay.names]
     y, h_n, c_n, ctx = _core.rnn_forward(
         mode, xt, plist, h0, c0, hidden_size=lay.hidden_size, num_layers=lay.num_layers,
@@ -348,7 +347,7 @@ def _grad_arrays(ctx: Context, grads: dict | None) -> tuple[dict, list]:
 def _backward(ctx, dy, dh_n, dc_n, grads, cast, input_grad=True):
     if not isinstance(ctx, Context):
         raise TypeError("ctx: expected the Context of a forward(..., train=True)")
-    t, b = ctx.seq_len, ctx.batch_size
+    t = ctx.seq_len
     dtype = ctx.dtype
     dy = _array(dy, dtype, "dy", cast)
     d_out = dy.shape[-1] if dy.ndim else 0
@@ -360,9 +359,9 @@ def _backward(ctx, dy, dh_n, dc_n, grads, cast, input_grad=True):
         if dy.ndim != 3:
             raise ValueError(f"dy: expected a 3-d array like the output, got shape {dy.shape}")
         dyt = np.ascontiguousarray(dy.transpose(1, 0, 2)) if ctx.batch_first else dy
-    dh_n = _state(dh_n, dtype, "dh_n", ctx.rows, b, ctx.h_out, ctx.unbatched, cast)
+    dh_n = _state(dh_n, dtype, "dh_n", ctx.unbatched, cast)
     if ctx.mode in _LSTM_MODES:
-        dc_n = _state(dc_n, dtype, "dc_n", ctx.rows, b, ctx.hidden_size, ctx.unbatched, cast)
+        dc_n = _state(dc_n, dtype, "dc_n", ctx.unbatched, cast)
     else:
         dc_n = None
     grads, glist = _grad_arrays(ctx, grads)
