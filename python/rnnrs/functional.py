@@ -35,6 +35,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnrs import _core
+from rnnrs._gates import GATES
 
 __all__ = [
     "Context",
@@ -52,8 +53,6 @@ __all__ = [
     "rnn_backward",
 ]
 
-_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3, "LSTM_NOFORGET": 3, "LSTM_CIFG": 3,
-          "GRU1": 3, "GRU2": 3, "GRU3": 3, "MGU": 2}
 # Modes whose parameters have fewer than gates*H rows: gate blocks of
 # (weight_ih and bias_ih, weight_hh, bias_hh); see `gru_mode`.
 _BLOCKS = {"GRU1": (1, 3, 3), "GRU2": (1, 3, 1), "GRU3": (1, 1, 3)}
@@ -65,16 +64,12 @@ _LSTM_MODES = ("LSTM", "LSTM_NOFORGET", "LSTM_CIFG")
 # shape (rows, H), or (H,) for one row, after the other parameters of that direction.
 _OWN_PARAMS: dict = {}
 
-_GATES["LSTM_PEEPHOLE"] = 4
 _LSTM_MODES += ("LSTM_PEEPHOLE",)
 _OWN_PARAMS["LSTM_PEEPHOLE"] = (("weight_ch", 3),)
-_GATES["LEAKY"] = 1
 _OWN_PARAMS["LEAKY"] = (("alpha_logit", 1),)
-_GATES["LAYERNORM_LSTM"] = 4
 _LSTM_MODES += ("LAYERNORM_LSTM",)
 _OWN_PARAMS["LAYERNORM_LSTM"] = (("layernorm_i_weight", 4), ("layernorm_i_bias", 4), ("layernorm_h_weight", 4),
                                  ("layernorm_h_bias", 4), ("layernorm_c_weight", 1), ("layernorm_c_bias", 1))
-_GATES["LAYERNORM_GRU"] = 3
 _OWN_PARAMS["LAYERNORM_GRU"] = (("layernorm_i_weight", 3), ("layernorm_i_bias", 3), ("layernorm_h_weight", 3),
                                 ("layernorm_h_bias", 3))
 
@@ -111,7 +106,7 @@ def gru_mode(gates: str = "full") -> str:
 
 def blocks(mode: str) -> tuple[int, int, int]:
     """Gate blocks of (weight_ih and bias_ih, weight_hh, bias_hh) of a core mode."""
-    g = _GATES[mode]
+    g = GATES[mode]
     return _BLOCKS.get(mode, (g, g, g))
 
 
@@ -206,8 +201,8 @@ class _Layout:
     """Sizes and options of a layer, read from its parameter dict."""
 
     def __init__(self, mode: str, params: dict, num_layers, bidirectional):
-        if mode not in _GATES:
-            raise ValueError(f"mode: expected one of {sorted(_GATES)}, got {mode!r}")
+        if mode not in GATES:
+            raise ValueError(f"mode: expected one of {sorted(GATES)}, got {mode!r}")
         if not isinstance(params, dict) and not hasattr(params, "keys"):
             raise TypeError("params: expected a dict of arrays with PyTorch's names")
         if "weight_hh_l0" not in params or "weight_ih_l0" not in params:
