@@ -1,7 +1,12 @@
 //! rnnrs: fast CPU recurrent neural networks.
 //!
-//! The core knows nothing of Python; the PyO3 binding lives in `python/`
-//! behind the `python` cargo feature.
+//! The core knows nothing of Python; the PyO3 binding lives in `src/python/`
+//! behind the `python` cargo feature (thin wrappers: one dtype dispatch, one
+//! array conversion, one error mapping). The modules: `cell` (one file per
+//! cell), `layer` (the stacked, bidirectional sequence driver), `rtrl`,
+//! `train` (clipping, losses, optimizers, dense layers), `reservoir`,
+//! `memory`, `seq2seq`, `structure` (trees, convolution), over `kernels`
+//! (SIMD), `linalg` (the GEMM) and `par` (the thread pool).
 
 pub mod error;
 pub mod float;

@@ -1,43 +1,108 @@
 """Type stubs for the compiled extension `rnnrs._core`."""
 
 from collections.abc import Sequence
-from typing import Optional, Tuple, final
+from typing import Literal, TypedDict, final
 
 from typing_extensions import Self
 
 import numpy as np
-import numpy as _np
-from numpy.typing import NDArray as _NDArray
+from numpy.typing import NDArray
 
 def set_num_threads(n: int) -> None: ...
 def get_num_threads() -> int: ...
 def gemm_seconds(m: int, k: int, n: int, dtype: str = "float32", reps: int = 5) -> float: ...
 # --- train ---
-# Private kernels behind rnnrs.clip, rnnrs.losses, rnnrs.optim and rnnrs.modules;
-# one variant per dtype (_f32 / _f64). Arrays modified in place must be
+# Private kernels behind rnnrs.clip, rnnrs.losses, rnnrs.optim and rnnrs.modules.
+# Each serves float32 and float64 (the dtype of its first array; any other array
+# of another dtype is a TypeError naming it). Arrays modified in place must be
 # C-contiguous and writeable.
-def _clip_grad_norm_f32(grads: Sequence[_np.ndarray], max_norm: float, norm_type: float, error_if_nonfinite: bool) -> float: ...
-def _clip_grad_norm_f64(grads: Sequence[_np.ndarray], max_norm: float, norm_type: float, error_if_nonfinite: bool) -> float: ...
-def _clip_grad_value_f32(grads: Sequence[_np.ndarray], clip_value: float) -> None: ...
-def _clip_grad_value_f64(grads: Sequence[_np.ndarray], clip_value: float) -> None: ...
-def _mse_f32(input: _np.ndarray, target: _np.ndarray, reduction: str, mask: Optional[_np.ndarray] = None, grad_output: Optional[_np.ndarray] = None) -> Tuple[_np.ndarray, _np.ndarray]: ...
-def _mse_f64(input: _np.ndarray, target: _np.ndarray, reduction: str, mask: Optional[_np.ndarray] = None, grad_output: Optional[_np.ndarray] = None) -> Tuple[_np.ndarray, _np.ndarray]: ...
-def _cross_entropy_f32(input: _np.ndarray, n: int, c: int, s: int, target_index: Optional[_np.ndarray], target_probs: Optional[_np.ndarray], weight: Optional[_np.ndarray], ignore_index: int, reduction: str, label_smoothing: float, mask: Optional[_np.ndarray] = None, grad_output: Optional[_np.ndarray] = None) -> Tuple[_np.ndarray, _np.ndarray]: ...
-def _cross_entropy_f64(input: _np.ndarray, n: int, c: int, s: int, target_index: Optional[_np.ndarray], target_probs: Optional[_np.ndarray], weight: Optional[_np.ndarray], ignore_index: int, reduction: str, label_smoothing: float, mask: Optional[_np.ndarray] = None, grad_output: Optional[_np.ndarray] = None) -> Tuple[_np.ndarray, _np.ndarray]: ...
-def _sgd_step_f32(params: Sequence[_np.ndarray], grads: Sequence[_np.ndarray], momentum_buffer: Sequence[_np.ndarray], first: bool, lr: float, momentum: float, dampening: float, nesterov: bool, weight_decay: float, maximize: bool) -> None: ...
-def _sgd_step_f64(params: Sequence[_np.ndarray], grads: Sequence[_np.ndarray], momentum_buffer: Sequence[_np.ndarray], first: bool, lr: float, momentum: float, dampening: float, nesterov: bool, weight_decay: float, maximize: bool) -> None: ...
-def _adam_step_f32(params: Sequence[_np.ndarray], grads: Sequence[_np.ndarray], exp_avg: Sequence[_np.ndarray], exp_avg_sq: Sequence[_np.ndarray], max_exp_avg_sq: Sequence[_np.ndarray], step: int, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float, amsgrad: bool, maximize: bool, decoupled: bool) -> None: ...
-def _adam_step_f64(params: Sequence[_np.ndarray], grads: Sequence[_np.ndarray], exp_avg: Sequence[_np.ndarray], exp_avg_sq: Sequence[_np.ndarray], max_exp_avg_sq: Sequence[_np.ndarray], step: int, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float, amsgrad: bool, maximize: bool, decoupled: bool) -> None: ...
-def _rmsprop_step_f32(params: Sequence[_np.ndarray], grads: Sequence[_np.ndarray], square_avg: Sequence[_np.ndarray], momentum_buffer: Sequence[_np.ndarray], grad_avg: Sequence[_np.ndarray], lr: float, alpha: float, eps: float, weight_decay: float, momentum: float, centered: bool, maximize: bool) -> None: ...
-def _rmsprop_step_f64(params: Sequence[_np.ndarray], grads: Sequence[_np.ndarray], square_avg: Sequence[_np.ndarray], momentum_buffer: Sequence[_np.ndarray], grad_avg: Sequence[_np.ndarray], lr: float, alpha: float, eps: float, weight_decay: float, momentum: float, centered: bool, maximize: bool) -> None: ...
-def _adagrad_step_f32(params: Sequence[_np.ndarray], grads: Sequence[_np.ndarray], sum: Sequence[_np.ndarray], step: int, lr: float, lr_decay: float, weight_decay: float, eps: float, maximize: bool) -> None: ...
-def _adagrad_step_f64(params: Sequence[_np.ndarray], grads: Sequence[_np.ndarray], sum: Sequence[_np.ndarray], step: int, lr: float, lr_decay: float, weight_decay: float, eps: float, maximize: bool) -> None: ...
-def _linear_forward_f32(x: _np.ndarray, weight: _np.ndarray, bias: Optional[_np.ndarray] = None) -> _np.ndarray: ...
-def _linear_forward_f64(x: _np.ndarray, weight: _np.ndarray, bias: Optional[_np.ndarray] = None) -> _np.ndarray: ...
-def _linear_backward_f32(x: _np.ndarray, weight: _np.ndarray, dy: _np.ndarray, grad_weight: _np.ndarray, grad_bias: Optional[_np.ndarray] = None) -> _np.ndarray: ...
-def _linear_backward_f64(x: _np.ndarray, weight: _np.ndarray, dy: _np.ndarray, grad_weight: _np.ndarray, grad_bias: Optional[_np.ndarray] = None) -> _np.ndarray: ...
-def _embedding_backward_f32(indices: _np.ndarray, dy: _np.ndarray, grad_weight: _np.ndarray, padding_idx: Optional[int] = None) -> None: ...
-def _embedding_backward_f64(indices: _np.ndarray, dy: _np.ndarray, grad_weight: _np.ndarray, padding_idx: Optional[int] = None) -> None: ...
+def _clip_grad_norm(grads: Sequence[np.ndarray], max_norm: float, norm_type: float, error_if_nonfinite: bool) -> float: ...
+def _clip_grad_value(grads: Sequence[np.ndarray], clip_value: float) -> None: ...
+def _mse(
+    input: np.ndarray,
+    target: np.ndarray,
+    *,
+    reduction: Literal["mean", "sum", "none"],
+    mask: np.ndarray | None = None,
+    grad_output: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]: ...
+def _cross_entropy(
+    input: np.ndarray,
+    *,
+    layout: tuple[int, int, int],
+    ignore_index: int,
+    target_index: np.ndarray | None = None,
+    target_probs: np.ndarray | None = None,
+    weight: np.ndarray | None = None,
+    reduction: Literal["mean", "sum", "none"] = "mean",
+    label_smoothing: float = 0.0,
+    mask: np.ndarray | None = None,
+    grad_output: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]: ...
+def _sgd_step(
+    params: Sequence[np.ndarray],
+    grads: Sequence[np.ndarray],
+    momentum_buffer: Sequence[np.ndarray],
+    *,
+    first: bool,
+    lr: float,
+    momentum: float,
+    dampening: float,
+    nesterov: bool,
+    weight_decay: float,
+    maximize: bool,
+) -> None: ...
+def _adam_step(
+    params: Sequence[np.ndarray],
+    grads: Sequence[np.ndarray],
+    exp_avg: Sequence[np.ndarray],
+    exp_avg_sq: Sequence[np.ndarray],
+    max_exp_avg_sq: Sequence[np.ndarray],
+    *,
+    step: int,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+    amsgrad: bool,
+    maximize: bool,
+    decoupled: bool,
+) -> None: ...
+def _rmsprop_step(
+    params: Sequence[np.ndarray],
+    grads: Sequence[np.ndarray],
+    square_avg: Sequence[np.ndarray],
+    momentum_buffer: Sequence[np.ndarray],
+    grad_avg: Sequence[np.ndarray],
+    *,
+    lr: float,
+    alpha: float,
+    eps: float,
+    weight_decay: float,
+    momentum: float,
+    centered: bool,
+    maximize: bool,
+) -> None: ...
+def _adagrad_step(
+    params: Sequence[np.ndarray],
+    grads: Sequence[np.ndarray],
+    sum: Sequence[np.ndarray],
+    *,
+    step: int,
+    lr: float,
+    lr_decay: float,
+    weight_decay: float,
+    eps: float,
+    maximize: bool,
+) -> None: ...
+def _linear_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray: ...
+def _linear_backward(
+    x: np.ndarray, weight: np.ndarray, dy: np.ndarray, grad_weight: np.ndarray, grad_bias: np.ndarray | None = None
+) -> np.ndarray: ...
+def _embedding_backward(
+    indices: np.ndarray, dy: np.ndarray, grad_weight: np.ndarray, padding_idx: int | None = None
+) -> None: ...
 
 # --- core ---
 @final
@@ -98,95 +163,87 @@ def rnn_backward(
 
 def sparse_random(
     rows: int, cols: int, connectivity: float, distribution: str, scale: float, seed: int, stream: int
-) -> tuple[_NDArray[_np.int64], _NDArray[_np.int32], _NDArray[_np.float64]]: ...
+) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.float64]]: ...
 def dense_random(
     rows: int, cols: int, connectivity: float, distribution: str, scale: float, seed: int, stream: int
-) -> _NDArray[_np.float64]: ...
+) -> NDArray[np.float64]: ...
 def spectral_radius(
-    indptr: _NDArray[_np.int64],
-    indices: _NDArray[_np.int32],
-    data: _NDArray[_np.float64],
+    indptr: NDArray[np.int64],
+    indices: NDArray[np.int32],
+    data: NDArray[np.float64],
     n: int,
     krylov_dim: int = 100,
     tol: float = 1e-8,
     max_restarts: int = 200,
     seed: int = 0,
 ) -> tuple[float, float, bool, int]: ...
+class _ReservoirArgs(TypedDict):
+    """A reservoir as `rnnrs.reservoir.Reservoir._core_args` describes it (W is CSR data with indptr/indices,
+    or dense with both None; noise is (rc, input, feedback, seed)); its dtype is that of `win`."""
+
+    indptr: NDArray[np.int64] | None
+    indices: NDArray[np.int32] | None
+    w: NDArray[np.floating]
+    win: NDArray[np.floating]
+    bias: NDArray[np.floating]
+    leak: NDArray[np.floating]
+    wfb: NDArray[np.floating]
+    activation: str
+    noise: tuple[float, float, float, int]
+
 def reservoir_run(
-    indptr: _NDArray[_np.int64] | None,
-    indices: _NDArray[_np.int32] | None,
-    w: _NDArray[_np.floating],
-    win: _NDArray[_np.floating],
-    bias: _NDArray[_np.floating],
-    leak: _NDArray[_np.floating],
-    wfb: _NDArray[_np.floating],
-    activation: str,
-    noise_rc: float,
-    noise_in: float,
-    noise_fb: float,
-    noise_seed: int,
-    u: _NDArray[_np.floating],
-    lengths: list[int],
-    x0: _NDArray[_np.floating],
-    teacher: _NDArray[_np.floating],
-    y0: _NDArray[_np.floating],
-) -> _NDArray[_np.floating]: ...
+    reservoir: _ReservoirArgs,
+    u: NDArray[np.floating],
+    lengths: Sequence[int],
+    x0: NDArray[np.floating],
+    teacher: NDArray[np.floating],
+    y0: NDArray[np.floating],
+) -> NDArray[np.floating]: ...
 def reservoir_generate(
-    indptr: _NDArray[_np.int64] | None,
-    indices: _NDArray[_np.int32] | None,
-    w: _NDArray[_np.floating],
-    win: _NDArray[_np.floating],
-    bias: _NDArray[_np.floating],
-    leak: _NDArray[_np.floating],
-    wfb: _NDArray[_np.floating],
-    activation: str,
-    noise_rc: float,
-    noise_in: float,
-    noise_fb: float,
-    noise_seed: int,
-    wout: _NDArray[_np.floating],
-    bout: _NDArray[_np.floating],
-    x0: _NDArray[_np.floating],
-    y0: _NDArray[_np.floating],
+    reservoir: _ReservoirArgs,
+    wout: NDArray[np.floating],
+    bout: NDArray[np.floating],
+    x0: NDArray[np.floating],
+    y0: NDArray[np.floating],
     steps: int,
-    inputs: _NDArray[_np.floating] | None = None,
-) -> tuple[_NDArray[_np.floating], _NDArray[_np.floating]]: ...
+    inputs: NDArray[np.floating] | None = None,
+) -> tuple[NDArray[np.floating], NDArray[np.floating]]: ...
 def ridge_accumulate(
-    cxx: _NDArray[_np.float64],
-    cxy: _NDArray[_np.float64],
-    mean_x: _NDArray[_np.float64],
-    mean_y: _NDArray[_np.float64],
+    cxx: NDArray[np.float64],
+    cxy: NDArray[np.float64],
+    mean_x: NDArray[np.float64],
+    mean_y: NDArray[np.float64],
     count: float,
-    x: _NDArray[_np.floating],
-    y: _NDArray[_np.floating],
+    x: NDArray[np.floating],
+    y: NDArray[np.floating],
 ) -> float: ...
 def ridge_merge(
-    cxx: _NDArray[_np.float64],
-    cxy: _NDArray[_np.float64],
-    mean_x: _NDArray[_np.float64],
-    mean_y: _NDArray[_np.float64],
+    cxx: NDArray[np.float64],
+    cxy: NDArray[np.float64],
+    mean_x: NDArray[np.float64],
+    mean_y: NDArray[np.float64],
     count: float,
-    cxx2: _NDArray[_np.float64],
-    cxy2: _NDArray[_np.float64],
-    mean_x2: _NDArray[_np.float64],
-    mean_y2: _NDArray[_np.float64],
+    cxx2: NDArray[np.float64],
+    cxy2: NDArray[np.float64],
+    mean_x2: NDArray[np.float64],
+    mean_y2: NDArray[np.float64],
     count2: float,
 ) -> float: ...
 def ridge_solve(
-    cxx: _NDArray[_np.float64],
-    cxy: _NDArray[_np.float64],
-    mean_x: _NDArray[_np.float64],
-    mean_y: _NDArray[_np.float64],
+    cxx: NDArray[np.float64],
+    cxy: NDArray[np.float64],
+    mean_x: NDArray[np.float64],
+    mean_y: NDArray[np.float64],
     count: float,
     alpha: float,
     fit_intercept: bool,
-) -> tuple[_NDArray[_np.float64], _NDArray[_np.float64]]: ...
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
 def rls_update(
-    p: _NDArray[_np.float64], w: _NDArray[_np.float64], x: _NDArray[_np.float64], y: _NDArray[_np.float64], forgetting: float
-) -> _NDArray[_np.float64]: ...
+    p: NDArray[np.float64], w: NDArray[np.float64], x: NDArray[np.float64], y: NDArray[np.float64], forgetting: float
+) -> NDArray[np.float64]: ...
 def lms_update(
-    w: _NDArray[_np.float64], x: _NDArray[_np.float64], y: _NDArray[_np.float64], learning_rate: float
-) -> _NDArray[_np.float64]: ...
+    w: NDArray[np.float64], x: NDArray[np.float64], y: NDArray[np.float64], learning_rate: float
+) -> NDArray[np.float64]: ...
 
 # --- rtrl ---
 def rtrl_gradient(
@@ -332,29 +389,19 @@ def ntm_forward(
 def ntm_backward(ctx: NtmContext, params: list[np.ndarray], dy: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]: ...
 # structure: trees, convolution, liquid state machine (src/python/structure.rs)
 def tree_check(tree_ptr: np.ndarray, child_ptr: np.ndarray, child_idx: np.ndarray) -> tuple[np.ndarray, int]: ...
-def tree_forward_f32(
-    tree_ptr: np.ndarray, child_ptr: np.ndarray, child_idx: np.ndarray, cell: str, arity: int, hidden_size: int,
-    params: list[np.ndarray], x: np.ndarray,
+# tree_* and conv2d_* serve float32 and float64 (the dtype of x).
+def tree_forward(
+    tree_ptr: np.ndarray, child_ptr: np.ndarray, child_idx: np.ndarray, params: Sequence[np.ndarray], x: np.ndarray,
+    *, cell: Literal["recursive", "nary_lstm", "child_sum_lstm"], arity: int, hidden_size: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
-def tree_forward_f64(
-    tree_ptr: np.ndarray, child_ptr: np.ndarray, child_idx: np.ndarray, cell: str, arity: int, hidden_size: int,
-    params: list[np.ndarray], x: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
-def tree_backward_f32(
-    tree_ptr: np.ndarray, child_ptr: np.ndarray, child_idx: np.ndarray, cell: str, arity: int, hidden_size: int,
-    params: list[np.ndarray], x: np.ndarray, cache: list[np.ndarray], grad_h: np.ndarray,
+def tree_backward(
+    tree_ptr: np.ndarray, child_ptr: np.ndarray, child_idx: np.ndarray, params: Sequence[np.ndarray], x: np.ndarray,
+    cache: Sequence[np.ndarray], grad_h: np.ndarray,
+    *, cell: Literal["recursive", "nary_lstm", "child_sum_lstm"], arity: int, hidden_size: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
-def tree_backward_f64(
-    tree_ptr: np.ndarray, child_ptr: np.ndarray, child_idx: np.ndarray, cell: str, arity: int, hidden_size: int,
-    params: list[np.ndarray], x: np.ndarray, cache: list[np.ndarray], grad_h: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
-def conv2d_forward_f32(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray: ...
-def conv2d_forward_f64(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray: ...
-def conv2d_backward_f32(
-    x: np.ndarray, weight: np.ndarray, grad_output: np.ndarray, need_input_grad: bool
-) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]: ...
-def conv2d_backward_f64(
-    x: np.ndarray, weight: np.ndarray, grad_output: np.ndarray, need_input_grad: bool
+def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray: ...
+def conv2d_backward(
+    x: np.ndarray, weight: np.ndarray, grad_output: np.ndarray, *, need_input_grad: bool = True
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]: ...
 def lsm_run(
     constants: list[float], excitatory: np.ndarray, refractory: np.ndarray, bias: np.ndarray, v0: np.ndarray,
@@ -406,24 +453,15 @@ def jordan_backward(
     ctx: JordanContext, params: Sequence[np.ndarray], dy: np.ndarray, dy_n: np.ndarray | None = None, *,
     grads: Sequence[np.ndarray], input_grad: bool = True,
 ) -> tuple[np.ndarray | None, np.ndarray]: ...
-# --- convlstm (whole ConvLSTM stack; params: 6 arrays per layer, empty peepholes without) ---
-def convlstm_forward_f32(
-    x: np.ndarray, params: list[np.ndarray], hidden: int, kernel: tuple[int, int], layers: int, peephole: bool,
-    h0: np.ndarray | None, c0: np.ndarray | None, train: bool,
+# --- convlstm (whole ConvLSTM stack, float32 or float64; params: 6 arrays per layer, empty peepholes without) ---
+def convlstm_forward(
+    x: np.ndarray, params: Sequence[np.ndarray], h0: np.ndarray | None = None, c0: np.ndarray | None = None, *,
+    hidden: int, kernel: tuple[int, int], layers: int, peephole: bool, train: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray] | None]: ...
-def convlstm_forward_f64(
-    x: np.ndarray, params: list[np.ndarray], hidden: int, kernel: tuple[int, int], layers: int, peephole: bool,
-    h0: np.ndarray | None, c0: np.ndarray | None, train: bool,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray] | None]: ...
-def convlstm_backward_f32(
-    x_shape: list[int], params: list[np.ndarray], hidden: int, kernel: tuple[int, int], layers: int,
-    peephole: bool, tape: list[np.ndarray], grad_output: np.ndarray, dh_n: np.ndarray | None,
-    dc_n: np.ndarray | None, input_grad: bool,
-) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, list[np.ndarray]]: ...
-def convlstm_backward_f64(
-    x_shape: list[int], params: list[np.ndarray], hidden: int, kernel: tuple[int, int], layers: int,
-    peephole: bool, tape: list[np.ndarray], grad_output: np.ndarray, dh_n: np.ndarray | None,
-    dc_n: np.ndarray | None, input_grad: bool,
+def convlstm_backward(
+    x_shape: Sequence[int], params: Sequence[np.ndarray], tape: Sequence[np.ndarray], grad_output: np.ndarray,
+    dh_n: np.ndarray | None = None, dc_n: np.ndarray | None = None, *, hidden: int, kernel: tuple[int, int],
+    layers: int, peephole: bool, input_grad: bool = True,
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, list[np.ndarray]]: ...
 # --- generate ---
 def lm_generate(

@@ -46,15 +46,6 @@ def _as_list(grads: Grads, arg: str = "grads") -> list:
     return arrays
 
 
-def _dtype_of(arrays: list, arg: str = "grads") -> str:
-    dtypes = {a.dtype for a in arrays}
-    if len(dtypes) > 1:
-        raise TypeError(
-            f"{arg}: all arrays must share one dtype (float32 or float64), got {sorted(map(str, dtypes))}"
-        )
-    return "f32" if arrays and arrays[0].dtype == np.float32 else "f64"
-
-
 def _norm_order(norm_type) -> float:
     if isinstance(norm_type, str):
         if norm_type.strip().lower() not in ("inf", "+inf", "infinity"):
@@ -100,9 +91,7 @@ def clip_grad_norm_(
     max_norm = float(max_norm)
     if not arrays:
         return np.float64(0.0)
-    dt = _dtype_of(arrays)
-    fn = _core._clip_grad_norm_f32 if dt == "f32" else _core._clip_grad_norm_f64
-    total = fn(arrays, max_norm, p, bool(error_if_nonfinite))
+    total = _core._clip_grad_norm(arrays, max_norm, p, bool(error_if_nonfinite))
     return arrays[0].dtype.type(total)
 
 
@@ -116,7 +105,5 @@ def clip_grad_value_(grads: Grads, clip_value: float, foreach: object = None) ->
     arrays = _as_list(grads)
     if not arrays:
         return None
-    dt = _dtype_of(arrays)
-    fn = _core._clip_grad_value_f32 if dt == "f32" else _core._clip_grad_value_f64
-    fn(arrays, float(clip_value))
+    _core._clip_grad_value(arrays, float(clip_value))
     return None

@@ -28,14 +28,6 @@ from rnnrs.modules import _float_dtype, _Module, _positive_int
 __all__ = ["RCL", "ConvLSTM", "conv2d", "conv2d_backward", "local_response_norm"]
 
 
-def _suffix(dtype) -> str:
-    if dtype == np.float32:
-        return "f32"
-    if dtype == np.float64:
-        return "f64"
-    raise TypeError(f"expected float32 or float64 arrays, got {dtype}")
-
-
 def _same(name: str, a, dtype) -> np.ndarray:
     a = np.asarray(a)
     if a.dtype != dtype:
@@ -46,20 +38,18 @@ def _same(name: str, a, dtype) -> np.ndarray:
 def conv2d(x, weight, bias=None) -> np.ndarray:
     """``y[b, o] = sum_c x[b, c] (*) weight[o, c] + bias[o]``: x (B, C, H, W), weight (O, C, kh, kw) with odd
     kh, kw, bias (O,) or None; 'same' padding, stride 1; returns (B, O, H, W). All arrays one float dtype."""
-    x = np.asarray(x)
-    sfx = _suffix(x.dtype)
+    x = np.ascontiguousarray(x)
     w = _same("weight", weight, x.dtype)
     b = None if bias is None else _same("bias", bias, x.dtype)
-    return getattr(_core, f"conv2d_forward_{sfx}")(np.ascontiguousarray(x), w, b)
+    return _core.conv2d_forward(x, w, b)
 
 
 def conv2d_backward(x, weight, grad_output, input_grad: bool = True):
     """Gradients of ``sum(grad_output * conv2d(x, weight, bias))``: ``(dx or None, dweight, dbias)``."""
-    x = np.asarray(x)
-    sfx = _suffix(x.dtype)
+    x = np.ascontiguousarray(x)
     w = _same("weight", weight, x.dtype)
     g = _same("grad_output", grad_output, x.dtype)
-    return getattr(_core, f"conv2d_backward_{sfx}")(np.ascontiguousarray(x), w, g, bool(input_grad))
+    return _core.conv2d_backward(x, w, g, need_input_grad=bool(input_grad))
 
 
 def _window_sum(z: np.ndarray, before: int, after: int) -> np.ndarray:
@@ -259,9 +249,9 @@ class ConvLSTM(_Module):
                     raise ValueError(f"state: expected h0 and c0 of shape {shape}, got {h.shape} and {c.shape}")
             h0 = np.ascontiguousarray(np.stack([h for h, _ in state]))
             c0 = np.ascontiguousarray(np.stack([c for _, c in state]))
-        fwd = getattr(_core, f"convlstm_forward_{_suffix(self.dtype)}")
-        y, h_n, c_n, tape = fwd(x, self._flat_params(), self.hidden_channels, self.kernel_size, self.num_layers,
-                                self.peephole, h0, c0, bool(train))
+        y, h_n, c_n, tape = _core.convlstm_forward(
+            x, self._flat_params(), h0, c0, hidden=self.hidden_channels, kernel=self.kernel_size,
+            layers=self.num_layers, peephole=self.peephole, train=bool(train))
         if train:
             self._saved = (x.shape, tape)
         return y, [(h_n[layer], c_n[layer]) for layer in range(self.num_layers)]
@@ -302,9 +292,9 @@ class ConvLSTM(_Module):
                     raise ValueError(f"grad_state: expected arrays of shape {shape}, got {h.shape} and {c.shape}")
             dh_n = np.ascontiguousarray(np.stack([h for h, _ in pairs]))
             dc_n = np.ascontiguousarray(np.stack([c for _, c in pairs]))
-        bwd = getattr(_core, f"convlstm_backward_{_suffix(self.dtype)}")
-        dx, dh0, dc0, grads = bwd(list(x_shape), self._flat_params(), ch, self.kernel_size, self.num_layers,
-                                  self.peephole, tape, dy, dh_n, dc_n, bool(input_grad))
+        dx, dh0, dc0, grads = _core.convlstm_backward(
+            list(x_shape), self._flat_params(), tape, dy, dh_n, dc_n, hidden=ch, kernel=self.kernel_size,
+            layers=self.num_layers, peephole=self.peephole, input_grad=bool(input_grad))
         names = ("weight_ih", "weight_hh", "bias", "weight_ci", "weight_cf", "weight_co")
         for layer in range(self.num_layers):
             for k, name in enumerate(names):

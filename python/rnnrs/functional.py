@@ -35,6 +35,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnrs import _core
+from rnnrs._gates import GATES
 
 __all__ = [
     "Context",
@@ -52,8 +53,6 @@ __all__ = [
     "rnn_backward",
 ]
 
-_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3, "LSTM_NOFORGET": 3, "LSTM_CIFG": 3,
-          "GRU1": 3, "GRU2": 3, "GRU3": 3, "MGU": 2}
 # Modes whose parameters have fewer than gates*H rows: gate blocks of
 # (weight_ih and bias_ih, weight_hh, bias_hh); see `gru_mode`.
 _BLOCKS = {"GRU1": (1, 3, 3), "GRU2": (1, 3, 1), "GRU3": (1, 1, 3)}
@@ -65,16 +64,12 @@ _LSTM_MODES = ("LSTM", "LSTM_NOFORGET", "LSTM_CIFG")
 # shape (rows, H), or (H,) for one row, after the other parameters of that direction.
 _OWN_PARAMS: dict = {}
 
-_GATES["LSTM_PEEPHOLE"] = 4
 _LSTM_MODES += ("LSTM_PEEPHOLE",)
 _OWN_PARAMS["LSTM_PEEPHOLE"] = (("weight_ch", 3),)
-_GATES["LEAKY"] = 1
 _OWN_PARAMS["LEAKY"] = (("alpha_logit", 1),)
-_GATES["LAYERNORM_LSTM"] = 4
 _LSTM_MODES += ("LAYERNORM_LSTM",)
 _OWN_PARAMS["LAYERNORM_LSTM"] = (("layernorm_i_weight", 4), ("layernorm_i_bias", 4), ("layernorm_h_weight", 4),
                                  ("layernorm_h_bias", 4), ("layernorm_c_weight", 1), ("layernorm_c_bias", 1))
-_GATES["LAYERNORM_GRU"] = 3
 _OWN_PARAMS["LAYERNORM_GRU"] = (("layernorm_i_weight", 3), ("layernorm_i_bias", 3), ("layernorm_h_weight", 3),
                                 ("layernorm_h_bias", 3))
 
@@ -111,7 +106,7 @@ def gru_mode(gates: str = "full") -> str:
 
 def blocks(mode: str) -> tuple[int, int, int]:
     """Gate blocks of (weight_ih and bias_ih, weight_hh, bias_hh) of a core mode."""
-    g = _GATES[mode]
+    g = GATES[mode]
     return _BLOCKS.get(mode, (g, g, g))
 
 
@@ -206,8 +201,8 @@ class _Layout:
     """Sizes and options of a layer, read from its parameter dict."""
 
     def __init__(self, mode: str, params: dict, num_layers, bidirectional):
-        if mode not in _GATES:
-            raise ValueError(f"mode: expected one of {sorted(_GATES)}, got {mode!r}")
+        if mode not in GATES:
+            raise ValueError(f"mode: expected one of {sorted(GATES)}, got {mode!r}")
         if not isinstance(params, dict) and not hasattr(params, "keys"):
             raise TypeError("params: expected a dict of arrays with PyTorch's names")
         if "weight_hh_l0" not in params or "weight_ih_l0" not in params:
@@ -260,15 +255,14 @@ def _time_major(x: np.ndarray, batch_first: bool, arg: str, size: int, what: str
     return np.ascontiguousarray(x), False
 
 
-def _state(s, dtype, arg: str, rows: int, batch: int, width: int, unbatched: bool, cast: bool):
-    """A state `(rows, B, width)` (or `(rows, width)` unbatched) as a contiguous 3-d array."""
+def _state(s, dtype, arg: str, unbatched: bool, cast: bool):
+    """A state `(rows, B, width)` (or `(rows, width)` unbatched) as a contiguous 3-d array.
+
+    Its shape is checked once, by `_core.rnn_forward` (errors name `arg`)."""
     if s is None:
         return None
     s = _array(s, dtype, arg, cast)
-    want = (rows, width) if unbatched else (rows, batch, width)
-    if s.shape != want:
-        raise ValueError(f"{arg}: expected shape {want}, got {s.shape}")
-    return s[:, None, :] if unbatched else s
+    return s[:, None, :] if unbatched and s.ndim == 2 else s
 
 
 def check_lengths(lengths, t: int, b: int, *, allow_empty: bool = False) -> np.ndarray | None:
@@ -305,10 +299,10 @@ def _forward(mode, x, params, h0, c0, num_layers, bidirectional, batch_first, tr
         raise ValueError("lengths: only for batched input (T, B, I) or (B, T, I); an unbatched sequence is "
                          "simply cut to its length")
     lengths = check_lengths(lengths, xt.shape[0], batch, allow_empty=allow_empty)
-    h0 = _state(h0, dtype, "h0", lay.rows, batch, lay.h_out, unbatched, cast)
-    c0 = _state(c0, dtype, "c0", lay.rows, batch, lay.hidden_size, unbatched, cast) if mode in _LSTM_MODES else None
+    h0 = _state(h0, dtype, "h0", unbatched, cast)
+    c0 = _state(c0, dtype, "c0", unbatched, cast) if mode in _LSTM_MODES else None
     # Recurrent dropout mask (D*L, B, h_out), same layout as h0 (private: see nn.RNNBase).
-    rec_mask = _state(rec_mask, dtype, "rec_mask", lay.rows, batch, lay.h_out, unbatched, cast)
+    rec_mask = _state(rec_mask, dtype, "rec_mask", unbatched, cast)
     plist = [_array(params[n], dtype, n, cast) for n in lay.names]
     y, h_n, c_n, ctx = _core.rnn_forward(
         mode, xt, plist, h0, c0, hidden_size=lay.hidden_size, num_layers=lay.num_layers,
@@ -348,7 +342,7 @@ def _grad_arrays(ctx: Context, grads: dict | None) -> tuple[dict, list]:
 def _backward(ctx, dy, dh_n, dc_n, grads, cast, input_grad=True):
     if not isinstance(ctx, Context):
         raise TypeError("ctx: expected the Context of a forward(..., train=True)")
-    t, b = ctx.seq_len, ctx.batch_size
+    t = ctx.seq_len
     dtype = ctx.dtype
     dy = _array(dy, dtype, "dy", cast)
     d_out = dy.shape[-1] if dy.ndim else 0
@@ -360,9 +354,9 @@ def _backward(ctx, dy, dh_n, dc_n, grads, cast, input_grad=True):
         if dy.ndim != 3:
             raise ValueError(f"dy: expected a 3-d array like the output, got shape {dy.shape}")
         dyt = np.ascontiguousarray(dy.transpose(1, 0, 2)) if ctx.batch_first else dy
-    dh_n = _state(dh_n, dtype, "dh_n", ctx.rows, b, ctx.h_out, ctx.unbatched, cast)
+    dh_n = _state(dh_n, dtype, "dh_n", ctx.unbatched, cast)
     if ctx.mode in _LSTM_MODES:
-        dc_n = _state(dc_n, dtype, "dc_n", ctx.rows, b, ctx.hidden_size, ctx.unbatched, cast)
+        dc_n = _state(dc_n, dtype, "dc_n", ctx.unbatched, cast)
     else:
         dc_n = None
     grads, glist = _grad_arrays(ctx, grads)

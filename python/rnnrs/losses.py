@@ -30,10 +30,6 @@ def _float_input(x, arg: str = "input") -> np.ndarray:
     return np.ascontiguousarray(x)
 
 
-def _suffix(x: np.ndarray) -> str:
-    return "f32" if x.dtype == np.float32 else "f64"
-
-
 def _check_reduction(reduction: str) -> None:
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction: expected 'mean', 'sum' or 'none', got {reduction!r}")
@@ -111,8 +107,7 @@ def mse(
     t = np.ascontiguousarray(t, dtype=x.dtype)
     m = _mask(mask, x.shape, "the input's shape")
     go = _grad_output(grad_output, reduction, x.shape, x.dtype)
-    fn = getattr(_core, f"_mse_{_suffix(x)}")
-    loss, grad = fn(x, t, reduction, m, go)
+    loss, grad = _core._mse(x, t, reduction=reduction, mask=m, grad_output=go)
     loss = _scalar_or_array(loss, reduction, x.shape)
     if return_target_grad:
         return loss, grad, -grad
@@ -193,9 +188,10 @@ def cross_entropy(
             raise ValueError(f"weight: expected shape ({c},), one weight per class, got {w.shape}")
     m = _mask(mask, loss_shape, "the target's shape") if mask is not None else None
     go = _grad_output(grad_output, reduction, loss_shape, x.dtype)
-    fn = getattr(_core, f"_cross_entropy_{_suffix(x)}")
-    loss, grad = fn(
-        x, n, c, s, t_index, t_probs, w, int(ignore_index), reduction, float(label_smoothing), m, go
+    loss, grad = _core._cross_entropy(
+        x, layout=(n, c, s), target_index=t_index, target_probs=t_probs, weight=w,
+        ignore_index=int(ignore_index), reduction=reduction, label_smoothing=float(label_smoothing),
+        mask=m, grad_output=go,
     )
     return _scalar_or_array(loss, reduction, loss_shape), grad
 

@@ -65,8 +65,6 @@ class _Module:
             self.params = {k: v.astype(dt) for k, v in self.params.items()}
             self.grads = {k: v.astype(dt) for k, v in self.grads.items()}
             self.dtype = dt
-            if hasattr(self, "_suffix"):
-                self._suffix = "f32" if dt == np.float32 else "f64"
             self._saved = None
         return self
 
@@ -123,7 +121,6 @@ class Linear(_Module):
         if bias:
             self.params["bias"] = rng.uniform(-bound, bound, self.out_features).astype(self.dtype)
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
-        self._suffix = "f32" if self.dtype == np.float32 else "f64"
         self._saved = None
 
     @property
@@ -147,7 +144,7 @@ class Linear(_Module):
             raise ValueError(f"x: expected a last axis of {self.in_features} features, got shape {x.shape}")
         lead = x.shape[:-1]
         x2 = x.reshape(-1, self.in_features)
-        y = getattr(_core, f"_linear_forward_{self._suffix}")(x2, self.weight, self.bias)
+        y = _core._linear_forward(x2, self.weight, self.bias)
         if train:  # inference leaves any saved training context alone
             self._saved = (x2, lead)
         return y.reshape(lead + (self.out_features,))
@@ -161,7 +158,7 @@ class Linear(_Module):
         dy = self._input(dy, "dy")
         if dy.shape != lead + (self.out_features,):
             raise ValueError(f"dy: expected shape {lead + (self.out_features,)}, got {dy.shape}")
-        dx = getattr(_core, f"_linear_backward_{self._suffix}")(
+        dx = _core._linear_backward(
             x2, self.weight, dy.reshape(-1, self.out_features), self.grads["weight"], self.grads.get("bias")
         )
         return dx.reshape(lead + (self.in_features,))
@@ -201,7 +198,6 @@ class Embedding(_Module):
             w[padding_idx] = 0
         self.params = {"weight": w}
         self.grads = {"weight": np.zeros_like(w)}
-        self._suffix = "f32" if self.dtype == np.float32 else "f64"
         self._saved = None
 
     @property
@@ -236,7 +232,7 @@ class Embedding(_Module):
         dy = self._input(dy, "dy")
         if dy.shape != shape + (self.embedding_dim,):
             raise ValueError(f"dy: expected shape {shape + (self.embedding_dim,)}, got {dy.shape}")
-        getattr(_core, f"_embedding_backward_{self._suffix}")(
+        _core._embedding_backward(
             flat, dy.reshape(-1, self.embedding_dim), self.grads["weight"], self.padding_idx
         )
         return None

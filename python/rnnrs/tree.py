@@ -141,7 +141,6 @@ class _TreeNet(_Module):
         self.arity = _positive_int("arity", arity)
         self.num_embeddings = None if num_embeddings is None else _positive_int("num_embeddings", num_embeddings)
         self.dtype = _float_dtype(dtype)
-        self._suffix = "f32" if self.dtype == np.float32 else "f64"
         rng = np.random.default_rng(seed)
         h, d = self.hidden_size, self.input_size
         bound = 1.0 / math.sqrt(h)
@@ -192,9 +191,9 @@ class _TreeNet(_Module):
         ids when the model has an embedding table. With ``train`` keeps what `backward` needs.
         """
         xs, ids = self._node_inputs(forest, x)
-        h, c, gates, forget = getattr(_core, f"tree_forward_{self._suffix}")(
-            forest.offsets, forest.child_ptr, forest.child_idx, self._cell, self.arity, self.hidden_size,
-            self._weights(), xs)
+        h, c, gates, forget = _core.tree_forward(
+            forest.offsets, forest.child_ptr, forest.child_idx, self._weights(), xs,
+            cell=self._cell, arity=self.arity, hidden_size=self.hidden_size)
         if train:
             self._saved = (forest, xs, ids, [h, c, gates, forget])
         return h
@@ -211,9 +210,9 @@ class _TreeNet(_Module):
             raise TypeError(f"grad_h: expected {self.dtype} like the model, got {g.dtype}")
         if g.shape != (forest.num_nodes, self.hidden_size):
             raise ValueError(f"grad_h: expected shape {(forest.num_nodes, self.hidden_size)}, got {g.shape}")
-        dw_ih, dw_hh, dw_hf, db, dx = getattr(_core, f"tree_backward_{self._suffix}")(
-            forest.offsets, forest.child_ptr, forest.child_idx, self._cell, self.arity, self.hidden_size,
-            self._weights(), xs, cache, np.ascontiguousarray(g))
+        dw_ih, dw_hh, dw_hf, db, dx = _core.tree_backward(
+            forest.offsets, forest.child_ptr, forest.child_idx, self._weights(), xs, cache,
+            np.ascontiguousarray(g), cell=self._cell, arity=self.arity, hidden_size=self.hidden_size)
         self.grads["weight_ih"] += dw_ih
         self.grads["weight_hh"] += dw_hh
         self.grads["bias"] += db

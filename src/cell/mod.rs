@@ -1,16 +1,21 @@
 //! Recurrent cells: one file per cell. Each defines, in one place, its
-//! parameter layout (gate blocks), the forward step, the backward step and
-//! the partial derivatives RTRL needs.
+//! parameter layout (gate blocks and its own parameters, `Cell::OWN`), the
+//! forward step, the backward step and the partial derivatives RTRL needs
+//! (`Cell::rtrl_row`).
 //!
-//! The gated cells (Elman, LSTM, GRU) share PyTorch's layout: `weight_ih`
+//! The gated cells (Elman, LSTM and its variants, GRU and its gate variants,
+//! MGU, leaky, layer-normalised LSTM/GRU) share PyTorch's layout: `weight_ih`
 //! `(G*H, I)`, `weight_hh` `(G*H, h_out)`, `bias_ih`, `bias_hh` `(G*H)`, gate
-//! blocks of `H` rows in torch's order. Both drivers do the matrix products
-//! (`crate::layer`: input projection of all steps at once and one recurrent
-//! product per step; `crate::rtrl`: the products of one step); a cell only
-//! does the element-wise part of a step, over a batch of rows.
+//! blocks of `H` rows in torch's order, then the cell's own parameters. Both
+//! drivers do the matrix products (`crate::layer`: input projection of all
+//! steps at once and one recurrent product per step; `crate::rtrl`: the
+//! products of one step); a cell only does the element-wise part of a step,
+//! over a batch of rows.
 //!
-//! The element-wise cells (IndRNN, the diagonal linear unit) have their own
-//! layout and map (`elementwise.rs`): each unit sees only its own past.
+//! The element-wise cells (IndRNN `indrnn.rs`, the diagonal linear unit
+//! `diag.rs`) have their own layout and map (`elementwise.rs`): each unit
+//! sees only its own past. The Jordan network (`jordan.rs`) recurs through
+//! its output and has its own driver.
 //!
 //! Adding a gated cell: one file implementing `Cell`, one entry in `Mode`
 //! (and in `with_cell!`).

@@ -5,17 +5,28 @@
 //! the dtype of `x` selects float32 or float64 and every other array must
 //! match it. All compute runs with the GIL released.
 
-use super::convert::{shape, slice, slice_mut, to_numpy};
+use super::convert::{array, array_mut, check_shape, optional, shape, slice, slice_mut, to_numpy};
+use super::dtype::{with_dtype, DType};
 use crate::layer::{self, Cache, Mode, RnnSpec};
 use crate::{Error, Float};
-use numpy::{
-    Element, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods,
-};
+use numpy::{Element, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 
 enum AnyCache {
     F32(Cache<f32>),
     F64(Cache<f64>),
+}
+
+impl From<Cache<f32>> for AnyCache {
+    fn from(c: Cache<f32>) -> Self {
+        Self::F32(c)
+    }
+}
+
+impl From<Cache<f64>> for AnyCache {
+    fn from(c: Cache<f64>) -> Self {
+        Self::F64(c)
+    }
 }
 
 /// What a training forward keeps for `rnn_backward` (opaque).
@@ -55,35 +66,18 @@ impl RnnContext {
     }
 }
 
-/// `arr` as a read-only float array of type `T`, or a TypeError naming `arg`.
-fn array<'py, T: Element + Float>(a: &Bound<'py, PyAny>, arg: &str) -> PyResult<PyReadonlyArrayDyn<'py, T>> {
-    let arr = a
-        .cast::<PyArrayDyn<T>>()
-        .map_err(|_| Error::dtype(arg, format!("expected a numpy.ndarray of dtype {}", T::NAME)))?;
-    Ok(arr.try_readonly().map_err(|e| Error::value(arg, e.to_string()))?)
-}
-
-fn check_shape(got: &[usize], want: &[usize], arg: &str) -> PyResult<()> {
-    if got != want {
-        return Err(Error::shape(arg, format!("expected shape {want:?}, got {got:?}")).into());
-    }
-    Ok(())
-}
-
-fn optional<'py, T: Element + Float>(
+/// An optional state or mask of exactly the shape `want` (the core checks
+/// only the element count of the flat slices it gets).
+fn optional_shaped<'py, T: Element + Float>(
     a: Option<&Bound<'py, PyAny>>,
     want: &[usize],
     arg: &str,
 ) -> PyResult<Option<PyReadonlyArrayDyn<'py, T>>> {
-    match a {
-        None => Ok(None),
-        Some(v) if v.is_none() => Ok(None),
-        Some(v) => {
-            let arr = array::<T>(v, arg)?;
-            check_shape(arr.shape(), want, arg)?;
-            Ok(Some(arr))
-        }
+    let arr = optional::<T>(a, arg)?;
+    if let Some(v) = &arr {
+        check_shape(v.shape(), want, arg)?;
     }
+    Ok(arr)
 }
 
 fn param_arrays<'py, T: Element + Float>(
@@ -125,8 +119,10 @@ fn forward_t<'py, T: Element + Float>(
     rec_mask: Option<&Bound<'py, PyAny>>,
     lengths: Option<&[usize]>,
     train: bool,
-    wrap: fn(Cache<T>) -> AnyCache,
-) -> PyResult<ForwardOut<'py>> {
+) -> PyResult<ForwardOut<'py>>
+where
+    AnyCache: From<Cache<T>>,
+{
     let xa = array::<T>(x, "input")?;
     let shape = shape(&xa);
     if shape.len() != 3 {
@@ -144,9 +140,9 @@ fn forward_t<'py, T: Element + Float>(
     }
     let rows = spec.num_layers * spec.num_directions();
     let is_lstm = spec.mode.has_c();
-    let h0a = optional::<T>(h0, &[rows, b, spec.h_out()], "h0")?;
-    let c0a = if is_lstm { optional::<T>(c0, &[rows, b, spec.hidden_size], "c0")? } else { None };
-    let ma = optional::<T>(rec_mask, &[rows, b, spec.h_out()], "rec_mask")?;
+    let h0a = optional_shaped::<T>(h0, &[rows, b, spec.h_out()], "h0")?;
+    let c0a = if is_lstm { optional_shaped::<T>(c0, &[rows, b, spec.hidden_size], "c0")? } else { None };
+    let ma = optional_shaped::<T>(rec_mask, &[rows, b, spec.h_out()], "rec_mask")?;
     let pa = param_arrays::<T>(spec, params)?;
     let ps = pa.iter().map(|a| slice(a, "params")).collect::<PyResult<Vec<_>>>()?;
     let xs = slice(&xa, "input")?;
@@ -161,7 +157,7 @@ fn forward_t<'py, T: Element + Float>(
     let h_n = to_numpy(py, out.h_n, &[rows, b, spec.h_out()])?.into_any();
     let c_n =
         if is_lstm { Some(to_numpy(py, out.c_n, &[rows, b, spec.hidden_size])?.into_any()) } else { None };
-    Ok((y, h_n, c_n, cache.map(|c| RnnContext { cache: wrap(c) })))
+    Ok((y, h_n, c_n, cache.map(|c| RnnContext { cache: c.into() })))
 }
 
 /// Forward of a (stacked, bidirectional) RNN/LSTM/GRU over a time-major
@@ -214,35 +210,11 @@ fn rnn_forward<'py>(
         })
         .transpose()?;
     let lengths = lengths.as_deref();
-    if x.cast::<PyArrayDyn<f64>>().is_ok() {
-        forward_t::<f64>(
-            py,
-            &spec,
-            x,
-            &params,
-            h0.as_ref(),
-            c0.as_ref(),
-            rec_mask.as_ref(),
-            lengths,
-            train,
-            AnyCache::F64,
-        )
-    } else if x.cast::<PyArrayDyn<f32>>().is_ok() {
-        forward_t::<f32>(
-            py,
-            &spec,
-            x,
-            &params,
-            h0.as_ref(),
-            c0.as_ref(),
-            rec_mask.as_ref(),
-            lengths,
-            train,
-            AnyCache::F32,
-        )
-    } else {
-        Err(Error::dtype("input", "expected a numpy.ndarray of dtype float32 or float64").into())
-    }
+    with_dtype!(
+        DType::of(x, "input"),
+        T,
+        forward_t::<T>(py, &spec, x, &params, h0.as_ref(), c0.as_ref(), rec_mask.as_ref(), lengths, train)
+    )
 }
 
 type BackwardOut<'py> = (Option<Bound<'py, PyAny>>, Bound<'py, PyAny>, Option<Bound<'py, PyAny>>);
@@ -264,8 +236,8 @@ fn backward_t<'py, T: Element + Float>(
     let is_lstm = spec.mode.has_c();
     let dya = array::<T>(dy, "dy")?;
     check_shape(dya.shape(), &[t, b, spec.num_directions() * spec.h_out()], "dy")?;
-    let dha = optional::<T>(dh_n, &[rows, b, spec.h_out()], "dh_n")?;
-    let dca = if is_lstm { optional::<T>(dc_n, &[rows, b, spec.hidden_size], "dc_n")? } else { None };
+    let dha = optional_shaped::<T>(dh_n, &[rows, b, spec.h_out()], "dh_n")?;
+    let dca = if is_lstm { optional_shaped::<T>(dc_n, &[rows, b, spec.hidden_size], "dc_n")? } else { None };
     let pa = param_arrays::<T>(spec, params)?;
     let shapes = spec.param_shapes();
     if grads.len() != shapes.len() {
@@ -275,13 +247,9 @@ fn backward_t<'py, T: Element + Float>(
     }
     let mut ga: Vec<PyReadwriteArrayDyn<'py, T>> = Vec::with_capacity(grads.len());
     for (g, (name, shape)) in grads.iter().zip(&shapes) {
-        let arr = g.cast::<PyArrayDyn<T>>().map_err(|_| {
-            Error::dtype(format!("grads[{name}]"), format!("expected a numpy.ndarray of dtype {}", T::NAME))
-        })?;
-        check_shape(arr.shape(), shape, &format!("grads[{name}]"))?;
-        let rw = arr
-            .try_readwrite()
-            .map_err(|e| Error::value(format!("grads[{name}]"), format!("not writeable or aliased ({e})")))?;
+        let arg = format!("grads[{name}]");
+        let rw = array_mut::<T>(g, &arg)?;
+        check_shape(rw.shape(), shape, &arg)?;
         ga.push(rw);
     }
     let ps = pa.iter().map(|a| slice(a, "params")).collect::<PyResult<Vec<_>>>()?;

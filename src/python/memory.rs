@@ -3,22 +3,13 @@
 //! (`rnnrs.memory`) validates arguments and builds the parameter lists;
 //! every function here runs with the GIL released.
 
-use super::convert::{shape, slice, slice_mut, to_numpy};
+use super::convert::{array, shape, slice, slice_mut, to_numpy};
 use crate::memory::controller::Controller;
 use crate::memory::ntm::{self, MemoryInit, NtmParams, NtmSpec, Tape};
 use crate::memory::{hopfield, modern};
 use crate::Float;
-use numpy::{
-    Element, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods,
-};
+use numpy::{Element, PyArrayDyn, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
-
-fn array<'py, T: Element + Float>(a: &Bound<'py, PyAny>, arg: &str) -> PyResult<PyReadonlyArrayDyn<'py, T>> {
-    let arr = a.cast::<PyArrayDyn<T>>().map_err(|_| {
-        PyErr::from(crate::Error::dtype(arg, format!("expected a numpy.ndarray of dtype {}", T::NAME)))
-    })?;
-    arr.try_readonly().map_err(|e| PyErr::from(crate::Error::value(arg, format!("{e}"))))
-}
 
 fn dims(a: &[usize], want: usize, arg: &str, what: &str) -> PyResult<()> {
     if a.len() != want {

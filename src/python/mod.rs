@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 
 pub mod convert;
 mod convlstm;
+mod dtype;
 mod errors;
 mod generate;
 mod jordan;

@@ -5,23 +5,14 @@
 //! dtype (float32 or float64, chosen by the inputs `u`); ridge statistics are
 //! always float64.
 
-use crate::python::convert::{shape, slice, slice_mut, to_numpy};
+use super::convert::{array, opt_slice, optional, shape, slice, slice_mut, to_numpy};
+use super::dtype::{with_dtype, DType};
 use crate::reservoir::{self as rc, Activation, CsrRef, Noise, Recurrent, ReservoirRef};
 use crate::{Error, Float};
 use numpy::{Element, PyArrayDyn, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 
 type Arr<'py, T> = Bound<'py, PyArrayDyn<T>>;
-
-fn ro<'py, T: Element>(a: &Bound<'py, PyAny>, arg: &str) -> PyResult<PyReadonlyArrayDyn<'py, T>> {
-    a.extract::<PyReadonlyArrayDyn<'py, T>>().map_err(|_| {
-        Error::dtype(arg, format!("expected a NumPy array of dtype {}", std::any::type_name::<T>())).into()
-    })
-}
-
-fn is_f64(a: &Bound<'_, PyAny>) -> bool {
-    a.extract::<PyReadonlyArrayDyn<'_, f64>>().is_ok()
-}
 
 /// Random sparse matrix in CSR form: `(indptr int64, indices int32, data float64)`.
 #[pyfunction]
@@ -94,10 +85,27 @@ fn spectral_radius(
     Ok((e.radius, e.residual, e.converged, e.restarts))
 }
 
-/// The reservoir's weights as passed from Python.
-struct Weights<'py, T: Element> {
+/// A reservoir as Python describes it: one dict (built by
+/// `rnnrs.reservoir.Reservoir._core_args`) with these keys. `w` is CSR data
+/// (with `indptr`, `indices`) or, with both None, a dense `(units, units)`
+/// array; `noise` is `(rc, input, feedback, seed)`.
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+struct ReservoirArgs<'py> {
     indptr: Option<PyReadonlyArrayDyn<'py, i64>>,
     indices: Option<PyReadonlyArrayDyn<'py, i32>>,
+    w: Bound<'py, PyAny>,
+    win: Bound<'py, PyAny>,
+    bias: Bound<'py, PyAny>,
+    leak: Bound<'py, PyAny>,
+    wfb: Bound<'py, PyAny>,
+    activation: String,
+    noise: (f64, f64, f64, u64),
+}
+
+/// The reservoir's arrays in the dispatched dtype.
+struct Weights<'a, 'py, T: Element> {
+    args: &'a ReservoirArgs<'py>,
     w: PyReadonlyArrayDyn<'py, T>,
     win: PyReadonlyArrayDyn<'py, T>,
     bias: PyReadonlyArrayDyn<'py, T>,
@@ -105,39 +113,25 @@ struct Weights<'py, T: Element> {
     wfb: PyReadonlyArrayDyn<'py, T>,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn weights<'py, T: Element>(
-    indptr: Option<PyReadonlyArrayDyn<'py, i64>>,
-    indices: Option<PyReadonlyArrayDyn<'py, i32>>,
-    w: &Bound<'py, PyAny>,
-    win: &Bound<'py, PyAny>,
-    bias: &Bound<'py, PyAny>,
-    leak: &Bound<'py, PyAny>,
-    wfb: &Bound<'py, PyAny>,
-) -> PyResult<Weights<'py, T>> {
+fn weights<'a, 'py, T: Element + Float>(args: &'a ReservoirArgs<'py>) -> PyResult<Weights<'a, 'py, T>> {
     Ok(Weights {
-        indptr,
-        indices,
-        w: ro(w, "W")?,
-        win: ro(win, "Win")?,
-        bias: ro(bias, "bias")?,
-        leak: ro(leak, "leak_rate")?,
-        wfb: ro(wfb, "Wfb")?,
+        args,
+        w: array(&args.w, "W")?,
+        win: array(&args.win, "Win")?,
+        bias: array(&args.bias, "bias")?,
+        leak: array(&args.leak, "leak_rate")?,
+        wfb: array(&args.wfb, "Wfb")?,
     })
 }
 
-fn view<'a, T: Float + Element>(
-    wt: &'a Weights<'_, T>,
-    activation: &str,
-    noise: Noise,
-) -> PyResult<ReservoirRef<'a, T>> {
+fn view<'a, T: Float + Element>(wt: &'a Weights<'_, '_, T>) -> PyResult<ReservoirRef<'a, T>> {
     let win_shape = wt.win.shape();
     let wfb_shape = wt.wfb.shape();
     if win_shape.len() != 2 || wfb_shape.len() != 2 {
         return Err(Error::shape("Win, Wfb", "expected 2-D arrays").into());
     }
     let units = win_shape[0];
-    let w = match (&wt.indptr, &wt.indices) {
+    let w = match (&wt.args.indptr, &wt.args.indices) {
         (Some(p), Some(i)) => Recurrent::Sparse(CsrRef {
             rows: units,
             cols: units,
@@ -148,6 +142,7 @@ fn view<'a, T: Float + Element>(
         (None, None) => Recurrent::Dense(slice(&wt.w, "W")?),
         _ => return Err(Error::value("W", "give both indptr and indices (sparse) or neither (dense)").into()),
     };
+    let (rc, input, feedback, seed) = wt.args.noise;
     Ok(ReservoirRef {
         units,
         inputs: win_shape[1],
@@ -157,108 +152,75 @@ fn view<'a, T: Float + Element>(
         bias: slice(&wt.bias, "bias")?,
         leak: slice(&wt.leak, "leak_rate")?,
         wfb: slice(&wt.wfb, "Wfb")?,
-        activation: Activation::parse(activation)?,
-        noise,
+        activation: Activation::parse(&wt.args.activation)?,
+        noise: Noise { rc, input, feedback, seed },
     })
 }
 
-#[allow(clippy::too_many_arguments)]
 fn run_typed<'py, T: Float + Element>(
     py: Python<'py>,
-    indptr: Option<PyReadonlyArrayDyn<'py, i64>>,
-    indices: Option<PyReadonlyArrayDyn<'py, i32>>,
-    w: &Bound<'py, PyAny>,
-    win: &Bound<'py, PyAny>,
-    bias: &Bound<'py, PyAny>,
-    leak: &Bound<'py, PyAny>,
-    wfb: &Bound<'py, PyAny>,
-    activation: &str,
-    noise: Noise,
+    reservoir: &ReservoirArgs<'py>,
     u: &Bound<'py, PyAny>,
-    lengths: Vec<usize>,
+    lengths: &[usize],
     x0: &Bound<'py, PyAny>,
     teacher: &Bound<'py, PyAny>,
     y0: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let wt = weights::<T>(indptr, indices, w, win, bias, leak, wfb)?;
-    let res = view(&wt, activation, noise)?;
+    let wt = weights::<T>(reservoir)?;
+    let res = view(&wt)?;
     let (u, x0, teacher, y0) =
-        (ro::<T>(u, "X")?, ro::<T>(x0, "x0")?, ro::<T>(teacher, "y")?, ro::<T>(y0, "y0")?);
+        (array::<T>(u, "X")?, array::<T>(x0, "x0")?, array::<T>(teacher, "y")?, array::<T>(y0, "y0")?);
     let (us, xs, ts, ys) = (slice(&u, "X")?, slice(&x0, "x0")?, slice(&teacher, "y")?, slice(&y0, "y0")?);
     let total: usize = lengths.iter().sum();
-    let states = py.detach(|| crate::interrupt::watched(|| rc::run(&res, us, &lengths, xs, ts, ys)))?;
+    let states = py.detach(|| crate::interrupt::watched(|| rc::run(&res, us, lengths, xs, ts, ys)))?;
     Ok(to_numpy(py, states, &[total, res.units])?.into_any())
 }
 
-/// Reservoir states for a batch of sequences stacked in time.
+/// Reservoir states for a batch of sequences stacked in time, in the
+/// reservoir's dtype (that of `Win`).
 ///
-/// `W` is CSR data (with `indptr`, `indices`) or a dense `(units, units)`
-/// array; `u` `(sum(lengths), inputs)`; `x0` `(batch, units)`; `teacher`
+/// `u` `(sum(lengths), inputs)`; `x0` `(batch, units)`; `teacher`
 /// `(sum(lengths), outputs)` and `y0` `(batch, outputs)` for feedback
 /// (outputs may be 0). Returns `(sum(lengths), units)`.
 #[pyfunction]
-#[pyo3(signature = (indptr, indices, w, win, bias, leak, wfb, activation, noise_rc, noise_in, noise_fb, noise_seed, u, lengths, x0, teacher, y0))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (reservoir, u, lengths, x0, teacher, y0))]
 fn reservoir_run<'py>(
     py: Python<'py>,
-    indptr: Option<PyReadonlyArrayDyn<'py, i64>>,
-    indices: Option<PyReadonlyArrayDyn<'py, i32>>,
-    w: &Bound<'py, PyAny>,
-    win: &Bound<'py, PyAny>,
-    bias: &Bound<'py, PyAny>,
-    leak: &Bound<'py, PyAny>,
-    wfb: &Bound<'py, PyAny>,
-    activation: &str,
-    noise_rc: f64,
-    noise_in: f64,
-    noise_fb: f64,
-    noise_seed: u64,
+    reservoir: ReservoirArgs<'py>,
     u: &Bound<'py, PyAny>,
     lengths: Vec<usize>,
     x0: &Bound<'py, PyAny>,
     teacher: &Bound<'py, PyAny>,
     y0: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let noise = Noise { rc: noise_rc, input: noise_in, feedback: noise_fb, seed: noise_seed };
-    if is_f64(u) {
-        run_typed::<f64>(
-            py, indptr, indices, w, win, bias, leak, wfb, activation, noise, u, lengths, x0, teacher, y0,
-        )
-    } else {
-        run_typed::<f32>(
-            py, indptr, indices, w, win, bias, leak, wfb, activation, noise, u, lengths, x0, teacher, y0,
-        )
-    }
+    with_dtype!(
+        DType::of(&reservoir.win, "Win"),
+        T,
+        run_typed::<T>(py, &reservoir, u, &lengths, x0, teacher, y0)
+    )
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The readout and start of a generation run.
+struct Readout<'a, 'py> {
+    wout: &'a Bound<'py, PyAny>,
+    bout: &'a Bound<'py, PyAny>,
+    x0: &'a Bound<'py, PyAny>,
+    y0: &'a Bound<'py, PyAny>,
+}
+
 fn generate_typed<'py, T: Float + Element>(
     py: Python<'py>,
-    indptr: Option<PyReadonlyArrayDyn<'py, i64>>,
-    indices: Option<PyReadonlyArrayDyn<'py, i32>>,
-    w: &Bound<'py, PyAny>,
-    win: &Bound<'py, PyAny>,
-    bias: &Bound<'py, PyAny>,
-    leak: &Bound<'py, PyAny>,
-    wfb: &Bound<'py, PyAny>,
-    activation: &str,
-    noise: Noise,
-    wout: &Bound<'py, PyAny>,
-    bout: &Bound<'py, PyAny>,
-    x0: &Bound<'py, PyAny>,
-    y0: &Bound<'py, PyAny>,
+    reservoir: &ReservoirArgs<'py>,
+    r: Readout<'_, 'py>,
     steps: usize,
     inputs: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
-    let ext = inputs.map(|a| ro::<T>(a, "X")).transpose()?;
-    let ext_slice = match &ext {
-        Some(a) => Some(slice(a, "X")?),
-        None => None,
-    };
-    let wt = weights::<T>(indptr, indices, w, win, bias, leak, wfb)?;
-    let res = view(&wt, activation, noise)?;
-    let (wo, bo, x0, y0) =
-        (ro::<T>(wout, "Wout")?, ro::<T>(bout, "bias_out")?, ro::<T>(x0, "x0")?, ro::<T>(y0, "y0")?);
+    let ext = optional::<T>(inputs, "X")?;
+    let ext_slice = opt_slice(&ext, "X")?;
+    let wt = weights::<T>(reservoir)?;
+    let res = view(&wt)?;
+    let (wo, bo) = (array::<T>(r.wout, "Wout")?, array::<T>(r.bout, "bias_out")?);
+    let (x0, y0) = (array::<T>(r.x0, "x0")?, array::<T>(r.y0, "y0")?);
     let (wos, bos, xs, ys) =
         (slice(&wo, "Wout")?, slice(&bo, "bias_out")?, slice(&x0, "x0")?, slice(&y0, "y0")?);
     let m = bos.len();
@@ -270,22 +232,11 @@ fn generate_typed<'py, T: Float + Element>(
 /// The reservoir with its readout in the loop (closed-loop generation when
 /// `inputs` is None): `(outputs (steps, n_out), states (steps, units))`.
 #[pyfunction]
-#[pyo3(signature = (indptr, indices, w, win, bias, leak, wfb, activation, noise_rc, noise_in, noise_fb, noise_seed, wout, bout, x0, y0, steps, inputs=None))]
+#[pyo3(signature = (reservoir, wout, bout, x0, y0, steps, inputs=None))]
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
 fn reservoir_generate<'py>(
     py: Python<'py>,
-    indptr: Option<PyReadonlyArrayDyn<'py, i64>>,
-    indices: Option<PyReadonlyArrayDyn<'py, i32>>,
-    w: &Bound<'py, PyAny>,
-    win: &Bound<'py, PyAny>,
-    bias: &Bound<'py, PyAny>,
-    leak: &Bound<'py, PyAny>,
-    wfb: &Bound<'py, PyAny>,
-    activation: &str,
-    noise_rc: f64,
-    noise_in: f64,
-    noise_fb: f64,
-    noise_seed: u64,
+    reservoir: ReservoirArgs<'py>,
     wout: &Bound<'py, PyAny>,
     bout: &Bound<'py, PyAny>,
     x0: &Bound<'py, PyAny>,
@@ -293,18 +244,8 @@ fn reservoir_generate<'py>(
     steps: usize,
     inputs: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
-    let noise = Noise { rc: noise_rc, input: noise_in, feedback: noise_fb, seed: noise_seed };
-    if is_f64(win) {
-        generate_typed::<f64>(
-            py, indptr, indices, w, win, bias, leak, wfb, activation, noise, wout, bout, x0, y0, steps,
-            inputs,
-        )
-    } else {
-        generate_typed::<f32>(
-            py, indptr, indices, w, win, bias, leak, wfb, activation, noise, wout, bout, x0, y0, steps,
-            inputs,
-        )
-    }
+    let r = Readout { wout, bout, x0, y0 };
+    with_dtype!(DType::of(&reservoir.win, "Win"), T, generate_typed::<T>(py, &reservoir, r, steps, inputs))
 }
 
 fn dims2<T: Element>(a: &PyReadonlyArrayDyn<'_, T>, arg: &str) -> PyResult<(usize, usize)> {
@@ -321,7 +262,7 @@ fn accumulate_typed<T: Float + Element>(
     x: &Bound<'_, PyAny>,
     y: &Bound<'_, PyAny>,
 ) -> PyResult<f64> {
-    let (x, y) = (ro::<T>(x, "X")?, ro::<T>(y, "y")?);
+    let (x, y) = (array::<T>(x, "X")?, array::<T>(y, "y")?);
     let (_, f) = dims2(&x, "X")?;
     let (_, o) = dims2(&y, "y")?;
     let (xs, ys) = (slice(&x, "X")?, slice(&y, "y")?);
@@ -349,11 +290,7 @@ fn ridge_accumulate(
         mean_y: slice_mut(&mut mean_y, "mean_y")?,
         count,
     };
-    if is_f64(x) {
-        accumulate_typed::<f64>(py, &mut stats, x, y)
-    } else {
-        accumulate_typed::<f32>(py, &mut stats, x, y)
-    }
+    with_dtype!(DType::of(x, "X"), T, accumulate_typed::<T>(py, &mut stats, x, y))
 }
 
 /// Merges another set of statistics into the first (Chan's pairwise

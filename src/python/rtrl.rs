@@ -3,6 +3,7 @@
 //! name; every function here dispatches on it to the f32 or f64 core.
 
 use super::convert::{shape, slice, to_numpy};
+use super::dtype::with_dtype;
 use crate::cell::elementwise::{with_unit, ElemKind, ElemShape};
 use crate::cell::Mode;
 use crate::rtrl::diag::{self as elem, ElemRtrl};
@@ -30,23 +31,6 @@ fn dims(a: &[usize], n: usize, arg: &str) -> PyResult<()> {
         return Err(Error::shape(arg, format!("expected a {n}-d array, got {}-d", a.len())).into());
     }
     Ok(())
-}
-
-/// Runs `$body` with `$t` the element type named by `$dtype`.
-macro_rules! with_dtype {
-    ($dtype:expr, $t:ident, $body:expr) => {
-        match $dtype {
-            "float64" => {
-                type $t = f64;
-                $body
-            }
-            "float32" => {
-                type $t = f32;
-                $body
-            }
-            other => Err(Error::dtype("dtype", format!("expected float32 or float64, got {other}")).into()),
-        }
-    };
 }
 
 #[allow(clippy::too_many_arguments)]

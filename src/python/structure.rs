@@ -1,14 +1,17 @@
 //! Python bindings of `crate::structure`: recursive networks and Tree-LSTMs
-//! over forests, 2-D convolution, and the liquid state machine's simulation. One private function per dtype (`_f32`, `_f64`); the Python
-//! package (`rnnrs.tree`) builds the forest arrays, casts every array to the
-//! model's dtype and makes it C-contiguous. All compute runs with the GIL
+//! over forests, 2-D convolution, and the liquid state machine's simulation.
+//! Tree and convolution functions serve float32 and float64 (`with_dtype!`
+//! on `x`); the Python package (`rnnrs.tree`, `rnnrs.conv`) builds the forest
+//! arrays, casts every array to the model's dtype and makes it C-contiguous. All compute runs with the GIL
 //! released, inside rnnrs's thread pool.
 
-use super::convert::{shape, slice, to_numpy};
+use super::convert::{array, arrays, opt_slice, optional, shape, slice, to_numpy};
+use super::dtype::{with_dtype, DType};
 use crate::reservoir::lsm::{self, Features, InputMode, LifParams, Liquid, SparseRows};
 use crate::structure::conv::{self, ConvShape};
 use crate::structure::tree::{self, Forest, TreeCell, TreeForward, TreeParams};
-use numpy::{PyArrayDyn, PyReadonlyArrayDyn};
+use crate::{Error, Float};
+use numpy::{Element, PyArrayDyn, PyReadonlyArrayDyn};
 use pyo3::prelude::*;
 
 fn tree_cell(cell: &str, arity: usize) -> PyResult<TreeCell> {
@@ -61,94 +64,145 @@ fn tree_check<'py>(
     Ok((to_numpy(py, roots, &[k])?, f.num_levels()))
 }
 
-type Arr<'py, T> = Bound<'py, PyArrayDyn<T>>;
+type Any<'py> = Bound<'py, PyAny>;
 
-macro_rules! tree_bindings {
-    ($t:ty, $fwd:ident, $bwd:ident) => {
-        /// Forward pass over a forest: (h, c, gates, forget) (see `crate::structure::tree`).
-        #[pyfunction]
-        #[allow(clippy::too_many_arguments)]
-        fn $fwd<'py>(
-            py: Python<'py>,
-            tree_ptr: PyReadonlyArrayDyn<'py, i64>,
-            child_ptr: PyReadonlyArrayDyn<'py, i64>,
-            child_idx: PyReadonlyArrayDyn<'py, i64>,
-            cell: &str,
-            arity: usize,
-            hidden_size: usize,
-            params: [PyReadonlyArrayDyn<'py, $t>; 4],
-            x: PyReadonlyArrayDyn<'py, $t>,
-        ) -> PyResult<(Arr<'py, $t>, Arr<'py, $t>, Arr<'py, $t>, Arr<'py, $t>)> {
-            let cell = tree_cell(cell, arity)?;
-            let f = forest(&tree_ptr, &child_ptr, &child_idx)?;
-            let d = input_size(&x)?;
-            let p = TreeParams {
-                w_ih: slice(&params[0], "weight_ih")?,
-                w_hh: slice(&params[1], "weight_hh")?,
-                w_hf: slice(&params[2], "weight_hf")?,
-                bias: slice(&params[3], "bias")?,
-            };
-            let xs = slice(&x, "x")?;
-            let h = hidden_size;
-            let o = py.detach(|| crate::par::install(|| tree::forward(&f, cell, &p, xs, (d, h))))?;
-            let (n, e, lstm) = (f.num_nodes(), f.num_edges(), !o.c.is_empty());
-            let k = if lstm { 1 } else { 0 };
-            Ok((
-                to_numpy(py, o.h, &[n, h])?,
-                to_numpy(py, o.c, &[n * k, h])?,
-                to_numpy(py, o.gates, &[n * k, 3 * h])?,
-                to_numpy(py, o.forget, &[e * k, h])?,
-            ))
-        }
+/// The tree model's options (keyword-only in Python).
+#[derive(Clone, Copy)]
+struct TreeOpts {
+    cell: TreeCell,
+    hidden_size: usize,
+}
 
-        /// Backward pass: (d weight_ih, d weight_hh, d weight_hf, d bias, d x) of sum(grad_h * h).
-        #[pyfunction]
-        #[allow(clippy::too_many_arguments)]
-        fn $bwd<'py>(
-            py: Python<'py>,
-            tree_ptr: PyReadonlyArrayDyn<'py, i64>,
-            child_ptr: PyReadonlyArrayDyn<'py, i64>,
-            child_idx: PyReadonlyArrayDyn<'py, i64>,
-            cell: &str,
-            arity: usize,
-            hidden_size: usize,
-            params: [PyReadonlyArrayDyn<'py, $t>; 4],
-            x: PyReadonlyArrayDyn<'py, $t>,
-            cache: [PyReadonlyArrayDyn<'py, $t>; 4],
-            grad_h: PyReadonlyArrayDyn<'py, $t>,
-        ) -> PyResult<(Arr<'py, $t>, Arr<'py, $t>, Arr<'py, $t>, Arr<'py, $t>, Arr<'py, $t>)> {
-            let cell = tree_cell(cell, arity)?;
-            let f = forest(&tree_ptr, &child_ptr, &child_idx)?;
-            let d = input_size(&x)?;
-            let p = TreeParams {
-                w_ih: slice(&params[0], "weight_ih")?,
-                w_hh: slice(&params[1], "weight_hh")?,
-                w_hf: slice(&params[2], "weight_hf")?,
-                bias: slice(&params[3], "bias")?,
-            };
-            let fwd = TreeForward {
-                h: slice(&cache[0], "cache")?.to_vec(),
-                c: slice(&cache[1], "cache")?.to_vec(),
-                gates: slice(&cache[2], "cache")?.to_vec(),
-                forget: slice(&cache[3], "cache")?.to_vec(),
-            };
-            let xs = slice(&x, "x")?;
-            let dh = slice(&grad_h, "grad_h")?;
-            let h = hidden_size;
-            let g =
-                py.detach(|| crate::par::install(|| tree::backward(&f, cell, &p, xs, (d, h), &fwd, dh)))?;
-            let gi = cell.input_rows(h);
-            let (hr, hc) = cell.hh_shape(h);
-            let (fr, fc) = cell.hf_shape(h);
-            Ok((
-                to_numpy(py, g.w_ih, &[gi, d])?,
-                to_numpy(py, g.w_hh, &[hr, hc])?,
-                to_numpy(py, g.w_hf, &[fr, fc])?,
-                to_numpy(py, g.bias, &[gi])?,
-                to_numpy(py, g.x, &[f.num_nodes(), d])?,
-            ))
-        }
+/// `[weight_ih, weight_hh, weight_hf, bias]` as `T`.
+fn tree_params<'py, T: Element + Float>(params: &[Any<'py>]) -> PyResult<Vec<PyReadonlyArrayDyn<'py, T>>> {
+    if params.len() != 4 {
+        return Err(Error::value(
+            "params",
+            format!("expected 4 arrays (weight_ih, weight_hh, weight_hf, bias), got {}", params.len()),
+        )
+        .into());
+    }
+    let names = ["weight_ih", "weight_hh", "weight_hf", "bias"];
+    params.iter().zip(names).map(|(a, name)| array::<T>(a, name)).collect()
+}
+
+fn tree_param_slices<'a, T: Element>(p: &'a [PyReadonlyArrayDyn<'_, T>]) -> PyResult<TreeParams<'a, T>> {
+    Ok(TreeParams {
+        w_ih: slice(&p[0], "weight_ih")?,
+        w_hh: slice(&p[1], "weight_hh")?,
+        w_hf: slice(&p[2], "weight_hf")?,
+        bias: slice(&p[3], "bias")?,
+    })
+}
+
+type Forward4<'py> = (Any<'py>, Any<'py>, Any<'py>, Any<'py>);
+
+fn tree_forward_t<'py, T: Element + Float>(
+    py: Python<'py>,
+    f: &Forest,
+    opts: TreeOpts,
+    params: &[Any<'py>],
+    x: &Any<'py>,
+) -> PyResult<Forward4<'py>> {
+    let (pa, xa) = (tree_params::<T>(params)?, array::<T>(x, "x")?);
+    let p = tree_param_slices(&pa)?;
+    let d = input_size(&xa)?;
+    let xs = slice(&xa, "x")?;
+    let (cell, h) = (opts.cell, opts.hidden_size);
+    let o = py.detach(|| crate::par::install(|| tree::forward(f, cell, &p, xs, (d, h))))?;
+    let (n, e, lstm) = (f.num_nodes(), f.num_edges(), !o.c.is_empty());
+    let k = if lstm { 1 } else { 0 };
+    Ok((
+        to_numpy(py, o.h, &[n, h])?.into_any(),
+        to_numpy(py, o.c, &[n * k, h])?.into_any(),
+        to_numpy(py, o.gates, &[n * k, 3 * h])?.into_any(),
+        to_numpy(py, o.forget, &[e * k, h])?.into_any(),
+    ))
+}
+
+/// Forward pass over a forest: (h, c, gates, forget) (see `crate::structure::tree`).
+#[pyfunction]
+#[pyo3(signature = (tree_ptr, child_ptr, child_idx, params, x, *, cell, arity, hidden_size))]
+#[allow(clippy::too_many_arguments)]
+fn tree_forward<'py>(
+    py: Python<'py>,
+    tree_ptr: PyReadonlyArrayDyn<'py, i64>,
+    child_ptr: PyReadonlyArrayDyn<'py, i64>,
+    child_idx: PyReadonlyArrayDyn<'py, i64>,
+    params: Vec<Any<'py>>,
+    x: Any<'py>,
+    cell: &str,
+    arity: usize,
+    hidden_size: usize,
+) -> PyResult<Forward4<'py>> {
+    let opts = TreeOpts { cell: tree_cell(cell, arity)?, hidden_size };
+    let f = forest(&tree_ptr, &child_ptr, &child_idx)?;
+    with_dtype!(DType::of(&x, "x"), T, tree_forward_t::<T>(py, &f, opts, &params, &x))
+}
+
+type Backward5<'py> = (Any<'py>, Any<'py>, Any<'py>, Any<'py>, Any<'py>);
+
+fn tree_backward_t<'py, T: Element + Float>(
+    py: Python<'py>,
+    f: &Forest,
+    opts: TreeOpts,
+    params: &[Any<'py>],
+    x: &Any<'py>,
+    cache: &[Any<'py>],
+    grad_h: &Any<'py>,
+) -> PyResult<Backward5<'py>> {
+    let (pa, xa, ga) = (tree_params::<T>(params)?, array::<T>(x, "x")?, array::<T>(grad_h, "grad_h")?);
+    if cache.len() != 4 {
+        return Err(Error::value(
+            "cache",
+            format!("expected 4 arrays (h, c, gates, forget), got {}", cache.len()),
+        )
+        .into());
+    }
+    let ca = arrays::<T>(cache, "cache")?;
+    let p = tree_param_slices(&pa)?;
+    let d = input_size(&xa)?;
+    let fwd = TreeForward {
+        h: slice(&ca[0], "cache")?.to_vec(),
+        c: slice(&ca[1], "cache")?.to_vec(),
+        gates: slice(&ca[2], "cache")?.to_vec(),
+        forget: slice(&ca[3], "cache")?.to_vec(),
     };
+    let (xs, dh) = (slice(&xa, "x")?, slice(&ga, "grad_h")?);
+    let (cell, h) = (opts.cell, opts.hidden_size);
+    let g = py.detach(|| crate::par::install(|| tree::backward(f, cell, &p, xs, (d, h), &fwd, dh)))?;
+    let gi = cell.input_rows(h);
+    let (hr, hc) = cell.hh_shape(h);
+    let (fr, fc) = cell.hf_shape(h);
+    Ok((
+        to_numpy(py, g.w_ih, &[gi, d])?.into_any(),
+        to_numpy(py, g.w_hh, &[hr, hc])?.into_any(),
+        to_numpy(py, g.w_hf, &[fr, fc])?.into_any(),
+        to_numpy(py, g.bias, &[gi])?.into_any(),
+        to_numpy(py, g.x, &[f.num_nodes(), d])?.into_any(),
+    ))
+}
+
+/// Backward pass: (d weight_ih, d weight_hh, d weight_hf, d bias, d x) of sum(grad_h * h).
+#[pyfunction]
+#[pyo3(signature = (tree_ptr, child_ptr, child_idx, params, x, cache, grad_h, *, cell, arity, hidden_size))]
+#[allow(clippy::too_many_arguments)]
+fn tree_backward<'py>(
+    py: Python<'py>,
+    tree_ptr: PyReadonlyArrayDyn<'py, i64>,
+    child_ptr: PyReadonlyArrayDyn<'py, i64>,
+    child_idx: PyReadonlyArrayDyn<'py, i64>,
+    params: Vec<Any<'py>>,
+    x: Any<'py>,
+    cache: Vec<Any<'py>>,
+    grad_h: Any<'py>,
+    cell: &str,
+    arity: usize,
+    hidden_size: usize,
+) -> PyResult<Backward5<'py>> {
+    let opts = TreeOpts { cell: tree_cell(cell, arity)?, hidden_size };
+    let f = forest(&tree_ptr, &child_ptr, &child_idx)?;
+    with_dtype!(DType::of(&x, "x"), T, tree_backward_t::<T>(py, &f, opts, &params, &x, &cache, &grad_h))
 }
 
 /// The convolution's sizes from `x` (B, C, H, W) and `w` (O, C, kh, kw).
@@ -170,66 +224,81 @@ fn conv_shape(xs: &[usize], ws: &[usize]) -> PyResult<ConvShape> {
     }
 }
 
-macro_rules! conv_bindings {
-    ($t:ty, $fwd:ident, $bwd:ident) => {
-        /// `conv2d(x, w) + bias`, NCHW, stride 1, 'same' padding.
-        #[pyfunction]
-        fn $fwd<'py>(
-            py: Python<'py>,
-            x: PyReadonlyArrayDyn<'py, $t>,
-            weight: PyReadonlyArrayDyn<'py, $t>,
-            bias: Option<PyReadonlyArrayDyn<'py, $t>>,
-        ) -> PyResult<Arr<'py, $t>> {
-            let s = conv_shape(&shape(&x), &shape(&weight))?;
-            s.check()?;
-            let (xs, ws) = (slice(&x, "input")?, slice(&weight, "weight")?);
-            let bs: &[$t] = match &bias {
-                Some(b) => slice(b, "bias")?,
-                None => &[],
-            };
-            let mut y: Vec<$t> = crate::error::try_zeros(s.output_len(), "output")?;
-            py.detach(|| crate::par::install(|| conv::conv2d_forward(&s, xs, ws, bs, &mut y, false)))?;
-            to_numpy(py, y, &[s.batch, s.out_channels, s.height, s.width])
-        }
-
-        /// Gradients (dx or None, dw, db) of sum(grad_output * conv2d(x, w)).
-        #[pyfunction]
-        fn $bwd<'py>(
-            py: Python<'py>,
-            x: PyReadonlyArrayDyn<'py, $t>,
-            weight: PyReadonlyArrayDyn<'py, $t>,
-            grad_output: PyReadonlyArrayDyn<'py, $t>,
-            need_input_grad: bool,
-        ) -> PyResult<(Option<Arr<'py, $t>>, Arr<'py, $t>, Arr<'py, $t>)> {
-            let s = conv_shape(&shape(&x), &shape(&weight))?;
-            s.check()?;
-            let (xs, ws, dys) =
-                (slice(&x, "input")?, slice(&weight, "weight")?, slice(&grad_output, "grad_output")?);
-            let mut dx: Vec<$t> =
-                if need_input_grad { crate::error::try_zeros(s.input_len(), "dx")? } else { Vec::new() };
-            let mut dw: Vec<$t> = crate::error::try_zeros(s.weight_len(), "dw")?;
-            let mut db: Vec<$t> = crate::error::try_zeros(s.out_channels, "db")?;
-            py.detach(|| {
-                crate::par::install(|| conv::conv2d_backward(&s, xs, ws, dys, &mut dx, &mut dw, &mut db))
-            })?;
-            let dx = if need_input_grad {
-                Some(to_numpy(py, dx, &[s.batch, s.in_channels, s.height, s.width])?)
-            } else {
-                None
-            };
-            Ok((
-                dx,
-                to_numpy(py, dw, &[s.out_channels, s.in_channels, s.kernel_h, s.kernel_w])?,
-                to_numpy(py, db, &[s.out_channels])?,
-            ))
-        }
-    };
+fn conv2d_forward_t<'py, T: Element + Float>(
+    py: Python<'py>,
+    x: &Any<'py>,
+    weight: &Any<'py>,
+    bias: Option<&Any<'py>>,
+) -> PyResult<Any<'py>> {
+    let (xa, wa, ba) = (array::<T>(x, "input")?, array::<T>(weight, "weight")?, optional::<T>(bias, "bias")?);
+    let s = conv_shape(&shape(&xa), &shape(&wa))?;
+    s.check()?;
+    let (xs, ws) = (slice(&xa, "input")?, slice(&wa, "weight")?);
+    let bs: &[T] = opt_slice(&ba, "bias")?.unwrap_or(&[]);
+    let mut y: Vec<T> = crate::error::try_zeros(s.output_len(), "output")?;
+    py.detach(|| crate::par::install(|| conv::conv2d_forward(&s, xs, ws, bs, &mut y, false)))?;
+    Ok(to_numpy(py, y, &[s.batch, s.out_channels, s.height, s.width])?.into_any())
 }
 
-conv_bindings!(f32, conv2d_forward_f32, conv2d_backward_f32);
-conv_bindings!(f64, conv2d_forward_f64, conv2d_backward_f64);
-tree_bindings!(f32, tree_forward_f32, tree_backward_f32);
-tree_bindings!(f64, tree_forward_f64, tree_backward_f64);
+/// `conv2d(x, w) + bias`, NCHW, stride 1, 'same' padding.
+#[pyfunction]
+#[pyo3(signature = (x, weight, bias=None))]
+fn conv2d_forward<'py>(
+    py: Python<'py>,
+    x: Any<'py>,
+    weight: Any<'py>,
+    bias: Option<Any<'py>>,
+) -> PyResult<Any<'py>> {
+    with_dtype!(DType::of(&x, "input"), T, conv2d_forward_t::<T>(py, &x, &weight, bias.as_ref()))
+}
+
+type ConvGrads<'py> = (Option<Any<'py>>, Any<'py>, Any<'py>);
+
+fn conv2d_backward_t<'py, T: Element + Float>(
+    py: Python<'py>,
+    x: &Any<'py>,
+    weight: &Any<'py>,
+    grad_output: &Any<'py>,
+    need_input_grad: bool,
+) -> PyResult<ConvGrads<'py>> {
+    let (xa, wa) = (array::<T>(x, "input")?, array::<T>(weight, "weight")?);
+    let ga = array::<T>(grad_output, "grad_output")?;
+    let s = conv_shape(&shape(&xa), &shape(&wa))?;
+    s.check()?;
+    let (xs, ws, dys) = (slice(&xa, "input")?, slice(&wa, "weight")?, slice(&ga, "grad_output")?);
+    let mut dx: Vec<T> =
+        if need_input_grad { crate::error::try_zeros(s.input_len(), "dx")? } else { Vec::new() };
+    let mut dw: Vec<T> = crate::error::try_zeros(s.weight_len(), "dw")?;
+    let mut db: Vec<T> = crate::error::try_zeros(s.out_channels, "db")?;
+    py.detach(|| crate::par::install(|| conv::conv2d_backward(&s, xs, ws, dys, &mut dx, &mut dw, &mut db)))?;
+    let dx = if need_input_grad {
+        Some(to_numpy(py, dx, &[s.batch, s.in_channels, s.height, s.width])?.into_any())
+    } else {
+        None
+    };
+    Ok((
+        dx,
+        to_numpy(py, dw, &[s.out_channels, s.in_channels, s.kernel_h, s.kernel_w])?.into_any(),
+        to_numpy(py, db, &[s.out_channels])?.into_any(),
+    ))
+}
+
+/// Gradients (dx or None, dw, db) of sum(grad_output * conv2d(x, w)).
+#[pyfunction]
+#[pyo3(signature = (x, weight, grad_output, *, need_input_grad=true))]
+fn conv2d_backward<'py>(
+    py: Python<'py>,
+    x: Any<'py>,
+    weight: Any<'py>,
+    grad_output: Any<'py>,
+    need_input_grad: bool,
+) -> PyResult<ConvGrads<'py>> {
+    with_dtype!(
+        DType::of(&x, "input"),
+        T,
+        conv2d_backward_t::<T>(py, &x, &weight, &grad_output, need_input_grad)
+    )
+}
 
 /// Non-negative int64 indices as usize, or a ValueError naming `arg`.
 fn indices(a: &PyReadonlyArrayDyn<'_, i64>, arg: &str) -> PyResult<Vec<usize>> {
@@ -330,13 +399,9 @@ fn lsm_run<'py>(
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(tree_check, m)?)?;
     m.add_function(wrap_pyfunction!(lsm_run, m)?)?;
-    m.add_function(wrap_pyfunction!(conv2d_forward_f32, m)?)?;
-    m.add_function(wrap_pyfunction!(conv2d_forward_f64, m)?)?;
-    m.add_function(wrap_pyfunction!(conv2d_backward_f32, m)?)?;
-    m.add_function(wrap_pyfunction!(conv2d_backward_f64, m)?)?;
-    m.add_function(wrap_pyfunction!(tree_forward_f32, m)?)?;
-    m.add_function(wrap_pyfunction!(tree_forward_f64, m)?)?;
-    m.add_function(wrap_pyfunction!(tree_backward_f32, m)?)?;
-    m.add_function(wrap_pyfunction!(tree_backward_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(conv2d_forward, m)?)?;
+    m.add_function(wrap_pyfunction!(conv2d_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(tree_forward, m)?)?;
+    m.add_function(wrap_pyfunction!(tree_backward, m)?)?;
     Ok(())
 }

@@ -1,22 +1,27 @@
 //! Python bindings of the training toolkit (`crate::train`): clipping, losses,
-//! optimizer steps, Linear and Embedding kernels. One private function per
-//! dtype (`_name_f32`, `_name_f64`); the Python package (`rnnrs.clip`,
-//! `rnnrs.losses`, `rnnrs.optim`, `rnnrs.modules`) validates arguments,
-//! normalises containers and dispatches on the dtype. All compute runs with
-//! the GIL released.
+//! optimizer steps, Linear and Embedding kernels. Each function serves
+//! float32 and float64 (`with_dtype!` on its leading array; another dtype in
+//! any other argument is a TypeError naming it); hyper-parameters are
+//! keyword-only. The Python package (`rnnrs.clip`, `rnnrs.losses`,
+//! `rnnrs.optim`, `rnnrs.modules`) validates arguments and normalises
+//! containers first. All compute runs with the GIL released.
 
-use super::convert::{shape, slice, slice_mut, to_numpy};
+use super::convert::{array, array_mut, arrays, arrays_mut, opt_slice, optional, optional_mut, shape};
+use super::convert::{slice, slice_mut, to_numpy};
+use super::dtype::{with_dtype, DType};
 use crate::train::clip::{self, NormType};
 use crate::train::dense::{self, LinearShape};
 use crate::train::loss::{self, CrossEntropy, Layout, Reduction, Target};
 use crate::train::optim::{self, Slots};
-use crate::Error;
-use numpy::{PyArrayDyn, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods};
+use crate::{Error, Float};
+use numpy::{Element, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
+
+type Any<'py> = Bound<'py, PyAny>;
 
 /// Mutable slices of a list of arrays; an empty list stands for `n` unused
 /// (empty) slots.
-fn slices_mut<'a, T: numpy::Element>(
+fn slices_mut<'a, T: Element>(
     arrays: &'a mut [PyReadwriteArrayDyn<'_, T>],
     n: usize,
     arg: &str,
@@ -30,7 +35,7 @@ fn slices_mut<'a, T: numpy::Element>(
     arrays.iter_mut().map(|a| slice_mut(a, arg)).collect()
 }
 
-fn slices<'a, T: numpy::Element>(
+fn slices<'a, T: Element>(
     arrays: &'a [PyReadonlyArrayDyn<'_, T>],
     n: usize,
     arg: &str,
@@ -57,331 +62,431 @@ fn bundle<'a, T>(
         .collect()
 }
 
-macro_rules! bindings {
-    ($t:ty, $clip_norm:ident, $clip_value:ident, $mse:ident, $ce:ident, $sgd:ident, $adam:ident,
-     $rmsprop:ident, $adagrad:ident, $lin_f:ident, $lin_b:ident, $emb_b:ident) => {
-        /// Clips the gradients' global norm in place; returns the norm before clipping.
-        #[pyfunction]
-        fn $clip_norm(
-            py: Python<'_>,
-            mut grads: Vec<PyReadwriteArrayDyn<'_, $t>>,
-            max_norm: f64,
-            norm_type: f64,
-            error_if_nonfinite: bool,
-        ) -> PyResult<$t> {
-            let p = NormType::new(norm_type)?;
-            let n = grads.len();
-            let mut views = slices_mut(&mut grads, n, "grads")?;
-            Ok(py.detach(move || clip::clip_grad_norm(&mut views, max_norm, p, error_if_nonfinite))?)
-        }
-
-        /// Clamps the gradients in place to [-clip_value, clip_value].
-        #[pyfunction]
-        fn $clip_value(
-            py: Python<'_>,
-            mut grads: Vec<PyReadwriteArrayDyn<'_, $t>>,
-            clip_value: f64,
-        ) -> PyResult<()> {
-            let n = grads.len();
-            let mut views = slices_mut(&mut grads, n, "grads")?;
-            Ok(py.detach(move || clip::clip_grad_value(&mut views, clip_value))?)
-        }
-
-        /// MSE loss and its gradient; loss is 0-d or the input's shape.
-        #[pyfunction]
-        #[pyo3(signature = (input, target, reduction, mask=None, grad_output=None))]
-        fn $mse<'py>(
-            py: Python<'py>,
-            input: PyReadonlyArrayDyn<'py, $t>,
-            target: PyReadonlyArrayDyn<'py, $t>,
-            reduction: &str,
-            mask: Option<PyReadonlyArrayDyn<'py, bool>>,
-            grad_output: Option<PyReadonlyArrayDyn<'py, $t>>,
-        ) -> PyResult<(Bound<'py, PyArrayDyn<$t>>, Bound<'py, PyArrayDyn<$t>>)> {
-            let red = Reduction::parse(reduction)?;
-            let shape = shape(&input);
-            let x = slice(&input, "input")?;
-            let t = slice(&target, "target")?;
-            let m = mask.as_ref().map(|m| slice(m, "mask")).transpose()?;
-            let go = grad_output.as_ref().map(|g| slice(g, "grad_output")).transpose()?;
-            let r = py.detach(move || loss::mse(x, t, red, m, go))?;
-            let loss_shape: &[usize] = if red == Reduction::None { &shape } else { &[] };
-            Ok((to_numpy(py, r.loss, loss_shape)?, to_numpy(py, r.grad_input, &shape)?))
-        }
-
-        /// Cross-entropy over an (N, C, S) input; returns the flat loss and the gradient.
-        #[pyfunction]
-        #[pyo3(signature = (input, n, c, s, target_index, target_probs, weight, ignore_index, reduction,
-                                                            label_smoothing, mask=None, grad_output=None))]
-        #[allow(clippy::too_many_arguments)]
-        fn $ce<'py>(
-            py: Python<'py>,
-            input: PyReadonlyArrayDyn<'py, $t>,
-            n: usize,
-            c: usize,
-            s: usize,
-            target_index: Option<PyReadonlyArrayDyn<'py, i64>>,
-            target_probs: Option<PyReadonlyArrayDyn<'py, $t>>,
-            weight: Option<PyReadonlyArrayDyn<'py, $t>>,
-            ignore_index: i64,
-            reduction: &str,
-            label_smoothing: f64,
-            mask: Option<PyReadonlyArrayDyn<'py, bool>>,
-            grad_output: Option<PyReadonlyArrayDyn<'py, $t>>,
-        ) -> PyResult<(Bound<'py, PyArrayDyn<$t>>, Bound<'py, PyArrayDyn<$t>>)> {
-            let opts = CrossEntropy {
-                weight: weight.as_ref().map(|w| slice(w, "weight")).transpose()?,
-                ignore_index,
-                reduction: Reduction::parse(reduction)?,
-                label_smoothing,
-            };
-            let target = match (&target_index, &target_probs) {
-                (Some(t), None) => Target::Index(slice(t, "target")?),
-                (None, Some(t)) => Target::Probs(slice(t, "target")?),
-                _ => return Err(Error::value("target", "give class indices or probabilities").into()),
-            };
-            let shape = shape(&input);
-            let x = slice(&input, "input")?;
-            let m = mask.as_ref().map(|m| slice(m, "mask")).transpose()?;
-            let go = grad_output.as_ref().map(|g| slice(g, "grad_output")).transpose()?;
-            let layout = Layout { n, c, s };
-            let r = py.detach(move || loss::cross_entropy(x, layout, target, &opts, m, go))?;
-            let nl = r.loss.len();
-            Ok((to_numpy(py, r.loss, &[nl])?, to_numpy(py, r.grad_input, &shape)?))
-        }
-
-        /// One SGD step in place (momentum_buffer: empty list without momentum).
-        #[pyfunction]
-        #[allow(clippy::too_many_arguments)]
-        fn $sgd(
-            py: Python<'_>,
-            mut params: Vec<PyReadwriteArrayDyn<'_, $t>>,
-            grads: Vec<PyReadonlyArrayDyn<'_, $t>>,
-            mut momentum_buffer: Vec<PyReadwriteArrayDyn<'_, $t>>,
-            first: bool,
-            lr: f64,
-            momentum: f64,
-            dampening: f64,
-            nesterov: bool,
-            weight_decay: f64,
-            maximize: bool,
-        ) -> PyResult<()> {
-            let n = params.len();
-            let h = optim::Sgd { lr, momentum, dampening, nesterov, weight_decay, maximize };
-            let slots = bundle(
-                slices_mut(&mut params, n, "params")?,
-                slices(&grads, n, "grads")?,
-                slices_mut(&mut momentum_buffer, n, "momentum_buffer")?,
-                slices_mut(&mut [], n, "")?,
-                slices_mut(&mut [], n, "")?,
-            );
-            Ok(py.detach(move || optim::sgd_step(slots, &h, first))?)
-        }
-
-        /// One Adam/AdamW step in place (max_exp_avg_sq: empty list without amsgrad).
-        #[pyfunction]
-        #[allow(clippy::too_many_arguments)]
-        fn $adam(
-            py: Python<'_>,
-            mut params: Vec<PyReadwriteArrayDyn<'_, $t>>,
-            grads: Vec<PyReadonlyArrayDyn<'_, $t>>,
-            mut exp_avg: Vec<PyReadwriteArrayDyn<'_, $t>>,
-            mut exp_avg_sq: Vec<PyReadwriteArrayDyn<'_, $t>>,
-            mut max_exp_avg_sq: Vec<PyReadwriteArrayDyn<'_, $t>>,
-            step: u64,
-            lr: f64,
-            beta1: f64,
-            beta2: f64,
-            eps: f64,
-            weight_decay: f64,
-            amsgrad: bool,
-            maximize: bool,
-            decoupled: bool,
-        ) -> PyResult<()> {
-            let n = params.len();
-            let h = optim::Adam { lr, beta1, beta2, eps, weight_decay, amsgrad, maximize, decoupled };
-            let slots = bundle(
-                slices_mut(&mut params, n, "params")?,
-                slices(&grads, n, "grads")?,
-                slices_mut(&mut exp_avg, n, "exp_avg")?,
-                slices_mut(&mut exp_avg_sq, n, "exp_avg_sq")?,
-                slices_mut(&mut max_exp_avg_sq, n, "max_exp_avg_sq")?,
-            );
-            Ok(py.detach(move || optim::adam_step(slots, &h, step))?)
-        }
-
-        /// One RMSprop step in place (unused state lists empty).
-        #[pyfunction]
-        #[allow(clippy::too_many_arguments)]
-        fn $rmsprop(
-            py: Python<'_>,
-            mut params: Vec<PyReadwriteArrayDyn<'_, $t>>,
-            grads: Vec<PyReadonlyArrayDyn<'_, $t>>,
-            mut square_avg: Vec<PyReadwriteArrayDyn<'_, $t>>,
-            mut momentum_buffer: Vec<PyReadwriteArrayDyn<'_, $t>>,
-            mut grad_avg: Vec<PyReadwriteArrayDyn<'_, $t>>,
-            lr: f64,
-            alpha: f64,
-            eps: f64,
-            weight_decay: f64,
-            momentum: f64,
-            centered: bool,
-            maximize: bool,
-        ) -> PyResult<()> {
-            let n = params.len();
-            let h = optim::RmsProp { lr, alpha, eps, weight_decay, momentum, centered, maximize };
-            let slots = bundle(
-                slices_mut(&mut params, n, "params")?,
-                slices(&grads, n, "grads")?,
-                slices_mut(&mut square_avg, n, "square_avg")?,
-                slices_mut(&mut momentum_buffer, n, "momentum_buffer")?,
-                slices_mut(&mut grad_avg, n, "grad_avg")?,
-            );
-            Ok(py.detach(move || optim::rmsprop_step(slots, &h))?)
-        }
-
-        /// One Adagrad step in place.
-        #[pyfunction]
-        #[allow(clippy::too_many_arguments)]
-        fn $adagrad(
-            py: Python<'_>,
-            mut params: Vec<PyReadwriteArrayDyn<'_, $t>>,
-            grads: Vec<PyReadonlyArrayDyn<'_, $t>>,
-            mut sum: Vec<PyReadwriteArrayDyn<'_, $t>>,
-            step: u64,
-            lr: f64,
-            lr_decay: f64,
-            weight_decay: f64,
-            eps: f64,
-            maximize: bool,
-        ) -> PyResult<()> {
-            let n = params.len();
-            let h = optim::Adagrad { lr, lr_decay, weight_decay, eps, maximize };
-            let slots = bundle(
-                slices_mut(&mut params, n, "params")?,
-                slices(&grads, n, "grads")?,
-                slices_mut(&mut sum, n, "sum")?,
-                slices_mut(&mut [], n, "")?,
-                slices_mut(&mut [], n, "")?,
-            );
-            Ok(py.detach(move || optim::adagrad_step(slots, &h, step))?)
-        }
-
-        /// y = x W^T + b for x (rows, in); returns y (rows, out).
-        #[pyfunction]
-        #[pyo3(signature = (x, weight, bias=None))]
-        fn $lin_f<'py>(
-            py: Python<'py>,
-            x: PyReadonlyArrayDyn<'py, $t>,
-            weight: PyReadonlyArrayDyn<'py, $t>,
-            bias: Option<PyReadonlyArrayDyn<'py, $t>>,
-        ) -> PyResult<Bound<'py, PyArrayDyn<$t>>> {
-            let (xs, ws) = (x.shape().to_vec(), weight.shape().to_vec());
-            if xs.len() != 2 || ws.len() != 2 {
-                return Err(Error::shape("x, weight", "expected 2-d arrays").into());
-            }
-            let sh = LinearShape { rows: xs[0], in_features: xs[1], out_features: ws[0] };
-            let (xv, wv) = (slice(&x, "x")?, slice(&weight, "weight")?);
-            let bv = bias.as_ref().map(|b| slice(b, "bias")).transpose()?;
-            let y = py.detach(move || dense::linear_forward(xv, wv, bv, sh))?;
-            to_numpy(py, y, &[sh.rows, sh.out_features])
-        }
-
-        /// Backward of the linear map: returns dx, accumulates grad_weight / grad_bias.
-        #[pyfunction]
-        #[pyo3(signature = (x, weight, dy, grad_weight, grad_bias=None))]
-        fn $lin_b<'py>(
-            py: Python<'py>,
-            x: PyReadonlyArrayDyn<'py, $t>,
-            weight: PyReadonlyArrayDyn<'py, $t>,
-            dy: PyReadonlyArrayDyn<'py, $t>,
-            mut grad_weight: PyReadwriteArrayDyn<'py, $t>,
-            mut grad_bias: Option<PyReadwriteArrayDyn<'py, $t>>,
-        ) -> PyResult<Bound<'py, PyArrayDyn<$t>>> {
-            let (xs, ws) = (x.shape().to_vec(), weight.shape().to_vec());
-            if xs.len() != 2 || ws.len() != 2 {
-                return Err(Error::shape("x, weight", "expected 2-d arrays").into());
-            }
-            let sh = LinearShape { rows: xs[0], in_features: xs[1], out_features: ws[0] };
-            let (xv, wv, dyv) = (slice(&x, "x")?, slice(&weight, "weight")?, slice(&dy, "dy")?);
-            let gw = slice_mut(&mut grad_weight, "grad_weight")?;
-            let gb = grad_bias.as_mut().map(|b| slice_mut(b, "grad_bias")).transpose()?;
-            let dx = py.detach(move || dense::linear_backward(xv, wv, dyv, gw, gb, sh))?;
-            to_numpy(py, dx, &[sh.rows, sh.in_features])
-        }
-
-        /// Embedding backward: scatter-adds dy rows into grad_weight (num, dim).
-        #[pyfunction]
-        #[pyo3(signature = (indices, dy, grad_weight, padding_idx=None))]
-        fn $emb_b(
-            py: Python<'_>,
-            indices: PyReadonlyArrayDyn<'_, i64>,
-            dy: PyReadonlyArrayDyn<'_, $t>,
-            mut grad_weight: PyReadwriteArrayDyn<'_, $t>,
-            padding_idx: Option<i64>,
-        ) -> PyResult<()> {
-            let gs = grad_weight.shape().to_vec();
-            if gs.len() != 2 {
-                return Err(Error::shape("grad_weight", "expected a 2-d array").into());
-            }
-            let (iv, dyv) = (slice(&indices, "indices")?, slice(&dy, "dy")?);
-            let gw = slice_mut(&mut grad_weight, "grad_weight")?;
-            Ok(py.detach(move || dense::embedding_backward(iv, dyv, gw, gs[1], padding_idx))?)
-        }
-    };
+/// An optimizer's arrays in the dispatched dtype: parameters, gradients and
+/// up to three per-parameter state lists (empty lists for unused states).
+struct OptimArrays<'py, T: Element> {
+    params: Vec<PyReadwriteArrayDyn<'py, T>>,
+    grads: Vec<PyReadonlyArrayDyn<'py, T>>,
+    states: [Vec<PyReadwriteArrayDyn<'py, T>>; 3],
 }
 
-bindings!(
-    f32,
-    _clip_grad_norm_f32,
-    _clip_grad_value_f32,
-    _mse_f32,
-    _cross_entropy_f32,
-    _sgd_step_f32,
-    _adam_step_f32,
-    _rmsprop_step_f32,
-    _adagrad_step_f32,
-    _linear_forward_f32,
-    _linear_backward_f32,
-    _embedding_backward_f32
-);
-bindings!(
-    f64,
-    _clip_grad_norm_f64,
-    _clip_grad_value_f64,
-    _mse_f64,
-    _cross_entropy_f64,
-    _sgd_step_f64,
-    _adam_step_f64,
-    _rmsprop_step_f64,
-    _adagrad_step_f64,
-    _linear_forward_f64,
-    _linear_backward_f64,
-    _embedding_backward_f64
-);
+impl<'py, T: Element + Float> OptimArrays<'py, T> {
+    fn new(params: &[Any<'py>], grads: &[Any<'py>], states: [(&[Any<'py>], &str); 3]) -> PyResult<Self> {
+        let [a, b, c] = states.map(|(list, arg)| arrays_mut::<T>(list, arg));
+        Ok(Self {
+            params: arrays_mut(params, "params")?,
+            grads: arrays(grads, "grads")?,
+            states: [a?, b?, c?],
+        })
+    }
+
+    fn slots(&mut self, names: [&str; 3]) -> PyResult<Vec<Slots<'_, T>>> {
+        let n = self.params.len();
+        let [a, b, c] = &mut self.states;
+        Ok(bundle(
+            slices_mut(&mut self.params, n, "params")?,
+            slices(&self.grads, n, "grads")?,
+            slices_mut(a, n, names[0])?,
+            slices_mut(b, n, names[1])?,
+            slices_mut(c, n, names[2])?,
+        ))
+    }
+}
+
+fn clip_norm_t<T: Element + Float>(
+    py: Python<'_>,
+    grads: &[Any<'_>],
+    max_norm: f64,
+    p: NormType,
+    error_if_nonfinite: bool,
+) -> PyResult<f64> {
+    let mut ga = arrays_mut::<T>(grads, "grads")?;
+    let n = ga.len();
+    let mut views = slices_mut(&mut ga, n, "grads")?;
+    Ok(py.detach(move || clip::clip_grad_norm(&mut views, max_norm, p, error_if_nonfinite))?.to_f64())
+}
+
+/// Clips the gradients' global norm in place; returns the norm before
+/// clipping (as a float of the gradients' precision).
+#[pyfunction]
+fn _clip_grad_norm(
+    py: Python<'_>,
+    grads: Vec<Any<'_>>,
+    max_norm: f64,
+    norm_type: f64,
+    error_if_nonfinite: bool,
+) -> PyResult<f64> {
+    let p = NormType::new(norm_type)?;
+    with_dtype!(
+        DType::of_first(&grads, "grads"),
+        T,
+        clip_norm_t::<T>(py, &grads, max_norm, p, error_if_nonfinite)
+    )
+}
+
+fn clip_value_t<T: Element + Float>(py: Python<'_>, grads: &[Any<'_>], clip_value: f64) -> PyResult<()> {
+    let mut ga = arrays_mut::<T>(grads, "grads")?;
+    let n = ga.len();
+    let mut views = slices_mut(&mut ga, n, "grads")?;
+    Ok(py.detach(move || clip::clip_grad_value(&mut views, clip_value))?)
+}
+
+/// Clamps the gradients in place to [-clip_value, clip_value].
+#[pyfunction]
+fn _clip_grad_value(py: Python<'_>, grads: Vec<Any<'_>>, clip_value: f64) -> PyResult<()> {
+    with_dtype!(DType::of_first(&grads, "grads"), T, clip_value_t::<T>(py, &grads, clip_value))
+}
+
+type LossOut<'py> = (Any<'py>, Any<'py>);
+
+fn mse_t<'py, T: Element + Float>(
+    py: Python<'py>,
+    input: &Any<'py>,
+    target: &Any<'py>,
+    red: Reduction,
+    mask: Option<PyReadonlyArrayDyn<'py, bool>>,
+    grad_output: Option<&Any<'py>>,
+) -> PyResult<LossOut<'py>> {
+    let (xa, ta) = (array::<T>(input, "input")?, array::<T>(target, "target")?);
+    let goa = optional::<T>(grad_output, "grad_output")?;
+    let shape = shape(&xa);
+    let (x, t) = (slice(&xa, "input")?, slice(&ta, "target")?);
+    let m = mask.as_ref().map(|m| slice(m, "mask")).transpose()?;
+    let go = opt_slice(&goa, "grad_output")?;
+    let r = py.detach(move || loss::mse(x, t, red, m, go))?;
+    let loss_shape: &[usize] = if red == Reduction::None { &shape } else { &[] };
+    Ok((to_numpy(py, r.loss, loss_shape)?.into_any(), to_numpy(py, r.grad_input, &shape)?.into_any()))
+}
+
+/// MSE loss and its gradient; loss is 0-d or the input's shape.
+#[pyfunction]
+#[pyo3(signature = (input, target, *, reduction, mask=None, grad_output=None))]
+fn _mse<'py>(
+    py: Python<'py>,
+    input: Any<'py>,
+    target: Any<'py>,
+    reduction: &str,
+    mask: Option<PyReadonlyArrayDyn<'py, bool>>,
+    grad_output: Option<Any<'py>>,
+) -> PyResult<LossOut<'py>> {
+    let red = Reduction::parse(reduction)?;
+    with_dtype!(
+        DType::of(&input, "input"),
+        T,
+        mse_t::<T>(py, &input, &target, red, mask, grad_output.as_ref())
+    )
+}
+
+/// Cross-entropy's options as Python passes them (keyword-only).
+struct CeArgs<'py> {
+    layout: Layout,
+    target_index: Option<PyReadonlyArrayDyn<'py, i64>>,
+    target_probs: Option<Any<'py>>,
+    weight: Option<Any<'py>>,
+    ignore_index: i64,
+    reduction: Reduction,
+    label_smoothing: f64,
+    mask: Option<PyReadonlyArrayDyn<'py, bool>>,
+    grad_output: Option<Any<'py>>,
+}
+
+fn cross_entropy_t<'py, T: Element + Float>(
+    py: Python<'py>,
+    input: &Any<'py>,
+    a: CeArgs<'py>,
+) -> PyResult<LossOut<'py>> {
+    let xa = array::<T>(input, "input")?;
+    let probs = optional::<T>(a.target_probs.as_ref(), "target")?;
+    let weight = optional::<T>(a.weight.as_ref(), "weight")?;
+    let goa = optional::<T>(a.grad_output.as_ref(), "grad_output")?;
+    let opts = CrossEntropy {
+        weight: opt_slice(&weight, "weight")?,
+        ignore_index: a.ignore_index,
+        reduction: a.reduction,
+        label_smoothing: a.label_smoothing,
+    };
+    let target = match (&a.target_index, &probs) {
+        (Some(t), None) => Target::Index(slice(t, "target")?),
+        (None, Some(t)) => Target::Probs(slice(t, "target")?),
+        _ => return Err(Error::value("target", "give class indices or probabilities").into()),
+    };
+    let shape = shape(&xa);
+    let x = slice(&xa, "input")?;
+    let m = a.mask.as_ref().map(|m| slice(m, "mask")).transpose()?;
+    let go = opt_slice(&goa, "grad_output")?;
+    let layout = a.layout;
+    let r = py.detach(move || loss::cross_entropy(x, layout, target, &opts, m, go))?;
+    let nl = r.loss.len();
+    Ok((to_numpy(py, r.loss, &[nl])?.into_any(), to_numpy(py, r.grad_input, &shape)?.into_any()))
+}
+
+/// Cross-entropy over an input viewed as `layout = (N, C, S)`; returns the
+/// flat loss and the gradient. Give `target_index` (int64) or `target_probs`.
+#[pyfunction]
+#[pyo3(signature = (input, *, layout, ignore_index, target_index=None, target_probs=None, weight=None,
+                    reduction="mean", label_smoothing=0.0, mask=None, grad_output=None))]
+#[allow(clippy::too_many_arguments)]
+fn _cross_entropy<'py>(
+    py: Python<'py>,
+    input: Any<'py>,
+    layout: (usize, usize, usize),
+    ignore_index: i64,
+    target_index: Option<PyReadonlyArrayDyn<'py, i64>>,
+    target_probs: Option<Any<'py>>,
+    weight: Option<Any<'py>>,
+    reduction: &str,
+    label_smoothing: f64,
+    mask: Option<PyReadonlyArrayDyn<'py, bool>>,
+    grad_output: Option<Any<'py>>,
+) -> PyResult<LossOut<'py>> {
+    let (n, c, s) = layout;
+    let args = CeArgs {
+        layout: Layout { n, c, s },
+        target_index,
+        target_probs,
+        weight,
+        ignore_index,
+        reduction: Reduction::parse(reduction)?,
+        label_smoothing,
+        mask,
+        grad_output,
+    };
+    with_dtype!(DType::of(&input, "input"), T, cross_entropy_t::<T>(py, &input, args))
+}
+
+/// One SGD step in place (momentum_buffer: empty list without momentum).
+#[pyfunction]
+#[pyo3(signature = (params, grads, momentum_buffer, *, first, lr, momentum, dampening, nesterov,
+                    weight_decay, maximize))]
+#[allow(clippy::too_many_arguments)]
+fn _sgd_step(
+    py: Python<'_>,
+    params: Vec<Any<'_>>,
+    grads: Vec<Any<'_>>,
+    momentum_buffer: Vec<Any<'_>>,
+    first: bool,
+    lr: f64,
+    momentum: f64,
+    dampening: f64,
+    nesterov: bool,
+    weight_decay: f64,
+    maximize: bool,
+) -> PyResult<()> {
+    let h = optim::Sgd { lr, momentum, dampening, nesterov, weight_decay, maximize };
+    with_dtype!(DType::of_first(&params, "params"), T, {
+        let mut a = OptimArrays::<T>::new(
+            &params,
+            &grads,
+            [(&momentum_buffer, "momentum_buffer"), (&[], ""), (&[], "")],
+        )?;
+        let slots = a.slots(["momentum_buffer", "", ""])?;
+        Ok(py.detach(move || optim::sgd_step(slots, &h, first))?)
+    })
+}
+
+/// One Adam/AdamW step in place (max_exp_avg_sq: empty list without amsgrad).
+#[pyfunction]
+#[pyo3(signature = (params, grads, exp_avg, exp_avg_sq, max_exp_avg_sq, *, step, lr, beta1, beta2, eps,
+                    weight_decay, amsgrad, maximize, decoupled))]
+#[allow(clippy::too_many_arguments)]
+fn _adam_step(
+    py: Python<'_>,
+    params: Vec<Any<'_>>,
+    grads: Vec<Any<'_>>,
+    exp_avg: Vec<Any<'_>>,
+    exp_avg_sq: Vec<Any<'_>>,
+    max_exp_avg_sq: Vec<Any<'_>>,
+    step: u64,
+    lr: f64,
+    beta1: f64,
+    beta2: f64,
+    eps: f64,
+    weight_decay: f64,
+    amsgrad: bool,
+    maximize: bool,
+    decoupled: bool,
+) -> PyResult<()> {
+    let h = optim::Adam { lr, beta1, beta2, eps, weight_decay, amsgrad, maximize, decoupled };
+    let names = ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"];
+    with_dtype!(DType::of_first(&params, "params"), T, {
+        let states = [(&exp_avg[..], names[0]), (&exp_avg_sq[..], names[1]), (&max_exp_avg_sq[..], names[2])];
+        let mut a = OptimArrays::<T>::new(&params, &grads, states)?;
+        let slots = a.slots(names)?;
+        Ok(py.detach(move || optim::adam_step(slots, &h, step))?)
+    })
+}
+
+/// One RMSprop step in place (unused state lists empty).
+#[pyfunction]
+#[pyo3(signature = (params, grads, square_avg, momentum_buffer, grad_avg, *, lr, alpha, eps, weight_decay,
+                    momentum, centered, maximize))]
+#[allow(clippy::too_many_arguments)]
+fn _rmsprop_step(
+    py: Python<'_>,
+    params: Vec<Any<'_>>,
+    grads: Vec<Any<'_>>,
+    square_avg: Vec<Any<'_>>,
+    momentum_buffer: Vec<Any<'_>>,
+    grad_avg: Vec<Any<'_>>,
+    lr: f64,
+    alpha: f64,
+    eps: f64,
+    weight_decay: f64,
+    momentum: f64,
+    centered: bool,
+    maximize: bool,
+) -> PyResult<()> {
+    let h = optim::RmsProp { lr, alpha, eps, weight_decay, momentum, centered, maximize };
+    let names = ["square_avg", "momentum_buffer", "grad_avg"];
+    with_dtype!(DType::of_first(&params, "params"), T, {
+        let states =
+            [(&square_avg[..], names[0]), (&momentum_buffer[..], names[1]), (&grad_avg[..], names[2])];
+        let mut a = OptimArrays::<T>::new(&params, &grads, states)?;
+        let slots = a.slots(names)?;
+        Ok(py.detach(move || optim::rmsprop_step(slots, &h))?)
+    })
+}
+
+/// One Adagrad step in place.
+#[pyfunction]
+#[pyo3(signature = (params, grads, sum, *, step, lr, lr_decay, weight_decay, eps, maximize))]
+#[allow(clippy::too_many_arguments)]
+fn _adagrad_step(
+    py: Python<'_>,
+    params: Vec<Any<'_>>,
+    grads: Vec<Any<'_>>,
+    sum: Vec<Any<'_>>,
+    step: u64,
+    lr: f64,
+    lr_decay: f64,
+    weight_decay: f64,
+    eps: f64,
+    maximize: bool,
+) -> PyResult<()> {
+    let h = optim::Adagrad { lr, lr_decay, weight_decay, eps, maximize };
+    with_dtype!(DType::of_first(&params, "params"), T, {
+        let mut a = OptimArrays::<T>::new(&params, &grads, [(&sum, "sum"), (&[], ""), (&[], "")])?;
+        let slots = a.slots(["sum", "", ""])?;
+        Ok(py.detach(move || optim::adagrad_step(slots, &h, step))?)
+    })
+}
+
+/// The linear map's sizes from `x (rows, in)` and `weight (out, in)`.
+fn linear_shape(xs: &[usize], ws: &[usize]) -> PyResult<LinearShape> {
+    if xs.len() != 2 || ws.len() != 2 {
+        return Err(Error::shape("x, weight", "expected 2-d arrays").into());
+    }
+    Ok(LinearShape { rows: xs[0], in_features: xs[1], out_features: ws[0] })
+}
+
+fn linear_forward_t<'py, T: Element + Float>(
+    py: Python<'py>,
+    x: &Any<'py>,
+    weight: &Any<'py>,
+    bias: Option<&Any<'py>>,
+) -> PyResult<Any<'py>> {
+    let (xa, wa, ba) = (array::<T>(x, "x")?, array::<T>(weight, "weight")?, optional::<T>(bias, "bias")?);
+    let sh = linear_shape(xa.shape(), wa.shape())?;
+    let (xv, wv, bv) = (slice(&xa, "x")?, slice(&wa, "weight")?, opt_slice(&ba, "bias")?);
+    let y = py.detach(move || dense::linear_forward(xv, wv, bv, sh))?;
+    Ok(to_numpy(py, y, &[sh.rows, sh.out_features])?.into_any())
+}
+
+/// y = x W^T + b for x (rows, in); returns y (rows, out).
+#[pyfunction]
+#[pyo3(signature = (x, weight, bias=None))]
+fn _linear_forward<'py>(
+    py: Python<'py>,
+    x: Any<'py>,
+    weight: Any<'py>,
+    bias: Option<Any<'py>>,
+) -> PyResult<Any<'py>> {
+    with_dtype!(DType::of(&x, "x"), T, linear_forward_t::<T>(py, &x, &weight, bias.as_ref()))
+}
+
+fn linear_backward_t<'py, T: Element + Float>(
+    py: Python<'py>,
+    x: &Any<'py>,
+    weight: &Any<'py>,
+    dy: &Any<'py>,
+    grad_weight: &Any<'py>,
+    grad_bias: Option<&Any<'py>>,
+) -> PyResult<Any<'py>> {
+    let (xa, wa, dya) = (array::<T>(x, "x")?, array::<T>(weight, "weight")?, array::<T>(dy, "dy")?);
+    let mut gwa = array_mut::<T>(grad_weight, "grad_weight")?;
+    let mut gba = optional_mut::<T>(grad_bias, "grad_bias")?;
+    let sh = linear_shape(xa.shape(), wa.shape())?;
+    let (xv, wv, dyv) = (slice(&xa, "x")?, slice(&wa, "weight")?, slice(&dya, "dy")?);
+    let gw = slice_mut(&mut gwa, "grad_weight")?;
+    let gb = gba.as_mut().map(|b| slice_mut(b, "grad_bias")).transpose()?;
+    let dx = py.detach(move || dense::linear_backward(xv, wv, dyv, gw, gb, sh))?;
+    Ok(to_numpy(py, dx, &[sh.rows, sh.in_features])?.into_any())
+}
+
+/// Backward of the linear map: returns dx, accumulates grad_weight / grad_bias.
+#[pyfunction]
+#[pyo3(signature = (x, weight, dy, grad_weight, grad_bias=None))]
+fn _linear_backward<'py>(
+    py: Python<'py>,
+    x: Any<'py>,
+    weight: Any<'py>,
+    dy: Any<'py>,
+    grad_weight: Any<'py>,
+    grad_bias: Option<Any<'py>>,
+) -> PyResult<Any<'py>> {
+    with_dtype!(
+        DType::of(&x, "x"),
+        T,
+        linear_backward_t::<T>(py, &x, &weight, &dy, &grad_weight, grad_bias.as_ref())
+    )
+}
+
+fn embedding_backward_t<T: Element + Float>(
+    py: Python<'_>,
+    indices: &PyReadonlyArrayDyn<'_, i64>,
+    dy: &Any<'_>,
+    grad_weight: &Any<'_>,
+    padding_idx: Option<i64>,
+) -> PyResult<()> {
+    let dya = array::<T>(dy, "dy")?;
+    let mut gwa = array_mut::<T>(grad_weight, "grad_weight")?;
+    let gs = gwa.shape().to_vec();
+    if gs.len() != 2 {
+        return Err(Error::shape("grad_weight", "expected a 2-d array").into());
+    }
+    let (iv, dyv) = (slice(indices, "indices")?, slice(&dya, "dy")?);
+    let gw = slice_mut(&mut gwa, "grad_weight")?;
+    Ok(py.detach(move || dense::embedding_backward(iv, dyv, gw, gs[1], padding_idx))?)
+}
+
+/// Embedding backward: scatter-adds dy rows into grad_weight (num, dim).
+#[pyfunction]
+#[pyo3(signature = (indices, dy, grad_weight, padding_idx=None))]
+fn _embedding_backward(
+    py: Python<'_>,
+    indices: PyReadonlyArrayDyn<'_, i64>,
+    dy: Any<'_>,
+    grad_weight: Any<'_>,
+    padding_idx: Option<i64>,
+) -> PyResult<()> {
+    with_dtype!(
+        DType::of(&grad_weight, "grad_weight"),
+        T,
+        embedding_backward_t::<T>(py, &indices, &dy, &grad_weight, padding_idx)
+    )
+}
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(_clip_grad_norm_f32, m)?)?;
-    m.add_function(wrap_pyfunction!(_clip_grad_norm_f64, m)?)?;
-    m.add_function(wrap_pyfunction!(_clip_grad_value_f32, m)?)?;
-    m.add_function(wrap_pyfunction!(_clip_grad_value_f64, m)?)?;
-    m.add_function(wrap_pyfunction!(_mse_f32, m)?)?;
-    m.add_function(wrap_pyfunction!(_mse_f64, m)?)?;
-    m.add_function(wrap_pyfunction!(_cross_entropy_f32, m)?)?;
-    m.add_function(wrap_pyfunction!(_cross_entropy_f64, m)?)?;
-    m.add_function(wrap_pyfunction!(_sgd_step_f32, m)?)?;
-    m.add_function(wrap_pyfunction!(_sgd_step_f64, m)?)?;
-    m.add_function(wrap_pyfunction!(_adam_step_f32, m)?)?;
-    m.add_function(wrap_pyfunction!(_adam_step_f64, m)?)?;
-    m.add_function(wrap_pyfunction!(_rmsprop_step_f32, m)?)?;
-    m.add_function(wrap_pyfunction!(_rmsprop_step_f64, m)?)?;
-    m.add_function(wrap_pyfunction!(_adagrad_step_f32, m)?)?;
-    m.add_function(wrap_pyfunction!(_adagrad_step_f64, m)?)?;
-    m.add_function(wrap_pyfunction!(_linear_forward_f32, m)?)?;
-    m.add_function(wrap_pyfunction!(_linear_forward_f64, m)?)?;
-    m.add_function(wrap_pyfunction!(_linear_backward_f32, m)?)?;
-    m.add_function(wrap_pyfunction!(_linear_backward_f64, m)?)?;
-    m.add_function(wrap_pyfunction!(_embedding_backward_f32, m)?)?;
-    m.add_function(wrap_pyfunction!(_embedding_backward_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(_clip_grad_norm, m)?)?;
+    m.add_function(wrap_pyfunction!(_clip_grad_value, m)?)?;
+    m.add_function(wrap_pyfunction!(_mse, m)?)?;
+    m.add_function(wrap_pyfunction!(_cross_entropy, m)?)?;
+    m.add_function(wrap_pyfunction!(_sgd_step, m)?)?;
+    m.add_function(wrap_pyfunction!(_adam_step, m)?)?;
+    m.add_function(wrap_pyfunction!(_rmsprop_step, m)?)?;
+    m.add_function(wrap_pyfunction!(_adagrad_step, m)?)?;
+    m.add_function(wrap_pyfunction!(_linear_forward, m)?)?;
+    m.add_function(wrap_pyfunction!(_linear_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(_embedding_backward, m)?)?;
     Ok(())
 }

@@ -177,73 +177,13 @@ pub fn cross_entropy<T: Float>(
     mask: Option<&[bool]>,
     grad_output: Option<&[T]>,
 ) -> Result<LossGrad<T>> {
-    let Layout { n, c, s } = layout;
-    let samples = crate::error::checked_size(&[n, s], "target")?;
-    if input.len() != crate::error::checked_size(&[n, c, s], "input")? {
-        return Err(Error::shape("input", format!("expected {n}x{c}x{s} elements, got {}", input.len())));
-    }
-    if c == 0 {
-        return Err(Error::shape("input", "expected at least one class (C > 0)"));
-    }
-    if let Some(w) = opts.weight {
-        if w.len() != c {
-            return Err(Error::shape("weight", format!("expected {c} class weights, got {}", w.len())));
-        }
-    }
-    if let Some(m) = mask {
-        if m.len() != samples {
-            return Err(Error::shape(
-                "mask",
-                format!("expected {samples} flags (the target's shape), got {}", m.len()),
-            ));
-        }
-    }
+    let Layout { c, s, .. } = layout;
+    let samples = check_cross_entropy(input.len(), layout, opts, mask)?;
     let eps = opts.label_smoothing;
-    if !(0.0..=1.0).contains(&eps) {
-        return Err(Error::value("label_smoothing", format!("expected a number in [0, 1], got {eps}")));
-    }
     check_grad_output(grad_output, opts.reduction, samples)?;
     let kept = |i: usize| mask.is_none_or(|m| m[i]);
     let wc = |k: usize| opts.weight.map_or(T::ONE, |w| w[k]);
-
-    // Validate targets and find the divisor of `mean`.
-    let divisor = match target {
-        Target::Index(t) => {
-            if t.len() != samples {
-                return Err(Error::shape(
-                    "target",
-                    format!("expected {samples} class indices, got {}", t.len()),
-                ));
-            }
-            let mut d = 0.0f64;
-            for (i, &k) in t.iter().enumerate() {
-                if k == opts.ignore_index || !kept(i) {
-                    continue;
-                }
-                if k < 0 || k as u64 >= c as u64 {
-                    return Err(Error::value(
-                        "target",
-                        format!("class index {k} at position {i} is out of range [0, {c}) (and is not ignore_index)"),
-                    ));
-                }
-                d += wc(k as usize).to_f64();
-            }
-            d
-        }
-        Target::Probs(p) => {
-            if p.len() != input.len() {
-                return Err(Error::shape(
-                    "target",
-                    format!(
-                        "probability targets must have the input's {} elements, got {}",
-                        input.len(),
-                        p.len()
-                    ),
-                ));
-            }
-            (0..samples).filter(|&i| kept(i)).count() as f64
-        }
-    };
+    let divisor = mean_divisor(input.len(), c, samples, target, opts.ignore_index, kept, wc)?;
     let w_total: T = (0..c).map(wc).sum();
     let go_scalar = grad_output.map_or(T::ONE, |g| g[0]);
     let scale_of = |i: usize| -> T {
@@ -327,6 +267,93 @@ pub fn cross_entropy<T: Float>(
         Reduction::Mean => vec![T::from_f64(losses.iter().sum::<f64>() / divisor)],
     };
     Ok(LossGrad { loss, grad_input: grad })
+}
+
+/// Checks the sizes and options of a cross-entropy call; returns the number
+/// of samples (`N * S`).
+fn check_cross_entropy<T>(
+    input_len: usize,
+    layout: Layout,
+    opts: &CrossEntropy<'_, T>,
+    mask: Option<&[bool]>,
+) -> Result<usize> {
+    let Layout { n, c, s } = layout;
+    let samples = crate::error::checked_size(&[n, s], "target")?;
+    if input_len != crate::error::checked_size(&[n, c, s], "input")? {
+        return Err(Error::shape("input", format!("expected {n}x{c}x{s} elements, got {input_len}")));
+    }
+    if c == 0 {
+        return Err(Error::shape("input", "expected at least one class (C > 0)"));
+    }
+    if let Some(w) = opts.weight {
+        if w.len() != c {
+            return Err(Error::shape("weight", format!("expected {c} class weights, got {}", w.len())));
+        }
+    }
+    if let Some(m) = mask {
+        if m.len() != samples {
+            return Err(Error::shape(
+                "mask",
+                format!("expected {samples} flags (the target's shape), got {}", m.len()),
+            ));
+        }
+    }
+    let eps = opts.label_smoothing;
+    if !(0.0..=1.0).contains(&eps) {
+        return Err(Error::value("label_smoothing", format!("expected a number in [0, 1], got {eps}")));
+    }
+    Ok(samples)
+}
+
+/// Validates the targets and returns the divisor of `mean`: the summed
+/// weights of the kept class indices, or the number of kept samples for
+/// probability targets.
+#[allow(clippy::too_many_arguments)]
+fn mean_divisor<T: Float>(
+    input_len: usize,
+    c: usize,
+    samples: usize,
+    target: Target<'_, T>,
+    ignore_index: i64,
+    kept: impl Fn(usize) -> bool,
+    wc: impl Fn(usize) -> T,
+) -> Result<f64> {
+    match target {
+        Target::Index(t) => {
+            if t.len() != samples {
+                return Err(Error::shape(
+                    "target",
+                    format!("expected {samples} class indices, got {}", t.len()),
+                ));
+            }
+            let mut d = 0.0f64;
+            for (i, &k) in t.iter().enumerate() {
+                if k == ignore_index || !kept(i) {
+                    continue;
+                }
+                if k < 0 || k as u64 >= c as u64 {
+                    return Err(Error::value(
+                        "target",
+                        format!("class index {k} at position {i} is out of range [0, {c}) (and is not ignore_index)"),
+                    ));
+                }
+                d += wc(k as usize).to_f64();
+            }
+            Ok(d)
+        }
+        Target::Probs(p) => {
+            if p.len() != input_len {
+                return Err(Error::shape(
+                    "target",
+                    format!(
+                        "probability targets must have the input's {input_len} elements, got {}",
+                        p.len()
+                    ),
+                ));
+            }
+            Ok((0..samples).filter(|&i| kept(i)).count() as f64)
+        }
+    }
 }
 
 /// Per-call constants of the cross-entropy sample kernels.

@@ -29,6 +29,7 @@ from typing import Dict, Mapping, Optional, Sequence, Union
 import numpy as np
 
 from rnnrs import _core
+from rnnrs._gates import GATES
 
 __all__ = ["NTM"]
 
@@ -40,7 +41,7 @@ def _int(name: str, v, low: int) -> int:
 
 
 # Gate blocks per unit of each recurrent controller (rows of weight_ih are gates * H).
-_GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1, "lstm_noforget": 3, "lstm_cifg": 3}
+_GATES = {m.lower(): GATES[m] for m in ("LSTM", "GRU", "RNN_TANH", "RNN_RELU", "LSTM_NOFORGET", "LSTM_CIFG")}
 _ACTIVATIONS = ("tanh", "relu", "sigmoid")
 
 

@@ -47,10 +47,6 @@ def _check_param(name: str, p) -> None:
         raise ValueError(f"params[{name!r}]: in-place updates need a C-contiguous, writeable array")
 
 
-def _suffix(dtype) -> str:
-    return "f32" if dtype == np.float32 else "f64"
-
-
 class Optimizer:
     """Base class: parameter bookkeeping, grouping and state (de)serialisation.
 
@@ -345,17 +341,17 @@ class SGD(Optimizer):
             for i in idx:
                 self.state[i]["momentum_buffer"] = np.zeros_like(self.params[i])
         bufs = [self.state[i]["momentum_buffer"] for i in idx] if with_buf else []
-        getattr(_core, f"_sgd_step_{_suffix(dtype)}")(
+        _core._sgd_step(
             [self.params[i] for i in idx],
             grads,
             bufs,
-            first,
-            h["lr"],
-            h["momentum"],
-            h["dampening"],
-            h["nesterov"],
-            h["weight_decay"],
-            h["maximize"],
+            first=first,
+            lr=h["lr"],
+            momentum=h["momentum"],
+            dampening=h["dampening"],
+            nesterov=h["nesterov"],
+            weight_decay=h["weight_decay"],
+            maximize=h["maximize"],
         )
 
 
@@ -396,21 +392,21 @@ class Adam(Optimizer):
 
     def _update(self, dtype, idx, grads):
         h = self.hyper
-        getattr(_core, f"_adam_step_{_suffix(dtype)}")(
+        _core._adam_step(
             [self.params[i] for i in idx],
             grads,
             self._buffer_list(idx, "exp_avg"),
             self._buffer_list(idx, "exp_avg_sq"),
             self._buffer_list(idx, "max_exp_avg_sq"),
-            int(self.state[idx[0]]["step"]),
-            h["lr"],
-            h["betas"][0],
-            h["betas"][1],
-            h["eps"],
-            h["weight_decay"],
-            h["amsgrad"],
-            h["maximize"],
-            self._decoupled,
+            step=int(self.state[idx[0]]["step"]),
+            lr=h["lr"],
+            beta1=h["betas"][0],
+            beta2=h["betas"][1],
+            eps=h["eps"],
+            weight_decay=h["weight_decay"],
+            amsgrad=h["amsgrad"],
+            maximize=h["maximize"],
+            decoupled=self._decoupled,
         )
 
 
@@ -474,19 +470,19 @@ class RMSprop(Optimizer):
 
     def _update(self, dtype, idx, grads):
         h = self.hyper
-        getattr(_core, f"_rmsprop_step_{_suffix(dtype)}")(
+        _core._rmsprop_step(
             [self.params[i] for i in idx],
             grads,
             self._buffer_list(idx, "square_avg"),
             self._buffer_list(idx, "momentum_buffer"),
             self._buffer_list(idx, "grad_avg"),
-            h["lr"],
-            h["alpha"],
-            h["eps"],
-            h["weight_decay"],
-            h["momentum"],
-            h["centered"],
-            h["maximize"],
+            lr=h["lr"],
+            alpha=h["alpha"],
+            eps=h["eps"],
+            weight_decay=h["weight_decay"],
+            momentum=h["momentum"],
+            centered=h["centered"],
+            maximize=h["maximize"],
         )
 
 
@@ -523,14 +519,14 @@ class Adagrad(Optimizer):
 
     def _update(self, dtype, idx, grads):
         h = self.hyper
-        getattr(_core, f"_adagrad_step_{_suffix(dtype)}")(
+        _core._adagrad_step(
             [self.params[i] for i in idx],
             grads,
             self._buffer_list(idx, "sum"),
-            int(self.state[idx[0]]["step"]),
-            h["lr"],
-            h["lr_decay"],
-            h["weight_decay"],
-            h["eps"],
-            h["maximize"],
+            step=int(self.state[idx[0]]["step"]),
+            lr=h["lr"],
+            lr_decay=h["lr_decay"],
+            weight_decay=h["weight_decay"],
+            eps=h["eps"],
+            maximize=h["maximize"],
         )

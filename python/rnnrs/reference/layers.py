@@ -31,11 +31,13 @@ from typing import Any
 
 import numpy as np
 
+from rnnrs._gates import GATES as _CORE_GATES
+
 MODES = ("RNN_TANH", "RNN_RELU", "LSTM", "GRU")
 
 # Number of gate blocks stacked in weight_ih / weight_hh / biases.
-GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3, "LSTM_NOFORGET": 3, "LSTM_CIFG": 3,
-         "GRU1": 3, "GRU2": 3, "GRU3": 3, "MGU": 2}
+# (`register_cell` adds to this copy of `rnnrs._gates.GATES`, the one table.)
+GATES = dict(_CORE_GATES)
 # The GRU family of `cells_gru` (GRU gate variants with fewer rows, MGU).
 GRU_FAMILY = ("GRU1", "GRU2", "GRU3", "MGU")
 

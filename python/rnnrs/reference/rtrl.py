@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnrs._gates import GATES
+
 PARAM_NAMES = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
-GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
 def flatten_params(params: dict) -> np.ndarray:

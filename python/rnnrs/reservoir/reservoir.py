@@ -312,17 +312,23 @@ class Reservoir:
         else:
             teacher = np.zeros((sum(lengths), 0), dtype=self.dtype)
             y0a = np.zeros((b, 0), dtype=self.dtype)
-        indptr, indices, w = self._w_args()
         states = _core.reservoir_run(
-            indptr, indices, w, self.Win, self.bias, self.leak, self.Wfb, self.activation,
-            self.noise_rc, self.noise_in, self.noise_fb, self._noise_seed(),
-            np.ascontiguousarray(u), lengths, x0a, np.ascontiguousarray(teacher), y0a,
-        )  # fmt: skip
+            self._core_args(), np.ascontiguousarray(u), lengths, x0a, np.ascontiguousarray(teacher), y0a
+        )
         if layout == "single":
             return states
         if layout == "batch":
             return states.reshape(b, lengths[0], n)  # a view, no copy
         return np.split(states, np.cumsum(lengths)[:-1], axis=0)
+
+    def _core_args(self) -> dict:
+        """The reservoir as `_core.reservoir_run` / `reservoir_generate` take it."""
+        indptr, indices, w = self._w_args()
+        return {
+            "indptr": indptr, "indices": indices, "w": w, "win": self.Win, "bias": self.bias,
+            "leak": self.leak, "wfb": self.Wfb, "activation": self.activation,
+            "noise": (self.noise_rc, self.noise_in, self.noise_fb, self._noise_seed()),
+        }
 
     def _initial(self, v: Any, b: int, width: int, name: str) -> np.ndarray:
         if v is None:
@@ -356,12 +362,7 @@ class Reservoir:
         x0 = np.ascontiguousarray(x0, dtype=dt)
         y0 = np.ascontiguousarray(y0, dtype=dt)
         ext = None if X is None else _check_float_array(X, "X", dt)
-        indptr, indices, w = self._w_args()
-        return _core.reservoir_generate(
-            indptr, indices, w, self.Win, self.bias, self.leak, self.Wfb, self.activation,
-            self.noise_rc, self.noise_in, self.noise_fb, self._noise_seed(),
-            coef, intercept, x0, y0, n_steps, ext,
-        )  # fmt: skip
+        return _core.reservoir_generate(self._core_args(), coef, intercept, x0, y0, n_steps, ext)
 
 
 def _targets_2d(y: Any) -> Any:
