@@ -332,6 +332,11 @@ class _LayerCell(_FlatParams):
 def _as_cell(cell) -> _FlatParams:
     if isinstance(cell, _FlatParams):
         return cell
+    from rnnrs import rtrl_cells
+
+    adapted = rtrl_cells.adapt(cell)
+    if adapted is not None:
+        return adapted
     if hasattr(cell, "params") and hasattr(cell, "hidden_size"):
         return _LayerCell(cell)
     raise TypeError(f"cell: expected a Cell, IndRNN, DiagRNN or rnnrs.RNN/LSTM/GRU, got {type(cell).__name__}")
@@ -354,6 +359,8 @@ def sensitivity_bytes(cell, method: str = "exact", batch: int = 1) -> int:
     (what the memory guard compares with the limit)."""
     c = _as_cell(cell)
     m = _check_method(c, method)
+    if hasattr(c, "sensitivity_bytes"):  # the cells of `rnnrs.rtrl_cells`
+        return int(c.sensitivity_bytes(m, _positive_int("batch", batch)))
     return int(_core.rtrl_sensitivity_bytes(c.mode, m, c.dtype.name, c.input_size, c.hidden_size,
                                             _positive_int("batch", batch)))
 
@@ -391,6 +398,8 @@ def gradient(cell, x, dloss_dh, h0=None, c0=None, method: str = "exact", seed: i
     t, b, _ = x.shape
     d = _seq(dloss_dh, "dloss_dh", c.dtype, (t, b, c.hidden_size))
     h0 = _state_arg(h0, "h0", c.dtype, b, c.hidden_size)
+    if hasattr(c, "rtrl_gradient"):  # the cells of `rnnrs.rtrl_cells`
+        return c.rtrl_gradient(m, x, d, h0, c0, int(seed), memory_limit)
     if m == "diag":
         if c0 is not None:
             raise ValueError("c0: only the LSTM has a cell state")
@@ -431,8 +440,11 @@ class RTRL:
         """Starts new sequences: state h0/c0 ((B, H) or zeros), zero sensitivities and `grads`."""
         c = self.cell
         self.batch = _positive_int("batch", self.batch if batch is None else batch)
-        self._state = _core.RtrlState(c.mode, self.method, c.dtype.name, c.input_size, c.hidden_size,
-                                      self.batch, self.seed, self.memory_limit)
+        if hasattr(c, "new_state"):  # the cells of `rnnrs.rtrl_cells`
+            self._state = c.new_state(self.method, self.batch, self.seed, self.memory_limit)
+        else:
+            self._state = _core.RtrlState(c.mode, self.method, c.dtype.name, c.input_size, c.hidden_size,
+                                          self.batch, self.seed, self.memory_limit)
         h0 = _state_arg(h0, "h0", c.dtype, self.batch, c.hidden_size)
         c0 = _state_arg(c0, "c0", c.dtype, self.batch, c.hidden_size)
         self._state.reset(h0, c0)
