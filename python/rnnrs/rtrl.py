@@ -7,7 +7,7 @@ sequence (weights fixed) it equals BPTT's gradient.
 
 Methods
 -------
-``"exact"``  full sensitivities (Elman, LSTM, GRU): O(n^2 P) time per step,
+``"exact"``  full sensitivities (Elman, LSTM, GRU and the layers below): O(n^2 P) time per step,
              O(n P) memory per sequence; the product ``J_t M_{t-1}`` is a GEMM.
 ``"snap1"``  SnAp-1: each parameter's sensitivity on its own unit only; O(P).
              Exact when the recurrence is diagonal.
@@ -15,7 +15,24 @@ Methods
 ``"diag"``   exact O(P) RTRL of the element-wise cells `IndRNN` and `DiagRNN`.
 
 Cells: `Cell` (single-layer Elman/LSTM/GRU with PyTorch parameter names), a
-single-layer unidirectional ``rnnrs.RNN/LSTM/GRU`` layer, `IndRNN`, `DiagRNN`.
+single-layer unidirectional ``rnnrs.RNN/LSTM/GRU`` layer, `IndRNN`, `DiagRNN`, and
+(`rnnrs.rtrl_cells`) these layers, single layer and unidirectional:
+
+==========================  ===========================  ======================================
+layer                       methods                      how
+==========================  ===========================  ======================================
+``rnnrs.Dilated``,          the wrapped cell's           d sensitivity sets, one per phase
+one-layer ``DilatedRNN``    (exact, snap1, uoro)         ``t mod d``; the gradient sums them
+``rnnrs.ClockworkRNN``      exact, snap1                 dense-Jacobian engine; only existing
+                                                         ``weight_hh`` entries are parameters
+``rnnrs.Jordan``            exact, snap1                 dense engine over y (h intermediate);
+                                                         dloss_dh and h0 are y's
+``rnnrs.LayerNormLSTM/GRU`` exact, snap1                 dense engine (LayerNorm mixes units)
+``rnnrs.DeepTransitionRNN`` exact, snap1                 dense engine; the loss sees y
+==========================  ===========================  ======================================
+
+SnAp-1 on the dense engine keeps each parameter row's sensitivity on the unit(s) it feeds
+directly (see ``docs/guides/rtrl.md``).
 Arrays are time-major: x (T, B, I), dloss_dh (T, B, H).
 
 Sensitivities can be large (exact RTRL on an LSTM with H=512 needs

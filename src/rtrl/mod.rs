@@ -28,6 +28,10 @@
 //! followed by the cell's own parameters (`crate::cell::OwnParam`, Q*H
 //! values, each feeding one unit: a fifth block of the immediate Jacobian).
 
+pub mod dense;
+pub mod dense_cells;
+pub mod dense_clockwork;
+pub mod dense_deep;
 pub mod diag;
 mod exact;
 mod local;
