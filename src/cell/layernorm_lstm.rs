@@ -231,6 +231,7 @@ impl<T: Float> Cell<T> for LayerNormLstm {
 /// `γ â + β` over n values: with `Eg = E diag(γ)`,
 /// `rstd (Eg[s, r] - mean_q Eg[s, q] - â_r mean_q Eg[s, q] â_q)`.
 /// `e` is (S, n) with row stride `lde`.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn layernorm_rows<T: Float>(
     e: &[T],
     lde: usize,

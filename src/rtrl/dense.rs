@@ -273,10 +273,7 @@ impl<T: Float, C: DenseCell<T>> DenseRtrl<T, C> {
         let (r, u, ml) = (lay.rows, lay.inputs, self.m.len() / bsz);
         let (cell, method, t, snap_at) = (&self.cell, self.method, self.t, &self.snap_at);
         let state = &self.state;
-        let task = |(b, ((((sn, jac), coef), inputs), (m, mn))): (
-            usize,
-            ((((&mut [T], &mut [T]), &mut [T]), &mut [T]), (&mut [T], &mut [T])),
-        )| {
+        let task = |(b, ((((sn, jac), coef), inputs), (m, mn))): SeqTask<'_, T>| {
             jac.fill(T::ZERO);
             coef.fill(T::ZERO);
             cell.step(
@@ -383,6 +380,10 @@ impl<T: Float, C: DenseCell<T>> DenseRtrl<T, C> {
         Ok((grad, y))
     }
 }
+
+/// One sequence's buffers in a step: (index, (((new state, J), coef), inputs), (M, next M)).
+type SeqTask<'a, T> =
+    (usize, ((((&'a mut [T], &'a mut [T]), &'a mut [T]), &'a mut [T]), (&'a mut [T], &'a mut [T])));
 
 /// `n` chunks of `len` (empty chunks when `len` is 0).
 fn chunks_or_empty<T>(v: &mut [T], len: usize, n: usize) -> Box<dyn Iterator<Item = &mut [T]> + '_> {

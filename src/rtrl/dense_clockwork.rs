@@ -80,7 +80,7 @@ impl<T: Float> DenseCell<T> for ClockworkCell {
         s.inputs[i + h] = T::ONE;
         let off_bias = self.layout.n_params() - if self.bias { 2 * h } else { 0 };
         for &(u0, n, per, first, at) in &self.modules {
-            let active = s.t % per == 0;
+            let active = s.t.is_multiple_of(per);
             for k in u0..u0 + n {
                 if !active {
                     s.s_new[k] = s.s_prev[k];
