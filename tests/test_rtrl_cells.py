@@ -181,6 +181,8 @@ def test_snap1_equals_reference(name):
     assert_rel(y, y_ref, 1e-12, "y")
     for k in g_ref:
         assert_rel(grads[k], g_ref[k], 1e-10, k)
+    exact, _, _ = rtrl.gradient(layer, x, dy, h0=h0, c0=c0, method="exact")
+    assert max(np.abs(grads[k] - exact[k]).max() for k in exact) > 1e-6, "SnAp-1 here is an approximation"
     r = rtrl.RTRL(layer, "snap1", batch=B)
     r.reset(h0=h0, c0=c0)
     for t in range(T):
