@@ -9,8 +9,9 @@
 //! ```
 //!
 //! The gains and biases are the cell's own parameters
-//! `layernorm_{i,h}_{weight,bias}` `(3, H)`. No RTRL (LayerNorm couples the
-//! units).
+//! `layernorm_{i,h}_{weight,bias}` `(3, H)`. No unit-local RTRL partials (LayerNorm
+//! couples the units); exact RTRL and SnAp-1 run on `crate::rtrl::dense`
+//! (`LayerNormGruRtrl` below).
 
 use super::layernorm_lstm::{normalize, normalize_backward};
 use super::{BackIo, Cell, OwnParam, RtrlRow, StepIo};

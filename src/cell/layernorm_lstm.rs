@@ -15,7 +15,8 @@
 //! biases (they would be normalised away).
 //!
 //! LayerNorm couples the units of a layer, so the cell has no unit-local RTRL
-//! partials (`Cell::RTRL` is false).
+//! partials (`Cell::RTRL` is false); exact RTRL and SnAp-1 run on
+//! `crate::rtrl::dense` (`LayerNormLstmRtrl` below).
 
 use super::{BackIo, Cell, OwnParam, RtrlRow, StepIo};
 use crate::kernels::{sigmoid_inplace, tanh_inplace};

@@ -71,7 +71,7 @@ impl CellShape {
         if !kind.rtrl_supported() {
             return Err(Error::value(
                 "mode",
-                format!("{kind:?} has no RTRL (its units are coupled); use BPTT"),
+                format!("{kind:?} has no unit-local RTRL (its units are coupled); give the layer to rnnrs.rtrl (dense engine)"),
             ));
         }
         let sh = CellShape { kind, input, hidden };
