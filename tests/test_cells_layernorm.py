@@ -3,7 +3,7 @@ benchmarks/fastrnns/custom_lstms.py) and ``rnnrs.LayerNormGRU`` (its GRU analogu
 
 Against `rnnrs.reference` (hypothesis over shapes and options, lengths included), central finite
 differences in float64 on every parameter, the input and the initial state, 1 vs 2 threads
-bit-identical, state_dict round trip and clear errors (RTRL refused: LayerNorm couples the units).
+bit-identical, state_dict round trip and clear errors (RTRL: tests/test_rtrl_cells.py).
 """
 
 import numpy as np
@@ -174,14 +174,15 @@ def test_gru_layer_init_round_trip_and_step():
     y_t, h_t = one.step(x[0])
     np.testing.assert_allclose(y_t, y[0], rtol=1e-14, atol=1e-14)
     assert repr(one) == "LayerNormGRU(5, 4, dtype=float64)"
-    with pytest.raises(ValueError, match="RTRL"):
-        rtrl.gradient(one, x, np.zeros((3, 2, 4)))
+    # RTRL: exact and SnAp-1 on the dense engine (tests/test_rtrl_cells.py), no UORO
+    with pytest.raises(ValueError, match="method: .*RTRL"):
+        rtrl.gradient(one, x, np.zeros((3, 2, 4)), method="uoro")
 
 
 def test_bad_input_is_a_clear_error():
     layer = rnnrs.LayerNormLSTM(2, 3, dtype=np.float64)
-    with pytest.raises(ValueError, match="RTRL"):
-        rtrl.gradient(layer, np.zeros((2, 1, 2)), np.zeros((2, 1, 3)))
+    with pytest.raises(ValueError, match="method: .*RTRL"):
+        rtrl.gradient(layer, np.zeros((2, 1, 2)), np.zeros((2, 1, 3)), method="uoro")
     with pytest.raises(ValueError, match="mode"):
         rtrl.Cell("LAYERNORM_LSTM", 2, 3)
     with pytest.raises(ValueError, match="layernorm_c_weight_l0"):

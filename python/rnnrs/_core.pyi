@@ -476,3 +476,56 @@ def lm_generate(
     top_k: int | None,
     uniforms: np.ndarray,
 ) -> np.ndarray: ...
+
+# --- RTRL of the dense cells (src/python/rtrl.rs; rnnrs.rtrl_cells) ---
+@final
+class DenseRtrlState:
+    def __new__(
+        cls,
+        cell: str,
+        method: str,
+        dtype: str,
+        input_size: int,
+        batch: int,
+        *,
+        hidden_size: int = 0,
+        output_size: int = 0,
+        module_sizes: list[int] = ...,
+        periods: list[int] = ...,
+        bias: bool = True,
+        hidden_activation: str = "tanh",
+        output_activation: str = "tanh",
+        transition_depth: int = 1,
+        output_depth: int = 0,
+        shortcut: bool = False,
+        memory_limit: int | None = None,
+    ) -> DenseRtrlState: ...
+    def reset(self, s0: np.ndarray | None = None) -> None: ...
+    def step(self, params: np.ndarray, x: np.ndarray, dloss_dh: np.ndarray | None = None) -> np.ndarray | None: ...
+    def gradient(self, dloss_dh: np.ndarray) -> np.ndarray: ...
+    def run(self, params: np.ndarray, x: np.ndarray, dloss_dh: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+    def zero_sensitivities(self) -> None: ...
+    def state(self) -> np.ndarray: ...
+    @property
+    def n_params(self) -> int: ...
+    @property
+    def state_len(self) -> int: ...
+
+def dense_rtrl_sensitivity_bytes(
+    cell: str,
+    method: str,
+    dtype: str,
+    input_size: int,
+    batch: int,
+    *,
+    hidden_size: int = 0,
+    output_size: int = 0,
+    module_sizes: list[int] = ...,
+    periods: list[int] = ...,
+    bias: bool = True,
+    hidden_activation: str = "tanh",
+    output_activation: str = "tanh",
+    transition_depth: int = 1,
+    output_depth: int = 0,
+    shortcut: bool = False,
+) -> int: ...

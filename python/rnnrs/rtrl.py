@@ -7,7 +7,7 @@ sequence (weights fixed) it equals BPTT's gradient.
 
 Methods
 -------
-``"exact"``  full sensitivities (Elman, LSTM, GRU): O(n^2 P) time per step,
+``"exact"``  full sensitivities (Elman, LSTM, GRU and the layers below): O(n^2 P) time per step,
              O(n P) memory per sequence; the product ``J_t M_{t-1}`` is a GEMM.
 ``"snap1"``  SnAp-1: each parameter's sensitivity on its own unit only; O(P).
              Exact when the recurrence is diagonal.
@@ -15,7 +15,24 @@ Methods
 ``"diag"``   exact O(P) RTRL of the element-wise cells `IndRNN` and `DiagRNN`.
 
 Cells: `Cell` (single-layer Elman/LSTM/GRU with PyTorch parameter names), a
-single-layer unidirectional ``rnnrs.RNN/LSTM/GRU`` layer, `IndRNN`, `DiagRNN`.
+single-layer unidirectional ``rnnrs.RNN/LSTM/GRU`` layer, `IndRNN`, `DiagRNN`, and
+(`rnnrs.rtrl_cells`) these layers, single layer and unidirectional:
+
+==========================  ===========================  ======================================
+layer                       methods                      how
+==========================  ===========================  ======================================
+``rnnrs.Dilated``,          the wrapped cell's           d sensitivity sets, one per phase
+one-layer ``DilatedRNN``    (exact, snap1, uoro)         ``t mod d``; the gradient sums them
+``rnnrs.ClockworkRNN``      exact, snap1                 dense-Jacobian engine; only existing
+                                                         ``weight_hh`` entries are parameters
+``rnnrs.Jordan``            exact, snap1                 dense engine over y (h intermediate);
+                                                         dloss_dh and h0 are y's
+``rnnrs.LayerNormLSTM/GRU`` exact, snap1                 dense engine (LayerNorm mixes units)
+``rnnrs.DeepTransitionRNN`` exact, snap1                 dense engine; the loss sees y
+==========================  ===========================  ======================================
+
+SnAp-1 on the dense engine keeps each parameter row's sensitivity on the unit(s) it feeds
+directly (see ``docs/guides/rtrl.md``).
 Arrays are time-major: x (T, B, I), dloss_dh (T, B, H).
 
 Sensitivities can be large (exact RTRL on an LSTM with H=512 needs
@@ -332,6 +349,11 @@ class _LayerCell(_FlatParams):
 def _as_cell(cell) -> _FlatParams:
     if isinstance(cell, _FlatParams):
         return cell
+    from rnnrs import rtrl_cells
+
+    adapted = rtrl_cells.adapt(cell)
+    if adapted is not None:
+        return adapted
     if hasattr(cell, "params") and hasattr(cell, "hidden_size"):
         return _LayerCell(cell)
     raise TypeError(f"cell: expected a Cell, IndRNN, DiagRNN or rnnrs.RNN/LSTM/GRU, got {type(cell).__name__}")
@@ -354,6 +376,8 @@ def sensitivity_bytes(cell, method: str = "exact", batch: int = 1) -> int:
     (what the memory guard compares with the limit)."""
     c = _as_cell(cell)
     m = _check_method(c, method)
+    if hasattr(c, "sensitivity_bytes"):  # the cells of `rnnrs.rtrl_cells`
+        return int(c.sensitivity_bytes(m, _positive_int("batch", batch)))
     return int(_core.rtrl_sensitivity_bytes(c.mode, m, c.dtype.name, c.input_size, c.hidden_size,
                                             _positive_int("batch", batch)))
 
@@ -391,6 +415,8 @@ def gradient(cell, x, dloss_dh, h0=None, c0=None, method: str = "exact", seed: i
     t, b, _ = x.shape
     d = _seq(dloss_dh, "dloss_dh", c.dtype, (t, b, c.hidden_size))
     h0 = _state_arg(h0, "h0", c.dtype, b, c.hidden_size)
+    if hasattr(c, "rtrl_gradient"):  # the cells of `rnnrs.rtrl_cells`
+        return c.rtrl_gradient(m, x, d, h0, c0, int(seed), memory_limit)
     if m == "diag":
         if c0 is not None:
             raise ValueError("c0: only the LSTM has a cell state")
@@ -431,8 +457,11 @@ class RTRL:
         """Starts new sequences: state h0/c0 ((B, H) or zeros), zero sensitivities and `grads`."""
         c = self.cell
         self.batch = _positive_int("batch", self.batch if batch is None else batch)
-        self._state = _core.RtrlState(c.mode, self.method, c.dtype.name, c.input_size, c.hidden_size,
-                                      self.batch, self.seed, self.memory_limit)
+        if hasattr(c, "new_state"):  # the cells of `rnnrs.rtrl_cells`
+            self._state = c.new_state(self.method, self.batch, self.seed, self.memory_limit)
+        else:
+            self._state = _core.RtrlState(c.mode, self.method, c.dtype.name, c.input_size, c.hidden_size,
+                                          self.batch, self.seed, self.memory_limit)
         h0 = _state_arg(h0, "h0", c.dtype, self.batch, c.hidden_size)
         c0 = _state_arg(c0, "c0", c.dtype, self.batch, c.hidden_size)
         self._state.reset(h0, c0)

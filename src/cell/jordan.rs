@@ -536,3 +536,131 @@ mod tests {
         assert!(Act::parse("relu", "hidden_activation").is_err());
     }
 }
+
+// --- RTRL (`crate::rtrl::dense`) ---------------------------------------------
+
+/// One layer of the Jordan network as a dense RTRL cell. The state is
+/// `y_{t-1}` (O values, also what the loss sees); `h_t` is an intermediate:
+///
+/// ```text
+/// ∂y_o/∂(output row o') = δ_oo' σ_y'(o)                       (W_yh, b_y)
+/// ∂y_o/∂(hidden row k)  = σ_y'(o) W_yh[o, k] σ_h'(k)           (W_ih, W_hy, b_h)
+/// J = ∂y_t/∂y_{t-1}     = (∂y/∂hidden rows) W_hy               (O x O)
+/// ```
+///
+/// Pre-activation rows: the H hidden rows, then the O output rows. SnAp-1
+/// keeps an output row's parameters on its own unit y_o; a hidden row feeds
+/// every y (through W_yh), so its parameters keep all O sensitivities (the
+/// immediate Jacobian's sparsity).
+#[derive(Clone, Debug)]
+pub struct JordanRtrl {
+    layout: crate::rtrl::dense::DenseLayout,
+    hidden: usize,
+    act_h: Act,
+    act_y: Act,
+}
+
+impl JordanRtrl {
+    pub fn new(input: usize, hidden: usize, output: usize, act_h: Act, act_y: Act) -> Result<Self> {
+        use crate::rtrl::dense::{Block, DenseLayout};
+        for (name, v) in [("input_size", input), ("hidden_size", hidden), ("output_size", output)] {
+            if v == 0 {
+                return Err(Error::value(name, "expected a positive size"));
+            }
+        }
+        let (i, h, o) = (input, hidden, output);
+        // u = [x (I), y_prev (O), 1, h (H)]
+        let blocks = vec![
+            Block { offset: 0, rows: h, cols: i, row0: 0, input: 0 },
+            Block { offset: h * i, rows: h, cols: o, row0: 0, input: i },
+            Block { offset: h * (i + o), rows: h, cols: 1, row0: 0, input: i + o },
+            Block { offset: h * (i + o + 1), rows: o, cols: h, row0: h, input: i + o + 1 },
+            Block { offset: h * (i + o + 1) + o * h, rows: o, cols: 1, row0: h, input: i + o },
+        ];
+        let owners = (0..h).map(|_| (0..o).collect()).chain((0..o).map(|k| vec![k])).collect();
+        let layout =
+            DenseLayout { input, state: o, output: o, rows: h + o, inputs: i + o + 1 + h, blocks, owners };
+        layout.validate()?;
+        Ok(JordanRtrl { layout, hidden, act_h, act_y })
+    }
+}
+
+impl Act {
+    fn value<T: Float>(self, v: T) -> T {
+        match self {
+            Act::Tanh => v.tanh(),
+            Act::Sigmoid => v.sigmoid(),
+            Act::Identity => v,
+        }
+    }
+}
+
+impl<T: Float> crate::rtrl::dense::DenseCell<T> for JordanRtrl {
+    fn layout(&self) -> &crate::rtrl::dense::DenseLayout {
+        &self.layout
+    }
+
+    fn step(&self, params: &[T], s: crate::rtrl::dense::DenseStep<'_, T>) {
+        let (i, h, o, r) = (self.layout.input, self.hidden, self.layout.state, self.layout.rows);
+        let (w_ih, rest) = params.split_at(h * i);
+        let (w_hy, rest) = rest.split_at(h * o);
+        let (b_h, rest) = rest.split_at(h);
+        let (w_yh, b_y) = rest.split_at(o * h);
+        let (u, hid) = s.inputs.split_at_mut(i + o + 1);
+        u[..i].copy_from_slice(s.x);
+        u[i..i + o].copy_from_slice(s.s_prev);
+        u[i + o] = T::ONE;
+        let mut dh = vec![T::ZERO; h];
+        for k in 0..h {
+            let mut a = b_h[k];
+            for (w, &v) in w_ih[k * i..(k + 1) * i].iter().zip(s.x) {
+                a += *w * v;
+            }
+            for (w, &v) in w_hy[k * o..(k + 1) * o].iter().zip(s.s_prev) {
+                a += *w * v;
+            }
+            hid[k] = self.act_h.value(a);
+            dh[k] = self.act_h.back(T::ONE, hid[k]);
+        }
+        for q in 0..o {
+            let mut z = b_y[q];
+            for (w, &v) in w_yh[q * h..(q + 1) * h].iter().zip(hid.iter()) {
+                z += *w * v;
+            }
+            let y = self.act_y.value(z);
+            let dy = self.act_y.back(T::ONE, y);
+            s.s_new[q] = y;
+            let row = &mut s.coef[q * r..(q + 1) * r];
+            row[h + q] = dy;
+            for k in 0..h {
+                row[k] = dy * w_yh[q * h + k] * dh[k];
+            }
+            let jac = &mut s.jac[q * o..(q + 1) * o];
+            for k in 0..h {
+                let c = row[k];
+                for (j, &w) in jac.iter_mut().zip(&w_hy[k * o..(k + 1) * o]) {
+                    *j += c * w;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod rtrl_tests {
+    use super::*;
+    use crate::rtrl::dense::tests::{check_gradient, check_partials};
+    use crate::rtrl::dense::DenseCell;
+
+    #[test]
+    fn jordan_partials_and_gradient() {
+        for (ah, ay) in [(Act::Tanh, Act::Tanh), (Act::Sigmoid, Act::Identity), (Act::Identity, Act::Sigmoid)]
+        {
+            let cell = JordanRtrl::new(2, 3, 2, ah, ay).unwrap();
+            let n = DenseCell::<f64>::layout(&cell).n_params();
+            let p: Vec<f64> = (0..n).map(|q| ((q as f64 + 0.5) * 0.913).sin() * 0.7).collect();
+            check_partials(&cell, &p, &[0.4, -0.3], &[0.2, -0.6], 0, 1e-7);
+            check_gradient(&cell, &p, 5);
+        }
+    }
+}

@@ -15,7 +15,8 @@
 //! biases (they would be normalised away).
 //!
 //! LayerNorm couples the units of a layer, so the cell has no unit-local RTRL
-//! partials (`Cell::RTRL` is false).
+//! partials (`Cell::RTRL` is false); exact RTRL and SnAp-1 run on
+//! `crate::rtrl::dense` (`LayerNormLstmRtrl` below).
 
 use super::{BackIo, Cell, OwnParam, RtrlRow, StepIo};
 use crate::kernels::{sigmoid_inplace, tanh_inplace};
@@ -222,5 +223,227 @@ impl<T: Float> Cell<T> for LayerNormLstm {
     /// Never called: `RTRL` is false, so `crate::rtrl` refuses the cell.
     fn rtrl_row(&self, r: RtrlRow<'_, T>) {
         let _ = r;
+    }
+}
+
+// --- RTRL (`crate::rtrl::dense`) ---------------------------------------------
+
+/// Columns `out[s*ld + r]` (r < n) of `E ∂LN(a)/∂a` for a LayerNorm
+/// `γ â + β` over n values: with `Eg = E diag(γ)`,
+/// `rstd (Eg[s, r] - mean_q Eg[s, q] - â_r mean_q Eg[s, q] â_q)`.
+/// `e` is (S, n) with row stride `lde`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn layernorm_rows<T: Float>(
+    e: &[T],
+    lde: usize,
+    gain: &[T],
+    xhat: &[T],
+    rstd: T,
+    out: &mut [T],
+    ld: usize,
+    rows: usize,
+) {
+    let n = gain.len();
+    let inv = T::ONE / T::from_f64(n as f64);
+    for s in 0..rows {
+        let er = &e[s * lde..s * lde + n];
+        let (mut m1, mut m2) = (T::ZERO, T::ZERO);
+        for q in 0..n {
+            let v = er[q] * gain[q];
+            m1 += v;
+            m2 += v * xhat[q];
+        }
+        let (m1, m2) = (m1 * inv, m2 * inv);
+        for q in 0..n {
+            out[s * ld + q] = rstd * (er[q] * gain[q] - m1 - m2 * xhat[q]);
+        }
+    }
+}
+
+/// `v` LayerNormed into `xhat`; returns `rstd` (as `normalize`).
+pub(super) fn normalized<T: Float>(v: &[T], xhat: &mut [T]) -> T {
+    xhat.copy_from_slice(v);
+    normalize(xhat)
+}
+
+/// The layer-normalised LSTM as a dense RTRL cell (LayerNorm couples the
+/// units, so the unit-local route does not apply). State `[h (H), c (H)]`;
+/// parameters in the layer's order `[W_ih (4H, I), W_hh (4H, H), γ_i, β_i,
+/// γ_h, β_h (4H each), γ_c, β_c (H each)]`. With `z` the 4H gate
+/// pre-activations and `E = ∂s'/∂z` (through `c' = LN_c(f c + i g)`):
+///
+/// ```text
+/// coef rows [0, 4H)   E ∂LN_i/∂a   (W_ih: a = W_ih x)
+///           [4H, 8H)  E ∂LN_h/∂b   (W_hh: b = W_hh h)
+///           [8H, 12H) E            (β_i, β_h)
+///           [12H,16H) E ⊙ â        (γ_i)      [16H, 20H) E ⊙ b̂  (γ_h)
+///           [20H,21H) ∂s'/∂γ_c     [21H, 22H) ∂s'/∂β_c
+/// J = [coef(W_hh rows) W_hh | ∂s'/∂u diag(f)]   (u = f c + i g)
+/// ```
+///
+/// SnAp-1 keeps a parameter row of unit k (gate row g*H + k, or γ_c/β_c row
+/// k) on `(h_k, c_k)`.
+#[derive(Clone, Debug)]
+pub struct LayerNormLstmRtrl {
+    layout: crate::rtrl::dense::DenseLayout,
+    hidden: usize,
+}
+
+impl LayerNormLstmRtrl {
+    pub fn new(input: usize, hidden: usize) -> crate::Result<Self> {
+        use crate::rtrl::dense::{Block, DenseLayout};
+        if input == 0 || hidden == 0 {
+            return Err(crate::Error::value(
+                if input == 0 { "input_size" } else { "hidden_size" },
+                "expected a positive size",
+            ));
+        }
+        let (i, h) = (input, hidden);
+        let g = 4 * h;
+        let one = i + h;
+        let at = g * (i + h);
+        let blocks = vec![
+            Block { offset: 0, rows: g, cols: i, row0: 0, input: 0 },
+            Block { offset: g * i, rows: g, cols: h, row0: g, input: i },
+            Block { offset: at, rows: g, cols: 1, row0: 3 * g, input: one },
+            Block { offset: at + g, rows: g, cols: 1, row0: 2 * g, input: one },
+            Block { offset: at + 2 * g, rows: g, cols: 1, row0: 4 * g, input: one },
+            Block { offset: at + 3 * g, rows: g, cols: 1, row0: 2 * g, input: one },
+            Block { offset: at + 4 * g, rows: h, cols: 1, row0: 5 * g, input: one },
+            Block { offset: at + 4 * g + h, rows: h, cols: 1, row0: 5 * g + h, input: one },
+        ];
+        let rows = 5 * g + 2 * h;
+        let owners = (0..rows).map(|r| {
+            let k = if r < 5 * g { r % h } else { (r - 5 * g) % h };
+            vec![k, h + k]
+        });
+        let layout = DenseLayout {
+            input,
+            state: 2 * h,
+            output: h,
+            rows,
+            inputs: i + h + 1,
+            blocks,
+            owners: owners.collect(),
+        };
+        layout.validate()?;
+        Ok(LayerNormLstmRtrl { layout, hidden })
+    }
+}
+
+impl<T: Float> crate::rtrl::dense::DenseCell<T> for LayerNormLstmRtrl {
+    fn layout(&self) -> &crate::rtrl::dense::DenseLayout {
+        &self.layout
+    }
+
+    fn step(&self, params: &[T], s: crate::rtrl::dense::DenseStep<'_, T>) {
+        let (i, h, r) = (self.layout.input, self.hidden, self.layout.rows);
+        let (g4, st) = (4 * h, 2 * h);
+        let one = T::ONE;
+        let (w_ih, rest) = params.split_at(g4 * i);
+        let (w_hh, rest) = rest.split_at(g4 * h);
+        let (gi, rest) = rest.split_at(g4);
+        let (bi, rest) = rest.split_at(g4);
+        let (gh, rest) = rest.split_at(g4);
+        let (bh, rest) = rest.split_at(g4);
+        let (gc, bc) = rest.split_at(h);
+        let (hp, cp) = s.s_prev.split_at(h);
+        s.inputs[..i].copy_from_slice(s.x);
+        s.inputs[i..i + h].copy_from_slice(hp);
+        s.inputs[i + h] = one;
+        let mut a = vec![T::ZERO; g4];
+        let mut b = vec![T::ZERO; g4];
+        for q in 0..g4 {
+            a[q] = w_ih[q * i..(q + 1) * i].iter().zip(s.x).fold(T::ZERO, |acc, (&w, &v)| acc + w * v);
+            b[q] = w_hh[q * h..(q + 1) * h].iter().zip(hp).fold(T::ZERO, |acc, (&w, &v)| acc + w * v);
+        }
+        let (mut ah, mut bhat) = (vec![T::ZERO; g4], vec![T::ZERO; g4]);
+        let ra = normalized(&a, &mut ah);
+        let rb = normalized(&b, &mut bhat);
+        let mut gate = vec![T::ZERO; g4];
+        for q in 0..g4 {
+            let z = gi[q] * ah[q] + bi[q] + gh[q] * bhat[q] + bh[q];
+            gate[q] = if (2 * h..3 * h).contains(&q) { z.tanh() } else { z.sigmoid() };
+        }
+        let (ig, fg, gg, og) = (&gate[..h], &gate[h..2 * h], &gate[2 * h..3 * h], &gate[3 * h..]);
+        let u: Vec<T> = (0..h).map(|k| fg[k] * cp[k] + ig[k] * gg[k]).collect();
+        let mut uh = vec![T::ZERO; h];
+        let ru = normalized(&u, &mut uh);
+        let inv = one / T::from_f64(h as f64);
+        let mut tc = vec![T::ZERO; h];
+        for k in 0..h {
+            let c = gc[k] * uh[k] + bc[k];
+            tc[k] = c.tanh();
+            s.s_new[k] = og[k] * tc[k];
+            s.s_new[h + k] = c;
+        }
+        // dc'/du (H x H) and the factor dh'/dc' = o (1 - tanh^2).
+        let dhdc: Vec<T> = (0..h).map(|k| og[k] * (one - tc[k] * tc[k])).collect();
+        let lc = |m: usize, n: usize| {
+            let d = if m == n { one } else { T::ZERO };
+            gc[m] * ru * (d - inv - uh[m] * uh[n] * inv)
+        };
+        // E = ds'/dz (2H x 4H), written into coef rows [8H, 12H) (β_i, β_h).
+        let e0 = 2 * g4;
+        for m in 0..h {
+            for n in 0..h {
+                let l = lc(m, n);
+                let du = [
+                    gg[n] * ig[n] * (one - ig[n]),
+                    cp[n] * fg[n] * (one - fg[n]),
+                    ig[n] * (one - gg[n] * gg[n]),
+                ];
+                for (q, &d) in du.iter().enumerate() {
+                    s.coef[(h + m) * r + e0 + q * h + n] = l * d;
+                    s.coef[m * r + e0 + q * h + n] = dhdc[m] * l * d;
+                }
+                // J on c_prev: ds'/du diag(f).
+                s.jac[(h + m) * st + h + n] = l * fg[n];
+                s.jac[m * st + h + n] = dhdc[m] * l * fg[n];
+            }
+            s.coef[m * r + e0 + 3 * h + m] = tc[m] * og[m] * (one - og[m]);
+            // γ_c, β_c.
+            s.coef[(h + m) * r + 5 * g4 + m] = uh[m];
+            s.coef[m * r + 5 * g4 + m] = dhdc[m] * uh[m];
+            s.coef[(h + m) * r + 5 * g4 + h + m] = one;
+            s.coef[m * r + 5 * g4 + h + m] = dhdc[m];
+        }
+        for sr in 0..st {
+            let row = &mut s.coef[sr * r..(sr + 1) * r];
+            for q in 0..g4 {
+                let e = row[e0 + q];
+                row[3 * g4 + q] = e * ah[q];
+                row[4 * g4 + q] = e * bhat[q];
+            }
+        }
+        let (e_src, _) = s.coef.split_at(st * r);
+        let e_copy: Vec<T> = e_src.to_vec();
+        layernorm_rows(&e_copy[e0..], r, gi, &ah, ra, s.coef, r, st);
+        layernorm_rows(&e_copy[e0..], r, gh, &bhat, rb, &mut s.coef[g4..], r, st);
+        // J on h_prev: coef(W_hh rows) W_hh.
+        for sr in 0..st {
+            for q in 0..g4 {
+                let c = s.coef[sr * r + g4 + q];
+                for (j, &w) in s.jac[sr * st..sr * st + h].iter_mut().zip(&w_hh[q * h..(q + 1) * h]) {
+                    *j += c * w;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod rtrl_tests {
+    use super::*;
+    use crate::rtrl::dense::tests::{check_gradient, check_partials};
+    use crate::rtrl::dense::DenseCell;
+
+    #[test]
+    fn layernorm_lstm_partials_and_gradient() {
+        let cell = LayerNormLstmRtrl::new(2, 3).unwrap();
+        let n = DenseCell::<f64>::layout(&cell).n_params();
+        let p: Vec<f64> = (0..n).map(|q| 0.4 + ((q as f64 + 0.3) * 1.37).sin() * 0.8).collect();
+        check_partials(&cell, &p, &[0.4, -0.9], &[0.2, -0.6, 0.3, 0.5, -0.1, 0.8], 0, 1e-6);
+        check_gradient(&cell, &p, 7);
     }
 }

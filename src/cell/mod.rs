@@ -59,9 +59,9 @@ pub enum Mode {
     LstmPeephole,
     /// Leaky-integrator RNN, learned per-unit `α` (own parameter `alpha_logit`).
     Leaky,
-    /// Layer-normalised LSTM (custom_lstms.py's formula; own LayerNorm gains and biases; no RTRL).
+    /// Layer-normalised LSTM (custom_lstms.py's formula; own LayerNorm gains and biases; RTRL in `crate::rtrl::dense`).
     LayerNormLstm,
-    /// Layer-normalised GRU (the GRU analogue; no RTRL).
+    /// Layer-normalised GRU (the GRU analogue; RTRL in `crate::rtrl::dense`).
     LayerNormGru,
     /// GRU gate variants (Dey & Salem 2017; see `gru.rs`): r and z from
     /// `h_{t-1}` and bias (GRU1), from `h_{t-1}` only (GRU2), from the bias only (GRU3).

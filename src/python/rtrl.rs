@@ -521,5 +521,273 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(rtrl_get_memory_limit, m)?)?;
     m.add_function(wrap_pyfunction!(rtrl_sensitivity_bytes, m)?)?;
     m.add_class::<RtrlState>()?;
+    register_dense(m)?;
+    Ok(())
+}
+
+// --- dense cells (`crate::rtrl::dense`): clockwork, Jordan, LayerNorm LSTM/GRU, deep transition ---
+
+use crate::rtrl::dense::{self, DenseCell, DenseMethod, DenseRtrl};
+use crate::rtrl::dense_cells::{AnyDense, DenseSpec};
+
+enum DenseInner {
+    F32(DenseRtrl<f32, AnyDense>),
+    F64(DenseRtrl<f64, AnyDense>),
+}
+
+/// Online (and whole-sequence) RTRL of a dense cell: exact or SnAp-1.
+/// The state is (B, S) with the loss-visible output its first `output` columns.
+#[pyclass(module = "rnnrs._core")]
+struct DenseRtrlState {
+    inner: DenseInner,
+    state_len: usize,
+    output: usize,
+    n_params: usize,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn dense_spec(
+    input_size: usize,
+    hidden_size: usize,
+    output_size: usize,
+    module_sizes: Vec<usize>,
+    periods: Vec<usize>,
+    bias: bool,
+    hidden_activation: &str,
+    output_activation: &str,
+    transition_depth: usize,
+    output_depth: usize,
+    shortcut: bool,
+) -> DenseSpec {
+    DenseSpec {
+        input: input_size,
+        hidden: hidden_size,
+        output: output_size,
+        module_sizes,
+        periods,
+        bias,
+        hidden_activation: hidden_activation.to_string(),
+        output_activation: output_activation.to_string(),
+        transition_depth,
+        output_depth,
+        shortcut,
+    }
+}
+
+#[pymethods]
+impl DenseRtrlState {
+    /// `cell`: "CLOCKWORK", "JORDAN", "LAYERNORM_LSTM", "LAYERNORM_GRU", "DEEP_TRANSITION";
+    /// `method`: "exact" or "snap1"; the options are the layer's.
+    #[new]
+    #[pyo3(signature = (cell, method, dtype, input_size, batch, *, hidden_size=0, output_size=0,
+        module_sizes=vec![], periods=vec![], bias=true, hidden_activation="tanh",
+        output_activation="tanh", transition_depth=1, output_depth=0, shortcut=false, memory_limit=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        cell: &str,
+        method: &str,
+        dtype: &str,
+        input_size: usize,
+        batch: usize,
+        hidden_size: usize,
+        output_size: usize,
+        module_sizes: Vec<usize>,
+        periods: Vec<usize>,
+        bias: bool,
+        hidden_activation: &str,
+        output_activation: &str,
+        transition_depth: usize,
+        output_depth: usize,
+        shortcut: bool,
+        memory_limit: Option<u64>,
+    ) -> PyResult<Self> {
+        let spec = dense_spec(
+            input_size,
+            hidden_size,
+            output_size,
+            module_sizes,
+            periods,
+            bias,
+            hidden_activation,
+            output_activation,
+            transition_depth,
+            output_depth,
+            shortcut,
+        );
+        let c = AnyDense::new(cell, &spec)?;
+        let m = DenseMethod::parse(method)?;
+        let lay = DenseCell::<f64>::layout(&c).clone();
+        let inner = match dtype {
+            "float64" => DenseInner::F64(DenseRtrl::new(c, m, batch, memory_limit)?),
+            "float32" => DenseInner::F32(DenseRtrl::new(c, m, batch, memory_limit)?),
+            other => {
+                return Err(Error::dtype("dtype", format!("expected float32 or float64, got {other}")).into())
+            }
+        };
+        Ok(DenseRtrlState { inner, state_len: lay.state, output: lay.output, n_params: lay.n_params() })
+    }
+
+    /// Sets the state (s0: (B, S) or None for zeros), restarts the clock, zeroes the sensitivities.
+    #[pyo3(signature = (s0=None))]
+    fn reset(&mut self, s0: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        macro_rules! go {
+            ($t:ty, $r:expr) => {{
+                let a = opt_arr::<$t>(s0, "h0")?;
+                let s = a.as_ref().map(|a| slice(a, "h0")).transpose()?;
+                $r.reset(s)?;
+            }};
+        }
+        match &mut self.inner {
+            DenseInner::F32(r) => go!(f32, r),
+            DenseInner::F64(r) => go!(f64, r),
+        }
+        Ok(())
+    }
+
+    /// Advances one step: params (P,), x (B, I), dloss_dh (B, O) or None; returns this
+    /// step's gradient estimate (P,) or None.
+    #[pyo3(signature = (params, x, dloss_dh=None))]
+    fn step<'py>(
+        &mut self,
+        py: Python<'py>,
+        params: &Bound<'py, PyAny>,
+        x: &Bound<'py, PyAny>,
+        dloss_dh: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Option<Py<PyAny>>> {
+        let n = self.n_params;
+        match &mut self.inner {
+            DenseInner::F32(r) => {
+                step_impl::<f32>(py, params, x, dloss_dh, n, |p, x, d, g| r.step(p, x, d, g))
+            }
+            DenseInner::F64(r) => {
+                step_impl::<f64>(py, params, x, dloss_dh, n, |p, x, d, g| r.step(p, x, d, g))
+            }
+        }
+    }
+
+    /// The gradient estimate `sum_b dloss_dh[b] · M_t[b]` (P,) of the current step.
+    fn gradient<'py>(&self, py: Python<'py>, dloss_dh: &Bound<'py, PyAny>) -> PyResult<Py<PyAny>> {
+        macro_rules! go {
+            ($t:ty, $r:expr) => {{
+                let da = arr::<$t>(dloss_dh, "dloss_dh")?;
+                let d = slice(&da, "dloss_dh")?;
+                let mut g = vec![<$t>::default(); self.n_params];
+                $r.accumulate(d, &mut g)?;
+                to_numpy(py, g, &[self.n_params])?.into_py_any(py)
+            }};
+        }
+        match &self.inner {
+            DenseInner::F32(r) => go!(f32, r),
+            DenseInner::F64(r) => go!(f64, r),
+        }
+    }
+
+    /// A whole sequence: x (T, B, I), dloss_dh (T, B, O) -> (grad (P,), y (T, B, O)); the state advances.
+    fn run<'py>(
+        &mut self,
+        py: Python<'py>,
+        params: &Bound<'py, PyAny>,
+        x: &Bound<'py, PyAny>,
+        dloss_dh: &Bound<'py, PyAny>,
+    ) -> PyResult<Py<PyAny>> {
+        let (n, o) = (self.n_params, self.output);
+        macro_rules! go {
+            ($t:ty, $r:expr) => {{
+                let (pa, xa, da) =
+                    (arr::<$t>(params, "params")?, arr::<$t>(x, "x")?, arr::<$t>(dloss_dh, "dloss_dh")?);
+                let xs = shape(&xa);
+                dims(&xs, 3, "x")?;
+                let (p, xv, dv) = (slice(&pa, "params")?, slice(&xa, "x")?, slice(&da, "dloss_dh")?);
+                let r = $r;
+                let (g, y) = py.detach(|| crate::interrupt::watched(|| r.run(p, xv, dv, xs[0])))?;
+                let g = to_numpy(py, g, &[n])?;
+                let y = to_numpy(py, y, &[xs[0], xs[1], o])?;
+                (g, y).into_py_any(py)
+            }};
+        }
+        match &mut self.inner {
+            DenseInner::F32(r) => go!(f32, r),
+            DenseInner::F64(r) => go!(f64, r),
+        }
+    }
+
+    /// Forgets the sensitivities, keeping the state.
+    fn zero_sensitivities(&mut self) {
+        match &mut self.inner {
+            DenseInner::F32(r) => r.zero_sensitivities(),
+            DenseInner::F64(r) => r.zero_sensitivities(),
+        }
+    }
+
+    /// The state, (B, S).
+    fn state<'py>(&self, py: Python<'py>) -> PyResult<Py<PyAny>> {
+        match &self.inner {
+            DenseInner::F32(r) => {
+                to_numpy(py, r.state().to_vec(), &[r.batch(), self.state_len])?.into_py_any(py)
+            }
+            DenseInner::F64(r) => {
+                to_numpy(py, r.state().to_vec(), &[r.batch(), self.state_len])?.into_py_any(py)
+            }
+        }
+    }
+
+    #[getter]
+    fn n_params(&self) -> usize {
+        self.n_params
+    }
+    #[getter]
+    fn state_len(&self) -> usize {
+        self.state_len
+    }
+}
+
+/// Bytes of sensitivity memory a dense cell's RTRL needs (the figure the memory guard checks).
+#[pyfunction]
+#[pyo3(signature = (cell, method, dtype, input_size, batch, *, hidden_size=0, output_size=0,
+    module_sizes=vec![], periods=vec![], bias=true, hidden_activation="tanh",
+    output_activation="tanh", transition_depth=1, output_depth=0, shortcut=false))]
+#[allow(clippy::too_many_arguments)]
+fn dense_rtrl_sensitivity_bytes(
+    cell: &str,
+    method: &str,
+    dtype: &str,
+    input_size: usize,
+    batch: usize,
+    hidden_size: usize,
+    output_size: usize,
+    module_sizes: Vec<usize>,
+    periods: Vec<usize>,
+    bias: bool,
+    hidden_activation: &str,
+    output_activation: &str,
+    transition_depth: usize,
+    output_depth: usize,
+    shortcut: bool,
+) -> PyResult<u128> {
+    let spec = dense_spec(
+        input_size,
+        hidden_size,
+        output_size,
+        module_sizes,
+        periods,
+        bias,
+        hidden_activation,
+        output_activation,
+        transition_depth,
+        output_depth,
+        shortcut,
+    );
+    let c = AnyDense::new(cell, &spec)?;
+    let m = DenseMethod::parse(method)?;
+    let lay = DenseCell::<f64>::layout(&c);
+    Ok(match dtype {
+        "float32" => dense::sensitivity_bytes::<f32>(lay, m, batch),
+        _ => dense::sensitivity_bytes::<f64>(lay, m, batch),
+    })
+}
+
+fn register_dense(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<DenseRtrlState>()?;
+    m.add_function(wrap_pyfunction!(dense_rtrl_sensitivity_bytes, m)?)?;
     Ok(())
 }

@@ -28,6 +28,10 @@
 //! followed by the cell's own parameters (`crate::cell::OwnParam`, Q*H
 //! values, each feeding one unit: a fifth block of the immediate Jacobian).
 
+pub mod dense;
+pub mod dense_cells;
+pub mod dense_clockwork;
+pub mod dense_deep;
 pub mod diag;
 mod exact;
 mod local;
@@ -67,7 +71,7 @@ impl CellShape {
         if !kind.rtrl_supported() {
             return Err(Error::value(
                 "mode",
-                format!("{kind:?} has no RTRL (its units are coupled); use BPTT"),
+                format!("{kind:?} has no unit-local RTRL (its units are coupled); give the layer to rnnrs.rtrl (dense engine)"),
             ));
         }
         let sh = CellShape { kind, input, hidden };

@@ -274,3 +274,170 @@ def elem_rtrl(cell: str, theta, x, dloss_dh, h0=None):
         gb += (d * mb).sum(0)
         y[t] = h
     return np.concatenate([gw.ravel(), grho, gb]), y
+
+
+# --- cells with a dense state Jacobian: clockwork, Jordan, LayerNorm LSTM/GRU, deep transition ----
+#
+# For these, `dense_rtrl` runs the recursion with J_t and F_t taken by complex-step
+# differentiation of a plain step function (f(z + i*eps) = f(z) + i*eps*f'(z) + O(eps^2): the
+# imaginary part is the derivative to machine precision, with no cancellation). Exact RTRL keeps
+# all of M_t; SnAp-1 keeps, for each parameter, only its entries on the state it feeds directly
+# (`owners`): M_t = mask * (J_t M_{t-1} + F_t). The steps are batched, ``s' = step(p, x_t, s, t)``
+# with x_t (B, I), s (B, S), and must accept complex arrays.
+
+_EPS_CS = 1e-30
+
+
+def dense_rtrl(step, params: dict, x, dloss, s0, out: int, method: str = "exact", owners=None, exists=None):
+    """RTRL over a sequence for a batched step function: returns (grads by name, outputs (T, B, out)).
+
+    params: name -> array; x (T, B, I); dloss (T, B, out), the loss gradient w.r.t. the first `out`
+    state entries; s0 (B, S). ``owners(name, index)`` gives the state entries SnAp-1 keeps for a
+    parameter entry; ``exists(name, index)`` (default: all) leaves out entries that are not parameters
+    (their gradient is 0).
+    """
+    entries = [(k, idx) for k, v in params.items() for idx in np.ndindex(v.shape)
+               if exists is None or exists(k, idx)]
+    steps, batch, _ = x.shape
+    n_state = s0.shape[1]
+    mask = np.ones((n_state, len(entries)), dtype=bool)
+    if method == "snap1":
+        mask[:] = False
+        for p, (k, idx) in enumerate(entries):
+            mask[owners(k, idx), p] = True
+    elif method != "exact":
+        raise ValueError(f"method: expected 'exact' or 'snap1', got {method!r}")
+    m = np.zeros((batch, n_state, len(entries)))
+    g = np.zeros(len(entries))
+    s = np.array(s0, dtype=float)
+    ys = []
+    for t in range(steps):
+        jac = np.zeros((batch, n_state, n_state))
+        for j in range(n_state):
+            sp = s.astype(complex)
+            sp[:, j] += 1j * _EPS_CS
+            jac[:, :, j] = step(params, x[t], sp, t).imag / _EPS_CS
+        imm = np.zeros((batch, n_state, len(entries)))
+        for p, (k, idx) in enumerate(entries):
+            pp = {n: v.astype(complex) for n, v in params.items()}
+            pp[k][idx] += 1j * _EPS_CS
+            imm[:, :, p] = step(pp, x[t], s, t).imag / _EPS_CS
+        m = mask * (jac @ m + imm)
+        s = step(params, x[t], s, t).real
+        g += np.einsum("bi,bip->p", dloss[t], m[:, :out])
+        ys.append(s[:, :out])
+    grads = {k: np.zeros(v.shape) for k, v in params.items()}
+    for p, (k, idx) in enumerate(entries):
+        grads[k][idx] = g[p]
+    return grads, np.stack(ys)
+
+
+def _layernorm(v, gain, bias, eps=1e-5):
+    mean = v.mean(-1, keepdims=True)
+    var = ((v - mean) ** 2).mean(-1, keepdims=True)
+    return gain * (v - mean) / np.sqrt(var + eps) + bias
+
+
+def clockwork_step(module_sizes, periods):
+    """The clockwork RNN's step: updating modules are Elman rows, the others copy their state."""
+    from rnnrs.reference.cells_time import clockwork_active
+
+    def step(p, x, s, t):
+        pre = x @ p["weight_ih_l0"].T + s @ p["weight_hh_l0"].T
+        if "bias_ih_l0" in p:
+            pre = pre + p["bias_ih_l0"] + p["bias_hh_l0"]
+        return np.where(clockwork_active(module_sizes, periods, t), np.tanh(pre), s)
+
+    return step
+
+
+def clockwork_owners(name, idx):
+    """A parameter row k feeds unit k."""
+    return [idx[0]]
+
+
+_ACT = {"tanh": np.tanh, "sigmoid": _sigmoid, "identity": lambda v: v}
+
+
+def jordan_step(act_h: str, act_y: str):
+    """One Jordan layer; the state is y: h = act_h(W_ih x + b_h + W_hy y), y' = act_y(W_yh h + b_y)."""
+
+    def step(p, x, y, t):
+        h = _ACT[act_h](x @ p["weight_ih_l0"].T + p["bias_h_l0"] + y @ p["weight_hy_l0"].T)
+        return _ACT[act_y](h @ p["weight_yh_l0"].T + p["bias_y_l0"])
+
+    return step
+
+
+def jordan_owners(output_size: int):
+    """An output row o feeds y_o; a hidden row feeds every y (through W_yh)."""
+
+    def owners(name, idx):
+        return [idx[0]] if name in ("weight_yh_l0", "bias_y_l0") else list(range(output_size))
+
+    return owners
+
+
+def layernorm_lstm_step(hidden: int):
+    """custom_lstms.py's LayerNormLSTM; the state is [h, c]."""
+
+    def step(p, x, s, t):
+        h, c = s[:, :hidden], s[:, hidden:]
+        z = (_layernorm(x @ p["weight_ih_l0"].T, p["layernorm_i_weight_l0"].ravel(), p["layernorm_i_bias_l0"].ravel())
+             + _layernorm(h @ p["weight_hh_l0"].T, p["layernorm_h_weight_l0"].ravel(),
+                          p["layernorm_h_bias_l0"].ravel()))
+        i, f, g, o = (z[:, k * hidden:(k + 1) * hidden] for k in range(4))
+        c2 = _layernorm(_sigmoid(f) * c + _sigmoid(i) * np.tanh(g), p["layernorm_c_weight_l0"],
+                        p["layernorm_c_bias_l0"])
+        return np.concatenate([_sigmoid(o) * np.tanh(c2), c2], axis=1)
+
+    return step
+
+
+def layernorm_gru_step(hidden: int):
+    """The LayerNorm GRU: a = LN_i(W_ih x), b = LN_h(W_hh h), gates r, z, n as torch's GRU."""
+
+    def step(p, x, h, t):
+        a = _layernorm(x @ p["weight_ih_l0"].T, p["layernorm_i_weight_l0"].ravel(), p["layernorm_i_bias_l0"].ravel())
+        b = _layernorm(h @ p["weight_hh_l0"].T, p["layernorm_h_weight_l0"].ravel(), p["layernorm_h_bias_l0"].ravel())
+        sl = [slice(k * hidden, (k + 1) * hidden) for k in range(3)]
+        r, z = _sigmoid(a[:, sl[0]] + b[:, sl[0]]), _sigmoid(a[:, sl[1]] + b[:, sl[1]])
+        n = np.tanh(a[:, sl[2]] + r * b[:, sl[2]])
+        return (1 - z) * n + z * h
+
+    return step
+
+
+def unit_owners(hidden: int, comps: int = 1):
+    """A parameter entry of unit k (row k of a gate block, or column k of a (G, H) gain) feeds
+    the unit's state entries k, H + k, ... (`comps` of them)."""
+
+    def owners(name, idx):
+        k = idx[-1] if name.startswith("layernorm_") else idx[0] % hidden
+        return [k + c * hidden for c in range(comps)]
+
+    return owners
+
+
+def deep_transition_step(hidden: int, depth: int, output_depth: int, shortcut: bool):
+    """DT(S)-RNN / DOT-RNN; the state is h, or [y, h] with an output MLP (the loss sees y)."""
+
+    def bias(p, name):
+        return p.get(name, 0.0)
+
+    def step(p, x, s, t):
+        h = s[:, hidden:] if output_depth else s
+        z = np.tanh(x @ p["weight_ih_l0"].T + bias(p, "bias_ih_l0") + bias(p, "bias_hh_l0") + h @ p["weight_hh_l0"].T)
+        for layer in range(2, depth + 1):
+            a = z @ p[f"weight_tr{layer}_l0"].T + bias(p, f"bias_tr{layer}_l0")
+            if layer == depth and shortcut:
+                a = a + h @ p["weight_sh_l0"].T
+            z = np.tanh(a)
+        if not output_depth:
+            return z
+        o = z
+        for k in range(1, output_depth + 1):
+            o = np.tanh(o @ p[f"weight_out{k}_l0"].T + bias(p, f"bias_out{k}_l0"))
+        return np.concatenate([o, z], axis=1)
+
+    return step
