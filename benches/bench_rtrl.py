@@ -17,7 +17,23 @@ NumPy's BLAS, the immediate Jacobian by broadcasting), the implementation a
 NumPy user would write for speed; "vs np-vec" is rnnrs's speed over it. Its
 BLAS gets as many threads as rnnrs (``--threads``; set before NumPy loads).
 
-    python benches/bench_rtrl.py [--quick] [--markdown] [--threads N]
+Two tables come first (``--only`` picks one of the three):
+
+- ``small``: exact RTRL at small sizes, where per-step overhead dominates
+  (Elman, GRU, LSTM; n = 8, 16, 32; batch 1 and 16): rnnrs against the
+  vectorised NumPy RTRL, each timed in alternation with the other (best of
+  the alternating calls, so both see the same load). Target: >= 5x.
+- ``gated``: exact RTRL on the gated cells and variants at n = 64 (batch 1
+  and 16): GFLOP/s of the sensitivity product, the GFLOP/s of rnnrs's own
+  GEMM of the same shape ``(n_state x H) (H x B*P)`` and dtype, and their
+  ratio. Target: >= 70 %. A GRU gate variant runs as the GRU with its missing
+  rows at zero (``rnnrs.rtrl`` pads it), so its product has the GRU's shape;
+  "useful" is the share of its columns that belong to real parameters.
+
+``--dtype`` (default float64) is the dtype of every table.
+
+    python benches/bench_rtrl.py [--quick] [--markdown] [--threads N] [--dtype float32]
+                                 [--only small|gated|main]
     pytest benches/bench_rtrl.py --benchmark-only      (pytest-benchmark rows)
 """
 
@@ -45,14 +61,30 @@ from rtrl_numpy import exact_rtrl as numpy_exact_rtrl  # noqa: E402
 INPUT = 8
 GATES = {"RNN_TANH": 1, "GRU": 3, "LSTM": 4}
 REF_ELEM = {"INDRNN_TANH": "indrnn_tanh", "DIAG": "diag"}
+# The gated cells of the `gated` table: gate blocks in RTRL's layout, own
+# parameters per unit (see `rnnrs.rtrl.Cell`); the GRU variants run in the GRU's layout.
+GATED = {"RNN_TANH": (1, 0), "LSTM": (4, 0), "GRU": (3, 0), "LSTM_PEEPHOLE": (4, 3), "LSTM_NOFORGET": (3, 0),
+         "LSTM_CIFG": (3, 0), "GRU1": (3, 0), "GRU2": (3, 0), "GRU3": (3, 0), "MGU": (2, 0), "LEAKY": (1, 1)}
+LSTM_LIKE = ("LSTM", "LSTM_PEEPHOLE", "LSTM_NOFORGET", "LSTM_CIFG")
+DTYPE = np.float64  # set by --dtype
 
 
 def n_params(mode, n):
-    return GATES[mode] * n * (INPUT + n + 2)
+    gates, own = GATED.get(mode, (GATES.get(mode), 0))
+    return gates * n * (INPUT + n + 2) + own * n
 
 
 def state_len(mode, n):
-    return 2 * n if mode == "LSTM" else n
+    return 2 * n if mode in LSTM_LIKE else n
+
+
+def useful_params(mode, n):
+    """Parameters that exist in the cell (a GRU variant's padded rows excluded)."""
+    if mode not in ("GRU1", "GRU2", "GRU3"):
+        return n_params(mode, n)
+    ih = n * (INPUT + 1)  # the n-gate rows of W_ih and b_ih only
+    hh = {"GRU1": 3 * n * (n + 1), "GRU2": 3 * n * n + n, "GRU3": n * n + 3 * n}[mode]
+    return ih + hh
 
 
 def exact_flops(mode, n, batch):
@@ -74,13 +106,17 @@ def _timeit(fn, min_time=0.3, max_reps=50):
             return best
 
 
-def _problem(n, batch, steps, dtype=np.float32, seed=0):
+def _problem(n, batch, steps, dtype=None, seed=0):
+    dtype = DTYPE if dtype is None else dtype
     rng = np.random.default_rng(seed)
     return (rng.standard_normal((steps, batch, INPUT)).astype(dtype),
             rng.standard_normal((steps, batch, n)).astype(dtype))
 
 
-def _make(mode, n, dtype=np.float32):
+def _make(mode, n, dtype=None):
+    dtype = DTYPE if dtype is None else dtype
+    if mode in ("GRU1", "GRU2", "GRU3"):
+        return rnnrs.GRU(INPUT, n, gates=mode.lower(), dtype=dtype, seed=0)
     if mode == "INDRNN_TANH":
         return rtrl.IndRNN(INPUT, n, nonlinearity="tanh", dtype=dtype)
     if mode == "DIAG":
@@ -120,7 +156,7 @@ def reference_steps_per_s(mode, method, n, batch):
 
 
 def numpy_vec_steps_per_s(mode, n, batch, budget_flops=3e9):
-    """Steps/s of the vectorised NumPy exact RTRL (float32) on the same problem;
+    """Steps/s of the vectorised NumPy exact RTRL on the same problem;
     its gradient is checked against rnnrs's first."""
     cell = _make(mode, n)
     steps = int(max(3, min(100, budget_flops / exact_flops(mode, n, batch))))
@@ -135,12 +171,90 @@ def numpy_vec_steps_per_s(mode, n, batch, budget_flops=3e9):
 
 
 def gemm_gflops(mode, n, batch):
-    """GFLOP/s of rnnrs's own float32 GEMM (the machine's GEMM throughput here)
-    for the sensitivity product shape, on the same threads."""
+    """GFLOP/s of rnnrs's own GEMM (the machine's GEMM throughput here) for the
+    sensitivity product shape and dtype, on the same threads."""
     m, k, cols = state_len(mode, n), n, batch * n_params(mode, n)
-    if m * cols * 4 > 600e6:
+    size = np.dtype(DTYPE).itemsize
+    if m * cols * size > 600e6:
         return None
-    return 2 * m * k * cols / _core.gemm_seconds(m, k, cols, "float32", 10) / 1e9
+    return 2 * m * k * cols / _core.gemm_seconds(m, k, cols, np.dtype(DTYPE).name, 10) / 1e9
+
+
+def _best_alternating(fns, min_time=0.6, max_rounds=40):
+    """Best time of one call of each function, the functions called in turn
+    (a, b, a, b, ...) so that load from elsewhere falls on both alike."""
+    for fn in fns:
+        fn()  # warm-up
+    best, start, rounds = [float("inf")] * len(fns), time.perf_counter(), 0
+    while rounds < max_rounds and (rounds < 3 or time.perf_counter() - start < min_time):
+        for i, fn in enumerate(fns):
+            t = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - t)
+        rounds += 1
+    return best
+
+
+def _fmt(markdown):
+    return (lambda c: "| " + " | ".join(c) + " |") if markdown else (lambda c: "".join(f"{v:>13}" for v in c))
+
+
+def _emit(lines, line):
+    print(line, flush=True)
+    lines.append(line)
+
+
+def _header(lines, head, markdown):
+    fmt = _fmt(markdown)
+    _emit(lines, fmt(head))
+    if markdown:
+        _emit(lines, "|" + "---|" * len(head))
+
+
+def small_table(quick=False, markdown=False):
+    """Exact RTRL at n <= 32 against the vectorised NumPy RTRL, timed alternately."""
+    fmt, lines = _fmt(markdown), []
+    print(f"\n## exact RTRL, small sizes, vs vectorised NumPy ({np.dtype(DTYPE).name})", flush=True)
+    _header(lines, ["cell", "n", "B", "steps", "rnnrs st/s", "np-vec st/s", "vs np-vec"], markdown)
+    for mode in GATES:
+        for n in ([8, 32] if quick else [8, 16, 32]):
+            for batch in (1, 16):
+                cell = _make(mode, n)
+                steps = int(max(8, min(200, 2e9 / exact_flops(mode, n, batch))))
+                x, d = _problem(n, batch, steps)
+                g = numpy_exact_rtrl(mode, x, d, cell.params)
+                mine = rtrl.gradient(cell, x, d, method="exact")[0]
+                mine = np.concatenate([mine[k].ravel() for k in cell.names])
+                tol = (1e-9 if DTYPE == np.float64 else 1e-3) * (np.abs(mine).max() + 1e-6)
+                if np.abs(g - mine).max() > tol:
+                    raise AssertionError(f"{mode} n={n} B={batch}: vectorised NumPy RTRL disagrees with rnnrs")
+                t_mine, t_np = _best_alternating([lambda: rtrl.gradient(cell, x, d, method="exact"),
+                                                  lambda: numpy_exact_rtrl(mode, x, d, cell.params)])
+                _emit(lines, fmt([mode, str(n), str(batch), str(steps), _num(steps / t_mine), _num(steps / t_np),
+                                  f"{t_np / t_mine:.1f}x"]))
+    return lines
+
+
+def gated_table(quick=False, markdown=False, n=64):
+    """Exact RTRL on every gated cell at n = 64: GFLOP/s of the sensitivity
+    product against rnnrs's GEMM of the same shape and dtype."""
+    fmt, lines = _fmt(markdown), []
+    print(f"\n## exact RTRL at n = {n} against the same-shape GEMM ({np.dtype(DTYPE).name})", flush=True)
+    _header(lines, ["cell", "n", "B", "steps/s", "GFLOP/s", "GEMM GFLOP/s", "% GEMM", "useful"], markdown)
+    for batch in ((1,) if quick else (1, 16)):
+        for mode in GATED:
+            cell = _make(mode, n)
+            flops = exact_flops(mode, n, batch)
+            steps = int(max(4, min(200, 2e10 / flops)))
+            x, d = _problem(n, batch, steps)
+            t = _timeit(lambda: rtrl.gradient(cell, x, d, method="exact"), 0.5, 20)
+            g = flops * steps / t / 1e9
+            peak = gemm_gflops(mode, n, batch)
+            useful = f"{100 * useful_params(mode, n) / n_params(mode, n):.0f}%"
+            _emit(lines, fmt([mode, str(n), str(batch), _num(steps / t), f"{g:.1f}",
+                              "-" if peak is None else f"{peak:.1f}", "-" if peak is None else f"{100 * g / peak:.0f}%",
+                              useful]))
+    return lines
 
 
 def rows(quick=False):
@@ -161,6 +275,7 @@ def _num(v):
 
 
 def table(quick=False, markdown=False):
+    print(f"\n## all cells and methods ({np.dtype(DTYPE).name})", flush=True)
     head = ["cell", "n", "B", "method", "steps/s", "cell-steps/s", "GFLOP/s", "% GEMM", "ref steps/s", "speedup",
             "np-vec st/s", "vs np-vec"]
     lines = []
@@ -215,7 +330,16 @@ if __name__ == "__main__":
     ap.add_argument("--quick", action="store_true", help="n in (16, 64) only")
     ap.add_argument("--markdown", action="store_true", help="a Markdown table (for the README)")
     ap.add_argument("--threads", type=int, default=0, help="rnnrs threads (default: all cores)")
+    ap.add_argument("--dtype", choices=("float32", "float64"), default="float64")
+    ap.add_argument("--only", choices=("small", "gated", "main"), help="one table only")
     args = ap.parse_args()
     rnnrs.set_num_threads(args.threads)
-    print(f"# threads: {rnnrs.get_num_threads()}; load average at start: {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
-    table(args.quick, args.markdown)
+    DTYPE = np.dtype(args.dtype).type
+    print(f"# threads: {rnnrs.get_num_threads()}; dtype {args.dtype}; SIMD path {_core.simd_path()}; "
+          f"load average at start: {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    if args.only in (None, "small"):
+        small_table(args.quick, args.markdown)
+    if args.only in (None, "gated"):
+        gated_table(args.quick, args.markdown)
+    if args.only in (None, "main"):
+        table(args.quick, args.markdown)
