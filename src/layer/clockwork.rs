@@ -20,9 +20,12 @@
 //! Parameters in torch's order: `weight_ih (H, I)`, `weight_hh (H, H)`, and
 //! with `bias` `bias_ih (H)`, `bias_hh (H)`.
 
+use super::packing::Packing;
+use super::varlen;
 use crate::error::{checked_size, try_zeros};
 use crate::linalg::{gemm, Op, Parallelism};
 use crate::{Error, Float, Result};
+use std::borrow::Cow;
 
 /// Shape of a clockwork layer: module sizes and periods.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -123,20 +126,45 @@ struct Block {
     period: usize,
 }
 
-impl Block {
-    /// Steps at which the module runs in a sequence of `t` steps.
-    fn steps(&self, t: usize) -> usize {
-        t.div_ceil(self.period)
+/// A module's active steps in a (packed) batch, `s = 0, p, 2p, ...` while
+/// rows are running, and where each one's rows start in the module's
+/// gathered arrays (`offsets[j]` for the `j`-th; the last entry is the total).
+struct Ticks {
+    steps: Vec<usize>,
+    offsets: Vec<usize>,
+}
+
+impl Ticks {
+    fn new(pk: &Packing, period: usize) -> Ticks {
+        let (mut steps, mut offsets) = (Vec::new(), vec![0]);
+        let mut acc = 0;
+        for s in (0..pk.steps()).step_by(period) {
+            let n = pk.size(s);
+            if n == 0 {
+                break;
+            }
+            acc += n;
+            steps.push(s);
+            offsets.push(acc);
+        }
+        Ticks { steps, offsets }
+    }
+
+    /// Rows over all active steps.
+    fn rows(&self) -> usize {
+        self.offsets[self.steps.len()]
     }
 }
 
-/// What `backward` needs: the input and every state (`h0` first).
+/// What `backward` needs: the packed input and every state (see `varlen`).
 pub struct ClockworkCache<T> {
     cw: Clockwork,
     t: usize,
     b: usize,
+    packing: Packing,
+    /// Packed input `(rows, I)`.
     x: Vec<T>,
-    /// `(T + 1, B, H)`: `h0`, then the outputs.
+    /// `h0` (sorted) then every step's packed states.
     states: Vec<T>,
 }
 
@@ -150,25 +178,50 @@ impl<T> ClockworkCache<T> {
     }
 }
 
-/// Rows `step * b .. (step + 1) * b` of a `(T*B, w)` array for the module's
-/// active steps, gathered into `(n * b, w)` (no copy for period 1).
+/// The rows of a packed `(rows, w)` array at a module's active steps,
+/// `(ticks.rows(), w)` (no copy for period 1: every packed row).
 fn gather<'a, T: Float>(
     src: &'a [T],
-    blk: &Block,
-    t: usize,
-    b: usize,
+    pk: &Packing,
+    tk: &Ticks,
+    period: usize,
     w: usize,
-) -> Result<std::borrow::Cow<'a, [T]>> {
-    if blk.period == 1 {
-        return Ok(std::borrow::Cow::Borrowed(&src[..t * b * w]));
+) -> Result<Cow<'a, [T]>> {
+    if period == 1 {
+        return Ok(Cow::Borrowed(&src[..tk.rows() * w]));
     }
-    let n = blk.steps(t);
-    let mut out = try_zeros(checked_size(&[n, b, w], "clockwork gather")?, "clockwork gather")?;
-    for (j, dst) in out.chunks_exact_mut(b * w).enumerate() {
-        let s = j * blk.period;
-        dst.copy_from_slice(&src[s * b * w..(s + 1) * b * w]);
+    let mut out = try_zeros(checked_size(&[tk.rows(), w], "clockwork gather")?, "clockwork gather")?;
+    for (j, &s) in tk.steps.iter().enumerate() {
+        let o = pk.offset(s);
+        out[tk.offsets[j] * w..tk.offsets[j + 1] * w].copy_from_slice(&src[o * w..(o + pk.size(s)) * w]);
     }
-    Ok(std::borrow::Cow::Owned(out))
+    Ok(Cow::Owned(out))
+}
+
+/// Columns `col..h` of the previous states at a module's active steps,
+/// contiguous `(ticks.rows(), h - col)`; None when they are a strided view
+/// of `states` already (period 1 without lengths).
+fn gather_prev<T: Float>(
+    states: &[T],
+    pk: &Packing,
+    tk: &Ticks,
+    period: usize,
+    h: usize,
+    col: usize,
+) -> Result<Option<Vec<T>>> {
+    if period == 1 && pk.is_identity() {
+        return Ok(None);
+    }
+    let cols = h - col;
+    let mut out = try_zeros(checked_size(&[tk.rows(), cols], "clockwork gather")?, "clockwork gather")?;
+    for (j, &s) in tk.steps.iter().enumerate() {
+        let p0 = varlen::prev_row(pk, s);
+        let dst = &mut out[tk.offsets[j] * cols..tk.offsets[j + 1] * cols];
+        for (d, row) in dst.chunks_exact_mut(cols).zip(states[p0 * h..].chunks_exact(h)) {
+            d.copy_from_slice(&row[col..]);
+        }
+    }
+    Ok(Some(out))
 }
 
 /// `W_hh` with the entries no module reads set to zero, so that a run of
@@ -203,32 +256,37 @@ fn active_runs(blocks: &[Block], s: usize) -> impl Iterator<Item = Block> + '_ {
     })
 }
 
+/// The time loops split the sorted batch into two blocks of rows (row `at`
+/// starts the second), each run as a whole on its own buffers, when the
+/// batch is large enough; `at` balances the steps the two blocks run. It
+/// depends only on the lengths, never on the thread count, so results are
+/// identical however many threads run the blocks.
+fn split_rows(lens: &[usize]) -> Option<usize> {
+    const MIN_ROWS: usize = 8;
+    let b = lens.len();
+    if b < 2 * MIN_ROWS {
+        return None;
+    }
+    let total: usize = lens.iter().sum();
+    let mut acc = 0;
+    let at = lens
+        .iter()
+        .position(|&l| {
+            acc += l;
+            2 * acc >= total
+        })
+        .map_or(b / 2, |p| p + 1);
+    Some(at.clamp(MIN_ROWS, b - MIN_ROWS))
+}
+
+/// The two blocks of sorted rows `(first row, its packing)` of a split.
+fn halves(lens: &[usize], t: usize, at: usize) -> Result<[(usize, Packing); 2]> {
+    let b = lens.len();
+    Ok([(0, Packing::new(&lens[..at], t, at)?), (at, Packing::new(&lens[at..], t, b - at)?)])
+}
+
 /// `(y (T, B, H), h_n (B, H), cache if train)`.
 pub type Run<T> = (Vec<T>, Vec<T>, Option<ClockworkCache<T>>);
-
-/// Columns `col..w` of `gather`'s rows, contiguous; None for period 1 (use
-/// the source as a strided view).
-fn gather_cols<T: Float>(
-    src: &[T],
-    blk: &Block,
-    t: usize,
-    b: usize,
-    w: usize,
-    col: usize,
-) -> Result<Option<Vec<T>>> {
-    if blk.period == 1 {
-        return Ok(None);
-    }
-    let (n, cols) = (blk.steps(t), w - col);
-    let mut out = try_zeros(checked_size(&[n, b, cols], "clockwork gather")?, "clockwork gather")?;
-    for (j, dst) in out.chunks_exact_mut(b * cols).enumerate() {
-        let s = j * blk.period;
-        for (d, row) in dst.chunks_exact_mut(cols).zip(src[s * b * w..(s + 1) * b * w].chunks_exact(w)) {
-            d.copy_from_slice(&row[col..]);
-        }
-    }
-    Ok(Some(out))
-}
 
 /// Forward over `x` `(T, B, I)` from `h0` `(B, H)` (zeros when None).
 /// Returns `(y (T, B, H), h_n (B, H), cache if train)`.
@@ -241,54 +299,70 @@ pub fn forward<T: Float>(
     h0: Option<&[T]>,
     train: bool,
 ) -> Result<Run<T>> {
+    forward_with_lengths(cw, params, x, t, b, h0, None, train)
+}
+
+/// `forward` over a variable-length batch: `lengths` `(B,)` in `1..=T`, any
+/// order (PyTorch's packed semantics): `y` is zero past each length, `h_n`
+/// is each sequence's state after its own last step, and only the running
+/// sequences are computed. Every sequence starts at step 0, so module `i`
+/// updates at its steps `t` with `t mod T_i == 0` counted from its own start.
+#[allow(clippy::too_many_arguments)]
+pub fn forward_with_lengths<T: Float>(
+    cw: &Clockwork,
+    params: &[&[T]],
+    x: &[T],
+    t: usize,
+    b: usize,
+    h0: Option<&[T]>,
+    lengths: Option<&[usize]>,
+    train: bool,
+) -> Result<Run<T>> {
     cw.validate()?;
     cw.check_params(params)?;
     let (i_sz, h) = (cw.input_size, cw.hidden_size());
-    if t == 0 {
-        return Err(Error::shape("input", "the sequence is empty (T = 0)"));
-    }
-    if x.len() != checked_size(&[t, b, i_sz], "input")? {
-        return Err(Error::shape("input", format!("expected ({t}, {b}, {i_sz}) values, got {}", x.len())));
-    }
-    if let Some(h0) = h0 {
-        if h0.len() != b * h {
-            return Err(Error::shape("h0", format!("expected (1, {b}, {h}), got {} values", h0.len())));
-        }
-    }
-    // states: h0 then every step's h (the outputs are states 1..=T).
-    let mut states = try_zeros(checked_size(&[t + 1, b, h], "output")?, "output")?;
-    if let Some(h0) = h0 {
-        states[..b * h].copy_from_slice(h0);
-    }
-    crate::par::install(|| run_forward(cw, params, x, t, b, &mut states))?;
-    let h_n = states[t * b * h..].to_vec();
+    let pk = varlen::check_forward(x, (t, b, i_sz), h0, h, lengths)?;
+    let xp = varlen::pack(&pk, x, i_sz, "input")?;
+    let mut states = varlen::new_states(&pk, h0, h)?;
+    crate::par::install(|| run_forward(cw, params, &xp, &pk, &mut states))?;
+    let h_n = varlen::final_states(&pk, &states, h);
     if train {
-        let y = states[b * h..].to_vec();
-        Ok((y, h_n, Some(ClockworkCache { cw: cw.clone(), t, b, x: x.to_vec(), states })))
+        let y = varlen::unpack(&pk, states[b * h..].to_vec(), h, "output")?;
+        let x = xp.into_owned();
+        Ok((y, h_n, Some(ClockworkCache { cw: cw.clone(), t, b, packing: pk, x, states })))
     } else {
         states.drain(..b * h);
-        Ok((states, h_n, None))
+        Ok((varlen::unpack(&pk, states, h, "output")?, h_n, None))
     }
+}
+
+/// What the time loops share: the modules, the masked `W_hh`, each module's
+/// active steps in the whole batch and the hidden size.
+struct Loops<'a, T> {
+    blocks: &'a [Block],
+    w_hh: &'a [T],
+    ticks: &'a [Ticks],
+    h: usize,
 }
 
 fn run_forward<T: Float>(
     cw: &Clockwork,
     params: &[&[T]],
     x: &[T],
-    t: usize,
-    b: usize,
+    pk: &Packing,
     states: &mut [T],
 ) -> Result<()> {
     let (i_sz, h) = (cw.input_size, cw.hidden_size());
     let w_ih = params[0];
     let blocks = cw.blocks();
     let w_hh = &masked(&blocks, params[1], h)?;
+    let ticks: Vec<Ticks> = blocks.iter().map(|blk| Ticks::new(pk, blk.period)).collect();
     // Input projections of each module's active steps, biases folded in.
     let mut proj: Vec<Vec<T>> = Vec::with_capacity(blocks.len());
-    for blk in &blocks {
-        let n = blk.steps(t);
-        let xg = gather(x, blk, t, b, i_sz)?;
-        let mut p = try_zeros(checked_size(&[n, b, blk.k], "input projection")?, "input projection")?;
+    for (blk, tk) in blocks.iter().zip(&ticks) {
+        let n = tk.rows();
+        let xg = gather(x, pk, tk, blk.period, i_sz)?;
+        let mut p = try_zeros(checked_size(&[n, blk.k], "input projection")?, "input projection")?;
         if cw.bias {
             let (bi, bh) = (&params[2][blk.row..blk.row + blk.k], &params[3][blk.row..blk.row + blk.k]);
             for row in p.chunks_exact_mut(blk.k) {
@@ -298,88 +372,161 @@ fn run_forward<T: Float>(
             }
         }
         let w = Op { data: &w_ih[blk.row * i_sz..], rows: blk.k, cols: i_sz, ld: i_sz, trans: false };
-        gemm(Parallelism::Pool, &mut p, blk.k, Op::new(&xg, n * b, i_sz), w.t(), T::ONE, true);
+        gemm(Parallelism::Pool, &mut p, blk.k, Op::new(&xg, n, i_sz), w.t(), T::ONE, true);
         proj.push(p);
     }
-    match split_rows(b) {
-        None => step_loop(&blocks, w_hh, &proj, t, b, 0, h, states),
-        Some(at) => {
-            // Each half of the batch runs the whole time loop in its own buffer.
-            let mut halves = [(0, at), (at, b - at)].map(|(r0, n)| (r0, n, Vec::new()));
-            for (r0, n, buf) in halves.iter_mut() {
-                *buf = try_zeros(checked_size(&[t + 1, *n, h], "states")?, "states")?;
-                buf[..*n * h].copy_from_slice(&states[*r0 * h..(*r0 + *n) * h]);
-            }
-            let [(r0, _, s0), (r1, _, s1)] = &mut halves;
-            let (a, c) = rayon::join(
-                || step_loop(&blocks, w_hh, &proj, t, b, *r0, h, s0),
-                || step_loop(&blocks, w_hh, &proj, t, b, *r1, h, s1),
-            );
-            a?;
-            c?;
-            for (r0, n, buf) in &halves {
-                for s in 1..=t {
-                    let dst = (s * b + r0) * h;
-                    states[dst..dst + n * h].copy_from_slice(&buf[s * n * h..(s + 1) * n * h]);
-                }
-            }
-            Ok(())
-        }
-    }
-}
-
-/// The time loop is split into two halves of the batch when it is large
-/// enough (row `at` starts the second). The split depends only on the batch
-/// size, never on the thread count, so results are identical however many
-/// threads run the halves.
-fn split_rows(b: usize) -> Option<usize> {
-    const MIN_ROWS: usize = 8;
-    (b >= 2 * MIN_ROWS).then(|| b.div_ceil(2))
-}
-
-/// The forward time loop over batch rows `r0..r0 + n` (of `b`), whose
-/// states `(T + 1, n, H)` (`h0` first) are in `states`.
-#[allow(clippy::too_many_arguments)]
-fn step_loop<T: Float>(
-    blocks: &[Block],
-    w_hh: &[T],
-    proj: &[Vec<T>],
-    t: usize,
-    b: usize,
-    r0: usize,
-    h: usize,
-    states: &mut [T],
-) -> Result<()> {
-    let n = states.len() / ((t + 1) * h);
-    let nh = n * h;
-    for s in 0..t {
-        crate::interrupt::check()?;
-        let (prev, cur) = states[s * nh..(s + 2) * nh].split_at_mut(nh);
-        cur.copy_from_slice(prev);
-        for (blk, p) in blocks.iter().zip(proj) {
-            if !s.is_multiple_of(blk.period) {
+    let loops = Loops { blocks: &blocks, w_hh, ticks: &ticks, h };
+    let lens = varlen::sorted_lengths(pk);
+    let Some(at) = split_rows(&lens) else {
+        return loops.forward(&proj, pk, 0, states);
+    };
+    // Each block of rows runs the whole time loop in its own buffer.
+    let [(r0, p0), (r1, p1)] = halves(&lens, pk.steps(), at)?;
+    let mut s0 = varlen::new_states(&p0, Some(&states[..r1 * h]), h)?;
+    let mut s1 = varlen::new_states(&p1, Some(&states[r1 * h..pk.batch() * h]), h)?;
+    let (a, c) =
+        rayon::join(|| loops.forward(&proj, &p0, r0, &mut s0), || loops.forward(&proj, &p1, r1, &mut s1));
+    a?;
+    c?;
+    for s in 0..pk.steps() {
+        for (r, hp, buf) in [(r0, &p0, &s0), (r1, &p1, &s1)] {
+            let (n, dst, src) = (hp.size(s), varlen::cur_row(pk, s) + r, varlen::cur_row(hp, s));
+            if n == 0 {
                 continue;
             }
-            // The module's rows of the state start as its input projection.
-            let j = s / blk.period;
-            let rows = &p[(j * b + r0) * blk.k..(j * b + r0 + n) * blk.k];
-            for (zr, pr) in cur[blk.row..].chunks_mut(h).zip(rows.chunks_exact(blk.k)) {
-                zr[..blk.k].copy_from_slice(pr);
-            }
-        }
-        // z += h_prev[c..] W_hh[rows, c..]^T, one product per run of consecutive active modules.
-        for run in active_runs(blocks, s) {
-            let cols = h - run.col;
-            let z = &mut cur[run.row..];
-            let hp = Op { data: &prev[run.col..], rows: n, cols, ld: h, trans: false };
-            let w = Op { data: &w_hh[run.row * h + run.col..], rows: run.k, cols, ld: h, trans: false };
-            gemm(Parallelism::Serial, z, h, hp, w.t(), T::ONE, true);
-            for zr in z.chunks_mut(h).take(n) {
-                crate::kernels::tanh_inplace(&mut zr[..run.k]);
-            }
+            states[dst * h..(dst + n) * h].copy_from_slice(&buf[src * h..(src + n) * h]);
         }
     }
     Ok(())
+}
+
+impl<T: Float> Loops<'_, T> {
+    /// The forward time loop over the sorted rows `r0..` of the batch whose
+    /// packing is `hp`, with their states buffer (see `varlen`).
+    fn forward(&self, proj: &[Vec<T>], hp: &Packing, r0: usize, states: &mut [T]) -> Result<()> {
+        let h = self.h;
+        for s in 0..hp.steps() {
+            let n = hp.size(s);
+            if n == 0 {
+                break;
+            }
+            crate::interrupt::check()?;
+            let (p0, c0) = (varlen::prev_row(hp, s), varlen::cur_row(hp, s));
+            let (head, tail) = states.split_at_mut(c0 * h);
+            let (prev, cur) = (&head[p0 * h..(p0 + n) * h], &mut tail[..n * h]);
+            for ((blk, p), tk) in self.blocks.iter().zip(proj).zip(self.ticks) {
+                let cols = blk.row..blk.row + blk.k;
+                if !s.is_multiple_of(blk.period) {
+                    // A module between its ticks keeps its state.
+                    for (zr, hr) in cur.chunks_exact_mut(h).zip(prev.chunks_exact(h)) {
+                        zr[cols.clone()].copy_from_slice(&hr[cols.clone()]);
+                    }
+                    continue;
+                }
+                // An active module's rows start as its input projection.
+                let at = tk.offsets[s / blk.period] + r0;
+                for (zr, pr) in
+                    cur.chunks_exact_mut(h).zip(p[at * blk.k..(at + n) * blk.k].chunks_exact(blk.k))
+                {
+                    zr[cols.clone()].copy_from_slice(pr);
+                }
+            }
+            // z += h_prev[c..] W_hh[rows, c..]^T, one product per run of consecutive active modules.
+            for run in active_runs(self.blocks, s) {
+                let cols = h - run.col;
+                let z = &mut cur[run.row..];
+                let hp = Op { data: &prev[run.col..], rows: n, cols, ld: h, trans: false };
+                let w =
+                    Op { data: &self.w_hh[run.row * h + run.col..], rows: run.k, cols, ld: h, trans: false };
+                gemm(Parallelism::Serial, z, h, hp, w.t(), T::ONE, true);
+                for zr in z.chunks_mut(h).take(n) {
+                    crate::kernels::tanh_inplace(&mut zr[..run.k]);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The backward time loop over the sorted rows `r0..` of the batch whose
+    /// packing is `hp` (`tk` its modules' active steps): `carry` `(rows, H)`
+    /// enters as the gradient w.r.t. each row's final state and leaves as the
+    /// one w.r.t. `h0`; `dz[i]` (laid out by `tk[i]`) receives module i's
+    /// pre-activation gradients.
+    #[allow(clippy::too_many_arguments)]
+    fn backward(
+        &self,
+        pk: &Packing,
+        states: &[T],
+        dy: &[T],
+        hp: &Packing,
+        tk: &[Ticks],
+        r0: usize,
+        carry: &mut [T],
+        dz: &mut [Vec<T>],
+    ) -> Result<()> {
+        let h = self.h;
+        let mut run_dz: Vec<T> = Vec::new();
+        for s in (0..hp.steps()).rev() {
+            let n = hp.size(s);
+            if n == 0 {
+                continue;
+            }
+            crate::interrupt::check()?;
+            // carry += dy_s: the gradient w.r.t. h_s; below it becomes the one w.r.t. h_{s-1}.
+            let at = pk.offset(s) + r0;
+            for (c, &g) in carry[..n * h].iter_mut().zip(&dy[at * h..(at + n) * h]) {
+                *c += g;
+            }
+            let row = varlen::cur_row(pk, s) + r0;
+            let h_s = &states[row * h..(row + n) * h];
+            for ((blk, dzm), tkm) in self.blocks.iter().zip(dz.iter_mut()).zip(tk) {
+                if !s.is_multiple_of(blk.period) {
+                    continue;
+                }
+                let j = tkm.offsets[s / blk.period];
+                let dzs = &mut dzm[j * blk.k..(j + n) * blk.k];
+                for ((d, c), y) in
+                    dzs.chunks_exact_mut(blk.k).zip(carry.chunks_exact_mut(h)).zip(h_s.chunks_exact(h))
+                {
+                    let (c, y) = (&mut c[blk.row..blk.row + blk.k], &y[blk.row..blk.row + blk.k]);
+                    for ((d, c), &y) in d.iter_mut().zip(c.iter_mut()).zip(y) {
+                        *d = *c * (T::ONE - y * y);
+                        *c = T::ZERO;
+                    }
+                }
+            }
+            // carry[c..] += dz W_hh[rows, c..], one product per run of consecutive active modules.
+            for run in active_runs(self.blocks, s) {
+                let dz_now: &[Vec<T>] = dz;
+                let rows_of = |i: usize| {
+                    let (blk, j) = (&self.blocks[i], tk[i].offsets[s / self.blocks[i].period]);
+                    &dz_now[i][j * blk.k..(j + n) * blk.k]
+                };
+                // The run's modules: consecutive from its first one.
+                let first = self.blocks.iter().position(|blk| blk.row == run.row).unwrap_or_default();
+                let lhs: &[T] = if self.blocks[first].k == run.k {
+                    rows_of(first)
+                } else {
+                    run_dz.clear();
+                    run_dz.resize(n * run.k, T::ZERO);
+                    let mut i = first;
+                    while i < self.blocks.len() && self.blocks[i].row < run.row + run.k {
+                        let (off, k) = (self.blocks[i].row - run.row, self.blocks[i].k);
+                        for (dst, src) in run_dz.chunks_exact_mut(run.k).zip(rows_of(i).chunks_exact(k)) {
+                            dst[off..off + k].copy_from_slice(src);
+                        }
+                        i += 1;
+                    }
+                    &run_dz
+                };
+                let cols = h - run.col;
+                let w =
+                    Op { data: &self.w_hh[run.row * h + run.col..], rows: run.k, cols, ld: h, trans: false };
+                gemm(Parallelism::Serial, &mut carry[run.col..], h, Op::new(lhs, n, run.k), w, T::ONE, true);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Gradients of a clockwork run.
@@ -390,8 +537,9 @@ pub struct ClockworkGrads<T> {
     pub dh0: Vec<T>,
 }
 
-/// BPTT through `cache`: `dy` `(T, B, H)`, `dh_n` `(B, H)` (zeros when None).
-/// Parameter gradients are ADDED into `grads` (the shapes of `params`).
+/// BPTT through `cache`: `dy` `(T, B, H)` (ignored past each length),
+/// `dh_n` `(B, H)` (zeros when None). Parameter gradients are ADDED into
+/// `grads` (the shapes of `params`).
 pub fn backward<T: Float>(
     params: &[&[T]],
     cache: &ClockworkCache<T>,
@@ -402,18 +550,7 @@ pub fn backward<T: Float>(
 ) -> Result<ClockworkGrads<T>> {
     let cw = &cache.cw;
     cw.check_params(params)?;
-    let (t, b, h) = (cache.t, cache.b, cw.hidden_size());
-    if grads.len() != params.len() || grads.iter().zip(params).any(|(g, p)| g.len() != p.len()) {
-        return Err(Error::shape("grads", "expected one array per parameter, of the parameter's shape"));
-    }
-    if dy.len() != t * b * h {
-        return Err(Error::shape("dy", format!("expected ({t}, {b}, {h}), got {} values", dy.len())));
-    }
-    if let Some(d) = dh_n {
-        if d.len() != b * h {
-            return Err(Error::shape("dh_n", format!("expected (1, {b}, {h}), got {} values", d.len())));
-        }
-    }
+    varlen::check_backward(params, grads, dy, dh_n, (cache.t, cache.b, cw.hidden_size()))?;
     crate::par::install(|| run_backward(params, cache, dy, dh_n, grads, input_grad))
 }
 
@@ -426,61 +563,67 @@ fn run_backward<T: Float>(
     input_grad: bool,
 ) -> Result<ClockworkGrads<T>> {
     let cw = &cache.cw;
-    let (t, b, h, i_sz) = (cache.t, cache.b, cw.hidden_size(), cw.input_size);
+    let pk = &cache.packing;
+    let (h, i_sz) = (cw.hidden_size(), cw.input_size);
     let w_ih = params[0];
     let blocks = cw.blocks();
     let w_hh = &masked(&blocks, params[1], h)?;
-    let bh = b * h;
-    // Gradients w.r.t. each module's pre-activations at its active steps, `(n_i, B, k_i)`.
-    let dz_for = |rows: usize| -> Result<Vec<Vec<T>>> {
+    let ticks: Vec<Ticks> = blocks.iter().map(|blk| Ticks::new(pk, blk.period)).collect();
+    let loops = Loops { blocks: &blocks, w_hh, ticks: &ticks, h };
+    let dy = varlen::pack(pk, dy, h, "dy")?;
+    let mut carry = varlen::sorted_rows(pk, dh_n, h)?;
+    // Gradients w.r.t. each module's pre-activations at its active steps (laid out by its ticks).
+    let dz_for = |tk: &[Ticks]| -> Result<Vec<Vec<T>>> {
         blocks
             .iter()
-            .map(|blk| try_zeros(checked_size(&[blk.steps(t), rows, blk.k], "gradients")?, "gradients"))
+            .zip(tk)
+            .map(|(blk, tkm)| try_zeros(checked_size(&[tkm.rows(), blk.k], "gradients")?, "gradients"))
             .collect()
     };
-    let mut carry = try_zeros::<T>(bh, "dh0")?;
-    if let Some(d) = dh_n {
-        carry.copy_from_slice(d);
-    }
-    let dz = match split_rows(b) {
-        None => {
-            let mut dz = dz_for(b)?;
-            back_loop(&blocks, w_hh, &cache.states, dy, t, b, 0, h, &mut carry, &mut dz)?;
-            dz
-        }
+    let mut dz = dz_for(&ticks)?;
+    let lens = varlen::sorted_lengths(pk);
+    match split_rows(&lens) {
+        None => loops.backward(pk, &cache.states, &dy, pk, &ticks, 0, &mut carry, &mut dz)?,
         Some(at) => {
-            // As forward: each half of the batch runs the whole loop on its own buffers.
-            let (c0, c1) = carry.split_at_mut(at * h);
-            let (mut dz0, mut dz1) = (dz_for(at)?, dz_for(b - at)?);
+            // As forward: each block of rows runs the whole loop on its own buffers.
+            let [(r0, p0), (r1, p1)] = halves(&lens, pk.steps(), at)?;
+            let tk_of =
+                |hp: &Packing| blocks.iter().map(|blk| Ticks::new(hp, blk.period)).collect::<Vec<_>>();
+            let (t0, t1) = (tk_of(&p0), tk_of(&p1));
+            let (mut dz0, mut dz1) = (dz_for(&t0)?, dz_for(&t1)?);
+            let (c0, c1) = carry.split_at_mut(r1 * h);
             let st = &cache.states;
             let (a, c) = rayon::join(
-                || back_loop(&blocks, w_hh, st, dy, t, b, 0, h, c0, &mut dz0),
-                || back_loop(&blocks, w_hh, st, dy, t, b, at, h, c1, &mut dz1),
+                || loops.backward(pk, st, &dy, &p0, &t0, r0, c0, &mut dz0),
+                || loops.backward(pk, st, &dy, &p1, &t1, r1, c1, &mut dz1),
             );
             a?;
             c?;
-            let mut dz = dz_for(b)?;
-            for ((blk, d), (d0, d1)) in blocks.iter().zip(dz.iter_mut()).zip(dz0.iter().zip(&dz1)) {
+            for (i, blk) in blocks.iter().enumerate() {
                 let k = blk.k;
-                for ((dst, s0), s1) in
-                    d.chunks_exact_mut(b * k).zip(d0.chunks_exact(at * k)).zip(d1.chunks_exact((b - at) * k))
-                {
-                    dst[..at * k].copy_from_slice(s0);
-                    dst[at * k..].copy_from_slice(s1);
+                for j in 0..ticks[i].steps.len() {
+                    let mut dst = ticks[i].offsets[j];
+                    for (tkh, dzh) in [(&t0[i], &dz0[i]), (&t1[i], &dz1[i])] {
+                        if j < tkh.steps.len() {
+                            let (a, b) = (tkh.offsets[j], tkh.offsets[j + 1]);
+                            dz[i][dst * k..(dst + b - a) * k].copy_from_slice(&dzh[a * k..b * k]);
+                            dst += b - a;
+                        }
+                    }
                 }
             }
-            dz
         }
-    };
+    }
     // Weight, bias and input gradients: one product per module over its steps.
-    let mut dx = if input_grad { try_zeros(checked_size(&[t, b, i_sz], "dx")?, "dx")? } else { Vec::new() };
+    let mut dx =
+        if input_grad { try_zeros(checked_size(&[pk.rows(), i_sz], "dx")?, "dx")? } else { Vec::new() };
     let mut tmp: Vec<T> = Vec::new();
     let (gw, rest) = grads.split_at_mut(1);
     let (gh, gb) = rest.split_at_mut(1);
-    for (blk, dzm) in blocks.iter().zip(&dz) {
-        let n = blk.steps(t) * b;
+    for ((blk, dzm), tk) in blocks.iter().zip(&dz).zip(&ticks) {
+        let n = tk.rows();
         let dzop = Op::new(dzm, n, blk.k);
-        let xg = gather(&cache.x, blk, t, b, i_sz)?;
+        let xg = gather(&cache.x, pk, tk, blk.period, i_sz)?;
         gemm(
             Parallelism::Pool,
             &mut gw[0][blk.row * i_sz..],
@@ -492,8 +635,7 @@ fn run_backward<T: Float>(
         );
         drop(xg);
         let cols = h - blk.col;
-        // h_{s-1} (states[s]) at the active steps s, as a strided view for period 1.
-        let hp = gather_cols(&cache.states, blk, t, b, h, blk.col)?;
+        let hp = gather_prev(&cache.states, pk, tk, blk.period, h, blk.col)?;
         let hp = match &hp {
             Some(g) => Op::new(g, n, cols),
             None => Op { data: &cache.states[blk.col..], rows: n, cols, ld: h, trans: false },
@@ -517,83 +659,19 @@ fn run_backward<T: Float>(
                 tmp.clear();
                 tmp.resize(n * i_sz, T::ZERO);
                 gemm(Parallelism::Pool, &mut tmp, i_sz, dzop, w, T::ONE, false);
-                let bi = b * i_sz;
-                for (j, src) in tmp.chunks_exact(bi).enumerate() {
-                    let s = j * blk.period;
-                    for (d, &v) in dx[s * bi..(s + 1) * bi].iter_mut().zip(src) {
+                for (j, &s) in tk.steps.iter().enumerate() {
+                    let o = pk.offset(s) * i_sz;
+                    let src = &tmp[tk.offsets[j] * i_sz..tk.offsets[j + 1] * i_sz];
+                    for (d, &v) in dx[o..o + src.len()].iter_mut().zip(src) {
                         *d += v;
                     }
                 }
             }
         }
     }
-    Ok(ClockworkGrads { dx, dh0: carry })
-}
-
-/// The backward time loop over batch rows `r0..r0 + n` (of `b`; `n` the rows
-/// of `carry`): `carry` `(n, H)` enters as the gradient w.r.t. `h_T` and
-/// leaves as the one w.r.t. `h0`; `dz[i]` `(n_i, n, k_i)` receives module
-/// i's pre-activation gradients.
-#[allow(clippy::too_many_arguments)]
-fn back_loop<T: Float>(
-    blocks: &[Block],
-    w_hh: &[T],
-    states: &[T],
-    dy: &[T],
-    t: usize,
-    b: usize,
-    r0: usize,
-    h: usize,
-    carry: &mut [T],
-    dz: &mut [Vec<T>],
-) -> Result<()> {
-    let n = carry.len() / h;
-    let (bh, nh) = (b * h, n * h);
-    let mut run_dz: Vec<T> = Vec::new();
-    for s in (0..t).rev() {
-        crate::interrupt::check()?;
-        // carry += dy_s: the gradient w.r.t. h_s; below it becomes the one w.r.t. h_{s-1}.
-        let at = s * bh + r0 * h;
-        for (c, &g) in carry.iter_mut().zip(&dy[at..at + nh]) {
-            *c += g;
-        }
-        let h_s = &states[bh + at..bh + at + nh];
-        for (blk, dzm) in blocks.iter().zip(dz.iter_mut()) {
-            if !s.is_multiple_of(blk.period) {
-                continue;
-            }
-            let j = s / blk.period;
-            let dzs = &mut dzm[j * n * blk.k..(j + 1) * n * blk.k];
-            for r in 0..n {
-                let o = r * h + blk.row;
-                for q in 0..blk.k {
-                    let y = h_s[o + q];
-                    dzs[r * blk.k + q] = carry[o + q] * (T::ONE - y * y);
-                }
-                carry[o..o + blk.k].fill(T::ZERO);
-            }
-        }
-        // carry[c..] += dz W_hh[rows, c..], one product per run of consecutive active modules.
-        for run in active_runs(blocks, s) {
-            let w_run = run.k;
-            run_dz.clear();
-            run_dz.resize(n * w_run, T::ZERO);
-            for (blk, dzm) in blocks.iter().zip(dz.iter()) {
-                if !s.is_multiple_of(blk.period) || blk.row < run.row || blk.row >= run.row + run.k {
-                    continue;
-                }
-                let j = s / blk.period;
-                let dzs = &dzm[j * n * blk.k..(j + 1) * n * blk.k];
-                for (dst, src) in run_dz.chunks_exact_mut(w_run).zip(dzs.chunks_exact(blk.k)) {
-                    dst[blk.row - run.row..blk.row - run.row + blk.k].copy_from_slice(src);
-                }
-            }
-            let cols = h - run.col;
-            let w = Op { data: &w_hh[run.row * h + run.col..], rows: w_run, cols, ld: h, trans: false };
-            gemm(Parallelism::Serial, &mut carry[run.col..], h, Op::new(&run_dz, n, w_run), w, T::ONE, true);
-        }
-    }
-    Ok(())
+    let dx = if input_grad { varlen::unpack(pk, dx, i_sz, "dx")? } else { dx };
+    let dh0 = if pk.is_identity() { carry } else { pk.unsort_rows(&carry, h) };
+    Ok(ClockworkGrads { dx, dh0 })
 }
 
 #[cfg(test)]
