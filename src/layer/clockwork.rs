@@ -20,8 +20,9 @@
 //! Parameters in torch's order: `weight_ih (H, I)`, `weight_hh (H, H)`, and
 //! with `bias` `bias_ih (H)`, `bias_hh (H)`.
 
+use super::matmul::StepWeight;
 use super::packing::Packing;
-use super::varlen;
+use super::{varlen, workspace};
 use crate::error::{checked_size, try_zeros};
 use crate::linalg::{gemm, Op, Parallelism};
 use crate::{Error, Float, Result};
@@ -157,7 +158,7 @@ impl Ticks {
 }
 
 /// What `backward` needs: the packed input and every state (see `varlen`).
-pub struct ClockworkCache<T> {
+pub struct ClockworkCache<T: Float> {
     cw: Clockwork,
     t: usize,
     b: usize,
@@ -168,7 +169,14 @@ pub struct ClockworkCache<T> {
     states: Vec<T>,
 }
 
-impl<T> ClockworkCache<T> {
+impl<T: Float> Drop for ClockworkCache<T> {
+    fn drop(&mut self) {
+        workspace::recycle(std::mem::take(&mut self.x));
+        workspace::recycle(std::mem::take(&mut self.states));
+    }
+}
+
+impl<T: Float> ClockworkCache<T> {
     /// `(T, B)` of the recorded run.
     pub fn seq_batch(&self) -> (usize, usize) {
         (self.t, self.b)
@@ -190,7 +198,7 @@ fn gather<'a, T: Float>(
     if period == 1 {
         return Ok(Cow::Borrowed(&src[..tk.rows() * w]));
     }
-    let mut out = try_zeros(checked_size(&[tk.rows(), w], "clockwork gather")?, "clockwork gather")?;
+    let mut out = workspace::scratch(checked_size(&[tk.rows(), w], "clockwork gather")?, "clockwork gather")?;
     for (j, &s) in tk.steps.iter().enumerate() {
         let o = pk.offset(s);
         out[tk.offsets[j] * w..tk.offsets[j + 1] * w].copy_from_slice(&src[o * w..(o + pk.size(s)) * w]);
@@ -213,7 +221,8 @@ fn gather_prev<T: Float>(
         return Ok(None);
     }
     let cols = h - col;
-    let mut out = try_zeros(checked_size(&[tk.rows(), cols], "clockwork gather")?, "clockwork gather")?;
+    let mut out =
+        workspace::scratch(checked_size(&[tk.rows(), cols], "clockwork gather")?, "clockwork gather")?;
     for (j, &s) in tk.steps.iter().enumerate() {
         let p0 = varlen::prev_row(pk, s);
         let dst = &mut out[tk.offsets[j] * cols..tk.offsets[j + 1] * cols];
@@ -279,12 +288,6 @@ fn split_rows(lens: &[usize]) -> Option<usize> {
     Some(at.clamp(MIN_ROWS, b - MIN_ROWS))
 }
 
-/// The two blocks of sorted rows `(first row, its packing)` of a split.
-fn halves(lens: &[usize], t: usize, at: usize) -> Result<[(usize, Packing); 2]> {
-    let b = lens.len();
-    Ok([(0, Packing::new(&lens[..at], t, at)?), (at, Packing::new(&lens[at..], t, b - at)?)])
-}
-
 /// `(y (T, B, H), h_n (B, H), cache if train)`.
 pub type Run<T> = (Vec<T>, Vec<T>, Option<ClockworkCache<T>>);
 
@@ -323,151 +326,183 @@ pub fn forward_with_lengths<T: Float>(
     let (i_sz, h) = (cw.input_size, cw.hidden_size());
     let pk = varlen::check_forward(x, (t, b, i_sz), h0, h, lengths)?;
     let xp = varlen::pack(&pk, x, i_sz, "input")?;
+    if !train {
+        // Only the outputs are kept: h0 apart, the steps' states are y (packed).
+        let mut first = varlen::sorted_rows(&pk, h0, h)?;
+        let mut ys = workspace::scratch(checked_size(&[pk.rows(), h], "output")?, "output")?;
+        crate::par::install(|| run_forward(cw, params, &xp, &pk, &mut first, &mut ys))?;
+        let h_n = varlen::final_states(&pk, &first, &ys, h);
+        return Ok((varlen::unpack(&pk, ys, h, "output")?, h_n, None));
+    }
     let mut states = varlen::new_states(&pk, h0, h)?;
-    crate::par::install(|| run_forward(cw, params, &xp, &pk, &mut states))?;
-    let h_n = varlen::final_states(&pk, &states, h);
-    if train {
-        let y = varlen::unpack(&pk, states[b * h..].to_vec(), h, "output")?;
-        let x = xp.into_owned();
-        Ok((y, h_n, Some(ClockworkCache { cw: cw.clone(), t, b, packing: pk, x, states })))
-    } else {
-        states.drain(..b * h);
-        Ok((varlen::unpack(&pk, states, h, "output")?, h_n, None))
+    {
+        let (first, ys) = states.split_at_mut(b * h);
+        crate::par::install(|| run_forward(cw, params, &xp, &pk, first, ys))?;
+    }
+    let (first, ys) = states.split_at(b * h);
+    let h_n = varlen::final_states(&pk, first, ys, h);
+    let y = varlen::unpack(&pk, ys.to_vec(), h, "output")?;
+    let x = match xp {
+        Cow::Owned(v) => v,
+        Cow::Borrowed(v) => {
+            let mut kept = workspace::scratch(v.len(), "input")?;
+            kept.copy_from_slice(v);
+            kept
+        }
+    };
+    Ok((y, h_n, Some(ClockworkCache { cw: cw.clone(), t, b, packing: pk, x, states })))
+}
+
+/// `buf`, consecutive slots of `counts` rows of width `w`, cut into the
+/// blocks of rows that start at `cuts` (`cuts[0] == 0`): `out[block][slot]`
+/// holds the block's rows of that slot (possibly none). Lets each block of
+/// a split run on its own rows of shared buffers.
+fn cut_slots<'a, T>(
+    buf: &'a mut [T],
+    counts: impl Iterator<Item = usize>,
+    w: usize,
+    cuts: &[usize],
+) -> Vec<Vec<&'a mut [T]>> {
+    let mut out: Vec<Vec<&'a mut [T]>> = cuts.iter().map(|_| Vec::new()).collect();
+    let mut rest = buf;
+    for n in counts {
+        let (mut slot, tail) = std::mem::take(&mut rest).split_at_mut(n * w);
+        rest = tail;
+        for (i, part) in out.iter_mut().enumerate() {
+            let (start, end) = (cuts[i].min(n), cuts.get(i + 1).map_or(n, |&c| c.min(n)));
+            let (mine, after) = std::mem::take(&mut slot).split_at_mut((end - start) * w);
+            part.push(mine);
+            slot = after;
+        }
+    }
+    out
+}
+
+/// The first row of each block of a run's split (`[0]`: no split).
+fn cuts(pk: &Packing) -> Vec<usize> {
+    match split_rows(&varlen::sorted_lengths(pk)) {
+        None => vec![0],
+        Some(at) => vec![0, at],
     }
 }
 
-/// What the time loops share: the modules, the masked `W_hh`, each module's
-/// active steps in the whole batch and the hidden size.
-struct Loops<'a, T> {
+/// What the time loops share: the modules, each module's active steps, the
+/// hidden size, and the recurrent weight of every run of consecutive active
+/// modules, laid out once per call for the step products (`StepWeight`).
+struct Loops<'a, T: Float> {
     blocks: &'a [Block],
-    w_hh: &'a [T],
     ticks: &'a [Ticks],
     h: usize,
+    /// `(first row, units, weight)`: forward `W_hh[rows, col..]^T`, backward `W_hh[rows, col..]`.
+    runs: Vec<(usize, usize, StepWeight<'a, T>)>,
 }
 
-fn run_forward<T: Float>(
-    cw: &Clockwork,
-    params: &[&[T]],
-    x: &[T],
-    pk: &Packing,
-    states: &mut [T],
-) -> Result<()> {
-    let (i_sz, h) = (cw.input_size, cw.hidden_size());
-    let w_ih = params[0];
-    let blocks = cw.blocks();
-    let w_hh = &masked(&blocks, params[1], h)?;
-    let ticks: Vec<Ticks> = blocks.iter().map(|blk| Ticks::new(pk, blk.period)).collect();
-    // Input projections of each module's active steps, biases folded in.
-    let mut proj: Vec<Vec<T>> = Vec::with_capacity(blocks.len());
-    for (blk, tk) in blocks.iter().zip(&ticks) {
-        let n = tk.rows();
-        let xg = gather(x, pk, tk, blk.period, i_sz)?;
-        let mut p = try_zeros(checked_size(&[n, blk.k], "input projection")?, "input projection")?;
-        if cw.bias {
-            let (bi, bh) = (&params[2][blk.row..blk.row + blk.k], &params[3][blk.row..blk.row + blk.k]);
-            for row in p.chunks_exact_mut(blk.k) {
-                for ((v, &u), &w) in row.iter_mut().zip(bi).zip(bh) {
-                    *v = u + w;
+impl<'a, T: Float> Loops<'a, T> {
+    /// `w_hh` the masked weight; `rows` the rows of a step product.
+    fn new(
+        blocks: &'a [Block],
+        ticks: &'a [Ticks],
+        w_hh: &'a [T],
+        pk: &Packing,
+        rows: usize,
+        backward: bool,
+    ) -> Result<Self> {
+        let h: usize = blocks.iter().map(|b| b.k).sum();
+        let mut runs: Vec<(usize, usize, StepWeight<'a, T>)> = Vec::new();
+        for s in (0..pk.steps()).take_while(|&s| pk.size(s) > 0) {
+            for run in active_runs(blocks, s) {
+                if runs.iter().any(|r| (r.0, r.1) == (run.row, run.k)) {
+                    continue;
                 }
+                let cols = h - run.col;
+                let w = Op { data: &w_hh[run.row * h + run.col..], rows: run.k, cols, ld: h, trans: false };
+                runs.push((
+                    run.row,
+                    run.k,
+                    StepWeight::new(if backward { w } else { w.t() }, rows, "weight_hh")?,
+                ));
             }
         }
-        let w = Op { data: &w_ih[blk.row * i_sz..], rows: blk.k, cols: i_sz, ld: i_sz, trans: false };
-        gemm(Parallelism::Pool, &mut p, blk.k, Op::new(&xg, n, i_sz), w.t(), T::ONE, true);
-        proj.push(p);
+        Ok(Loops { blocks, ticks, h, runs })
     }
-    let loops = Loops { blocks: &blocks, w_hh, ticks: &ticks, h };
-    let lens = varlen::sorted_lengths(pk);
-    let Some(at) = split_rows(&lens) else {
-        return loops.forward(&proj, pk, 0, states);
-    };
-    // Each block of rows runs the whole time loop in its own buffer.
-    let [(r0, p0), (r1, p1)] = halves(&lens, pk.steps(), at)?;
-    let mut s0 = varlen::new_states(&p0, Some(&states[..r1 * h]), h)?;
-    let mut s1 = varlen::new_states(&p1, Some(&states[r1 * h..pk.batch() * h]), h)?;
-    let (a, c) =
-        rayon::join(|| loops.forward(&proj, &p0, r0, &mut s0), || loops.forward(&proj, &p1, r1, &mut s1));
-    a?;
-    c?;
-    for s in 0..pk.steps() {
-        for (r, hp, buf) in [(r0, &p0, &s0), (r1, &p1, &s1)] {
-            let (n, dst, src) = (hp.size(s), varlen::cur_row(pk, s) + r, varlen::cur_row(hp, s));
-            if n == 0 {
-                continue;
-            }
-            states[dst * h..(dst + n) * h].copy_from_slice(&buf[src * h..(src + n) * h]);
-        }
-    }
-    Ok(())
-}
 
-impl<T: Float> Loops<'_, T> {
-    /// The forward time loop over the sorted rows `r0..` of the batch whose
-    /// packing is `hp`, with their states buffer (see `varlen`).
-    fn forward(&self, proj: &[Vec<T>], hp: &Packing, r0: usize, states: &mut [T]) -> Result<()> {
+    fn weight(&self, run: &Block) -> Result<&StepWeight<'a, T>> {
+        let found = self.runs.iter().find(|r| (r.0, r.1) == (run.row, run.k));
+        found.map(|r| &r.2).ok_or_else(|| Error::value("periods", "internal: a run without its weight"))
+    }
+
+    /// The modules of a run: `(index, module)`.
+    fn members(&self, run: Block) -> impl Iterator<Item = (usize, &Block)> + '_ {
+        self.blocks.iter().enumerate().filter(move |(_, b)| b.row >= run.row && b.row < run.row + run.k)
+    }
+
+    /// The forward time loop over one block of rows (starting at sorted row
+    /// `r0`): `rows[0]` its `h0`, `rows[s + 1]` its rows of step `s`.
+    fn forward(&self, proj: &[Vec<T>], r0: usize, rows: &mut [&mut [T]]) -> Result<()> {
         let h = self.h;
-        for s in 0..hp.steps() {
-            let n = hp.size(s);
+        let (mut z, mut a_buf): (Vec<T>, Vec<T>) = (Vec::new(), Vec::new());
+        for s in 0..rows.len() - 1 {
+            let n = rows[s + 1].len() / h;
             if n == 0 {
                 break;
             }
             crate::interrupt::check()?;
-            let (p0, c0) = (varlen::prev_row(hp, s), varlen::cur_row(hp, s));
-            let (head, tail) = states.split_at_mut(c0 * h);
-            let (prev, cur) = (&head[p0 * h..(p0 + n) * h], &mut tail[..n * h]);
-            for ((blk, p), tk) in self.blocks.iter().zip(proj).zip(self.ticks) {
-                let cols = blk.row..blk.row + blk.k;
-                if !s.is_multiple_of(blk.period) {
-                    // A module between its ticks keeps its state.
-                    for (zr, hr) in cur.chunks_exact_mut(h).zip(prev.chunks_exact(h)) {
-                        zr[cols.clone()].copy_from_slice(&hr[cols.clone()]);
-                    }
-                    continue;
-                }
-                // An active module's rows start as its input projection.
-                let at = tk.offsets[s / blk.period] + r0;
-                for (zr, pr) in
-                    cur.chunks_exact_mut(h).zip(p[at * blk.k..(at + n) * blk.k].chunks_exact(blk.k))
-                {
-                    zr[cols.clone()].copy_from_slice(pr);
+            let (done, next) = rows.split_at_mut(s + 1);
+            let (prev, cur) = (&done[s][..n * h], &mut *next[0]);
+            // A module between its ticks keeps its state.
+            for blk in self.blocks.iter().filter(|b| !s.is_multiple_of(b.period)) {
+                for (cr, hr) in cur.chunks_exact_mut(h).zip(prev.chunks_exact(h)) {
+                    cr[blk.row..blk.row + blk.k].copy_from_slice(&hr[blk.row..blk.row + blk.k]);
                 }
             }
-            // z += h_prev[c..] W_hh[rows, c..]^T, one product per run of consecutive active modules.
+            // A run of active modules: z = its input projections + h_prev[.., col..] W^T, then tanh.
             for run in active_runs(self.blocks, s) {
-                let cols = h - run.col;
-                let z = &mut cur[run.row..];
-                let hp = Op { data: &prev[run.col..], rows: n, cols, ld: h, trans: false };
-                let w =
-                    Op { data: &self.w_hh[run.row * h + run.col..], rows: run.k, cols, ld: h, trans: false };
-                gemm(Parallelism::Serial, z, h, hp, w.t(), T::ONE, true);
-                for zr in z.chunks_mut(h).take(n) {
-                    crate::kernels::tanh_inplace(&mut zr[..run.k]);
+                z.clear();
+                z.resize(n * run.k, T::ZERO);
+                for (i, blk) in self.members(run) {
+                    let at = self.ticks[i].offsets[s / blk.period] + r0;
+                    let src = &proj[i][at * blk.k..(at + n) * blk.k];
+                    let off = blk.row - run.row;
+                    for (zr, pr) in z.chunks_exact_mut(run.k).zip(src.chunks_exact(blk.k)) {
+                        zr[off..off + blk.k].copy_from_slice(pr);
+                    }
+                }
+                let a: &[T] = if run.col == 0 {
+                    prev
+                } else {
+                    a_buf.clear();
+                    prev.chunks_exact(h).for_each(|r| a_buf.extend_from_slice(&r[run.col..]));
+                    &a_buf
+                };
+                self.weight(&run)?.mul(&mut z, a, n, true);
+                crate::kernels::tanh_inplace(&mut z);
+                for (cr, zr) in cur.chunks_exact_mut(h).zip(z.chunks_exact(run.k)) {
+                    cr[run.row..run.row + run.k].copy_from_slice(zr);
                 }
             }
         }
         Ok(())
     }
 
-    /// The backward time loop over the sorted rows `r0..` of the batch whose
-    /// packing is `hp` (`tk` its modules' active steps): `carry` `(rows, H)`
-    /// enters as the gradient w.r.t. each row's final state and leaves as the
-    /// one w.r.t. `h0`; `dz[i]` (laid out by `tk[i]`) receives module i's
-    /// pre-activation gradients.
+    /// The backward time loop over one block of rows (starting at sorted row
+    /// `r0`): `carry` (its rows of `H`) enters as the gradient w.r.t. each
+    /// row's final state and leaves as the one w.r.t. `h0`; `dz[i][j]`
+    /// receives module i's pre-activation gradients at its `j`-th tick.
     #[allow(clippy::too_many_arguments)]
     fn backward(
         &self,
         pk: &Packing,
         states: &[T],
         dy: &[T],
-        hp: &Packing,
-        tk: &[Ticks],
         r0: usize,
         carry: &mut [T],
-        dz: &mut [Vec<T>],
+        dz: &mut [Vec<&mut [T]>],
     ) -> Result<()> {
         let h = self.h;
-        let mut run_dz: Vec<T> = Vec::new();
-        for s in (0..hp.steps()).rev() {
-            let n = hp.size(s);
+        let own = carry.len() / h;
+        let (mut run_dz, mut tmp): (Vec<T>, Vec<T>) = (Vec::new(), Vec::new());
+        for s in (0..pk.steps()).rev() {
+            let n = pk.size(s).saturating_sub(r0).min(own);
             if n == 0 {
                 continue;
             }
@@ -479,12 +514,11 @@ impl<T: Float> Loops<'_, T> {
             }
             let row = varlen::cur_row(pk, s) + r0;
             let h_s = &states[row * h..(row + n) * h];
-            for ((blk, dzm), tkm) in self.blocks.iter().zip(dz.iter_mut()).zip(tk) {
+            for (blk, dzm) in self.blocks.iter().zip(dz.iter_mut()) {
                 if !s.is_multiple_of(blk.period) {
                     continue;
                 }
-                let j = tkm.offsets[s / blk.period];
-                let dzs = &mut dzm[j * blk.k..(j + n) * blk.k];
+                let dzs = &mut *dzm[s / blk.period];
                 for ((d, c), y) in
                     dzs.chunks_exact_mut(blk.k).zip(carry.chunks_exact_mut(h)).zip(h_s.chunks_exact(h))
                 {
@@ -495,38 +529,95 @@ impl<T: Float> Loops<'_, T> {
                     }
                 }
             }
-            // carry[c..] += dz W_hh[rows, c..], one product per run of consecutive active modules.
+            // carry[.., c..] += dz W_hh[rows, c..], one product per run of consecutive active modules.
             for run in active_runs(self.blocks, s) {
-                let dz_now: &[Vec<T>] = dz;
-                let rows_of = |i: usize| {
-                    let (blk, j) = (&self.blocks[i], tk[i].offsets[s / self.blocks[i].period]);
-                    &dz_now[i][j * blk.k..(j + n) * blk.k]
-                };
-                // The run's modules: consecutive from its first one.
-                let first = self.blocks.iter().position(|blk| blk.row == run.row).unwrap_or_default();
-                let lhs: &[T] = if self.blocks[first].k == run.k {
-                    rows_of(first)
-                } else {
-                    run_dz.clear();
-                    run_dz.resize(n * run.k, T::ZERO);
-                    let mut i = first;
-                    while i < self.blocks.len() && self.blocks[i].row < run.row + run.k {
-                        let (off, k) = (self.blocks[i].row - run.row, self.blocks[i].k);
-                        for (dst, src) in run_dz.chunks_exact_mut(run.k).zip(rows_of(i).chunks_exact(k)) {
-                            dst[off..off + k].copy_from_slice(src);
+                let mut members = self.members(run).peekable();
+                let lhs: &[T] = match members.next() {
+                    Some((i, blk)) if blk.k == run.k => &*dz[i][s / blk.period],
+                    first => {
+                        run_dz.clear();
+                        run_dz.resize(n * run.k, T::ZERO);
+                        for (i, blk) in first.into_iter().chain(members) {
+                            let off = blk.row - run.row;
+                            let src = &*dz[i][s / blk.period];
+                            for (dst, src) in run_dz.chunks_exact_mut(run.k).zip(src.chunks_exact(blk.k)) {
+                                dst[off..off + blk.k].copy_from_slice(src);
+                            }
                         }
-                        i += 1;
+                        &run_dz
                     }
-                    &run_dz
                 };
-                let cols = h - run.col;
-                let w =
-                    Op { data: &self.w_hh[run.row * h + run.col..], rows: run.k, cols, ld: h, trans: false };
-                gemm(Parallelism::Serial, &mut carry[run.col..], h, Op::new(lhs, n, run.k), w, T::ONE, true);
+                let w = self.weight(&run)?;
+                if run.col == 0 {
+                    w.mul(&mut carry[..n * h], lhs, n, true);
+                } else {
+                    let cols = h - run.col;
+                    tmp.clear();
+                    tmp.resize(n * cols, T::ZERO);
+                    w.mul(&mut tmp, lhs, n, false);
+                    for (cr, tr) in carry.chunks_exact_mut(h).zip(tmp.chunks_exact(cols)) {
+                        cr[run.col..].iter_mut().zip(tr).for_each(|(c, &v)| *c += v);
+                    }
+                }
             }
         }
         Ok(())
     }
+}
+
+/// The time loop over the packed input `x`, from the sorted `h0` into the
+/// packed states `ys`.
+fn run_forward<T: Float>(
+    cw: &Clockwork,
+    params: &[&[T]],
+    x: &[T],
+    pk: &Packing,
+    h0: &mut [T],
+    ys: &mut [T],
+) -> Result<()> {
+    let (i_sz, h) = (cw.input_size, cw.hidden_size());
+    let w_ih = params[0];
+    let blocks = cw.blocks();
+    let w_hh = masked(&blocks, params[1], h)?;
+    let ticks: Vec<Ticks> = blocks.iter().map(|blk| Ticks::new(pk, blk.period)).collect();
+    // Input projections of each module's active steps, biases folded in.
+    let mut proj: Vec<Vec<T>> = Vec::with_capacity(blocks.len());
+    for (blk, tk) in blocks.iter().zip(&ticks) {
+        let n = tk.rows();
+        let xg = gather(x, pk, tk, blk.period, i_sz)?;
+        let mut p = workspace::zeroed(checked_size(&[n, blk.k], "input projection")?, "input projection")?;
+        if cw.bias {
+            let (bi, bh) = (&params[2][blk.row..blk.row + blk.k], &params[3][blk.row..blk.row + blk.k]);
+            for row in p.chunks_exact_mut(blk.k) {
+                for ((v, &u), &w) in row.iter_mut().zip(bi).zip(bh) {
+                    *v = u + w;
+                }
+            }
+        }
+        let w = Op { data: &w_ih[blk.row * i_sz..], rows: blk.k, cols: i_sz, ld: i_sz, trans: false };
+        gemm(Parallelism::Pool, &mut p, blk.k, Op::new(&xg, n, i_sz), w.t(), T::ONE, true);
+        if let Cow::Owned(v) = xg {
+            workspace::recycle(v);
+        }
+        proj.push(p);
+    }
+    let cuts = cuts(pk);
+    let loops = Loops::new(&blocks, &ticks, &w_hh, pk, pk.batch() / cuts.len(), false)?;
+    let mut parts = cut_slots(h0, std::iter::once(pk.batch()), h, &cuts);
+    for (part, steps) in parts.iter_mut().zip(cut_slots(ys, (0..pk.steps()).map(|s| pk.size(s)), h, &cuts)) {
+        part.extend(steps);
+    }
+    let done = match &mut parts[..] {
+        [one] => loops.forward(&proj, 0, one),
+        [a, b] => {
+            let (x, y) =
+                rayon::join(|| loops.forward(&proj, cuts[0], a), || loops.forward(&proj, cuts[1], b));
+            x.and(y)
+        }
+        _ => Ok(()),
+    };
+    proj.into_iter().for_each(workspace::recycle);
+    done
 }
 
 /// Gradients of a clockwork run.
@@ -567,108 +658,99 @@ fn run_backward<T: Float>(
     let (h, i_sz) = (cw.hidden_size(), cw.input_size);
     let w_ih = params[0];
     let blocks = cw.blocks();
-    let w_hh = &masked(&blocks, params[1], h)?;
+    let w_hh = masked(&blocks, params[1], h)?;
     let ticks: Vec<Ticks> = blocks.iter().map(|blk| Ticks::new(pk, blk.period)).collect();
-    let loops = Loops { blocks: &blocks, w_hh, ticks: &ticks, h };
+    let cuts = cuts(pk);
+    let loops = Loops::new(&blocks, &ticks, &w_hh, pk, pk.batch() / cuts.len(), true)?;
     let dy = varlen::pack(pk, dy, h, "dy")?;
     let mut carry = varlen::sorted_rows(pk, dh_n, h)?;
-    // Gradients w.r.t. each module's pre-activations at its active steps (laid out by its ticks).
-    let dz_for = |tk: &[Ticks]| -> Result<Vec<Vec<T>>> {
-        blocks
-            .iter()
-            .zip(tk)
-            .map(|(blk, tkm)| try_zeros(checked_size(&[tkm.rows(), blk.k], "gradients")?, "gradients"))
-            .collect()
-    };
-    let mut dz = dz_for(&ticks)?;
-    let lens = varlen::sorted_lengths(pk);
-    match split_rows(&lens) {
-        None => loops.backward(pk, &cache.states, &dy, pk, &ticks, 0, &mut carry, &mut dz)?,
-        Some(at) => {
-            // As forward: each block of rows runs the whole loop on its own buffers.
-            let [(r0, p0), (r1, p1)] = halves(&lens, pk.steps(), at)?;
-            let tk_of =
-                |hp: &Packing| blocks.iter().map(|blk| Ticks::new(hp, blk.period)).collect::<Vec<_>>();
-            let (t0, t1) = (tk_of(&p0), tk_of(&p1));
-            let (mut dz0, mut dz1) = (dz_for(&t0)?, dz_for(&t1)?);
-            let (c0, c1) = carry.split_at_mut(r1 * h);
-            let st = &cache.states;
-            let (a, c) = rayon::join(
-                || loops.backward(pk, st, &dy, &p0, &t0, r0, c0, &mut dz0),
-                || loops.backward(pk, st, &dy, &p1, &t1, r1, c1, &mut dz1),
-            );
-            a?;
-            c?;
-            for (i, blk) in blocks.iter().enumerate() {
-                let k = blk.k;
-                for j in 0..ticks[i].steps.len() {
-                    let mut dst = ticks[i].offsets[j];
-                    for (tkh, dzh) in [(&t0[i], &dz0[i]), (&t1[i], &dz1[i])] {
-                        if j < tkh.steps.len() {
-                            let (a, b) = (tkh.offsets[j], tkh.offsets[j + 1]);
-                            dz[i][dst * k..(dst + b - a) * k].copy_from_slice(&dzh[a * k..b * k]);
-                            dst += b - a;
-                        }
-                    }
-                }
+    // Gradients w.r.t. each module's pre-activations at its active steps, `(ticks rows, k)`.
+    let mut dz: Vec<Vec<T>> = blocks
+        .iter()
+        .zip(&ticks)
+        .map(|(blk, tk)| workspace::zeroed(checked_size(&[tk.rows(), blk.k], "gradients")?, "gradients"))
+        .collect::<Result<_>>()?;
+    {
+        // Each block of rows runs the whole loop on its own rows of `carry` and `dz`.
+        let mut dz_parts: Vec<Vec<Vec<&mut [T]>>> = cuts.iter().map(|_| Vec::new()).collect();
+        for ((blk, d), tk) in blocks.iter().zip(dz.iter_mut()).zip(&ticks) {
+            let counts = tk.steps.iter().map(|&s| pk.size(s));
+            for (part, p) in dz_parts.iter_mut().zip(cut_slots(d, counts, blk.k, &cuts)) {
+                part.push(p);
             }
+        }
+        let mut carry_parts = cut_slots(&mut carry, std::iter::once(pk.batch()), h, &cuts);
+        let (st, dy) = (&cache.states, &*dy);
+        match (&mut carry_parts[..], &mut dz_parts[..]) {
+            ([c], [d]) => loops.backward(pk, st, dy, 0, &mut c[0], d)?,
+            ([c0, c1], [d0, d1]) => {
+                let (a, b) = rayon::join(
+                    || loops.backward(pk, st, dy, cuts[0], &mut c0[0], d0),
+                    || loops.backward(pk, st, dy, cuts[1], &mut c1[0], d1),
+                );
+                a.and(b)?;
+            }
+            _ => {}
         }
     }
     // Weight, bias and input gradients: one product per module over its steps.
-    let mut dx =
-        if input_grad { try_zeros(checked_size(&[pk.rows(), i_sz], "dx")?, "dx")? } else { Vec::new() };
-    let mut tmp: Vec<T> = Vec::new();
+    let mut dx = if input_grad {
+        workspace::zeroed(checked_size(&[pk.rows(), i_sz], "dx")?, "dx")?
+    } else {
+        Vec::new()
+    };
     let (gw, rest) = grads.split_at_mut(1);
     let (gh, gb) = rest.split_at_mut(1);
     for ((blk, dzm), tk) in blocks.iter().zip(&dz).zip(&ticks) {
-        let n = tk.rows();
-        let dzop = Op::new(dzm, n, blk.k);
+        let (n, k, cols) = (tk.rows(), blk.k, h - blk.col);
         let xg = gather(&cache.x, pk, tk, blk.period, i_sz)?;
+        // h_{s-1} at the active steps; without a gather (period 1, no lengths) col is 0: all of it.
+        let hp = gather_prev(&cache.states, pk, tk, blk.period, h, blk.col)?;
+        let hp_rows: &[T] = hp.as_deref().unwrap_or(&cache.states[..n * h]);
+        // Per module the products have only k rows: faer's kernels need no packing of the long operands.
+        let dzt = Op::new(dzm, n, k).t();
+        gemm(Parallelism::Pool, &mut gw[0][blk.row * i_sz..], i_sz, dzt, Op::new(&xg, n, i_sz), T::ONE, true);
         gemm(
             Parallelism::Pool,
-            &mut gw[0][blk.row * i_sz..],
-            i_sz,
-            dzop.t(),
-            Op::new(&xg, n, i_sz),
+            &mut gh[0][blk.row * h + blk.col..],
+            h,
+            dzt,
+            Op::new(hp_rows, n, cols),
             T::ONE,
             true,
         );
-        drop(xg);
-        let cols = h - blk.col;
-        let hp = gather_prev(&cache.states, pk, tk, blk.period, h, blk.col)?;
-        let hp = match &hp {
-            Some(g) => Op::new(g, n, cols),
-            None => Op { data: &cache.states[blk.col..], rows: n, cols, ld: h, trans: false },
-        };
-        gemm(Parallelism::Pool, &mut gh[0][blk.row * h + blk.col..], h, dzop.t(), hp, T::ONE, true);
+        if let Cow::Owned(v) = xg {
+            workspace::recycle(v);
+        }
+        if let Some(v) = hp {
+            workspace::recycle(v);
+        }
         if cw.bias {
             for g in gb.iter_mut() {
-                let g = &mut g[blk.row..blk.row + blk.k];
-                for row in dzm.chunks_exact(blk.k) {
-                    for (a, &v) in g.iter_mut().zip(row) {
-                        *a += v;
-                    }
+                let g = &mut g[blk.row..blk.row + k];
+                for row in dzm.chunks_exact(k) {
+                    g.iter_mut().zip(row).for_each(|(a, &v)| *a += v);
                 }
             }
         }
         if input_grad {
-            let w = Op { data: &w_ih[blk.row * i_sz..], rows: blk.k, cols: i_sz, ld: i_sz, trans: false };
+            let dzop = Op::new(dzm, n, k);
+            let w = Op { data: &w_ih[blk.row * i_sz..], rows: k, cols: i_sz, ld: i_sz, trans: false };
             if blk.period == 1 {
                 gemm(Parallelism::Pool, &mut dx, i_sz, dzop, w, T::ONE, true);
             } else {
-                tmp.clear();
-                tmp.resize(n * i_sz, T::ZERO);
-                gemm(Parallelism::Pool, &mut tmp, i_sz, dzop, w, T::ONE, false);
+                let mut part = workspace::scratch(checked_size(&[n, i_sz], "dx")?, "dx")?;
+                gemm(Parallelism::Pool, &mut part, i_sz, dzop, w, T::ONE, false);
                 for (j, &s) in tk.steps.iter().enumerate() {
                     let o = pk.offset(s) * i_sz;
-                    let src = &tmp[tk.offsets[j] * i_sz..tk.offsets[j + 1] * i_sz];
-                    for (d, &v) in dx[o..o + src.len()].iter_mut().zip(src) {
-                        *d += v;
-                    }
+                    let src = &part[tk.offsets[j] * i_sz..tk.offsets[j + 1] * i_sz];
+                    dx[o..o + src.len()].iter_mut().zip(src).for_each(|(d, &v)| *d += v);
                 }
+                workspace::recycle(part);
             }
         }
     }
+    dz.into_iter().for_each(workspace::recycle);
     let dx = if input_grad { varlen::unpack(pk, dx, i_sz, "dx")? } else { dx };
     let dh0 = if pk.is_identity() { carry } else { pk.unsort_rows(&carry, h) };
     Ok(ClockworkGrads { dx, dh0 })

@@ -217,7 +217,7 @@ pub fn forward_with_lengths<T: Float>(
         run_transition(dt, params, &xp, &pk, &mut states, &mut inner, train)?;
         run_output(dt, params, &states[b * h..], pk.rows(), train)
     })?;
-    let h_n = varlen::final_states(&pk, &states, h);
+    let h_n = varlen::final_states(&pk, &states[..b * h], &states[b * h..], h);
     let y = match outs.last() {
         Some(o) => o.clone(),
         None => states[b * h..].to_vec(),

@@ -97,10 +97,11 @@ pub(crate) fn sorted_lengths(pk: &Packing) -> Vec<usize> {
     out
 }
 
-/// The states buffer: `h0` (sorted; zeros when None) then zeros for every packed row.
+/// The states buffer: `h0` (sorted; zeros when None) then zeros for every
+/// packed row (a recycled buffer: see `workspace`).
 pub(crate) fn new_states<T: Float>(pk: &Packing, h0: Option<&[T]>, h: usize) -> Result<Vec<T>> {
     let b = pk.batch();
-    let mut states = try_zeros(checked_size(&[pk.rows() + b, h], "states")?, "states")?;
+    let mut states = super::workspace::zeroed(checked_size(&[pk.rows() + b, h], "states")?, "states")?;
     if let Some(h0) = h0 {
         if pk.is_identity() {
             states[..b * h].copy_from_slice(h0);
@@ -111,16 +112,17 @@ pub(crate) fn new_states<T: Float>(pk: &Packing, h0: Option<&[T]>, h: usize) -> 
     Ok(states)
 }
 
-/// Each sequence's state after its own last step `(B, H)`, in batch order.
-pub(crate) fn final_states<T: Float>(pk: &Packing, states: &[T], h: usize) -> Vec<T> {
+/// Each sequence's state after its own last step `(B, H)`, in batch order,
+/// from `h0` (sorted) and the packed states of the steps (`ys`).
+pub(crate) fn final_states<T: Float>(pk: &Packing, h0: &[T], ys: &[T], h: usize) -> Vec<T> {
     let b = pk.batch();
     if pk.is_identity() {
-        return states[pk.steps() * b * h..].to_vec();
+        return ys[(pk.steps() - 1) * b * h..].to_vec();
     }
     let mut sorted = vec![T::ZERO; b * h];
     for (r, (dst, &len)) in sorted.chunks_exact_mut(h.max(1)).zip(&sorted_lengths(pk)).enumerate() {
-        let row = if len == 0 { r } else { cur_row(pk, len - 1) + r };
-        dst.copy_from_slice(&states[row * h..(row + 1) * h]);
+        let src = if len == 0 { &h0[r * h..] } else { &ys[(pk.offset(len - 1) + r) * h..] };
+        dst.copy_from_slice(&src[..h]);
     }
     pk.unsort_rows(&sorted, h)
 }
@@ -186,7 +188,8 @@ mod tests {
             *v = 10.0 + r as f64;
         }
         // Sequence 0 (sorted row 1) ends at step 1: packed row 3 + 3 + 1 = 7.
-        assert_eq!(final_states(&pk, &states, 1), vec![17.0, 18.0, 15.0]);
+        let (h0s, ys) = states.split_at(3);
+        assert_eq!(final_states(&pk, h0s, ys, 1), vec![17.0, 18.0, 15.0]);
         assert!(check_forward(&[0.0; 9], (3, 3, 1), None, 1, Some(&[0, 3, 1])).is_err());
         assert!(check_forward(&[0.0; 9], (3, 3, 1), None, 1, Some(&[4, 3, 1])).is_err());
     }
