@@ -682,11 +682,11 @@ fn run_backward<T: Float>(
         let mut carry_parts = cut_slots(&mut carry, std::iter::once(pk.batch()), h, &cuts);
         let (st, dy) = (&cache.states, &*dy);
         match (&mut carry_parts[..], &mut dz_parts[..]) {
-            ([c], [d]) => loops.backward(pk, st, dy, 0, &mut c[0], d)?,
+            ([c], [d]) => loops.backward(pk, st, dy, 0, c[0], d)?,
             ([c0, c1], [d0, d1]) => {
                 let (a, b) = rayon::join(
-                    || loops.backward(pk, st, dy, cuts[0], &mut c0[0], d0),
-                    || loops.backward(pk, st, dy, cuts[1], &mut c1[0], d1),
+                    || loops.backward(pk, st, dy, cuts[0], c0[0], d0),
+                    || loops.backward(pk, st, dy, cuts[1], c1[0], d1),
                 );
                 a.and(b)?;
             }

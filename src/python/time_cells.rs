@@ -156,6 +156,10 @@ fn forward_t<'py, T: Element + Float, C: Send, S: AsRef<str>>(
 
 type Backward<'py> = (Option<Bound<'py, PyAny>>, Bound<'py, PyAny>);
 
+/// The arrays of a backward call: `(params, dy, dh_n, grads)`.
+type BackwardArrays<'a, 'py> =
+    (&'a [Bound<'py, PyAny>], &'a Bound<'py, PyAny>, Option<&'a Bound<'py, PyAny>>, &'a [Bound<'py, PyAny>]);
+
 /// One backward call: checks `dy` `(T, B, H)`, `dh_n` and the parameter and
 /// gradient arrays against `shapes`, runs `run(params, dy, dh_n, grads)`
 /// (giving `(dx (T, B, I) or empty, dh0 (B, H))`) without the GIL.
@@ -248,12 +252,7 @@ fn clockwork_forward<'py>(
 fn cw_backward_t<'py, T: Element + Float>(
     py: Python<'py>,
     cache: &ClockworkCache<T>,
-    (ps, dy, dh_n, gs): (
-        &[Bound<'py, PyAny>],
-        &Bound<'py, PyAny>,
-        Option<&Bound<'py, PyAny>>,
-        &[Bound<'py, PyAny>],
-    ),
+    (ps, dy, dh_n, gs): BackwardArrays<'_, 'py>,
     input_grad: bool,
 ) -> PyResult<Backward<'py>> {
     let cw = cache.spec();
@@ -352,12 +351,7 @@ fn deep_transition_forward<'py>(
 fn dt_backward_t<'py, T: Element + Float>(
     py: Python<'py>,
     cache: &DeepTransitionCache<T>,
-    (ps, dy, dh_n, gs): (
-        &[Bound<'py, PyAny>],
-        &Bound<'py, PyAny>,
-        Option<&Bound<'py, PyAny>>,
-        &[Bound<'py, PyAny>],
-    ),
+    (ps, dy, dh_n, gs): BackwardArrays<'_, 'py>,
     input_grad: bool,
 ) -> PyResult<Backward<'py>> {
     let dt = cache.spec();
