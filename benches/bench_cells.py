@@ -16,12 +16,9 @@ Shape A by default: T=100, B=64, I=128, H=256, float32.
 
 from __future__ import annotations
 
-import argparse
-import os
-import time
-
 import numpy as np
 import rnnrs
+from cell_timing import best_interleaved, parse_args, print_header, thread_counts, time_layers
 
 CELLS = {
     "LSTM": lambda i, h, dt: rnnrs.LSTM(i, h, dtype=dt, seed=0),
@@ -85,72 +82,41 @@ def torchscript_lnlstm(i: int, h: int):
     return torch.jit.script(LNLSTM())
 
 
-def best(fn, reps: int) -> float:
-    fn()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="fewer repeats (noisier, faster)")
-    ap.add_argument("--shape", default="100,64,128,256", help="T,B,I,H")
-    ap.add_argument("--dtype", default="float32")
-    ap.add_argument("--threads", default="1,2")
-    args = ap.parse_args()
-    T, B, I, H = (int(v) for v in args.shape.split(","))
-    dt = np.dtype(args.dtype)
-    reps = 3 if args.quick else 10
+    args, (T, B, I, H), dt, reps = parse_args(__doc__)
     x = np.random.default_rng(0).standard_normal((T, B, I)).astype(dt)
-    print(f"shape T={T} B={B} I={I} H={H} {dt.name}; load {os.getloadavg()[0]:.1f}")
-    print("| cell | thr | forward ms | fwd+bwd ms | fwd+bwd vs LSTM | vs plain |")
-    print("|---|---|---|---|---|---|")
-    before = rnnrs.get_num_threads()
-    try:
-        for nt in (int(v) for v in args.threads.split(",")):
-            rnnrs.set_num_threads(nt)
-            times = {}
-            for name, make in CELLS.items():
-                layer = make(I, H, dt)
+    print_header((T, B, I, H), dt, ["cell", "thr", "forward ms", "fwd+bwd ms", "fwd+bwd vs LSTM", "vs plain"])
+    for nt in thread_counts(args.threads):
+        # All cells of a thread count timed interleaved (see cell_timing).
+        res = time_layers({name: make(I, H, dt) for name, make in CELLS.items()}, x, reps)
+        times = {name: t[1] for name, t in res.items()}
+        for name, (fwd, tr) in res.items():
+            print(f"| {name} | {nt} | {fwd * 1e3:.1f} | {tr * 1e3:.1f} | {tr / times['LSTM']:.2f} | "
+                  f"{tr / times[plain_of(name)]:.2f} |")
+        ts = torchscript_lnlstm(I, H)
+        if ts is None:
+            print(f"| TorchScript LayerNormLSTM | {nt} | (torch not installed) | | | |")
+            continue
+        import torch
 
-                def train(layer=layer):
-                    y, _ = layer.forward(x, train=True)
-                    layer.backward(np.ones_like(y))
+        torch.set_num_threads(nt)
+        tx = torch.tensor(x)
+        ts = ts.to(torch.float64 if dt == np.float64 else torch.float32)
+        zeros = torch.zeros(B, H, dtype=tx.dtype)
 
-                fwd = best(lambda layer=layer: layer(x), reps)
-                tr = times[name] = best(train, reps)
-                plain = times[plain_of(name)]
-                print(f"| {name} | {nt} | {fwd * 1e3:.1f} | {tr * 1e3:.1f} | {tr / times['LSTM']:.2f} | "
-                      f"{tr / plain:.2f} |")
-            ts = torchscript_lnlstm(I, H)
-            if ts is None:
-                print(f"| TorchScript LayerNormLSTM | {nt} | (torch not installed) | | | |")
-                continue
-            import torch
+        def ts_train():
+            y, _, _ = ts(tx, zeros, zeros)
+            y.backward(torch.ones_like(y))
 
-            torch.set_num_threads(nt)
-            tx = torch.tensor(x)
-            ts = ts.to(torch.float64 if dt == np.float64 else torch.float32)
-            zeros = torch.zeros(B, H, dtype=tx.dtype)
+        def ts_forward():
+            with torch.no_grad():
+                ts(tx, zeros, zeros)
 
-            def ts_train():
-                y, _, _ = ts(tx, zeros, zeros)
-                y.backward(torch.ones_like(y))
-
-            def ts_forward():
-                with torch.no_grad():
-                    ts(tx, zeros, zeros)
-
-            fwd, tr = best(ts_forward, reps), best(ts_train, reps)
-            print(f"| TorchScript LayerNormLSTM (torch {torch.__version__}) | {nt} | {fwd * 1e3:.1f} | "
-                  f"{tr * 1e3:.1f} | {tr / times['LSTM']:.2f} | rnnrs LayerNormLSTM / TorchScript: "
-                  f"{times['LayerNormLSTM'] / tr:.2f} |")
-    finally:
-        rnnrs.set_num_threads(before)
+        t = best_interleaved({"fwd": ts_forward, "train": ts_train}, reps)
+        fwd, tr = t["fwd"], t["train"]
+        print(f"| TorchScript LayerNormLSTM (torch {torch.__version__}) | {nt} | {fwd * 1e3:.1f} | "
+              f"{tr * 1e3:.1f} | {tr / times['LSTM']:.2f} | rnnrs LayerNormLSTM / TorchScript: "
+              f"{times['LayerNormLSTM'] / tr:.2f} |")
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@ Rows: rnnrs.RNN (Elman, the baseline), rnnrs.ClockworkRNN with 8 modules of peri
 the DT(S) shortcut and a deep output), rnnrs.DilatedRNN (one Elman layer with dilation 4), and, when
 PyTorch is installed, torch.nn.RNN (same shape, same threads) as the library a user would otherwise
 pick (PyTorch has none of the other cells). Best time of an inference forward and of a training
-forward + BPTT; ratio to the rnnrs Elman RNN of the same run. Shape A by default: T=100, B=64, I=128,
-H=256 (total hidden units), float32.
+forward + BPTT (the rows timed interleaved, see cell_timing.py); ratio to the rnnrs Elman RNN of the
+same run. Shape A by default: T=100, B=64, I=128, H=256 (total hidden units), float32.
 
     python benches/bench_cells_time.py                   # 1 and 2 threads
     python benches/bench_cells_time.py --quick --threads 1
@@ -15,12 +15,9 @@ H=256 (total hidden units), float32.
 
 from __future__ import annotations
 
-import argparse
-import os
-import time
-
 import numpy as np
 import rnnrs
+from cell_timing import best_interleaved, parse_args, print_header, thread_counts, time_layers
 
 CELLS = {
     "RNN (Elman)": lambda i, h, dt: rnnrs.RNN(i, h, dtype=dt, seed=0),
@@ -31,16 +28,6 @@ CELLS = {
         i, h, 3, 1, shortcut=True, dtype=dt, seed=0),
     "DilatedRNN RNN dilation 4": lambda i, h, dt: rnnrs.DilatedRNN("RNN", i, h, dilations=[4], dtype=dt, seed=0),
 }
-
-
-def best(fn, reps: int) -> float:
-    fn()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def torch_rnn(T, B, I, H, dt, nt, reps):
@@ -62,44 +49,23 @@ def torch_rnn(T, B, I, H, dt, nt, reps):
         y, _ = rnn(x)
         y.sum().backward()
 
-    return best(fwd, reps), best(train, reps)
+    t = best_interleaved({"fwd": fwd, "train": train}, reps)
+    return t["fwd"], t["train"]
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="fewer repeats (noisier, faster)")
-    ap.add_argument("--shape", default="100,64,128,256", help="T,B,I,H")
-    ap.add_argument("--dtype", default="float32")
-    ap.add_argument("--threads", default="1,2")
-    args = ap.parse_args()
-    T, B, I, H = (int(v) for v in args.shape.split(","))
-    dt = np.dtype(args.dtype)
-    reps = 3 if args.quick else 10
+    args, (T, B, I, H), dt, reps = parse_args(__doc__)
     x = np.random.default_rng(0).standard_normal((T, B, I)).astype(dt)
-    print(f"shape T={T} B={B} I={I} H={H} {dt.name}; load {os.getloadavg()[0]:.1f}")
-    print("| cell | thr | forward ms | fwd+bwd ms | fwd+bwd vs rnnrs Elman |")
-    print("|---|---|---|---|---|")
-    before = rnnrs.get_num_threads()
-    try:
-        for nt in (int(v) for v in args.threads.split(",")):
-            rnnrs.set_num_threads(nt)
-            base = None
-            for name, make in CELLS.items():
-                layer = make(I, H, dt)
-
-                def train(layer=layer):
-                    y, _ = layer.forward(x, train=True)
-                    layer.backward(np.ones_like(y))
-
-                fwd = best(lambda layer=layer: layer(x), reps)
-                tr = best(train, reps)
-                base = tr if base is None else base
-                print(f"| {name} | {nt} | {fwd * 1e3:.1f} | {tr * 1e3:.1f} | {tr / base:.2f} |")
-            ref = torch_rnn(T, B, I, H, dt, nt, reps)
-            if ref is not None:
-                print(f"| torch.nn.RNN | {nt} | {ref[0] * 1e3:.1f} | {ref[1] * 1e3:.1f} | {ref[1] / base:.2f} |")
-    finally:
-        rnnrs.set_num_threads(before)
+    print_header((T, B, I, H), dt, ["cell", "thr", "forward ms", "fwd+bwd ms", "fwd+bwd vs rnnrs Elman"])
+    for nt in thread_counts(args.threads):
+        # All rows of a thread count timed interleaved (see cell_timing), the Elman baseline first.
+        times = time_layers({name: make(I, H, dt) for name, make in CELLS.items()}, x, reps)
+        base = times["RNN (Elman)"][1]
+        for name, (fwd, tr) in times.items():
+            print(f"| {name} | {nt} | {fwd * 1e3:.1f} | {tr * 1e3:.1f} | {tr / base:.2f} |")
+        ref = torch_rnn(T, B, I, H, dt, nt, reps)
+        if ref is not None:
+            print(f"| torch.nn.RNN | {nt} | {ref[0] * 1e3:.1f} | {ref[1] * 1e3:.1f} | {ref[1] / base:.2f} |")
 
 
 if __name__ == "__main__":

@@ -418,7 +418,7 @@ class ClockworkContext:
 
 def clockwork_forward(
     x: np.ndarray, params: Sequence[np.ndarray], h0: np.ndarray | None = None, *, module_sizes: Sequence[int],
-    periods: Sequence[int], bias: bool = True, train: bool = False,
+    periods: Sequence[int], bias: bool = True, lengths: Sequence[int] | None = None, train: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, ClockworkContext | None]: ...
 def clockwork_backward(
     ctx: ClockworkContext, params: Sequence[np.ndarray], dy: np.ndarray, dh_n: np.ndarray | None = None, *,
@@ -431,7 +431,8 @@ class DeepTransitionContext:
 
 def deep_transition_forward(
     x: np.ndarray, params: Sequence[np.ndarray], h0: np.ndarray | None = None, *, hidden_size: int,
-    transition_depth: int, output_depth: int, shortcut: bool = False, bias: bool = True, train: bool = False,
+    transition_depth: int, output_depth: int, shortcut: bool = False, bias: bool = True,
+    lengths: Sequence[int] | None = None, train: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, DeepTransitionContext | None]: ...
 def deep_transition_backward(
     ctx: DeepTransitionContext, params: Sequence[np.ndarray], dy: np.ndarray, dh_n: np.ndarray | None = None, *,

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from rnnrs import _core
+from rnnrs.functional import check_lengths
 from rnnrs.modules import _float_dtype, _Module
 
 __all__ = ["ClockworkRNN", "DeepTransitionRNN", "Dilated", "DilatedRNN"]
@@ -84,6 +85,50 @@ class _TimeLayer(_Module):
             raise ValueError(f"{what}: expected {want} features in the last axis, got shape {x.shape}")
         return np.ascontiguousarray(x), unbatched
 
+    def _lengths(self, lengths, xt, unbatched: bool):
+        """``lengths`` checked against the time-major input (a list, or None)."""
+        if lengths is None:
+            return None
+        if unbatched:
+            raise ValueError("lengths: only for batched input (T, B, I) or (B, T, I); an unbatched sequence is "
+                             "simply cut to its length")
+        return check_lengths(lengths, xt.shape[0], xt.shape[1]).tolist()
+
+    def __call__(self, x, hx=None, lengths=None):
+        """Inference: ``(y, h_n)``; keeps nothing."""
+        return self.forward(x, hx, train=False, lengths=lengths)
+
+    def forward(self, x, hx=None, train: bool = True, lengths=None):
+        """``(y (T, B, H), h_n (1, B, H))`` from ``hx`` (``(1, B, H)``, zeros when None).
+
+        ``lengths``: None, or the valid steps of each sequence (integers ``(B,)`` in ``1..T``, any order),
+        with PyTorch's packed-sequence semantics: ``y`` is zero past each length, ``h_n`` is each sequence's
+        state after its own last step, `backward` ignores ``dy`` at padded steps, and only the running
+        sequences are computed.
+        """
+        xt, unbatched = self._time_major(x)
+        h0 = self._state(hx, "hx", xt.shape[1], unbatched, self.hidden_size)
+        y, h_n, ctx = self._core_forward(xt, list(self.params.values()), h0,
+                                         lengths=self._lengths(lengths, xt, unbatched), train=bool(train),
+                                         **self._options())
+        if train:
+            self._ctx = (ctx, unbatched)
+        return self._user_layout(y, unbatched), (h_n[:, 0] if unbatched else h_n)
+
+    def backward(self, dy, dh_n=None, input_grad: bool = True):
+        """BPTT through the last ``forward(train=True)``: ``(dx or None, dh0)``; adds into ``grads``."""
+        if self._ctx is None:
+            raise RuntimeError("backward: call forward(x, train=True) first")
+        ctx, unbatched = self._ctx
+        dyt, dy_unbatched = self._time_major(dy, "dy", self.hidden_size)
+        if dy_unbatched != unbatched:
+            raise ValueError(f"dy: expected the layout of the forward input, got shape {dy.shape}")
+        dh = self._state(dh_n, "dh_n", dyt.shape[1], unbatched, self.hidden_size)
+        dx, dh0 = self._core_backward(ctx, list(self.params.values()), dyt, dh, grads=list(self.grads.values()),
+                                      input_grad=bool(input_grad))
+        dx = None if dx is None else self._user_layout(dx, unbatched)
+        return dx, (dh0[:, 0] if unbatched else dh0)
+
     def _user_layout(self, y, unbatched: bool):
         if unbatched:
             return y[:, 0]
@@ -116,7 +161,8 @@ class ClockworkRNN(_TimeLayer):
     period, so ``weight_hh`` is block upper triangular; its other entries are initialised to 0, never
     read and get a zero gradient. The skipped work is skipped: the input projection of a module runs
     only at its active steps and the recurrent product of a step only over the active modules' rows
-    and the columns they read (8 modules of periods 1..128 cost about a fifth of an Elman RNN).
+    and the columns they read (the cost falls with the periods; benches/bench_cells_time.py compares
+    it with the Elman RNN of the same size).
 
     Args:
         input_size: features of ``x``.
@@ -131,9 +177,15 @@ class ClockworkRNN(_TimeLayer):
     Parameters: ``weight_ih_l0 (H, I)``, ``weight_hh_l0 (H, H)``, ``bias_ih_l0 (H,)``, ``bias_hh_l0 (H,)``.
     The period clock restarts at 0 in every call (a stream cut into calls should use a chunk length
     that is a multiple of the slowest period).
+
+    ``forward(x, hx, train, lengths)`` takes ``lengths`` (valid steps per sequence, PyTorch's packed
+    semantics: zero outputs past each length, each sequence's own final state, no gradient from padded
+    steps). Every sequence is counted from its own step 0: module ``i`` updates at the steps ``t`` of a
+    sequence with ``t % periods[i] == 0``, the same steps with or without padding after it.
     """
 
     recurrent = True  # `Sequential` passes it a state (see `rnnrs.model.is_recurrent`)
+    takes_lengths = True
 
     def __init__(self, input_size: int, hidden_size, n_modules: int | None = None, periods=None, *,
                  bias: bool = True, batch_first: bool = False, dtype=np.float32, seed: int | None = None):
@@ -195,33 +247,11 @@ class ClockworkRNN(_TimeLayer):
         return (f"ClockworkRNN({self.input_size}, {self.module_sizes}, periods={self.periods}, bias={self.bias}, "
                 f"batch_first={self.batch_first}, dtype={self.dtype})")
 
-    def __call__(self, x, hx=None):
-        """Inference: ``(y, h_n)``; keeps nothing."""
-        return self.forward(x, hx, train=False)
+    _core_forward = staticmethod(_core.clockwork_forward)
+    _core_backward = staticmethod(_core.clockwork_backward)
 
-    def forward(self, x, hx=None, train: bool = True):
-        """``(y (T, B, H), h_n (1, B, H))`` from ``hx`` (``(1, B, H)``, zeros when None)."""
-        xt, unbatched = self._time_major(x)
-        h0 = self._state(hx, "hx", xt.shape[1], unbatched, self.hidden_size)
-        y, h_n, ctx = _core.clockwork_forward(xt, list(self.params.values()), h0, module_sizes=self.module_sizes,
-                                              periods=self.periods, bias=self.bias, train=bool(train))
-        if train:
-            self._ctx = (ctx, unbatched)
-        return self._user_layout(y, unbatched), (h_n[:, 0] if unbatched else h_n)
-
-    def backward(self, dy, dh_n=None, input_grad: bool = True):
-        """BPTT through the last ``forward(train=True)``: ``(dx or None, dh0)``; adds into ``grads``."""
-        if self._ctx is None:
-            raise RuntimeError("backward: call forward(x, train=True) first")
-        ctx, unbatched = self._ctx
-        dyt, dy_unbatched = self._time_major(dy, "dy", self.hidden_size)
-        if dy_unbatched != unbatched:
-            raise ValueError(f"dy: expected the layout of the forward input, got shape {dy.shape}")
-        dh = self._state(dh_n, "dh_n", dyt.shape[1], unbatched, self.hidden_size)
-        dx, dh0 = _core.clockwork_backward(ctx, list(self.params.values()), dyt, dh,
-                                           grads=list(self.grads.values()), input_grad=bool(input_grad))
-        dx = None if dx is None else self._user_layout(dx, unbatched)
-        return dx, (dh0[:, 0] if unbatched else dh0)
+    def _options(self) -> dict:
+        return {"module_sizes": self.module_sizes, "periods": self.periods, "bias": self.bias}
 
 
 def _state_parts(state):
@@ -504,9 +534,14 @@ class DeepTransitionRNN(_TimeLayer):
     final hidden state (the input of the next chunk). Forward and BPTT run in Rust: the input
     projection of all steps and every output layer and weight gradient as one GEMM; a step does the
     transition layers' products.
+
+    ``forward(x, hx, train, lengths)`` takes ``lengths`` (valid steps per sequence, PyTorch's packed
+    semantics: zero outputs past each length, ``h_n`` each sequence's state after its own last step, no
+    gradient from padded steps; only the running sequences are computed).
     """
 
     recurrent = True  # `Sequential` passes it a state (see `rnnrs.model.is_recurrent`)
+    takes_lengths = True
 
     def __init__(self, input_size: int, hidden_size: int, transition_depth: int = 2, output_depth: int = 0, *,
                  shortcut: bool = False, bias: bool = True, batch_first: bool = False, dtype=np.float32,
@@ -555,34 +590,9 @@ class DeepTransitionRNN(_TimeLayer):
         return (f"DeepTransitionRNN({self.input_size}, {self.hidden_size}, transition_depth={self.transition_depth}, "
                 f"output_depth={self.output_depth}, shortcut={self.shortcut}, bias={self.bias}, dtype={self.dtype})")
 
-    def __call__(self, x, hx=None):
-        """Inference: ``(y, h_n)``; keeps nothing."""
-        return self.forward(x, hx, train=False)
+    _core_forward = staticmethod(_core.deep_transition_forward)
+    _core_backward = staticmethod(_core.deep_transition_backward)
 
     def _options(self) -> dict:
         return {"hidden_size": self.hidden_size, "transition_depth": self.transition_depth,
                 "output_depth": self.output_depth, "shortcut": self.shortcut, "bias": self.bias}
-
-    def forward(self, x, hx=None, train: bool = True):
-        """``(y (T, B, H), h_n (1, B, H))`` from ``hx`` (``(1, B, H)``, zeros when None)."""
-        xt, unbatched = self._time_major(x)
-        h0 = self._state(hx, "hx", xt.shape[1], unbatched, self.hidden_size)
-        y, h_n, ctx = _core.deep_transition_forward(xt, list(self.params.values()), h0, train=bool(train),
-                                                    **self._options())
-        if train:
-            self._ctx = (ctx, unbatched)
-        return self._user_layout(y, unbatched), (h_n[:, 0] if unbatched else h_n)
-
-    def backward(self, dy, dh_n=None, input_grad: bool = True):
-        """BPTT through the last ``forward(train=True)``: ``(dx or None, dh0)``; adds into ``grads``."""
-        if self._ctx is None:
-            raise RuntimeError("backward: call forward(x, train=True) first")
-        ctx, unbatched = self._ctx
-        dyt, dy_unbatched = self._time_major(dy, "dy", self.hidden_size)
-        if dy_unbatched != unbatched:
-            raise ValueError(f"dy: expected the layout of the forward input, got shape {dy.shape}")
-        dh = self._state(dh_n, "dh_n", dyt.shape[1], unbatched, self.hidden_size)
-        dx, dh0 = _core.deep_transition_backward(ctx, list(self.params.values()), dyt, dh,
-                                                 grads=list(self.grads.values()), input_grad=bool(input_grad))
-        dx = None if dx is None else self._user_layout(dx, unbatched)
-        return dx, (dh0[:, 0] if unbatched else dh0)

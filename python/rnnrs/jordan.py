@@ -18,6 +18,7 @@ import numpy as np
 
 from rnnrs import _core
 from rnnrs import functional as F
+from rnnrs.nn import RNNBase
 
 __all__ = ["Jordan"]
 
@@ -94,59 +95,18 @@ class Jordan:
         self.grads = OrderedDict((n, np.zeros_like(p)) for n, p in self._params.items())
         self._ctx = None
 
-    @property
-    def params(self) -> OrderedDict:
-        """The parameter arrays by name (live: in-place edits apply)."""
-        return self._params
-
-    def parameters(self) -> list:
-        return list(self._params.values())
-
-    def named_parameters(self):
-        return iter(self._params.items())
-
-    def zero_grad(self) -> None:
-        for g in self.grads.values():
-            g.fill(0)
-
-    def _checked(self, name: str, value) -> np.ndarray:
-        want = self._shapes()[name]
-        arr = np.asarray(value)
-        if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-            raise TypeError(f"{name}: expected a real numeric array, got dtype {arr.dtype}")
-        if arr.shape != want:
-            raise ValueError(f"{name}: expected shape {want}, got {arr.shape}")
-        return np.array(arr, dtype=self.dtype, order="C", copy=True)
-
-    def __getattr__(self, name):
-        params = self.__dict__.get("_params")
-        if params is not None and name in params:
-            return params[name]
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
-    def __setattr__(self, name, value):
-        params = self.__dict__.get("_params")
-        if params is not None and name in params:
-            np.copyto(params[name], self._checked(name, value))
-        else:
-            object.__setattr__(self, name, value)
-
-    def state_dict(self) -> OrderedDict:
-        """Copies of the parameters by name."""
-        return OrderedDict((n, p.copy()) for n, p in self._params.items())
-
-    def load_state_dict(self, state_dict, strict: bool = True):
-        """Loads parameters by name (shapes checked, cast to the layer's dtype); with ``strict``,
-        missing or unexpected names raise KeyError. Returns ``(missing, unexpected)``."""
-        missing = [n for n in self._params if n not in state_dict]
-        unexpected = [k for k in state_dict if k not in self._params]
-        if strict and (missing or unexpected):
-            raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
-        new = {n: self._checked(n, state_dict[n]) for n in self._params if n in state_dict}
-        for n, v in new.items():
-            np.copyto(self._params[n], v)
-        self._ctx = None
-        return missing, unexpected
+    # Parameter bookkeeping as for rnnrs.RNN/LSTM/GRU (same names, checks and messages): the attributes
+    # and dict `params` live, in-place updates, `state_dict` copies, `load_state_dict` checking names
+    # and shapes and returning (missing, unexpected).
+    params = RNNBase.params
+    parameters = RNNBase.parameters
+    named_parameters = RNNBase.named_parameters
+    zero_grad = RNNBase.zero_grad
+    _checked = RNNBase._checked
+    __getattr__ = RNNBase.__getattr__
+    __setattr__ = RNNBase.__setattr__
+    state_dict = RNNBase.state_dict
+    load_state_dict = RNNBase.load_state_dict
 
     # --- running ----------------------------------------------------------
     def _array(self, a, arg):

@@ -20,9 +20,13 @@
 //! Parameters in torch's order: `weight_ih (H, I)`, `weight_hh (H, H)`, and
 //! with `bias` `bias_ih (H)`, `bias_hh (H)`.
 
+use super::matmul::StepWeight;
+use super::packing::Packing;
+use super::{varlen, workspace};
 use crate::error::{checked_size, try_zeros};
 use crate::linalg::{gemm, Op, Parallelism};
 use crate::{Error, Float, Result};
+use std::borrow::Cow;
 
 /// Shape of a clockwork layer: module sizes and periods.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -123,24 +127,56 @@ struct Block {
     period: usize,
 }
 
-impl Block {
-    /// Steps at which the module runs in a sequence of `t` steps.
-    fn steps(&self, t: usize) -> usize {
-        t.div_ceil(self.period)
+/// A module's active steps in a (packed) batch, `s = 0, p, 2p, ...` while
+/// rows are running, and where each one's rows start in the module's
+/// gathered arrays (`offsets[j]` for the `j`-th; the last entry is the total).
+struct Ticks {
+    steps: Vec<usize>,
+    offsets: Vec<usize>,
+}
+
+impl Ticks {
+    fn new(pk: &Packing, period: usize) -> Ticks {
+        let (mut steps, mut offsets) = (Vec::new(), vec![0]);
+        let mut acc = 0;
+        for s in (0..pk.steps()).step_by(period) {
+            let n = pk.size(s);
+            if n == 0 {
+                break;
+            }
+            acc += n;
+            steps.push(s);
+            offsets.push(acc);
+        }
+        Ticks { steps, offsets }
+    }
+
+    /// Rows over all active steps.
+    fn rows(&self) -> usize {
+        self.offsets[self.steps.len()]
     }
 }
 
-/// What `backward` needs: the input and every state (`h0` first).
-pub struct ClockworkCache<T> {
+/// What `backward` needs: the packed input and every state (see `varlen`).
+pub struct ClockworkCache<T: Float> {
     cw: Clockwork,
     t: usize,
     b: usize,
+    packing: Packing,
+    /// Packed input `(rows, I)`.
     x: Vec<T>,
-    /// `(T + 1, B, H)`: `h0`, then the outputs.
+    /// `h0` (sorted) then every step's packed states.
     states: Vec<T>,
 }
 
-impl<T> ClockworkCache<T> {
+impl<T: Float> Drop for ClockworkCache<T> {
+    fn drop(&mut self) {
+        workspace::recycle(std::mem::take(&mut self.x));
+        workspace::recycle(std::mem::take(&mut self.states));
+    }
+}
+
+impl<T: Float> ClockworkCache<T> {
     /// `(T, B)` of the recorded run.
     pub fn seq_batch(&self) -> (usize, usize) {
         (self.t, self.b)
@@ -150,25 +186,51 @@ impl<T> ClockworkCache<T> {
     }
 }
 
-/// Rows `step * b .. (step + 1) * b` of a `(T*B, w)` array for the module's
-/// active steps, gathered into `(n * b, w)` (no copy for period 1).
+/// The rows of a packed `(rows, w)` array at a module's active steps,
+/// `(ticks.rows(), w)` (no copy for period 1: every packed row).
 fn gather<'a, T: Float>(
     src: &'a [T],
-    blk: &Block,
-    t: usize,
-    b: usize,
+    pk: &Packing,
+    tk: &Ticks,
+    period: usize,
     w: usize,
-) -> Result<std::borrow::Cow<'a, [T]>> {
-    if blk.period == 1 {
-        return Ok(std::borrow::Cow::Borrowed(&src[..t * b * w]));
+) -> Result<Cow<'a, [T]>> {
+    if period == 1 {
+        return Ok(Cow::Borrowed(&src[..tk.rows() * w]));
     }
-    let n = blk.steps(t);
-    let mut out = try_zeros(checked_size(&[n, b, w], "clockwork gather")?, "clockwork gather")?;
-    for (j, dst) in out.chunks_exact_mut(b * w).enumerate() {
-        let s = j * blk.period;
-        dst.copy_from_slice(&src[s * b * w..(s + 1) * b * w]);
+    let mut out = workspace::scratch(checked_size(&[tk.rows(), w], "clockwork gather")?, "clockwork gather")?;
+    for (j, &s) in tk.steps.iter().enumerate() {
+        let o = pk.offset(s);
+        out[tk.offsets[j] * w..tk.offsets[j + 1] * w].copy_from_slice(&src[o * w..(o + pk.size(s)) * w]);
     }
-    Ok(std::borrow::Cow::Owned(out))
+    Ok(Cow::Owned(out))
+}
+
+/// Columns `col..h` of the previous states at a module's active steps,
+/// contiguous `(ticks.rows(), h - col)`; None when they are a strided view
+/// of `states` already (period 1 without lengths).
+fn gather_prev<T: Float>(
+    states: &[T],
+    pk: &Packing,
+    tk: &Ticks,
+    period: usize,
+    h: usize,
+    col: usize,
+) -> Result<Option<Vec<T>>> {
+    if period == 1 && pk.is_identity() {
+        return Ok(None);
+    }
+    let cols = h - col;
+    let mut out =
+        workspace::scratch(checked_size(&[tk.rows(), cols], "clockwork gather")?, "clockwork gather")?;
+    for (j, &s) in tk.steps.iter().enumerate() {
+        let p0 = varlen::prev_row(pk, s);
+        let dst = &mut out[tk.offsets[j] * cols..tk.offsets[j + 1] * cols];
+        for (d, row) in dst.chunks_exact_mut(cols).zip(states[p0 * h..].chunks_exact(h)) {
+            d.copy_from_slice(&row[col..]);
+        }
+    }
+    Ok(Some(out))
 }
 
 /// `W_hh` with the entries no module reads set to zero, so that a run of
@@ -203,32 +265,31 @@ fn active_runs(blocks: &[Block], s: usize) -> impl Iterator<Item = Block> + '_ {
     })
 }
 
+/// The time loops split the sorted batch into two blocks of rows (row `at`
+/// starts the second), each run as a whole on its own buffers, when the
+/// batch is large enough; `at` balances the steps the two blocks run. It
+/// depends only on the lengths, never on the thread count, so results are
+/// identical however many threads run the blocks.
+fn split_rows(lens: &[usize]) -> Option<usize> {
+    const MIN_ROWS: usize = 8;
+    let b = lens.len();
+    if b < 2 * MIN_ROWS {
+        return None;
+    }
+    let total: usize = lens.iter().sum();
+    let mut acc = 0;
+    let at = lens
+        .iter()
+        .position(|&l| {
+            acc += l;
+            2 * acc >= total
+        })
+        .map_or(b / 2, |p| p + 1);
+    Some(at.clamp(MIN_ROWS, b - MIN_ROWS))
+}
+
 /// `(y (T, B, H), h_n (B, H), cache if train)`.
 pub type Run<T> = (Vec<T>, Vec<T>, Option<ClockworkCache<T>>);
-
-/// Columns `col..w` of `gather`'s rows, contiguous; None for period 1 (use
-/// the source as a strided view).
-fn gather_cols<T: Float>(
-    src: &[T],
-    blk: &Block,
-    t: usize,
-    b: usize,
-    w: usize,
-    col: usize,
-) -> Result<Option<Vec<T>>> {
-    if blk.period == 1 {
-        return Ok(None);
-    }
-    let (n, cols) = (blk.steps(t), w - col);
-    let mut out = try_zeros(checked_size(&[n, b, cols], "clockwork gather")?, "clockwork gather")?;
-    for (j, dst) in out.chunks_exact_mut(b * cols).enumerate() {
-        let s = j * blk.period;
-        for (d, row) in dst.chunks_exact_mut(cols).zip(src[s * b * w..(s + 1) * b * w].chunks_exact(w)) {
-            d.copy_from_slice(&row[col..]);
-        }
-    }
-    Ok(Some(out))
-}
 
 /// Forward over `x` `(T, B, I)` from `h0` `(B, H)` (zeros when None).
 /// Returns `(y (T, B, H), h_n (B, H), cache if train)`.
@@ -241,54 +302,290 @@ pub fn forward<T: Float>(
     h0: Option<&[T]>,
     train: bool,
 ) -> Result<Run<T>> {
-    cw.validate()?;
-    cw.check_params(params)?;
-    let (i_sz, h) = (cw.input_size, cw.hidden_size());
-    if t == 0 {
-        return Err(Error::shape("input", "the sequence is empty (T = 0)"));
-    }
-    if x.len() != checked_size(&[t, b, i_sz], "input")? {
-        return Err(Error::shape("input", format!("expected ({t}, {b}, {i_sz}) values, got {}", x.len())));
-    }
-    if let Some(h0) = h0 {
-        if h0.len() != b * h {
-            return Err(Error::shape("h0", format!("expected (1, {b}, {h}), got {} values", h0.len())));
-        }
-    }
-    // states: h0 then every step's h (the outputs are states 1..=T).
-    let mut states = try_zeros(checked_size(&[t + 1, b, h], "output")?, "output")?;
-    if let Some(h0) = h0 {
-        states[..b * h].copy_from_slice(h0);
-    }
-    crate::par::install(|| run_forward(cw, params, x, t, b, &mut states))?;
-    let h_n = states[t * b * h..].to_vec();
-    if train {
-        let y = states[b * h..].to_vec();
-        Ok((y, h_n, Some(ClockworkCache { cw: cw.clone(), t, b, x: x.to_vec(), states })))
-    } else {
-        states.drain(..b * h);
-        Ok((states, h_n, None))
-    }
+    forward_with_lengths(cw, params, x, t, b, h0, None, train)
 }
 
-fn run_forward<T: Float>(
+/// `forward` over a variable-length batch: `lengths` `(B,)` in `1..=T`, any
+/// order (PyTorch's packed semantics): `y` is zero past each length, `h_n`
+/// is each sequence's state after its own last step, and only the running
+/// sequences are computed. Every sequence starts at step 0, so module `i`
+/// updates at its steps `t` with `t mod T_i == 0` counted from its own start.
+#[allow(clippy::too_many_arguments)]
+pub fn forward_with_lengths<T: Float>(
     cw: &Clockwork,
     params: &[&[T]],
     x: &[T],
     t: usize,
     b: usize,
-    states: &mut [T],
+    h0: Option<&[T]>,
+    lengths: Option<&[usize]>,
+    train: bool,
+) -> Result<Run<T>> {
+    cw.validate()?;
+    cw.check_params(params)?;
+    let (i_sz, h) = (cw.input_size, cw.hidden_size());
+    let pk = varlen::check_forward(x, (t, b, i_sz), h0, h, lengths)?;
+    let xp = varlen::pack(&pk, x, i_sz, "input")?;
+    if !train {
+        // Only the outputs are kept: h0 apart, the steps' states are y (packed).
+        let mut first = varlen::sorted_rows(&pk, h0, h)?;
+        let mut ys = workspace::scratch(checked_size(&[pk.rows(), h], "output")?, "output")?;
+        crate::par::install(|| run_forward(cw, params, &xp, &pk, &mut first, &mut ys))?;
+        let h_n = varlen::final_states(&pk, &first, &ys, h);
+        return Ok((varlen::unpack(&pk, ys, h, "output")?, h_n, None));
+    }
+    let mut states = varlen::new_states(&pk, h0, h)?;
+    {
+        let (first, ys) = states.split_at_mut(b * h);
+        crate::par::install(|| run_forward(cw, params, &xp, &pk, first, ys))?;
+    }
+    let (first, ys) = states.split_at(b * h);
+    let h_n = varlen::final_states(&pk, first, ys, h);
+    let y = varlen::unpack(&pk, ys.to_vec(), h, "output")?;
+    let x = match xp {
+        Cow::Owned(v) => v,
+        Cow::Borrowed(v) => {
+            let mut kept = workspace::scratch(v.len(), "input")?;
+            kept.copy_from_slice(v);
+            kept
+        }
+    };
+    Ok((y, h_n, Some(ClockworkCache { cw: cw.clone(), t, b, packing: pk, x, states })))
+}
+
+/// `buf`, consecutive slots of `counts` rows of width `w`, cut into the
+/// blocks of rows that start at `cuts` (`cuts[0] == 0`): `out[block][slot]`
+/// holds the block's rows of that slot (possibly none). Lets each block of
+/// a split run on its own rows of shared buffers.
+fn cut_slots<'a, T>(
+    buf: &'a mut [T],
+    counts: impl Iterator<Item = usize>,
+    w: usize,
+    cuts: &[usize],
+) -> Vec<Vec<&'a mut [T]>> {
+    let mut out: Vec<Vec<&'a mut [T]>> = cuts.iter().map(|_| Vec::new()).collect();
+    let mut rest = buf;
+    for n in counts {
+        let (mut slot, tail) = std::mem::take(&mut rest).split_at_mut(n * w);
+        rest = tail;
+        for (i, part) in out.iter_mut().enumerate() {
+            let (start, end) = (cuts[i].min(n), cuts.get(i + 1).map_or(n, |&c| c.min(n)));
+            let (mine, after) = std::mem::take(&mut slot).split_at_mut((end - start) * w);
+            part.push(mine);
+            slot = after;
+        }
+    }
+    out
+}
+
+/// The first row of each block of a run's split (`[0]`: no split).
+fn cuts(pk: &Packing) -> Vec<usize> {
+    match split_rows(&varlen::sorted_lengths(pk)) {
+        None => vec![0],
+        Some(at) => vec![0, at],
+    }
+}
+
+/// What the time loops share: the modules, each module's active steps, the
+/// hidden size, and the recurrent weight of every run of consecutive active
+/// modules, laid out once per call for the step products (`StepWeight`).
+struct Loops<'a, T: Float> {
+    blocks: &'a [Block],
+    ticks: &'a [Ticks],
+    h: usize,
+    /// `(first row, units, weight)`: forward `W_hh[rows, col..]^T`, backward `W_hh[rows, col..]`.
+    runs: Vec<(usize, usize, StepWeight<'a, T>)>,
+}
+
+impl<'a, T: Float> Loops<'a, T> {
+    /// `w_hh` the masked weight; `rows` the rows of a step product.
+    fn new(
+        blocks: &'a [Block],
+        ticks: &'a [Ticks],
+        w_hh: &'a [T],
+        pk: &Packing,
+        rows: usize,
+        backward: bool,
+    ) -> Result<Self> {
+        let h: usize = blocks.iter().map(|b| b.k).sum();
+        let mut runs: Vec<(usize, usize, StepWeight<'a, T>)> = Vec::new();
+        for s in (0..pk.steps()).take_while(|&s| pk.size(s) > 0) {
+            for run in active_runs(blocks, s) {
+                if runs.iter().any(|r| (r.0, r.1) == (run.row, run.k)) {
+                    continue;
+                }
+                let cols = h - run.col;
+                let w = Op { data: &w_hh[run.row * h + run.col..], rows: run.k, cols, ld: h, trans: false };
+                runs.push((
+                    run.row,
+                    run.k,
+                    StepWeight::new(if backward { w } else { w.t() }, rows, "weight_hh")?,
+                ));
+            }
+        }
+        Ok(Loops { blocks, ticks, h, runs })
+    }
+
+    fn weight(&self, run: &Block) -> Result<&StepWeight<'a, T>> {
+        let found = self.runs.iter().find(|r| (r.0, r.1) == (run.row, run.k));
+        found.map(|r| &r.2).ok_or_else(|| Error::value("periods", "internal: a run without its weight"))
+    }
+
+    /// The modules of a run: `(index, module)`.
+    fn members(&self, run: Block) -> impl Iterator<Item = (usize, &Block)> + '_ {
+        self.blocks.iter().enumerate().filter(move |(_, b)| b.row >= run.row && b.row < run.row + run.k)
+    }
+
+    /// The forward time loop over one block of rows (starting at sorted row
+    /// `r0`): `rows[0]` its `h0`, `rows[s + 1]` its rows of step `s`.
+    fn forward(&self, proj: &[Vec<T>], r0: usize, rows: &mut [&mut [T]]) -> Result<()> {
+        let h = self.h;
+        let (mut z, mut a_buf): (Vec<T>, Vec<T>) = (Vec::new(), Vec::new());
+        for s in 0..rows.len() - 1 {
+            let n = rows[s + 1].len() / h;
+            if n == 0 {
+                break;
+            }
+            crate::interrupt::check()?;
+            let (done, next) = rows.split_at_mut(s + 1);
+            let (prev, cur) = (&done[s][..n * h], &mut *next[0]);
+            // A module between its ticks keeps its state.
+            for blk in self.blocks.iter().filter(|b| !s.is_multiple_of(b.period)) {
+                for (cr, hr) in cur.chunks_exact_mut(h).zip(prev.chunks_exact(h)) {
+                    cr[blk.row..blk.row + blk.k].copy_from_slice(&hr[blk.row..blk.row + blk.k]);
+                }
+            }
+            // A run of active modules: z = its input projections + h_prev[.., col..] W^T, then tanh.
+            for run in active_runs(self.blocks, s) {
+                z.clear();
+                z.resize(n * run.k, T::ZERO);
+                for (i, blk) in self.members(run) {
+                    let at = self.ticks[i].offsets[s / blk.period] + r0;
+                    let src = &proj[i][at * blk.k..(at + n) * blk.k];
+                    let off = blk.row - run.row;
+                    for (zr, pr) in z.chunks_exact_mut(run.k).zip(src.chunks_exact(blk.k)) {
+                        zr[off..off + blk.k].copy_from_slice(pr);
+                    }
+                }
+                let a: &[T] = if run.col == 0 {
+                    prev
+                } else {
+                    a_buf.clear();
+                    prev.chunks_exact(h).for_each(|r| a_buf.extend_from_slice(&r[run.col..]));
+                    &a_buf
+                };
+                self.weight(&run)?.mul(&mut z, a, n, true);
+                crate::kernels::tanh_inplace(&mut z);
+                for (cr, zr) in cur.chunks_exact_mut(h).zip(z.chunks_exact(run.k)) {
+                    cr[run.row..run.row + run.k].copy_from_slice(zr);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The backward time loop over one block of rows (starting at sorted row
+    /// `r0`): `carry` (its rows of `H`) enters as the gradient w.r.t. each
+    /// row's final state and leaves as the one w.r.t. `h0`; `dz[i][j]`
+    /// receives module i's pre-activation gradients at its `j`-th tick.
+    #[allow(clippy::too_many_arguments)]
+    fn backward(
+        &self,
+        pk: &Packing,
+        states: &[T],
+        dy: &[T],
+        r0: usize,
+        carry: &mut [T],
+        dz: &mut [Vec<&mut [T]>],
+    ) -> Result<()> {
+        let h = self.h;
+        let own = carry.len() / h;
+        let (mut run_dz, mut tmp): (Vec<T>, Vec<T>) = (Vec::new(), Vec::new());
+        for s in (0..pk.steps()).rev() {
+            let n = pk.size(s).saturating_sub(r0).min(own);
+            if n == 0 {
+                continue;
+            }
+            crate::interrupt::check()?;
+            // carry += dy_s: the gradient w.r.t. h_s; below it becomes the one w.r.t. h_{s-1}.
+            let at = pk.offset(s) + r0;
+            for (c, &g) in carry[..n * h].iter_mut().zip(&dy[at * h..(at + n) * h]) {
+                *c += g;
+            }
+            let row = varlen::cur_row(pk, s) + r0;
+            let h_s = &states[row * h..(row + n) * h];
+            for (blk, dzm) in self.blocks.iter().zip(dz.iter_mut()) {
+                if !s.is_multiple_of(blk.period) {
+                    continue;
+                }
+                let dzs = &mut *dzm[s / blk.period];
+                for ((d, c), y) in
+                    dzs.chunks_exact_mut(blk.k).zip(carry.chunks_exact_mut(h)).zip(h_s.chunks_exact(h))
+                {
+                    let (c, y) = (&mut c[blk.row..blk.row + blk.k], &y[blk.row..blk.row + blk.k]);
+                    for ((d, c), &y) in d.iter_mut().zip(c.iter_mut()).zip(y) {
+                        *d = *c * (T::ONE - y * y);
+                        *c = T::ZERO;
+                    }
+                }
+            }
+            // carry[.., c..] += dz W_hh[rows, c..], one product per run of consecutive active modules.
+            for run in active_runs(self.blocks, s) {
+                let mut members = self.members(run).peekable();
+                let lhs: &[T] = match members.next() {
+                    Some((i, blk)) if blk.k == run.k => &*dz[i][s / blk.period],
+                    first => {
+                        run_dz.clear();
+                        run_dz.resize(n * run.k, T::ZERO);
+                        for (i, blk) in first.into_iter().chain(members) {
+                            let off = blk.row - run.row;
+                            let src = &*dz[i][s / blk.period];
+                            for (dst, src) in run_dz.chunks_exact_mut(run.k).zip(src.chunks_exact(blk.k)) {
+                                dst[off..off + blk.k].copy_from_slice(src);
+                            }
+                        }
+                        &run_dz
+                    }
+                };
+                let w = self.weight(&run)?;
+                if run.col == 0 {
+                    w.mul(&mut carry[..n * h], lhs, n, true);
+                } else {
+                    let cols = h - run.col;
+                    tmp.clear();
+                    tmp.resize(n * cols, T::ZERO);
+                    w.mul(&mut tmp, lhs, n, false);
+                    for (cr, tr) in carry.chunks_exact_mut(h).zip(tmp.chunks_exact(cols)) {
+                        cr[run.col..].iter_mut().zip(tr).for_each(|(c, &v)| *c += v);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The time loop over the packed input `x`, from the sorted `h0` into the
+/// packed states `ys`.
+fn run_forward<T: Float>(
+    cw: &Clockwork,
+    params: &[&[T]],
+    x: &[T],
+    pk: &Packing,
+    h0: &mut [T],
+    ys: &mut [T],
 ) -> Result<()> {
     let (i_sz, h) = (cw.input_size, cw.hidden_size());
     let w_ih = params[0];
     let blocks = cw.blocks();
-    let w_hh = &masked(&blocks, params[1], h)?;
+    let w_hh = masked(&blocks, params[1], h)?;
+    let ticks: Vec<Ticks> = blocks.iter().map(|blk| Ticks::new(pk, blk.period)).collect();
     // Input projections of each module's active steps, biases folded in.
     let mut proj: Vec<Vec<T>> = Vec::with_capacity(blocks.len());
-    for blk in &blocks {
-        let n = blk.steps(t);
-        let xg = gather(x, blk, t, b, i_sz)?;
-        let mut p = try_zeros(checked_size(&[n, b, blk.k], "input projection")?, "input projection")?;
+    for (blk, tk) in blocks.iter().zip(&ticks) {
+        let n = tk.rows();
+        let xg = gather(x, pk, tk, blk.period, i_sz)?;
+        let mut p = workspace::zeroed(checked_size(&[n, blk.k], "input projection")?, "input projection")?;
         if cw.bias {
             let (bi, bh) = (&params[2][blk.row..blk.row + blk.k], &params[3][blk.row..blk.row + blk.k]);
             for row in p.chunks_exact_mut(blk.k) {
@@ -298,88 +595,29 @@ fn run_forward<T: Float>(
             }
         }
         let w = Op { data: &w_ih[blk.row * i_sz..], rows: blk.k, cols: i_sz, ld: i_sz, trans: false };
-        gemm(Parallelism::Pool, &mut p, blk.k, Op::new(&xg, n * b, i_sz), w.t(), T::ONE, true);
+        gemm(Parallelism::Pool, &mut p, blk.k, Op::new(&xg, n, i_sz), w.t(), T::ONE, true);
+        if let Cow::Owned(v) = xg {
+            workspace::recycle(v);
+        }
         proj.push(p);
     }
-    match split_rows(b) {
-        None => step_loop(&blocks, w_hh, &proj, t, b, 0, h, states),
-        Some(at) => {
-            // Each half of the batch runs the whole time loop in its own buffer.
-            let mut halves = [(0, at), (at, b - at)].map(|(r0, n)| (r0, n, Vec::new()));
-            for (r0, n, buf) in halves.iter_mut() {
-                *buf = try_zeros(checked_size(&[t + 1, *n, h], "states")?, "states")?;
-                buf[..*n * h].copy_from_slice(&states[*r0 * h..(*r0 + *n) * h]);
-            }
-            let [(r0, _, s0), (r1, _, s1)] = &mut halves;
-            let (a, c) = rayon::join(
-                || step_loop(&blocks, w_hh, &proj, t, b, *r0, h, s0),
-                || step_loop(&blocks, w_hh, &proj, t, b, *r1, h, s1),
-            );
-            a?;
-            c?;
-            for (r0, n, buf) in &halves {
-                for s in 1..=t {
-                    let dst = (s * b + r0) * h;
-                    states[dst..dst + n * h].copy_from_slice(&buf[s * n * h..(s + 1) * n * h]);
-                }
-            }
-            Ok(())
-        }
+    let cuts = cuts(pk);
+    let loops = Loops::new(&blocks, &ticks, &w_hh, pk, pk.batch() / cuts.len(), false)?;
+    let mut parts = cut_slots(h0, std::iter::once(pk.batch()), h, &cuts);
+    for (part, steps) in parts.iter_mut().zip(cut_slots(ys, (0..pk.steps()).map(|s| pk.size(s)), h, &cuts)) {
+        part.extend(steps);
     }
-}
-
-/// The time loop is split into two halves of the batch when it is large
-/// enough (row `at` starts the second). The split depends only on the batch
-/// size, never on the thread count, so results are identical however many
-/// threads run the halves.
-fn split_rows(b: usize) -> Option<usize> {
-    const MIN_ROWS: usize = 8;
-    (b >= 2 * MIN_ROWS).then(|| b.div_ceil(2))
-}
-
-/// The forward time loop over batch rows `r0..r0 + n` (of `b`), whose
-/// states `(T + 1, n, H)` (`h0` first) are in `states`.
-#[allow(clippy::too_many_arguments)]
-fn step_loop<T: Float>(
-    blocks: &[Block],
-    w_hh: &[T],
-    proj: &[Vec<T>],
-    t: usize,
-    b: usize,
-    r0: usize,
-    h: usize,
-    states: &mut [T],
-) -> Result<()> {
-    let n = states.len() / ((t + 1) * h);
-    let nh = n * h;
-    for s in 0..t {
-        crate::interrupt::check()?;
-        let (prev, cur) = states[s * nh..(s + 2) * nh].split_at_mut(nh);
-        cur.copy_from_slice(prev);
-        for (blk, p) in blocks.iter().zip(proj) {
-            if !s.is_multiple_of(blk.period) {
-                continue;
-            }
-            // The module's rows of the state start as its input projection.
-            let j = s / blk.period;
-            let rows = &p[(j * b + r0) * blk.k..(j * b + r0 + n) * blk.k];
-            for (zr, pr) in cur[blk.row..].chunks_mut(h).zip(rows.chunks_exact(blk.k)) {
-                zr[..blk.k].copy_from_slice(pr);
-            }
+    let done = match &mut parts[..] {
+        [one] => loops.forward(&proj, 0, one),
+        [a, b] => {
+            let (x, y) =
+                rayon::join(|| loops.forward(&proj, cuts[0], a), || loops.forward(&proj, cuts[1], b));
+            x.and(y)
         }
-        // z += h_prev[c..] W_hh[rows, c..]^T, one product per run of consecutive active modules.
-        for run in active_runs(blocks, s) {
-            let cols = h - run.col;
-            let z = &mut cur[run.row..];
-            let hp = Op { data: &prev[run.col..], rows: n, cols, ld: h, trans: false };
-            let w = Op { data: &w_hh[run.row * h + run.col..], rows: run.k, cols, ld: h, trans: false };
-            gemm(Parallelism::Serial, z, h, hp, w.t(), T::ONE, true);
-            for zr in z.chunks_mut(h).take(n) {
-                crate::kernels::tanh_inplace(&mut zr[..run.k]);
-            }
-        }
-    }
-    Ok(())
+        _ => Ok(()),
+    };
+    proj.into_iter().for_each(workspace::recycle);
+    done
 }
 
 /// Gradients of a clockwork run.
@@ -390,8 +628,9 @@ pub struct ClockworkGrads<T> {
     pub dh0: Vec<T>,
 }
 
-/// BPTT through `cache`: `dy` `(T, B, H)`, `dh_n` `(B, H)` (zeros when None).
-/// Parameter gradients are ADDED into `grads` (the shapes of `params`).
+/// BPTT through `cache`: `dy` `(T, B, H)` (ignored past each length),
+/// `dh_n` `(B, H)` (zeros when None). Parameter gradients are ADDED into
+/// `grads` (the shapes of `params`).
 pub fn backward<T: Float>(
     params: &[&[T]],
     cache: &ClockworkCache<T>,
@@ -402,18 +641,7 @@ pub fn backward<T: Float>(
 ) -> Result<ClockworkGrads<T>> {
     let cw = &cache.cw;
     cw.check_params(params)?;
-    let (t, b, h) = (cache.t, cache.b, cw.hidden_size());
-    if grads.len() != params.len() || grads.iter().zip(params).any(|(g, p)| g.len() != p.len()) {
-        return Err(Error::shape("grads", "expected one array per parameter, of the parameter's shape"));
-    }
-    if dy.len() != t * b * h {
-        return Err(Error::shape("dy", format!("expected ({t}, {b}, {h}), got {} values", dy.len())));
-    }
-    if let Some(d) = dh_n {
-        if d.len() != b * h {
-            return Err(Error::shape("dh_n", format!("expected (1, {b}, {h}), got {} values", d.len())));
-        }
-    }
+    varlen::check_backward(params, grads, dy, dh_n, (cache.t, cache.b, cw.hidden_size()))?;
     crate::par::install(|| run_backward(params, cache, dy, dh_n, grads, input_grad))
 }
 
@@ -426,174 +654,106 @@ fn run_backward<T: Float>(
     input_grad: bool,
 ) -> Result<ClockworkGrads<T>> {
     let cw = &cache.cw;
-    let (t, b, h, i_sz) = (cache.t, cache.b, cw.hidden_size(), cw.input_size);
+    let pk = &cache.packing;
+    let (h, i_sz) = (cw.hidden_size(), cw.input_size);
     let w_ih = params[0];
     let blocks = cw.blocks();
-    let w_hh = &masked(&blocks, params[1], h)?;
-    let bh = b * h;
-    // Gradients w.r.t. each module's pre-activations at its active steps, `(n_i, B, k_i)`.
-    let dz_for = |rows: usize| -> Result<Vec<Vec<T>>> {
-        blocks
-            .iter()
-            .map(|blk| try_zeros(checked_size(&[blk.steps(t), rows, blk.k], "gradients")?, "gradients"))
-            .collect()
-    };
-    let mut carry = try_zeros::<T>(bh, "dh0")?;
-    if let Some(d) = dh_n {
-        carry.copy_from_slice(d);
-    }
-    let dz = match split_rows(b) {
-        None => {
-            let mut dz = dz_for(b)?;
-            back_loop(&blocks, w_hh, &cache.states, dy, t, b, 0, h, &mut carry, &mut dz)?;
-            dz
-        }
-        Some(at) => {
-            // As forward: each half of the batch runs the whole loop on its own buffers.
-            let (c0, c1) = carry.split_at_mut(at * h);
-            let (mut dz0, mut dz1) = (dz_for(at)?, dz_for(b - at)?);
-            let st = &cache.states;
-            let (a, c) = rayon::join(
-                || back_loop(&blocks, w_hh, st, dy, t, b, 0, h, c0, &mut dz0),
-                || back_loop(&blocks, w_hh, st, dy, t, b, at, h, c1, &mut dz1),
-            );
-            a?;
-            c?;
-            let mut dz = dz_for(b)?;
-            for ((blk, d), (d0, d1)) in blocks.iter().zip(dz.iter_mut()).zip(dz0.iter().zip(&dz1)) {
-                let k = blk.k;
-                for ((dst, s0), s1) in
-                    d.chunks_exact_mut(b * k).zip(d0.chunks_exact(at * k)).zip(d1.chunks_exact((b - at) * k))
-                {
-                    dst[..at * k].copy_from_slice(s0);
-                    dst[at * k..].copy_from_slice(s1);
-                }
+    let w_hh = masked(&blocks, params[1], h)?;
+    let ticks: Vec<Ticks> = blocks.iter().map(|blk| Ticks::new(pk, blk.period)).collect();
+    let cuts = cuts(pk);
+    let loops = Loops::new(&blocks, &ticks, &w_hh, pk, pk.batch() / cuts.len(), true)?;
+    let dy = varlen::pack(pk, dy, h, "dy")?;
+    let mut carry = varlen::sorted_rows(pk, dh_n, h)?;
+    // Gradients w.r.t. each module's pre-activations at its active steps, `(ticks rows, k)`.
+    let mut dz: Vec<Vec<T>> = blocks
+        .iter()
+        .zip(&ticks)
+        .map(|(blk, tk)| workspace::zeroed(checked_size(&[tk.rows(), blk.k], "gradients")?, "gradients"))
+        .collect::<Result<_>>()?;
+    {
+        // Each block of rows runs the whole loop on its own rows of `carry` and `dz`.
+        let mut dz_parts: Vec<Vec<Vec<&mut [T]>>> = cuts.iter().map(|_| Vec::new()).collect();
+        for ((blk, d), tk) in blocks.iter().zip(dz.iter_mut()).zip(&ticks) {
+            let counts = tk.steps.iter().map(|&s| pk.size(s));
+            for (part, p) in dz_parts.iter_mut().zip(cut_slots(d, counts, blk.k, &cuts)) {
+                part.push(p);
             }
-            dz
         }
-    };
+        let mut carry_parts = cut_slots(&mut carry, std::iter::once(pk.batch()), h, &cuts);
+        let (st, dy) = (&cache.states, &*dy);
+        match (&mut carry_parts[..], &mut dz_parts[..]) {
+            ([c], [d]) => loops.backward(pk, st, dy, 0, c[0], d)?,
+            ([c0, c1], [d0, d1]) => {
+                let (a, b) = rayon::join(
+                    || loops.backward(pk, st, dy, cuts[0], c0[0], d0),
+                    || loops.backward(pk, st, dy, cuts[1], c1[0], d1),
+                );
+                a.and(b)?;
+            }
+            _ => {}
+        }
+    }
     // Weight, bias and input gradients: one product per module over its steps.
-    let mut dx = if input_grad { try_zeros(checked_size(&[t, b, i_sz], "dx")?, "dx")? } else { Vec::new() };
-    let mut tmp: Vec<T> = Vec::new();
+    let mut dx = if input_grad {
+        workspace::zeroed(checked_size(&[pk.rows(), i_sz], "dx")?, "dx")?
+    } else {
+        Vec::new()
+    };
     let (gw, rest) = grads.split_at_mut(1);
     let (gh, gb) = rest.split_at_mut(1);
-    for (blk, dzm) in blocks.iter().zip(&dz) {
-        let n = blk.steps(t) * b;
-        let dzop = Op::new(dzm, n, blk.k);
-        let xg = gather(&cache.x, blk, t, b, i_sz)?;
+    for ((blk, dzm), tk) in blocks.iter().zip(&dz).zip(&ticks) {
+        let (n, k, cols) = (tk.rows(), blk.k, h - blk.col);
+        let xg = gather(&cache.x, pk, tk, blk.period, i_sz)?;
+        // h_{s-1} at the active steps; without a gather (period 1, no lengths) col is 0: all of it.
+        let hp = gather_prev(&cache.states, pk, tk, blk.period, h, blk.col)?;
+        let hp_rows: &[T] = hp.as_deref().unwrap_or(&cache.states[..n * h]);
+        // Per module the products have only k rows: faer's kernels need no packing of the long operands.
+        let dzt = Op::new(dzm, n, k).t();
+        gemm(Parallelism::Pool, &mut gw[0][blk.row * i_sz..], i_sz, dzt, Op::new(&xg, n, i_sz), T::ONE, true);
         gemm(
             Parallelism::Pool,
-            &mut gw[0][blk.row * i_sz..],
-            i_sz,
-            dzop.t(),
-            Op::new(&xg, n, i_sz),
+            &mut gh[0][blk.row * h + blk.col..],
+            h,
+            dzt,
+            Op::new(hp_rows, n, cols),
             T::ONE,
             true,
         );
-        drop(xg);
-        let cols = h - blk.col;
-        // h_{s-1} (states[s]) at the active steps s, as a strided view for period 1.
-        let hp = gather_cols(&cache.states, blk, t, b, h, blk.col)?;
-        let hp = match &hp {
-            Some(g) => Op::new(g, n, cols),
-            None => Op { data: &cache.states[blk.col..], rows: n, cols, ld: h, trans: false },
-        };
-        gemm(Parallelism::Pool, &mut gh[0][blk.row * h + blk.col..], h, dzop.t(), hp, T::ONE, true);
+        if let Cow::Owned(v) = xg {
+            workspace::recycle(v);
+        }
+        if let Some(v) = hp {
+            workspace::recycle(v);
+        }
         if cw.bias {
             for g in gb.iter_mut() {
-                let g = &mut g[blk.row..blk.row + blk.k];
-                for row in dzm.chunks_exact(blk.k) {
-                    for (a, &v) in g.iter_mut().zip(row) {
-                        *a += v;
-                    }
+                let g = &mut g[blk.row..blk.row + k];
+                for row in dzm.chunks_exact(k) {
+                    g.iter_mut().zip(row).for_each(|(a, &v)| *a += v);
                 }
             }
         }
         if input_grad {
-            let w = Op { data: &w_ih[blk.row * i_sz..], rows: blk.k, cols: i_sz, ld: i_sz, trans: false };
+            let dzop = Op::new(dzm, n, k);
+            let w = Op { data: &w_ih[blk.row * i_sz..], rows: k, cols: i_sz, ld: i_sz, trans: false };
             if blk.period == 1 {
                 gemm(Parallelism::Pool, &mut dx, i_sz, dzop, w, T::ONE, true);
             } else {
-                tmp.clear();
-                tmp.resize(n * i_sz, T::ZERO);
-                gemm(Parallelism::Pool, &mut tmp, i_sz, dzop, w, T::ONE, false);
-                let bi = b * i_sz;
-                for (j, src) in tmp.chunks_exact(bi).enumerate() {
-                    let s = j * blk.period;
-                    for (d, &v) in dx[s * bi..(s + 1) * bi].iter_mut().zip(src) {
-                        *d += v;
-                    }
+                let mut part = workspace::scratch(checked_size(&[n, i_sz], "dx")?, "dx")?;
+                gemm(Parallelism::Pool, &mut part, i_sz, dzop, w, T::ONE, false);
+                for (j, &s) in tk.steps.iter().enumerate() {
+                    let o = pk.offset(s) * i_sz;
+                    let src = &part[tk.offsets[j] * i_sz..tk.offsets[j + 1] * i_sz];
+                    dx[o..o + src.len()].iter_mut().zip(src).for_each(|(d, &v)| *d += v);
                 }
+                workspace::recycle(part);
             }
         }
     }
-    Ok(ClockworkGrads { dx, dh0: carry })
-}
-
-/// The backward time loop over batch rows `r0..r0 + n` (of `b`; `n` the rows
-/// of `carry`): `carry` `(n, H)` enters as the gradient w.r.t. `h_T` and
-/// leaves as the one w.r.t. `h0`; `dz[i]` `(n_i, n, k_i)` receives module
-/// i's pre-activation gradients.
-#[allow(clippy::too_many_arguments)]
-fn back_loop<T: Float>(
-    blocks: &[Block],
-    w_hh: &[T],
-    states: &[T],
-    dy: &[T],
-    t: usize,
-    b: usize,
-    r0: usize,
-    h: usize,
-    carry: &mut [T],
-    dz: &mut [Vec<T>],
-) -> Result<()> {
-    let n = carry.len() / h;
-    let (bh, nh) = (b * h, n * h);
-    let mut run_dz: Vec<T> = Vec::new();
-    for s in (0..t).rev() {
-        crate::interrupt::check()?;
-        // carry += dy_s: the gradient w.r.t. h_s; below it becomes the one w.r.t. h_{s-1}.
-        let at = s * bh + r0 * h;
-        for (c, &g) in carry.iter_mut().zip(&dy[at..at + nh]) {
-            *c += g;
-        }
-        let h_s = &states[bh + at..bh + at + nh];
-        for (blk, dzm) in blocks.iter().zip(dz.iter_mut()) {
-            if !s.is_multiple_of(blk.period) {
-                continue;
-            }
-            let j = s / blk.period;
-            let dzs = &mut dzm[j * n * blk.k..(j + 1) * n * blk.k];
-            for r in 0..n {
-                let o = r * h + blk.row;
-                for q in 0..blk.k {
-                    let y = h_s[o + q];
-                    dzs[r * blk.k + q] = carry[o + q] * (T::ONE - y * y);
-                }
-                carry[o..o + blk.k].fill(T::ZERO);
-            }
-        }
-        // carry[c..] += dz W_hh[rows, c..], one product per run of consecutive active modules.
-        for run in active_runs(blocks, s) {
-            let w_run = run.k;
-            run_dz.clear();
-            run_dz.resize(n * w_run, T::ZERO);
-            for (blk, dzm) in blocks.iter().zip(dz.iter()) {
-                if !s.is_multiple_of(blk.period) || blk.row < run.row || blk.row >= run.row + run.k {
-                    continue;
-                }
-                let j = s / blk.period;
-                let dzs = &dzm[j * n * blk.k..(j + 1) * n * blk.k];
-                for (dst, src) in run_dz.chunks_exact_mut(w_run).zip(dzs.chunks_exact(blk.k)) {
-                    dst[blk.row - run.row..blk.row - run.row + blk.k].copy_from_slice(src);
-                }
-            }
-            let cols = h - run.col;
-            let w = Op { data: &w_hh[run.row * h + run.col..], rows: w_run, cols, ld: h, trans: false };
-            gemm(Parallelism::Serial, &mut carry[run.col..], h, Op::new(&run_dz, n, w_run), w, T::ONE, true);
-        }
-    }
-    Ok(())
+    dz.into_iter().for_each(workspace::recycle);
+    let dx = if input_grad { varlen::unpack(pk, dx, i_sz, "dx")? } else { dx };
+    let dh0 = if pk.is_identity() { carry } else { pk.unsort_rows(&carry, h) };
+    Ok(ClockworkGrads { dx, dh0 })
 }
 
 #[cfg(test)]

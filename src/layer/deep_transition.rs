@@ -22,6 +22,8 @@
 //! `bias_tr{l}` (H)], [`weight_sh` (H, H)], per output layer `weight_out{k}`
 //! (H, H) [and `bias_out{k}` (H)]; all named with the suffix `_l0`.
 
+use super::packing::Packing;
+use super::varlen;
 use crate::error::{checked_size, try_zeros};
 use crate::kernels::tanh_inplace;
 use crate::linalg::{gemm, mul_nn, mul_nt, Op, Parallelism};
@@ -135,17 +137,19 @@ impl DeepTransition {
     }
 }
 
-/// What `backward` needs.
+/// What `backward` needs; every per-step array is packed (see `varlen`).
 pub struct DeepTransitionCache<T> {
     dt: DeepTransition,
     t: usize,
     b: usize,
+    packing: Packing,
+    /// `(rows, I)`.
     x: Vec<T>,
-    /// `(T + 1, B, H)`: `h0`, then every `h_t`.
+    /// `h0` (sorted), then every step's `h_t`.
     states: Vec<T>,
-    /// Transition layers 1..depth-1, each `(T, B, H)`.
+    /// Transition layers 1..depth-1, each `(rows, H)`.
     inner: Vec<Vec<T>>,
-    /// Output layers, each `(T, B, H)` (the last one is `y`).
+    /// Output layers, each `(rows, H)` (the last one is `y`).
     outs: Vec<Vec<T>>,
 }
 
@@ -158,7 +162,7 @@ impl<T> DeepTransitionCache<T> {
     }
 }
 
-/// `rows` rows of `dst` (width `n`) set to `bias` (or zero).
+/// Every row of `dst` set to `bias` (or zero).
 fn fill_rows<T: Float>(dst: &mut [T], bias: Option<&[T]>) {
     match bias {
         Some(b) => dst.chunks_exact_mut(b.len()).for_each(|r| r.copy_from_slice(b)),
@@ -180,56 +184,70 @@ pub fn forward<T: Float>(
     h0: Option<&[T]>,
     train: bool,
 ) -> Result<Run<T>> {
-    dt.validate()?;
-    dt.check_params(params, "params")?;
-    let (i_sz, h) = (dt.input_size, dt.hidden_size);
-    if t == 0 {
-        return Err(Error::shape("input", "the sequence is empty (T = 0)"));
-    }
-    if x.len() != checked_size(&[t, b, i_sz], "input")? {
-        return Err(Error::shape("input", format!("expected ({t}, {b}, {i_sz}) values, got {}", x.len())));
-    }
-    if let Some(h0) = h0 {
-        if h0.len() != b * h {
-            return Err(Error::shape("h0", format!("expected (1, {b}, {h}), got {} values", h0.len())));
-        }
-    }
-    let tbh = checked_size(&[t, b, h], "output")?;
-    let mut states = try_zeros(tbh + b * h, "states")?;
-    if let Some(h0) = h0 {
-        states[..b * h].copy_from_slice(h0);
-    }
-    // Inference keeps one step of the inner layers; training all of them.
-    let inner_len = if train { tbh } else { b * h };
-    let mut inner: Vec<Vec<T>> =
-        (1..dt.depth).map(|_| try_zeros(inner_len, "states")).collect::<Result<_>>()?;
-    let outs = crate::par::install(|| -> Result<Vec<Vec<T>>> {
-        run_transition(dt, params, x, t, b, &mut states, &mut inner, train)?;
-        run_output(dt, params, &states[b * h..], t * b, train)
-    })?;
-    let h_n = states[t * b * h..].to_vec();
-    let y = match outs.last() {
-        Some(o) => o.clone(),
-        None => states[b * h..].to_vec(),
-    };
-    let cache =
-        train.then(|| DeepTransitionCache { dt: dt.clone(), t, b, x: x.to_vec(), states, inner, outs });
-    Ok((y, h_n, cache))
+    forward_with_lengths(dt, params, x, t, b, h0, None, train)
 }
 
+/// `forward` over a variable-length batch: `lengths` `(B,)` in `1..=T`, any
+/// order (PyTorch's packed semantics): `y` is zero past each length, `h_n`
+/// is each sequence's state after its own last step, and only the running
+/// sequences are computed.
 #[allow(clippy::too_many_arguments)]
-fn run_transition<T: Float>(
+pub fn forward_with_lengths<T: Float>(
     dt: &DeepTransition,
     params: &[&[T]],
     x: &[T],
     t: usize,
     b: usize,
+    h0: Option<&[T]>,
+    lengths: Option<&[usize]>,
+    train: bool,
+) -> Result<Run<T>> {
+    dt.validate()?;
+    dt.check_params(params, "params")?;
+    let (i_sz, h) = (dt.input_size, dt.hidden_size);
+    let pk = varlen::check_forward(x, (t, b, i_sz), h0, h, lengths)?;
+    let xp = varlen::pack(&pk, x, i_sz, "input")?;
+    let mut states = varlen::new_states(&pk, h0, h)?;
+    let rows_h = checked_size(&[pk.rows(), h], "output")?;
+    // Inference keeps one step of the inner layers; training all of them.
+    let inner_len = if train { rows_h } else { b * h };
+    let mut inner: Vec<Vec<T>> =
+        (1..dt.depth).map(|_| try_zeros(inner_len, "states")).collect::<Result<_>>()?;
+    let outs = crate::par::install(|| -> Result<Vec<Vec<T>>> {
+        run_transition(dt, params, &xp, &pk, &mut states, &mut inner, train)?;
+        run_output(dt, params, &states[b * h..], pk.rows(), train)
+    })?;
+    let h_n = varlen::final_states(&pk, &states[..b * h], &states[b * h..], h);
+    let y = match outs.last() {
+        Some(o) => o.clone(),
+        None => states[b * h..].to_vec(),
+    };
+    let y = varlen::unpack(&pk, y, h, "output")?;
+    let cache = train.then(|| DeepTransitionCache {
+        dt: dt.clone(),
+        t,
+        b,
+        packing: pk,
+        x: xp.into_owned(),
+        states,
+        inner,
+        outs,
+    });
+    Ok((y, h_n, cache))
+}
+
+fn run_transition<T: Float>(
+    dt: &DeepTransition,
+    params: &[&[T]],
+    x: &[T],
+    pk: &Packing,
     states: &mut [T],
     inner: &mut [Vec<T>],
     train: bool,
 ) -> Result<()> {
     let (i_sz, h) = (dt.input_size, dt.hidden_size);
     let lay = dt.layout();
+    let (b, rows) = (pk.batch(), pk.rows());
     let bh = b * h;
     // Input projection of all steps with both first-layer biases, one GEMM:
     // written into the state slots 1..=T and completed step by step.
@@ -246,27 +264,34 @@ fn run_transition<T: Float>(
             Parallelism::Pool,
             proj,
             h,
-            Op::new(x, t * b, i_sz),
+            Op::new(x, rows, i_sz),
             Op::new(params[lay.ih], h, i_sz).t(),
             T::ONE,
             true,
         );
     }
     let mut tmp = try_zeros::<T>(bh, "states")?;
-    for s in 0..t {
+    for s in 0..pk.steps() {
+        // Only the first `n` (sorted) sequences are still running.
+        let n = pk.size(s);
+        if n == 0 {
+            break;
+        }
         crate::interrupt::check()?;
-        let (prev_all, cur_all) = states.split_at_mut((s + 1) * bh);
-        let prev = &prev_all[s * bh..];
-        let cur = &mut cur_all[..bh];
-        let slot = if train { s * bh..(s + 1) * bh } else { 0..bh };
+        let (p0, c0) = (varlen::prev_row(pk, s), varlen::cur_row(pk, s));
+        let (prev_all, cur_all) = states.split_at_mut(c0 * h);
+        let prev = &prev_all[p0 * h..(p0 + n) * h];
+        let cur = &mut cur_all[..n * h];
+        let slot = if train { pk.offset(s) * h..(pk.offset(s) + n) * h } else { 0..n * h };
+        let tmp = &mut tmp[..n * h];
         // Layer 1: z = proj + h_prev W_hh^T.
         if dt.depth == 1 {
-            mul_nt(cur, prev, params[lay.hh], b, h, h, true);
+            mul_nt(cur, prev, params[lay.hh], n, h, h, true);
             tanh_inplace(cur);
         } else {
             let z1 = &mut inner[0][slot.clone()];
             z1.copy_from_slice(cur);
-            mul_nt(z1, prev, params[lay.hh], b, h, h, true);
+            mul_nt(z1, prev, params[lay.hh], n, h, h, true);
             tanh_inplace(z1);
         }
         for l in 2..=dt.depth {
@@ -275,11 +300,11 @@ fn run_transition<T: Float>(
             let z_prev = &below[l - 2][slot.clone()];
             let z: &mut [T] = if l == dt.depth { &mut *cur } else { &mut rest[0][slot.clone()] };
             fill_rows(z, bias.map(|i| params[i]));
-            mul_nt(z, z_prev, params[w], b, h, h, true);
+            mul_nt(z, z_prev, params[w], n, h, h, true);
             if l == dt.depth {
                 if let Some(sh) = lay.sh {
-                    mul_nt(&mut tmp, prev, params[sh], b, h, h, false);
-                    z.iter_mut().zip(&tmp).for_each(|(a, &v)| *a += v);
+                    mul_nt(tmp, prev, params[sh], n, h, h, false);
+                    z.iter_mut().zip(tmp.iter()).for_each(|(a, &v)| *a += v);
                 }
             }
             tanh_inplace(z);
@@ -341,8 +366,9 @@ fn add_col_sums<T: Float>(acc: &mut [T], a: &[T]) {
     }
 }
 
-/// BPTT through `cache`: `dy` `(T, B, H)`, `dh_n` `(B, H)`. Parameter
-/// gradients are ADDED into `grads` (the shapes of `params`).
+/// BPTT through `cache`: `dy` `(T, B, H)` (ignored past each length),
+/// `dh_n` `(B, H)`. Parameter gradients are ADDED into `grads` (the shapes
+/// of `params`).
 pub fn backward<T: Float>(
     params: &[&[T]],
     cache: &DeepTransitionCache<T>,
@@ -353,18 +379,7 @@ pub fn backward<T: Float>(
 ) -> Result<DeepTransitionGrads<T>> {
     let dt = &cache.dt;
     dt.check_params(params, "params")?;
-    let (t, b, h) = (cache.t, cache.b, dt.hidden_size);
-    if grads.len() != params.len() || grads.iter().zip(params).any(|(g, p)| g.len() != p.len()) {
-        return Err(Error::shape("grads", "expected one array per parameter, of the parameter's shape"));
-    }
-    if dy.len() != t * b * h {
-        return Err(Error::shape("dy", format!("expected ({t}, {b}, {h}), got {} values", dy.len())));
-    }
-    if let Some(d) = dh_n {
-        if d.len() != b * h {
-            return Err(Error::shape("dh_n", format!("expected (1, {b}, {h}), got {} values", d.len())));
-        }
-    }
+    varlen::check_backward(params, grads, dy, dh_n, (cache.t, cache.b, dt.hidden_size))?;
     crate::par::install(|| run_backward(params, cache, dy, dh_n, grads, input_grad))
 }
 
@@ -378,15 +393,16 @@ fn run_backward<T: Float>(
 ) -> Result<DeepTransitionGrads<T>> {
     let dt = &cache.dt;
     let lay = dt.layout();
-    let (t, b, h, i_sz) = (cache.t, cache.b, dt.hidden_size, dt.input_size);
-    let (bh, rows) = (b * h, t * b);
+    let pk = &cache.packing;
+    let (b, h, i_sz) = (cache.b, dt.hidden_size, dt.input_size);
+    let (bh, rows) = (b * h, pk.rows());
     let hs = &cache.states[bh..];
-    let h_prev = &cache.states[..t * bh];
+    let h_prev = &varlen::prev_states(pk, &cache.states, h)?;
     let wgrad = |g: &mut [T], a: &[T], bmat: &[T], cols: usize| {
         gemm(Parallelism::Pool, g, cols, Op::new(a, rows, h).t(), Op::new(bmat, rows, cols), T::ONE, true);
     };
     // Output MLP, top layer first: `g` ends as the gradient w.r.t. every h_t from the outputs.
-    let mut g = dy.to_vec();
+    let mut g = varlen::pack(pk, dy, h, "dy")?.into_owned();
     for k in (0..lay.out.len()).rev() {
         let (w, bias) = lay.out[k];
         through_tanh(&mut g, &cache.outs[k]);
@@ -402,28 +418,31 @@ fn run_backward<T: Float>(
     // Through time: da[l] = gradient w.r.t. transition layer l's pre-activation, every step.
     let mut da: Vec<Vec<T>> =
         (0..dt.depth).map(|_| try_zeros(rows * h, "gradients")).collect::<Result<_>>()?;
-    let mut carry = try_zeros::<T>(bh, "dh0")?;
-    if let Some(d) = dh_n {
-        carry.copy_from_slice(d);
-    }
-    let mut up = try_zeros::<T>(bh, "gradients")?;
-    for s in (0..t).rev() {
+    // Rows past `n` (sequences that end before step s) keep their `dh_n` until their last step.
+    let mut carry = varlen::sorted_rows(pk, dh_n, h)?;
+    let mut up_all = try_zeros::<T>(bh, "gradients")?;
+    for s in (0..pk.steps()).rev() {
+        let n = pk.size(s);
+        if n == 0 {
+            continue;
+        }
         crate::interrupt::check()?;
-        let rng = s * bh..(s + 1) * bh;
-        up.iter_mut().zip(&g[rng.clone()]).zip(&carry).for_each(|((u, &a), &c)| *u = a + c);
+        let rng = pk.offset(s) * h..(pk.offset(s) + n) * h;
+        let (up, carry) = (&mut up_all[..n * h], &mut carry[..n * h]);
+        up.iter_mut().zip(&g[rng.clone()]).zip(carry.iter()).for_each(|((u, &a), &c)| *u = a + c);
         for l in (1..=dt.depth).rev() {
             let z = if l == dt.depth { &hs[rng.clone()] } else { &cache.inner[l - 1][rng.clone()] };
             let d = &mut da[l - 1][rng.clone()];
-            d.copy_from_slice(&up);
+            d.copy_from_slice(up);
             through_tanh(d, z);
             if l >= 2 {
                 let (w, _) = lay.tr[l - 2];
-                mul_nn(&mut up, d, params[w], b, h, h, false);
+                mul_nn(up, d, params[w], n, h, h, false);
             }
         }
-        mul_nn(&mut carry, &da[0][rng.clone()], params[lay.hh], b, h, h, false);
+        mul_nn(carry, &da[0][rng.clone()], params[lay.hh], n, h, h, false);
         if let Some(sh) = lay.sh {
-            mul_nn(&mut carry, &da[dt.depth - 1][rng.clone()], params[sh], b, h, h, true);
+            mul_nn(carry, &da[dt.depth - 1][rng.clone()], params[sh], n, h, h, true);
         }
     }
     // Weight gradients, one GEMM per weight over all steps.
@@ -455,7 +474,9 @@ fn run_backward<T: Float>(
             false,
         );
     }
-    Ok(DeepTransitionGrads { dx, dh0: carry })
+    let dx = if input_grad { varlen::unpack(pk, dx, i_sz, "dx")? } else { dx };
+    let dh0 = if pk.is_identity() { carry } else { pk.unsort_rows(&carry, h) };
+    Ok(DeepTransitionGrads { dx, dh0 })
 }
 
 #[cfg(test)]

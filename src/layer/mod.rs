@@ -15,6 +15,7 @@ pub mod deep_transition;
 mod direction;
 pub mod matmul;
 pub mod packing;
+mod varlen;
 mod workspace;
 
 pub use crate::cell::Mode;

@@ -96,6 +96,98 @@ fn seq_shape(x: &Bound<'_, PyAny>, input_size: usize) -> PyResult<(usize, usize)
     Ok((s[0], s[1]))
 }
 
+/// The feature size of a 3-dimensional `x` (the layer's input size).
+fn input_size_of(x: &Bound<'_, PyAny>) -> PyResult<usize> {
+    match x.getattr("shape").and_then(|s| s.extract::<Vec<usize>>()) {
+        Ok(s) if s.len() == 3 => Ok(s[2]),
+        _ => Err(Error::shape("input", "expected a 3-dimensional array (T, B, I)").into()),
+    }
+}
+
+/// Whether `x` is float64 (else float32); a TypeError naming `input` for anything else.
+fn is_f64(x: &Bound<'_, PyAny>) -> PyResult<bool> {
+    if x.cast::<PyArrayDyn<f64>>().is_ok() {
+        Ok(true)
+    } else if x.cast::<PyArrayDyn<f32>>().is_ok() {
+        Ok(false)
+    } else {
+        Err(Error::dtype("input", "expected a numpy.ndarray of dtype float32 or float64").into())
+    }
+}
+
+/// `lengths` as sizes (a ValueError naming it for negative values; the
+/// range 1..=T is checked by the core).
+fn lengths_arg(lengths: Option<Vec<i64>>) -> PyResult<Option<Vec<usize>>> {
+    let conv = |l: Vec<i64>| {
+        l.into_iter()
+            .map(usize::try_from)
+            .collect::<Result<Vec<usize>, _>>()
+            .map_err(|_| Error::value("lengths", "expected integers in 1..=T"))
+    };
+    Ok(lengths.map(conv).transpose()?)
+}
+
+/// What a layer's forward gives: `(y (T, B, H), h_n (B, H), cache if train)`.
+type Ran<T, C> = crate::Result<(Vec<T>, Vec<T>, Option<C>)>;
+
+/// One forward call of a time layer on the arrays Python passed: checks
+/// them against `shapes` and `(I, H)`, runs `run` without the GIL and
+/// returns `(y (T, B, H), h_n (1, B, H), cache)`.
+#[allow(clippy::type_complexity)]
+fn forward_t<'py, T: Element + Float, C: Send, S: AsRef<str>>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    ps: &[Bound<'py, PyAny>],
+    h0: Option<&Bound<'py, PyAny>>,
+    shapes: &[(S, Vec<usize>)],
+    (i_sz, h): (usize, usize),
+    run: impl FnOnce(&[&[T]], &[T], Option<&[T]>, usize, usize) -> Ran<T, C> + Send,
+) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>, Option<C>)> {
+    let (t, b) = seq_shape(x, i_sz)?;
+    let xa = array::<T>(x, &[t, b, i_sz], "input")?;
+    let h0a = optional::<T>(h0, &[1, b, h], "h0")?;
+    let pa = params::<T, _>(ps, shapes)?;
+    let pv = pa.iter().map(|a| slice(a, "params")).collect::<PyResult<Vec<_>>>()?;
+    let xs = slice(&xa, "input")?;
+    let h0s = h0a.as_ref().map(|a| slice(a, "h0")).transpose()?;
+    let (y, h_n, cache) = py.detach(|| crate::interrupt::watched(|| run(&pv, xs, h0s, t, b)))?;
+    Ok((to_numpy(py, y, &[t, b, h])?.into_any(), to_numpy(py, h_n, &[1, b, h])?.into_any(), cache))
+}
+
+type Backward<'py> = (Option<Bound<'py, PyAny>>, Bound<'py, PyAny>);
+
+/// The arrays of a backward call: `(params, dy, dh_n, grads)`.
+type BackwardArrays<'a, 'py> =
+    (&'a [Bound<'py, PyAny>], &'a Bound<'py, PyAny>, Option<&'a Bound<'py, PyAny>>, &'a [Bound<'py, PyAny>]);
+
+/// One backward call: checks `dy` `(T, B, H)`, `dh_n` and the parameter and
+/// gradient arrays against `shapes`, runs `run(params, dy, dh_n, grads)`
+/// (giving `(dx (T, B, I) or empty, dh0 (B, H))`) without the GIL.
+#[allow(clippy::too_many_arguments)]
+fn backward_t<'py, T: Element + Float, S: AsRef<str>>(
+    py: Python<'py>,
+    ps: &[Bound<'py, PyAny>],
+    dy: &Bound<'py, PyAny>,
+    dh_n: Option<&Bound<'py, PyAny>>,
+    gs: &[Bound<'py, PyAny>],
+    shapes: &[(S, Vec<usize>)],
+    (t, b, i_sz, h): (usize, usize, usize, usize),
+    input_grad: bool,
+    run: impl FnOnce(&[&[T]], &[T], Option<&[T]>, &mut [&mut [T]]) -> crate::Result<(Vec<T>, Vec<T>)> + Send,
+) -> PyResult<Backward<'py>> {
+    let dya = array::<T>(dy, &[t, b, h], "dy")?;
+    let dha = optional::<T>(dh_n, &[1, b, h], "dh_n")?;
+    let pa = params::<T, _>(ps, shapes)?;
+    let mut ga = grads::<T, _>(gs, shapes)?;
+    let pv = pa.iter().map(|a| slice(a, "params")).collect::<PyResult<Vec<_>>>()?;
+    let dys = slice(&dya, "dy")?;
+    let dhs = dha.as_ref().map(|a| slice(a, "dh_n")).transpose()?;
+    let mut gv = ga.iter_mut().map(|a| slice_mut(a, "grads")).collect::<PyResult<Vec<_>>>()?;
+    let (dx, dh0) = py.detach(|| crate::interrupt::watched(|| run(&pv, dys, dhs, &mut gv)))?;
+    let dx = if input_grad { Some(to_numpy(py, dx, &[t, b, i_sz])?.into_any()) } else { None };
+    Ok((dx, to_numpy(py, dh0, &[1, b, h])?.into_any()))
+}
+
 enum AnyClockwork {
     F32(ClockworkCache<f32>),
     F64(ClockworkCache<f64>),
@@ -109,29 +201,19 @@ pub struct ClockworkContext {
 
 type Forward<'py> = (Bound<'py, PyAny>, Bound<'py, PyAny>, Option<ClockworkContext>);
 
-#[allow(clippy::too_many_arguments)]
 fn cw_forward_t<'py, T: Element + Float>(
     py: Python<'py>,
     cw: &Clockwork,
-    x: &Bound<'py, PyAny>,
-    ps: &[Bound<'py, PyAny>],
-    h0: Option<&Bound<'py, PyAny>>,
+    (x, ps, h0): (&Bound<'py, PyAny>, &[Bound<'py, PyAny>], Option<&Bound<'py, PyAny>>),
+    lengths: Option<&[usize]>,
     train: bool,
     wrap: fn(ClockworkCache<T>) -> AnyClockwork,
 ) -> PyResult<Forward<'py>> {
-    let (t, b) = seq_shape(x, cw.input_size)?;
-    let h = cw.hidden_size();
-    let xa = array::<T>(x, &[t, b, cw.input_size], "input")?;
-    let h0a = optional::<T>(h0, &[1, b, h], "h0")?;
-    let pa = params::<T, _>(ps, &cw.param_shapes())?;
-    let pv = pa.iter().map(|a| slice(a, "params")).collect::<PyResult<Vec<_>>>()?;
-    let xs = slice(&xa, "input")?;
-    let h0s = h0a.as_ref().map(|a| slice(a, "h0")).transpose()?;
-    let (y, h_n, cache) =
-        py.detach(|| crate::interrupt::watched(|| clockwork::forward(cw, &pv, xs, t, b, h0s, train)))?;
-    let y = to_numpy(py, y, &[t, b, h])?.into_any();
-    let h_n = to_numpy(py, h_n, &[1, b, h])?.into_any();
-    Ok((y, h_n, cache.map(|c| ClockworkContext { cache: wrap(c) })))
+    let (y, h_n, c) =
+        forward_t(py, x, ps, h0, &cw.param_shapes(), (cw.input_size, cw.hidden_size()), |p, x, h0, t, b| {
+            clockwork::forward_with_lengths(cw, p, x, t, b, h0, lengths, train)
+        })?;
+    Ok((y, h_n, c.map(|c| ClockworkContext { cache: wrap(c) })))
 }
 
 /// Forward of a clockwork RNN (Koutník et al. 2014) over a time-major `x`
@@ -139,10 +221,12 @@ fn cw_forward_t<'py, T: Element + Float>(
 /// `periods`; module i updates at steps t (from 0) with t % periods[i] == 0
 /// and reads the modules of equal or slower period. `params`: weight_ih
 /// `(H, I)`, weight_hh `(H, H)` (block upper triangular; other entries are
-/// not read), and with `bias` bias_ih, bias_hh `(H,)`. Returns
+/// not read), and with `bias` bias_ih, bias_hh `(H,)`. `lengths` `(B,)`:
+/// optional valid steps of each sequence (1..=T; packed semantics, the
+/// clock of every sequence starts at its step 0). Returns
 /// `(y (T, B, H), h_n (1, B, H), ctx or None)`.
 #[pyfunction]
-#[pyo3(signature = (x, params, h0=None, *, module_sizes, periods, bias=true, train=false))]
+#[pyo3(signature = (x, params, h0=None, *, module_sizes, periods, bias=true, lengths=None, train=false))]
 #[allow(clippy::too_many_arguments)]
 fn clockwork_forward<'py>(
     py: Python<'py>,
@@ -152,56 +236,36 @@ fn clockwork_forward<'py>(
     module_sizes: Vec<usize>,
     periods: Vec<usize>,
     bias: bool,
+    lengths: Option<Vec<i64>>,
     train: bool,
 ) -> PyResult<Forward<'py>> {
-    let input_size = match x.getattr("shape").and_then(|s| s.extract::<Vec<usize>>()) {
-        Ok(s) if s.len() == 3 => s[2],
-        _ => return Err(Error::shape("input", "expected a 3-dimensional array (T, B, I)").into()),
-    };
-    let cw = Clockwork { input_size, module_sizes, periods, bias };
+    let cw = Clockwork { input_size: input_size_of(x)?, module_sizes, periods, bias };
     cw.validate()?;
-    if x.cast::<PyArrayDyn<f64>>().is_ok() {
-        cw_forward_t::<f64>(py, &cw, x, &params, h0.as_ref(), train, AnyClockwork::F64)
-    } else if x.cast::<PyArrayDyn<f32>>().is_ok() {
-        cw_forward_t::<f32>(py, &cw, x, &params, h0.as_ref(), train, AnyClockwork::F32)
+    let (lengths, arrays) = (lengths_arg(lengths)?, (x, params.as_slice(), h0.as_ref()));
+    if is_f64(x)? {
+        cw_forward_t::<f64>(py, &cw, arrays, lengths.as_deref(), train, AnyClockwork::F64)
     } else {
-        Err(Error::dtype("input", "expected a numpy.ndarray of dtype float32 or float64").into())
+        cw_forward_t::<f32>(py, &cw, arrays, lengths.as_deref(), train, AnyClockwork::F32)
     }
 }
-
-type Backward<'py> = (Option<Bound<'py, PyAny>>, Bound<'py, PyAny>);
 
 fn cw_backward_t<'py, T: Element + Float>(
     py: Python<'py>,
     cache: &ClockworkCache<T>,
-    ps: &[Bound<'py, PyAny>],
-    dy: &Bound<'py, PyAny>,
-    dh_n: Option<&Bound<'py, PyAny>>,
-    gs: &[Bound<'py, PyAny>],
+    (ps, dy, dh_n, gs): BackwardArrays<'_, 'py>,
     input_grad: bool,
 ) -> PyResult<Backward<'py>> {
     let cw = cache.spec();
     let (t, b) = cache.seq_batch();
-    let h = cw.hidden_size();
-    let shapes = cw.param_shapes();
-    let dya = array::<T>(dy, &[t, b, h], "dy")?;
-    let dha = optional::<T>(dh_n, &[1, b, h], "dh_n")?;
-    let pa = params::<T, _>(ps, &shapes)?;
-    let mut ga = grads::<T, _>(gs, &shapes)?;
-    let pv = pa.iter().map(|a| slice(a, "params")).collect::<PyResult<Vec<_>>>()?;
-    let dys = slice(&dya, "dy")?;
-    let dhs = dha.as_ref().map(|a| slice(a, "dh_n")).transpose()?;
-    let mut gv = ga.iter_mut().map(|a| slice_mut(a, "grads")).collect::<PyResult<Vec<_>>>()?;
-    let g = py.detach(|| {
-        crate::interrupt::watched(|| clockwork::backward(&pv, cache, dys, dhs, &mut gv, input_grad))
-    })?;
-    let dx = if input_grad { Some(to_numpy(py, g.dx, &[t, b, cw.input_size])?.into_any()) } else { None };
-    Ok((dx, to_numpy(py, g.dh0, &[1, b, h])?.into_any()))
+    let dims = (t, b, cw.input_size, cw.hidden_size());
+    backward_t(py, ps, dy, dh_n, gs, &cw.param_shapes(), dims, input_grad, |p, dy, dh, g| {
+        clockwork::backward(p, cache, dy, dh, g, input_grad).map(|g| (g.dx, g.dh0))
+    })
 }
 
-/// BPTT through the clockwork run `ctx` recorded; parameter gradients are
-/// ADDED into `grads` (same order and shapes as `params`). Returns
-/// `(dx or None, dh0 (1, B, H))`.
+/// BPTT through the clockwork run `ctx` recorded (its lengths included:
+/// `dy` is ignored past each length); parameter gradients are ADDED into
+/// `grads` (same order and shapes as `params`). Returns `(dx or None, dh0 (1, B, H))`.
 #[pyfunction]
 #[pyo3(signature = (ctx, params, dy, dh_n=None, *, grads, input_grad=true))]
 fn clockwork_backward<'py>(
@@ -213,9 +277,10 @@ fn clockwork_backward<'py>(
     grads: Vec<Bound<'py, PyAny>>,
     input_grad: bool,
 ) -> PyResult<Backward<'py>> {
+    let arrays = (params.as_slice(), dy, dh_n.as_ref(), grads.as_slice());
     match &ctx.get().cache {
-        AnyClockwork::F32(c) => cw_backward_t(py, c, &params, dy, dh_n.as_ref(), &grads, input_grad),
-        AnyClockwork::F64(c) => cw_backward_t(py, c, &params, dy, dh_n.as_ref(), &grads, input_grad),
+        AnyClockwork::F32(c) => cw_backward_t(py, c, arrays, input_grad),
+        AnyClockwork::F64(c) => cw_backward_t(py, c, arrays, input_grad),
     }
 }
 
@@ -235,36 +300,28 @@ type DeepForward<'py> = (Bound<'py, PyAny>, Bound<'py, PyAny>, Option<DeepTransi
 fn dt_forward_t<'py, T: Element + Float>(
     py: Python<'py>,
     dt: &DeepTransition,
-    x: &Bound<'py, PyAny>,
-    ps: &[Bound<'py, PyAny>],
-    h0: Option<&Bound<'py, PyAny>>,
+    (x, ps, h0): (&Bound<'py, PyAny>, &[Bound<'py, PyAny>], Option<&Bound<'py, PyAny>>),
+    lengths: Option<&[usize]>,
     train: bool,
     wrap: fn(DeepTransitionCache<T>) -> AnyDeep,
 ) -> PyResult<DeepForward<'py>> {
-    let (t, b) = seq_shape(x, dt.input_size)?;
-    let h = dt.hidden_size;
-    let xa = array::<T>(x, &[t, b, dt.input_size], "input")?;
-    let h0a = optional::<T>(h0, &[1, b, h], "h0")?;
-    let pa = params::<T, _>(ps, &dt.param_shapes())?;
-    let pv = pa.iter().map(|a| slice(a, "params")).collect::<PyResult<Vec<_>>>()?;
-    let xs = slice(&xa, "input")?;
-    let h0s = h0a.as_ref().map(|a| slice(a, "h0")).transpose()?;
-    let (y, h_n, cache) =
-        py.detach(|| crate::interrupt::watched(|| deep_transition::forward(dt, &pv, xs, t, b, h0s, train)))?;
-    let y = to_numpy(py, y, &[t, b, h])?.into_any();
-    let h_n = to_numpy(py, h_n, &[1, b, h])?.into_any();
-    Ok((y, h_n, cache.map(|c| DeepTransitionContext { cache: wrap(c) })))
+    let (y, h_n, c) =
+        forward_t(py, x, ps, h0, &dt.param_shapes(), (dt.input_size, dt.hidden_size), |p, x, h0, t, b| {
+            deep_transition::forward_with_lengths(dt, p, x, t, b, h0, lengths, train)
+        })?;
+    Ok((y, h_n, c.map(|c| DeepTransitionContext { cache: wrap(c) })))
 }
 
 /// Forward of a deep-transition / deep-output RNN (Pascanu et al. 2014) over
 /// a time-major `x` `(T, B, I)`: a transition MLP of `transition_depth` tanh
 /// layers (with `shortcut`: `W_sh h_{t-1}` into its last layer), then an
 /// output MLP of `output_depth` tanh layers. `params` in the order of the
-/// layer's names (see `rnnrs.DeepTransitionRNN`). Returns
+/// layer's names (see `rnnrs.DeepTransitionRNN`). `lengths` `(B,)`: optional
+/// valid steps of each sequence (1..=T; packed semantics). Returns
 /// `(y (T, B, H), h_n (1, B, H), ctx or None)`.
 #[pyfunction]
 #[pyo3(signature = (x, params, h0=None, *, hidden_size, transition_depth, output_depth, shortcut=false,
-                    bias=true, train=false))]
+                    bias=true, lengths=None, train=false))]
 #[allow(clippy::too_many_arguments)]
 fn deep_transition_forward<'py>(
     py: Python<'py>,
@@ -276,55 +333,38 @@ fn deep_transition_forward<'py>(
     output_depth: usize,
     shortcut: bool,
     bias: bool,
+    lengths: Option<Vec<i64>>,
     train: bool,
 ) -> PyResult<DeepForward<'py>> {
-    let input_size = match x.getattr("shape").and_then(|s| s.extract::<Vec<usize>>()) {
-        Ok(s) if s.len() == 3 => s[2],
-        _ => return Err(Error::shape("input", "expected a 3-dimensional array (T, B, I)").into()),
-    };
+    let input_size = input_size_of(x)?;
     let dt =
         DeepTransition { input_size, hidden_size, depth: transition_depth, output_depth, shortcut, bias };
     dt.validate()?;
-    if x.cast::<PyArrayDyn<f64>>().is_ok() {
-        dt_forward_t::<f64>(py, &dt, x, &params, h0.as_ref(), train, AnyDeep::F64)
-    } else if x.cast::<PyArrayDyn<f32>>().is_ok() {
-        dt_forward_t::<f32>(py, &dt, x, &params, h0.as_ref(), train, AnyDeep::F32)
+    let (lengths, arrays) = (lengths_arg(lengths)?, (x, params.as_slice(), h0.as_ref()));
+    if is_f64(x)? {
+        dt_forward_t::<f64>(py, &dt, arrays, lengths.as_deref(), train, AnyDeep::F64)
     } else {
-        Err(Error::dtype("input", "expected a numpy.ndarray of dtype float32 or float64").into())
+        dt_forward_t::<f32>(py, &dt, arrays, lengths.as_deref(), train, AnyDeep::F32)
     }
 }
 
 fn dt_backward_t<'py, T: Element + Float>(
     py: Python<'py>,
     cache: &DeepTransitionCache<T>,
-    ps: &[Bound<'py, PyAny>],
-    dy: &Bound<'py, PyAny>,
-    dh_n: Option<&Bound<'py, PyAny>>,
-    gs: &[Bound<'py, PyAny>],
+    (ps, dy, dh_n, gs): BackwardArrays<'_, 'py>,
     input_grad: bool,
 ) -> PyResult<Backward<'py>> {
     let dt = cache.spec();
     let (t, b) = cache.seq_batch();
-    let h = dt.hidden_size;
-    let shapes = dt.param_shapes();
-    let dya = array::<T>(dy, &[t, b, h], "dy")?;
-    let dha = optional::<T>(dh_n, &[1, b, h], "dh_n")?;
-    let pa = params::<T, _>(ps, &shapes)?;
-    let mut ga = grads::<T, _>(gs, &shapes)?;
-    let pv = pa.iter().map(|a| slice(a, "params")).collect::<PyResult<Vec<_>>>()?;
-    let dys = slice(&dya, "dy")?;
-    let dhs = dha.as_ref().map(|a| slice(a, "dh_n")).transpose()?;
-    let mut gv = ga.iter_mut().map(|a| slice_mut(a, "grads")).collect::<PyResult<Vec<_>>>()?;
-    let g = py.detach(|| {
-        crate::interrupt::watched(|| deep_transition::backward(&pv, cache, dys, dhs, &mut gv, input_grad))
-    })?;
-    let dx = if input_grad { Some(to_numpy(py, g.dx, &[t, b, dt.input_size])?.into_any()) } else { None };
-    Ok((dx, to_numpy(py, g.dh0, &[1, b, h])?.into_any()))
+    let dims = (t, b, dt.input_size, dt.hidden_size);
+    backward_t(py, ps, dy, dh_n, gs, &dt.param_shapes(), dims, input_grad, |p, dy, dh, g| {
+        deep_transition::backward(p, cache, dy, dh, g, input_grad).map(|g| (g.dx, g.dh0))
+    })
 }
 
-/// BPTT through the deep-transition run `ctx` recorded; parameter gradients
-/// are ADDED into `grads` (same order and shapes as `params`). Returns
-/// `(dx or None, dh0 (1, B, H))`.
+/// BPTT through the deep-transition run `ctx` recorded (its lengths
+/// included); parameter gradients are ADDED into `grads` (same order and
+/// shapes as `params`). Returns `(dx or None, dh0 (1, B, H))`.
 #[pyfunction]
 #[pyo3(signature = (ctx, params, dy, dh_n=None, *, grads, input_grad=true))]
 fn deep_transition_backward<'py>(
@@ -336,9 +376,10 @@ fn deep_transition_backward<'py>(
     grads: Vec<Bound<'py, PyAny>>,
     input_grad: bool,
 ) -> PyResult<Backward<'py>> {
+    let arrays = (params.as_slice(), dy, dh_n.as_ref(), grads.as_slice());
     match &ctx.get().cache {
-        AnyDeep::F32(c) => dt_backward_t(py, c, &params, dy, dh_n.as_ref(), &grads, input_grad),
-        AnyDeep::F64(c) => dt_backward_t(py, c, &params, dy, dh_n.as_ref(), &grads, input_grad),
+        AnyDeep::F32(c) => dt_backward_t(py, c, arrays, input_grad),
+        AnyDeep::F64(c) => dt_backward_t(py, c, arrays, input_grad),
     }
 }
 

@@ -199,3 +199,24 @@ def deep_transition_backward(cache, dy, dh_n=None):
                 dx[t] = da @ params["weight_ih_l0"]
                 carry += da @ params["weight_hh_l0"]
     return dx, carry, grads
+
+
+def run_lengths(forward, backward, x, h0, dy, dh_n, lengths):
+    """A variable-length batch the way its semantics are defined (PyTorch's packed sequences): sequence
+    ``b`` run alone over its first ``lengths[b]`` steps, from its own step 0.
+
+    ``forward(x_b, h0_b) -> (y_b, h_n_b, cache)`` and ``backward(cache, dy_b, dh_n_b) -> (dx_b, dh0_b, grads)``
+    take one sequence (``x_b (L, 1, I)``, ``h0_b (1, H)``), e.g. `clockwork_forward` / `clockwork_backward`
+    with the layer's options bound. Returns ``(y, h_n, dx, dh0, grads)`` for the batch: ``y`` and ``dx`` are
+    zero past each length, ``dy`` there is never read, and the parameter gradients are summed.
+    """
+    T, B = x.shape[:2]
+    y, dx = np.zeros(dy.shape, x.dtype), np.zeros_like(x)
+    h_n, dh0 = np.zeros_like(h0), np.zeros_like(h0)
+    grads = None
+    for b, n in enumerate(lengths):
+        yb, h_n[b:b + 1], cache = forward(x[:n, b:b + 1], h0[b:b + 1])
+        dxb, dh0[b:b + 1], g = backward(cache, dy[:n, b:b + 1], dh_n[b:b + 1])
+        y[:n, b], dx[:n, b] = yb[:, 0], dxb[:, 0]
+        grads = g if grads is None else {k: grads[k] + v for k, v in g.items()}
+    return y, h_n, dx, dh0, grads
