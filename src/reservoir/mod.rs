@@ -11,6 +11,7 @@
 //!
 //! with `lr` per unit, `n_*` seeded Gaussian noise scaled by its gain.
 
+mod batch;
 pub mod csr;
 pub mod init;
 pub mod lsm;

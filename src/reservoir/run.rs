@@ -17,9 +17,10 @@
 
 use crate::error::{checked_size, try_zeros, Error, Result};
 use crate::float::Float;
+use crate::reservoir::batch::run_batch;
 use crate::reservoir::csr::CsrRef;
 use crate::reservoir::init::SeededRng;
-use crate::reservoir::rowdot::{RowKernel, LANES};
+use crate::reservoir::rowdot::{RowKernel, LANE_MULTIPLE};
 use crate::reservoir::team::{run_steps, SharedMut};
 use rayon::prelude::*;
 
@@ -376,141 +377,6 @@ fn run_sequence<T: Float>(
     );
 }
 
-/// A batch of equal-length sequences (no feedback, no state noise) in
-/// blocks of `LANES` sequences whose states are kept unit-major
-/// (`units x LANES`): each stored weight of W is broadcast and multiplied
-/// with one vector of the block's states (`RowKernel::dot_blocks`, the
-/// single-sequence kernel's summation order, so results equal running the
-/// sequences one by one). Groups of one or two blocks run their whole
-/// sequences on one thread each (no synchronisation between steps).
-/// `u` holds the inputs (noise included), `states` receives the states
-/// (both sequence-major).
-fn run_batch<T: Float>(
-    res: &ReservoirRef<T>,
-    w: &RowKernel<T>,
-    u: &[T],
-    states: &mut [T],
-    steps: usize,
-    batch: usize,
-    x0: &[T],
-) {
-    let n = res.units;
-    if steps == 0 {
-        return;
-    }
-    let blocks = batch.div_ceil(LANES);
-    let per_group = if blocks >= 2 * crate::par::num_threads() { w.blocks_per_pass() } else { 1 };
-    let group_seqs = per_group * LANES;
-    let group = |(g, chunk): (usize, &mut [T])| {
-        let seqs = chunk.len() / (steps * n);
-        let x0g = &x0[g * group_seqs * n..(g * group_seqs + seqs) * n];
-        let ug = &u[g * group_seqs * steps * res.inputs..(g * group_seqs + seqs) * steps * res.inputs];
-        if seqs > LANES {
-            run_group::<T, 2>(res, w, ug, chunk, steps, seqs, x0g);
-        } else {
-            run_group::<T, 1>(res, w, ug, chunk, steps, seqs, x0g);
-        }
-    };
-    // One thread: serial (`par::install` then runs on the caller's thread,
-    // where rayon would use its global pool).
-    if crate::par::num_threads() > 1 {
-        states.par_chunks_mut(group_seqs * steps * n).enumerate().for_each(group);
-    } else {
-        states.chunks_mut(group_seqs * steps * n).enumerate().for_each(group);
-    }
-}
-
-/// Units per chunk of the batched step (a chunk's states of a group of 16
-/// sequences: 8 KiB).
-const UNIT_CHUNK: usize = 64;
-
-/// `NB` blocks of `LANES` sequences (`seqs` of them real, the rest padding)
-/// through all steps; see `run_batch`.
-fn run_group<T: Float, const NB: usize>(
-    res: &ReservoirRef<T>,
-    w: &RowKernel<T>,
-    u: &[T],
-    states: &mut [T],
-    steps: usize,
-    seqs: usize,
-    x0: &[T],
-) {
-    let n = res.units;
-    let ni = res.inputs;
-    let block = n * LANES;
-    let mut prev = vec![T::ZERO; NB * block];
-    let mut next = vec![T::ZERO; NB * block];
-    for s in 0..seqs {
-        for (i, &v) in x0[s * n..(s + 1) * n].iter().enumerate() {
-            prev[(s / LANES) * block + i * LANES + s % LANES] = v;
-        }
-    }
-    // Sequence of each lane of each block (None: padding).
-    let lane_seq = |b: usize, l: usize| Some(b * LANES + l).filter(|&s| s < seqs);
-    // This step's inputs, `ut[b][k * LANES + l]` (0 for padding lanes).
-    let mut ut = vec![T::ZERO; NB * ni * LANES];
-    for t in 0..steps {
-        if crate::interrupt::check().is_err() {
-            break; // `run` reports it
-        }
-        for b in 0..NB {
-            for l in 0..LANES {
-                if let Some(s) = lane_seq(b, l) {
-                    for (k, &v) in u[(s * steps + t) * ni..(s * steps + t + 1) * ni].iter().enumerate() {
-                        ut[(b * ni + k) * LANES + l] = v;
-                    }
-                }
-            }
-        }
-        let blocks: [&[T]; NB] = std::array::from_fn(|b| &prev[b * block..(b + 1) * block]);
-        // Units in chunks small enough to stay in L1 from the product to the
-        // write-back.
-        for first in (0..n).step_by(UNIT_CHUNK) {
-            let units = first..(first + UNIT_CHUNK).min(n);
-            for i in units.clone() {
-                let d = w.dot_blocks::<NB>(i, blocks);
-                let bias = res.bias[i];
-                let win = &res.win[i * ni..(i + 1) * ni];
-                for (b, db) in d.iter().enumerate() {
-                    // `input_term`'s order for every lane at once (`acc + w u`,
-                    // k in order, from 0).
-                    let mut input = [T::ZERO; LANES];
-                    for (k, &wk) in win.iter().enumerate() {
-                        let uk = &ut[(b * ni + k) * LANES..(b * ni + k + 1) * LANES];
-                        for (a, &v) in input.iter_mut().zip(uk) {
-                            *a += wk * v;
-                        }
-                    }
-                    let out = &mut next[b * block + i * LANES..b * block + (i + 1) * LANES];
-                    for ((o, &v), &inp) in out.iter_mut().zip(db).zip(&input) {
-                        // Same operation order as `update_rows`.
-                        *o = inp + bias + v;
-                    }
-                }
-            }
-            for b in 0..NB {
-                let range = b * block + units.start * LANES..b * block + units.end * LANES;
-                res.activation.apply(&mut next[range.clone()]);
-                for (k, i) in units.clone().enumerate() {
-                    let lr = res.leak[i];
-                    let at = range.start + k * LANES;
-                    for (o, &p) in next[at..at + LANES].iter_mut().zip(&prev[at..at + LANES]) {
-                        *o = (T::ONE - lr) * p + lr * *o;
-                    }
-                }
-                for l in 0..LANES {
-                    let Some(s) = lane_seq(b, l) else { break };
-                    let row = &mut states[(s * steps + t) * n + units.start..(s * steps + t) * n + units.end];
-                    for (k, v) in row.iter_mut().enumerate() {
-                        *v = next[range.start + k * LANES + l];
-                    }
-                }
-            }
-        }
-        std::mem::swap(&mut prev, &mut next);
-    }
-}
-
 /// States of a batch of sequences of possibly different lengths.
 ///
 /// * `u`: all sequences' inputs stacked in time, `(sum(lengths), inputs)`.
@@ -588,7 +454,7 @@ pub fn run<T: Float>(
         let equal_lengths = lengths.iter().all(|&l| l == lengths[0]);
         if let Rows::Sparse(k) = &w {
             let plain = o == 0 && res.noise.rc == 0.0;
-            if b >= 2 && equal_lengths && plain && b.div_ceil(LANES) >= threads {
+            if b >= 2 && equal_lengths && plain && b.div_ceil(LANE_MULTIPLE) >= threads {
                 run_batch(res, k, u_used, &mut states, lengths[0], b, x0);
                 return;
             }
