@@ -34,7 +34,7 @@ const LINE: usize = 64;
 fn group_size<T>(units: usize, batch: usize, threads: usize) -> usize {
     let even = batch.div_ceil(threads.max(1)).next_multiple_of(LANE_MULTIPLE);
     let fits = GROUP_STATE_BYTES / (units.max(1) * size_of::<T>()) / LANE_MULTIPLE * LANE_MULTIPLE;
-    even.min(fits).min(MAX_GROUP).max(LANE_MULTIPLE)
+    even.min(fits).clamp(LANE_MULTIPLE, MAX_GROUP)
 }
 
 /// Runs `batch` sequences of `steps` steps: `u` holds the inputs (noise

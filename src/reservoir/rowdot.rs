@@ -291,9 +291,9 @@ impl<'a, T: Float> RowKernel<'a, T> {
     /// accumulators of the contract are summed one, two or four at a time,
     /// so a tile's sums stay in registers.
     pub fn rows_lanes(&self, first: usize, x: &[T], stride: usize, lanes: usize, out: &mut [T]) {
-        assert!(lanes % LANE_MULTIPLE == 0 && lanes <= stride, "bad lane layout");
+        assert!(lanes.is_multiple_of(LANE_MULTIPLE) && lanes <= stride, "bad lane layout");
         assert!(x.len() >= self.csr.cols * stride, "x shorter than cols x stride");
-        assert!(stride > 0 && out.len() % stride == 0, "out is not whole rows of stride values");
+        assert!(stride > 0 && out.len().is_multiple_of(stride), "out is not whole rows of stride values");
         let rows = out.len() / stride;
         assert!(first + rows <= self.csr.rows, "rows out of range");
         let c = self.csr;
