@@ -11,7 +11,9 @@
 //!
 //! with `lr` per unit, `n_*` seeded Gaussian noise scaled by its gain.
 
+mod batch;
 pub mod csr;
+mod generate;
 pub mod init;
 pub mod lsm;
 pub mod online;
@@ -22,9 +24,10 @@ pub mod spectral;
 mod team;
 
 pub use csr::{Csr, CsrRef};
+pub use generate::generate;
 pub use init::{dense_random, sparse_random, Distribution, SeededRng};
 pub use online::{lms_update, rls_update};
 pub use ridge::{merge_stats, ridge_accumulate, ridge_solve, RidgeSolution, RidgeStats};
 pub use rowdot::RowKernel;
-pub use run::{generate, run, Activation, Noise, Recurrent, ReservoirRef};
+pub use run::{run, Activation, Noise, Recurrent, ReservoirRef};
 pub use spectral::{spectral_radius, SpectralOptions};

@@ -1,7 +1,7 @@
 //! Sparse row products in one fixed summation order, shared by the
 //! single-sequence kernel (a row times one vector, gathered) and the
-//! batched kernel (a row times blocks of `LANES` sequences, the weight
-//! broadcast over a block), so that a sequence computed inside a batch equals
+//! batched kernel (a row times lanes of sequences stored unit-major, the
+//! weight broadcast over contiguous lanes), so that a sequence computed inside a batch equals
 //! the same sequence computed alone, bit for bit, and neither depends on the
 //! thread count.
 //!
@@ -9,12 +9,12 @@
 //! goes to accumulator `e % 4`, each accumulator summing its entries in
 //! order; the result is `(a0 + a2) + (a1 + a3)`. Four accumulators are one
 //! 256-bit vector of float64 for a single row (short rows of ~10 entries
-//! fill whole vectors), and leave a batch block of 8 sequences 8 registers of
-//! accumulators on AVX2 (16 registers), so nothing spills. On the vector
-//! paths (float64 on AVX-512, AVX2 or NEON: one kernel source, `vec` below)
-//! every accumulation is a fused multiply-add, so these paths give the same
-//! bits; the portable path (float32, `RNNRS_SIMD=scalar`) multiplies and
-//! adds separately. Which path runs is fixed per element type and process,
+//! fill whole vectors); the batched kernel sums them one, two or four at a
+//! time over a tile of up to 8 vectors of lanes, so a tile's sums stay in
+//! registers. On the vector paths (AVX-512, AVX2 or NEON: one kernel
+//! source, `vec` below) every accumulation is a fused multiply-add, so these
+//! paths give the same bits; the portable path (`RNNRS_SIMD=scalar`)
+//! multiplies and adds separately. Which path runs is fixed per element type and process,
 //! so the single and batched kernels always agree.
 
 use crate::error::Result;
@@ -26,11 +26,11 @@ use std::any::TypeId;
 
 /// Runs `$body` compiled for `$isa` with `A` the float64 vector type of
 /// single-row products (`N` of them hold the 4 accumulators) and `V` the one
-/// of batch blocks (`M` of them hold a block's 8 sequences). An
-/// `Isa::Scalar` never gets here; other paths are supported: `Isa::active()`
-/// only returns those.
+/// of batched products (lanes of sequences). `Isa::Scalar` gets the portable
+/// types (unfused multiply-add); other paths are supported:
+/// `Isa::active()` only returns those.
 macro_rules! on_path {
-    ($isa:expr, $A:ident, $N:ident, $V:ident, $M:ident => $body:expr) => {
+    ($isa:expr, $A:ident, $N:ident, $V:ident => $body:expr) => {
         match $isa {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => {
@@ -40,8 +40,6 @@ macro_rules! on_path {
                 type $V = crate::kernels::vector::x86::F64x8;
                 #[allow(dead_code)]
                 const $N: usize = 1;
-                #[allow(dead_code)]
-                const $M: usize = 1;
                 run_on(
                     Isa::Avx512,
                     #[inline(always)]
@@ -56,8 +54,6 @@ macro_rules! on_path {
                 type $V = crate::kernels::vector::x86::F64x4;
                 #[allow(dead_code)]
                 const $N: usize = 1;
-                #[allow(dead_code)]
-                const $M: usize = 2;
                 run_on(
                     Isa::Avx2,
                     #[inline(always)]
@@ -72,8 +68,6 @@ macro_rules! on_path {
                 type $V = crate::kernels::vector::neon::F64x2;
                 #[allow(dead_code)]
                 const $N: usize = 2;
-                #[allow(dead_code)]
-                const $M: usize = 4;
                 $body
             }
             _ => {
@@ -83,8 +77,6 @@ macro_rules! on_path {
                 type $V = crate::kernels::vector::scalar::F64x1;
                 #[allow(dead_code)]
                 const $N: usize = 4;
-                #[allow(dead_code)]
-                const $M: usize = 8;
                 $body
             }
         }
@@ -92,17 +84,15 @@ macro_rules! on_path {
 }
 
 /// Runs `$body` compiled for `$isa` with `V` the float32 vector type of
-/// batch blocks (`M` of them hold a block's 8 sequences). Single float32
+/// batched products (`Isa::Scalar`: the portable one). Single float32
 /// rows use `V`'s fused lane operation on 4 scalar accumulators (no 4-lane
 /// float32 vector on x86), which rounds like the vector `mul_add`.
 macro_rules! on_path_f32 {
-    ($isa:expr, $V:ident, $M:ident => $body:expr) => {
+    ($isa:expr, $V:ident => $body:expr) => {
         match $isa {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 | Isa::Avx2 => {
                 type $V = crate::kernels::vector::x86::F32x8;
-                #[allow(dead_code)]
-                const $M: usize = 1;
                 run_on(
                     $isa,
                     #[inline(always)]
@@ -112,14 +102,10 @@ macro_rules! on_path_f32 {
             #[cfg(target_arch = "aarch64")]
             Isa::Neon => {
                 type $V = crate::kernels::vector::neon::F32x4;
-                #[allow(dead_code)]
-                const $M: usize = 2;
                 $body
             }
             _ => {
                 type $V = crate::kernels::vector::scalar::F32x1;
-                #[allow(dead_code)]
-                const $M: usize = 8;
                 $body
             }
         }
@@ -129,8 +115,8 @@ macro_rules! on_path_f32 {
 /// Accumulators per row (the contract above).
 pub const ACCS: usize = 4;
 
-/// Sequences per batch block.
-pub const LANES: usize = 8;
+/// Lane counts of the batched products (`rows_lanes`) are multiples of this.
+pub const LANE_MULTIPLE: usize = 8;
 
 /// A validated CSR matrix with the row kernels for its element type.
 #[derive(Clone, Copy, Debug)]
@@ -217,17 +203,6 @@ impl<'a, T: Float> RowKernel<'a, T> {
         self.csr
     }
 
-    /// Blocks of `LANES` sequences `dot_blocks` should take at once: as many
-    /// as keep their accumulators in registers (2 with 32 vector registers
-    /// of 8 float64, else 1). Any choice gives the same results.
-    pub fn blocks_per_pass(&self) -> usize {
-        #[cfg(target_arch = "x86_64")]
-        if self.isa == Isa::Avx512 || (self.isa == Isa::Avx2 && TypeId::of::<T>() == TypeId::of::<f32>()) {
-            return 2;
-        }
-        1
-    }
-
     #[inline(always)]
     fn row(&self, r: usize) -> (&'a [i32], &'a [T]) {
         self.csr.row(r)
@@ -241,12 +216,12 @@ impl<'a, T: Float> RowKernel<'a, T> {
         if self.isa != Isa::Scalar {
             if let (Some(v), Some(xv)) = (as_f64(val), as_f64(x)) {
                 // SAFETY: `new` validated 0 <= idx < cols <= x.len().
-                let d = on_path!(self.isa, A, N, V, M => unsafe { vec::row_dot::<A, N>(idx, v, xv) });
+                let d = on_path!(self.isa, A, N, V => unsafe { vec::row_dot::<A, N>(idx, v, xv) });
                 return T::from_f64(d);
             }
             if let (Some(v), Some(xv)) = (as_f32(val), as_f32(x)) {
                 // SAFETY: as above.
-                let d = on_path_f32!(self.isa, V, M => unsafe { vec::row_dot_lanes::<V>(idx, v, xv) });
+                let d = on_path_f32!(self.isa, V => unsafe { vec::row_dot_lanes::<V>(idx, v, xv) });
                 return T::from_f64(d as f64);
             }
         }
@@ -262,7 +237,7 @@ impl<'a, T: Float> RowKernel<'a, T> {
         if self.isa != Isa::Scalar {
             if let (Some(v0), Some(v1), Some(xv)) = (as_f64(r0.1), as_f64(r1.1), as_f64(x)) {
                 // SAFETY: as in `dot`.
-                let d = on_path!(self.isa, A, N, V, M => unsafe { vec::row_dot2::<A, N>([(r0.0, v0), (r1.0, v1)], xv) });
+                let d = on_path!(self.isa, A, N, V => unsafe { vec::row_dot2::<A, N>([(r0.0, v0), (r1.0, v1)], xv) });
                 return [T::from_f64(d[0]), T::from_f64(d[1])];
             }
             if as_f32(x).is_some() {
@@ -281,12 +256,12 @@ impl<'a, T: Float> RowKernel<'a, T> {
             let c = self.csr;
             if let (Some(v), Some(xv), Some(o)) = (as_f64(c.data), as_f64(x), as_f64_mut(out)) {
                 // SAFETY: as in `dot`; rows checked above.
-                on_path!(self.isa, A, N, V, M => unsafe { vec::rows_into::<A, N>(c.indptr, c.indices, v, first, xv, o) });
+                on_path!(self.isa, A, N, V => unsafe { vec::rows_into::<A, N>(c.indptr, c.indices, v, first, xv, o) });
                 return;
             }
             if let (Some(v), Some(xv), Some(o)) = (as_f32(c.data), as_f32(x), as_f32_mut(out)) {
                 // SAFETY: as above.
-                on_path_f32!(self.isa, V, M => unsafe { vec::rows_into_lanes::<V>(c.indptr, c.indices, v, first, xv, o) });
+                on_path_f32!(self.isa, V => unsafe { vec::rows_into_lanes::<V>(c.indptr, c.indices, v, first, xv, o) });
                 return;
             }
         }
@@ -303,44 +278,43 @@ impl<'a, T: Float> RowKernel<'a, T> {
         }
     }
 
-    /// Row `r` times `NB` blocks of `LANES` sequences: `xs[b]` is unit-major
-    /// (`cols x LANES`), and `out[b][l] = A[r, :] · xs[b][:, l]`, each equal
-    /// to `dot` on that column alone.
-    #[inline]
-    pub fn dot_blocks<const NB: usize>(&self, r: usize, xs: [&[T]; NB]) -> [[T; LANES]; NB] {
-        for x in &xs {
-            assert!(x.len() >= self.csr.cols * LANES, "block shorter than cols x LANES");
-        }
-        let (idx, val) = self.row(r);
-        if self.isa != Isa::Scalar {
-            if let Some(v) = as_f64(val) {
-                let xf: [&[f64]; NB] = std::array::from_fn(|b| as_f64(xs[b]).unwrap_or(&[]));
-                let mut out = [[T::ZERO; LANES]; NB];
-                // SAFETY: validated indices, block lengths checked above.
-                let d =
-                    on_path!(self.isa, A, N, V, M => unsafe { vec::row_dot_blocks::<V, M, NB>(idx, v, xf) });
-                for (o, db) in out.iter_mut().zip(&d) {
-                    if let Some(of) = as_f64_mut(o) {
-                        of.copy_from_slice(db);
+    /// Batched product over lanes of sequences: `x` is lane-major (row `c`
+    /// of the matrix's columns holds `stride` values, lane `l` at
+    /// `c * stride + l`), and `out[k * stride + l] = A[first + k, :] · x[:, l]`
+    /// for the `out.len() / stride` rows from `first` and the lanes
+    /// `l < lanes`, each equal to `dot` on that lane alone. `lanes` is a
+    /// multiple of `LANE_MULTIPLE`, at most `stride`; lanes from `lanes` to
+    /// `stride` of `out` are not written.
+    ///
+    /// Each stored weight is broadcast and multiplied with a tile of up to 8
+    /// vectors of contiguous lanes (one or a few cache lines); the
+    /// accumulators of the contract are summed one, two or four at a time,
+    /// so a tile's sums stay in registers.
+    pub fn rows_lanes(&self, first: usize, x: &[T], stride: usize, lanes: usize, out: &mut [T]) {
+        assert!(lanes.is_multiple_of(LANE_MULTIPLE) && lanes <= stride, "bad lane layout");
+        assert!(x.len() >= self.csr.cols * stride, "x shorter than cols x stride");
+        assert!(stride > 0 && out.len().is_multiple_of(stride), "out is not whole rows of stride values");
+        let rows = out.len() / stride;
+        assert!(first + rows <= self.csr.rows, "rows out of range");
+        let c = self.csr;
+        // SAFETY (both calls): indices validated by `new` (< cols), so every
+        // lane read lies in x; rows and lanes checked above.
+        if let (Some(v), Some(xv), Some(o)) = (as_f64(c.data), as_f64(x), as_f64_mut(out)) {
+            on_path!(self.isa, A, N, V => unsafe { vec::rows_lanes::<V>(c.indptr, c.indices, v, first, xv, stride, lanes, o) });
+        } else if let (Some(v), Some(xv), Some(o)) = (as_f32(c.data), as_f32(x), as_f32_mut(out)) {
+            on_path_f32!(self.isa, V => unsafe { vec::rows_lanes::<V>(c.indptr, c.indices, v, first, xv, stride, lanes, o) });
+        } else {
+            for k in 0..rows {
+                let (idx, val) = self.row(first + k);
+                for l in 0..lanes {
+                    let mut a = [T::ZERO; ACCS];
+                    for (e, (&col, &v)) in idx.iter().zip(val).enumerate() {
+                        a[e % ACCS] += v * x[col as usize * stride + l];
                     }
+                    out[k * stride + l] = reduce4(&a);
                 }
-                return out;
-            }
-            if let Some(v) = as_f32(val) {
-                let xf: [&[f32]; NB] = std::array::from_fn(|b| as_f32(xs[b]).unwrap_or(&[]));
-                let mut out = [[T::ZERO; LANES]; NB];
-                // SAFETY: as above.
-                let d =
-                    on_path_f32!(self.isa, V, M => unsafe { vec::row_dot_blocks::<V, M, NB>(idx, v, xf) });
-                for (o, db) in out.iter_mut().zip(&d) {
-                    if let Some(of) = as_f32_mut(o) {
-                        of.copy_from_slice(db);
-                    }
-                }
-                return out;
             }
         }
-        portable_dot_blocks(idx, val, xs)
     }
 }
 
@@ -361,34 +335,12 @@ fn portable_dot<T: Float>(idx: &[i32], val: &[T], x: &[T]) -> T {
     reduce4(&a)
 }
 
-/// Portable batched product (bounds-checked), in the contract's order.
-#[inline(always)]
-fn portable_dot_blocks<T: Float, const NB: usize>(
-    idx: &[i32],
-    val: &[T],
-    xs: [&[T]; NB],
-) -> [[T; LANES]; NB] {
-    // acc[b][k][l]: block b, accumulator k, sequence lane l.
-    let mut acc = [[[T::ZERO; LANES]; ACCS]; NB];
-    for (e, (&c, &v)) in idx.iter().zip(val).enumerate() {
-        let k = e % ACCS;
-        let c = c as usize * LANES;
-        for b in 0..NB {
-            let col = &xs[b][c..c + LANES];
-            for l in 0..LANES {
-                acc[b][k][l] += v * col[l];
-            }
-        }
-    }
-    std::array::from_fn(|b| std::array::from_fn(|l| reduce4(&std::array::from_fn(|k| acc[b][k][l]))))
-}
-
 /// The float64 vector kernels, one source for every path: the 4
 /// accumulators of a single row are `N` vectors of `A` (`N * A::LANES == 4`),
 /// entry `e` of a row in lane `e % 4`; a batch block's 8 sequences are `M`
 /// vectors of `V`, with 4 accumulators each.
 mod vec {
-    use super::{ACCS, LANES};
+    use super::ACCS;
     use crate::float::Float;
     use crate::kernels::vector::{Element, Vector};
 
@@ -596,78 +548,124 @@ mod vec {
         out
     }
 
-    /// Entry `e` of a row into accumulator `k` (= e % 4, a constant of the
-    /// caller's unrolled loops, so the accumulators stay in registers) of
-    /// every block; the weight is broadcast.
+    /// `out[k * stride + l] = row(first + k) · x[:, l]` for `l < lanes`,
+    /// in tiles of 8, 4, 2 and 1 vectors of `V` (see `RowKernel::rows_lanes`).
     ///
     /// # Safety
-    /// `e < idx.len(), val.len()`; `(idx[e] + 1) * 8 <= xs[b].len()`.
-    #[allow(clippy::needless_range_loop)]
+    /// Every index `c` of the rows satisfies `(c + 1) * stride <= x.len()`;
+    /// `lanes % 8 == 0`, `lanes <= stride`, `out.len() % stride == 0`;
+    /// `indptr` valid for the rows; runs on `V`'s path.
+    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    unsafe fn add_entry<V: Vector, const M: usize, const NB: usize>(
-        acc: &mut [[[V; M]; ACCS]; NB],
-        idx: &[i32],
-        val: &[V::Elem],
-        xp: &[*const V::Elem; NB],
-        e: usize,
-        k: usize,
+    pub unsafe fn rows_lanes<V: Vector>(
+        indptr: &[i64],
+        indices: &[i32],
+        data: &[V::Elem],
+        first: usize,
+        x: &[V::Elem],
+        stride: usize,
+        lanes: usize,
+        out: &mut [V::Elem],
     ) {
-        // SAFETY: the caller's guarantee.
-        unsafe {
-            let c = *idx.get_unchecked(e) as usize * LANES;
-            let w = V::splat(*val.get_unchecked(e));
-            for b in 0..NB {
-                for j in 0..M {
-                    let xv = V::load(xp[b].add(c + j * V::LANES));
-                    acc[b][k][j] = w.mul_add(xv, acc[b][k][j]);
+        let rows = out.len() / stride;
+        let (xp, op) = (x.as_ptr(), out.as_mut_ptr());
+        for k in 0..rows {
+            let (a, b) = (indptr[first + k] as usize, indptr[first + k + 1] as usize);
+            let (idx, val) = (&indices[a..b], &data[a..b]);
+            let mut l = 0;
+            // SAFETY (all tiles): lanes l..l + tile <= lanes <= stride, by
+            // the caller's guarantee.
+            unsafe {
+                let o = op.add(k * stride);
+                while l + 8 * V::LANES <= lanes {
+                    tile::<V, 8, 1>(idx, val, xp.add(l), stride, o.add(l));
+                    l += 8 * V::LANES;
+                }
+                if l + 4 * V::LANES <= lanes {
+                    tile::<V, 4, 2>(idx, val, xp.add(l), stride, o.add(l));
+                    l += 4 * V::LANES;
+                }
+                if l + 2 * V::LANES <= lanes {
+                    tile::<V, 2, 4>(idx, val, xp.add(l), stride, o.add(l));
+                    l += 2 * V::LANES;
+                }
+                if l + V::LANES <= lanes {
+                    tile::<V, 1, 4>(idx, val, xp.add(l), stride, o.add(l));
                 }
             }
         }
     }
 
-    /// Batched product over `NB` blocks: accumulator `k` of block `b` is `M`
-    /// vectors over the block's 8 sequences; each entry's weight is broadcast.
+    /// One row times `R` vectors of lanes: accumulator `k` of the contract
+    /// is `R` vectors; `P` accumulators are summed at a time (walking the
+    /// row `4 / P` times) so that `R * P` vectors stay in registers, the
+    /// finished ones parked in `sums`.
     ///
     /// # Safety
-    /// Every index `c` satisfies `(c + 1) * 8 <= xs[b].len()`; runs on `V`'s path.
-    // Constant-index loops keep the accumulators in registers.
+    /// As `rows_lanes`, with `x` and `out` pointing at the tile's first lane.
     #[allow(clippy::needless_range_loop)]
     #[inline(always)]
-    pub unsafe fn row_dot_blocks<V: Vector, const M: usize, const NB: usize>(
+    unsafe fn tile<V: Vector, const R: usize, const P: usize>(
         idx: &[i32],
         val: &[V::Elem],
-        xs: [&[V::Elem]; NB],
-    ) -> [[V::Elem; LANES]; NB] {
+        x: *const V::Elem,
+        stride: usize,
+        out: *mut V::Elem,
+    ) {
         let len = idx.len().min(val.len());
-        let mut acc = [[[V::splat(V::Elem::ZERO); M]; ACCS]; NB];
-        let xp: [*const V::Elem; NB] = std::array::from_fn(|b| xs[b].as_ptr());
-        // Entry e (in order) goes to accumulator k = e % 4 (passed as a
-        // constant of the unrolled loops, so `acc` stays in registers).
-        let full = len / ACCS * ACCS;
-        let mut e = 0;
-        while e < full {
-            for k in 0..ACCS {
-                // SAFETY: e + k < len; indices validated by the caller.
-                unsafe { add_entry(&mut acc, idx, val, &xp, e + k, k) };
+        let (ip, vp) = (idx.as_ptr(), val.as_ptr());
+        let zero = V::splat(V::Elem::ZERO);
+        let mut sums = [[zero; R]; ACCS];
+        let mut pass = 0;
+        while pass < ACCS {
+            let mut acc = [[zero; R]; P];
+            // Entries pass + p + 4q (p < P) go to accumulator pass + p, in order.
+            let mut e = pass;
+            while e + P <= len {
+                for p in 0..P {
+                    // SAFETY: e + p < len; the caller's guarantee for x.
+                    unsafe { lane_entry(&mut acc[p], ip, vp, x, stride, e + p) };
+                }
+                e += ACCS;
             }
-            e += ACCS;
+            for p in 0..P {
+                if e + p < len {
+                    // SAFETY: as above.
+                    unsafe { lane_entry(&mut acc[p], ip, vp, x, stride, e + p) };
+                }
+            }
+            sums[pass..pass + P].copy_from_slice(&acc);
+            pass += P;
         }
-        for k in 0..ACCS {
-            if full + k < len {
-                // SAFETY: as above.
-                unsafe { add_entry(&mut acc, idx, val, &xp, full + k, k) };
+        for j in 0..R {
+            let s = sums[0][j].add(sums[2][j]).add(sums[1][j].add(sums[3][j]));
+            // SAFETY: the tile's R vectors of lanes lie in out.
+            unsafe { s.store(out.add(j * V::LANES)) };
+        }
+    }
+
+    /// `acc += val[e] * x[idx[e], tile]` (the weight broadcast).
+    ///
+    /// # Safety
+    /// `e < len` of idx and val; row `idx[e]` of the tile lies in x.
+    #[allow(clippy::needless_range_loop)]
+    #[inline(always)]
+    unsafe fn lane_entry<V: Vector, const R: usize>(
+        acc: &mut [V; R],
+        ip: *const i32,
+        vp: *const V::Elem,
+        x: *const V::Elem,
+        stride: usize,
+        e: usize,
+    ) {
+        // SAFETY: the caller's guarantee.
+        unsafe {
+            let w = V::splat(*vp.add(e));
+            let row = x.add(*ip.add(e) as usize * stride);
+            for j in 0..R {
+                acc[j] = w.mul_add(V::load(row.add(j * V::LANES)), acc[j]);
             }
         }
-        let mut out = [[V::Elem::ZERO; LANES]; NB];
-        for b in 0..NB {
-            let a = &acc[b];
-            for j in 0..M {
-                let s = a[0][j].add(a[2][j]).add(a[1][j].add(a[3][j]));
-                // SAFETY: out[b] holds 8 values.
-                unsafe { s.store(out[b].as_mut_ptr().add(j * V::LANES)) };
-            }
-        }
-        out
     }
 }
 
@@ -676,24 +674,54 @@ mod tests {
     use super::*;
     use crate::reservoir::init::{sparse_random, Distribution};
 
-    fn blocks_of(x: &[f64], n: usize, lanes: usize) -> Vec<f64> {
-        // x: `lanes` vectors of length n -> unit-major n x LANES (padded with 0).
-        let mut b = vec![0.0; n * LANES];
+    /// `lanes` vectors of length n (sequence-major) -> lane-major
+    /// `n x stride` (padding lanes hold a marker the products must ignore).
+    fn lane_major<T: Float>(x: &[T], n: usize, lanes: usize, stride: usize) -> Vec<T> {
+        let mut b = vec![T::from_f64(7.0); n * stride];
         for l in 0..lanes {
             for i in 0..n {
-                b[i * LANES + l] = x[l * n + i];
+                b[i * stride + l] = x[l * n + i];
             }
         }
         b
     }
 
+    /// Every lane of `rows_lanes` equals `dot` on that lane alone, for lane
+    /// counts that take every tile size (8 vectors of 4 or 8 lanes, then 4,
+    /// 2, 1) and rows of every length modulo 4.
+    fn check_lanes<T: Float>(k: RowKernel<T>, x: &[T], n: usize) {
+        for (lanes, stride) in [(8, 8), (24, 32), (40, 40), (120, 128)] {
+            let xs = &x[..lanes * n];
+            let b = lane_major(xs, n, lanes, stride);
+            for first in [0, 3] {
+                let rows = n - first - 1;
+                let mut out = vec![T::from_f64(-3.0); rows * stride];
+                k.rows_lanes(first, &b, stride, lanes, &mut out);
+                for r in 0..rows {
+                    for l in 0..stride {
+                        let got = out[r * stride + l];
+                        let want = if l < lanes {
+                            k.dot(first + r, &xs[l * n..(l + 1) * n])
+                        } else {
+                            T::from_f64(-3.0)
+                        };
+                        assert_eq!(
+                            got.to_f64().to_bits(),
+                            want.to_f64().to_bits(),
+                            "row {} lane {l} of {lanes}",
+                            first + r
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
-    fn single_and_blocked_products_agree_bitwise_on_both_paths() {
+    fn single_and_batched_products_agree_bitwise_on_both_paths() {
         let n = 77;
         let m = sparse_random(n, n, 0.3, Distribution::Normal, 1.0, 3, 0).unwrap();
-        let x: Vec<f64> = (0..2 * LANES * n).map(|i| (i as f64 * 0.37).sin()).collect();
-        let b0 = blocks_of(&x[..LANES * n], n, LANES);
-        let b1 = blocks_of(&x[LANES * n..], n, LANES);
+        let x: Vec<f64> = (0..120 * n).map(|i| (i as f64 * 0.37).sin()).collect();
         let fast = RowKernel::new(m.as_ref()).unwrap();
         for k in [fast, fast.portable()] {
             for r in 0..n {
@@ -706,49 +734,27 @@ mod tests {
                     assert_eq!(pair[0].to_bits(), k.dot(r, &x[..n]).to_bits());
                     assert_eq!(pair[1].to_bits(), k.dot(r + 1, &x[..n]).to_bits());
                 }
-                let two = k.dot_blocks::<2>(r, [&b0, &b1]);
-                let one = k.dot_blocks::<1>(r, [&b1]);
-                for l in 0..LANES {
-                    let s0 = k.dot(r, &x[l * n..(l + 1) * n]);
-                    let s1 = k.dot(r, &x[(LANES + l) * n..(LANES + l + 1) * n]);
-                    assert_eq!(two[0][l].to_bits(), s0.to_bits());
-                    assert_eq!(two[1][l].to_bits(), s1.to_bits());
-                    assert_eq!(one[0][l].to_bits(), s1.to_bits());
-                }
             }
+            check_lanes(k, &x, n);
         }
     }
 
     /// Float32 (vector kernels on the active path): a sequence inside a
-    /// block of 8 gives the bits of the sequence alone.
+    /// batch gives the bits of the sequence alone.
     #[test]
     #[allow(clippy::needless_range_loop)]
-    fn float32_single_and_blocked_products_agree_bitwise() {
+    fn float32_single_and_batched_products_agree_bitwise() {
         let n = 61;
         let m = sparse_random(n, n, 0.3, Distribution::Normal, 1.0, 7, 0).unwrap().cast::<f32>();
-        let x: Vec<f32> = (0..2 * LANES * n).map(|i| (i as f32 * 0.41).sin()).collect();
-        let mut b = [vec![0.0f32; n * LANES], vec![0.0f32; n * LANES]];
-        for (h, blk) in b.iter_mut().enumerate() {
-            for l in 0..LANES {
-                for i in 0..n {
-                    blk[i * LANES + l] = x[(h * LANES + l) * n + i];
-                }
-            }
-        }
+        let x: Vec<f32> = (0..120 * n).map(|i| (i as f32 * 0.41).sin()).collect();
         let k = RowKernel::new(m.as_ref()).unwrap();
         for kk in [k, k.portable()] {
             let mut all = vec![0.0f32; n];
             kk.dots(0, &x[..n], &mut all);
             for r in 0..n {
                 assert_eq!(all[r].to_bits(), kk.dot(r, &x[..n]).to_bits());
-                let two = kk.dot_blocks::<2>(r, [&b[0], &b[1]]);
-                for l in 0..LANES {
-                    let s0 = kk.dot(r, &x[l * n..(l + 1) * n]);
-                    let s1 = kk.dot(r, &x[(LANES + l) * n..(LANES + l + 1) * n]);
-                    assert_eq!(two[0][l].to_bits(), s0.to_bits());
-                    assert_eq!(two[1][l].to_bits(), s1.to_bits());
-                }
             }
+            check_lanes(kk, &x, n);
         }
     }
 
@@ -757,20 +763,22 @@ mod tests {
     fn vector_paths_agree_bitwise() {
         let n = 53;
         let m = sparse_random(n, n, 0.35, Distribution::Normal, 1.0, 5, 0).unwrap();
-        let x: Vec<f64> = (0..LANES * n).map(|i| (i as f64 * 0.29).cos()).collect();
-        let b = blocks_of(&x, n, LANES);
+        let lanes = 40;
+        let x: Vec<f64> = (0..lanes * n).map(|i| (i as f64 * 0.29).cos()).collect();
+        let b = lane_major(&x, n, lanes, lanes);
         let active = RowKernel::new(m.as_ref()).unwrap();
         println!("row kernel path: {:?}", active.isa);
+        let want = active.with_isa(Isa::best());
+        let mut want_b = vec![0.0; n * lanes];
+        want.rows_lanes(0, &b, lanes, lanes, &mut want_b);
         for isa in Isa::supported().into_iter().filter(|&i| i != Isa::Scalar) {
             let k = active.with_isa(isa);
-            let want = active.with_isa(Isa::best());
             for r in 0..n {
                 assert_eq!(k.dot(r, &x[..n]).to_bits(), want.dot(r, &x[..n]).to_bits(), "{isa:?}");
-                let (got_b, want_b) = (k.dot_blocks::<1>(r, [&b]), want.dot_blocks::<1>(r, [&b]));
-                for l in 0..LANES {
-                    assert_eq!(got_b[0][l].to_bits(), want_b[0][l].to_bits(), "{isa:?}");
-                }
             }
+            let mut got_b = vec![0.0; n * lanes];
+            k.rows_lanes(0, &b, lanes, lanes, &mut got_b);
+            assert!(got_b.iter().zip(&want_b).all(|(a, b)| a.to_bits() == b.to_bits()), "{isa:?}");
         }
     }
 
