@@ -57,3 +57,27 @@ test-simd:
 		RNNRS_SIMD=$$p $(CARGO) test -q --lib -- kernels:: linalg:: reservoir:: || exit 1; \
 		RNNRS_SIMD=$$p $(PYTHON) -m pytest -q -p no:cacheprovider --benchmark-disable $(SIMD_PY_TESTS) || exit 1; \
 	done
+
+# The Rust core's unit tests built for aarch64 and run under qemu user
+# emulation: every test on the NEON path, then the kernel and GEMM tests with
+# RNNRS_SIMD=scalar. Needs a rustc with the aarch64 standard library
+# (AARCH64_RUSTC: rustup's with `rustup target add aarch64-unknown-linux-gnu`,
+# or Debian's rustc-web + libstd-rust-web-dev:arm64 as /usr/bin/rustc), the
+# cross linker and qemu-aarch64 (docs/guides/platforms.md); skips with a
+# message when one is missing. Its own target dir keeps the x86 build intact.
+AARCH64 = aarch64-unknown-linux-gnu
+AARCH64_SYSROOT ?= /usr/aarch64-linux-gnu
+AARCH64_RUSTC ?= $(firstword $(foreach r,/usr/bin/rustc rustc,$(if $(wildcard $(shell $(r) --print target-libdir --target $(AARCH64) 2>/dev/null)/libstd-*),$(r))))
+.PHONY: test-aarch64
+test-aarch64:
+	@if [ -z "$(AARCH64_RUSTC)" ]; then \
+		echo "test-aarch64: skipped (no rustc with the $(AARCH64) standard library: rustup target add $(AARCH64), or apt-get install rustc-web libstd-rust-web-dev:arm64)"; exit 0; fi; \
+	for tool in aarch64-linux-gnu-gcc qemu-aarch64; do \
+		command -v $$tool >/dev/null || { echo "test-aarch64: skipped ($$tool not found: apt-get install gcc-aarch64-linux-gnu qemu-user)"; exit 0; }; \
+	done; \
+	export RUSTC="$(AARCH64_RUSTC)" CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
+		CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L $(AARCH64_SYSROOT)"; \
+	echo "== aarch64 (qemu), NEON path, rustc: $$($$RUSTC -V)"; \
+	env -u RNNRS_SIMD $(CARGO) test -q --lib --target $(AARCH64) --target-dir target/aarch64 || exit 1; \
+	echo "== aarch64 (qemu), RNNRS_SIMD=scalar"; \
+	RNNRS_SIMD=scalar $(CARGO) test -q --lib --target $(AARCH64) --target-dir target/aarch64 -- kernels:: linalg:: || exit 1

@@ -48,8 +48,8 @@ class Jordan:
     - ``lengths`` (``(B,)`` integers in 1..T): PyTorch's packed semantics as for `rnnrs.RNN`
       (zero outputs past each length, each sequence's own final y, no gradient from padding).
 
-    Not offered: bidirectional layers, dropout, and RTRL (the recurrence through the output
-    needs the output weights in the state Jacobian, which the RTRL algorithms do not model).
+    Not offered: bidirectional layers and dropout. RTRL (exact and SnAp-1) runs on a
+    one-layer Jordan network through `rnnrs.rtrl`, with y as the recurrent state.
     """
 
     recurrent = True  # `Sequential` passes it a state (see `rnnrs.model.is_recurrent`)

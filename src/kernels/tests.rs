@@ -518,3 +518,45 @@ fn vector_paths_give_the_bits_of_fused_scalar_code() {
         }
     }
 }
+
+/// The path `Isa::active()` names is the one the public functions run, told
+/// apart by its bits (the vector paths fuse multiply-adds, the scalar one
+/// does not), and the packed GEMM follows it. On aarch64 that is NEON unless
+/// `RNNRS_SIMD=scalar` (`make test-aarch64` runs the tests both ways, under
+/// qemu); on x86-64 the path `RNNRS_SIMD` names (`make test-simd`).
+#[test]
+fn the_selected_path_is_the_one_that_runs() {
+    let active = Isa::active();
+    println!("active path: {active:?} (RNNRS_SIMD -> {:?})", Isa::requested());
+    #[cfg(target_arch = "aarch64")]
+    {
+        let want = if Isa::requested() == Ok(Some(Isa::Scalar)) { Isa::Scalar } else { Isa::Neon };
+        assert_eq!(active, want, "aarch64 computes on NEON unless RNNRS_SIMD=scalar");
+    }
+    let same = |a: f32, b: f32| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+    let mut told_apart = 0;
+    for f in Activation::ALL {
+        let xs = inputs_f32();
+        let mut fused = xs.clone();
+        fused_scalar(f, &mut fused);
+        let mut unfused = xs.clone();
+        match f {
+            Activation::Exp => map_slice(&mut unfused, math::exp::<vector::scalar::F32x1>),
+            Activation::Tanh => map_slice(&mut unfused, math::tanh::<vector::scalar::F32x1>),
+            Activation::Sigmoid => map_slice(&mut unfused, math::sigmoid::<vector::scalar::F32x1>),
+        }
+        told_apart += fused.iter().zip(&unfused).filter(|(a, b)| !same(**a, **b)).count();
+        let mut got = xs.clone();
+        match f {
+            Activation::Exp => exp_inplace(&mut got),
+            Activation::Tanh => tanh_inplace(&mut got),
+            Activation::Sigmoid => sigmoid_inplace(&mut got),
+        }
+        let want = if active == Isa::Scalar { &unfused } else { &fused };
+        let bad = got.iter().zip(want).filter(|(a, b)| !same(**a, **b)).count();
+        assert_eq!(bad, 0, "{f:?}: the public function did not compute on {active:?}");
+    }
+    assert!(told_apart > 0, "the inputs cannot tell fused from unfused code");
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    assert_eq!(crate::linalg::packed_f32::available(), active != Isa::Scalar);
+}

@@ -4,13 +4,13 @@
 //! explicit `Parallelism`; `mul_nt` / `mul_nn` (`small.rs`) for the per-step
 //! products of a time loop (serial; plain loops for tiny shapes).
 //!
-//! Large float32 products run on the AVX-512 kernels of `packed_f32` when
-//! the CPU has them and the shape is one where they win (see
+//! Large float32 products run on the AVX-512, AVX2 or NEON kernels of
+//! `packed_f32` when the active path has them and the shape is one where they win (see
 //! `packed_f32::worth_packing`); everything else runs on faer. Both split a
 //! product across threads along the output (rows/columns of C), never along
 //! the reduction, so results do not depend on the thread count.
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub mod packed_f32;
 mod small;
 
@@ -100,7 +100,7 @@ pub fn gemm<T: Float>(
         Parallelism::Serial => Par::Seq,
         Parallelism::Pool => crate::par::gemm_par(m.saturating_mul(n).saturating_mul(k)),
     };
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     if packed_f32::worth_packing(m, n, b.trans) {
         if let (Some(c32), Some(a32), Some(b32)) = (as_f32_mut(c), op_f32(a), op_f32(b)) {
             let par = !matches!(par, Par::Seq);

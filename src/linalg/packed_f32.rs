@@ -1,4 +1,5 @@
-//! Float32 GEMM for x86-64 CPUs with AVX-512F or AVX2 + FMA.
+//! Float32 GEMM for x86-64 CPUs with AVX-512F or AVX2 + FMA, and for
+//! aarch64 (NEON).
 //!
 //! `C (m x n) = alpha * op(A) op(B) (+ C)`, C row-major. The Goto/BLIS
 //! scheme, with the roles fitted to a row-major C:
@@ -13,26 +14,30 @@
 //! * The micro-kernel (`tile`, one source over `Vector` for both paths)
 //!   keeps an `MR x (NV vectors)` tile of C in registers; per reduction
 //!   index it loads `NV` vectors of B and broadcasts `MR` values of A:
-//!   8 x 32 on AVX-512 (16 zmm accumulators), 6 x 16 on AVX2 (12 ymm, run
-//!   on each half of a panel). Either a B micro-panel (`KC x NR`, 32 KiB)
+//!   8 x 32 on AVX-512 (16 zmm accumulators), 6 x 16 on AVX2 (12 ymm) and
+//!   on NEON (24 q registers), the 6 x 16 ones run on each half of a panel.
+//!   Either a B micro-panel (`KC x NR`, 32 KiB)
 //!   stays in L1 while it runs down a block of A, or (row-major A with an
 //!   L2-sized block of B) an A micro-panel stays in L1 while it runs along
 //!   all panels.
 //!
 //! Every element of C is the same sequence of FMAs over `k` (in blocks of
 //! `KC`, fixed) whatever `m`, the tile it falls in, the loop order, the path
-//! (AVX-512 or AVX2), or how the work is split across threads (only along
-//! rows or panels of C), so results are bitwise identical for any thread
-//! count, any row split of a product, and on both paths.
+//! (AVX-512, AVX2 or NEON), or how the work is split across threads (only
+//! along rows or panels of C), so results are bitwise identical for any
+//! thread count, any row split of a product, and on every path (x86-64 and
+//! aarch64 machines give the same bits).
 
 use super::Op;
+#[cfg(target_arch = "aarch64")]
+use crate::kernels::vector::neon::F32x4;
+#[cfg(target_arch = "x86_64")]
 use crate::kernels::vector::x86::{F32x16, F32x8};
 use crate::kernels::vector::Vector;
 use crate::kernels::{run_on, Isa};
-use std::arch::x86_64::*;
 use std::cell::Cell;
 
-/// Columns of a B panel (one AVX-512 micro-tile, two AVX2 ones).
+/// Columns of a B panel (one AVX-512 micro-tile, two AVX2 or NEON ones).
 const NR: usize = 32;
 /// Largest micro-tile row count of any path (tests, scratch sizes).
 #[cfg(test)]
@@ -46,19 +51,28 @@ const MC_STREAM: usize = 512;
 /// Largest B block (bytes) treated as L2-resident.
 const B_IN_L2: usize = 640 << 10;
 
-/// The micro-kernel shapes of the paths: `Avx512` 8 x 32, `Avx2` 6 x 16.
+/// The micro-kernel shapes of the paths: `Avx512` 8 x 32, `Avx2` and
+/// `Neon` 6 x 16.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Path {
+    #[cfg(target_arch = "x86_64")]
     Avx512,
+    #[cfg(target_arch = "x86_64")]
     Avx2,
+    #[cfg(target_arch = "aarch64")]
+    Neon,
 }
 
 impl Path {
     /// Rows of a micro-tile.
     fn mr(self) -> usize {
         match self {
-            Path::Avx512 => 8,
-            Path::Avx2 => 6,
+            #[cfg(target_arch = "x86_64")]
+            Path::Avx512 => Avx512Kernel::MR,
+            #[cfg(target_arch = "x86_64")]
+            Path::Avx2 => Avx2Kernel::MR,
+            #[cfg(target_arch = "aarch64")]
+            Path::Neon => NeonKernel::MR,
         }
     }
 }
@@ -67,14 +81,18 @@ impl Path {
 /// `RNNRS_SIMD`), if it has kernels here.
 fn path() -> Option<Path> {
     match Isa::active() {
+        #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => Some(Path::Avx512),
+        #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => Some(Path::Avx2),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => Some(Path::Neon),
         _ => None,
     }
 }
 
-/// Whether the kernels here run on the active instruction set (AVX-512F or
-/// AVX2 + FMA; not under `RNNRS_SIMD=scalar`).
+/// Whether the kernels here run on the active instruction set (AVX-512F,
+/// AVX2 + FMA or NEON; not under `RNNRS_SIMD=scalar`).
 pub fn available() -> bool {
     path().is_some()
 }
@@ -83,7 +101,7 @@ pub fn available() -> bool {
 /// than on faer: enough rows of A to amortise packing B (more when B is
 /// stored transposed, whose packing is slower), and no matrix-vector shapes.
 /// Measured with `benches/gemm.rs` on an AVX-512 Zen 5 core (and kept for
-/// the AVX2 kernel).
+/// the AVX2 and NEON kernels, not measured there).
 pub fn worth_packing(m: usize, n: usize, b_trans: bool) -> bool {
     let min_rows = if b_trans { 512 } else { 128 };
     available() && m >= min_rows && n >= NR / 2
@@ -248,7 +266,25 @@ struct APanel {
     cs: usize,
 }
 
-/// The micro-kernel, one source for both paths: `C tile (rows x cols, row
+/// Fetches the cache line holding `p` into L1 (a hint: no fault, no effect
+/// on results; nothing on other architectures).
+#[inline(always)]
+fn prefetch(p: *const f32) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
+    };
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: as above (`prfm` reads nothing architecturally).
+    unsafe {
+        std::arch::asm!("prfm pldl1keep, [{0}]", in(reg) p, options(nostack, readonly, preserves_flags))
+    };
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    let _ = p;
+}
+
+/// The micro-kernel, one source for every path: `C tile (rows x cols, row
 /// stride ldc) = alpha * A B (+ C tile if add_c)` over `kc` reduction
 /// indices of an A micro-panel (`MR` rows) and `NV` vectors of columns of a
 /// packed B micro-panel (rows `NR` apart).
@@ -278,8 +314,8 @@ unsafe fn tile<V: Vector<Elem = f32>, const MR: usize, const NV: usize>(
         // the reduction runs instead of stalling on them at the end.
         for i in 0..MR.min(rows) {
             let cr = c.wrapping_add(i * ldc);
-            _mm_prefetch::<_MM_HINT_T0>(cr as *const i8);
-            _mm_prefetch::<_MM_HINT_T0>(cr.wrapping_add(cols.max(1) - 1) as *const i8);
+            prefetch(cr);
+            prefetch(cr.wrapping_add(cols.max(1) - 1));
         }
         let mut acc = [[V::splat(0.0); NV]; MR];
         for p in 0..kc {
@@ -347,9 +383,41 @@ trait Kernel {
     fn pack_a(a: &Op<'_, f32>, r0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]);
 }
 
+/// `tile` on each half of a panel (`NR / 2` columns, `NV * V::LANES` of
+/// them): the 6 x 16 kernels of AVX2 and NEON.
+///
+/// # Safety
+/// As `Kernel::panel`, inside `run_on` with `V`'s path; `NV * V::LANES == NR / 2`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn half_panels<V: Vector<Elem = f32>, const MR: usize, const NV: usize>(
+    kc: usize,
+    a: APanel,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    alpha: f32,
+    add_c: bool,
+) {
+    const HALF: usize = NR / 2;
+    debug_assert_eq!(NV * V::LANES, HALF);
+    // SAFETY: the caller's guarantee; the second half starts HALF columns
+    // in and only runs when the tile has columns there.
+    unsafe {
+        tile::<V, MR, NV>(kc, a, b, c, ldc, rows, cols.min(HALF), alpha, add_c);
+        if cols > HALF {
+            tile::<V, MR, NV>(kc, a, b.add(HALF), c.add(HALF), ldc, rows, cols - HALF, alpha, add_c);
+        }
+    }
+}
+
 /// AVX-512F: 8 x 32 (16 zmm accumulators), the whole panel at once.
+#[cfg(target_arch = "x86_64")]
 struct Avx512Kernel;
 
+#[cfg(target_arch = "x86_64")]
 impl Kernel for Avx512Kernel {
     const MR: usize = 8;
     #[inline(always)]
@@ -376,9 +444,11 @@ impl Kernel for Avx512Kernel {
     }
 }
 
-/// AVX2 + FMA: 6 x 16 (12 ymm accumulators of 16), on each half of the panel.
+/// AVX2 + FMA: 6 x 16 (12 ymm accumulators), on each half of the panel.
+#[cfg(target_arch = "x86_64")]
 struct Avx2Kernel;
 
+#[cfg(target_arch = "x86_64")]
 impl Kernel for Avx2Kernel {
     const MR: usize = 6;
     #[inline(always)]
@@ -393,29 +463,40 @@ impl Kernel for Avx2Kernel {
         alpha: f32,
         add_c: bool,
     ) {
-        const HALF: usize = NR / 2;
         run_on(
             Isa::Avx2,
             #[inline(always)]
-            // SAFETY: the caller's guarantee; the second half starts HALF
-            // columns in and only runs when the tile has columns there.
-            || unsafe {
-                tile::<F32x8, 6, 2>(kc, a, b, c, ldc, rows, cols.min(HALF), alpha, add_c);
-                if cols > HALF {
-                    tile::<F32x8, 6, 2>(
-                        kc,
-                        a,
-                        b.add(HALF),
-                        c.add(HALF),
-                        ldc,
-                        rows,
-                        cols - HALF,
-                        alpha,
-                        add_c,
-                    );
-                }
-            },
+            // SAFETY: the caller's guarantee.
+            || unsafe { half_panels::<F32x8, 6, 2>(kc, a, b, c, ldc, rows, cols, alpha, add_c) },
         )
+    }
+    fn pack_a(a: &Op<'_, f32>, r0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]) {
+        pack_a::<6>(a, r0, mc, p0, kc, out)
+    }
+}
+
+/// NEON: 6 x 16 (24 of the 32 q registers accumulate, 4 hold B, 1 A), on
+/// each half of the panel. NEON is the aarch64 baseline: no `run_on` needed.
+#[cfg(target_arch = "aarch64")]
+struct NeonKernel;
+
+#[cfg(target_arch = "aarch64")]
+impl Kernel for NeonKernel {
+    const MR: usize = 6;
+    #[inline(always)]
+    unsafe fn panel(
+        kc: usize,
+        a: APanel,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        rows: usize,
+        cols: usize,
+        alpha: f32,
+        add_c: bool,
+    ) {
+        // SAFETY: the caller's guarantee.
+        unsafe { half_panels::<F32x4, 6, 4>(kc, a, b, c, ldc, rows, cols, alpha, add_c) }
     }
     fn pack_a(a: &Op<'_, f32>, r0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]) {
         pack_a::<6>(a, r0, mc, p0, kc, out)
@@ -545,8 +626,12 @@ unsafe fn run_path(
     // SAFETY: the caller's guarantee.
     unsafe {
         match path {
+            #[cfg(target_arch = "x86_64")]
             Path::Avx512 => run::<Avx512Kernel>(parts, a, rows, alpha, accumulate),
+            #[cfg(target_arch = "x86_64")]
             Path::Avx2 => run::<Avx2Kernel>(parts, a, rows, alpha, accumulate),
+            #[cfg(target_arch = "aarch64")]
+            Path::Neon => run::<NeonKernel>(parts, a, rows, alpha, accumulate),
         }
     }
 }
@@ -590,7 +675,7 @@ pub struct Output<'a> {
 /// for all of them. With `par`, the rows of C are split over the current
 /// rayon pool. Each output gets the same bits as from `gemm_packed`.
 pub fn gemm_packed_multi(a: Op<'_, f32>, outs: &mut [Output<'_>], alpha: f32, accumulate: bool, par: bool) {
-    let path = path().expect("gemm_packed_multi needs the AVX-512 or AVX2 path");
+    let path = path().expect("gemm_packed_multi needs the AVX-512, AVX2 or NEON path");
     let mr = path.mr();
     check_a(&a);
     let m = a.shape().0;
@@ -636,7 +721,7 @@ pub fn gemm_packed(
     accumulate: bool,
     par: bool,
 ) {
-    let path = path().expect("gemm_packed needs the AVX-512 or AVX2 path");
+    let path = path().expect("gemm_packed needs the AVX-512, AVX2 or NEON path");
     let mr = path.mr();
     check_a(&a);
     if !check_output(c, ldc, &a, b, accumulate) {
@@ -837,8 +922,9 @@ mod tests {
         out
     }
 
-    /// Every path (AVX-512, AVX2) gives exactly the bits of the in-order
-    /// FMA chain, hence the same bits as each other.
+    /// Every path (AVX-512, AVX2, NEON: the active one here, `make
+    /// test-simd` and `make test-aarch64` run each) gives exactly the bits of
+    /// the in-order FMA chain, hence the same bits as each other.
     #[test]
     fn every_path_gives_the_bits_of_the_fma_chain() {
         if !available() {
