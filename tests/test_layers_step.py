@@ -80,3 +80,16 @@ def test_fast_step_errors_name_the_argument():
     with pytest.raises(ValueError, match="weight_ih_l1"):
         rnnrs._core.rnn_step("LSTM", x, params[:4] + [params[4][:, :2].copy()] + params[5:], None, None,
                              hidden_size=4, num_layers=2)
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("cls", [rnnrs.LSTM, rnnrs.GRU])
+def test_t1_call_equals_general_path(cls, batch_first):
+    fast = cls(4, 5, num_layers=2, batch_first=batch_first, dtype=np.float64, seed=6)
+    general = cls(4, 5, num_layers=2, batch_first=batch_first, dtype=np.float64, seed=6, cast=True)
+    x = np.random.default_rng(7).standard_normal((3, 1, 4) if batch_first else (1, 3, 4))
+    (y_f, s_f), (y_g, s_g) = fast(x), general(x)
+    assert y_f.shape == y_g.shape == ((3, 1, 5) if batch_first else (1, 3, 5))
+    np.testing.assert_array_equal(y_f, y_g)
+    for a, b in zip(s_f if isinstance(s_f, tuple) else (s_f,), s_g if isinstance(s_g, tuple) else (s_g,)):
+        np.testing.assert_array_equal(a, b)

@@ -387,6 +387,12 @@ class RNNBase:
 
         ``lengths``: optional valid steps per sequence (see `forward`).
         """
+        if lengths is None and type(x) is np.ndarray and x.ndim == 3 and x.shape[int(self.batch_first)] == 1:
+            # A T = 1 call (streaming): the one-step path, without the sequence machinery.
+            fast = self._step_fast(x[:, 0] if self.batch_first else x[0], hx)
+            if fast is not None:
+                y, state = fast
+                return (y[:, None] if self.batch_first else y[None]), state
         y, state, _, _ = self._run(x, hx, False, lengths, _allow_empty)
         return y, state
 
