@@ -145,9 +145,9 @@ def test_elementwise_bptt_matches_finite_differences(which):
         for idx in np.ndindex(p.shape):
             old = p[idx]
             p[idx] = old + 1e-6
-            lp = float((cell.forward(x)[0] * dy).sum())
+            lp = float((cell(x)[0] * dy).sum())
             p[idx] = old - 1e-6
-            lm = float((cell.forward(x)[0] * dy).sum())
+            lm = float((cell(x)[0] * dy).sum())
             p[idx] = old
             fd = (lp - lm) / 2e-6
             assert abs(fd - cell.grads[name][idx]) < 1e-6 * (1 + abs(fd)), (name, idx)
@@ -167,3 +167,16 @@ def test_elementwise_online_rtrl_matches_sequence_and_float32():
     g32, y32, _ = rtrl.gradient(c32, x, dy)
     assert y32.dtype == np.float32
     np.testing.assert_allclose(flat(c32, g32), flat(cell, whole), rtol=1e-4, atol=1e-4)
+
+
+def test_elementwise_forward_without_train_warns_and_infers():
+    from rnnrs.rtrl import IndRNN
+    cell = IndRNN(3, 4, seed=0)
+    x = np.random.default_rng(0).standard_normal((5, 2, 3))
+    with pytest.warns(DeprecationWarning, match="train"):
+        y, h = cell.forward(x)
+    np.testing.assert_array_equal(y, cell(x)[0])
+    with pytest.raises(RuntimeError, match="backward"):
+        cell.backward(np.ones_like(y))  # inference kept nothing
+    cell.forward(x, train=True)
+    cell.backward(np.ones_like(y))

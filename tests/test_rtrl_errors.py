@@ -107,7 +107,7 @@ def test_elementwise_layer_errors():
     with pytest.raises(RuntimeError, match="forward"):
         layer.backward(np.zeros((1, 1, 3)))
     with pytest.raises(ValueError, match="x"):
-        layer.forward(np.zeros((4, 1, 5)))
+        layer(np.zeros((4, 1, 5)))
     layer.forward(np.zeros((4, 1, 2)), train=True)
     with pytest.raises(ValueError, match="dy"):
         layer.backward(np.zeros((4, 1, 4)))

@@ -256,7 +256,7 @@ class OnlineLearner:
         xs = np.stack(self._pending)
         cell = self.cell
         if isinstance(cell, _ElemLayer):
-            return cell.forward(xs, h)[1]
+            return cell(xs, h)[1]
         # A layer runs in its own mode (RTRL may run a GRU variant in the padded GRU layout).
         mode = getattr(getattr(cell, "layer", None), "_cell_mode", cell.mode)
         _, h_n, _, _ = functional._forward(mode, xs, cell.params, h[None], None if c is None else c[None],

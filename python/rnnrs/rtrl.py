@@ -43,6 +43,8 @@ Sensitivities can be large (exact RTRL on an LSTM with H=512 needs
 from __future__ import annotations
 
 
+import warnings
+
 import numpy as np
 
 from rnnrs import _core
@@ -203,16 +205,31 @@ class _ElemLayer(_FlatParams):
             raise ValueError(f"{name}: expected shape ({batch}, {self.hidden_size}), got {h.shape}")
         return h
 
-    def forward(self, x, h0=None, train: bool = False):
+    def forward(self, x, h0=None, train: bool | None = None):
         """x (T, B, I), h0 (B, H) or None -> (y (T, B, H), h_n (B, H)).
-        With ``train=True`` keeps what `backward` needs."""
+        With ``train=True`` keeps what `backward` needs.
+
+        ``train`` not given: inference, as before, with a DeprecationWarning:
+        rnnrs's layers train in `forward` and infer in ``layer(x)`` (see the
+        conventions guide), and this default will become ``train=True``.
+        Call ``cell(x, h0)`` for inference."""
+        if train is None:
+            warnings.warn(f"{type(self).__name__}.forward(x) without train= infers today and will train "
+                          "(train=True) like rnnrs's layers; pass train= explicitly, or call the cell "
+                          "for inference", DeprecationWarning, stacklevel=2)
+            train = False
+        return self._run(x, h0, bool(train))
+
+    def __call__(self, x, h0=None):
+        """Inference: ``(y, h_n)``; keeps nothing."""
+        return self._run(x, h0, False)
+
+    def _run(self, x, h0, train: bool):
         x = self._x(x)
         h0 = self._h(h0, x.shape[1], "h0")
         y = _core.elem_forward(self._core_name, self.dtype.name, self.flat(), x, h0)
         self._cache = (x, h0, y, self.flat()) if train else None
         return y, y[-1].copy()
-
-    __call__ = forward
 
     def backward(self, dy, dh_n=None):
         """BPTT through the last ``forward(..., train=True)``: returns

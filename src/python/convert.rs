@@ -46,6 +46,29 @@ pub fn optional<'py, T: Element + Float>(
     }
 }
 
+/// [`array`] of exactly the shape `want` (a ValueError naming `arg` otherwise).
+pub fn array_shaped<'py, T: Element + Float>(
+    a: &Bound<'py, PyAny>,
+    want: &[usize],
+    arg: &str,
+) -> PyResult<PyReadonlyArrayDyn<'py, T>> {
+    let arr = array::<T>(a, arg)?;
+    check_shape(arr.shape(), want, arg)?;
+    Ok(arr)
+}
+
+/// [`optional`] of exactly the shape `want` when present.
+pub fn optional_shaped<'py, T: Element + Float>(
+    a: Option<&Bound<'py, PyAny>>,
+    want: &[usize],
+    arg: &str,
+) -> PyResult<Option<PyReadonlyArrayDyn<'py, T>>> {
+    match a {
+        Some(v) if !v.is_none() => Ok(Some(array_shaped::<T>(v, want, arg)?)),
+        _ => Ok(None),
+    }
+}
+
 /// [`optional`] for an in-place target.
 pub fn optional_mut<'py, T: Element + Float>(
     a: Option<&Bound<'py, PyAny>>,

@@ -2,12 +2,10 @@
 //! one layer per call (the Python class stacks them). Arrays arrive
 //! C-contiguous and time-major; the dtype of `x` selects float32 or float64.
 
-use super::convert::{slice, slice_mut, to_numpy};
+use super::convert::{array, array_shaped, slice, slice_mut, to_numpy};
 use crate::cell::jordan::{self, Act, JordanCache, JordanSpec};
 use crate::{Error, Float};
-use numpy::{
-    Element, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods,
-};
+use numpy::{Element, PyArrayDyn, PyArrayMethods, PyReadwriteArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 
 enum AnyCache {
@@ -31,25 +29,6 @@ impl JordanContext {
             AnyCache::F64(c) => c.seq_batch().0,
         }
     }
-}
-
-fn array<'py, T: Element + Float>(a: &Bound<'py, PyAny>, arg: &str) -> PyResult<PyReadonlyArrayDyn<'py, T>> {
-    let arr = a
-        .cast::<PyArrayDyn<T>>()
-        .map_err(|_| Error::dtype(arg, format!("expected a numpy.ndarray of dtype {}", T::NAME)))?;
-    Ok(arr.try_readonly().map_err(|e| Error::value(arg, e.to_string()))?)
-}
-
-fn checked<'py, T: Element + Float>(
-    a: &Bound<'py, PyAny>,
-    want: &[usize],
-    arg: &str,
-) -> PyResult<PyReadonlyArrayDyn<'py, T>> {
-    let arr = array::<T>(a, arg)?;
-    if arr.shape() != want {
-        return Err(Error::shape(arg, format!("expected shape {want:?}, got {:?}", arr.shape())).into());
-    }
-    Ok(arr)
 }
 
 fn spec_of(params: &[Bound<'_, PyAny>], act_h: &str, act_y: &str, input: usize) -> PyResult<JordanSpec> {
@@ -105,11 +84,11 @@ fn forward_t<'py, T: Element + Float>(
     let spec = spec_of(params, act_h, act_y, shape[2])?;
     let mut pa = Vec::with_capacity(5);
     for (p, (name, want)) in params.iter().zip(spec.param_shapes()) {
-        pa.push(checked::<T>(p, &want, name)?);
+        pa.push(array_shaped::<T>(p, &want, name)?);
     }
     let ps = pa.iter().map(|a| slice(a, "params")).collect::<PyResult<Vec<_>>>()?;
     let y0a = match y0 {
-        Some(v) if !v.is_none() => Some(checked::<T>(v, &[b, spec.output], "y0")?),
+        Some(v) if !v.is_none() => Some(array_shaped::<T>(v, &[b, spec.output], "y0")?),
         _ => None,
     };
     let y0s = y0a.as_ref().map(|a| slice(a, "y0")).transpose()?;

@@ -2,7 +2,7 @@
 //! shapes, makes arrays C-contiguous and of one dtype, and passes that dtype's
 //! name; every function here dispatches on it to the f32 or f64 core.
 
-use super::convert::{shape, slice, to_numpy};
+use super::convert::{array, optional, shape, slice, to_numpy};
 use super::dtype::with_dtype;
 use crate::cell::elementwise::{with_unit, ElemKind, ElemShape};
 use crate::cell::Mode;
@@ -12,19 +12,6 @@ use crate::{Error, Float};
 use numpy::{Element, PyReadonlyArrayDyn};
 use pyo3::prelude::*;
 use pyo3::IntoPyObjectExt;
-
-fn arr<'py, T: Element>(a: &Bound<'py, PyAny>, arg: &str) -> PyResult<PyReadonlyArrayDyn<'py, T>> {
-    a.extract::<PyReadonlyArrayDyn<'py, T>>().map_err(|_| {
-        Error::dtype(arg, format!("expected a numpy array of dtype {}", std::any::type_name::<T>())).into()
-    })
-}
-
-fn opt_arr<'py, T: Element>(
-    a: Option<&Bound<'py, PyAny>>,
-    arg: &str,
-) -> PyResult<Option<PyReadonlyArrayDyn<'py, T>>> {
-    a.map(|a| arr::<T>(a, arg)).transpose()
-}
 
 fn dims(a: &[usize], n: usize, arg: &str) -> PyResult<()> {
     if a.len() != n {
@@ -46,8 +33,9 @@ fn gradient_impl<'py, T: Float + Element>(
     seed: u64,
     memory_limit: Option<u64>,
 ) -> PyResult<Py<PyAny>> {
-    let (pa, xa, da) = (arr::<T>(params, "params")?, arr::<T>(x, "x")?, arr::<T>(dloss_dh, "dloss_dh")?);
-    let (h0a, c0a) = (opt_arr::<T>(h0, "h0")?, opt_arr::<T>(c0, "c0")?);
+    let (pa, xa, da) =
+        (array::<T>(params, "params")?, array::<T>(x, "x")?, array::<T>(dloss_dh, "dloss_dh")?);
+    let (h0a, c0a) = (optional::<T>(h0, "h0")?, optional::<T>(c0, "c0")?);
     let xs = shape(&xa);
     dims(&xs, 3, "x")?;
     let (steps, batch, input) = (xs[0], xs[1], xs[2]);
@@ -153,7 +141,7 @@ fn elem_forward_impl<'py, T: Float + Element>(
     x: &Bound<'py, PyAny>,
     h0: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Py<PyAny>> {
-    let (pa, xa, h0a) = (arr::<T>(params, "params")?, arr::<T>(x, "x")?, opt_arr::<T>(h0, "h0")?);
+    let (pa, xa, h0a) = (array::<T>(params, "params")?, array::<T>(x, "x")?, optional::<T>(h0, "h0")?);
     let (steps, batch, sh) = seq_dims(&xa, &pa)?;
     let (p, xv) = (slice(&pa, "params")?, slice(&xa, "x")?);
     let h0s = h0a.as_ref().map(|a| slice(a, "h0")).transpose()?;
@@ -189,8 +177,8 @@ fn elem_backward_impl<'py, T: Float + Element>(
     dy: &Bound<'py, PyAny>,
     dh_n: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Py<PyAny>> {
-    let (pa, xa, h0a) = (arr::<T>(params, "params")?, arr::<T>(x, "x")?, opt_arr::<T>(h0, "h0")?);
-    let (ya, dya, dhna) = (arr::<T>(y, "y")?, arr::<T>(dy, "dy")?, opt_arr::<T>(dh_n, "dh_n")?);
+    let (pa, xa, h0a) = (array::<T>(params, "params")?, array::<T>(x, "x")?, optional::<T>(h0, "h0")?);
+    let (ya, dya, dhna) = (array::<T>(y, "y")?, array::<T>(dy, "dy")?, optional::<T>(dh_n, "dh_n")?);
     let (steps, batch, sh) = seq_dims(&xa, &pa)?;
     let (p, xv, yv, dyv) = (slice(&pa, "params")?, slice(&xa, "x")?, slice(&ya, "y")?, slice(&dya, "dy")?);
     let h0s = h0a.as_ref().map(|a| slice(a, "h0")).transpose()?;
@@ -233,8 +221,8 @@ fn elem_rtrl_impl<'py, T: Float + Element>(
     dloss_dh: &Bound<'py, PyAny>,
     h0: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Py<PyAny>> {
-    let (pa, xa, h0a) = (arr::<T>(params, "params")?, arr::<T>(x, "x")?, opt_arr::<T>(h0, "h0")?);
-    let da = arr::<T>(dloss_dh, "dloss_dh")?;
+    let (pa, xa, h0a) = (array::<T>(params, "params")?, array::<T>(x, "x")?, optional::<T>(h0, "h0")?);
+    let da = array::<T>(dloss_dh, "dloss_dh")?;
     let (steps, batch, sh) = seq_dims(&xa, &pa)?;
     let (p, xv, dv) = (slice(&pa, "params")?, slice(&xa, "x")?, slice(&da, "dloss_dh")?);
     let h0s = h0a.as_ref().map(|a| slice(a, "h0")).transpose()?;
@@ -298,7 +286,8 @@ fn step_impl<'py, T: Float + Element>(
     n_params: usize,
     run: impl FnOnce(&[T], &[T], Option<&[T]>, Option<&mut [T]>) -> crate::Result<()> + Send,
 ) -> PyResult<Option<Py<PyAny>>> {
-    let (pa, xa, da) = (arr::<T>(params, "params")?, arr::<T>(x, "x")?, opt_arr::<T>(dloss_dh, "dloss_dh")?);
+    let (pa, xa, da) =
+        (array::<T>(params, "params")?, array::<T>(x, "x")?, optional::<T>(dloss_dh, "dloss_dh")?);
     let (p, xv) = (slice(&pa, "params")?, slice(&xa, "x")?);
     let dv = da.as_ref().map(|a| slice(a, "dloss_dh")).transpose()?;
     let mut grad = if dv.is_some() { Some(vec![T::ZERO; n_params]) } else { None };
@@ -361,7 +350,7 @@ impl RtrlState {
     fn reset(&mut self, h0: Option<&Bound<'_, PyAny>>, c0: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
         macro_rules! go {
             ($t:ty, $f:expr) => {{
-                let (h0a, c0a) = (opt_arr::<$t>(h0, "h0")?, opt_arr::<$t>(c0, "c0")?);
+                let (h0a, c0a) = (optional::<$t>(h0, "h0")?, optional::<$t>(c0, "c0")?);
                 let h0s = h0a.as_ref().map(|a| slice(a, "h0")).transpose()?;
                 let c0s = c0a.as_ref().map(|a| slice(a, "c0")).transpose()?;
                 $f(h0s, c0s)
@@ -427,7 +416,7 @@ impl RtrlState {
     fn gradient<'py>(&self, py: Python<'py>, dloss_dh: &Bound<'py, PyAny>) -> PyResult<Py<PyAny>> {
         macro_rules! go {
             ($t:ty, $r:expr) => {{
-                let da = arr::<$t>(dloss_dh, "dloss_dh")?;
+                let da = array::<$t>(dloss_dh, "dloss_dh")?;
                 let d = slice(&da, "dloss_dh")?;
                 let mut g = vec![<$t>::default(); self.n_params];
                 $r.accumulate(d, &mut g)?;
@@ -632,7 +621,7 @@ impl DenseRtrlState {
     fn reset(&mut self, s0: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
         macro_rules! go {
             ($t:ty, $r:expr) => {{
-                let a = opt_arr::<$t>(s0, "h0")?;
+                let a = optional::<$t>(s0, "h0")?;
                 let s = a.as_ref().map(|a| slice(a, "h0")).transpose()?;
                 $r.reset(s)?;
             }};
@@ -669,7 +658,7 @@ impl DenseRtrlState {
     fn gradient<'py>(&self, py: Python<'py>, dloss_dh: &Bound<'py, PyAny>) -> PyResult<Py<PyAny>> {
         macro_rules! go {
             ($t:ty, $r:expr) => {{
-                let da = arr::<$t>(dloss_dh, "dloss_dh")?;
+                let da = array::<$t>(dloss_dh, "dloss_dh")?;
                 let d = slice(&da, "dloss_dh")?;
                 let mut g = vec![<$t>::default(); self.n_params];
                 $r.accumulate(d, &mut g)?;
@@ -693,8 +682,11 @@ impl DenseRtrlState {
         let (n, o) = (self.n_params, self.output);
         macro_rules! go {
             ($t:ty, $r:expr) => {{
-                let (pa, xa, da) =
-                    (arr::<$t>(params, "params")?, arr::<$t>(x, "x")?, arr::<$t>(dloss_dh, "dloss_dh")?);
+                let (pa, xa, da) = (
+                    array::<$t>(params, "params")?,
+                    array::<$t>(x, "x")?,
+                    array::<$t>(dloss_dh, "dloss_dh")?,
+                );
                 let xs = shape(&xa);
                 dims(&xs, 3, "x")?;
                 let (p, xv, dv) = (slice(&pa, "params")?, slice(&xa, "x")?, slice(&da, "dloss_dh")?);

@@ -6,41 +6,12 @@
 //! selects float32 or float64 and every other array must match it. All
 //! compute runs with the GIL released.
 
-use super::convert::{slice, slice_mut, to_numpy};
+use super::convert::{array_mut, array_shaped, check_shape, optional_shaped, slice, slice_mut, to_numpy};
 use crate::layer::clockwork::{self, Clockwork, ClockworkCache};
 use crate::layer::deep_transition::{self, DeepTransition, DeepTransitionCache};
 use crate::{Error, Float};
-use numpy::{
-    Element, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods,
-};
+use numpy::{Element, PyArrayDyn, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
-
-/// `a` as a read-only array of `T` with shape `want`, or a TypeError / ValueError naming `arg`.
-fn array<'py, T: Element + Float>(
-    a: &Bound<'py, PyAny>,
-    want: &[usize],
-    arg: &str,
-) -> PyResult<PyReadonlyArrayDyn<'py, T>> {
-    let arr = a
-        .cast::<PyArrayDyn<T>>()
-        .map_err(|_| Error::dtype(arg, format!("expected a numpy.ndarray of dtype {}", T::NAME)))?;
-    let arr = arr.try_readonly().map_err(|e| Error::value(arg, e.to_string()))?;
-    if arr.shape() != want {
-        return Err(Error::shape(arg, format!("expected shape {want:?}, got {:?}", arr.shape())).into());
-    }
-    Ok(arr)
-}
-
-fn optional<'py, T: Element + Float>(
-    a: Option<&Bound<'py, PyAny>>,
-    want: &[usize],
-    arg: &str,
-) -> PyResult<Option<PyReadonlyArrayDyn<'py, T>>> {
-    match a {
-        Some(v) if !v.is_none() => Ok(Some(array::<T>(v, want, arg)?)),
-        _ => Ok(None),
-    }
-}
 
 /// The parameter arrays in the order of `shapes`.
 fn params<'py, T: Element + Float, S: AsRef<str>>(
@@ -55,7 +26,7 @@ fn params<'py, T: Element + Float, S: AsRef<str>>(
         )
         .into());
     }
-    ps.iter().zip(shapes).map(|(p, (name, shape))| array::<T>(p, shape, name.as_ref())).collect()
+    ps.iter().zip(shapes).map(|(p, (name, shape))| array_shaped::<T>(p, shape, name.as_ref())).collect()
 }
 
 /// The gradient arrays (writeable, same shapes as the parameters).
@@ -71,15 +42,9 @@ fn grads<'py, T: Element + Float, S: AsRef<str>>(
     let mut out = Vec::with_capacity(gs.len());
     for (g, (name, shape)) in gs.iter().zip(shapes) {
         let arg = format!("grads[{}]", name.as_ref());
-        let arr = g.cast::<PyArrayDyn<T>>().map_err(|_| {
-            Error::dtype(arg.as_str(), format!("expected a numpy.ndarray of dtype {}", T::NAME))
-        })?;
-        if arr.shape() != shape.as_slice() {
-            return Err(Error::shape(arg, format!("expected shape {shape:?}, got {:?}", arr.shape())).into());
-        }
-        out.push(
-            arr.try_readwrite().map_err(|e| Error::value(arg, format!("not writeable or aliased ({e})")))?,
-        );
+        let arr = array_mut::<T>(g, &arg)?;
+        check_shape(arr.shape(), shape, &arg)?;
+        out.push(arr);
     }
     Ok(out)
 }
@@ -144,8 +109,8 @@ fn forward_t<'py, T: Element + Float, C: Send, S: AsRef<str>>(
     run: impl FnOnce(&[&[T]], &[T], Option<&[T]>, usize, usize) -> Ran<T, C> + Send,
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>, Option<C>)> {
     let (t, b) = seq_shape(x, i_sz)?;
-    let xa = array::<T>(x, &[t, b, i_sz], "input")?;
-    let h0a = optional::<T>(h0, &[1, b, h], "h0")?;
+    let xa = array_shaped::<T>(x, &[t, b, i_sz], "input")?;
+    let h0a = optional_shaped::<T>(h0, &[1, b, h], "h0")?;
     let pa = params::<T, _>(ps, shapes)?;
     let pv = pa.iter().map(|a| slice(a, "params")).collect::<PyResult<Vec<_>>>()?;
     let xs = slice(&xa, "input")?;
@@ -175,8 +140,8 @@ fn backward_t<'py, T: Element + Float, S: AsRef<str>>(
     input_grad: bool,
     run: impl FnOnce(&[&[T]], &[T], Option<&[T]>, &mut [&mut [T]]) -> crate::Result<(Vec<T>, Vec<T>)> + Send,
 ) -> PyResult<Backward<'py>> {
-    let dya = array::<T>(dy, &[t, b, h], "dy")?;
-    let dha = optional::<T>(dh_n, &[1, b, h], "dh_n")?;
+    let dya = array_shaped::<T>(dy, &[t, b, h], "dy")?;
+    let dha = optional_shaped::<T>(dh_n, &[1, b, h], "dh_n")?;
     let pa = params::<T, _>(ps, shapes)?;
     let mut ga = grads::<T, _>(gs, shapes)?;
     let pv = pa.iter().map(|a| slice(a, "params")).collect::<PyResult<Vec<_>>>()?;
