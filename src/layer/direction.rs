@@ -712,6 +712,61 @@ fn add_to<T: Float>(dst: &mut [T], src: &[T]) {
     }
 }
 
+/// The previous states of the packed rows of times `times` (starting at row
+/// `r0`) times the recurrent dropout mask, into `out`.
+fn mask_states<'a, T: Float>(
+    out: &'a mut [T],
+    prev: &[T],
+    mask: &[T],
+    pk: &Packing,
+    times: std::ops::Range<usize>,
+    r0: usize,
+    ho: usize,
+) -> &'a [T] {
+    for t in times {
+        let (len, at) = (pk.size(t) * ho, (pk.offset(t) - r0) * ho);
+        for ((dst, &v), &m) in out[at..at + len].iter_mut().zip(&prev[at..at + len]).zip(mask) {
+            *dst = v * m;
+        }
+    }
+    out
+}
+
+/// A chunk's bias gradients: column sums of its gate gradients (one pass
+/// when both biases see the same gate gradients). `widths` = `[gi, gd, gb,
+/// gh]` as in [`backward`].
+fn add_bias_grads<T: Float, C: Cell<T>>(
+    grads: &mut DirGrads<'_, T>,
+    bias_sum: &mut [T],
+    dgx: &[T],
+    dgh: &[T],
+    [gi, gd, gb, gh]: [usize; 4],
+) {
+    if let Some(g) = grads.b_ih.as_deref_mut() {
+        column_sums(&mut bias_sum[..gi], dgx, gi);
+        add_to(g, &bias_sum[..gi]);
+    }
+    if let Some(g) = grads.b_hh.as_deref_mut() {
+        if C::SPLIT {
+            column_sums_tail(&mut bias_sum[..gb], dgh, gd);
+        } else if grads.b_ih.is_none() {
+            column_sums(bias_sum, dgx, gh);
+        }
+        add_to(g, &bias_sum[..gb]);
+    }
+}
+
+/// Adds the two row blocks' own-parameter accumulators, in a fixed order.
+fn add_own_grads<T: Float>(own: &mut [&mut [T]], down: &[Vec<T>; 2]) {
+    let mut at = 0;
+    for g in own.iter_mut() {
+        for (j, v) in g.iter_mut().enumerate() {
+            *v += down[0][at + j] + down[1][at + j];
+        }
+        at += g.len();
+    }
+}
+
 /// BPTT through one direction. `x` and `dy` are packed like the forward's
 /// rows; `dy` is the whole layer output gradient `(rows, dy_ld)`, this
 /// direction's part starting at column `dy_off`. `dh_n`, `dc_n` and the
@@ -882,14 +937,7 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
         let prev_c: &[T] = if fw.mask.is_empty() {
             prev_c
         } else {
-            let out = &mut masked_prev[..n * ho];
-            for t in tlo..thi {
-                let (len, at) = (pk.size(t) * ho, (pk.offset(t) - r0) * ho);
-                for ((dst, &v), &m) in out[at..at + len].iter_mut().zip(&prev_c[at..at + len]).zip(&fw.mask) {
-                    *dst = v * m;
-                }
-            }
-            out
+            mask_states(&mut masked_prev[..n * ho], prev_c, &fw.mask, pk, tlo..thi, r0, ho)
         };
         if C::SPLIT {
             wgrads.add(d.serial, dgx_c, n, gi, &mut [(&mut *grads.w_ih, x_c, d.i)])?;
@@ -904,33 +952,14 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
                 &mut [(&mut *grads.w_ih, x_c, d.i), (&mut *grads.w_hh, prev_c, ho)],
             )?;
         }
-        // Bias gradients: the chunk's column sums (one pass when both biases
-        // see the same gate gradients).
-        if let Some(g) = grads.b_ih.as_deref_mut() {
-            column_sums(&mut bias_sum[..gi], dgx_c, gi);
-            add_to(g, &bias_sum[..gi]);
-        }
-        if let Some(g) = grads.b_hh.as_deref_mut() {
-            if C::SPLIT {
-                column_sums_tail(&mut bias_sum[..gb], dgh_c, gd);
-            } else if grads.b_ih.is_none() {
-                column_sums(&mut bias_sum, dgx_c, gh);
-            }
-            add_to(g, &bias_sum[..gb]);
-        }
+        add_bias_grads::<T, C>(grads, &mut bias_sum, dgx_c, dgh_c, [gi, gd, gb, gh]);
         if let Some(w_in) = &w_in {
             w_in.mul_big(d.serial, &mut dx[r0 * d.i..r1 * d.i], dgx_c, n, false);
         }
         s1 = s0;
     }
 
-    let mut at = 0;
-    for g in grads.own.iter_mut() {
-        for (j, v) in g.iter_mut().enumerate() {
-            *v += down[0][at + j] + down[1][at + j];
-        }
-        at += g.len();
-    }
+    add_own_grads(&mut grads.own, &down);
     if let (Some(g), true) = (grads.w_hr.as_deref_mut(), rows > 0) {
         let (a, m) = (Op::new(&dh_all, rows, ho).t(), Op::new(&fw.m, rows, h));
         gemm(Parallelism::serial_if(d.serial), g, h, a, m, T::ONE, true);
