@@ -5,6 +5,7 @@
 //! no time axis to add or drop.
 
 use super::convert::to_numpy;
+use super::dtype::{with_dtype, DType};
 use crate::layer::{self, Mode, RnnSpec};
 use crate::{Error, Float};
 use numpy::{Element, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
@@ -132,13 +133,7 @@ fn rnn_step<'py>(
         bias,
         proj_size,
     };
-    if x.cast::<PyArrayDyn<f32>>().is_ok() {
-        step_t::<f32>(py, &spec, x, &params, h0.as_ref(), c0.as_ref())
-    } else if x.cast::<PyArrayDyn<f64>>().is_ok() {
-        step_t::<f64>(py, &spec, x, &params, h0.as_ref(), c0.as_ref())
-    } else {
-        Err(Error::dtype("x_t", "expected a numpy.ndarray of dtype float32 or float64").into())
-    }
+    with_dtype!(DType::of(x, "x_t"), T, step_t::<T>(py, &spec, x, &params, h0.as_ref(), c0.as_ref()))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
