@@ -49,6 +49,7 @@ import numpy as np
 
 from rnnrs import _core
 from rnnrs import functional as F
+from rnnrs._gates import GATES
 
 __all__ = [
     "RTRL",
@@ -62,12 +63,11 @@ __all__ = [
     "set_memory_limit",
 ]
 
-_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3, "LSTM_NOFORGET": 3, "LSTM_CIFG": 3, "MGU": 2}
-_LSTM_MODES = ("LSTM", "LSTM_NOFORGET", "LSTM_CIFG")
-# Cells with parameters of their own (see `rnnrs.functional`): after the four above, flat.
-_GATES["LSTM_PEEPHOLE"] = 4
-_LSTM_MODES += ("LSTM_PEEPHOLE",)
-_GATES["LEAKY"] = 1
+# The modes the gated-cell RTRL runs (gate counts from the one table, `rnnrs._gates`); cells with
+# parameters of their own (see `rnnrs.functional`) keep them after the four torch ones, flat.
+_GATES = {m: GATES[m] for m in ("RNN_TANH", "RNN_RELU", "LSTM", "GRU", "LSTM_NOFORGET", "LSTM_CIFG", "MGU",
+                                 "LSTM_PEEPHOLE", "LEAKY")}
+_LSTM_MODES = ("LSTM", "LSTM_NOFORGET", "LSTM_CIFG", "LSTM_PEEPHOLE")
 _PT_NAMES = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
 _METHODS = ("exact", "snap1", "uoro", "diag")
 
