@@ -93,3 +93,20 @@ def test_t1_call_equals_general_path(cls, batch_first):
     np.testing.assert_array_equal(y_f, y_g)
     for a, b in zip(s_f if isinstance(s_f, tuple) else (s_f,), s_g if isinstance(s_g, tuple) else (s_g,)):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("make", [lambda: rnnrs.Jordan(4, 5, 3, dtype=np.float64, seed=1),
+                                  lambda: rnnrs.DeepTransitionRNN(4, 5, transition_depth=2, dtype=np.float64, seed=1)])
+@pytest.mark.parametrize("batch", [None, 2])
+def test_step_of_layers_whose_state_is_complete(make, batch):
+    layer = make()
+    shape = (6, 4) if batch is None else (6, batch, 4)
+    x = np.random.default_rng(8).standard_normal(shape)
+    full, want = layer(x)
+    state = None
+    for t in range(6):
+        y_t, state = layer.step(x[t], state)
+        np.testing.assert_allclose(y_t, full[t], rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(state, want, rtol=1e-12, atol=1e-13)
+    with pytest.raises(ValueError, match="x_t"):
+        layer.step(np.zeros((1, 1, 4)))

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from rnnrs import _core
-from rnnrs.functional import check_lengths
+from rnnrs.functional import check_lengths, step_by_call
 from rnnrs.modules import _float_dtype, _Module
 
 __all__ = ["ClockworkRNN", "DeepTransitionRNN", "Dilated", "DilatedRNN"]
@@ -543,6 +543,12 @@ class DeepTransitionRNN(_TimeLayer):
     recurrent = True  # `Sequential` passes it a state (see `rnnrs.model.is_recurrent`)
     takes_lengths = True
 
+
+    def step(self, x_t, hx=None):
+        """One time step for streaming use: ``(y_t, state)``, the same as the
+        call on ``x_t`` with a time axis of 1, which is then dropped (the
+        state ``h_t`` is all a step needs)."""
+        return step_by_call(self, x_t, hx)
     def __init__(self, input_size: int, hidden_size: int, transition_depth: int = 2, output_depth: int = 0, *,
                  shortcut: bool = False, bias: bool = True, batch_first: bool = False, dtype=np.float32,
                  seed: int | None = None):

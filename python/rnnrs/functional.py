@@ -473,3 +473,17 @@ def _split_lstm_state(state, arg):
     if not isinstance(state, (tuple, list)) or len(state) != 2:
         raise TypeError(f"{arg}: expected None or a pair (h, c)")
     return state[0], state[1]
+
+
+def step_by_call(layer, x_t, state=None):
+    """One streaming step of a layer whose state is all it needs (no step
+    index, no history of earlier states): ``layer(x_t[None], state)`` with the
+    time axis dropped. ``x_t`` is ``(B, I)`` or ``(I,)``; returns
+    ``(y_t, state)`` as the layer's call does."""
+    if type(x_t) is not np.ndarray:
+        x_t = np.asarray(x_t)
+    if x_t.ndim not in (1, 2):
+        raise ValueError(f"x_t: expected one step (B, I) or (I,), got shape {x_t.shape}")
+    batched_first = x_t.ndim == 2 and getattr(layer, "batch_first", False)
+    y, state = layer(x_t[:, None] if batched_first else x_t[None], state)
+    return (y[:, 0] if batched_first else y[0]), state

@@ -168,6 +168,11 @@ class Jordan:
         y, y_n, _ = self._run(x, y0, False, lengths)
         return y, y_n
 
+    def step(self, x_t, y0=None):
+        """One time step for streaming use: ``(y_t, state)``, the same as the
+        call on ``x_t`` with a time axis of 1, which is then dropped."""
+        return F.step_by_call(self, x_t, y0)
+
     def forward(self, x, y0=None, train: bool = True, lengths=None):
         """Forward ``(y, y_n)``; with ``train`` keeps what `backward` needs."""
         y, y_n, ctx = self._run(x, y0, train, lengths)
