@@ -204,8 +204,12 @@ def test_sequential_runs_recurrent_modules_of_own_drivers_and_refuses_lengths_th
         assert out.shape == (12, 3, 1) and len(state) == 1
         dx = model.backward(np.ones_like(out))
         assert dx.shape == x.shape
-    model = rr.Sequential(rr.ClockworkRNN(2, 4, n_modules=2, seed=0), rr.Linear(4, 1))
+    class NoLengths(rr.Jordan):  # a user's recurrent module that does not take lengths
+        takes_lengths = False
+
+    model = rr.Sequential(NoLengths(2, 4, 4, seed=0), rr.Linear(4, 1))
     with pytest.raises(ValueError, match="lengths: module 0"):
         model(x, lengths=np.array([12, 5, 3]))
-    out, _ = rr.Sequential(rr.Jordan(2, 4, 4, seed=0))(x, lengths=np.array([12, 5, 3]))
-    assert np.all(out[5:, 1] == 0) and np.all(out[3:, 2] == 0)  # zero past each length, as the layers
+    for rec in (rr.Jordan(2, 4, 4, seed=0), rr.ClockworkRNN(2, 4, n_modules=2, seed=0)):
+        out, _ = rr.Sequential(rec)(x, lengths=np.array([12, 5, 3]))
+        assert np.all(out[5:, 1] == 0) and np.all(out[3:, 2] == 0)  # zero past each length, as the layers
