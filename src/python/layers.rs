@@ -7,7 +7,7 @@
 
 use super::convert::{array, array_mut, check_shape, optional, shape, slice, slice_mut, to_numpy};
 use super::dtype::{with_dtype, DType};
-use crate::layer::{self, Cache, Mode, RnnSpec};
+use crate::layer::{self, Cache, Mode, ParamSlot, RnnSpec};
 use crate::{Error, Float};
 use numpy::{Element, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
@@ -80,30 +80,66 @@ fn optional_shaped<'py, T: Element + Float>(
     Ok(arr)
 }
 
+/// One parameter (or gradient) array per slot, each of the slot's shape.
+/// This runs on every forward and backward, so torch's name is formatted
+/// only for an error: a failed fast take is taken again under its name,
+/// which gives the message (and the array is never held twice).
+fn slot_arrays<'py, A: Shaped>(
+    list: &[Bound<'py, PyAny>],
+    slots: &[ParamSlot],
+    take: impl Fn(&Bound<'py, PyAny>, &str) -> PyResult<A>,
+    arg: impl Fn(&ParamSlot) -> String,
+) -> PyResult<Vec<A>> {
+    let mut out = Vec::with_capacity(list.len());
+    for (p, slot) in list.iter().zip(slots) {
+        if let Ok(a) = take(p, "") {
+            if a.dims() == slot.shape() {
+                out.push(a);
+                continue;
+            }
+        }
+        let name = arg(slot);
+        let a = take(p, &name)?;
+        check_shape(a.dims(), slot.shape(), &name)?;
+        out.push(a);
+    }
+    Ok(out)
+}
+
+/// A borrowed array's shape, read-only or writeable alike.
+trait Shaped {
+    fn dims(&self) -> &[usize];
+}
+
+impl<T: Element> Shaped for PyReadonlyArrayDyn<'_, T> {
+    fn dims(&self) -> &[usize] {
+        self.shape()
+    }
+}
+
+impl<T: Element> Shaped for PyReadwriteArrayDyn<'_, T> {
+    fn dims(&self) -> &[usize] {
+        self.shape()
+    }
+}
+
 fn param_arrays<'py, T: Element + Float>(
-    spec: &RnnSpec,
+    slots: &[ParamSlot],
     params: &[Bound<'py, PyAny>],
 ) -> PyResult<Vec<PyReadonlyArrayDyn<'py, T>>> {
-    let shapes = spec.param_shapes();
-    if params.len() != shapes.len() {
+    if params.len() != slots.len() {
         return Err(Error::value(
             "params",
             format!(
                 "expected {} arrays ({}), got {}",
-                shapes.len(),
-                shapes.iter().map(|s| s.0.as_str()).collect::<Vec<_>>().join(", "),
+                slots.len(),
+                slots.iter().map(ParamSlot::name).collect::<Vec<_>>().join(", "),
                 params.len()
             ),
         )
         .into());
     }
-    let mut out = Vec::with_capacity(params.len());
-    for (p, (name, shape)) in params.iter().zip(&shapes) {
-        let a = array::<T>(p, name)?;
-        check_shape(a.shape(), shape, name)?;
-        out.push(a);
-    }
-    Ok(out)
+    slot_arrays(params, slots, array::<T>, ParamSlot::name)
 }
 
 type ForwardOut<'py> = (Bound<'py, PyAny>, Bound<'py, PyAny>, Option<Bound<'py, PyAny>>, Option<RnnContext>);
@@ -143,7 +179,7 @@ where
     let h0a = optional_shaped::<T>(h0, &[rows, b, spec.h_out()], "h0")?;
     let c0a = if is_lstm { optional_shaped::<T>(c0, &[rows, b, spec.hidden_size], "c0")? } else { None };
     let ma = optional_shaped::<T>(rec_mask, &[rows, b, spec.h_out()], "rec_mask")?;
-    let pa = param_arrays::<T>(spec, params)?;
+    let pa = param_arrays::<T>(&spec.param_slots(), params)?;
     let ps = pa.iter().map(|a| slice(a, "params")).collect::<PyResult<Vec<_>>>()?;
     let xs = slice(&xa, "input")?;
     let h0s = h0a.as_ref().map(|a| slice(a, "h0")).transpose()?;
@@ -238,20 +274,14 @@ fn backward_t<'py, T: Element + Float>(
     check_shape(dya.shape(), &[t, b, spec.num_directions() * spec.h_out()], "dy")?;
     let dha = optional_shaped::<T>(dh_n, &[rows, b, spec.h_out()], "dh_n")?;
     let dca = if is_lstm { optional_shaped::<T>(dc_n, &[rows, b, spec.hidden_size], "dc_n")? } else { None };
-    let pa = param_arrays::<T>(spec, params)?;
-    let shapes = spec.param_shapes();
-    if grads.len() != shapes.len() {
+    let slots = spec.param_slots();
+    let pa = param_arrays::<T>(&slots, params)?;
+    if grads.len() != slots.len() {
         return Err(
-            Error::value("grads", format!("expected {} arrays, got {}", shapes.len(), grads.len())).into()
+            Error::value("grads", format!("expected {} arrays, got {}", slots.len(), grads.len())).into()
         );
     }
-    let mut ga: Vec<PyReadwriteArrayDyn<'py, T>> = Vec::with_capacity(grads.len());
-    for (g, (name, shape)) in grads.iter().zip(&shapes) {
-        let arg = format!("grads[{name}]");
-        let rw = array_mut::<T>(g, &arg)?;
-        check_shape(rw.shape(), shape, &arg)?;
-        ga.push(rw);
-    }
+    let mut ga = slot_arrays(grads, &slots, array_mut::<T>, |s| format!("grads[{}]", s.name()))?;
     let ps = pa.iter().map(|a| slice(a, "params")).collect::<PyResult<Vec<_>>>()?;
     let dys = slice(&dya, "dy")?;
     let dhs = dha.as_ref().map(|a| slice(a, "dh_n")).transpose()?;
