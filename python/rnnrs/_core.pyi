@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 from typing import Literal, TypedDict, final
 
-from typing_extensions import Self
+from typing_extensions import Required, Self
 
 import numpy as np
 from numpy.typing import NDArray
@@ -479,6 +479,22 @@ def lm_generate(
 ) -> np.ndarray: ...
 
 # --- RTRL of the dense cells (src/python/rtrl.rs; rnnrs.rtrl_cells) ---
+class _DenseSpec(TypedDict, total=False):
+    """A dense cell's options as `rnnrs.rtrl_cells._DenseCell._spec` gives them (input_size required;
+    the rest default as the layers do: bias True, activations "tanh", transition_depth 1, others 0/empty)."""
+
+    input_size: Required[int]
+    hidden_size: int
+    output_size: int
+    module_sizes: list[int]
+    periods: list[int]
+    bias: bool
+    hidden_activation: str
+    output_activation: str
+    transition_depth: int
+    output_depth: int
+    shortcut: bool
+
 @final
 class DenseRtrlState:
     def __new__(
@@ -486,19 +502,9 @@ class DenseRtrlState:
         cell: str,
         method: str,
         dtype: str,
-        input_size: int,
         batch: int,
+        options: _DenseSpec,
         *,
-        hidden_size: int = 0,
-        output_size: int = 0,
-        module_sizes: list[int] = ...,
-        periods: list[int] = ...,
-        bias: bool = True,
-        hidden_activation: str = "tanh",
-        output_activation: str = "tanh",
-        transition_depth: int = 1,
-        output_depth: int = 0,
-        shortcut: bool = False,
         memory_limit: int | None = None,
     ) -> DenseRtrlState: ...
     def reset(self, s0: np.ndarray | None = None) -> None: ...
@@ -516,17 +522,6 @@ def dense_rtrl_sensitivity_bytes(
     cell: str,
     method: str,
     dtype: str,
-    input_size: int,
     batch: int,
-    *,
-    hidden_size: int = 0,
-    output_size: int = 0,
-    module_sizes: list[int] = ...,
-    periods: list[int] = ...,
-    bias: bool = True,
-    hidden_activation: str = "tanh",
-    output_activation: str = "tanh",
-    transition_depth: int = 1,
-    output_depth: int = 0,
-    shortcut: bool = False,
+    options: _DenseSpec,
 ) -> int: ...

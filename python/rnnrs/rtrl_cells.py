@@ -196,13 +196,17 @@ class _DenseCell:
             raise ValueError(f"method: {type(self.layer).__name__} offers 'exact' and 'snap1' RTRL, got {method!r}")
         return method
 
+    def _spec(self) -> dict:
+        """The core's one option dict (``dense_spec`` in ``src/python/rtrl.rs``)."""
+        return {"input_size": self.input_size, **self._options()}
+
     def _core_state(self, method, batch, memory_limit):
-        return _core.DenseRtrlState(self.kind, self._method(method), self.dtype.name, self.input_size, batch,
-                                    memory_limit=memory_limit, **self._options())
+        return _core.DenseRtrlState(self.kind, self._method(method), self.dtype.name, batch, self._spec(),
+                                    memory_limit=memory_limit)
 
     def sensitivity_bytes(self, method: str, batch: int) -> int:
-        return int(_core.dense_rtrl_sensitivity_bytes(self.kind, self._method(method), self.dtype.name,
-                                                      self.input_size, batch, **self._options()))
+        return int(_core.dense_rtrl_sensitivity_bytes(self.kind, self._method(method), self.dtype.name, batch,
+                                                      self._spec()))
 
     def _initial(self, batch, h0, c0):
         """The engine's (B, S) initial state from h0 (what the loss sees, or the hidden state) and c0."""

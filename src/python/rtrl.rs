@@ -11,6 +11,7 @@ use crate::rtrl::{self, CellShape, Method, Rtrl};
 use crate::{Error, Float};
 use numpy::{Element, PyReadonlyArrayDyn};
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 use pyo3::IntoPyObjectExt;
 
 fn dims(a: &[usize], n: usize, arg: &str) -> PyResult<()> {
@@ -534,75 +535,67 @@ struct DenseRtrlState {
     n_params: usize,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn dense_spec(
-    input_size: usize,
-    hidden_size: usize,
-    output_size: usize,
-    module_sizes: Vec<usize>,
-    periods: Vec<usize>,
-    bias: bool,
-    hidden_activation: &str,
-    output_activation: &str,
-    transition_depth: usize,
-    output_depth: usize,
-    shortcut: bool,
-) -> DenseSpec {
-    DenseSpec {
-        input: input_size,
-        hidden: hidden_size,
-        output: output_size,
-        module_sizes,
-        periods,
-        bias,
-        hidden_activation: hidden_activation.to_string(),
-        output_activation: output_activation.to_string(),
-        transition_depth,
-        output_depth,
-        shortcut,
+/// A dense cell's options as one dict (`rnnrs.rtrl_cells._DenseCell._spec`),
+/// the one parser of `DenseRtrlState` and `dense_rtrl_sensitivity_bytes`.
+/// `input_size` is required; the other keys default as the layers do, and
+/// each cell reads the ones it has. An unknown key is an error, so that a
+/// misspelt option never falls back to its default unnoticed.
+fn dense_spec(options: &Bound<'_, PyDict>) -> PyResult<DenseSpec> {
+    let mut spec = DenseSpec {
+        bias: true,
+        hidden_activation: "tanh".into(),
+        output_activation: "tanh".into(),
+        transition_depth: 1,
+        ..DenseSpec::default()
+    };
+    let mut input = None;
+    for (key, value) in options.iter() {
+        let key: String = key.extract()?;
+        let bad = |e: PyErr| -> PyErr { Error::dtype(format!("options[{key:?}]"), e.to_string()).into() };
+        match key.as_str() {
+            "input_size" => input = Some(value.extract().map_err(bad)?),
+            "hidden_size" => spec.hidden = value.extract().map_err(bad)?,
+            "output_size" => spec.output = value.extract().map_err(bad)?,
+            "module_sizes" => spec.module_sizes = value.extract().map_err(bad)?,
+            "periods" => spec.periods = value.extract().map_err(bad)?,
+            "bias" => spec.bias = value.extract().map_err(bad)?,
+            "hidden_activation" => spec.hidden_activation = value.extract().map_err(bad)?,
+            "output_activation" => spec.output_activation = value.extract().map_err(bad)?,
+            "transition_depth" => spec.transition_depth = value.extract().map_err(bad)?,
+            "output_depth" => spec.output_depth = value.extract().map_err(bad)?,
+            "shortcut" => spec.shortcut = value.extract().map_err(bad)?,
+            other => {
+                return Err(Error::value(
+                    "options",
+                    format!(
+                        "unknown option {other:?} (expected input_size, hidden_size, output_size, \
+                         module_sizes, periods, bias, hidden_activation, output_activation, \
+                         transition_depth, output_depth, shortcut)"
+                    ),
+                )
+                .into())
+            }
+        }
     }
+    spec.input = input.ok_or_else(|| Error::value("options", "expected an input_size"))?;
+    Ok(spec)
 }
 
 #[pymethods]
 impl DenseRtrlState {
     /// `cell`: "CLOCKWORK", "JORDAN", "LAYERNORM_LSTM", "LAYERNORM_GRU", "DEEP_TRANSITION";
-    /// `method`: "exact" or "snap1"; the options are the layer's.
+    /// `method`: "exact" or "snap1"; `options`: the layer's options (see `dense_spec`).
     #[new]
-    #[pyo3(signature = (cell, method, dtype, input_size, batch, *, hidden_size=0, output_size=0,
-        module_sizes=vec![], periods=vec![], bias=true, hidden_activation="tanh",
-        output_activation="tanh", transition_depth=1, output_depth=0, shortcut=false, memory_limit=None))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (cell, method, dtype, batch, options, *, memory_limit=None))]
     fn new(
         cell: &str,
         method: &str,
         dtype: &str,
-        input_size: usize,
         batch: usize,
-        hidden_size: usize,
-        output_size: usize,
-        module_sizes: Vec<usize>,
-        periods: Vec<usize>,
-        bias: bool,
-        hidden_activation: &str,
-        output_activation: &str,
-        transition_depth: usize,
-        output_depth: usize,
-        shortcut: bool,
+        options: &Bound<'_, PyDict>,
         memory_limit: Option<u64>,
     ) -> PyResult<Self> {
-        let spec = dense_spec(
-            input_size,
-            hidden_size,
-            output_size,
-            module_sizes,
-            periods,
-            bias,
-            hidden_activation,
-            output_activation,
-            transition_depth,
-            output_depth,
-            shortcut,
-        );
+        let spec = dense_spec(options)?;
         let c = AnyDense::new(cell, &spec)?;
         let m = DenseMethod::parse(method)?;
         let lay = DenseCell::<f64>::layout(&c).clone();
@@ -735,40 +728,15 @@ impl DenseRtrlState {
 
 /// Bytes of sensitivity memory a dense cell's RTRL needs (the figure the memory guard checks).
 #[pyfunction]
-#[pyo3(signature = (cell, method, dtype, input_size, batch, *, hidden_size=0, output_size=0,
-    module_sizes=vec![], periods=vec![], bias=true, hidden_activation="tanh",
-    output_activation="tanh", transition_depth=1, output_depth=0, shortcut=false))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (cell, method, dtype, batch, options))]
 fn dense_rtrl_sensitivity_bytes(
     cell: &str,
     method: &str,
     dtype: &str,
-    input_size: usize,
     batch: usize,
-    hidden_size: usize,
-    output_size: usize,
-    module_sizes: Vec<usize>,
-    periods: Vec<usize>,
-    bias: bool,
-    hidden_activation: &str,
-    output_activation: &str,
-    transition_depth: usize,
-    output_depth: usize,
-    shortcut: bool,
+    options: &Bound<'_, PyDict>,
 ) -> PyResult<u128> {
-    let spec = dense_spec(
-        input_size,
-        hidden_size,
-        output_size,
-        module_sizes,
-        periods,
-        bias,
-        hidden_activation,
-        output_activation,
-        transition_depth,
-        output_depth,
-        shortcut,
-    );
+    let spec = dense_spec(options)?;
     let c = AnyDense::new(cell, &spec)?;
     let m = DenseMethod::parse(method)?;
     let lay = DenseCell::<f64>::layout(&c);
