@@ -250,6 +250,27 @@ struct Ended {
     tok: usize,
 }
 
+/// A beam step's choice: each new row's parent row, token and raw score.
+struct Choice {
+    parent: Vec<usize>,
+    tok: Vec<usize>,
+    scores: Vec<f64>,
+}
+
+/// What the search keeps of every step to trace the best hypotheses back:
+/// each row's parent row and token, and the attention of the rows as they
+/// were before the step's reordering.
+struct History<T> {
+    parents: Vec<Vec<usize>>,
+    toks: Vec<Vec<usize>>,
+    alphas: Vec<Vec<T>>,
+}
+
+/// `log p / len^length_penalty`.
+fn normalised(raw: f64, len: usize, length_penalty: f64) -> f64 {
+    raw / (len as f64).powf(length_penalty)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn beam<C: Cell<T>, T: Float>(
     cfg: &Config,
@@ -278,17 +299,12 @@ fn beam<C: Cell<T>, T: Float>(
     let (mut s, mut c) = (rep(s0), rep(c0));
     let mut bufs = Bufs::new::<C>(cfg, rows, sl)?;
     let mut sc = Scratch::new(cfg, cell, l, p, rows)?;
-    let norm = |raw: f64, len: usize| raw / (len as f64).powf(length_penalty);
     let mut scores = vec![f64::NEG_INFINITY; rows];
     for bb in 0..b {
         scores[bb * k] = 0.0;
     }
     let mut tokens = vec![bos; rows];
-    // Per step: each row's parent row and token, and the attention of the
-    // rows as they were before the step's reordering.
-    let mut parents: Vec<Vec<usize>> = Vec::new();
-    let mut toks: Vec<Vec<usize>> = Vec::new();
-    let mut alphas: Vec<Vec<T>> = Vec::new();
+    let mut hist = History { parents: Vec::new(), toks: Vec::new(), alphas: Vec::new() };
     let mut ended: Vec<Vec<Ended>> = (0..b).map(|_| Vec::new()).collect();
     let mut done = vec![false; b];
     let mut cand: Vec<(f64, usize, usize)> = Vec::with_capacity(k * v);
@@ -299,76 +315,130 @@ fn beam<C: Cell<T>, T: Float>(
         for row in bufs.logits.chunks_exact_mut(v) {
             log_softmax(row);
         }
-        let mut parent = (0..rows).collect::<Vec<_>>();
-        let mut tok = vec![eos; rows];
-        let mut new_scores = vec![f64::NEG_INFINITY; rows];
+        let mut ch = Choice {
+            parent: (0..rows).collect::<Vec<_>>(),
+            tok: vec![eos; rows],
+            scores: vec![f64::NEG_INFINITY; rows],
+        };
         for bb in 0..b {
-            if done[bb] {
-                continue;
-            }
-            cand.clear();
-            for kk in 0..k {
-                let r = bb * k + kk;
-                if scores[r] == f64::NEG_INFINITY {
-                    continue;
-                }
-                for (j, &lp) in bufs.logits[r * v..(r + 1) * v].iter().enumerate() {
-                    let sc = scores[r] + lp.to_f64();
-                    // NaN scores (non-finite logits) rank last.
-                    cand.push((if sc.is_nan() { f64::NEG_INFINITY } else { sc }, r, j));
-                }
-            }
-            let keep = (2 * k).min(cand.len());
-            let by_score = |a: &(f64, usize, usize), b: &(f64, usize, usize)| {
-                b.0.partial_cmp(&a.0)
-                    .unwrap_or(std::cmp::Ordering::Equal)
-                    .then(a.1.cmp(&b.1))
-                    .then(a.2.cmp(&b.2))
-            };
-            if keep < cand.len() {
-                cand.select_nth_unstable_by(keep - 1, by_score);
-            }
-            cand[..keep].sort_by(by_score);
-            let mut live = 0;
-            for (rank, &(sc, r, j)) in cand[..keep].iter().enumerate() {
-                if j == eos {
-                    if rank < k {
-                        ended[bb].push(Ended { norm: norm(sc, t + 1), t, parent: r, tok: j });
-                    }
-                } else if live < k {
-                    let dst = bb * k + live;
-                    parent[dst] = r;
-                    tok[dst] = j;
-                    new_scores[dst] = sc;
-                    live += 1;
-                }
-            }
-            if ended[bb].len() >= k || live == 0 {
-                done[bb] = true;
+            if !done[bb] {
+                let logp = &bufs.logits[..];
+                done[bb] = extend(
+                    bb,
+                    k,
+                    v,
+                    eos,
+                    t,
+                    length_penalty,
+                    &scores,
+                    logp,
+                    &mut cand,
+                    &mut ended[bb],
+                    &mut ch,
+                );
             }
         }
         // Reorder the states by parent.
         for r in 0..rows {
-            let pr = parent[r];
+            let pr = ch.parent[r];
             s[r * h..(r + 1) * h].copy_from_slice(&bufs.s_new[pr * h..(pr + 1) * h]);
             if C::HAS_C {
                 c[r * h..(r + 1) * h].copy_from_slice(&bufs.c_new[pr * h..(pr + 1) * h]);
             }
         }
-        parents.push(parent);
-        toks.push(tok.clone());
-        alphas.push(if att { bufs.alpha.clone() } else { Vec::new() });
-        tokens = tok;
-        scores = new_scores;
+        hist.parents.push(ch.parent);
+        hist.toks.push(ch.tok.clone());
+        hist.alphas.push(if att { bufs.alpha.clone() } else { Vec::new() });
+        tokens = ch.tok;
+        scores = ch.scores;
         if done.iter().all(|&d| d) {
             break;
         }
     }
+    let sl = if att { sl } else { 0 };
+    best_paths(b, k, eos, max_len, sl, &scores, &done, &mut ended, &hist, last_t, length_penalty)
+}
+
+/// Sequence `bb`'s beam step: its live rows extended by every token, the
+/// `2k` best kept in a fixed order (score, then row, then token: no tie is
+/// broken by chance); of those, ends (`eos`) ranked in the first `k` join
+/// `ended`, the others fill the sequence's `k` new rows of `ch`. Returns
+/// whether the sequence is done (`k` ended, or nothing left alive).
+#[allow(clippy::too_many_arguments)]
+fn extend<T: Float>(
+    bb: usize,
+    k: usize,
+    v: usize,
+    eos: usize,
+    t: usize,
+    length_penalty: f64,
+    scores: &[f64],
+    logp: &[T],
+    cand: &mut Vec<(f64, usize, usize)>,
+    ended: &mut Vec<Ended>,
+    ch: &mut Choice,
+) -> bool {
+    cand.clear();
+    for kk in 0..k {
+        let r = bb * k + kk;
+        if scores[r] == f64::NEG_INFINITY {
+            continue;
+        }
+        for (j, &lp) in logp[r * v..(r + 1) * v].iter().enumerate() {
+            let sc = scores[r] + lp.to_f64();
+            // NaN scores (non-finite logits) rank last.
+            cand.push((if sc.is_nan() { f64::NEG_INFINITY } else { sc }, r, j));
+        }
+    }
+    let keep = (2 * k).min(cand.len());
+    let by_score = |a: &(f64, usize, usize), b: &(f64, usize, usize)| {
+        b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2))
+    };
+    if keep < cand.len() {
+        cand.select_nth_unstable_by(keep - 1, by_score);
+    }
+    cand[..keep].sort_by(by_score);
+    let mut live = 0;
+    for (rank, &(sc, r, j)) in cand[..keep].iter().enumerate() {
+        if j == eos {
+            if rank < k {
+                ended.push(Ended { norm: normalised(sc, t + 1, length_penalty), t, parent: r, tok: j });
+            }
+        } else if live < k {
+            let dst = bb * k + live;
+            ch.parent[dst] = r;
+            ch.tok[dst] = j;
+            ch.scores[dst] = sc;
+            live += 1;
+        }
+    }
+    ended.len() >= k || live == 0
+}
+
+/// Each sequence's best hypothesis (by normalised score, then the shorter),
+/// traced back through the history; unfinished sequences compete with the
+/// rows still alive after the last step `last_t`. `sl`: the attention's
+/// source length (0 without attention).
+#[allow(clippy::too_many_arguments)]
+fn best_paths<T: Float>(
+    b: usize,
+    k: usize,
+    eos: usize,
+    max_len: usize,
+    sl: usize,
+    scores: &[f64],
+    done: &[bool],
+    ended: &mut [Vec<Ended>],
+    hist: &History<T>,
+    last_t: usize,
+    length_penalty: f64,
+) -> Result<Decoded<T>> {
+    let att = sl > 0;
     let mut out = Decoded {
         tokens: vec![eos as i64; b * max_len],
         lengths: vec![0; b],
         scores: vec![f64::NEG_INFINITY; b],
-        attention: try_zeros(if att { b * max_len * sl } else { 0 }, "attention")?,
+        attention: try_zeros(b * max_len * sl, "attention")?,
     };
     for bb in 0..b {
         // Unfinished sequences compete with what is still alive.
@@ -376,9 +446,9 @@ fn beam<C: Cell<T>, T: Float>(
             for kk in 0..k {
                 let r = bb * k + kk;
                 if scores[r] > f64::NEG_INFINITY {
-                    let (pr, tk) = (parents[last_t][r], toks[last_t][r]);
+                    let (pr, tk) = (hist.parents[last_t][r], hist.toks[last_t][r]);
                     ended[bb].push(Ended {
-                        norm: norm(scores[r], last_t + 1),
+                        norm: normalised(scores[r], last_t + 1, length_penalty),
                         t: last_t,
                         parent: pr,
                         tok: tk,
@@ -398,11 +468,11 @@ fn beam<C: Cell<T>, T: Float>(
             out.tokens[bb * max_len + t] = tk as i64;
             if att {
                 out.attention[(bb * max_len + t) * sl..(bb * max_len + t + 1) * sl]
-                    .copy_from_slice(&alphas[t][r * sl..(r + 1) * sl]);
+                    .copy_from_slice(&hist.alphas[t][r * sl..(r + 1) * sl]);
             }
             if t > 0 {
-                tk = toks[t - 1][r];
-                r = parents[t - 1][r];
+                tk = hist.toks[t - 1][r];
+                r = hist.parents[t - 1][r];
             }
         }
     }

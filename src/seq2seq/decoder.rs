@@ -315,12 +315,39 @@ pub fn backward<C: Cell<T>, T: Float>(
     tr: &Trace<T>,
     dlogits: &[T],
 ) -> Result<Backward<T>> {
-    let (t_max, b, h, s, e, cx) = (tr.t, tr.b, cfg.hidden, mem.s, cfg.emb, cfg.ctx());
-    let (din, dout, gh, v, pw) = (cfg.dec_in(), cfg.out_in(), C::GATES * h, cfg.tgt_vocab, cfg.proj());
-    let a = cfg.attn_dim;
-    let additive = cfg.context == Context::Attention(super::Score::Additive);
-    let (n, bh, ex) = (t_max * b, b * h, b * C::EXTRA * h);
-    // The readout does not feed back into the recurrence: all steps at once.
+    let (b, h, s, pw) = (tr.b, cfg.hidden, mem.s, cfg.proj());
+    let bh = b * h;
+    let d_o = readout_backward(cfg, l, p, g, tr, dlogits)?;
+    let mut back = Backward {
+        dkeys: try_zeros(b * s * h, "key gradients")?,
+        dproj: try_zeros(b * s * pw, "key gradients")?,
+        dh_last: try_zeros(if cfg.context == Context::Fixed { bh } else { 0 }, "context gradients")?,
+        ds0: try_zeros(bh, "state gradients")?,
+        dc0: try_zeros(if C::HAS_C { bh } else { 0 }, "state gradients")?,
+    };
+    let mut w = Work::new::<C>(cfg, tr)?;
+    let run = Run { cfg, cell, l, p, mem, tr };
+    for t in (0..tr.t).rev() {
+        run.step_backward(g, &d_o, t, &mut w, &mut back);
+    }
+    back.ds0.copy_from_slice(&w.ds);
+    back.dc0.copy_from_slice(&w.dc);
+    input_weight_grads::<C, T>(cfg, l, g, tr, &w);
+    Ok(back)
+}
+
+/// The readout does not feed back into the recurrence: its backward runs
+/// over all steps at once. Adds the readout's gradients into `g`; returns
+/// the gradient w.r.t. the readout inputs `[s; a]` `(T·B, H + ctx)`.
+fn readout_backward<T: Float>(
+    cfg: &Config,
+    l: &Layout,
+    p: &[T],
+    g: &mut [T],
+    tr: &Trace<T>,
+    dlogits: &[T],
+) -> Result<Vec<T>> {
+    let (n, dout, v) = (tr.t * tr.b, cfg.out_in(), cfg.tgt_vocab);
     let mut d_o = try_zeros(n * dout, "readout gradients")?;
     gemm(
         Parallelism::Pool,
@@ -341,43 +368,86 @@ pub fn backward<C: Cell<T>, T: Float>(
         true,
     );
     add_column_sums(&mut g[l.out_b.clone()], dlogits);
+    Ok(d_o)
+}
 
-    let mut back = Backward {
-        dkeys: try_zeros(b * s * h, "key gradients")?,
-        dproj: try_zeros(b * s * pw, "key gradients")?,
-        dh_last: try_zeros(if cfg.context == Context::Fixed { bh } else { 0 }, "context gradients")?,
-        ds0: try_zeros(bh, "state gradients")?,
-        dc0: try_zeros(if C::HAS_C { bh } else { 0 }, "state gradients")?,
-    };
-    let mut ds = try_zeros(bh, "state gradients")?;
-    let mut dc = try_zeros(if C::HAS_C { bh } else { 0 }, "state gradients")?;
-    let mut ds_prev = try_zeros(bh, "state gradients")?;
-    let mut dsum = try_zeros(bh, "state gradients")?;
-    let mut dctx = try_zeros(b * cx, "context gradients")?;
-    let mut direct = try_zeros(if C::SPLIT { bh } else { 0 }, "state gradients")?;
-    let mut dgx = try_zeros(n * gh, "gate gradients")?;
-    let mut dgh = try_zeros(if C::SPLIT { n * gh } else { 0 }, "gate gradients")?;
-    let mut dx = try_zeros(n * din, "input gradients")?;
-    let mut dqp = try_zeros(if additive { n * a } else { 0 }, "query gradients")?;
-    let w_hh = &p[l.dec_w_hh.clone()];
-    let w_ih = &p[l.dec_w_ih.clone()];
-    for t in (0..t_max).rev() {
+/// The decoder backward's running state gradients and the per-step
+/// gradients the weight gradients read at the end.
+struct Work<T> {
+    /// W.r.t. the state after the current step (before it, once swapped),
+    /// the cell state, and their scratch.
+    ds: Vec<T>,
+    dc: Vec<T>,
+    ds_prev: Vec<T>,
+    dsum: Vec<T>,
+    dctx: Vec<T>,
+    direct: Vec<T>,
+    /// Per step: gate gradients, decoder-input gradients and (additive
+    /// attention) query gradients.
+    dgx: Vec<T>,
+    dgh: Vec<T>,
+    dx: Vec<T>,
+    dqp: Vec<T>,
+}
+
+impl<T: Float> Work<T> {
+    fn new<C: Cell<T>>(cfg: &Config, tr: &Trace<T>) -> Result<Self> {
+        let (b, h) = (tr.b, cfg.hidden);
+        let (n, bh, gh) = (tr.t * b, b * h, C::GATES * h);
+        let additive = cfg.context == Context::Attention(super::Score::Additive);
+        Ok(Work {
+            ds: try_zeros(bh, "state gradients")?,
+            dc: try_zeros(if C::HAS_C { bh } else { 0 }, "state gradients")?,
+            ds_prev: try_zeros(bh, "state gradients")?,
+            dsum: try_zeros(bh, "state gradients")?,
+            dctx: try_zeros(b * cfg.ctx(), "context gradients")?,
+            direct: try_zeros(if C::SPLIT { bh } else { 0 }, "state gradients")?,
+            dgx: try_zeros(n * gh, "gate gradients")?,
+            dgh: try_zeros(if C::SPLIT { n * gh } else { 0 }, "gate gradients")?,
+            dx: try_zeros(n * cfg.dec_in(), "input gradients")?,
+            dqp: try_zeros(if additive { n * cfg.attn_dim } else { 0 }, "query gradients")?,
+        })
+    }
+}
+
+/// What every step of a decoder backward reads.
+struct Run<'a, C, T> {
+    cfg: &'a Config,
+    cell: &'a C,
+    l: &'a Layout,
+    p: &'a [T],
+    mem: &'a Memory<T>,
+    tr: &'a Trace<T>,
+}
+
+impl<C: Cell<T>, T: Float> Run<'_, C, T> {
+    /// Step `t` backward: the readout's gradient `d_o` joins the state's,
+    /// then through the cell, the recurrent and input weights, and the
+    /// context (fixed, or the attention into the encoder side, `back`).
+    fn step_backward(&self, g: &mut [T], d_o: &[T], t: usize, w: &mut Work<T>, back: &mut Backward<T>) {
+        let (cfg, tr, l, p) = (self.cfg, self.tr, self.l, self.p);
+        let (b, h, s, e, cx) = (tr.b, cfg.hidden, self.mem.s, cfg.emb, cfg.ctx());
+        let (din, dout, gh) = (cfg.dec_in(), cfg.out_in(), C::GATES * h);
+        let a = cfg.attn_dim;
+        let additive = cfg.context == Context::Attention(super::Score::Additive);
+        let (bh, ex) = (b * h, b * C::EXTRA * h);
         for r in 0..b {
             let dor = &d_o[(t * b + r) * dout..(t * b + r + 1) * dout];
-            for i in 0..h {
-                dsum[r * h + i] = ds[r * h + i] + dor[i];
+            let row = r * h..(r + 1) * h;
+            for ((sum, &d), &v) in w.dsum[row.clone()].iter_mut().zip(&w.ds[row]).zip(&dor[..h]) {
+                *sum = d + v;
             }
-            dctx[r * cx..(r + 1) * cx].copy_from_slice(&dor[h..]);
+            w.dctx[r * cx..(r + 1) * cx].copy_from_slice(&dor[h..]);
         }
         let (c_prev, c_new): (&[T], &[T]) = if C::HAS_C {
             (&tr.c[t * bh..(t + 1) * bh], &tr.c[(t + 1) * bh..(t + 2) * bh])
         } else {
             (&[], &[])
         };
-        let dgx_t = &mut dgx[t * b * gh..(t + 1) * b * gh];
-        let dgh_t: &mut [T] = if C::SPLIT { &mut dgh[t * b * gh..(t + 1) * b * gh] } else { &mut [] };
+        let dgx_t = &mut w.dgx[t * b * gh..(t + 1) * b * gh];
+        let dgh_t: &mut [T] = if C::SPLIT { &mut w.dgh[t * b * gh..(t + 1) * b * gh] } else { &mut [] };
         let s_prev = &tr.s[t * bh..(t + 1) * bh];
-        cell.backward(BackIo {
+        self.cell.backward(BackIo {
             own: &[],
             down: &mut [],
             h,
@@ -386,25 +456,34 @@ pub fn backward<C: Cell<T>, T: Float>(
             h_prev: s_prev,
             c_prev,
             c_new,
-            dout: &dsum,
-            dc: &mut dc,
+            dout: &w.dsum,
+            dc: &mut w.dc,
             dgx: dgx_t,
             dgh: dgh_t,
-            dh_prev: &mut direct,
+            dh_prev: &mut w.direct,
         });
         let dg_rec: &[T] = if C::SPLIT { dgh_t } else { dgx_t };
-        gemm(Parallelism::Pool, &mut ds_prev, h, Op::new(dg_rec, b, gh), Op::new(w_hh, gh, h), T::ONE, false);
+        let (w_hh, w_ih) = (&p[l.dec_w_hh.clone()], &p[l.dec_w_ih.clone()]);
+        gemm(
+            Parallelism::Pool,
+            &mut w.ds_prev,
+            h,
+            Op::new(dg_rec, b, gh),
+            Op::new(w_hh, gh, h),
+            T::ONE,
+            false,
+        );
         if C::SPLIT {
-            add(&mut ds_prev, &direct);
+            add(&mut w.ds_prev, &w.direct);
         }
-        let dx_t = &mut dx[t * b * din..(t + 1) * b * din];
+        let dx_t = &mut w.dx[t * b * din..(t + 1) * b * din];
         gemm(Parallelism::Pool, dx_t, din, Op::new(dgx_t, b, gh), Op::new(w_ih, gh, din), T::ONE, false);
         for r in 0..b {
-            add(&mut dctx[r * cx..(r + 1) * cx], &dx_t[r * din + e..(r + 1) * din]);
+            add(&mut w.dctx[r * cx..(r + 1) * cx], &dx_t[r * din + e..(r + 1) * din]);
         }
         match cfg.context {
             Context::None => {}
-            Context::Fixed => add(&mut back.dh_last, &dctx),
+            Context::Fixed => add(&mut back.dh_last, &w.dctx),
             Context::Attention(_) => {
                 let sa = b * s;
                 attention::backward(
@@ -412,30 +491,41 @@ pub fn backward<C: Cell<T>, T: Float>(
                     l,
                     p,
                     g,
-                    mem,
+                    self.mem,
                     s_prev,
                     &tr.alpha[t * sa..(t + 1) * sa],
                     if additive { &tr.z[t * sa * a..(t + 1) * sa * a] } else { &[] },
-                    &dctx,
-                    &mut ds_prev,
+                    &w.dctx,
+                    &mut w.ds_prev,
                     &mut back.dkeys,
                     &mut back.dproj,
-                    if additive { &mut dqp[t * b * a..(t + 1) * b * a] } else { &mut [] },
+                    if additive { &mut w.dqp[t * b * a..(t + 1) * b * a] } else { &mut [] },
                 );
             }
         }
-        std::mem::swap(&mut ds, &mut ds_prev);
+        std::mem::swap(&mut w.ds, &mut w.ds_prev);
     }
-    back.ds0.copy_from_slice(&ds);
-    back.dc0.copy_from_slice(&dc);
-    // Weight gradients of all steps at once.
-    let dg_rec: &[T] = if C::SPLIT { &dgh } else { &dgx };
+}
+
+/// The decoder's weight, bias, query and embedding gradients of all steps
+/// at once, from the per-step gradients of a finished backward.
+fn input_weight_grads<C: Cell<T>, T: Float>(
+    cfg: &Config,
+    l: &Layout,
+    g: &mut [T],
+    tr: &Trace<T>,
+    w: &Work<T>,
+) {
+    let (h, e, a) = (cfg.hidden, cfg.emb, cfg.attn_dim);
+    let (n, din, gh) = (tr.t * tr.b, cfg.dec_in(), C::GATES * h);
+    let additive = cfg.context == Context::Attention(super::Score::Additive);
+    let dg_rec: &[T] = if C::SPLIT { &w.dgh } else { &w.dgx };
     let states = &tr.s[..n * h];
     gemm(
         Parallelism::Pool,
         &mut g[l.dec_w_ih.clone()],
         din,
-        Op::new(&dgx, n, gh).t(),
+        Op::new(&w.dgx, n, gh).t(),
         Op::new(&tr.x, n, din),
         T::ONE,
         true,
@@ -449,14 +539,14 @@ pub fn backward<C: Cell<T>, T: Float>(
         T::ONE,
         true,
     );
-    add_column_sums(&mut g[l.dec_b_ih.clone()], &dgx);
+    add_column_sums(&mut g[l.dec_b_ih.clone()], &w.dgx);
     add_column_sums(&mut g[l.dec_b_hh.clone()], dg_rec);
     if additive {
         gemm(
             Parallelism::Pool,
             &mut g[l.att_q.clone()],
             h,
-            Op::new(&dqp, n, a).t(),
+            Op::new(&w.dqp, n, a).t(),
             Op::new(states, n, h),
             T::ONE,
             true,
@@ -464,7 +554,6 @@ pub fn backward<C: Cell<T>, T: Float>(
     }
     let gemb = &mut g[l.tgt_emb.clone()];
     for (i, &tok) in tr.tokens.iter().enumerate() {
-        add(&mut gemb[tok * e..(tok + 1) * e], &dx[i * din..i * din + e]);
+        add(&mut gemb[tok * e..(tok + 1) * e], &w.dx[i * din..i * din + e]);
     }
-    Ok(back)
 }
