@@ -13,7 +13,7 @@
 //! couples the units); exact RTRL and SnAp-1 run on `crate::rtrl::dense`
 //! (`LayerNormGruRtrl` below).
 
-use super::layernorm_lstm::{normalize, normalize_backward};
+use super::layernorm_lstm::{gate_norms, GateNormGrads};
 use super::{BackIo, Cell, OwnParam, RtrlRow, StepIo};
 use crate::kernels::{sigmoid_inplace, tanh_inplace};
 use crate::Float;
@@ -64,13 +64,7 @@ impl<T: Float> Cell<T> for LayerNormGru {
             let (xi, rest) = ex.split_at_mut(X_H * h);
             let (xh, rest) = rest.split_at_mut((B_N - X_H) * h);
             let (bn, rstd) = rest.split_at_mut(h);
-            xi.copy_from_slice(row);
-            xh.copy_from_slice(rec);
-            rstd[0] = normalize(xi);
-            rstd[h] = normalize(xh);
-            for j in 0..2 * h {
-                row[j] = gi[j] * xi[j] + bi[j] + gh[j] * xh[j] + bh[j];
-            }
+            gate_norms(row, rec, xi, xh, rstd, (gi, bi, gh, bh), h, 2 * h);
             sigmoid_inplace(&mut row[..2 * h]);
             let (rz, n) = row.split_at_mut(2 * h);
             for j in 0..h {
@@ -87,9 +81,7 @@ impl<T: Float> Cell<T> for LayerNormGru {
     fn backward(&self, s: BackIo<'_, T>) {
         let (h, one, own) = (s.h, T::ONE, s.own);
         let (gi, gh) = (&own[GAIN_I * h..BIAS_I * h], &own[GAIN_H * h..BIAS_H * h]);
-        let (dgi, rest) = s.down.split_at_mut(BIAS_I * h);
-        let (dbi, rest) = rest.split_at_mut(3 * h);
-        let (dgh, dbh) = rest.split_at_mut(3 * h);
+        let (mut norms, _) = GateNormGrads::split(s.down, 3, h);
         // Scratch for one row: the gradients w.r.t. the two normalised sums.
         let mut da = vec![T::ZERO; 3 * h];
         let mut db = vec![T::ZERO; 3 * h];
@@ -118,8 +110,7 @@ impl<T: Float> Cell<T> for LayerNormGru {
                 db[h + j] = dz;
                 db[2 * h + j] = dn * r[j];
             }
-            normalize_backward(&da, xi, ri, gi, dgi, dbi, gx);
-            normalize_backward(&db, xh, rh, gh, dgh, dbh, ghr);
+            norms.backward((&da, &db), (xi, xh), (ri, rh), (gi, gh), gx, ghr);
         }
     }
 

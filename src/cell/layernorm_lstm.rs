@@ -117,6 +117,68 @@ pub(super) fn normalize_backward<T: Float>(
     }
 }
 
+/// The gates' two LayerNorms, `LN_i(W_ih x) + LN_h(W_hh h)` (the LSTM's and
+/// the GRU's, `k` gate blocks each): `xi`, `xh` get the normalised products
+/// (`rstd` their reciprocal standard deviations at `0` and `h`), and the
+/// first `n` values of `row` the normalised sum with its gains and biases.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn gate_norms<T: Float>(
+    row: &mut [T],
+    rec: &[T],
+    xi: &mut [T],
+    xh: &mut [T],
+    rstd: &mut [T],
+    (gi, bi, gh, bh): (&[T], &[T], &[T], &[T]),
+    h: usize,
+    n: usize,
+) {
+    xi.copy_from_slice(row);
+    xh.copy_from_slice(rec);
+    rstd[0] = normalize(xi);
+    rstd[h] = normalize(xh);
+    for j in 0..n {
+        row[j] = gi[j] * xi[j] + bi[j] + gh[j] * xh[j] + bh[j];
+    }
+}
+
+/// The gradient accumulators of the gates' two LayerNorms (gains and biases
+/// of `LN_i`, then of `LN_h`, `k` blocks of H each): the start of a cell's
+/// own-parameter gradient.
+pub(super) struct GateNormGrads<'a, T> {
+    dgi: &'a mut [T],
+    dbi: &'a mut [T],
+    dgh: &'a mut [T],
+    dbh: &'a mut [T],
+}
+
+impl<'a, T: Float> GateNormGrads<'a, T> {
+    /// Splits them off `down`; returns the rest (the cell's other own parameters').
+    pub(super) fn split(down: &'a mut [T], k: usize, h: usize) -> (Self, &'a mut [T]) {
+        let (dgi, rest) = down.split_at_mut(k * h);
+        let (dbi, rest) = rest.split_at_mut(k * h);
+        let (dgh, rest) = rest.split_at_mut(k * h);
+        let (dbh, rest) = rest.split_at_mut(k * h);
+        (GateNormGrads { dgi, dbi, dgh, dbh }, rest)
+    }
+
+    /// Back through both LayerNorms of one row: from the gradients w.r.t. the
+    /// normalised sums (`da` input side, `db` recurrent side) to those w.r.t.
+    /// `W_ih x` (`gx`) and `W_hh h` (`ghr`); adds the gains' and biases'.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn backward(
+        &mut self,
+        (da, db): (&[T], &[T]),
+        (xi, xh): (&[T], &[T]),
+        (ri, rh): (T, T),
+        (gi, gh): (&[T], &[T]),
+        gx: &mut [T],
+        ghr: &mut [T],
+    ) {
+        normalize_backward(da, xi, ri, gi, self.dgi, self.dbi, gx);
+        normalize_backward(db, xh, rh, gh, self.dgh, self.dbh, ghr);
+    }
+}
+
 impl<T: Float> Cell<T> for LayerNormLstm {
     const GATES: usize = 4;
     const HAS_C: bool = true;
@@ -152,13 +214,7 @@ impl<T: Float> Cell<T> for LayerNormLstm {
             let (xh, rest) = rest.split_at_mut((X_C - X_H) * h);
             let (xc, rest) = rest.split_at_mut(h);
             let (tc, rstd) = rest.split_at_mut(h);
-            xi.copy_from_slice(row);
-            xh.copy_from_slice(rec);
-            rstd[0] = normalize(xi);
-            rstd[h] = normalize(xh);
-            for j in 0..4 * h {
-                row[j] = gi[j] * xi[j] + bi[j] + gh[j] * xh[j] + bh[j];
-            }
+            gate_norms(row, rec, xi, xh, rstd, (gi, bi, gh, bh), h, 4 * h);
             sigmoid_inplace(&mut row[..2 * h]);
             tanh_inplace(&mut row[2 * h..3 * h]);
             sigmoid_inplace(&mut row[3 * h..]);
@@ -181,10 +237,7 @@ impl<T: Float> Cell<T> for LayerNormLstm {
         let (h, one, own) = (s.h, T::ONE, s.own);
         let p = |at: usize, rows: usize| &own[at * h..(at + rows) * h];
         let (gi, gh, gc) = (p(GAIN_I, 4), p(GAIN_H, 4), p(GAIN_C, 1));
-        let (dgi, rest) = s.down.split_at_mut(BIAS_I * h);
-        let (dbi, rest) = rest.split_at_mut(4 * h);
-        let (dgh, rest) = rest.split_at_mut(4 * h);
-        let (dbh, rest) = rest.split_at_mut(4 * h);
+        let (mut norms, rest) = GateNormGrads::split(s.down, 4, h);
         let (dgc, dbc) = rest.split_at_mut(h);
         // Scratch for one row: dL/dz (4H), dL/dc' and dL/d(f c + i g) (H each).
         let mut dz = vec![T::ZERO; 4 * h];
@@ -215,8 +268,7 @@ impl<T: Float> Cell<T> for LayerNormLstm {
                 dz[2 * h + j] = du[j] * i[j] * (one - g[j] * g[j]);
                 dcr[j] = du[j] * f[j];
             }
-            normalize_backward(&dz, xi, ri, gi, dgi, dbi, gx);
-            normalize_backward(&dz, xh, rh, gh, dgh, dbh, ghr);
+            norms.backward((&dz, &dz), (xi, xh), (ri, rh), (gi, gh), gx, ghr);
         }
     }
 
