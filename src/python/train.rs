@@ -93,6 +93,54 @@ impl<'py, T: Element + Float> OptimArrays<'py, T> {
     }
 }
 
+/// One optimizer's step over the slices of one dtype (an impl per optimizer:
+/// its hyper-parameters and step number).
+trait OptimStep: Sync {
+    fn run<T: Float>(&self, slots: Vec<Slots<'_, T>>) -> crate::Result<()>;
+}
+
+impl OptimStep for (optim::Sgd, bool) {
+    fn run<T: Float>(&self, slots: Vec<Slots<'_, T>>) -> crate::Result<()> {
+        optim::sgd_step(slots, &self.0, self.1)
+    }
+}
+
+impl OptimStep for (optim::Adam, u64) {
+    fn run<T: Float>(&self, slots: Vec<Slots<'_, T>>) -> crate::Result<()> {
+        optim::adam_step(slots, &self.0, self.1)
+    }
+}
+
+impl OptimStep for optim::RmsProp {
+    fn run<T: Float>(&self, slots: Vec<Slots<'_, T>>) -> crate::Result<()> {
+        optim::rmsprop_step(slots, self)
+    }
+}
+
+impl OptimStep for (optim::Adagrad, u64) {
+    fn run<T: Float>(&self, slots: Vec<Slots<'_, T>>) -> crate::Result<()> {
+        optim::adagrad_step(slots, &self.0, self.1)
+    }
+}
+
+/// The one dispatch of the `_*_step` bindings: the parameters, gradients and
+/// up to three state lists (`(list, argument name)`, empty when unused) in
+/// the parameters' dtype, then `step` in place with the GIL released.
+fn optim_step<'py>(
+    py: Python<'py>,
+    params: &[Any<'py>],
+    grads: &[Any<'py>],
+    states: [(&[Any<'py>], &str); 3],
+    step: impl OptimStep,
+) -> PyResult<()> {
+    let names = states.map(|(_, name)| name);
+    with_dtype!(DType::of_first(params, "params"), T, {
+        let mut a = OptimArrays::<T>::new(params, grads, states)?;
+        let slots = a.slots(names)?;
+        Ok(py.detach(|| step.run(slots))?)
+    })
+}
+
 fn clip_norm_t<T: Element + Float>(
     py: Python<'_>,
     grads: &[Any<'_>],
@@ -273,15 +321,7 @@ fn _sgd_step(
     maximize: bool,
 ) -> PyResult<()> {
     let h = optim::Sgd { lr, momentum, dampening, nesterov, weight_decay, maximize };
-    with_dtype!(DType::of_first(&params, "params"), T, {
-        let mut a = OptimArrays::<T>::new(
-            &params,
-            &grads,
-            [(&momentum_buffer, "momentum_buffer"), (&[], ""), (&[], "")],
-        )?;
-        let slots = a.slots(["momentum_buffer", "", ""])?;
-        Ok(py.detach(move || optim::sgd_step(slots, &h, first))?)
-    })
+    optim_step(py, &params, &grads, [(&momentum_buffer, "momentum_buffer"), (&[], ""), (&[], "")], (h, first))
 }
 
 /// One Adam/AdamW step in place (max_exp_avg_sq: empty list without amsgrad).
@@ -307,13 +347,9 @@ fn _adam_step(
     decoupled: bool,
 ) -> PyResult<()> {
     let h = optim::Adam { lr, beta1, beta2, eps, weight_decay, amsgrad, maximize, decoupled };
-    let names = ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"];
-    with_dtype!(DType::of_first(&params, "params"), T, {
-        let states = [(&exp_avg[..], names[0]), (&exp_avg_sq[..], names[1]), (&max_exp_avg_sq[..], names[2])];
-        let mut a = OptimArrays::<T>::new(&params, &grads, states)?;
-        let slots = a.slots(names)?;
-        Ok(py.detach(move || optim::adam_step(slots, &h, step))?)
-    })
+    let states =
+        [(&exp_avg[..], "exp_avg"), (&exp_avg_sq[..], "exp_avg_sq"), (&max_exp_avg_sq[..], "max_exp_avg_sq")];
+    optim_step(py, &params, &grads, states, (h, step))
 }
 
 /// One RMSprop step in place (unused state lists empty).
@@ -337,14 +373,12 @@ fn _rmsprop_step(
     maximize: bool,
 ) -> PyResult<()> {
     let h = optim::RmsProp { lr, alpha, eps, weight_decay, momentum, centered, maximize };
-    let names = ["square_avg", "momentum_buffer", "grad_avg"];
-    with_dtype!(DType::of_first(&params, "params"), T, {
-        let states =
-            [(&square_avg[..], names[0]), (&momentum_buffer[..], names[1]), (&grad_avg[..], names[2])];
-        let mut a = OptimArrays::<T>::new(&params, &grads, states)?;
-        let slots = a.slots(names)?;
-        Ok(py.detach(move || optim::rmsprop_step(slots, &h))?)
-    })
+    let states = [
+        (&square_avg[..], "square_avg"),
+        (&momentum_buffer[..], "momentum_buffer"),
+        (&grad_avg[..], "grad_avg"),
+    ];
+    optim_step(py, &params, &grads, states, h)
 }
 
 /// One Adagrad step in place.
@@ -364,11 +398,7 @@ fn _adagrad_step(
     maximize: bool,
 ) -> PyResult<()> {
     let h = optim::Adagrad { lr, lr_decay, weight_decay, eps, maximize };
-    with_dtype!(DType::of_first(&params, "params"), T, {
-        let mut a = OptimArrays::<T>::new(&params, &grads, [(&sum, "sum"), (&[], ""), (&[], "")])?;
-        let slots = a.slots(["sum", "", ""])?;
-        Ok(py.detach(move || optim::adagrad_step(slots, &h, step))?)
-    })
+    optim_step(py, &params, &grads, [(&sum, "sum"), (&[], ""), (&[], "")], (h, step))
 }
 
 /// The linear map's sizes from `x (rows, in)` and `weight (out, in)`.
