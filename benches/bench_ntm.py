@@ -40,7 +40,7 @@ def torch_model(torch):
     P = (M + S + 3) + (3 * M + S + 3)
 
     class TorchNTM(nn.Module):
-        """The same equations as rnnrs.NTM (src/memory/ntm.rs)."""
+        """The same equations as rnnrs.NTM (src/memory/ntm/)."""
 
         def __init__(self):
             super().__init__()

@@ -5,7 +5,7 @@
 //! `crate::linalg::packed_f32`, else as a plain row-major matrix for the
 //! step products of `crate::linalg` (`mul_nn`: plain loops for small shapes).
 //! Per-step products run serially: the layer parallelises a step over blocks
-//! of batch rows itself (see `direction.rs`), so results never depend on the
+//! of batch rows itself (see `direction/`), so results never depend on the
 //! thread count and no per-step thread barrier is paid.
 //! `WeightGrads`: the weight gradients of a chunk of steps.
 

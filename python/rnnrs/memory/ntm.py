@@ -5,7 +5,7 @@ The addressing is the paper's (content by cosine similarity with key strength ``
 interpolation gate, circular shift over ``-shift_range..shift_range`` by a softmax, sharpening
 ``γ = 1 + softplus``); writes erase then add (``e = sigmoid``, ``a = tanh``); reads come from the memory
 before this step's write and feed both the output and the controller's next input. The exact equations
-are in the Rust module ``src/memory/ntm.rs`` and, as plain NumPy, in ``rnnrs.reference.memory``.
+are in the Rust module ``src/memory/ntm/`` and, as plain NumPy, in ``rnnrs.reference.memory``.
 
 Memory initialisation (Collier & Beel 2018, "Implementing Neural Turing Machines"): the default is a
 small constant (``memory_init=1e-6``), which they found the most stable; ``memory_init="learned"`` makes

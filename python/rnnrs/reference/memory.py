@@ -2,7 +2,7 @@
 Neural Turing Machine (forward and BPTT). Plain NumPy, one sequence at a time, written for reading.
 
 NTM parameters are a dict with the names of `rnnrs.NTM.params`; the equations are those of
-``src/memory/ntm.rs`` (Graves et al. 2014 addressing; reads before the write; erase then add). The
+``src/memory/ntm/`` (Graves et al. 2014 addressing; reads before the write; erase then add). The
 controller is ``"ff"`` (dense layers) or a recurrent cell of ``rnnrs.reference.layers`` by its mode name
 (``"lstm"``, ``"gru"``, ``"rnn_tanh"``, ...).
 """
