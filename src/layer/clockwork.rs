@@ -176,14 +176,16 @@ pub struct ClockworkCache<T: Float> {
     packing: Packing,
     /// Packed input `(rows, I)`.
     x: Vec<T>,
-    /// `h0` (sorted) then every step's packed states.
-    states: Vec<T>,
+    /// Per module its values `(rows of its windows, k)` (see `Ticks::windows`):
+    /// `h0`'s (sorted), then the one set at each tick. All that backward
+    /// reads of the states, so `y` goes to the caller without a copy.
+    vals: Vec<Vec<T>>,
 }
 
 impl<T: Float> Drop for ClockworkCache<T> {
     fn drop(&mut self) {
         workspace::recycle(std::mem::take(&mut self.x));
-        workspace::recycle(std::mem::take(&mut self.states));
+        self.vals.drain(..).for_each(workspace::recycle);
     }
 }
 
@@ -278,22 +280,15 @@ pub fn forward_with_lengths<T: Float>(
     let (i_sz, h) = (cw.input_size, cw.hidden_size());
     let pk = varlen::check_forward(x, (t, b, i_sz), h0, h, lengths)?;
     let xp = varlen::pack(&pk, x, i_sz, "input")?;
+    let mut first = varlen::sorted_rows(&pk, h0, h)?;
+    // Every packed row of every step is written (scratch: not zeroed).
+    let mut ys = workspace::scratch(checked_size(&[pk.rows(), h], "output")?, "output")?;
+    let vals = crate::par::install(|| run_forward(cw, params, &xp, &pk, &mut first, &mut ys, train))?;
+    let h_n = varlen::final_states(&pk, &first, &ys, h);
+    let y = varlen::unpack(&pk, ys, h, "output")?;
     if !train {
-        // Only the outputs are kept: h0 apart, the steps' states are y (packed).
-        let mut first = varlen::sorted_rows(&pk, h0, h)?;
-        let mut ys = workspace::scratch(checked_size(&[pk.rows(), h], "output")?, "output")?;
-        crate::par::install(|| run_forward(cw, params, &xp, &pk, &mut first, &mut ys))?;
-        let h_n = varlen::final_states(&pk, &first, &ys, h);
-        return Ok((varlen::unpack(&pk, ys, h, "output")?, h_n, None));
+        return Ok((y, h_n, None));
     }
-    let mut states = varlen::new_states(&pk, h0, h)?;
-    {
-        let (first, ys) = states.split_at_mut(b * h);
-        crate::par::install(|| run_forward(cw, params, &xp, &pk, first, ys))?;
-    }
-    let (first, ys) = states.split_at(b * h);
-    let h_n = varlen::final_states(&pk, first, ys, h);
-    let y = varlen::unpack(&pk, ys.to_vec(), h, "output")?;
     let x = match xp {
         Cow::Owned(v) => v,
         Cow::Borrowed(v) => {
@@ -302,7 +297,7 @@ pub fn forward_with_lengths<T: Float>(
             kept
         }
     };
-    Ok((y, h_n, Some(ClockworkCache { cw: cw.clone(), t, b, packing: pk, x, states })))
+    Ok((y, h_n, Some(ClockworkCache { cw: cw.clone(), t, b, packing: pk, x, vals })))
 }
 
 /// `buf`, consecutive slots of `counts` rows of width `w`, cut into the
@@ -380,8 +375,16 @@ impl<'a, T: Float> Loops<'a, T> {
     }
 
     /// The forward time loop over one block of rows (starting at sorted row
-    /// `r0`): `rows[0]` its `h0`, `rows[s + 1]` its rows of step `s`.
-    fn forward(&self, proj: &[Vec<T>], r0: usize, rows: &mut [&mut [T]]) -> Result<()> {
+    /// `r0`): `rows[0]` its `h0`, `rows[s + 1]` its rows of step `s`;
+    /// `vals[j][w]` (none when not training) receives its rows of module
+    /// j's value of window `w`.
+    fn forward(
+        &self,
+        proj: &[Vec<T>],
+        r0: usize,
+        rows: &mut [&mut [T]],
+        vals: &mut [Vec<&mut [T]>],
+    ) -> Result<()> {
         let h = self.h;
         let own = rows[0].len() / h;
         // `fresh[j]`: module j's latest value `(own, k_j)`; `contrib[j]` its product `(own, readers_j)`.
@@ -394,6 +397,9 @@ impl<'a, T: Float> Loops<'a, T> {
             }
             let mut c = vec![T::ZERO; own * blk.readers];
             w.mul(&mut c, &f, own, false);
+            if let Some(v) = vals.get_mut(fresh.len()) {
+                v[0].copy_from_slice(&f);
+            }
             fresh.push(f);
             contrib.push(c);
         }
@@ -406,13 +412,25 @@ impl<'a, T: Float> Loops<'a, T> {
             let more = rows.get(s + 2).is_some_and(|r| !r.is_empty());
             let (done, next) = rows.split_at_mut(s + 1);
             let (prev, cur) = (&done[s][..n * h], &mut *next[0]);
+            // The modules between their ticks keep their state: copied by runs of consecutive ones.
+            let mut i = 0;
+            while i < self.blocks.len() {
+                let start = self.blocks[i].row;
+                let mut end = start;
+                while i < self.blocks.len() && !s.is_multiple_of(self.blocks[i].period) {
+                    end += self.blocks[i].k;
+                    i += 1;
+                }
+                if end > start {
+                    for (cr, hr) in cur.chunks_exact_mut(h).zip(prev.chunks_exact(h)) {
+                        cr[start..end].copy_from_slice(&hr[start..end]);
+                    }
+                }
+                i += 1;
+            }
             for (i, blk) in self.blocks.iter().enumerate() {
                 let cols = blk.row..blk.row + blk.k;
                 if !s.is_multiple_of(blk.period) {
-                    // A module between its ticks keeps its state.
-                    for (cr, hr) in cur.chunks_exact_mut(h).zip(prev.chunks_exact(h)) {
-                        cr[cols.clone()].copy_from_slice(&hr[cols.clone()]);
-                    }
                     continue;
                 }
                 // z = input projection + the products of the modules it reads, then tanh.
@@ -427,6 +445,9 @@ impl<'a, T: Float> Loops<'a, T> {
                 crate::kernels::tanh_inplace(z);
                 for (cr, zr) in cur.chunks_exact_mut(h).zip(z.chunks_exact(blk.k)) {
                     cr[cols.clone()].copy_from_slice(zr);
+                }
+                if let Some(v) = vals.get_mut(i) {
+                    v[s / blk.period + 1].copy_from_slice(z);
                 }
             }
             if more {
@@ -449,7 +470,7 @@ impl<'a, T: Float> Loops<'a, T> {
     fn backward(
         &self,
         pk: &Packing,
-        states: &[T],
+        vals: &[Vec<T>],
         dy: &[T],
         r0: usize,
         carry: &mut [T],
@@ -476,8 +497,6 @@ impl<'a, T: Float> Loops<'a, T> {
             crate::interrupt::check()?;
             let at = pk.offset(s) + r0;
             let dys = &dy[at * h..(at + n) * h];
-            let row = varlen::cur_row(pk, s) + r0;
-            let h_s = &states[row * h..(row + n) * h];
             for (j, blk) in self.blocks.iter().enumerate() {
                 // += dy_s: the gradient w.r.t. h_s.
                 let g = &mut grad[j][..n * blk.k];
@@ -492,15 +511,12 @@ impl<'a, T: Float> Loops<'a, T> {
                 if used[j][tick + 1] {
                     self.weights[j].mul(g, &stash[j][tick + 1][..n * blk.readers], n, true);
                 }
-                let d = &mut *dz[j][tick];
-                for ((dr, gr), yr) in
-                    d.chunks_exact_mut(blk.k).zip(g.chunks_exact_mut(blk.k)).zip(h_s.chunks_exact(h))
-                {
-                    let y = &yr[blk.row..blk.row + blk.k];
-                    for ((d, g), &y) in dr.iter_mut().zip(gr.iter_mut()).zip(y) {
-                        *d = *g * (T::ONE - y * y);
-                        *g = T::ZERO;
-                    }
+                // Module j's value set at this tick (window tick + 1).
+                let at = pk.batch() + self.ticks[j].offsets[tick] + r0;
+                let y = &vals[j][at * blk.k..(at + n) * blk.k];
+                for ((d, g), &y) in dz[j][tick].iter_mut().zip(g.iter_mut()).zip(y) {
+                    *d = *g * (T::ONE - y * y);
+                    *g = T::ZERO;
                 }
             }
             // Each active module's gradient into the window of every module it reads.
@@ -540,7 +556,8 @@ fn window(s: usize, p: usize) -> usize {
 }
 
 /// The time loop over the packed input `x`, from the sorted `h0` into the
-/// packed states `ys`.
+/// packed states `ys`; with `train`, returns each module's values at its
+/// windows (`ClockworkCache::vals`).
 fn run_forward<T: Float>(
     cw: &Clockwork,
     params: &[&[T]],
@@ -548,7 +565,8 @@ fn run_forward<T: Float>(
     pk: &Packing,
     h0: &mut [T],
     ys: &mut [T],
-) -> Result<()> {
+    train: bool,
+) -> Result<Vec<Vec<T>>> {
     let (i_sz, h) = (cw.input_size, cw.hidden_size());
     let w_ih = params[0];
     let blocks = cw.blocks();
@@ -580,17 +598,31 @@ fn run_forward<T: Float>(
     for (part, steps) in parts.iter_mut().zip(cut_slots(ys, (0..pk.steps()).map(|s| pk.size(s)), h, &cuts)) {
         part.extend(steps);
     }
-    let done = match &mut parts[..] {
-        [one] => loops.forward(&proj, 0, one),
-        [a, b] => {
+    // Every window row is written (scratch: not zeroed).
+    let mut vals: Vec<Vec<T>> = Vec::new();
+    if train {
+        for (blk, tk) in blocks.iter().zip(&ticks) {
+            let n = checked_size(&[tk.rows() + pk.batch(), blk.k], "states")?;
+            vals.push(workspace::scratch(n, "states")?);
+        }
+    }
+    let mut val_parts: Vec<Vec<Vec<&mut [T]>>> = cuts.iter().map(|_| Vec::new()).collect();
+    for ((blk, v), tk) in blocks.iter().zip(vals.iter_mut()).zip(&ticks) {
+        for (part, p) in val_parts.iter_mut().zip(cut_slots(v, tk.windows(pk), blk.k, &cuts)) {
+            part.push(p);
+        }
+    }
+    let done = match (&mut parts[..], &mut val_parts[..]) {
+        ([one], [v]) => loops.forward(&proj, 0, one, v),
+        ([a, b], [va, vb]) => {
             let (x, y) =
-                rayon::join(|| loops.forward(&proj, cuts[0], a), || loops.forward(&proj, cuts[1], b));
+                rayon::join(|| loops.forward(&proj, cuts[0], a, va), || loops.forward(&proj, cuts[1], b, vb));
             x.and(y)
         }
         _ => Ok(()),
     };
     proj.into_iter().for_each(workspace::recycle);
-    done
+    done.map(|()| vals)
 }
 
 /// Gradients of a clockwork run.
@@ -642,7 +674,8 @@ fn run_backward<T: Float>(
     let mut dz: Vec<Vec<T>> = blocks
         .iter()
         .zip(&ticks)
-        .map(|(blk, tk)| workspace::zeroed(checked_size(&[tk.rows(), blk.k], "gradients")?, "gradients"))
+        // Every tick's rows are written (scratch: not zeroed).
+        .map(|(blk, tk)| workspace::scratch(checked_size(&[tk.rows(), blk.k], "gradients")?, "gradients"))
         .collect::<Result<_>>()?;
     // Per module, the readers' summed gradients of each window (`Loops`):
     // window 0 (h0) then one per tick, each `(rows of the tick, readers)`.
@@ -668,7 +701,7 @@ fn run_backward<T: Float>(
             }
         }
         let mut carry_parts = cut_slots(&mut carry, std::iter::once(pk.batch()), h, &cuts);
-        let (st, dy) = (&cache.states, &*dy);
+        let (st, dy) = (&cache.vals, &*dy);
         match (&mut carry_parts[..], &mut dz_parts[..], &mut stash_parts[..]) {
             ([c], [d], [w]) => loops.backward(pk, st, dy, 0, c[0], d, w)?,
             ([c0, c1], [d0, d1], [w0, w1]) => {
@@ -683,30 +716,22 @@ fn run_backward<T: Float>(
     }
     // Recurrent weight gradient, per module j over its windows:
     // W_hh[0..readers, j] += stash^T (the value of j each window read).
-    for ((blk, st), tk) in blocks.iter().zip(&stash).zip(&ticks) {
+    for (((blk, st), tk), vals) in blocks.iter().zip(&stash).zip(&ticks).zip(&cache.vals) {
         let rows = tk.rows() + pk.batch();
-        let mut vals = workspace::scratch(checked_size(&[rows, blk.k], "gradients")?, "gradients")?;
-        let starts = std::iter::once(0).chain(tk.steps.iter().map(|&s| varlen::cur_row(pk, s)));
-        let mut out = vals.chunks_exact_mut(blk.k);
-        for (start, n) in starts.zip(tk.windows(pk)) {
-            // The source first: zip would take (and lose) one more row of `out` at its end.
-            for (src, d) in cache.states[start * h..(start + n) * h].chunks_exact(h).zip(out.by_ref()) {
-                d.copy_from_slice(&src[blk.row..blk.row + blk.k]);
-            }
-        }
         let stt = Op::new(st, rows, blk.readers).t();
-        gemm(Parallelism::Pool, &mut gh[0][blk.row..], h, stt, Op::new(&vals, rows, blk.k), T::ONE, true);
-        workspace::recycle(vals);
+        gemm(Parallelism::Pool, &mut gh[0][blk.row..], h, stt, Op::new(vals, rows, blk.k), T::ONE, true);
     }
     stash.into_iter().for_each(workspace::recycle);
     // Weight, bias and input gradients: one product per module over its steps.
-    let mut dx = if input_grad {
-        workspace::zeroed(checked_size(&[pk.rows(), i_sz], "dx")?, "dx")?
-    } else {
-        Vec::new()
+    // A first module of period 1 writes every row of dx (scratch: not zeroed), the others add.
+    let first_writes = blocks[0].period == 1;
+    let mut dx = match (input_grad, first_writes) {
+        (false, _) => Vec::new(),
+        (true, true) => workspace::scratch(checked_size(&[pk.rows(), i_sz], "dx")?, "dx")?,
+        (true, false) => workspace::zeroed(checked_size(&[pk.rows(), i_sz], "dx")?, "dx")?,
     };
     let gb = rest;
-    for ((blk, dzm), tk) in blocks.iter().zip(&dz).zip(&ticks) {
+    for (m, ((blk, dzm), tk)) in blocks.iter().zip(&dz).zip(&ticks).enumerate() {
         let (n, k) = (tk.rows(), blk.k);
         let xg = gather(&cache.x, pk, tk, blk.period, i_sz)?;
         // Per module the products have only k rows: faer's kernels need no packing of the long operands.
@@ -727,7 +752,7 @@ fn run_backward<T: Float>(
             let dzop = Op::new(dzm, n, k);
             let w = Op { data: &w_ih[blk.row * i_sz..], rows: k, cols: i_sz, ld: i_sz, trans: false };
             if blk.period == 1 {
-                gemm(Parallelism::Pool, &mut dx, i_sz, dzop, w, T::ONE, true);
+                gemm(Parallelism::Pool, &mut dx, i_sz, dzop, w, T::ONE, !(m == 0 && first_writes));
             } else {
                 let mut part = workspace::scratch(checked_size(&[n, i_sz], "dx")?, "dx")?;
                 gemm(Parallelism::Pool, &mut part, i_sz, dzop, w, T::ONE, false);
