@@ -15,8 +15,13 @@
 //! triangular; its other entries are never read and get a zero gradient.
 //!
 //! Cost: the input projection of module `i` runs only over its active steps
-//! (one GEMM over the gathered inputs), the recurrent product of a step only
-//! over the active modules' rows and the columns they read; backward the same.
+//! (one GEMM over the gathered inputs). A module's value is constant between
+//! its ticks, so its product with its column block of `W_hh` is computed once
+//! per tick and reused by every step of its readers (forward); backward, the
+//! readers' gradients of all the steps that read one value are summed first
+//! and multiplied once. With periods 1, 2, 4, ... that is about 4x fewer
+//! recurrent multiply-adds than one product per active module and step. The
+//! weight and input gradients are one product per module over its steps.
 //! Parameters in torch's order: `weight_ih (H, I)`, `weight_hh (H, H)`, and
 //! with `bias` `bias_ih (H)`, `bias_hh (H)`.
 
@@ -26,6 +31,7 @@ use super::{varlen, workspace};
 use crate::error::checked_size;
 use crate::linalg::{gemm, Op, Parallelism};
 use crate::{Error, Float, Result};
+use rayon::prelude::*;
 use std::borrow::Cow;
 
 /// Shape of a clockwork layer: module sizes and periods.
@@ -625,6 +631,14 @@ fn run_forward<T: Float>(
     done.map(|()| vals)
 }
 
+/// One module's parameter gradients: `weight_ih` rows `(k, I)`, `weight_hh`
+/// block `(readers, k)` (its columns), the bias sum `(k)`.
+struct ModuleGrads<T> {
+    w_ih: Vec<T>,
+    w_hh: Vec<T>,
+    bias: Vec<T>,
+}
+
 /// Gradients of a clockwork run.
 pub struct ClockworkGrads<T> {
     /// `(T, B, I)`; empty without `input_grad`.
@@ -714,15 +728,50 @@ fn run_backward<T: Float>(
             _ => {}
         }
     }
-    // Recurrent weight gradient, per module j over its windows:
-    // W_hh[0..readers, j] += stash^T (the value of j each window read).
-    for (((blk, st), tk), vals) in blocks.iter().zip(&stash).zip(&ticks).zip(&cache.vals) {
+    // Parameter gradients, one product per module over its steps (its
+    // windows for W_hh); the modules in parallel, each product serial, so
+    // the result does not depend on the thread count.
+    let per_module = |j: usize| -> Result<ModuleGrads<T>> {
+        let (blk, tk) = (&blocks[j], &ticks[j]);
+        let (n, k) = (tk.rows(), blk.k);
+        let mut out = ModuleGrads {
+            w_ih: workspace::scratch(checked_size(&[k, i_sz], "weight_ih")?, "weight_ih")?,
+            w_hh: workspace::scratch(checked_size(&[blk.readers, k], "weight_hh")?, "weight_hh")?,
+            bias: vec![T::ZERO; k],
+        };
+        let xg = gather(&cache.x, pk, tk, blk.period, i_sz)?;
+        let dzt = Op::new(&dz[j], n, k).t();
+        gemm(Parallelism::Serial, &mut out.w_ih, i_sz, dzt, Op::new(&xg, n, i_sz), T::ONE, false);
+        if let Cow::Owned(v) = xg {
+            workspace::recycle(v);
+        }
+        // W_hh[0..readers, j] += stash^T (the value of j each window read).
         let rows = tk.rows() + pk.batch();
-        let stt = Op::new(st, rows, blk.readers).t();
-        gemm(Parallelism::Pool, &mut gh[0][blk.row..], h, stt, Op::new(vals, rows, blk.k), T::ONE, true);
+        let (stt, vals) = (Op::new(&stash[j], rows, blk.readers).t(), Op::new(&cache.vals[j], rows, k));
+        gemm(Parallelism::Serial, &mut out.w_hh, k, stt, vals, T::ONE, false);
+        if cw.bias {
+            for row in dz[j].chunks_exact(k) {
+                out.bias.iter_mut().zip(row).for_each(|(a, &v)| *a += v);
+            }
+        }
+        Ok(out)
+    };
+    let parts: Vec<Result<ModuleGrads<T>>> = (0..blocks.len()).into_par_iter().map(per_module).collect();
+    for (blk, part) in blocks.iter().zip(parts) {
+        let part = part?;
+        let add = |dst: &mut [T], src: &[T]| dst.iter_mut().zip(src).for_each(|(a, &v)| *a += v);
+        add(&mut gw[0][blk.row * i_sz..(blk.row + blk.k) * i_sz], &part.w_ih);
+        for (r, src) in part.w_hh.chunks_exact(blk.k).enumerate() {
+            add(&mut gh[0][r * h + blk.row..r * h + blk.row + blk.k], src);
+        }
+        for g in rest.iter_mut() {
+            add(&mut g[blk.row..blk.row + blk.k], &part.bias);
+        }
+        workspace::recycle(part.w_ih);
+        workspace::recycle(part.w_hh);
     }
     stash.into_iter().for_each(workspace::recycle);
-    // Weight, bias and input gradients: one product per module over its steps.
+    // The input gradient, one product per module over its steps.
     // A first module of period 1 writes every row of dx (scratch: not zeroed), the others add.
     let first_writes = blocks[0].period == 1;
     let mut dx = match (input_grad, first_writes) {
@@ -730,24 +779,8 @@ fn run_backward<T: Float>(
         (true, true) => workspace::scratch(checked_size(&[pk.rows(), i_sz], "dx")?, "dx")?,
         (true, false) => workspace::zeroed(checked_size(&[pk.rows(), i_sz], "dx")?, "dx")?,
     };
-    let gb = rest;
     for (m, ((blk, dzm), tk)) in blocks.iter().zip(&dz).zip(&ticks).enumerate() {
         let (n, k) = (tk.rows(), blk.k);
-        let xg = gather(&cache.x, pk, tk, blk.period, i_sz)?;
-        // Per module the products have only k rows: faer's kernels need no packing of the long operands.
-        let dzt = Op::new(dzm, n, k).t();
-        gemm(Parallelism::Pool, &mut gw[0][blk.row * i_sz..], i_sz, dzt, Op::new(&xg, n, i_sz), T::ONE, true);
-        if let Cow::Owned(v) = xg {
-            workspace::recycle(v);
-        }
-        if cw.bias {
-            for g in gb.iter_mut() {
-                let g = &mut g[blk.row..blk.row + k];
-                for row in dzm.chunks_exact(k) {
-                    g.iter_mut().zip(row).for_each(|(a, &v)| *a += v);
-                }
-            }
-        }
         if input_grad {
             let dzop = Op::new(dzm, n, k);
             let w = Op { data: &w_ih[blk.row * i_sz..], rows: k, cols: i_sz, ld: i_sz, trans: false };
