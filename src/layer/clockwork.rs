@@ -503,15 +503,18 @@ impl<'a, T: Float> Loops<'a, T> {
             crate::interrupt::check()?;
             let at = pk.offset(s) + r0;
             let dys = &dy[at * h..(at + n) * h];
-            for (j, blk) in self.blocks.iter().enumerate() {
-                // += dy_s: the gradient w.r.t. h_s.
-                let g = &mut grad[j][..n * blk.k];
-                for (gr, dr) in g.chunks_exact_mut(blk.k).zip(dys.chunks_exact(h)) {
+            // += dy_s: the gradient w.r.t. h_s (row by row: dy is read once, in order).
+            for (r, dr) in dys.chunks_exact(h).enumerate() {
+                for (g, blk) in grad.iter_mut().zip(self.blocks) {
+                    let gr = &mut g[r * blk.k..(r + 1) * blk.k];
                     gr.iter_mut().zip(&dr[blk.row..blk.row + blk.k]).for_each(|(a, &v)| *a += v);
                 }
+            }
+            for (j, blk) in self.blocks.iter().enumerate() {
                 if !s.is_multiple_of(blk.period) {
                     continue;
                 }
+                let g = &mut grad[j][..n * blk.k];
                 // The readers of the value this tick sets, then through tanh.
                 let tick = s / blk.period;
                 if used[j][tick + 1] {
