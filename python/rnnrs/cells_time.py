@@ -160,9 +160,9 @@ class ClockworkRNN(_TimeLayer):
     and otherwise keeps ``h_t[i] = h_{t-1}[i]``. A module reads only the modules of equal or slower
     period, so ``weight_hh`` is block upper triangular; its other entries are initialised to 0, never
     read and get a zero gradient. The skipped work is skipped: the input projection of a module runs
-    only at its active steps and the recurrent product of a step only over the active modules' rows
-    and the columns they read (the cost falls with the periods; benches/bench_cells_time.py compares
-    it with the Elman RNN of the same size).
+    only at its active steps, and a module's recurrent products are computed once per update of the
+    module, not at every step that reads it (the cost falls with the periods; benches/bench_cells_time.py
+    compares it with the Elman RNN of the same size).
 
     Args:
         input_size: features of ``x``.

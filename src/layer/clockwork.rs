@@ -15,17 +15,23 @@
 //! triangular; its other entries are never read and get a zero gradient.
 //!
 //! Cost: the input projection of module `i` runs only over its active steps
-//! (one GEMM over the gathered inputs), the recurrent product of a step only
-//! over the active modules' rows and the columns they read; backward the same.
+//! (one GEMM over the gathered inputs). A module's value is constant between
+//! its ticks, so its product with its column block of `W_hh` is computed once
+//! per tick and reused by every step of its readers (forward); backward, the
+//! readers' gradients of all the steps that read one value are summed first
+//! and multiplied once. With periods 1, 2, 4, ... that is about 4x fewer
+//! recurrent multiply-adds than one product per active module and step. The
+//! weight and input gradients are one product per module over its steps.
 //! Parameters in torch's order: `weight_ih (H, I)`, `weight_hh (H, H)`, and
 //! with `bias` `bias_ih (H)`, `bias_hh (H)`.
 
 use super::matmul::StepWeight;
 use super::packing::Packing;
 use super::{varlen, workspace};
-use crate::error::{checked_size, try_zeros};
+use crate::error::checked_size;
 use crate::linalg::{gemm, Op, Parallelism};
 use crate::{Error, Float, Result};
+use rayon::prelude::*;
 use std::borrow::Cow;
 
 /// Shape of a clockwork layer: module sizes and periods.
@@ -76,15 +82,17 @@ impl Clockwork {
         self.module_sizes.iter().sum()
     }
 
-    /// Per module: its first unit, its units and the first column it reads.
+    /// Per module: its first unit, its units, the modules it reads and the
+    /// rows that read it.
     fn blocks(&self) -> Vec<Block> {
         let mut out = Vec::with_capacity(self.module_sizes.len());
         let mut row = 0;
         for (i, (&k, &p)) in self.module_sizes.iter().zip(&self.periods).enumerate() {
-            // The first module of the same period (periods are sorted).
-            let first = self.periods[..i].iter().position(|&q| q == p).unwrap_or(i);
-            let col = self.module_sizes[..first].iter().sum();
-            out.push(Block { row, k, col, period: p });
+            // The first and past the last module of the same period (periods are sorted).
+            let peers = self.periods[..i].iter().position(|&q| q == p).unwrap_or(i);
+            let end = i + self.periods[i..].iter().take_while(|&&q| q == p).count();
+            let readers = self.module_sizes[..end].iter().sum();
+            out.push(Block { row, k, period: p, peers, readers });
             row += k;
         }
         out
@@ -118,13 +126,17 @@ impl Clockwork {
     }
 }
 
-/// One module: rows `row..row + k` of the state, reading columns `col..H`.
+/// One module: rows `row..row + k` of the state. It reads the modules
+/// `peers..` (from the first module of its period on: the columns
+/// `row_peers..H`) and is read by the modules of equal or faster period,
+/// the rows `0..readers` (both ranges since periods are sorted).
 #[derive(Clone, Copy, Debug)]
 struct Block {
     row: usize,
     k: usize,
-    col: usize,
     period: usize,
+    peers: usize,
+    readers: usize,
 }
 
 /// A module's active steps in a (packed) batch, `s = 0, p, 2p, ...` while
@@ -151,6 +163,11 @@ impl Ticks {
         Ticks { steps, offsets }
     }
 
+    /// Rows of each window (see `Loops`): `h0`'s, then each tick's.
+    fn windows<'a>(&'a self, pk: &'a Packing) -> impl Iterator<Item = usize> + 'a {
+        std::iter::once(pk.batch()).chain(self.steps.iter().map(|&s| pk.size(s)))
+    }
+
     /// Rows over all active steps.
     fn rows(&self) -> usize {
         self.offsets[self.steps.len()]
@@ -165,14 +182,16 @@ pub struct ClockworkCache<T: Float> {
     packing: Packing,
     /// Packed input `(rows, I)`.
     x: Vec<T>,
-    /// `h0` (sorted) then every step's packed states.
-    states: Vec<T>,
+    /// Per module its values `(rows of its windows, k)` (see `Ticks::windows`):
+    /// `h0`'s (sorted), then the one set at each tick. All that backward
+    /// reads of the states, so `y` goes to the caller without a copy.
+    vals: Vec<Vec<T>>,
 }
 
 impl<T: Float> Drop for ClockworkCache<T> {
     fn drop(&mut self) {
         workspace::recycle(std::mem::take(&mut self.x));
-        workspace::recycle(std::mem::take(&mut self.states));
+        self.vals.drain(..).for_each(workspace::recycle);
     }
 }
 
@@ -204,65 +223,6 @@ fn gather<'a, T: Float>(
         out[tk.offsets[j] * w..tk.offsets[j + 1] * w].copy_from_slice(&src[o * w..(o + pk.size(s)) * w]);
     }
     Ok(Cow::Owned(out))
-}
-
-/// Columns `col..h` of the previous states at a module's active steps,
-/// contiguous `(ticks.rows(), h - col)`; None when they are a strided view
-/// of `states` already (period 1 without lengths).
-fn gather_prev<T: Float>(
-    states: &[T],
-    pk: &Packing,
-    tk: &Ticks,
-    period: usize,
-    h: usize,
-    col: usize,
-) -> Result<Option<Vec<T>>> {
-    if period == 1 && pk.is_identity() {
-        return Ok(None);
-    }
-    let cols = h - col;
-    let mut out =
-        workspace::scratch(checked_size(&[tk.rows(), cols], "clockwork gather")?, "clockwork gather")?;
-    for (j, &s) in tk.steps.iter().enumerate() {
-        let p0 = varlen::prev_row(pk, s);
-        let dst = &mut out[tk.offsets[j] * cols..tk.offsets[j + 1] * cols];
-        for (d, row) in dst.chunks_exact_mut(cols).zip(states[p0 * h..].chunks_exact(h)) {
-            d.copy_from_slice(&row[col..]);
-        }
-    }
-    Ok(Some(out))
-}
-
-/// `W_hh` with the entries no module reads set to zero, so that a run of
-/// consecutive active modules is one product over the columns its first
-/// (fastest) module reads: the slower modules' unread columns add zeros.
-fn masked<T: Float>(blocks: &[Block], w_hh: &[T], h: usize) -> Result<Vec<T>> {
-    let mut w = try_zeros(checked_size(&[h, h], "weight_hh")?, "weight_hh")?;
-    w.copy_from_slice(w_hh);
-    for blk in blocks {
-        for row in w[blk.row * h..(blk.row + blk.k) * h].chunks_exact_mut(h) {
-            row[..blk.col].fill(T::ZERO);
-        }
-    }
-    Ok(w)
-}
-
-/// The runs of consecutive modules active at step `s`, each as one block:
-/// its rows and the first column its first module reads.
-fn active_runs(blocks: &[Block], s: usize) -> impl Iterator<Item = Block> + '_ {
-    let mut i = 0;
-    std::iter::from_fn(move || {
-        while i < blocks.len() && !s.is_multiple_of(blocks[i].period) {
-            i += 1;
-        }
-        let first = *blocks.get(i)?;
-        let mut k = 0;
-        while i < blocks.len() && s.is_multiple_of(blocks[i].period) {
-            k += blocks[i].k;
-            i += 1;
-        }
-        Some(Block { row: first.row, k, col: first.col, period: first.period })
-    })
 }
 
 /// The time loops split the sorted batch into two blocks of rows (row `at`
@@ -326,22 +286,15 @@ pub fn forward_with_lengths<T: Float>(
     let (i_sz, h) = (cw.input_size, cw.hidden_size());
     let pk = varlen::check_forward(x, (t, b, i_sz), h0, h, lengths)?;
     let xp = varlen::pack(&pk, x, i_sz, "input")?;
+    let mut first = varlen::sorted_rows(&pk, h0, h)?;
+    // Every packed row of every step is written (scratch: not zeroed).
+    let mut ys = workspace::scratch(checked_size(&[pk.rows(), h], "output")?, "output")?;
+    let vals = crate::par::install(|| run_forward(cw, params, &xp, &pk, &mut first, &mut ys, train))?;
+    let h_n = varlen::final_states(&pk, &first, &ys, h);
+    let y = varlen::unpack(&pk, ys, h, "output")?;
     if !train {
-        // Only the outputs are kept: h0 apart, the steps' states are y (packed).
-        let mut first = varlen::sorted_rows(&pk, h0, h)?;
-        let mut ys = workspace::scratch(checked_size(&[pk.rows(), h], "output")?, "output")?;
-        crate::par::install(|| run_forward(cw, params, &xp, &pk, &mut first, &mut ys))?;
-        let h_n = varlen::final_states(&pk, &first, &ys, h);
-        return Ok((varlen::unpack(&pk, ys, h, "output")?, h_n, None));
+        return Ok((y, h_n, None));
     }
-    let mut states = varlen::new_states(&pk, h0, h)?;
-    {
-        let (first, ys) = states.split_at_mut(b * h);
-        crate::par::install(|| run_forward(cw, params, &xp, &pk, first, ys))?;
-    }
-    let (first, ys) = states.split_at(b * h);
-    let h_n = varlen::final_states(&pk, first, ys, h);
-    let y = varlen::unpack(&pk, ys.to_vec(), h, "output")?;
     let x = match xp {
         Cow::Owned(v) => v,
         Cow::Borrowed(v) => {
@@ -350,7 +303,7 @@ pub fn forward_with_lengths<T: Float>(
             kept
         }
     };
-    Ok((y, h_n, Some(ClockworkCache { cw: cw.clone(), t, b, packing: pk, x, states })))
+    Ok((y, h_n, Some(ClockworkCache { cw: cw.clone(), t, b, packing: pk, x, vals })))
 }
 
 /// `buf`, consecutive slots of `counts` rows of width `w`, cut into the
@@ -387,97 +340,126 @@ fn cuts(pk: &Packing) -> Vec<usize> {
 }
 
 /// What the time loops share: the modules, each module's active steps, the
-/// hidden size, and the recurrent weight of every run of consecutive active
-/// modules, laid out once per call for the step products (`StepWeight`).
+/// hidden size, and per module `j` its recurrent weight block
+/// `W_hh[0..readers_j, row_j..row_j + k_j]` (the columns of `j`, the rows of
+/// the modules that read it), laid out once per call for the step products
+/// (`StepWeight`; transposed forward).
+///
+/// A module's value is constant between its ticks, so its products with
+/// `W_hh` are computed once per tick, not at every step of its readers:
+/// forward, `contrib[j] = h[j] W_hh[.., j]^T` right after module `j` ticks,
+/// and a reader adds the current `contrib` of every module it reads;
+/// backward, the readers' pre-activation gradients of the steps that read
+/// one value of module `j` are summed first (`stash[j][w]`, one window per
+/// value) and multiplied once, when the backward pass reaches the tick that
+/// set the value. The weight gradient uses the same sums (`run_backward`).
 struct Loops<'a, T: Float> {
     blocks: &'a [Block],
     ticks: &'a [Ticks],
     h: usize,
-    /// `(first row, units, weight)`: forward `W_hh[rows, col..]^T`, backward `W_hh[rows, col..]`.
-    runs: Vec<(usize, usize, StepWeight<'a, T>)>,
+    weights: Vec<StepWeight<'a, T>>,
 }
 
 impl<'a, T: Float> Loops<'a, T> {
-    /// `w_hh` the masked weight; `rows` the rows of a step product.
+    /// `rows` the rows of a step product.
     fn new(
         blocks: &'a [Block],
         ticks: &'a [Ticks],
         w_hh: &'a [T],
-        pk: &Packing,
         rows: usize,
         backward: bool,
     ) -> Result<Self> {
         let h: usize = blocks.iter().map(|b| b.k).sum();
-        let mut runs: Vec<(usize, usize, StepWeight<'a, T>)> = Vec::new();
-        for s in (0..pk.steps()).take_while(|&s| pk.size(s) > 0) {
-            for run in active_runs(blocks, s) {
-                if runs.iter().any(|r| (r.0, r.1) == (run.row, run.k)) {
-                    continue;
-                }
-                let cols = h - run.col;
-                let w = Op { data: &w_hh[run.row * h + run.col..], rows: run.k, cols, ld: h, trans: false };
-                runs.push((
-                    run.row,
-                    run.k,
-                    StepWeight::new(if backward { w } else { w.t() }, rows, "weight_hh")?,
-                ));
-            }
-        }
-        Ok(Loops { blocks, ticks, h, runs })
-    }
-
-    fn weight(&self, run: &Block) -> Result<&StepWeight<'a, T>> {
-        let found = self.runs.iter().find(|r| (r.0, r.1) == (run.row, run.k));
-        found.map(|r| &r.2).ok_or_else(|| Error::value("periods", "internal: a run without its weight"))
-    }
-
-    /// The modules of a run: `(index, module)`.
-    fn members(&self, run: Block) -> impl Iterator<Item = (usize, &Block)> + '_ {
-        self.blocks.iter().enumerate().filter(move |(_, b)| b.row >= run.row && b.row < run.row + run.k)
+        let weights = blocks
+            .iter()
+            .map(|blk| {
+                let w = Op { data: &w_hh[blk.row..], rows: blk.readers, cols: blk.k, ld: h, trans: false };
+                StepWeight::new(if backward { w } else { w.t() }, rows, "weight_hh")
+            })
+            .collect::<Result<_>>()?;
+        Ok(Loops { blocks, ticks, h, weights })
     }
 
     /// The forward time loop over one block of rows (starting at sorted row
-    /// `r0`): `rows[0]` its `h0`, `rows[s + 1]` its rows of step `s`.
-    fn forward(&self, proj: &[Vec<T>], r0: usize, rows: &mut [&mut [T]]) -> Result<()> {
+    /// `r0`): `rows[0]` its `h0`, `rows[s + 1]` its rows of step `s`;
+    /// `vals[j][w]` (none when not training) receives its rows of module
+    /// j's value of window `w`.
+    fn forward(
+        &self,
+        proj: &[Vec<T>],
+        r0: usize,
+        rows: &mut [&mut [T]],
+        vals: &mut [Vec<&mut [T]>],
+    ) -> Result<()> {
         let h = self.h;
-        let (mut z, mut a_buf): (Vec<T>, Vec<T>) = (Vec::new(), Vec::new());
+        let own = rows[0].len() / h;
+        // `fresh[j]`: module j's latest value `(own, k_j)`; `contrib[j]` its product `(own, readers_j)`.
+        let mut fresh: Vec<Vec<T>> = Vec::with_capacity(self.blocks.len());
+        let mut contrib: Vec<Vec<T>> = Vec::with_capacity(self.blocks.len());
+        for (blk, w) in self.blocks.iter().zip(&self.weights) {
+            let mut f = vec![T::ZERO; own * blk.k];
+            for (d, r) in f.chunks_exact_mut(blk.k).zip(rows[0].chunks_exact(h)) {
+                d.copy_from_slice(&r[blk.row..blk.row + blk.k]);
+            }
+            let mut c = vec![T::ZERO; own * blk.readers];
+            w.mul(&mut c, &f, own, false);
+            if let Some(v) = vals.get_mut(fresh.len()) {
+                v[0].copy_from_slice(&f);
+            }
+            fresh.push(f);
+            contrib.push(c);
+        }
         for s in 0..rows.len() - 1 {
             let n = rows[s + 1].len() / h;
             if n == 0 {
                 break;
             }
             crate::interrupt::check()?;
+            let more = rows.get(s + 2).is_some_and(|r| !r.is_empty());
             let (done, next) = rows.split_at_mut(s + 1);
             let (prev, cur) = (&done[s][..n * h], &mut *next[0]);
-            // A module between its ticks keeps its state.
-            for blk in self.blocks.iter().filter(|b| !s.is_multiple_of(b.period)) {
-                for (cr, hr) in cur.chunks_exact_mut(h).zip(prev.chunks_exact(h)) {
-                    cr[blk.row..blk.row + blk.k].copy_from_slice(&hr[blk.row..blk.row + blk.k]);
+            // The modules between their ticks keep their state: copied by runs of consecutive ones.
+            let mut i = 0;
+            while i < self.blocks.len() {
+                let start = self.blocks[i].row;
+                let mut end = start;
+                while i < self.blocks.len() && !s.is_multiple_of(self.blocks[i].period) {
+                    end += self.blocks[i].k;
+                    i += 1;
                 }
-            }
-            // A run of active modules: z = its input projections + h_prev[.., col..] W^T, then tanh.
-            for run in active_runs(self.blocks, s) {
-                z.clear();
-                z.resize(n * run.k, T::ZERO);
-                for (i, blk) in self.members(run) {
-                    let at = self.ticks[i].offsets[s / blk.period] + r0;
-                    let src = &proj[i][at * blk.k..(at + n) * blk.k];
-                    let off = blk.row - run.row;
-                    for (zr, pr) in z.chunks_exact_mut(run.k).zip(src.chunks_exact(blk.k)) {
-                        zr[off..off + blk.k].copy_from_slice(pr);
+                if end > start {
+                    for (cr, hr) in cur.chunks_exact_mut(h).zip(prev.chunks_exact(h)) {
+                        cr[start..end].copy_from_slice(&hr[start..end]);
                     }
                 }
-                let a: &[T] = if run.col == 0 {
-                    prev
-                } else {
-                    a_buf.clear();
-                    prev.chunks_exact(h).for_each(|r| a_buf.extend_from_slice(&r[run.col..]));
-                    &a_buf
-                };
-                self.weight(&run)?.mul(&mut z, a, n, true);
-                crate::kernels::tanh_inplace(&mut z);
-                for (cr, zr) in cur.chunks_exact_mut(h).zip(z.chunks_exact(run.k)) {
-                    cr[run.row..run.row + run.k].copy_from_slice(zr);
+                i += 1;
+            }
+            for (i, blk) in self.blocks.iter().enumerate() {
+                let cols = blk.row..blk.row + blk.k;
+                if !s.is_multiple_of(blk.period) {
+                    continue;
+                }
+                // z = input projection + the products of the modules it reads, then tanh.
+                let z = &mut fresh[i][..n * blk.k];
+                let at = self.ticks[i].offsets[s / blk.period] + r0;
+                z.copy_from_slice(&proj[i][at * blk.k..(at + n) * blk.k]);
+                for (c, read) in contrib.iter().zip(self.blocks).skip(blk.peers) {
+                    for (zr, cr) in z.chunks_exact_mut(blk.k).zip(c.chunks_exact(read.readers)) {
+                        zr.iter_mut().zip(&cr[cols.clone()]).for_each(|(a, &v)| *a += v);
+                    }
+                }
+                crate::kernels::tanh_inplace(z);
+                for (cr, zr) in cur.chunks_exact_mut(h).zip(z.chunks_exact(blk.k)) {
+                    cr[cols.clone()].copy_from_slice(zr);
+                }
+                if let Some(v) = vals.get_mut(i) {
+                    v[s / blk.period + 1].copy_from_slice(z);
+                }
+            }
+            if more {
+                for (j, blk) in self.blocks.iter().enumerate().filter(|(_, b)| s.is_multiple_of(b.period)) {
+                    let c = &mut contrib[j][..n * blk.readers];
+                    self.weights[j].mul(c, &fresh[j][..n * blk.k], n, false);
                 }
             }
         }
@@ -487,86 +469,104 @@ impl<'a, T: Float> Loops<'a, T> {
     /// The backward time loop over one block of rows (starting at sorted row
     /// `r0`): `carry` (its rows of `H`) enters as the gradient w.r.t. each
     /// row's final state and leaves as the one w.r.t. `h0`; `dz[i][j]`
-    /// receives module i's pre-activation gradients at its `j`-th tick.
+    /// receives module i's pre-activation gradients at its `j`-th tick and
+    /// `stash[j][w]` the sums of the readers' ones over window `w` of module
+    /// `j` (see `window`).
     #[allow(clippy::too_many_arguments)]
     fn backward(
         &self,
         pk: &Packing,
-        states: &[T],
+        vals: &[Vec<T>],
         dy: &[T],
         r0: usize,
         carry: &mut [T],
         dz: &mut [Vec<&mut [T]>],
+        stash: &mut [Vec<&mut [T]>],
     ) -> Result<()> {
         let h = self.h;
         let own = carry.len() / h;
-        let (mut run_dz, mut tmp): (Vec<T>, Vec<T>) = (Vec::new(), Vec::new());
+        // Per module: the gradient w.r.t. its current value `(own, k)`.
+        let mut grad: Vec<Vec<T>> = self
+            .blocks
+            .iter()
+            .map(|blk| {
+                carry.chunks_exact(h).flat_map(|r| r[blk.row..blk.row + blk.k].iter().copied()).collect()
+            })
+            .collect();
+        // Whether a window received a reader's gradient.
+        let mut used: Vec<Vec<bool>> = stash.iter().map(|w| vec![false; w.len()]).collect();
         for s in (0..pk.steps()).rev() {
             let n = pk.size(s).saturating_sub(r0).min(own);
             if n == 0 {
                 continue;
             }
             crate::interrupt::check()?;
-            // carry += dy_s: the gradient w.r.t. h_s; below it becomes the one w.r.t. h_{s-1}.
             let at = pk.offset(s) + r0;
-            for (c, &g) in carry[..n * h].iter_mut().zip(&dy[at * h..(at + n) * h]) {
-                *c += g;
+            let dys = &dy[at * h..(at + n) * h];
+            // += dy_s: the gradient w.r.t. h_s (row by row: dy is read once, in order).
+            for (r, dr) in dys.chunks_exact(h).enumerate() {
+                for (g, blk) in grad.iter_mut().zip(self.blocks) {
+                    let gr = &mut g[r * blk.k..(r + 1) * blk.k];
+                    gr.iter_mut().zip(&dr[blk.row..blk.row + blk.k]).for_each(|(a, &v)| *a += v);
+                }
             }
-            let row = varlen::cur_row(pk, s) + r0;
-            let h_s = &states[row * h..(row + n) * h];
-            for (blk, dzm) in self.blocks.iter().zip(dz.iter_mut()) {
+            for (j, blk) in self.blocks.iter().enumerate() {
                 if !s.is_multiple_of(blk.period) {
                     continue;
                 }
-                let dzs = &mut *dzm[s / blk.period];
-                for ((d, c), y) in
-                    dzs.chunks_exact_mut(blk.k).zip(carry.chunks_exact_mut(h)).zip(h_s.chunks_exact(h))
-                {
-                    let (c, y) = (&mut c[blk.row..blk.row + blk.k], &y[blk.row..blk.row + blk.k]);
-                    for ((d, c), &y) in d.iter_mut().zip(c.iter_mut()).zip(y) {
-                        *d = *c * (T::ONE - y * y);
-                        *c = T::ZERO;
-                    }
+                let g = &mut grad[j][..n * blk.k];
+                // The readers of the value this tick sets, then through tanh.
+                let tick = s / blk.period;
+                if used[j][tick + 1] {
+                    self.weights[j].mul(g, &stash[j][tick + 1][..n * blk.readers], n, true);
+                }
+                // Module j's value set at this tick (window tick + 1).
+                let at = pk.batch() + self.ticks[j].offsets[tick] + r0;
+                let y = &vals[j][at * blk.k..(at + n) * blk.k];
+                for ((d, g), &y) in dz[j][tick].iter_mut().zip(g.iter_mut()).zip(y) {
+                    *d = *g * (T::ONE - y * y);
+                    *g = T::ZERO;
                 }
             }
-            // carry[.., c..] += dz W_hh[rows, c..], one product per run of consecutive active modules.
-            for run in active_runs(self.blocks, s) {
-                let mut members = self.members(run).peekable();
-                let lhs: &[T] = match members.next() {
-                    Some((i, blk)) if blk.k == run.k => &*dz[i][s / blk.period],
-                    first => {
-                        run_dz.clear();
-                        run_dz.resize(n * run.k, T::ZERO);
-                        for (i, blk) in first.into_iter().chain(members) {
-                            let off = blk.row - run.row;
-                            let src = &*dz[i][s / blk.period];
-                            for (dst, src) in run_dz.chunks_exact_mut(run.k).zip(src.chunks_exact(blk.k)) {
-                                dst[off..off + blk.k].copy_from_slice(src);
-                            }
-                        }
-                        &run_dz
+            // Each active module's gradient into the window of every module it reads.
+            for (i, blk) in self.blocks.iter().enumerate().filter(|(_, b)| s.is_multiple_of(b.period)) {
+                let d = &*dz[i][s / blk.period];
+                for (j, read) in self.blocks.iter().enumerate().skip(blk.peers) {
+                    let w = window(s, read.period);
+                    for (sr, dr) in stash[j][w].chunks_exact_mut(read.readers).zip(d.chunks_exact(blk.k)) {
+                        sr[blk.row..blk.row + blk.k].iter_mut().zip(dr).for_each(|(a, &v)| *a += v);
                     }
-                };
-                let w = self.weight(&run)?;
-                if run.col == 0 {
-                    w.mul(&mut carry[..n * h], lhs, n, true);
-                } else {
-                    let cols = h - run.col;
-                    tmp.clear();
-                    tmp.resize(n * cols, T::ZERO);
-                    w.mul(&mut tmp, lhs, n, false);
-                    for (cr, tr) in carry.chunks_exact_mut(h).zip(tmp.chunks_exact(cols)) {
-                        cr[run.col..].iter_mut().zip(tr).for_each(|(c, &v)| *c += v);
-                    }
+                    used[j][w] = true;
                 }
+            }
+        }
+        // Window 0: the readers of h0.
+        for (j, blk) in self.blocks.iter().enumerate() {
+            if used[j][0] {
+                self.weights[j].mul(&mut grad[j], &stash[j][0][..own * blk.readers], own, true);
+            }
+            for (cr, gr) in carry.chunks_exact_mut(h).zip(grad[j].chunks_exact(blk.k)) {
+                cr[blk.row..blk.row + blk.k].copy_from_slice(gr);
             }
         }
         Ok(())
     }
 }
 
+/// The window of a module of period `p` read at step `s`: which of its
+/// values `h_{s-1}` holds, 0 for `h0` (step 0), `m + 1` for the one set at
+/// its `m`-th tick (step `m p`).
+fn window(s: usize, p: usize) -> usize {
+    if s == 0 {
+        0
+    } else {
+        (s - 1) / p + 1
+    }
+}
+
 /// The time loop over the packed input `x`, from the sorted `h0` into the
-/// packed states `ys`.
+/// packed states `ys`; with `train`, returns each module's values at its
+/// windows (`ClockworkCache::vals`).
 fn run_forward<T: Float>(
     cw: &Clockwork,
     params: &[&[T]],
@@ -574,11 +574,11 @@ fn run_forward<T: Float>(
     pk: &Packing,
     h0: &mut [T],
     ys: &mut [T],
-) -> Result<()> {
+    train: bool,
+) -> Result<Vec<Vec<T>>> {
     let (i_sz, h) = (cw.input_size, cw.hidden_size());
     let w_ih = params[0];
     let blocks = cw.blocks();
-    let w_hh = masked(&blocks, params[1], h)?;
     let ticks: Vec<Ticks> = blocks.iter().map(|blk| Ticks::new(pk, blk.period)).collect();
     // Input projections of each module's active steps, biases folded in.
     let mut proj: Vec<Vec<T>> = Vec::with_capacity(blocks.len());
@@ -602,22 +602,44 @@ fn run_forward<T: Float>(
         proj.push(p);
     }
     let cuts = cuts(pk);
-    let loops = Loops::new(&blocks, &ticks, &w_hh, pk, pk.batch() / cuts.len(), false)?;
+    let loops = Loops::new(&blocks, &ticks, params[1], pk.batch() / cuts.len(), false)?;
     let mut parts = cut_slots(h0, std::iter::once(pk.batch()), h, &cuts);
     for (part, steps) in parts.iter_mut().zip(cut_slots(ys, (0..pk.steps()).map(|s| pk.size(s)), h, &cuts)) {
         part.extend(steps);
     }
-    let done = match &mut parts[..] {
-        [one] => loops.forward(&proj, 0, one),
-        [a, b] => {
+    // Every window row is written (scratch: not zeroed).
+    let mut vals: Vec<Vec<T>> = Vec::new();
+    if train {
+        for (blk, tk) in blocks.iter().zip(&ticks) {
+            let n = checked_size(&[tk.rows() + pk.batch(), blk.k], "states")?;
+            vals.push(workspace::scratch(n, "states")?);
+        }
+    }
+    let mut val_parts: Vec<Vec<Vec<&mut [T]>>> = cuts.iter().map(|_| Vec::new()).collect();
+    for ((blk, v), tk) in blocks.iter().zip(vals.iter_mut()).zip(&ticks) {
+        for (part, p) in val_parts.iter_mut().zip(cut_slots(v, tk.windows(pk), blk.k, &cuts)) {
+            part.push(p);
+        }
+    }
+    let done = match (&mut parts[..], &mut val_parts[..]) {
+        ([one], [v]) => loops.forward(&proj, 0, one, v),
+        ([a, b], [va, vb]) => {
             let (x, y) =
-                rayon::join(|| loops.forward(&proj, cuts[0], a), || loops.forward(&proj, cuts[1], b));
+                rayon::join(|| loops.forward(&proj, cuts[0], a, va), || loops.forward(&proj, cuts[1], b, vb));
             x.and(y)
         }
         _ => Ok(()),
     };
     proj.into_iter().for_each(workspace::recycle);
-    done
+    done.map(|()| vals)
+}
+
+/// One module's parameter gradients: `weight_ih` rows `(k, I)`, `weight_hh`
+/// block `(readers, k)` (its columns), the bias sum `(k)`.
+struct ModuleGrads<T> {
+    w_ih: Vec<T>,
+    w_hh: Vec<T>,
+    bias: Vec<T>,
 }
 
 /// Gradients of a clockwork run.
@@ -658,86 +680,115 @@ fn run_backward<T: Float>(
     let (h, i_sz) = (cw.hidden_size(), cw.input_size);
     let w_ih = params[0];
     let blocks = cw.blocks();
-    let w_hh = masked(&blocks, params[1], h)?;
     let ticks: Vec<Ticks> = blocks.iter().map(|blk| Ticks::new(pk, blk.period)).collect();
     let cuts = cuts(pk);
-    let loops = Loops::new(&blocks, &ticks, &w_hh, pk, pk.batch() / cuts.len(), true)?;
+    let loops = Loops::new(&blocks, &ticks, params[1], pk.batch() / cuts.len(), true)?;
     let dy = varlen::pack(pk, dy, h, "dy")?;
     let mut carry = varlen::sorted_rows(pk, dh_n, h)?;
+    let (gw, rest) = grads.split_at_mut(1);
+    let (gh, rest) = rest.split_at_mut(1);
     // Gradients w.r.t. each module's pre-activations at its active steps, `(ticks rows, k)`.
     let mut dz: Vec<Vec<T>> = blocks
         .iter()
         .zip(&ticks)
-        .map(|(blk, tk)| workspace::zeroed(checked_size(&[tk.rows(), blk.k], "gradients")?, "gradients"))
+        // Every tick's rows are written (scratch: not zeroed).
+        .map(|(blk, tk)| workspace::scratch(checked_size(&[tk.rows(), blk.k], "gradients")?, "gradients"))
+        .collect::<Result<_>>()?;
+    // Per module, the readers' summed gradients of each window (`Loops`):
+    // window 0 (h0) then one per tick, each `(rows of the tick, readers)`.
+    let mut stash: Vec<Vec<T>> = blocks
+        .iter()
+        .zip(&ticks)
+        .map(|(blk, tk)| {
+            let n = checked_size(&[tk.rows() + pk.batch(), blk.readers], "gradients")?;
+            workspace::zeroed(n, "gradients")
+        })
         .collect::<Result<_>>()?;
     {
-        // Each block of rows runs the whole loop on its own rows of `carry` and `dz`.
+        // Each block of rows runs the whole loop on its own rows of `carry`, `dz` and `stash`.
         let mut dz_parts: Vec<Vec<Vec<&mut [T]>>> = cuts.iter().map(|_| Vec::new()).collect();
-        for ((blk, d), tk) in blocks.iter().zip(dz.iter_mut()).zip(&ticks) {
+        let mut stash_parts: Vec<Vec<Vec<&mut [T]>>> = cuts.iter().map(|_| Vec::new()).collect();
+        for (((blk, d), st), tk) in blocks.iter().zip(dz.iter_mut()).zip(stash.iter_mut()).zip(&ticks) {
             let counts = tk.steps.iter().map(|&s| pk.size(s));
             for (part, p) in dz_parts.iter_mut().zip(cut_slots(d, counts, blk.k, &cuts)) {
                 part.push(p);
             }
+            for (part, p) in stash_parts.iter_mut().zip(cut_slots(st, tk.windows(pk), blk.readers, &cuts)) {
+                part.push(p);
+            }
         }
         let mut carry_parts = cut_slots(&mut carry, std::iter::once(pk.batch()), h, &cuts);
-        let (st, dy) = (&cache.states, &*dy);
-        match (&mut carry_parts[..], &mut dz_parts[..]) {
-            ([c], [d]) => loops.backward(pk, st, dy, 0, c[0], d)?,
-            ([c0, c1], [d0, d1]) => {
+        let (st, dy) = (&cache.vals, &*dy);
+        match (&mut carry_parts[..], &mut dz_parts[..], &mut stash_parts[..]) {
+            ([c], [d], [w]) => loops.backward(pk, st, dy, 0, c[0], d, w)?,
+            ([c0, c1], [d0, d1], [w0, w1]) => {
                 let (a, b) = rayon::join(
-                    || loops.backward(pk, st, dy, cuts[0], c0[0], d0),
-                    || loops.backward(pk, st, dy, cuts[1], c1[0], d1),
+                    || loops.backward(pk, st, dy, cuts[0], c0[0], d0, w0),
+                    || loops.backward(pk, st, dy, cuts[1], c1[0], d1, w1),
                 );
                 a.and(b)?;
             }
             _ => {}
         }
     }
-    // Weight, bias and input gradients: one product per module over its steps.
-    let mut dx = if input_grad {
-        workspace::zeroed(checked_size(&[pk.rows(), i_sz], "dx")?, "dx")?
-    } else {
-        Vec::new()
-    };
-    let (gw, rest) = grads.split_at_mut(1);
-    let (gh, gb) = rest.split_at_mut(1);
-    for ((blk, dzm), tk) in blocks.iter().zip(&dz).zip(&ticks) {
-        let (n, k, cols) = (tk.rows(), blk.k, h - blk.col);
+    // Parameter gradients, one product per module over its steps (its
+    // windows for W_hh); the modules in parallel, each product serial, so
+    // the result does not depend on the thread count.
+    let per_module = |j: usize| -> Result<ModuleGrads<T>> {
+        let (blk, tk) = (&blocks[j], &ticks[j]);
+        let (n, k) = (tk.rows(), blk.k);
+        let mut out = ModuleGrads {
+            w_ih: workspace::scratch(checked_size(&[k, i_sz], "weight_ih")?, "weight_ih")?,
+            w_hh: workspace::scratch(checked_size(&[blk.readers, k], "weight_hh")?, "weight_hh")?,
+            bias: vec![T::ZERO; k],
+        };
         let xg = gather(&cache.x, pk, tk, blk.period, i_sz)?;
-        // h_{s-1} at the active steps; without a gather (period 1, no lengths) col is 0: all of it.
-        let hp = gather_prev(&cache.states, pk, tk, blk.period, h, blk.col)?;
-        let hp_rows: &[T] = hp.as_deref().unwrap_or(&cache.states[..n * h]);
-        // Per module the products have only k rows: faer's kernels need no packing of the long operands.
-        let dzt = Op::new(dzm, n, k).t();
-        gemm(Parallelism::Pool, &mut gw[0][blk.row * i_sz..], i_sz, dzt, Op::new(&xg, n, i_sz), T::ONE, true);
-        gemm(
-            Parallelism::Pool,
-            &mut gh[0][blk.row * h + blk.col..],
-            h,
-            dzt,
-            Op::new(hp_rows, n, cols),
-            T::ONE,
-            true,
-        );
+        let dzt = Op::new(&dz[j], n, k).t();
+        gemm(Parallelism::Serial, &mut out.w_ih, i_sz, dzt, Op::new(&xg, n, i_sz), T::ONE, false);
         if let Cow::Owned(v) = xg {
             workspace::recycle(v);
         }
-        if let Some(v) = hp {
-            workspace::recycle(v);
-        }
+        // W_hh[0..readers, j] += stash^T (the value of j each window read).
+        let rows = tk.rows() + pk.batch();
+        let (stt, vals) = (Op::new(&stash[j], rows, blk.readers).t(), Op::new(&cache.vals[j], rows, k));
+        gemm(Parallelism::Serial, &mut out.w_hh, k, stt, vals, T::ONE, false);
         if cw.bias {
-            for g in gb.iter_mut() {
-                let g = &mut g[blk.row..blk.row + k];
-                for row in dzm.chunks_exact(k) {
-                    g.iter_mut().zip(row).for_each(|(a, &v)| *a += v);
-                }
+            for row in dz[j].chunks_exact(k) {
+                out.bias.iter_mut().zip(row).for_each(|(a, &v)| *a += v);
             }
         }
+        Ok(out)
+    };
+    let parts: Vec<Result<ModuleGrads<T>>> = (0..blocks.len()).into_par_iter().map(per_module).collect();
+    for (blk, part) in blocks.iter().zip(parts) {
+        let part = part?;
+        let add = |dst: &mut [T], src: &[T]| dst.iter_mut().zip(src).for_each(|(a, &v)| *a += v);
+        add(&mut gw[0][blk.row * i_sz..(blk.row + blk.k) * i_sz], &part.w_ih);
+        for (r, src) in part.w_hh.chunks_exact(blk.k).enumerate() {
+            add(&mut gh[0][r * h + blk.row..r * h + blk.row + blk.k], src);
+        }
+        for g in rest.iter_mut() {
+            add(&mut g[blk.row..blk.row + blk.k], &part.bias);
+        }
+        workspace::recycle(part.w_ih);
+        workspace::recycle(part.w_hh);
+    }
+    stash.into_iter().for_each(workspace::recycle);
+    // The input gradient, one product per module over its steps.
+    // A first module of period 1 writes every row of dx (scratch: not zeroed), the others add.
+    let first_writes = blocks[0].period == 1;
+    let mut dx = match (input_grad, first_writes) {
+        (false, _) => Vec::new(),
+        (true, true) => workspace::scratch(checked_size(&[pk.rows(), i_sz], "dx")?, "dx")?,
+        (true, false) => workspace::zeroed(checked_size(&[pk.rows(), i_sz], "dx")?, "dx")?,
+    };
+    for (m, ((blk, dzm), tk)) in blocks.iter().zip(&dz).zip(&ticks).enumerate() {
+        let (n, k) = (tk.rows(), blk.k);
         if input_grad {
             let dzop = Op::new(dzm, n, k);
             let w = Op { data: &w_ih[blk.row * i_sz..], rows: k, cols: i_sz, ld: i_sz, trans: false };
             if blk.period == 1 {
-                gemm(Parallelism::Pool, &mut dx, i_sz, dzop, w, T::ONE, true);
+                gemm(Parallelism::Pool, &mut dx, i_sz, dzop, w, T::ONE, !(m == 0 && first_writes));
             } else {
                 let mut part = workspace::scratch(checked_size(&[n, i_sz], "dx")?, "dx")?;
                 gemm(Parallelism::Pool, &mut part, i_sz, dzop, w, T::ONE, false);
@@ -786,26 +837,18 @@ mod tests {
     #[test]
     fn blocks_read_equal_or_slower_modules() {
         let bl = spec().blocks();
-        assert_eq!((bl[0].row, bl[0].col), (0, 0));
-        // Modules 1 and 2 share period 2: both read from module 1's first unit.
-        assert_eq!((bl[1].row, bl[1].col), (2, 2));
-        assert_eq!((bl[2].row, bl[2].col), (3, 2));
+        let view = |b: &Block| (b.row, b.k, b.peers, b.readers);
+        assert_eq!(view(&bl[0]), (0, 2, 0, 2));
+        // Modules 1 and 2 share period 2: both read both, and every module reads them.
+        assert_eq!(view(&bl[1]), (2, 1, 1, 5));
+        assert_eq!(view(&bl[2]), (3, 2, 1, 5));
     }
 
     #[test]
-    fn runs_join_consecutive_active_modules() {
-        let cw = Clockwork {
-            input_size: 1,
-            module_sizes: vec![1, 2, 3, 4],
-            periods: vec![1, 2, 3, 6],
-            bias: false,
-        };
-        let bl = cw.blocks();
-        let runs = |s| active_runs(&bl, s).map(|r| (r.row, r.k, r.col)).collect::<Vec<_>>();
-        assert_eq!(runs(0), [(0, 10, 0)]);
-        assert_eq!(runs(1), [(0, 1, 0)]);
-        assert_eq!(runs(3), [(0, 1, 0), (3, 3, 3)]);
-        assert_eq!(runs(4), [(0, 3, 0)]);
+    fn windows_name_the_value_a_step_reads() {
+        // Step 0 reads h0; steps 1..=p the value set at step 0; steps p+1..=2p the one set at step p.
+        assert_eq!((0..8).map(|s| window(s, 3)).collect::<Vec<_>>(), [0, 1, 1, 1, 2, 2, 2, 3]);
+        assert_eq!((0..4).map(|s| window(s, 1)).collect::<Vec<_>>(), [0, 1, 2, 3]);
     }
 
     #[test]
@@ -829,13 +872,31 @@ mod tests {
 
     #[test]
     fn weight_gradient_matches_finite_differences_and_masked_entries_are_zero() {
-        let cw = spec();
-        let p = params(&cw);
-        let (t, b) = (4, 2);
-        let x: Vec<f64> = (0..t * b * 3).map(|i| (i as f64 * 0.3).cos()).collect();
-        let dy: Vec<f64> = (0..t * b * 5).map(|i| (i as f64 * 0.71).sin()).collect();
+        let g = gradient_matches_finite_differences(&spec(), 4, 2);
+        // weight_hh rows of module 1 (row 2) do not read module 0 (columns 0, 1).
+        assert_eq!(g[1][2 * 5..2 * 5 + 2], [0.0, 0.0]);
+    }
+
+    #[test]
+    fn gradient_matches_finite_differences_with_periods_that_do_not_divide() {
+        // Module 2 ticks at 0, 3, 6: windows of module 1 (period 2) straddle its ticks.
+        let cw = Clockwork {
+            input_size: 2,
+            module_sizes: vec![1, 2, 1, 2],
+            periods: vec![1, 2, 3, 3],
+            bias: true,
+        };
+        gradient_matches_finite_differences(&cw, 8, 3);
+    }
+
+    /// The parameter gradients against central differences; returns them.
+    fn gradient_matches_finite_differences(cw: &Clockwork, t: usize, b: usize) -> Vec<Vec<f64>> {
+        let p = params(cw);
+        let (i_sz, h) = (cw.input_size, cw.hidden_size());
+        let x: Vec<f64> = (0..t * b * i_sz).map(|i| (i as f64 * 0.3).cos()).collect();
+        let dy: Vec<f64> = (0..t * b * h).map(|i| (i as f64 * 0.71).sin()).collect();
         let ps: Vec<&[f64]> = p.iter().map(|v| v.as_slice()).collect();
-        let (_, _, cache) = forward(&cw, &ps, &x, t, b, None, true).unwrap();
+        let (_, _, cache) = forward(cw, &ps, &x, t, b, None, true).unwrap();
         let mut g: Vec<Vec<f64>> = p.iter().map(|v| vec![0.0; v.len()]).collect();
         let mut gs: Vec<&mut [f64]> = g.iter_mut().map(|v| v.as_mut_slice()).collect();
         backward(&ps, cache.as_ref().unwrap(), &dy, None, &mut gs, true).unwrap();
@@ -844,15 +905,14 @@ mod tests {
             for i in 0..p[k].len() {
                 let mut q = p.clone();
                 q[k][i] += eps;
-                let fp = loss(&cw, &q, &x, t, b, &dy);
+                let fp = loss(cw, &q, &x, t, b, &dy);
                 q[k][i] -= 2.0 * eps;
-                let fm = loss(&cw, &q, &x, t, b, &dy);
+                let fm = loss(cw, &q, &x, t, b, &dy);
                 let num = (fp - fm) / (2.0 * eps);
                 assert!((num - g[k][i]).abs() < 1e-7, "param {k}[{i}]: {num} vs {}", g[k][i]);
             }
         }
-        // weight_hh rows of module 1 (row 2) do not read module 0 (columns 0, 1).
-        assert_eq!(g[1][2 * 5..2 * 5 + 2], [0.0, 0.0]);
+        g
     }
 
     #[test]
