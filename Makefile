@@ -65,8 +65,10 @@ test-simd:
 # or Debian's rustc-web + libstd-rust-web-dev:arm64 as /usr/bin/rustc), the
 # cross linker and qemu-aarch64 (docs/guides/platforms.md); skips with a
 # message when one is missing. Its own target dir keeps the x86 build intact.
+# The tests are linked statically: Debian 12's qemu-aarch64 (7.2) hangs in
+# the first pthread_create of a dynamically linked binary run against the
+# cross glibc (`-L /usr/aarch64-linux-gnu`), i.e. in any test harness.
 AARCH64 = aarch64-unknown-linux-gnu
-AARCH64_SYSROOT ?= /usr/aarch64-linux-gnu
 AARCH64_RUSTC ?= $(firstword $(foreach r,/usr/bin/rustc rustc,$(if $(wildcard $(shell $(r) --print target-libdir --target $(AARCH64) 2>/dev/null)/libstd-*),$(r))))
 .PHONY: test-aarch64
 test-aarch64:
@@ -76,7 +78,8 @@ test-aarch64:
 		command -v $$tool >/dev/null || { echo "test-aarch64: skipped ($$tool not found: apt-get install gcc-aarch64-linux-gnu qemu-user)"; exit 0; }; \
 	done; \
 	export RUSTC="$(AARCH64_RUSTC)" CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
-		CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L $(AARCH64_SYSROOT)"; \
+		CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C target-feature=+crt-static" \
+		CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER=qemu-aarch64; \
 	echo "== aarch64 (qemu), NEON path, rustc: $$($$RUSTC -V)"; \
 	env -u RNNRS_SIMD $(CARGO) test -q --lib --target $(AARCH64) --target-dir target/aarch64 || exit 1; \
 	echo "== aarch64 (qemu), RNNRS_SIMD=scalar"; \

@@ -1,15 +1,15 @@
 //! The matrix products of the time loop.
 //!
 //! `StepWeight`: a weight multiplied at every step (or chunk of steps),
-//! laid out once per call: packed for the AVX-512 float32 kernels of
-//! `crate::linalg::packed_f32`, else as a plain row-major matrix for the
+//! laid out once per call: packed for the float32 kernels (AVX-512, AVX2
+//! or NEON) of `crate::linalg::packed_f32`, else as a plain row-major matrix for the
 //! step products of `crate::linalg` (`mul_nn`: plain loops for small shapes).
 //! Per-step products run serially: the layer parallelises a step over blocks
 //! of batch rows itself (see `direction/`), so results never depend on the
 //! thread count and no per-step thread barrier is paid.
 //! `WeightGrads`: the weight gradients of a chunk of steps.
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 use crate::linalg::packed_f32::{self, PackedB};
 use crate::linalg::{as_f32, as_f32_mut, gemm, mul_nn, op_f32, Op, Parallelism};
 use crate::{Float, Result};
@@ -21,7 +21,7 @@ use crate::{Float, Result};
 /// to chunk (warm in cache).
 #[derive(Default)]
 pub struct WeightGrads {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     packs: Vec<PackedB>,
 }
 
@@ -39,7 +39,7 @@ impl WeightGrads {
         g: usize,
         grads: &mut [(&mut [T], &[T], usize)],
     ) -> Result<()> {
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
         if let (Some(dg32), true) = (as_f32(dg), packed_f32::available()) {
             while self.packs.len() < grads.len() {
                 self.packs.push(PackedB::new());
@@ -76,7 +76,7 @@ impl WeightGrads {
 
 impl Drop for WeightGrads {
     fn drop(&mut self) {
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
         for p in self.packs.drain(..) {
             super::workspace::recycle(p.into_buffer());
         }
@@ -87,7 +87,8 @@ impl Drop for WeightGrads {
 /// every time step, or per chunk of steps): `C (m, n) (+)= A (m, k) · B` with
 /// `A` contiguous rows (states of one step, inputs of a chunk).
 ///
-/// With float32 on an AVX-512 CPU the weight is packed once for the kernels
+/// With float32 on a CPU path that has packed kernels (AVX-512, AVX2,
+/// NEON; not `RNNRS_SIMD=scalar`) the weight is packed once for the kernels
 /// of `crate::linalg::packed_f32` and every step only reads the packed
 /// panels; otherwise it is kept as a contiguous row-major `(k, n)` matrix for
 /// `mul_nn` (a transposed copy when given transposed). Batches too small for
@@ -101,7 +102,7 @@ pub struct StepWeight<'a, T: Float> {
 }
 
 enum Repr<'a, T> {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     Packed(PackedB),
     Borrowed(&'a [T]),
     Owned(Vec<T>),
@@ -115,7 +116,7 @@ impl<'a, T: Float> StepWeight<'a, T> {
     /// `b` is the `(k, n)` operand; `rows` the rows of each step's product.
     pub fn new(b: Op<'a, T>, rows: usize, what: &str) -> Result<Self> {
         let (k, n) = b.shape();
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
         if let Some(b32) = op_f32(b) {
             if rows >= MIN_PACKED_ROWS && packed_f32::available() {
                 // Packing writes every value of the buffer (scratch: not zeroed).
@@ -147,7 +148,7 @@ impl<'a, T: Float> StepWeight<'a, T> {
     /// `c (m, n) (+)= a (m, k) · B`, serial on the calling thread.
     pub fn mul(&self, c: &mut [T], a: &[T], m: usize, accumulate: bool) {
         let b = match &self.repr {
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
             Repr::Packed(p) => {
                 // Packed only for `T = f32` (see `new`).
                 if let (Some(c32), Some(a32)) = (as_f32_mut(c), as_f32(a)) {
@@ -165,7 +166,7 @@ impl<'a, T: Float> StepWeight<'a, T> {
     /// (split along rows or columns of `c`) unless `serial`.
     pub fn mul_big(&self, serial: bool, c: &mut [T], a: &[T], m: usize, accumulate: bool) {
         let b = match &self.repr {
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
             Repr::Packed(p) => {
                 // Packed only for `T = f32` (see `new`).
                 if let (Some(c32), Some(a32)) = (as_f32_mut(c), as_f32(a)) {
@@ -186,7 +187,7 @@ impl<T: Float> Drop for StepWeight<'_, T> {
     fn drop(&mut self) {
         match std::mem::replace(&mut self.repr, Repr::Borrowed(&[])) {
             Repr::Owned(v) => super::workspace::recycle(v),
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
             Repr::Packed(p) => super::workspace::recycle(p.into_buffer()),
             Repr::Borrowed(_) => {}
         }

@@ -29,12 +29,14 @@
 //! aarch64 machines give the same bits).
 
 use super::Op;
+#[cfg(target_arch = "x86_64")]
+use crate::kernels::run_on;
 #[cfg(target_arch = "aarch64")]
 use crate::kernels::vector::neon::F32x4;
 #[cfg(target_arch = "x86_64")]
 use crate::kernels::vector::x86::{F32x16, F32x8};
 use crate::kernels::vector::Vector;
-use crate::kernels::{run_on, Isa};
+use crate::kernels::Isa;
 use std::cell::Cell;
 
 /// Columns of a B panel (one AVX-512 micro-tile, two AVX2 or NEON ones).

@@ -346,7 +346,7 @@ fn mm<T: Float>(c: &mut [T], ldc: usize, a: Mat<'_, T>, b: Mat<'_, T>, accumulat
         }
     }
     let (a, b) = (op(a), op(b));
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     if crate::linalg::packed_f32::available() {
         use crate::linalg::{as_f32_mut, op_f32};
         if let (Some(c32), Some(a32), Some(b32)) = (as_f32_mut(c), op_f32(a), op_f32(b)) {
