@@ -1,0 +1,251 @@
+//! The micro-kernels of the packed float32 GEMM: one generic source
+//! (`tile`), instantiated per path (AVX-512 8 x 32, AVX2 and NEON 6 x 16).
+
+use super::*;
+
+/// Where the kernel reads A: element `(i, p)` of the micro-panel is at
+/// `ptr + i * rs + p * cs` (packed: `rs = 1, cs = MR`; a row-major A read in
+/// place: `rs = lda, cs = 1`).
+#[derive(Clone, Copy)]
+pub(super) struct APanel {
+    pub(super) ptr: *const f32,
+    pub(super) rs: usize,
+    pub(super) cs: usize,
+}
+
+/// Fetches the cache line holding `p` into L1 (a hint: no fault, no effect
+/// on results; nothing on other architectures).
+#[inline(always)]
+fn prefetch(p: *const f32) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
+    };
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: as above (`prfm` reads nothing architecturally).
+    unsafe {
+        std::arch::asm!("prfm pldl1keep, [{0}]", in(reg) p, options(nostack, readonly, preserves_flags))
+    };
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    let _ = p;
+}
+
+/// The micro-kernel, one source for every path: `C tile (rows x cols, row
+/// stride ldc) = alpha * A B (+ C tile if add_c)` over `kc` reduction
+/// indices of an A micro-panel (`MR` rows) and `NV` vectors of columns of a
+/// packed B micro-panel (rows `NR` apart).
+///
+/// # Safety
+/// Runs inside `run_on` with `V`'s path; `a` must address `MR x kc`
+/// readable values (rows past `rows` are read but unused only when they
+/// exist: the caller passes `rows == MR` or a packed, zero-padded panel), `b`
+/// `kc` rows of `NV * V::LANES` values `NR` apart, and `c` the `rows x cols`
+/// tile (`rows <= MR`, `cols <= NV * V::LANES`).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile<V: Vector<Elem = f32>, const MR: usize, const NV: usize>(
+    kc: usize,
+    a: APanel,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    alpha: f32,
+    add_c: bool,
+) {
+    // SAFETY: the caller's guarantee (see above) for every access below.
+    unsafe {
+        // C usually comes from far away (L3 or memory): fetch its lines while
+        // the reduction runs instead of stalling on them at the end.
+        for i in 0..MR.min(rows) {
+            let cr = c.wrapping_add(i * ldc);
+            prefetch(cr);
+            prefetch(cr.wrapping_add(cols.max(1) - 1));
+        }
+        let mut acc = [[V::splat(0.0); NV]; MR];
+        for p in 0..kc {
+            let bp = b.add(p * NR);
+            let mut bv = [V::splat(0.0); NV];
+            for (v, y) in bv.iter_mut().enumerate() {
+                *y = V::load(bp.add(V::LANES * v));
+            }
+            let ap = a.ptr.add(p * a.cs);
+            for (i, row) in acc.iter_mut().enumerate() {
+                let av = V::splat(*ap.add(i * a.rs));
+                for (x, &y) in row.iter_mut().zip(&bv) {
+                    *x = av.mul_add(y, *x);
+                }
+            }
+        }
+        let al = V::splat(alpha);
+        // Constant loop bounds (the tests are per row / vector) keep `acc` in registers.
+        for (i, row) in acc.iter().enumerate() {
+            if i >= rows {
+                break;
+            }
+            let cr = c.add(i * ldc);
+            for (v, &x) in row.iter().enumerate() {
+                let left = cols.saturating_sub(V::LANES * v);
+                if left == 0 {
+                    break;
+                }
+                let dst = cr.add(V::LANES * v);
+                if left >= V::LANES {
+                    let y = if add_c { al.mul_add(x, V::load(dst)) } else { al.mul(x) };
+                    y.store(dst);
+                } else {
+                    // A partial vector goes through a zero-padded buffer.
+                    let mut buf = [0.0f32; 16];
+                    std::ptr::copy_nonoverlapping(dst, buf.as_mut_ptr(), left);
+                    let y = if add_c { al.mul_add(x, V::load(buf.as_ptr())) } else { al.mul(x) };
+                    y.store(buf.as_mut_ptr());
+                    std::ptr::copy_nonoverlapping(buf.as_ptr(), dst, left);
+                }
+            }
+        }
+    }
+}
+
+/// A path's micro-kernel over a whole B panel (`NR` columns).
+pub(super) trait Kernel {
+    /// Rows of a micro-tile.
+    const MR: usize;
+    /// # Safety
+    /// As `tile` with `cols <= NR`, on this kernel's path.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn panel(
+        kc: usize,
+        a: APanel,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        rows: usize,
+        cols: usize,
+        alpha: f32,
+        add_c: bool,
+    );
+    /// `pack_a` with this kernel's `MR`.
+    fn pack_a(a: &Op<'_, f32>, r0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]);
+}
+
+/// `tile` on each half of a panel (`NR / 2` columns, `NV * V::LANES` of
+/// them): the 6 x 16 kernels of AVX2 and NEON.
+///
+/// # Safety
+/// As `Kernel::panel`, inside `run_on` with `V`'s path; `NV * V::LANES == NR / 2`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn half_panels<V: Vector<Elem = f32>, const MR: usize, const NV: usize>(
+    kc: usize,
+    a: APanel,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    alpha: f32,
+    add_c: bool,
+) {
+    const HALF: usize = NR / 2;
+    debug_assert_eq!(NV * V::LANES, HALF);
+    // SAFETY: the caller's guarantee; the second half starts HALF columns
+    // in and only runs when the tile has columns there.
+    unsafe {
+        tile::<V, MR, NV>(kc, a, b, c, ldc, rows, cols.min(HALF), alpha, add_c);
+        if cols > HALF {
+            tile::<V, MR, NV>(kc, a, b.add(HALF), c.add(HALF), ldc, rows, cols - HALF, alpha, add_c);
+        }
+    }
+}
+
+/// AVX-512F: 8 x 32 (16 zmm accumulators), the whole panel at once.
+#[cfg(target_arch = "x86_64")]
+pub(super) struct Avx512Kernel;
+
+#[cfg(target_arch = "x86_64")]
+impl Kernel for Avx512Kernel {
+    const MR: usize = 8;
+    #[inline(always)]
+    unsafe fn panel(
+        kc: usize,
+        a: APanel,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        rows: usize,
+        cols: usize,
+        alpha: f32,
+        add_c: bool,
+    ) {
+        run_on(
+            Isa::Avx512,
+            #[inline(always)]
+            // SAFETY: the caller's guarantee.
+            || unsafe { tile::<F32x16, 8, 2>(kc, a, b, c, ldc, rows, cols, alpha, add_c) },
+        )
+    }
+    fn pack_a(a: &Op<'_, f32>, r0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]) {
+        pack_a::<8>(a, r0, mc, p0, kc, out)
+    }
+}
+
+/// AVX2 + FMA: 6 x 16 (12 ymm accumulators), on each half of the panel.
+#[cfg(target_arch = "x86_64")]
+pub(super) struct Avx2Kernel;
+
+#[cfg(target_arch = "x86_64")]
+impl Kernel for Avx2Kernel {
+    const MR: usize = 6;
+    #[inline(always)]
+    unsafe fn panel(
+        kc: usize,
+        a: APanel,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        rows: usize,
+        cols: usize,
+        alpha: f32,
+        add_c: bool,
+    ) {
+        run_on(
+            Isa::Avx2,
+            #[inline(always)]
+            // SAFETY: the caller's guarantee.
+            || unsafe { half_panels::<F32x8, 6, 2>(kc, a, b, c, ldc, rows, cols, alpha, add_c) },
+        )
+    }
+    fn pack_a(a: &Op<'_, f32>, r0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]) {
+        pack_a::<6>(a, r0, mc, p0, kc, out)
+    }
+}
+
+/// NEON: 6 x 16 (24 of the 32 q registers accumulate, 4 hold B, 1 A), on
+/// each half of the panel. NEON is the aarch64 baseline: no `run_on` needed.
+#[cfg(target_arch = "aarch64")]
+pub(super) struct NeonKernel;
+
+#[cfg(target_arch = "aarch64")]
+impl Kernel for NeonKernel {
+    const MR: usize = 6;
+    #[inline(always)]
+    unsafe fn panel(
+        kc: usize,
+        a: APanel,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        rows: usize,
+        cols: usize,
+        alpha: f32,
+        add_c: bool,
+    ) {
+        // SAFETY: the caller's guarantee.
+        unsafe { half_panels::<F32x4, 6, 4>(kc, a, b, c, ldc, rows, cols, alpha, add_c) }
+    }
+    fn pack_a(a: &Op<'_, f32>, r0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]) {
+        pack_a::<6>(a, r0, mc, p0, kc, out)
+    }
+}
