@@ -13,6 +13,7 @@ mod layers;
 mod memory;
 mod reservoir;
 mod rtrl;
+mod rtrl_dense;
 mod seq2seq;
 mod simd;
 mod step;
