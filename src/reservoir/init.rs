@@ -85,12 +85,13 @@ impl SeededRng {
     }
     /// Number of failures before the first success of a Bernoulli(p) trial:
     /// the gap to the next nonzero entry (O(nnz) sampling instead of O(n²)).
-    fn geometric_gap(&mut self, p: f64) -> u64 {
-        if p >= 1.0 {
+    /// `log_miss` is `ln(1 - p)` (computed once per matrix; 0 when p = 1).
+    fn geometric_gap(&mut self, log_miss: f64) -> u64 {
+        if log_miss == 0.0 {
             return 0;
         }
         let u = 1.0 - self.uniform(); // (0, 1]
-        let g = (u.ln() / (-p).ln_1p()).floor();
+        let g = (u.ln() / log_miss).floor();
         if g >= u64::MAX as f64 {
             u64::MAX
         } else {
@@ -133,14 +134,15 @@ pub fn sparse_random(
         return Err(Error::value("cols", "at most 2^31 - 1 columns"));
     }
     // Walk the entries in row-major order, jumping by geometric gaps.
-    let mut pos: u64 = rng.geometric_gap(connectivity);
+    let log_miss = if connectivity >= 1.0 { 0.0 } else { (-connectivity).ln_1p() };
+    let mut pos: u64 = rng.geometric_gap(log_miss);
     indptr.push(0i64);
     for r in 0..rows {
         let row_end = (r as u64 + 1) * cols as u64;
         while pos < row_end {
             indices.push((pos - r as u64 * cols as u64) as i32);
             data.push(scale * rng.draw(dist));
-            pos = pos.saturating_add(1).saturating_add(rng.geometric_gap(connectivity));
+            pos = pos.saturating_add(1).saturating_add(rng.geometric_gap(log_miss));
         }
         indptr.push(indices.len() as i64);
     }

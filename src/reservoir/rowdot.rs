@@ -318,6 +318,53 @@ impl<'a, T: Float> RowKernel<'a, T> {
     }
 }
 
+/// A float64 matrix's compact copy: `u16` column indices and `f32` values
+/// (6 bytes per stored value instead of 12), times float64 vectors. For
+/// products that need only the f32 rounding of the values (~1e-7
+/// relative: the first phase of the spectral estimate), where the matrix
+/// streams from L3/DRAM and its bytes bound the product. Not bound by the
+/// 4-accumulator contract (8 accumulators per row: two dependency chains
+/// per vector), but deterministic and on the same path as `RowKernel`.
+pub struct Compact<'a> {
+    cols: usize,
+    indptr: &'a [i64],
+    indices: Vec<u16>,
+    values: Vec<f32>,
+    isa: Isa,
+}
+
+impl<'a> Compact<'a> {
+    /// None when the column indices do not fit in `u16`.
+    pub fn new(a: &RowKernel<'a, f64>) -> Option<Self> {
+        let c = a.csr();
+        if c.cols > usize::from(u16::MAX) + 1 {
+            return None;
+        }
+        Some(Compact {
+            cols: c.cols,
+            indptr: c.indptr,
+            // Validated by `RowKernel::new`: 0 <= index < cols <= 65536.
+            indices: c.indices.iter().map(|&i| i as u16).collect(),
+            values: c.data.iter().map(|&v| v as f32).collect(),
+            isa: a.isa,
+        })
+    }
+
+    /// Stored values.
+    pub fn nnz(&self) -> usize {
+        self.values.len()
+    }
+
+    /// `out[k] = A[first + k, :] · x` (with the values rounded to f32).
+    pub fn dots(&self, first: usize, x: &[f64], out: &mut [f64]) {
+        assert!(x.len() >= self.cols, "x shorter than the matrix width");
+        assert!(first + out.len() < self.indptr.len(), "rows out of range");
+        let (ip, idx, val) = (self.indptr, &self.indices[..], &self.values[..]);
+        // SAFETY: indices < cols <= x.len() (validated by `RowKernel::new`); rows checked above.
+        on_path!(self.isa, A, N, V => unsafe { vec::compact_rows::<A, N>(ip, idx, val, first, x, out) });
+    }
+}
+
 /// Portable single product (bounds-checked), in the contract's order.
 #[inline(always)]
 fn portable_dot<T: Float>(idx: &[i32], val: &[T], x: &[T]) -> T {
@@ -391,6 +438,63 @@ mod vec {
             let (a, b) = (indptr[first + k] as usize, indptr[first + k + 1] as usize);
             // SAFETY: the caller's guarantee.
             *o = unsafe { row_dot_lanes::<V>(&indices[a..b], &data[a..b], x) };
+        }
+    }
+
+    /// `out[k] = row(first + k) · x` for a compact matrix (`Compact`):
+    /// entries `e` with `e % 8 < 4` into the first 4 accumulators, the others
+    /// into the second 4.
+    ///
+    /// # Safety
+    /// Every index of the rows `< x.len()`; `indptr` valid for the rows;
+    /// runs on `A`'s path.
+    #[inline(always)]
+    pub unsafe fn compact_rows<A: Vector<Elem = f64>, const N: usize>(
+        indptr: &[i64],
+        indices: &[u16],
+        data: &[f32],
+        first: usize,
+        x: &[f64],
+        out: &mut [f64],
+    ) {
+        let xp = x.as_ptr();
+        for (k, o) in out.iter_mut().enumerate() {
+            let (a, b) = (indptr[first + k] as usize, indptr[first + k + 1] as usize);
+            let (idx, val) = (&indices[a..b], &data[a..b]);
+            let (ip, vp) = (idx.as_ptr(), val.as_ptr());
+            let len = idx.len().min(val.len());
+            let mut acc = [[A::splat(0.0); N]; 2];
+            let mut e = 0;
+            // SAFETY (both loops): e + 8 (or 4) <= len; indices inside x.
+            let group = |acc: &mut [A; N], e: usize| unsafe {
+                for (j, a) in acc.iter_mut().enumerate() {
+                    let o = e + j * A::LANES;
+                    let v = A::from_fn(|l| f64::from(*vp.add(o + l)));
+                    let g = A::from_fn(|l| *xp.add(usize::from(*ip.add(o + l))));
+                    *a = v.mul_add(g, *a);
+                }
+            };
+            while e + 2 * ACCS <= len {
+                group(&mut acc[0], e);
+                group(&mut acc[1], e + ACCS);
+                e += 2 * ACCS;
+            }
+            if e + ACCS <= len {
+                group(&mut acc[0], e);
+                e += ACCS;
+            }
+            let mut sum = 0.0;
+            for (a0, a1) in acc[0].iter().zip(&acc[1]) {
+                let mut lanes = [0.0f64; ACCS];
+                // SAFETY: `lanes` holds 4 >= LANES(A) values (N * LANES(A) == 4).
+                unsafe { a0.add(*a1).store(lanes.as_mut_ptr()) };
+                sum += lanes[..A::LANES].iter().sum::<f64>();
+            }
+            for (&c, &v) in idx[e..len].iter().zip(&val[e..len]) {
+                // SAFETY: the index points inside x.
+                sum += f64::from(v) * unsafe { *xp.add(usize::from(c)) };
+            }
+            *o = sum;
         }
     }
 
@@ -780,6 +884,32 @@ mod tests {
             k.rows_lanes(0, &b, lanes, lanes, &mut got_b);
             assert!(got_b.iter().zip(&want_b).all(|(a, b)| a.to_bits() == b.to_bits()), "{isa:?}");
         }
+    }
+
+    /// The compact copy's products equal the exact products with the values
+    /// rounded to f32, on every supported path (rows of every length mod 8).
+    #[test]
+    fn compact_products_match_the_rounded_matrix_on_every_path() {
+        let n = 90;
+        let m = sparse_random(n, n, 0.3, Distribution::Normal, 1.0, 13, 0).unwrap();
+        let x: Vec<f64> = (0..n).map(|i| (i as f64 * 0.61).sin()).collect();
+        let rounded: Vec<f64> = m.data.iter().map(|&v| f64::from(v as f32)).collect();
+        let mut lengths = [false; 8];
+        for isa in Isa::supported() {
+            let k = RowKernel::new(m.as_ref()).unwrap().with_isa(isa);
+            let c = Compact::new(&k).unwrap();
+            assert_eq!(c.nnz(), m.data.len());
+            let mut out = vec![0.0; n - 2];
+            c.dots(2, &x, &mut out);
+            for (r, &got) in (2..n).zip(&out) {
+                let (a, b) = (m.indptr[r] as usize, m.indptr[r + 1] as usize);
+                lengths[(b - a) % 8] = true;
+                let want: f64 = (a..b).map(|e| rounded[e] * x[m.indices[e] as usize]).sum();
+                let scale: f64 = (a..b).map(|e| (rounded[e] * x[m.indices[e] as usize]).abs()).sum();
+                assert!((got - want).abs() <= 1e-14 * scale, "{isa:?} row {r}: {got} vs {want}");
+            }
+        }
+        assert!(lengths.iter().all(|&l| l), "row lengths mod 8 not all covered: {lengths:?}");
     }
 
     #[test]

@@ -273,12 +273,21 @@ impl<'a, T: Float> ReservoirRef<'a, T> {
             }
         }
         // ...then `s = (Win u + bias) + W x (+ drive)`.
-        for (o, i) in out.iter_mut().zip(rows.clone()) {
-            let mut s = self.input_term(i, u) + self.bias[i] + *o;
-            if !drive.is_empty() {
-                s += drive[i];
+        if self.inputs == 1 && drive.is_empty() {
+            // The common case (one input, no feedback) without per-unit
+            // bounds checks and branches, in `input_term`'s order (`0 + w u`).
+            let (u0, win, bias) = (u[0], &self.win[rows.clone()], &self.bias[rows.clone()]);
+            for ((o, &w), &b) in out.iter_mut().zip(win).zip(bias) {
+                *o = (T::ZERO + w * u0) + b + *o;
             }
-            *o = s;
+        } else {
+            for (o, i) in out.iter_mut().zip(rows.clone()) {
+                let mut s = self.input_term(i, u) + self.bias[i] + *o;
+                if !drive.is_empty() {
+                    s += drive[i];
+                }
+                *o = s;
+            }
         }
         self.activation.apply(out);
         self.leak_rows(first, x_prev, out, noise);
