@@ -33,7 +33,7 @@ use rayon::prelude::*;
 /// Bytes of old and new sensitivity columns one (block, sequence) pass may
 /// touch: small enough that they stay in the 1-2 MiB L2 between the GEMM and
 /// the passes after it.
-const BLOCK_BYTES: usize = 512 << 10;
+const BLOCK_BYTES: usize = 256 << 10;
 
 /// Bytes of per-step data (Jacobians, local derivatives, previous states)
 /// one time chunk of `run_sequence` keeps, and the most steps in a chunk.
