@@ -64,18 +64,27 @@ pub struct Exact<T> {
 }
 
 /// The column-block width for `p` parameters: what fits `BLOCK_BYTES` for one
-/// sequence, and at least four blocks per thread when threads are used, so
-/// that the uneven last block does not leave a thread idle for long.
-fn block_width(sh: &CellShape, elem: usize, threads: usize) -> usize {
+/// sequence, and, from `SPLIT_MIN_PARAMS` parameters on, at least
+/// `BALANCE_BLOCKS` blocks so that threads share the work evenly (below it a
+/// step is too short to gain from threads and one block has the least
+/// overhead). The width never depends on the thread count: a product split
+/// into other column blocks may round differently (faer's aarch64 kernels
+/// do, found under qemu), and results must not depend on the thread count.
+fn block_width(sh: &CellShape, elem: usize) -> usize {
     let p = sh.n_params();
     let by_cache = BLOCK_BYTES / (2 * sh.state_len() * elem).max(1);
-    let by_balance = if threads > 1 { p.div_ceil(4 * threads) } else { p };
+    let by_balance = if p < SPLIT_MIN_PARAMS { p } else { p.div_ceil(BALANCE_BLOCKS) };
     by_cache.min(by_balance).next_multiple_of(16).max(64).min(p)
 }
 
+/// Fewest column blocks per step (4 per thread on 2 cores), and the
+/// parameter count from which a step is split at all.
+const BALANCE_BLOCKS: usize = 8;
+const SPLIT_MIN_PARAMS: usize = 2048;
+
 impl<T: Float> Exact<T> {
     pub fn new(sh: &CellShape, batch: usize) -> Result<Self> {
-        Self::with_width(sh, batch, block_width(sh, std::mem::size_of::<T>(), crate::par::num_threads()))
+        Self::with_width(sh, batch, block_width(sh, std::mem::size_of::<T>()))
     }
 
     /// With a given column-block width (tests use odd widths).
