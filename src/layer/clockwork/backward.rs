@@ -55,8 +55,6 @@ fn run_backward<T: Float>(
     let loops = Loops::new(&blocks, &ticks, params[1], pk.batch() / cuts.len(), true)?;
     let dy = varlen::pack(pk, dy, h, "dy")?;
     let mut carry = varlen::sorted_rows(pk, dh_n, h)?;
-    let (gw, rest) = grads.split_at_mut(1);
-    let (gh, rest) = rest.split_at_mut(1);
     // Gradients w.r.t. each module's pre-activations at its active steps, `(ticks rows, k)`.
     let mut dz: Vec<Vec<T>> = blocks
         .iter()
@@ -101,9 +99,30 @@ fn run_backward<T: Float>(
             _ => {}
         }
     }
-    // Parameter gradients, one product per module over its steps (its
-    // windows for W_hh); the modules in parallel, each product serial, so
-    // the result does not depend on the thread count.
+    add_param_grads(cache, &blocks, &ticks, &dz, &stash, grads)?;
+    stash.into_iter().for_each(workspace::recycle);
+    let dx = if input_grad { input_gradient(w_ih, pk, &blocks, &ticks, &dz, i_sz)? } else { Vec::new() };
+    dz.into_iter().for_each(workspace::recycle);
+    let dx = if input_grad { varlen::unpack(pk, dx, i_sz, "dx")? } else { dx };
+    let dh0 = if pk.is_identity() { carry } else { pk.unsort_rows(&carry, h) };
+    Ok(ClockworkGrads { dx, dh0 })
+}
+
+/// Adds the parameter gradients into `grads`: one product per module over
+/// its steps (its windows for W_hh); the modules in parallel, each product
+/// serial, so the result does not depend on the thread count.
+fn add_param_grads<T: Float>(
+    cache: &ClockworkCache<T>,
+    blocks: &[Block],
+    ticks: &[Ticks],
+    dz: &[Vec<T>],
+    stash: &[Vec<T>],
+    grads: &mut [&mut [T]],
+) -> Result<()> {
+    let (cw, pk) = (&cache.cw, &cache.packing);
+    let (h, i_sz) = (cw.hidden_size(), cw.input_size);
+    let (gw, rest) = grads.split_at_mut(1);
+    let (gh, rest) = rest.split_at_mut(1);
     let per_module = |j: usize| -> Result<ModuleGrads<T>> {
         let (blk, tk) = (&blocks[j], &ticks[j]);
         let (n, k) = (tk.rows(), blk.k);
@@ -143,36 +162,39 @@ fn run_backward<T: Float>(
         workspace::recycle(part.w_ih);
         workspace::recycle(part.w_hh);
     }
-    stash.into_iter().for_each(workspace::recycle);
-    // The input gradient, one product per module over its steps.
-    // A first module of period 1 writes every row of dx (scratch: not zeroed), the others add.
+    Ok(())
+}
+
+/// The input gradient `(T, B, I)` rows of the packing, one product per
+/// module over its steps. A first module of period 1 writes every row of
+/// dx (scratch: not zeroed), the others add.
+fn input_gradient<T: Float>(
+    w_ih: &[T],
+    pk: &Packing,
+    blocks: &[Block],
+    ticks: &[Ticks],
+    dz: &[Vec<T>],
+    i_sz: usize,
+) -> Result<Vec<T>> {
     let first_writes = blocks[0].period == 1;
-    let mut dx = match (input_grad, first_writes) {
-        (false, _) => Vec::new(),
-        (true, true) => workspace::scratch(checked_size(&[pk.rows(), i_sz], "dx")?, "dx")?,
-        (true, false) => workspace::zeroed(checked_size(&[pk.rows(), i_sz], "dx")?, "dx")?,
-    };
-    for (m, ((blk, dzm), tk)) in blocks.iter().zip(&dz).zip(&ticks).enumerate() {
+    let len = checked_size(&[pk.rows(), i_sz], "dx")?;
+    let mut dx = if first_writes { workspace::scratch(len, "dx")? } else { workspace::zeroed(len, "dx")? };
+    for (m, ((blk, dzm), tk)) in blocks.iter().zip(dz).zip(ticks).enumerate() {
         let (n, k) = (tk.rows(), blk.k);
-        if input_grad {
-            let dzop = Op::new(dzm, n, k);
-            let w = Op { data: &w_ih[blk.row * i_sz..], rows: k, cols: i_sz, ld: i_sz, trans: false };
-            if blk.period == 1 {
-                gemm(Parallelism::Pool, &mut dx, i_sz, dzop, w, T::ONE, !(m == 0 && first_writes));
-            } else {
-                let mut part = workspace::scratch(checked_size(&[n, i_sz], "dx")?, "dx")?;
-                gemm(Parallelism::Pool, &mut part, i_sz, dzop, w, T::ONE, false);
-                for (j, &s) in tk.steps.iter().enumerate() {
-                    let o = pk.offset(s) * i_sz;
-                    let src = &part[tk.offsets[j] * i_sz..tk.offsets[j + 1] * i_sz];
-                    dx[o..o + src.len()].iter_mut().zip(src).for_each(|(d, &v)| *d += v);
-                }
-                workspace::recycle(part);
+        let dzop = Op::new(dzm, n, k);
+        let w = Op { data: &w_ih[blk.row * i_sz..], rows: k, cols: i_sz, ld: i_sz, trans: false };
+        if blk.period == 1 {
+            gemm(Parallelism::Pool, &mut dx, i_sz, dzop, w, T::ONE, !(m == 0 && first_writes));
+        } else {
+            let mut part = workspace::scratch(checked_size(&[n, i_sz], "dx")?, "dx")?;
+            gemm(Parallelism::Pool, &mut part, i_sz, dzop, w, T::ONE, false);
+            for (j, &s) in tk.steps.iter().enumerate() {
+                let o = pk.offset(s) * i_sz;
+                let src = &part[tk.offsets[j] * i_sz..tk.offsets[j + 1] * i_sz];
+                dx[o..o + src.len()].iter_mut().zip(src).for_each(|(d, &v)| *d += v);
             }
+            workspace::recycle(part);
         }
     }
-    dz.into_iter().for_each(workspace::recycle);
-    let dx = if input_grad { varlen::unpack(pk, dx, i_sz, "dx")? } else { dx };
-    let dh0 = if pk.is_identity() { carry } else { pk.unsort_rows(&carry, h) };
-    Ok(ClockworkGrads { dx, dh0 })
+    Ok(dx)
 }
