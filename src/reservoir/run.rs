@@ -24,6 +24,8 @@ use crate::reservoir::init::SeededRng;
 use crate::reservoir::rowdot::{RowKernel, LANE_MULTIPLE};
 use crate::reservoir::team::{run_steps, SharedMut};
 use rayon::prelude::*;
+use std::alloc::{alloc_zeroed, Layout};
+use std::any::TypeId;
 
 /// Element-wise non-linearity `f`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -393,6 +395,27 @@ fn run_sequence<T: Float>(
     );
 }
 
+/// `len` zeros, as `try_zeros`, from the allocator's zeroed memory: a large
+/// buffer gets fresh pages that the kernel zeroes when they are first
+/// written (in the parallel runs) instead of a serial fill here.
+fn lazy_zeros<T: Float>(len: usize, what: &str) -> Result<Vec<T>> {
+    let float = TypeId::of::<T>() == TypeId::of::<f64>() || TypeId::of::<T>() == TypeId::of::<f32>();
+    let Ok(layout) = Layout::array::<T>(len) else {
+        return try_zeros(len, what);
+    };
+    if !float || layout.size() == 0 {
+        return try_zeros(len, what);
+    }
+    // SAFETY: the layout has a nonzero size.
+    let ptr = unsafe { alloc_zeroed(layout) }.cast::<T>();
+    if ptr.is_null() {
+        return Err(Error::Alloc { what: what.into(), bytes: layout.size() as u128 });
+    }
+    // SAFETY: allocated by the global allocator with `Layout::array::<T>(len)`
+    // (Vec's own layout), and all-zero bits are 0.0 for f32 and f64.
+    Ok(unsafe { Vec::from_raw_parts(ptr, len, len) })
+}
+
 /// States of a batch of sequences of possibly different lengths.
 ///
 /// * `u`: all sequences' inputs stacked in time, `(sum(lengths), inputs)`.
@@ -436,7 +459,8 @@ pub fn run<T: Float>(
     check_finite(teacher, "y")?;
     check_finite(y0, "y0")?;
 
-    let mut states = try_zeros::<T>(checked_size(&[total, n], "states")?, "states")?;
+    let len = checked_size(&[total, n], "states")?;
+    let mut states = lazy_zeros::<T>(len, "states")?;
     crate::par::install(|| {
         // Inputs with their noise (drawn serially per sequence).
         let noisy;
