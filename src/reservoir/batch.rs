@@ -159,20 +159,19 @@ fn run_group<T: Float>(
                 for (v, o) in row.iter_mut().zip(chunk.chunks_exact(stride)) {
                     *v = o[s];
                 }
-                if t + 1 < steps {
-                    prefetch_for_write(
-                        &states[(s * steps + t + 1) * n..(s * steps + t + 2) * n][units.clone()],
-                    );
-                }
+                // The lines written two chunks on (measured: ~3 % faster
+                // than none, as fast as a step ahead, with less in cache).
+                let ahead = (first + 2 * UNIT_CHUNK).min(n)..(first + 3 * UNIT_CHUNK).min(n);
+                prefetch_for_write(&states[(s * steps + t) * n..(s * steps + t + 1) * n][ahead]);
             }
         }
         std::mem::swap(&mut prev, &mut next);
     }
 }
 
-/// Asks for the cache lines of `row` (where a sequence's state goes one
-/// step later), so that those writes, one cache line per sequence and
-/// chunk scattered over the output, do not wait for memory.
+/// Asks for the cache lines of `row` (where a sequence's states go a little
+/// later), so that those writes, a few cache lines per sequence and chunk
+/// scattered over the output, do not wait for memory.
 #[inline(always)]
 fn prefetch_for_write<T>(row: &[T]) {
     #[cfg(target_arch = "x86_64")]
