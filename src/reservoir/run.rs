@@ -16,7 +16,7 @@
 //! a step written by whichever thread claims them). Noise for sequence `b`
 //! comes from its own stream `(seed, b)`, drawn serially.
 
-use crate::error::{checked_size, try_zeros, Error, Result};
+use crate::error::{checked_size, Error, Result};
 use crate::float::Float;
 use crate::reservoir::batch::run_batch;
 use crate::reservoir::csr::CsrRef;
@@ -24,8 +24,7 @@ use crate::reservoir::init::SeededRng;
 use crate::reservoir::rowdot::{RowKernel, LANE_MULTIPLE};
 use crate::reservoir::team::{run_steps, SharedMut};
 use rayon::prelude::*;
-use std::alloc::{alloc_zeroed, Layout};
-use std::any::TypeId;
+use std::mem::MaybeUninit;
 
 /// Element-wise non-linearity `f`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -395,27 +394,6 @@ fn run_sequence<T: Float>(
     );
 }
 
-/// `len` zeros, as `try_zeros`, from the allocator's zeroed memory: a large
-/// buffer gets fresh pages that the kernel zeroes when they are first
-/// written (in the parallel runs) instead of a serial fill here.
-fn lazy_zeros<T: Float>(len: usize, what: &str) -> Result<Vec<T>> {
-    let float = TypeId::of::<T>() == TypeId::of::<f64>() || TypeId::of::<T>() == TypeId::of::<f32>();
-    let Ok(layout) = Layout::array::<T>(len) else {
-        return try_zeros(len, what);
-    };
-    if !float || layout.size() == 0 {
-        return try_zeros(len, what);
-    }
-    // SAFETY: the layout has a nonzero size.
-    let ptr = unsafe { alloc_zeroed(layout) }.cast::<T>();
-    if ptr.is_null() {
-        return Err(Error::Alloc { what: what.into(), bytes: layout.size() as u128 });
-    }
-    // SAFETY: allocated by the global allocator with `Layout::array::<T>(len)`
-    // (Vec's own layout), and all-zero bits are 0.0 for f32 and f64.
-    Ok(unsafe { Vec::from_raw_parts(ptr, len, len) })
-}
-
 /// States of a batch of sequences of possibly different lengths.
 ///
 /// * `u`: all sequences' inputs stacked in time, `(sum(lengths), inputs)`.
@@ -460,8 +438,14 @@ pub fn run<T: Float>(
     check_finite(y0, "y0")?;
 
     let len = checked_size(&[total, n], "states")?;
-    let mut states = lazy_zeros::<T>(len, "states")?;
-    crate::par::install(|| {
+    // Uninitialised, so that the batched runs (which write every value) need
+    // no serial zero fill first; the other paths zero it.
+    let mut states: Vec<MaybeUninit<T>> = Vec::new();
+    states
+        .try_reserve_exact(len)
+        .map_err(|_| Error::Alloc { what: "states".into(), bytes: len as u128 * size_of::<T>() as u128 })?;
+    states.resize_with(len, MaybeUninit::uninit);
+    let initialised = crate::par::install(|| {
         // Inputs with their noise (drawn serially per sequence).
         let noisy;
         let u_used: &[T] = if res.noise.input != 0.0 {
@@ -480,24 +464,25 @@ pub fn run<T: Float>(
             u
         };
 
+        let threads = crate::par::num_threads();
+        let equal_lengths = lengths.iter().all(|&l| l == lengths[0]);
+        if let Rows::Sparse(k) = &w {
+            let plain = o == 0 && res.noise.rc == 0.0;
+            if b >= 2 && equal_lengths && plain && b.div_ceil(LANE_MULTIPLE) >= threads {
+                return run_batch(res, k, u_used, &mut states, lengths[0], b, x0);
+            }
+        }
+        let states = zero_fill(&mut states);
+
         // Split the states buffer into one slice per sequence.
         let mut pieces: Vec<(usize, &mut [T], usize)> = Vec::with_capacity(b);
-        let mut rest: &mut [T] = &mut states;
+        let mut rest: &mut [T] = states;
         let mut start = 0;
         for (s, &len) in lengths.iter().enumerate() {
             let (head, tail) = std::mem::take(&mut rest).split_at_mut(len * n);
             pieces.push((s, head, start));
             rest = tail;
             start += len;
-        }
-        let threads = crate::par::num_threads();
-        let equal_lengths = lengths.iter().all(|&l| l == lengths[0]);
-        if let Rows::Sparse(k) = &w {
-            let plain = o == 0 && res.noise.rc == 0.0;
-            if b >= 2 && equal_lengths && plain && b.div_ceil(LANE_MULTIPLE) >= threads {
-                run_batch(res, k, u_used, &mut states, lengths[0], b, x0);
-                return;
-            }
         }
         let job = |(s, piece, start): (usize, &mut [T], usize), parts: &[usize]| {
             let len = piece.len() / n;
@@ -525,9 +510,27 @@ pub fn run<T: Float>(
                 job(p, &parts);
             }
         }
+        true
     });
     crate::interrupt::check()?;
-    Ok(states)
+    if !initialised {
+        return Err(Error::Interrupted);
+    }
+    let mut states = std::mem::ManuallyDrop::new(states);
+    let (ptr, len, cap) = (states.as_mut_ptr().cast::<T>(), states.len(), states.capacity());
+    // SAFETY: every value is initialised (zero-filled, or written by
+    // `run_batch`, which ran every step); `MaybeUninit<T>` has `T`'s layout,
+    // so the allocation is a valid `Vec<T>`'s.
+    Ok(unsafe { Vec::from_raw_parts(ptr, len, cap) })
+}
+
+/// Writes zeros over `s` and returns it initialised.
+fn zero_fill<T: Float>(s: &mut [MaybeUninit<T>]) -> &mut [T] {
+    for v in s.iter_mut() {
+        v.write(T::ZERO);
+    }
+    // SAFETY: every value was just written; `MaybeUninit<T>` has `T`'s layout.
+    unsafe { &mut *(std::ptr::from_mut(s) as *mut [T]) }
 }
 
 #[cfg(test)]
