@@ -4,7 +4,7 @@ Setup of the issue: 1-D input, connectivity 0.1, float64, spectral radius
 1.25, leak 0.3; one sequence and a batch of 64 sequences; spectral-radius
 setup; ridge readout fit (N = 1000, T = 100 000 by default).
 
-    python benches/compare_esn.py [--quick] [--sizes 100,1000,5000] [--no-ridge] [--nodes]
+    python benches/compare_esn.py [--quick] [--sizes 100,1000,5000] [--no-ridge] [--nodes] [--dtype float32]
 
 ``--nodes`` adds the ReservoirPy node set: NVAR features/s (Lorenz-like 3-D input, k=2, order 2),
 and steps/s of ES2N, IPReservoir (run) and DeepESN (3 layers) at N = 300.
@@ -41,12 +41,12 @@ def _best(fn, repeat=3):
     return best
 
 
-def rnnrs_figures(n, steps, batch, batch_steps):
-    res = rr.Reservoir(n, spectral_radius=1.25, leak_rate=0.3, connectivity=0.1, seed=0)
-    u = np.sin(np.arange(steps) * 0.1).reshape(-1, 1)
+def rnnrs_figures(n, steps, batch, batch_steps, dtype=np.float64):
+    res = rr.Reservoir(n, spectral_radius=1.25, leak_rate=0.3, connectivity=0.1, seed=0, dtype=dtype)
+    u = np.sin(np.arange(steps) * 0.1).reshape(-1, 1).astype(dtype)
     res.initialize(1)
     one = steps / _best(lambda: res.run(u))
-    ub = np.sin(np.arange(batch * batch_steps) * 0.1).reshape(batch, batch_steps, 1)
+    ub = np.sin(np.arange(batch * batch_steps) * 0.1).reshape(batch, batch_steps, 1).astype(dtype)
     per_seq = batch * batch_steps / _best(lambda: res.run(ub), repeat=2)
     setup = _best(lambda: rr.Reservoir(n, spectral_radius=1.25, connectivity=0.1, seed=1).initialize(1), repeat=2)
     return one, per_seq, setup
@@ -134,6 +134,8 @@ def main():
     ap.add_argument("--threads", type=int, default=0, help="rnnrs threads (0: all cores)")
     ap.add_argument("--cpu-time", action="store_true", help="time by process CPU time, not wall time")
     ap.add_argument("--nodes", action="store_true", help="also NVAR, ES2N, IPReservoir, DeepESN")
+    ap.add_argument("--dtype", default="float64", choices=["float64", "float32"],
+                    help="rnnrs's reservoir dtype (ReservoirPy runs float64)")
     args = ap.parse_args()
     global CLOCK
     CLOCK = time.process_time if args.cpu_time else time.perf_counter
@@ -143,13 +145,14 @@ def main():
     batch, batch_steps = 64, 50 if args.quick else 200
     if args.quick:
         steps = {k: v // 4 for k, v in steps.items()}
-    print(f"threads: {rr.get_num_threads()}, clock: {'CPU time' if args.cpu_time else 'wall'}")
+    dtype = np.dtype(args.dtype).type
+    print(f"threads: {rr.get_num_threads()}, clock: {'CPU time' if args.cpu_time else 'wall'}, rnnrs dtype: {args.dtype}")
     print("| N | load | rnnrs steps/s (1 seq) | ReservoirPy steps/s | ratio | rnnrs steps/s per seq (batch 64) "
           "| ReservoirPy | ratio | rnnrs setup s | ReservoirPy setup s |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for n, s in steps.items():
         load = os.getloadavg()[0]
-        ours = rnnrs_figures(n, s, batch, batch_steps)
+        ours = rnnrs_figures(n, s, batch, batch_steps, dtype)
         theirs = reservoirpy_figures(n, s, batch if n < 5000 else 8, batch_steps)
         if theirs is None:
             print(f"| {n} | {load:.1f} | {ours[0]:.0f} | - | - | {ours[1]:.0f} | - | - | {ours[2]:.3f} | - |")

@@ -16,7 +16,7 @@
 //! a step written by whichever thread claims them). Noise for sequence `b`
 //! comes from its own stream `(seed, b)`, drawn serially.
 
-use crate::error::{checked_size, try_zeros, Error, Result};
+use crate::error::{checked_size, Error, Result};
 use crate::float::Float;
 use crate::reservoir::batch::run_batch;
 use crate::reservoir::csr::CsrRef;
@@ -24,6 +24,7 @@ use crate::reservoir::init::SeededRng;
 use crate::reservoir::rowdot::{RowKernel, LANE_MULTIPLE};
 use crate::reservoir::team::{run_steps, SharedMut};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Element-wise non-linearity `f`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -436,8 +437,15 @@ pub fn run<T: Float>(
     check_finite(teacher, "y")?;
     check_finite(y0, "y0")?;
 
-    let mut states = try_zeros::<T>(checked_size(&[total, n], "states")?, "states")?;
-    crate::par::install(|| {
+    let len = checked_size(&[total, n], "states")?;
+    // Uninitialised, so that the batched runs (which write every value) need
+    // no serial zero fill first; the other paths zero it.
+    let mut states: Vec<MaybeUninit<T>> = Vec::new();
+    states
+        .try_reserve_exact(len)
+        .map_err(|_| Error::Alloc { what: "states".into(), bytes: len as u128 * size_of::<T>() as u128 })?;
+    states.resize_with(len, MaybeUninit::uninit);
+    let initialised = crate::par::install(|| {
         // Inputs with their noise (drawn serially per sequence).
         let noisy;
         let u_used: &[T] = if res.noise.input != 0.0 {
@@ -456,24 +464,25 @@ pub fn run<T: Float>(
             u
         };
 
+        let threads = crate::par::num_threads();
+        let equal_lengths = lengths.iter().all(|&l| l == lengths[0]);
+        if let Rows::Sparse(k) = &w {
+            let plain = o == 0 && res.noise.rc == 0.0;
+            if b >= 2 && equal_lengths && plain && b.div_ceil(LANE_MULTIPLE) >= threads {
+                return run_batch(res, k, u_used, &mut states, lengths[0], b, x0);
+            }
+        }
+        let states = zero_fill(&mut states);
+
         // Split the states buffer into one slice per sequence.
         let mut pieces: Vec<(usize, &mut [T], usize)> = Vec::with_capacity(b);
-        let mut rest: &mut [T] = &mut states;
+        let mut rest: &mut [T] = states;
         let mut start = 0;
         for (s, &len) in lengths.iter().enumerate() {
             let (head, tail) = std::mem::take(&mut rest).split_at_mut(len * n);
             pieces.push((s, head, start));
             rest = tail;
             start += len;
-        }
-        let threads = crate::par::num_threads();
-        let equal_lengths = lengths.iter().all(|&l| l == lengths[0]);
-        if let Rows::Sparse(k) = &w {
-            let plain = o == 0 && res.noise.rc == 0.0;
-            if b >= 2 && equal_lengths && plain && b.div_ceil(LANE_MULTIPLE) >= threads {
-                run_batch(res, k, u_used, &mut states, lengths[0], b, x0);
-                return;
-            }
         }
         let job = |(s, piece, start): (usize, &mut [T], usize), parts: &[usize]| {
             let len = piece.len() / n;
@@ -501,9 +510,27 @@ pub fn run<T: Float>(
                 job(p, &parts);
             }
         }
+        true
     });
     crate::interrupt::check()?;
-    Ok(states)
+    if !initialised {
+        return Err(Error::Interrupted);
+    }
+    let mut states = std::mem::ManuallyDrop::new(states);
+    let (ptr, len, cap) = (states.as_mut_ptr().cast::<T>(), states.len(), states.capacity());
+    // SAFETY: every value is initialised (zero-filled, or written by
+    // `run_batch`, which ran every step); `MaybeUninit<T>` has `T`'s layout,
+    // so the allocation is a valid `Vec<T>`'s.
+    Ok(unsafe { Vec::from_raw_parts(ptr, len, cap) })
+}
+
+/// Writes zeros over `s` and returns it initialised.
+fn zero_fill<T: Float>(s: &mut [MaybeUninit<T>]) -> &mut [T] {
+    for v in s.iter_mut() {
+        v.write(T::ZERO);
+    }
+    // SAFETY: every value was just written; `MaybeUninit<T>` has `T`'s layout.
+    unsafe { &mut *(std::ptr::from_mut(s) as *mut [T]) }
 }
 
 #[cfg(test)]
