@@ -86,19 +86,28 @@ test-aarch64:
 	RNNRS_SIMD=scalar $(CARGO) test -q --lib --target $(AARCH64) --target-dir target/aarch64 -- kernels:: linalg:: || exit 1
 
 # A manylinux aarch64 wheel cross-built on x86-64 (release profile, into dist/;
-# docs/guides/platforms.md): the same rustc as test-aarch64 and the cross gcc
-# as linker, in its own target dir. Skips with a message when one is missing.
-# Not part of `make test` or CI (a release build takes 10-20 minutes here).
+# docs/guides/platforms.md), with the same rustc as test-aarch64 and its own
+# target dir. With the `ziglang` PyPI package (`pip install ziglang`) zig links
+# it against glibc 2.17 symbols: tag manylinux2014 (manylinux_2_17), installs on
+# any aarch64 Linux of the last decade. Without it the cross gcc links it against
+# Debian 12's glibc 2.36: tag manylinux_2_34 (glibc >= 2.34). Skips with a
+# message when a piece is missing. Not part of `make test` or CI (a release
+# build takes 20-25 minutes on 2 shared cores).
 .PHONY: wheel-aarch64 check-wheel-aarch64
 wheel-aarch64:
 	@if [ -z "$(AARCH64_RUSTC)" ]; then \
 		echo "wheel-aarch64: skipped (no rustc with the $(AARCH64) standard library: rustup target add $(AARCH64), or apt-get install rustc-web libstd-rust-web-dev:arm64)"; exit 0; fi; \
-	command -v aarch64-linux-gnu-gcc >/dev/null || { echo "wheel-aarch64: skipped (aarch64-linux-gnu-gcc not found: apt-get install gcc-aarch64-linux-gnu)"; exit 0; }; \
 	command -v maturin >/dev/null || { echo "wheel-aarch64: skipped (maturin not found: pip install maturin)"; exit 0; }; \
-	RUSTC="$(AARCH64_RUSTC)" CARGO_TARGET_DIR=target/aarch64-wheel \
-		CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
-		CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc \
-		maturin build --release --target $(AARCH64) --out dist
+	export RUSTC="$(AARCH64_RUSTC)" CARGO_TARGET_DIR=target/aarch64-wheel; \
+	if $(PYTHON) -m ziglang version >/dev/null 2>&1; then \
+		echo "== zig $$($(PYTHON) -m ziglang version): manylinux2014"; \
+		maturin build --release --target $(AARCH64) --zig --compatibility manylinux2014 --out dist; \
+	else \
+		command -v aarch64-linux-gnu-gcc >/dev/null || { echo "wheel-aarch64: skipped (neither the ziglang package (pip install ziglang) nor aarch64-linux-gnu-gcc (apt-get install gcc-aarch64-linux-gnu) found)"; exit 0; }; \
+		echo "== aarch64-linux-gnu-gcc (no ziglang package: the tag follows the cross glibc)"; \
+		CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc \
+			maturin build --release --target $(AARCH64) --out dist; \
+	fi
 
 # The newest aarch64 wheel in dist/ imported by an aarch64 CPython 3.11 under
 # qemu-aarch64 (scripts/check_wheel.py: NEON path active, an LSTM forward and
