@@ -27,7 +27,7 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) clippy --all-targets --features python -- -D warnings
-	$(PYTHON) -m ruff check $(wildcard python tests benches examples)
+	$(PYTHON) -m ruff check $(wildcard python tests benches examples scripts)
 	$(MAKE) stubtest
 
 # The type stubs of the compiled extension against the installed module (mypy's stubtest).
@@ -84,3 +84,52 @@ test-aarch64:
 	env -u RNNRS_SIMD $(CARGO) test -q --lib --target $(AARCH64) --target-dir target/aarch64 || exit 1; \
 	echo "== aarch64 (qemu), RNNRS_SIMD=scalar"; \
 	RNNRS_SIMD=scalar $(CARGO) test -q --lib --target $(AARCH64) --target-dir target/aarch64 -- kernels:: linalg:: || exit 1
+
+# A manylinux aarch64 wheel cross-built on x86-64 (release profile, into dist/;
+# docs/guides/platforms.md), with the same rustc as test-aarch64 and its own
+# target dir. With the `ziglang` PyPI package (`pip install ziglang`) zig links
+# it against glibc 2.17 symbols: tag manylinux2014 (manylinux_2_17), installs on
+# any aarch64 Linux of the last decade. Without it the cross gcc links it against
+# Debian 12's glibc 2.36: tag manylinux_2_34 (glibc >= 2.34). Skips with a
+# message when a piece is missing. Not part of `make test` or CI (a release
+# build takes 20-25 minutes on 2 shared cores).
+.PHONY: wheel-aarch64 check-wheel-aarch64
+wheel-aarch64:
+	@if [ -z "$(AARCH64_RUSTC)" ]; then \
+		echo "wheel-aarch64: skipped (no rustc with the $(AARCH64) standard library: rustup target add $(AARCH64), or apt-get install rustc-web libstd-rust-web-dev:arm64)"; exit 0; fi; \
+	command -v maturin >/dev/null || { echo "wheel-aarch64: skipped (maturin not found: pip install maturin)"; exit 0; }; \
+	export RUSTC="$(AARCH64_RUSTC)" CARGO_TARGET_DIR=target/aarch64-wheel; \
+	if $(PYTHON) -m ziglang version >/dev/null 2>&1; then \
+		echo "== zig $$($(PYTHON) -m ziglang version): manylinux2014"; \
+		maturin build --release --target $(AARCH64) --zig --compatibility manylinux2014 --out dist; \
+	else \
+		command -v aarch64-linux-gnu-gcc >/dev/null || { echo "wheel-aarch64: skipped (neither the ziglang package (pip install ziglang) nor aarch64-linux-gnu-gcc (apt-get install gcc-aarch64-linux-gnu) found)"; exit 0; }; \
+		echo "== aarch64-linux-gnu-gcc (no ziglang package: the tag follows the cross glibc)"; \
+		CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc \
+			maturin build --release --target $(AARCH64) --out dist; \
+	fi
+
+# The newest aarch64 wheel in dist/ imported by an aarch64 CPython 3.11 under
+# qemu-aarch64 (scripts/check_wheel.py: NEON path active, an LSTM forward and
+# backward against rnnrs.reference, 1 vs 2 threads; then on the scalar path).
+# That Python and NumPy are Debian's arm64 packages and PyPI's aarch64 wheel,
+# unpacked into target/aarch64-python by scripts/aarch64_python.sh (nothing is
+# installed on the host); pip installs the wheel there for glibc <= 2.36,
+# checking its tags. Skips with a message when the wheel, qemu or arm64 apt is
+# missing. Not part of `make test` or CI.
+AARCH64_PY = target/aarch64-python
+check-wheel-aarch64:
+	@wheel=$$(ls -t dist/rnnrs-*_aarch64.whl 2>/dev/null | head -n 1); \
+	if [ -z "$$wheel" ]; then echo "check-wheel-aarch64: skipped (no aarch64 wheel in dist/: make wheel-aarch64)"; exit 0; fi; \
+	command -v qemu-aarch64 >/dev/null || { echo "check-wheel-aarch64: skipped (qemu-aarch64 not found: apt-get install qemu-user)"; exit 0; }; \
+	dpkg --print-foreign-architectures 2>/dev/null | grep -qx arm64 || { echo "check-wheel-aarch64: skipped (apt has no arm64 architecture: dpkg --add-architecture arm64 && apt-get update)"; exit 0; }; \
+	PYTHON=$(PYTHON) sh scripts/aarch64_python.sh $(AARCH64_PY) || exit 1; \
+	echo "== $$wheel under qemu-aarch64"; \
+	glibc=$$(for v in $$(seq 17 36); do printf -- '--platform manylinux_2_%s_aarch64 ' $$v; done); \
+	rm -rf $(AARCH64_PY)/wheel && $(PYTHON) -m pip install -q --no-deps --only-binary=:all: $$glibc \
+		--python-version 3.11 --target $(AARCH64_PY)/wheel "$$wheel" || exit 1; \
+	export PYTHONPATH=$(AARCH64_PY)/wheel:$(AARCH64_PY)/site; \
+	aarch64_python="qemu-aarch64 -L $(AARCH64_PY)/root $(AARCH64_PY)/root/usr/bin/python3.11 -S"; \
+	env -u RNNRS_SIMD $$aarch64_python scripts/check_wheel.py --simd neon || exit 1; \
+	echo "== RNNRS_SIMD=scalar"; \
+	RNNRS_SIMD=scalar $$aarch64_python scripts/check_wheel.py --simd scalar

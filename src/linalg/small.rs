@@ -7,6 +7,7 @@
 //! `crate::layer::matmul::StepWeight` for the packed per-step path).
 
 use super::{faer_gemm, Op};
+use crate::kernels::{run_on, wide, Isa};
 use crate::Float;
 use faer::Par;
 
@@ -76,9 +77,9 @@ fn dot4<T: Float>(a: &[T], b0: &[T], b1: &[T], b2: &[T], b3: &[T]) -> [T; 4] {
     out
 }
 
-/// The plain loops of the small path. `#[inline(always)]` so that the AVX2
-/// entry points below get them compiled with wider vectors; the explicit
-/// accumulator lanes fix the summation order, so both builds give the same bits.
+/// The plain loops of the small path. `#[inline(always)]` so that `run_on`
+/// and `wide` below compile them with the active path's vectors; the explicit
+/// accumulator lanes fix the summation order, so every path gives the same bits.
 #[inline(always)]
 fn small_nt<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: usize, accumulate: bool) {
     if k == 0 {
@@ -153,37 +154,13 @@ fn small_nn<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: usiz
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-mod avx2 {
-    use crate::Float;
-
-    /// # Safety
-    /// The CPU must support AVX2.
-    #[target_feature(enable = "avx2")]
-    pub unsafe fn small_nt<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: usize, acc: bool) {
-        super::small_nt(c, a, b, m, k, n, acc)
-    }
-
-    /// # Safety
-    /// The CPU must support AVX2.
-    #[target_feature(enable = "avx2")]
-    pub unsafe fn small_nn<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: usize, acc: bool) {
-        super::small_nn(c, a, b, m, k, n, acc)
-    }
-
-    /// # Safety
-    /// The CPU must support AVX-512F.
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn small_nn_512<T: Float>(
-        c: &mut [T],
-        a: &[T],
-        b: &[T],
-        m: usize,
-        k: usize,
-        n: usize,
-        acc: bool,
-    ) {
-        super::small_nn(c, a, b, m, k, n, acc)
+/// The path of `mul_nt`'s dot-product loops: the active one, with AVX-512
+/// CPUs kept at AVX2 width (as these loops ran before they were dispatched
+/// through `Isa`). Any path gives the same bits (fixed accumulator lanes).
+fn nt_isa() -> Isa {
+    match Isa::active() {
+        Isa::Avx512 => Isa::Avx2,
+        isa => isa,
     }
 }
 
@@ -193,13 +170,11 @@ pub fn mul_nt<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: us
         faer_gemm(Par::Seq, c, n, Op::new(a, m, k), Op::new(b, n, k).t(), T::ONE, accumulate);
         return;
     }
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 support was just checked.
-        unsafe { avx2::small_nt(c, a, b, m, k, n, accumulate) };
-        return;
-    }
-    small_nt(c, a, b, m, k, n, accumulate)
+    run_on(
+        nt_isa(),
+        #[inline(always)]
+        || small_nt(c, a, b, m, k, n, accumulate),
+    )
 }
 
 /// `c (n) (+)= a (k) · B` with `B` row-major `(k, n)`: a mat-vec on the
@@ -207,19 +182,10 @@ pub fn mul_nt<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: us
 /// and packing: per-token generation). Fastest with `n` a multiple of 64
 /// or small (one block of columns kept in registers while `B` streams).
 pub fn vec_mul_nn<T: Float>(c: &mut [T], a: &[T], b: &[T], k: usize, n: usize, accumulate: bool) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: AVX-512F support was just checked.
-        unsafe { avx2::small_nn_512(c, a, b, 1, k, n, accumulate) };
-        return;
-    }
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 support was just checked.
-        unsafe { avx2::small_nn(c, a, b, 1, k, n, accumulate) };
-        return;
-    }
-    small_nn(c, a, b, 1, k, n, accumulate)
+    wide(
+        #[inline(always)]
+        || small_nn(c, a, b, 1, k, n, accumulate),
+    )
 }
 
 /// `C (m, n) (+)= A (m, k) · B` with `B` stored row-major as `(k, n)`.
@@ -228,19 +194,10 @@ pub fn mul_nn<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: us
         faer_gemm(Par::Seq, c, n, Op::new(a, m, k), Op::new(b, k, n), T::ONE, accumulate);
         return;
     }
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: AVX-512F support was just checked.
-        unsafe { avx2::small_nn_512(c, a, b, m, k, n, accumulate) };
-        return;
-    }
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 support was just checked.
-        unsafe { avx2::small_nn(c, a, b, m, k, n, accumulate) };
-        return;
-    }
-    small_nn(c, a, b, m, k, n, accumulate)
+    wide(
+        #[inline(always)]
+        || small_nn(c, a, b, m, k, n, accumulate),
+    )
 }
 
 #[cfg(test)]
@@ -252,7 +209,7 @@ mod tests {
     }
 
     #[test]
-    fn plain_and_avx2_builds_give_the_same_bits() {
+    fn plain_and_active_path_give_the_same_bits() {
         let (m, k, n) = (3, 37, 19);
         let a = data(m * k, 0.3);
         let b = data(n * k, 0.7);
@@ -287,6 +244,36 @@ mod tests {
         small_nn(&mut c1, &a, &b, 1, k, n, true);
         vec_mul_nn(&mut c2, &a, &b, k, n, true);
         assert_eq!(c1, c2);
+    }
+
+    #[test]
+    fn every_simd_path_gives_the_same_bits() {
+        // The loops compiled for each path this CPU has (whatever RNNRS_SIMD
+        // says) against the baseline build: nt with 4-row and single-row
+        // tails, nn wider than one register block.
+        let (m, k, n) = (3, 37, 19);
+        let (a, b) = (data(m * k, 0.3), data(n * k, 0.7));
+        let (bn, c0) = (data(k * 150, 0.9), data(m * 150, 0.2));
+        let mut want_nt = vec![0.5; m * n];
+        small_nt(&mut want_nt, &a, &b, m, k, n, true);
+        let mut want_nn = c0.clone();
+        small_nn(&mut want_nn, &a, &bn, m, k, 150, true);
+        for isa in Isa::supported() {
+            let mut got = vec![0.5; m * n];
+            run_on(
+                isa,
+                #[inline(always)]
+                || small_nt(&mut got, &a, &b, m, k, n, true),
+            );
+            assert_eq!(got, want_nt, "{isa:?}");
+            let mut got = c0.clone();
+            run_on(
+                isa,
+                #[inline(always)]
+                || small_nn(&mut got, &a, &bn, m, k, 150, true),
+            );
+            assert_eq!(got, want_nn, "{isa:?}");
+        }
     }
 
     #[test]
