@@ -2,7 +2,7 @@
 //! chunk's weight, bias and input gradients formed right after its steps,
 //! while its gate gradients are still in cache (see the parent module).
 
-use super::{chunk_steps, cut, cut_ref, split_rows, step_rows, Dims, DirForward, DirGrads, DirParams};
+use super::{chunk_steps, cut, cut_ref, step_rows, step_split, Dims, DirForward, DirGrads, DirParams};
 use crate::cell::{BackIo, Cell};
 use crate::error::{checked_size, try_zeros};
 use crate::layer::matmul::{StepWeight, WeightGrads};
@@ -429,7 +429,7 @@ impl<T: Float, C: Cell<T>> Run<'_, '_, T, C> {
             down: &mut down0[..],
         };
         let (cell, p, w_rec, own) = (self.cell, self.p, &self.w_rec, &self.own[..]);
-        match split_rows(n) {
+        match step_split(n, d.serial, !self.own.is_empty()) {
             None => rows.backward(cell, d, p, w_rec, dy_ld, dy_off, own),
             Some(at) => {
                 let widths = [gi, gd, if self.gather { gr } else { 0 }];

@@ -1,7 +1,7 @@
 //! A direction's forward time loop: chunks of steps, each chunk's input
 //! projection formed just before its steps (see the parent module).
 
-use super::{chunk_steps, cut, cut_ref, split_rows, step_rows, Dims, DirForward, DirParams, ForwardWeight};
+use super::{chunk_steps, cut, cut_ref, step_rows, step_split, Dims, DirForward, DirParams, ForwardWeight};
 use crate::cell::{Cell, StepIo};
 use crate::error::{checked_size, try_zeros};
 use crate::layer::packing::Packing;
@@ -252,7 +252,7 @@ impl<T: Float, C: Cell<T>> Run<'_, '_, T, C> {
             };
             let (cell, p, w_rec, rec_bias, own) =
                 (self.cell, self.p, &self.w_rec, &self.rec_bias[..], &self.own[..]);
-            match split_rows(n) {
+            match step_split(n, d.serial, !self.own.is_empty()) {
                 None => rows.forward(cell, d, p, w_rec, rec_bias, own),
                 Some(at) => {
                     let (r0, r1) = rows.split(at, d, C::EXTRA, if self.apart { gi } else { 0 }, gr);
