@@ -319,16 +319,13 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
         let (r0, r1) = (pk.offset(tlo), pk.offset(thi));
         let base = if train { 0 } else { r0 };
         if r1 > r0 {
-            // The chunk's input projection, bias first.
+            // The chunk's input projection, starting from the bias.
             let g = if apart {
                 &mut work.xin[..(r1 - r0) * gi]
             } else {
                 &mut fw.gates[(r0 - base) * gh..(r1 - base) * gh]
             };
-            for row in g.chunks_exact_mut(gi.max(1)) {
-                row.copy_from_slice(&input_bias);
-            }
-            w_in.mul_big(d.serial, g, &x[r0 * d.i..r1 * d.i], r1 - r0, true);
+            w_in.mul_big_from_row(d.serial, g, &x[r0 * d.i..r1 * d.i], r1 - r0, &input_bias);
         }
         for s in s0..s1 {
             crate::interrupt::check()?;

@@ -27,7 +27,7 @@ mod forward;
 pub(crate) use backward::{backward, DirBackward};
 pub(crate) use forward::forward;
 
-use super::matmul::StepWeight;
+use super::matmul::{fill_rows, StepWeight};
 use super::workspace::recycle;
 use crate::linalg::{mul_nt, Op};
 use crate::{Float, Result};
@@ -76,11 +76,16 @@ impl<'a, T: Float> ForwardWeight<'a, T> {
             ForwardWeight::AsIs { w, k, n } => mul_nt(c, a, w, m, *k, *n, accumulate),
         }
     }
-    /// As `mul`, one large product (on the pool unless `serial`).
-    fn mul_big(&self, serial: bool, c: &mut [T], a: &[T], m: usize, accumulate: bool) {
+    /// `c (m, n) = a (m, k) W^T + row` (`row` added to every row, e.g. a
+    /// bias), one large product (on the pool unless `serial`); see
+    /// `StepWeight::mul_big_from_row`.
+    fn mul_big_from_row(&self, serial: bool, c: &mut [T], a: &[T], m: usize, row: &[T]) {
         match self {
-            ForwardWeight::Laid(w) => w.mul_big(serial, c, a, m, accumulate),
-            ForwardWeight::AsIs { w, k, n } => mul_nt(c, a, w, m, *k, *n, accumulate),
+            ForwardWeight::Laid(w) => w.mul_big_from_row(serial, c, a, m, row),
+            ForwardWeight::AsIs { w, k, n } => {
+                fill_rows(c, row, m, *n);
+                mul_nt(c, a, w, m, *k, *n, true);
+            }
         }
     }
 }
