@@ -184,6 +184,16 @@ impl<'a, T: Float> StepWeight<'a, T> {
 }
 
 impl<T: Float> StepWeight<'_, T> {
+    /// Whether `mul` gives the same bits for any split of the rows of `a`
+    /// (the packed kernels; the plain loops and faer are chosen by size).
+    pub fn rows_independent(&self) -> bool {
+        match &self.repr {
+            #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+            Repr::Packed(_) => true,
+            _ => false,
+        }
+    }
+
     /// `c (m, n) = a (m, k) · B + row` (`row` added to every row of `c`) as
     /// one large product, as `mul_big`: on the packed path the product starts
     /// from `row` (no pass filling `c` first), with the same bits as filling

@@ -76,6 +76,13 @@ impl<'a, T: Float> ForwardWeight<'a, T> {
             ForwardWeight::AsIs { w, k, n } => mul_nt(c, a, w, m, *k, *n, accumulate),
         }
     }
+    /// Whether the product gives the same bits for any split of its rows.
+    fn rows_independent(&self) -> bool {
+        match self {
+            ForwardWeight::Laid(w) => w.rows_independent(),
+            ForwardWeight::AsIs { .. } => false,
+        }
+    }
     /// `c (m, n) = a (m, k) W^T + row` (`row` added to every row, e.g. a
     /// bias), one large product (on the pool unless `serial`); see
     /// `StepWeight::mul_big_from_row`.
@@ -218,19 +225,27 @@ fn split_rows(b: usize) -> Option<usize> {
 }
 
 /// The split a step actually uses: none when the blocks would run one after
-/// the other (`serial`) and nothing sums across rows (`own_params` false: the
-/// cell has no own parameters, whose gradient is accumulated per block). Every
-/// row's values are then the same either way (the products give the same bits
-/// for any row split, the cells work row by row), while one product over all
-/// rows reads the weight once instead of twice and wastes fewer rows in
-/// partial micro-tiles (6-row tiles on AVX2: 64 rows are 11 tiles, two blocks
-/// of 32 are 12).
-fn step_split(n: usize, serial: bool, own_params: bool) -> Option<usize> {
-    if serial && !own_params {
+/// the other and splitting cannot change a value (`whole_steps`), else
+/// `split_rows`.
+fn step_split(n: usize, whole: bool) -> Option<usize> {
+    if whole {
         None
     } else {
         split_rows(n)
     }
+}
+
+/// Whether a direction's steps run over all rows at once: when they run
+/// serially anyway and every row's values are the same either way. That
+/// holds when the recurrent product gives the same bits for any row split
+/// (the packed float32 kernels; not the plain loops or faer, whose choice
+/// depends on the row count), there is no projection (also a small product)
+/// and the cell has no own parameters (their gradient is accumulated per
+/// block); the cells work row by row. One product over all rows reads the
+/// weight once instead of twice and wastes fewer rows in partial micro-tiles
+/// (6-row tiles on AVX2: 64 rows are 11 tiles, two blocks of 32 are 12).
+fn whole_steps(serial: bool, rows_independent: bool, proj: bool, own_params: bool) -> bool {
+    serial && rows_independent && !proj && !own_params
 }
 
 /// Rows of each per-step product (the smaller block when split).
