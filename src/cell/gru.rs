@@ -4,7 +4,7 @@
 //! `n = tanh(x_n + r * (W_hn h + b_hn))`, `h' = (1 - z) n + z h`.
 
 use super::{BackIo, Cell, RtrlRow, StepIo};
-use crate::kernels::{sigmoid_inplace, tanh_inplace};
+use crate::kernels::{sigmoid_inplace, tanh_inplace, wide};
 use crate::Float;
 
 /// Gated recurrent unit.
@@ -33,59 +33,71 @@ impl<T: Float> Cell<T> for Gru {
     fn forward(&self, s: StepIo<'_, T>) {
         let h = s.h;
         let b_hn = &s.rec_bias[2 * h..];
-        for ((((row, rr), hp), o), hn) in s
-            .gates
-            .chunks_exact_mut(3 * h)
-            .zip(s.rec.chunks_exact(3 * h))
-            .zip(s.h_prev.chunks_exact(h))
-            .zip(s.out.chunks_exact_mut(h))
-            .zip(s.extra.chunks_exact_mut(h))
-        {
-            for j in 0..2 * h {
-                row[j] += rr[j];
-            }
-            sigmoid_inplace(&mut row[..2 * h]);
-            let (rz, n) = row.split_at_mut(2 * h);
-            let r = &rz[..h];
-            for j in 0..h {
-                hn[j] = rr[2 * h + j] + b_hn[j];
-                n[j] += r[j] * hn[j];
-            }
-            tanh_inplace(n);
-            let z = &rz[h..];
-            for j in 0..h {
-                o[j] = (T::ONE - z[j]) * n[j] + z[j] * hp[j];
-            }
-        }
+        // Compiled for the active path's vectors (`wide`): same bits on every path.
+        wide(
+            #[inline(always)]
+            move || {
+                for ((((row, rr), hp), o), hn) in s
+                    .gates
+                    .chunks_exact_mut(3 * h)
+                    .zip(s.rec.chunks_exact(3 * h))
+                    .zip(s.h_prev.chunks_exact(h))
+                    .zip(s.out.chunks_exact_mut(h))
+                    .zip(s.extra.chunks_exact_mut(h))
+                {
+                    for j in 0..2 * h {
+                        row[j] += rr[j];
+                    }
+                    sigmoid_inplace(&mut row[..2 * h]);
+                    let (rz, n) = row.split_at_mut(2 * h);
+                    let r = &rz[..h];
+                    for j in 0..h {
+                        hn[j] = rr[2 * h + j] + b_hn[j];
+                        n[j] += r[j] * hn[j];
+                    }
+                    tanh_inplace(n);
+                    let z = &rz[h..];
+                    for j in 0..h {
+                        o[j] = (T::ONE - z[j]) * n[j] + z[j] * hp[j];
+                    }
+                }
+            },
+        );
     }
 
     fn backward(&self, s: BackIo<'_, T>) {
         let h = s.h;
-        for ((((((row, hn), hp), d), gx), gh), dhp) in s
-            .gates
-            .chunks_exact(3 * h)
-            .zip(s.extra.chunks_exact(h))
-            .zip(s.h_prev.chunks_exact(h))
-            .zip(s.dout.chunks_exact(h))
-            .zip(s.dgx.chunks_exact_mut(3 * h))
-            .zip(s.dgh.chunks_exact_mut(3 * h))
-            .zip(s.dh_prev.chunks_exact_mut(h))
-        {
-            let (r, rest) = row.split_at(h);
-            let (z, n) = rest.split_at(h);
-            for j in 0..h {
-                let dn = d[j] * (T::ONE - z[j]) * (T::ONE - n[j] * n[j]);
-                let dz = d[j] * (hp[j] - n[j]) * z[j] * (T::ONE - z[j]);
-                let dr = dn * hn[j] * r[j] * (T::ONE - r[j]);
-                dhp[j] = d[j] * z[j];
-                gx[j] = dr;
-                gx[h + j] = dz;
-                gx[2 * h + j] = dn;
-                gh[j] = dr;
-                gh[h + j] = dz;
-                gh[2 * h + j] = dn * r[j];
-            }
-        }
+        // Compiled for the active path's vectors (`wide`): same bits on every path.
+        wide(
+            #[inline(always)]
+            move || {
+                for ((((((row, hn), hp), d), gx), gh), dhp) in s
+                    .gates
+                    .chunks_exact(3 * h)
+                    .zip(s.extra.chunks_exact(h))
+                    .zip(s.h_prev.chunks_exact(h))
+                    .zip(s.dout.chunks_exact(h))
+                    .zip(s.dgx.chunks_exact_mut(3 * h))
+                    .zip(s.dgh.chunks_exact_mut(3 * h))
+                    .zip(s.dh_prev.chunks_exact_mut(h))
+                {
+                    let (r, rest) = row.split_at(h);
+                    let (z, n) = rest.split_at(h);
+                    for j in 0..h {
+                        let dn = d[j] * (T::ONE - z[j]) * (T::ONE - n[j] * n[j]);
+                        let dz = d[j] * (hp[j] - n[j]) * z[j] * (T::ONE - z[j]);
+                        let dr = dn * hn[j] * r[j] * (T::ONE - r[j]);
+                        dhp[j] = d[j] * z[j];
+                        gx[j] = dr;
+                        gx[h + j] = dz;
+                        gx[2 * h + j] = dn;
+                        gh[j] = dr;
+                        gh[h + j] = dz;
+                        gh[2 * h + j] = dn * r[j];
+                    }
+                }
+            },
+        );
     }
 
     /// `h' = (1-z) n + z h`, `n = tanh(A_n + r B_n)`: the n gate sees `B_n`

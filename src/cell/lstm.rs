@@ -16,7 +16,7 @@
 //! the backward. The variants without f have no forget-gate rows (3H rows).
 
 use super::{BackIo, Cell, OwnParam, RtrlRow, StepIo};
-use crate::kernels::{sigmoid_inplace, tanh_inplace};
+use crate::kernels::{sigmoid_inplace, tanh_inplace, wide};
 use crate::Float;
 
 /// Forget-gate handling of `Lstm` (a const parameter).
@@ -61,31 +61,37 @@ impl<T: Float, const F: u8> Cell<T> for Lstm<F> {
             return peephole_forward(s);
         }
         let (h, gn, gg) = (s.h, Self::G, Self::GG);
-        for (g, &r) in s.gates.iter_mut().zip(s.rec) {
-            *g += r;
-        }
-        for ((((row, cp), cn), o), tc) in s
-            .gates
-            .chunks_exact_mut(gn * h)
-            .zip(s.c_prev.chunks_exact(h))
-            .zip(s.c_new.chunks_exact_mut(h))
-            .zip(s.out.chunks_exact_mut(h))
-            .zip(s.extra.chunks_exact_mut(h))
-        {
-            sigmoid_inplace(&mut row[..gg * h]);
-            tanh_inplace(&mut row[gg * h..(gg + 1) * h]);
-            sigmoid_inplace(&mut row[(gg + 1) * h..]);
-            let (i, f) = (&row[..h], &row[h..2 * h]);
-            let (g, og) = (&row[gg * h..(gg + 1) * h], &row[(gg + 1) * h..]);
-            for j in 0..h {
-                cn[j] = Self::cell_update(f[j], i[j], g[j], cp[j]);
-            }
-            tc.copy_from_slice(cn);
-            tanh_inplace(tc);
-            for j in 0..h {
-                o[j] = og[j] * tc[j];
-            }
-        }
+        // Compiled for the active path's vectors (`wide`): same bits on every path.
+        wide(
+            #[inline(always)]
+            move || {
+                for (g, &r) in s.gates.iter_mut().zip(s.rec) {
+                    *g += r;
+                }
+                for ((((row, cp), cn), o), tc) in s
+                    .gates
+                    .chunks_exact_mut(gn * h)
+                    .zip(s.c_prev.chunks_exact(h))
+                    .zip(s.c_new.chunks_exact_mut(h))
+                    .zip(s.out.chunks_exact_mut(h))
+                    .zip(s.extra.chunks_exact_mut(h))
+                {
+                    sigmoid_inplace(&mut row[..gg * h]);
+                    tanh_inplace(&mut row[gg * h..(gg + 1) * h]);
+                    sigmoid_inplace(&mut row[(gg + 1) * h..]);
+                    let (i, f) = (&row[..h], &row[h..2 * h]);
+                    let (g, og) = (&row[gg * h..(gg + 1) * h], &row[(gg + 1) * h..]);
+                    for j in 0..h {
+                        cn[j] = Self::cell_update(f[j], i[j], g[j], cp[j]);
+                    }
+                    tc.copy_from_slice(cn);
+                    tanh_inplace(tc);
+                    for j in 0..h {
+                        o[j] = og[j] * tc[j];
+                    }
+                }
+            },
+        );
     }
 
     fn backward(&self, s: BackIo<'_, T>) {
@@ -93,41 +99,47 @@ impl<T: Float, const F: u8> Cell<T> for Lstm<F> {
             return peephole_backward(s);
         }
         let (h, gn, gg) = (s.h, Self::G, Self::GG);
-        for (((((row, drow), cp), tc), dm), dcr) in s
-            .gates
-            .chunks_exact(gn * h)
-            .zip(s.dgx.chunks_exact_mut(gn * h))
-            .zip(s.c_prev.chunks_exact(h))
-            .zip(s.extra.chunks_exact(h))
-            .zip(s.dout.chunks_exact(h))
-            .zip(s.dc.chunks_exact_mut(h))
-        {
-            let (i, f) = (&row[..h], &row[h..2 * h]);
-            let (g, o) = (&row[gg * h..(gg + 1) * h], &row[(gg + 1) * h..]);
-            let (di, rest) = drow.split_at_mut(h);
-            let (df, rest) = rest.split_at_mut(if Self::HAS_F { h } else { 0 });
-            let (dg, do_) = rest.split_at_mut(h);
-            for j in 0..h {
-                let dct = dcr[j] + dm[j] * o[j] * (T::ONE - tc[j] * tc[j]);
-                do_[j] = dm[j] * tc[j] * o[j] * (T::ONE - o[j]);
-                dg[j] = dct * i[j] * (T::ONE - g[j] * g[j]);
-                match F {
-                    FULL | PEEPHOLE => {
-                        di[j] = dct * g[j] * i[j] * (T::ONE - i[j]);
-                        df[j] = dct * cp[j] * f[j] * (T::ONE - f[j]);
-                        dcr[j] = dct * f[j];
-                    }
-                    NO_FORGET => {
-                        di[j] = dct * g[j] * i[j] * (T::ONE - i[j]);
-                        dcr[j] = dct;
-                    }
-                    _ => {
-                        di[j] = dct * (g[j] - cp[j]) * i[j] * (T::ONE - i[j]);
-                        dcr[j] = dct * (T::ONE - i[j]);
+        // Compiled for the active path's vectors (`wide`): same bits on every path.
+        wide(
+            #[inline(always)]
+            move || {
+                for (((((row, drow), cp), tc), dm), dcr) in s
+                    .gates
+                    .chunks_exact(gn * h)
+                    .zip(s.dgx.chunks_exact_mut(gn * h))
+                    .zip(s.c_prev.chunks_exact(h))
+                    .zip(s.extra.chunks_exact(h))
+                    .zip(s.dout.chunks_exact(h))
+                    .zip(s.dc.chunks_exact_mut(h))
+                {
+                    let (i, f) = (&row[..h], &row[h..2 * h]);
+                    let (g, o) = (&row[gg * h..(gg + 1) * h], &row[(gg + 1) * h..]);
+                    let (di, rest) = drow.split_at_mut(h);
+                    let (df, rest) = rest.split_at_mut(if Self::HAS_F { h } else { 0 });
+                    let (dg, do_) = rest.split_at_mut(h);
+                    for j in 0..h {
+                        let dct = dcr[j] + dm[j] * o[j] * (T::ONE - tc[j] * tc[j]);
+                        do_[j] = dm[j] * tc[j] * o[j] * (T::ONE - o[j]);
+                        dg[j] = dct * i[j] * (T::ONE - g[j] * g[j]);
+                        match F {
+                            FULL | PEEPHOLE => {
+                                di[j] = dct * g[j] * i[j] * (T::ONE - i[j]);
+                                df[j] = dct * cp[j] * f[j] * (T::ONE - f[j]);
+                                dcr[j] = dct * f[j];
+                            }
+                            NO_FORGET => {
+                                di[j] = dct * g[j] * i[j] * (T::ONE - i[j]);
+                                dcr[j] = dct;
+                            }
+                            _ => {
+                                di[j] = dct * (g[j] - cp[j]) * i[j] * (T::ONE - i[j]);
+                                dcr[j] = dct * (T::ONE - i[j]);
+                            }
+                        }
                     }
                 }
-            }
-        }
+            },
+        );
     }
 
     /// State (h, c): `c' = f c + i g` (this variant's f), `h' = o tanh(c')`;

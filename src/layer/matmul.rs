@@ -183,6 +183,42 @@ impl<'a, T: Float> StepWeight<'a, T> {
     }
 }
 
+impl<T: Float> StepWeight<'_, T> {
+    /// Whether `mul` gives the same bits for any split of the rows of `a`
+    /// (the packed kernels; the plain loops and faer are chosen by size).
+    pub fn rows_independent(&self) -> bool {
+        match &self.repr {
+            #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+            Repr::Packed(_) => true,
+            _ => false,
+        }
+    }
+
+    /// `c (m, n) = a (m, k) · B + row` (`row` added to every row of `c`) as
+    /// one large product, as `mul_big`: on the packed path the product starts
+    /// from `row` (no pass filling `c` first), with the same bits as filling
+    /// and accumulating, which the other paths do.
+    pub fn mul_big_from_row(&self, serial: bool, c: &mut [T], a: &[T], m: usize, row: &[T]) {
+        #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+        if let Repr::Packed(p) = &self.repr {
+            if let (Some(c32), Some(a32), Some(r32)) = (as_f32_mut(c), as_f32(a), as_f32(row)) {
+                let par = !serial && crate::par::current_threads() > 1;
+                packed_f32::gemm_packed_from_row(c32, self.n, Op::new(a32, m, self.k), p, r32, 1.0, par);
+                return;
+            }
+        }
+        fill_rows(c, row, m, self.n);
+        self.mul_big(serial, c, a, m, true);
+    }
+}
+
+/// Each of the first `m` rows (`n` wide) of `c` set to `row`.
+pub fn fill_rows<T: Float>(c: &mut [T], row: &[T], m: usize, n: usize) {
+    for r in c.chunks_exact_mut(n.max(1)).take(m) {
+        r.copy_from_slice(row);
+    }
+}
+
 impl<T: Float> Drop for StepWeight<'_, T> {
     fn drop(&mut self) {
         match std::mem::replace(&mut self.repr, Repr::Borrowed(&[])) {

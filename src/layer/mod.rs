@@ -270,6 +270,14 @@ impl<T: Float> Cache<T> {
     }
 }
 
+/// Whether each direction runs serially: `serial`, or two directions run
+/// concurrently on a pool of at most two threads (each then has a thread to
+/// itself: splitting its steps as well would only add thread barriers and
+/// smaller products). Only the speed depends on this, never the results.
+fn direction_serial(serial: bool, dirs: usize) -> bool {
+    serial || (dirs == 2 && crate::par::num_threads() <= 2)
+}
+
 /// Runs `f(0)` and `f(1)` concurrently when there are two directions.
 fn per_direction<R: Send>(dirs: usize, serial: bool, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
     if dirs == 2 && !serial {
@@ -403,7 +411,7 @@ fn stack_forward<T: Float, C: Cell<T>>(
     let mut input: Vec<T> = Vec::new();
     let serial = spec.serial(t, b);
     for l in 0..spec.num_layers {
-        let d = spec.dims(l, t, b, serial);
+        let d = spec.dims(l, t, b, direction_serial(serial, nd));
         let xin: &[T] = if l == 0 { x } else { &input };
         let runs = per_direction(nd, serial, |dir| {
             let row = l * nd + dir;
@@ -582,7 +590,7 @@ fn stack_backward<T: Float, C: Cell<T>>(
                 dhn,
                 dcn,
                 gd,
-                serial,
+                direction_serial(serial, nd),
                 dx,
             )
         };

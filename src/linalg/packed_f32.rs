@@ -42,7 +42,7 @@ use std::cell::Cell;
 mod kernels;
 #[cfg(target_arch = "aarch64")]
 use kernels::NeonKernel;
-use kernels::{APanel, Kernel};
+use kernels::{APanel, Base, Kernel};
 #[cfg(target_arch = "x86_64")]
 use kernels::{Avx2Kernel, Avx512Kernel};
 
@@ -283,8 +283,16 @@ struct CPtr(*mut f32);
 unsafe impl Send for CPtr {}
 unsafe impl Sync for CPtr {}
 
-/// One product sharing the A operand: its packed B, its C and the panels
-/// of B (columns of C) to compute.
+/// A row C starts from (`gemm_packed_from_row`), read by all tasks.
+#[derive(Clone, Copy)]
+struct RowPtr(*const f32);
+// SAFETY: only read, while the caller's borrow of the row lives (see `gemm_packed_with`).
+unsafe impl Send for RowPtr {}
+unsafe impl Sync for RowPtr {}
+
+/// One product sharing the A operand: its packed B, its C, the panels
+/// of B (columns of C) to compute, and the row C starts from (if any;
+/// instead of zero, when not accumulating).
 #[derive(Clone, Copy)]
 struct Part<'a> {
     c: CPtr,
@@ -292,6 +300,7 @@ struct Part<'a> {
     b: &'a PackedB,
     q0: usize,
     q1: usize,
+    row: Option<RowPtr>,
 }
 
 /// Rows `r0..r1` of each part's C (its panels `q0..q1`), A packed once per
@@ -345,7 +354,12 @@ unsafe fn run<K: Kernel>(
                 } else {
                     APanel { ptr: ap.as_ptr().add((ir - direct) * mr * kc), rs: 1, cs: mr }
                 };
-                K::panel(kc, apanel, bp, cp, part.ldc, rows, cols, alpha, add_c);
+                let base = match (add_c, part.row) {
+                    (true, _) => Base::C,
+                    (false, Some(r)) => Base::Row(r.0.add(q * NR)),
+                    (false, None) => Base::Zero,
+                };
+                K::panel(kc, apanel, bp, cp, part.ldc, rows, cols, alpha, base);
             };
             if a_stationary {
                 for ir in 0..panels_a {
@@ -447,7 +461,8 @@ pub fn gemm_packed_multi(a: Op<'_, f32>, outs: &mut [Output<'_>], alpha: f32, ac
         if check_output(o.c, o.ldc, &a, o.b, accumulate) {
             let (k, n) = o.b.shape();
             flops = flops.saturating_add(m.saturating_mul(n).saturating_mul(k));
-            parts.push(Part { c: CPtr(o.c.as_mut_ptr()), ldc: o.ldc, b: o.b, q0: 0, q1: n.div_ceil(NR) });
+            let q1 = n.div_ceil(NR);
+            parts.push(Part { c: CPtr(o.c.as_mut_ptr()), ldc: o.ldc, b: o.b, q0: 0, q1, row: None });
         }
     }
     if parts.is_empty() {
@@ -483,10 +498,47 @@ pub fn gemm_packed(
     accumulate: bool,
     par: bool,
 ) {
+    gemm_packed_with(c, ldc, a, b, alpha, accumulate, None, par);
+}
+
+/// `C = alpha * op(a) B + row` with B pre-packed and `row` (`n` values)
+/// added to every row of C: the same bits as filling C with `row` and
+/// accumulating (`gemm_packed` with `accumulate`), without that pass over C
+/// (e.g. a bias under an input projection). As `gemm_packed` otherwise.
+pub fn gemm_packed_from_row(
+    c: &mut [f32],
+    ldc: usize,
+    a: Op<'_, f32>,
+    b: &PackedB,
+    row: &[f32],
+    alpha: f32,
+    par: bool,
+) {
+    assert_eq!(row.len(), b.shape().1, "packed gemm: row length");
+    gemm_packed_with(c, ldc, a, b, alpha, false, Some(row), par);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn gemm_packed_with(
+    c: &mut [f32],
+    ldc: usize,
+    a: Op<'_, f32>,
+    b: &PackedB,
+    alpha: f32,
+    accumulate: bool,
+    row: Option<&[f32]>,
+    par: bool,
+) {
     let path = path().expect("gemm_packed needs the AVX-512, AVX2 or NEON path");
     let mr = path.mr();
     check_a(&a);
     if !check_output(c, ldc, &a, b, accumulate) {
+        // An empty reduction left C zero: the row still has to be added.
+        if let Some(row) = row.filter(|_| a.shape().1 == 0) {
+            for r in 0..a.shape().0 {
+                c[r * ldc..r * ldc + row.len()].copy_from_slice(row);
+            }
+        }
         return;
     }
     let (m, k) = a.shape();
@@ -497,7 +549,9 @@ pub fn gemm_packed(
     } else {
         1
     };
-    let part = Part { c: CPtr(c.as_mut_ptr()), ldc, b, q0: 0, q1: panels };
+    // `row` outlives every task below (they end before this function returns).
+    let row = row.map(|r| RowPtr(r.as_ptr()));
+    let part = Part { c: CPtr(c.as_mut_ptr()), ldc, b, q0: 0, q1: panels, row };
     if threads <= 1 {
         // SAFETY: the path is active (so supported); C covers all rows and panels (checked).
         unsafe { run_path(path, &[part], &a, (0, m), alpha, accumulate) };

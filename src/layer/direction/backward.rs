@@ -2,7 +2,9 @@
 //! chunk's weight, bias and input gradients formed right after its steps,
 //! while its gate gradients are still in cache (see the parent module).
 
-use super::{chunk_steps, cut, cut_ref, split_rows, step_rows, Dims, DirForward, DirGrads, DirParams};
+use super::{
+    chunk_steps, cut, cut_ref, step_rows, step_split, whole_steps, Dims, DirForward, DirGrads, DirParams,
+};
 use crate::cell::{BackIo, Cell};
 use crate::error::{checked_size, try_zeros};
 use crate::layer::matmul::{StepWeight, WeightGrads};
@@ -332,6 +334,8 @@ struct Run<'a, 'p, T: Float, C> {
     gd: usize,
     gb: usize,
     gather: bool,
+    /// Steps run unsplit (see `whole_steps`).
+    whole: bool,
 }
 
 impl<T: Float, C: Cell<T>> Run<'_, '_, T, C> {
@@ -429,7 +433,7 @@ impl<T: Float, C: Cell<T>> Run<'_, '_, T, C> {
             down: &mut down0[..],
         };
         let (cell, p, w_rec, own) = (self.cell, self.p, &self.w_rec, &self.own[..]);
-        match split_rows(n) {
+        match step_split(n, self.whole) {
             None => rows.backward(cell, d, p, w_rec, dy_ld, dy_off, own),
             Some(at) => {
                 let widths = [gi, gd, if self.gather { gr } else { 0 }];
@@ -547,7 +551,8 @@ pub(crate) fn backward<T: Float, C: Cell<T>>(
         None
     };
     let own = p.own_flat();
-    let run = Run { cell, d, p, fw, pk, w_rec, w_in, own, dy_ld, dy_off, gi, gr, gd, gb, gather };
+    let whole = whole_steps(d.serial, w_rec.rows_independent(), p.w_hr.is_some(), !own.is_empty());
+    let run = Run { cell, d, p, fw, pk, w_rec, w_in, own, dy_ld, dy_off, gi, gr, gd, gb, gather, whole };
     let mut w = run.buffers(chunk, dh_n, dc_n, need_dx)?;
     let (mut wgrads, mut wgrads_rec) = (WeightGrads::new(), WeightGrads::new());
 

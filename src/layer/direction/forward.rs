@@ -1,7 +1,9 @@
 //! A direction's forward time loop: chunks of steps, each chunk's input
 //! projection formed just before its steps (see the parent module).
 
-use super::{chunk_steps, cut, cut_ref, split_rows, step_rows, Dims, DirForward, DirParams, ForwardWeight};
+use super::{
+    chunk_steps, cut, cut_ref, step_rows, step_split, whole_steps, Dims, DirForward, DirParams, ForwardWeight,
+};
 use crate::cell::{Cell, StepIo};
 use crate::error::{checked_size, try_zeros};
 use crate::layer::packing::Packing;
@@ -210,6 +212,8 @@ struct Run<'a, 'p, T: Float, C> {
     gr: usize,
     apart: bool,
     train: bool,
+    /// Steps run unsplit (see `whole_steps`).
+    whole: bool,
 }
 
 impl<T: Float, C: Cell<T>> Run<'_, '_, T, C> {
@@ -252,7 +256,7 @@ impl<T: Float, C: Cell<T>> Run<'_, '_, T, C> {
             };
             let (cell, p, w_rec, rec_bias, own) =
                 (self.cell, self.p, &self.w_rec, &self.rec_bias[..], &self.own[..]);
-            match split_rows(n) {
+            match step_split(n, self.whole) {
                 None => rows.forward(cell, d, p, w_rec, rec_bias, own),
                 Some(at) => {
                     let (r0, r1) = rows.split(at, d, C::EXTRA, if self.apart { gi } else { 0 }, gr);
@@ -308,7 +312,9 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
     let w_rec = ForwardWeight::new(p.w_hh, gr, d.h_out, step_rows(b), rows, "recurrent weights")?;
     // Likewise `x W_ih^T`, once per chunk.
     let w_in = ForwardWeight::new(p.w_ih, gi, d.i, chunk * b, rows, "input weights")?;
-    let run = Run { cell, d, p, w_rec, rec_bias, own: p.own_flat(), gi, gr, apart, train };
+    let own = p.own_flat();
+    let whole = whole_steps(d.serial, w_rec.rows_independent(), p.w_hr.is_some(), !own.is_empty());
+    let run = Run { cell, d, p, w_rec, rec_bias, own, gi, gr, apart, train, whole };
 
     let mut s0 = 0;
     while s0 < tn {
@@ -319,16 +325,13 @@ pub(crate) fn forward<T: Float, C: Cell<T>>(
         let (r0, r1) = (pk.offset(tlo), pk.offset(thi));
         let base = if train { 0 } else { r0 };
         if r1 > r0 {
-            // The chunk's input projection, bias first.
+            // The chunk's input projection, starting from the bias.
             let g = if apart {
                 &mut work.xin[..(r1 - r0) * gi]
             } else {
                 &mut fw.gates[(r0 - base) * gh..(r1 - base) * gh]
             };
-            for row in g.chunks_exact_mut(gi.max(1)) {
-                row.copy_from_slice(&input_bias);
-            }
-            w_in.mul_big(d.serial, g, &x[r0 * d.i..r1 * d.i], r1 - r0, true);
+            w_in.mul_big_from_row(d.serial, g, &x[r0 * d.i..r1 * d.i], r1 - r0, &input_bias);
         }
         for s in s0..s1 {
             crate::interrupt::check()?;

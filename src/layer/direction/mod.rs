@@ -27,7 +27,7 @@ mod forward;
 pub(crate) use backward::{backward, DirBackward};
 pub(crate) use forward::forward;
 
-use super::matmul::StepWeight;
+use super::matmul::{fill_rows, StepWeight};
 use super::workspace::recycle;
 use crate::linalg::{mul_nt, Op};
 use crate::{Float, Result};
@@ -76,11 +76,23 @@ impl<'a, T: Float> ForwardWeight<'a, T> {
             ForwardWeight::AsIs { w, k, n } => mul_nt(c, a, w, m, *k, *n, accumulate),
         }
     }
-    /// As `mul`, one large product (on the pool unless `serial`).
-    fn mul_big(&self, serial: bool, c: &mut [T], a: &[T], m: usize, accumulate: bool) {
+    /// Whether the product gives the same bits for any split of its rows.
+    fn rows_independent(&self) -> bool {
         match self {
-            ForwardWeight::Laid(w) => w.mul_big(serial, c, a, m, accumulate),
-            ForwardWeight::AsIs { w, k, n } => mul_nt(c, a, w, m, *k, *n, accumulate),
+            ForwardWeight::Laid(w) => w.rows_independent(),
+            ForwardWeight::AsIs { .. } => false,
+        }
+    }
+    /// `c (m, n) = a (m, k) W^T + row` (`row` added to every row, e.g. a
+    /// bias), one large product (on the pool unless `serial`); see
+    /// `StepWeight::mul_big_from_row`.
+    fn mul_big_from_row(&self, serial: bool, c: &mut [T], a: &[T], m: usize, row: &[T]) {
+        match self {
+            ForwardWeight::Laid(w) => w.mul_big_from_row(serial, c, a, m, row),
+            ForwardWeight::AsIs { w, k, n } => {
+                fill_rows(c, row, m, *n);
+                mul_nt(c, a, w, m, *k, *n, true);
+            }
         }
     }
 }
@@ -205,10 +217,35 @@ impl<T: Float> Drop for DirForward<T> {
 /// Per-step work is split into two blocks of batch rows when the batch is
 /// large enough (row `at` starts the second block). The split depends only on
 /// the batch size, never on the thread count, so results are identical
-/// however many threads run the blocks.
+/// however many threads run the blocks (see `step_split` for when a step
+/// runs unsplit).
 fn split_rows(b: usize) -> Option<usize> {
     const MIN_ROWS: usize = 8;
     (b >= 2 * MIN_ROWS).then(|| b.div_ceil(2))
+}
+
+/// The split a step actually uses: none when the blocks would run one after
+/// the other and splitting cannot change a value (`whole_steps`), else
+/// `split_rows`.
+fn step_split(n: usize, whole: bool) -> Option<usize> {
+    if whole {
+        None
+    } else {
+        split_rows(n)
+    }
+}
+
+/// Whether a direction's steps run over all rows at once: when they run
+/// serially anyway and every row's values are the same either way. That
+/// holds when the recurrent product gives the same bits for any row split
+/// (the packed float32 kernels; not the plain loops or faer, whose choice
+/// depends on the row count), there is no projection (also a small product)
+/// and the cell has no own parameters (their gradient is accumulated per
+/// block); the cells work row by row. One product over all rows reads the
+/// weight once instead of twice and wastes fewer rows in partial micro-tiles
+/// (6-row tiles on AVX2: 64 rows are 11 tiles, two blocks of 32 are 12).
+fn whole_steps(serial: bool, rows_independent: bool, proj: bool, own_params: bool) -> bool {
+    serial && rows_independent && !proj && !own_params
 }
 
 /// Rows of each per-step product (the smaller block when split).

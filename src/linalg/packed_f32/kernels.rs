@@ -31,8 +31,21 @@ fn prefetch(p: *const f32) {
     let _ = p;
 }
 
+/// What a C tile starts from before `alpha * A B` is added to it.
+#[derive(Clone, Copy)]
+pub(super) enum Base {
+    /// Zero (C is overwritten).
+    Zero,
+    /// The tile's own values (accumulate).
+    C,
+    /// A row of `cols` values broadcast to every row of the tile (e.g. a
+    /// bias): the same operations, so the same bits, as from a C filled
+    /// with that row and accumulated into.
+    Row(*const f32),
+}
+
 /// The micro-kernel, one source for every path: `C tile (rows x cols, row
-/// stride ldc) = alpha * A B (+ C tile if add_c)` over `kc` reduction
+/// stride ldc) = alpha * A B + base` over `kc` reduction
 /// indices of an A micro-panel (`MR` rows) and `NV` vectors of columns of a
 /// packed B micro-panel (rows `NR` apart).
 ///
@@ -41,7 +54,8 @@ fn prefetch(p: *const f32) {
 /// readable values (rows past `rows` are read but unused only when they
 /// exist: the caller passes `rows == MR` or a packed, zero-padded panel), `b`
 /// `kc` rows of `NV * V::LANES` values `NR` apart, and `c` the `rows x cols`
-/// tile (`rows <= MR`, `cols <= NV * V::LANES`).
+/// tile (`rows <= MR`, `cols <= NV * V::LANES`); a `Base::Row` addresses
+/// `cols` readable values.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn tile<V: Vector<Elem = f32>, const MR: usize, const NV: usize>(
@@ -53,7 +67,7 @@ unsafe fn tile<V: Vector<Elem = f32>, const MR: usize, const NV: usize>(
     rows: usize,
     cols: usize,
     alpha: f32,
-    add_c: bool,
+    base: Base,
 ) {
     // SAFETY: the caller's guarantee (see above) for every access below.
     unsafe {
@@ -92,14 +106,27 @@ unsafe fn tile<V: Vector<Elem = f32>, const MR: usize, const NV: usize>(
                     break;
                 }
                 let dst = cr.add(V::LANES * v);
+                let src = match base {
+                    Base::Zero => None,
+                    Base::C => Some(dst.cast_const()),
+                    Base::Row(r) => Some(r.add(V::LANES * v)),
+                };
                 if left >= V::LANES {
-                    let y = if add_c { al.mul_add(x, V::load(dst)) } else { al.mul(x) };
+                    let y = match src {
+                        Some(s) => al.mul_add(x, V::load(s)),
+                        None => al.mul(x),
+                    };
                     y.store(dst);
                 } else {
                     // A partial vector goes through a zero-padded buffer.
                     let mut buf = [0.0f32; 16];
-                    std::ptr::copy_nonoverlapping(dst, buf.as_mut_ptr(), left);
-                    let y = if add_c { al.mul_add(x, V::load(buf.as_ptr())) } else { al.mul(x) };
+                    let y = match src {
+                        Some(s) => {
+                            std::ptr::copy_nonoverlapping(s, buf.as_mut_ptr(), left);
+                            al.mul_add(x, V::load(buf.as_ptr()))
+                        }
+                        None => al.mul(x),
+                    };
                     y.store(buf.as_mut_ptr());
                     std::ptr::copy_nonoverlapping(buf.as_ptr(), dst, left);
                 }
@@ -124,7 +151,7 @@ pub(super) trait Kernel {
         rows: usize,
         cols: usize,
         alpha: f32,
-        add_c: bool,
+        base: Base,
     );
     /// `pack_a` with this kernel's `MR`.
     fn pack_a(a: &Op<'_, f32>, r0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]);
@@ -146,16 +173,20 @@ unsafe fn half_panels<V: Vector<Elem = f32>, const MR: usize, const NV: usize>(
     rows: usize,
     cols: usize,
     alpha: f32,
-    add_c: bool,
+    base: Base,
 ) {
     const HALF: usize = NR / 2;
     debug_assert_eq!(NV * V::LANES, HALF);
     // SAFETY: the caller's guarantee; the second half starts HALF columns
     // in and only runs when the tile has columns there.
     unsafe {
-        tile::<V, MR, NV>(kc, a, b, c, ldc, rows, cols.min(HALF), alpha, add_c);
+        tile::<V, MR, NV>(kc, a, b, c, ldc, rows, cols.min(HALF), alpha, base);
         if cols > HALF {
-            tile::<V, MR, NV>(kc, a, b.add(HALF), c.add(HALF), ldc, rows, cols - HALF, alpha, add_c);
+            let base = match base {
+                Base::Row(r) => Base::Row(r.add(HALF)),
+                other => other,
+            };
+            tile::<V, MR, NV>(kc, a, b.add(HALF), c.add(HALF), ldc, rows, cols - HALF, alpha, base);
         }
     }
 }
@@ -177,13 +208,13 @@ impl Kernel for Avx512Kernel {
         rows: usize,
         cols: usize,
         alpha: f32,
-        add_c: bool,
+        base: Base,
     ) {
         run_on(
             Isa::Avx512,
             #[inline(always)]
             // SAFETY: the caller's guarantee.
-            || unsafe { tile::<F32x16, 8, 2>(kc, a, b, c, ldc, rows, cols, alpha, add_c) },
+            || unsafe { tile::<F32x16, 8, 2>(kc, a, b, c, ldc, rows, cols, alpha, base) },
         )
     }
     fn pack_a(a: &Op<'_, f32>, r0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]) {
@@ -208,13 +239,13 @@ impl Kernel for Avx2Kernel {
         rows: usize,
         cols: usize,
         alpha: f32,
-        add_c: bool,
+        base: Base,
     ) {
         run_on(
             Isa::Avx2,
             #[inline(always)]
             // SAFETY: the caller's guarantee.
-            || unsafe { half_panels::<F32x8, 6, 2>(kc, a, b, c, ldc, rows, cols, alpha, add_c) },
+            || unsafe { half_panels::<F32x8, 6, 2>(kc, a, b, c, ldc, rows, cols, alpha, base) },
         )
     }
     fn pack_a(a: &Op<'_, f32>, r0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]) {
@@ -240,10 +271,10 @@ impl Kernel for NeonKernel {
         rows: usize,
         cols: usize,
         alpha: f32,
-        add_c: bool,
+        base: Base,
     ) {
         // SAFETY: the caller's guarantee.
-        unsafe { half_panels::<F32x4, 6, 4>(kc, a, b, c, ldc, rows, cols, alpha, add_c) }
+        unsafe { half_panels::<F32x4, 6, 4>(kc, a, b, c, ldc, rows, cols, alpha, base) }
     }
     fn pack_a(a: &Op<'_, f32>, r0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]) {
         pack_a::<6>(a, r0, mc, p0, kc, out)

@@ -231,3 +231,35 @@ fn threads_and_row_splits_give_identical_bits() {
         }
     }
 }
+
+#[test]
+fn starting_from_a_row_gives_the_bits_of_filling_and_accumulating() {
+    if !available() {
+        return;
+    }
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    // Partial panels and vectors (n), partial row tiles (m), several
+    // reduction blocks (k > KC), an empty reduction; serial and on 2 threads.
+    for &(m, k, n) in &[(13, 300, 70), (200, 2 * KC + 9, 45), (7, 5, 16), (4, 0, 9)] {
+        let (av, ar, ac, lda) = operand(m, k, false, 1, 0.37);
+        let (bv, br, bc, ldb) = operand(k, n, true, 2, 0.11);
+        let a = Op { data: &av, rows: ar, cols: ac, ld: lda, trans: false };
+        let b = Op { data: &bv, rows: br, cols: bc, ld: ldb, trans: true };
+        let mut packed = PackedB::new();
+        packed.pack(b, false);
+        let (row, ldc) = (data(n, 0.29), n + 3);
+        let mut want = data(m * ldc, 0.5);
+        for r in 0..m {
+            want[r * ldc..r * ldc + n].copy_from_slice(&row);
+        }
+        gemm_packed(&mut want, ldc, a, &packed, 0.75, true, false);
+        for par in [false, true] {
+            let mut got = data(m * ldc, 0.5);
+            pool.install(|| gemm_packed_from_row(&mut got, ldc, a, &packed, &row, 0.75, par));
+            assert!(
+                got.iter().zip(&want).all(|(g, w)| g.to_bits() == w.to_bits()),
+                "m{m} k{k} n{n} par{par}"
+            );
+        }
+    }
+}
