@@ -24,7 +24,7 @@
 
 use super::local::{self, param_blocks, Local};
 use super::CellShape;
-use crate::error::{checked_size, try_zeros, Result};
+use crate::error::{checked_size, try_zeros, try_zeros_float, Result};
 use crate::float::Float;
 use crate::kernels::wide;
 use crate::linalg::{gemm, Op, Parallelism};
@@ -56,9 +56,14 @@ pub struct Exact<T> {
     width: usize,
     /// Most steps per time chunk of `run_sequence` (tests use small ones).
     pub(super) max_chunk: usize,
-    /// Sensitivities (block-major, see above), and the buffer the next step is written to.
+    /// Sensitivities (block-major, see above), and the buffer the next step
+    /// is written to. Both come as untouched zero pages (`try_zeros_float`):
+    /// a whole-sequence run never touches `next`, nor `m` when the sequence
+    /// fits one time chunk.
     m: Vec<T>,
     next: Vec<T>,
+    /// Whether `m` is known to be all zero (fresh or reset): not read then.
+    m_zero: bool,
     /// (B, C*H, H) the state Jacobians restricted to h columns.
     jac: Vec<T>,
 }
@@ -96,14 +101,18 @@ impl<T: Float> Exact<T> {
             batch,
             width: width.clamp(1, p),
             max_chunk: MAX_CHUNK,
-            m: try_zeros(m, "exact RTRL sensitivities")?,
-            next: try_zeros(m, "exact RTRL sensitivities")?,
+            m: try_zeros_float(m, "exact RTRL sensitivities")?,
+            next: try_zeros_float(m, "exact RTRL sensitivities")?,
+            m_zero: true,
             jac: try_zeros(j, "exact RTRL Jacobians")?,
         })
     }
 
     pub fn reset(&mut self) {
-        self.m.fill(T::ZERO);
+        if !self.m_zero {
+            self.m.fill(T::ZERO);
+            self.m_zero = true;
+        }
     }
 
     /// Whether a whole sequence is faster blocked in time (`run_sequence`).
@@ -183,6 +192,7 @@ impl<T: Float> Exact<T> {
             }
         }
         std::mem::swap(&mut self.m, &mut self.next);
+        self.m_zero = false;
     }
 
     /// Exact RTRL over a whole sequence (`x` (T, B, I), `dloss_dh` (T, B, H)),
@@ -194,6 +204,9 @@ impl<T: Float> Exact<T> {
     /// step (per step, M is far larger than the caches for n >= 64).
     /// `state` (B, C, H) goes in and comes out advanced (`next` is scratch);
     /// `y` (T, B, H) gets the hidden states; the gradient is added to `grad`.
+    /// The sensitivities after the last step are not stored (`gradient`, the
+    /// caller, only wants the gradient; storing them would touch all of M
+    /// once more): M is stale afterwards, `reset` before stepping on.
     #[allow(clippy::too_many_arguments)]
     pub fn run_sequence(
         &mut self,
@@ -231,6 +244,8 @@ impl<T: Float> Exact<T> {
                 }
             }
             let (locs, prevs, jacs) = (&locs, &prevs, &jacs);
+            // M is read unless known zero, and written back unless this is the last chunk.
+            let (load, store) = (t0 > 0 || !self.m_zero, t0 + len < steps);
             // One column block through the chunk, sequence by sequence; a
             // sequence's rows of the block ping-pong between two scratch buffers.
             let task = |(j, (mblk, g)): (usize, (&mut [T], &mut [T]))| {
@@ -241,9 +256,13 @@ impl<T: Float> Exact<T> {
                     #[inline(always)]
                     || {
                         for b in 0..bsz {
-                            for r in 0..n {
-                                let at = (r * bsz + b) * w;
-                                cur[r * w..(r + 1) * w].copy_from_slice(&mblk[at..at + w]);
+                            if load {
+                                for r in 0..n {
+                                    let at = (r * bsz + b) * w;
+                                    cur[r * w..(r + 1) * w].copy_from_slice(&mblk[at..at + w]);
+                                }
+                            } else {
+                                cur.fill(T::ZERO);
                             }
                             for s in 0..len {
                                 let t = t0 + s;
@@ -265,9 +284,11 @@ impl<T: Float> Exact<T> {
                                 contract_block(sh, 1, 0, w, d, &new, g);
                                 std::mem::swap(&mut cur, &mut new);
                             }
-                            for r in 0..n {
-                                let at = (r * bsz + b) * w;
-                                mblk[at..at + w].copy_from_slice(&cur[r * w..(r + 1) * w]);
+                            if store {
+                                for r in 0..n {
+                                    let at = (r * bsz + b) * w;
+                                    mblk[at..at + w].copy_from_slice(&cur[r * w..(r + 1) * w]);
+                                }
                             }
                         }
                     },
@@ -280,6 +301,7 @@ impl<T: Float> Exact<T> {
             }
             t0 += len;
         }
+        self.m_zero = false;
         Ok(())
     }
 
