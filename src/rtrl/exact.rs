@@ -384,24 +384,34 @@ fn advance_block<T: Float>(
         if start >= end {
             continue;
         }
-        let r0 = (start - off) / rw;
-        // (gate, unit) of row r, stepped along (no division per row).
-        let (mut g, mut k) = (r0 / h, r0 % h);
-        for r in r0..(end - off).div_ceil(rw) {
+        let (r0, r1) = ((start - off) / rw, (end - off).div_ceil(rw));
+        // Row r = g*H + k of component cc has its coefficient at base[cc] + r;
+        // the unit k is stepped along (no division per row).
+        let base = [0, 1].map(|cc| Local::<T>::coef_at(sh, groups, seq, cc.min(c - 1), 0, 0));
+        let mut k = r0 % h;
+        if rw == 1 {
+            // Bias-like rows (input 1): one column each, no inner loop.
+            let u = inp[0];
+            for r in r0..r1 {
+                for (cc, &at) in base.iter().enumerate().take(c) {
+                    dst[row(k, cc) + off + r - lo] += coef[at + r] * u;
+                }
+                k = if k + 1 == h { 0 } else { k + 1 };
+            }
+            continue;
+        }
+        for r in r0..r1 {
             // Columns of parameter row r inside this block.
             let (p0, p1) = ((off + r * rw).max(start), (off + (r + 1) * rw).min(end));
             let inp = &inp[p0 - off - r * rw..p1 - off - r * rw];
-            for cc in 0..c {
-                let a = coef[Local::<T>::coef_at(sh, groups, seq, cc, g, k)];
+            for (cc, &at) in base.iter().enumerate().take(c) {
+                let a = coef[at + r];
                 let d = &mut dst[row(k, cc) + p0 - lo..row(k, cc) + p1 - lo];
                 for (dv, &u) in d.iter_mut().zip(inp) {
                     *dv += a * u;
                 }
             }
-            k += 1;
-            if k == h {
-                (g, k) = (g + 1, 0);
-            }
+            k = if k + 1 == h { 0 } else { k + 1 };
         }
     }
 }
