@@ -40,15 +40,16 @@ const BLOCK_BYTES: usize = 256 << 10;
 const CHUNK_BYTES: usize = 16 << 20;
 const MAX_CHUNK: usize = 256;
 
-/// Sensitivities above this size (half a core's 512 KiB-1 MiB L2: M and the
-/// next step's M no longer both stay in it) make the per-step recursion
-/// stream M through the outer caches or memory every step; `gradient` then
-/// blocks in time. Below it, step by step is faster (it re-packs each step's
-/// Jacobian once for all blocks instead of once per block, and has no
-/// per-sequence copies). Measured (f64, 1 thread): time blocking from this
-/// size on is 5-25 % faster (n = 8-16 at batch 16, n = 64 at batch 1), and
-/// 6-8 % slower below it (n = 8 at batch 1).
-const TIME_BLOCKING_BYTES: usize = 256 << 10;
+/// Sensitivities above this size (a quarter of a core's 512 KiB-1 MiB L2: M
+/// and the next step's M no longer both stay in it beside the rest) make the
+/// per-step recursion stream M through the outer caches or memory every
+/// step; `gradient` then blocks in time. Below it, step by step is faster (it
+/// re-packs each step's Jacobian once for all blocks instead of once per
+/// block, and has no per-sequence copies). Measured (f64, 1 thread): time
+/// blocking from this size on is 5-25 % faster (n = 8-16 at batch 16, n = 64
+/// at batch 1; 0-4 % for the Elman cell at n = 8, batch 16, 139 KiB, and
+/// n = 16, batch 4), and 6-8 % slower below it (n = 8 at batch 1).
+const TIME_BLOCKING_BYTES: usize = 128 << 10;
 
 pub struct Exact<T> {
     batch: usize,
