@@ -179,14 +179,17 @@ impl Mode {
         }
     }
     /// Gate blocks per hidden unit (rows of `weight_ih` are `gates * hidden`).
+    #[inline]
     pub fn gates(self) -> usize {
         with_cell!(self, c => layout_of(&c).0)
     }
     /// Whether the cell carries a second state `c` (the LSTMs).
+    #[inline]
     pub fn has_c(self) -> bool {
         with_cell!(self, c => layout_of(&c).1)
     }
     /// The cell's own parameters (`Cell::OWN`).
+    #[inline]
     pub fn own_params(self) -> &'static [OwnParam] {
         with_cell!(self, c => layout_of(&c).2)
     }
@@ -195,6 +198,7 @@ impl Mode {
         with_cell!(self, c => layout_of(&c).3)
     }
     /// Rows (of H values) of the cell's own parameters, all together.
+    #[inline]
     pub fn own_rows(self) -> usize {
         own_rows(self.own_params())
     }
@@ -217,6 +221,7 @@ impl Mode {
         self.in_gates() == g && self.rec_gates() == g && self.bias_hh_gates() == g
     }
     /// State components per unit: h, and c for the LSTM.
+    #[inline]
     pub fn comps(self) -> usize {
         1 + usize::from(self.has_c())
     }

@@ -24,7 +24,7 @@
 
 use super::local::{self, param_blocks, Local};
 use super::CellShape;
-use crate::error::{checked_size, try_zeros, Result};
+use crate::error::{checked_size, try_zeros, try_zeros_float, Result};
 use crate::float::Float;
 use crate::kernels::wide;
 use crate::linalg::{gemm, Op, Parallelism};
@@ -40,15 +40,16 @@ const BLOCK_BYTES: usize = 256 << 10;
 const CHUNK_BYTES: usize = 16 << 20;
 const MAX_CHUNK: usize = 256;
 
-/// Sensitivities above this size (half a core's 512 KiB-1 MiB L2: M and the
-/// next step's M no longer both stay in it) make the per-step recursion
-/// stream M through the outer caches or memory every step; `gradient` then
-/// blocks in time. Below it, step by step is faster (it re-packs each step's
-/// Jacobian once for all blocks instead of once per block, and has no
-/// per-sequence copies). Measured (f64, 1 thread): time blocking from this
-/// size on is 5-25 % faster (n = 8-16 at batch 16, n = 64 at batch 1), and
-/// 6-8 % slower below it (n = 8 at batch 1).
-const TIME_BLOCKING_BYTES: usize = 256 << 10;
+/// Sensitivities above this size (a quarter of a core's 512 KiB-1 MiB L2: M
+/// and the next step's M no longer both stay in it beside the rest) make the
+/// per-step recursion stream M through the outer caches or memory every
+/// step; `gradient` then blocks in time. Below it, step by step is faster (it
+/// re-packs each step's Jacobian once for all blocks instead of once per
+/// block, and has no per-sequence copies). Measured (f64, 1 thread): time
+/// blocking from this size on is 5-25 % faster (n = 8-16 at batch 16, n = 64
+/// at batch 1; 0-4 % for the Elman cell at n = 8, batch 16, 139 KiB, and
+/// n = 16, batch 4), and 6-8 % slower below it (n = 8 at batch 1).
+const TIME_BLOCKING_BYTES: usize = 128 << 10;
 
 pub struct Exact<T> {
     batch: usize,
@@ -56,9 +57,14 @@ pub struct Exact<T> {
     width: usize,
     /// Most steps per time chunk of `run_sequence` (tests use small ones).
     pub(super) max_chunk: usize,
-    /// Sensitivities (block-major, see above), and the buffer the next step is written to.
+    /// Sensitivities (block-major, see above), and the buffer the next step
+    /// is written to. Both come as untouched zero pages (`try_zeros_float`):
+    /// a whole-sequence run never touches `next`, nor `m` when the sequence
+    /// fits one time chunk.
     m: Vec<T>,
     next: Vec<T>,
+    /// Whether `m` is known to be all zero (fresh or reset): not read then.
+    m_zero: bool,
     /// (B, C*H, H) the state Jacobians restricted to h columns.
     jac: Vec<T>,
 }
@@ -96,14 +102,18 @@ impl<T: Float> Exact<T> {
             batch,
             width: width.clamp(1, p),
             max_chunk: MAX_CHUNK,
-            m: try_zeros(m, "exact RTRL sensitivities")?,
-            next: try_zeros(m, "exact RTRL sensitivities")?,
+            m: try_zeros_float(m, "exact RTRL sensitivities")?,
+            next: try_zeros_float(m, "exact RTRL sensitivities")?,
+            m_zero: true,
             jac: try_zeros(j, "exact RTRL Jacobians")?,
         })
     }
 
     pub fn reset(&mut self) {
-        self.m.fill(T::ZERO);
+        if !self.m_zero {
+            self.m.fill(T::ZERO);
+            self.m_zero = true;
+        }
     }
 
     /// Whether a whole sequence is faster blocked in time (`run_sequence`).
@@ -183,6 +193,7 @@ impl<T: Float> Exact<T> {
             }
         }
         std::mem::swap(&mut self.m, &mut self.next);
+        self.m_zero = false;
     }
 
     /// Exact RTRL over a whole sequence (`x` (T, B, I), `dloss_dh` (T, B, H)),
@@ -194,6 +205,9 @@ impl<T: Float> Exact<T> {
     /// step (per step, M is far larger than the caches for n >= 64).
     /// `state` (B, C, H) goes in and comes out advanced (`next` is scratch);
     /// `y` (T, B, H) gets the hidden states; the gradient is added to `grad`.
+    /// The sensitivities after the last step are not stored (`gradient`, the
+    /// caller, only wants the gradient; storing them would touch all of M
+    /// once more): M is stale afterwards, `reset` before stepping on.
     #[allow(clippy::too_many_arguments)]
     pub fn run_sequence(
         &mut self,
@@ -231,6 +245,8 @@ impl<T: Float> Exact<T> {
                 }
             }
             let (locs, prevs, jacs) = (&locs, &prevs, &jacs);
+            // M is read unless known zero, and written back unless this is the last chunk.
+            let (load, store) = (t0 > 0 || !self.m_zero, t0 + len < steps);
             // One column block through the chunk, sequence by sequence; a
             // sequence's rows of the block ping-pong between two scratch buffers.
             let task = |(j, (mblk, g)): (usize, (&mut [T], &mut [T]))| {
@@ -241,9 +257,13 @@ impl<T: Float> Exact<T> {
                     #[inline(always)]
                     || {
                         for b in 0..bsz {
-                            for r in 0..n {
-                                let at = (r * bsz + b) * w;
-                                cur[r * w..(r + 1) * w].copy_from_slice(&mblk[at..at + w]);
+                            if load {
+                                for r in 0..n {
+                                    let at = (r * bsz + b) * w;
+                                    cur[r * w..(r + 1) * w].copy_from_slice(&mblk[at..at + w]);
+                                }
+                            } else {
+                                cur.fill(T::ZERO);
                             }
                             for s in 0..len {
                                 let t = t0 + s;
@@ -265,9 +285,11 @@ impl<T: Float> Exact<T> {
                                 contract_block(sh, 1, 0, w, d, &new, g);
                                 std::mem::swap(&mut cur, &mut new);
                             }
-                            for r in 0..n {
-                                let at = (r * bsz + b) * w;
-                                mblk[at..at + w].copy_from_slice(&cur[r * w..(r + 1) * w]);
+                            if store {
+                                for r in 0..n {
+                                    let at = (r * bsz + b) * w;
+                                    mblk[at..at + w].copy_from_slice(&cur[r * w..(r + 1) * w]);
+                                }
                             }
                         }
                     },
@@ -280,6 +302,7 @@ impl<T: Float> Exact<T> {
             }
             t0 += len;
         }
+        self.m_zero = false;
         Ok(())
     }
 
@@ -362,24 +385,34 @@ fn advance_block<T: Float>(
         if start >= end {
             continue;
         }
-        let r0 = (start - off) / rw;
-        // (gate, unit) of row r, stepped along (no division per row).
-        let (mut g, mut k) = (r0 / h, r0 % h);
-        for r in r0..(end - off).div_ceil(rw) {
+        let (r0, r1) = ((start - off) / rw, (end - off).div_ceil(rw));
+        // Row r = g*H + k of component cc has its coefficient at base[cc] + r;
+        // the unit k is stepped along (no division per row).
+        let base = [0, 1].map(|cc| Local::<T>::coef_at(sh, groups, seq, cc.min(c - 1), 0, 0));
+        let mut k = r0 % h;
+        if rw == 1 {
+            // Bias-like rows (input 1): one column each, no inner loop.
+            let u = inp[0];
+            for r in r0..r1 {
+                for (cc, &at) in base.iter().enumerate().take(c) {
+                    dst[row(k, cc) + off + r - lo] += coef[at + r] * u;
+                }
+                k = if k + 1 == h { 0 } else { k + 1 };
+            }
+            continue;
+        }
+        for r in r0..r1 {
             // Columns of parameter row r inside this block.
             let (p0, p1) = ((off + r * rw).max(start), (off + (r + 1) * rw).min(end));
             let inp = &inp[p0 - off - r * rw..p1 - off - r * rw];
-            for cc in 0..c {
-                let a = coef[Local::<T>::coef_at(sh, groups, seq, cc, g, k)];
+            for (cc, &at) in base.iter().enumerate().take(c) {
+                let a = coef[at + r];
                 let d = &mut dst[row(k, cc) + p0 - lo..row(k, cc) + p1 - lo];
                 for (dv, &u) in d.iter_mut().zip(inp) {
                     *dv += a * u;
                 }
             }
-            k += 1;
-            if k == h {
-                (g, k) = (g + 1, 0);
-            }
+            k = if k + 1 == h { 0 } else { k + 1 };
         }
     }
 }

@@ -82,31 +82,39 @@ impl CellShape {
         Ok(sh)
     }
     /// Pre-activation rows: gates * hidden.
+    #[inline]
     pub fn rows(&self) -> usize {
         self.kind.gates() * self.hidden
     }
     /// State length per sequence: hidden (times 2 for the LSTM's (h, c)).
+    #[inline]
     pub fn state_len(&self) -> usize {
         self.kind.comps() * self.hidden
     }
     /// Number of parameters P.
+    #[inline]
     pub fn n_params(&self) -> usize {
         self.rows() * (self.input + self.hidden + 2) + self.own_len()
     }
     /// Values of the cell's own parameters (`crate::cell::OwnParam`), which
     /// come last in the flat vector.
+    #[inline]
     pub fn own_len(&self) -> usize {
         self.kind.own_rows() * self.hidden
     }
+    #[inline]
     pub fn off_own(&self) -> usize {
         self.off_bhh() + self.rows()
     }
+    #[inline]
     pub fn off_whh(&self) -> usize {
         self.rows() * self.input
     }
+    #[inline]
     pub fn off_bih(&self) -> usize {
         self.rows() * (self.input + self.hidden)
     }
+    #[inline]
     pub fn off_bhh(&self) -> usize {
         self.off_bih() + self.rows()
     }
