@@ -266,6 +266,11 @@ impl<T: Float> Exact<T> {
                                 cur.fill(T::ZERO);
                             }
                             for s in 0..len {
+                                // A chunk can be seconds of work (n = 64): stop
+                                // within it on Ctrl-C (the error is raised below).
+                                if crate::interrupt::check().is_err() {
+                                    return;
+                                }
                                 let t = t0 + s;
                                 advance_block(
                                     sh,
@@ -300,6 +305,7 @@ impl<T: Float> Exact<T> {
             } else {
                 self.m.chunks_mut(blk).zip(grad.chunks_mut(width)).enumerate().for_each(task);
             }
+            crate::interrupt::check()?;
             t0 += len;
         }
         self.m_zero = false;
