@@ -84,9 +84,7 @@ impl<T: Float> Cell<T> for Gru {
                     let (r, rest) = row.split_at(h);
                     let (z, n) = rest.split_at(h);
                     for j in 0..h {
-                        let dn = d[j] * (T::ONE - z[j]) * (T::ONE - n[j] * n[j]);
-                        let dz = d[j] * (hp[j] - n[j]) * z[j] * (T::ONE - z[j]);
-                        let dr = dn * hn[j] * r[j] * (T::ONE - r[j]);
+                        let (dr, dz, dn) = gate_grads(d[j], r[j], z[j], n[j], hn[j], hp[j]);
                         dhp[j] = d[j] * z[j];
                         gx[j] = dr;
                         gx[h + j] = dz;
@@ -225,9 +223,7 @@ impl<T: Float, const V: u8> Cell<T> for GruVariant<V> {
             let (r, rest) = row.split_at(h);
             let (z, n) = rest.split_at(h);
             for j in 0..h {
-                let dn = d[j] * (T::ONE - z[j]) * (T::ONE - n[j] * n[j]);
-                let dz = d[j] * (hp[j] - n[j]) * z[j] * (T::ONE - z[j]);
-                let dr = dn * hn[j] * r[j] * (T::ONE - r[j]);
+                let (dr, dz, dn) = gate_grads(d[j], r[j], z[j], n[j], hn[j], hp[j]);
                 dhp[j] = d[j] * z[j];
                 gx[j] = dn;
                 gh[j] = dr;
@@ -242,6 +238,17 @@ impl<T: Float, const V: u8> Cell<T> for GruVariant<V> {
     fn rtrl_row(&self, r: RtrlRow<'_, T>) {
         Cell::<T>::rtrl_row(&Gru, r)
     }
+}
+
+/// The gradients of the GRU's gate pre-activations (r, z, n) from the
+/// gradient `d` of its output, for every gate variant: `hn` is the
+/// recurrent candidate term `W_hn h + b_hn`, `hp` the previous state.
+#[inline(always)]
+fn gate_grads<T: Float>(d: T, r: T, z: T, n: T, hn: T, hp: T) -> (T, T, T) {
+    let dn = d * (T::ONE - z) * (T::ONE - n * n);
+    let dz = d * (hp - n) * z * (T::ONE - z);
+    let dr = dn * hn * r * (T::ONE - r);
+    (dr, dz, dn)
 }
 
 #[cfg(test)]
