@@ -16,7 +16,7 @@
 //! a step written by whichever thread claims them). Noise for sequence `b`
 //! comes from its own stream `(seed, b)`, drawn serially.
 
-use crate::error::{checked_size, Error, Result};
+use crate::error::{checked_size, try_zeros_float, Error, Result};
 use crate::float::Float;
 use crate::reservoir::batch::run_batch;
 use crate::reservoir::csr::CsrRef;
@@ -24,7 +24,6 @@ use crate::reservoir::init::SeededRng;
 use crate::reservoir::rowdot::{RowKernel, LANE_MULTIPLE};
 use crate::reservoir::team::{run_steps, SharedMut};
 use rayon::prelude::*;
-use std::mem::MaybeUninit;
 
 /// Element-wise non-linearity `f`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -437,15 +436,10 @@ pub fn run<T: Float>(
     check_finite(teacher, "y")?;
     check_finite(y0, "y0")?;
 
-    let len = checked_size(&[total, n], "states")?;
-    // Uninitialised, so that the batched runs (which write every value) need
-    // no serial zero fill first; the other paths zero it.
-    let mut states: Vec<MaybeUninit<T>> = Vec::new();
-    states
-        .try_reserve_exact(len)
-        .map_err(|_| Error::Alloc { what: "states".into(), bytes: len as u128 * size_of::<T>() as u128 })?;
-    states.resize_with(len, MaybeUninit::uninit);
-    let initialised = crate::par::install(|| {
+    // Zeroed pages from the allocator: no serial fill pass before the
+    // threads write the states (the batched runs write every value).
+    let mut states = try_zeros_float::<T>(checked_size(&[total, n], "states")?, "states")?;
+    let completed = crate::par::install(|| {
         // Inputs with their noise (drawn serially per sequence).
         let noisy;
         let u_used: &[T] = if res.noise.input != 0.0 {
@@ -472,11 +466,10 @@ pub fn run<T: Float>(
                 return run_batch(res, k, u_used, &mut states, lengths[0], b, x0);
             }
         }
-        let states = zero_fill(&mut states);
 
         // Split the states buffer into one slice per sequence.
         let mut pieces: Vec<(usize, &mut [T], usize)> = Vec::with_capacity(b);
-        let mut rest: &mut [T] = states;
+        let mut rest: &mut [T] = &mut states;
         let mut start = 0;
         for (s, &len) in lengths.iter().enumerate() {
             let (head, tail) = std::mem::take(&mut rest).split_at_mut(len * n);
@@ -513,24 +506,10 @@ pub fn run<T: Float>(
         true
     });
     crate::interrupt::check()?;
-    if !initialised {
+    if !completed {
         return Err(Error::Interrupted);
     }
-    let mut states = std::mem::ManuallyDrop::new(states);
-    let (ptr, len, cap) = (states.as_mut_ptr().cast::<T>(), states.len(), states.capacity());
-    // SAFETY: every value is initialised (zero-filled, or written by
-    // `run_batch`, which ran every step); `MaybeUninit<T>` has `T`'s layout,
-    // so the allocation is a valid `Vec<T>`'s.
-    Ok(unsafe { Vec::from_raw_parts(ptr, len, cap) })
-}
-
-/// Writes zeros over `s` and returns it initialised.
-fn zero_fill<T: Float>(s: &mut [MaybeUninit<T>]) -> &mut [T] {
-    for v in s.iter_mut() {
-        v.write(T::ZERO);
-    }
-    // SAFETY: every value was just written; `MaybeUninit<T>` has `T`'s layout.
-    unsafe { &mut *(std::ptr::from_mut(s) as *mut [T]) }
+    Ok(states)
 }
 
 #[cfg(test)]
