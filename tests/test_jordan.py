@@ -108,6 +108,27 @@ def test_one_and_two_threads_bit_identical(dtype):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_whole_and_split_steps_bit_identical(dtype):
+    # Big enough that 2 threads split each step into two row blocks while 1
+    # thread runs it whole (float32 on the packed kernels); batch 46: partial tiles.
+    layer = rnnrs.Jordan(64, 96, 48, num_layers=2, dtype=dtype, seed=7)
+    x = np.random.default_rng(3).standard_normal((20, 46, 64)).astype(dtype)
+    before = rnnrs.get_num_threads()
+    out = []
+    try:
+        for n in (1, 2):
+            rnnrs.set_num_threads(n)
+            y, _ = layer.forward(x)
+            layer.zero_grad()
+            dx, _ = layer.backward(np.cos(y))
+            out.append([y, dx] + [g.copy() for g in layer.grads.values()])
+    finally:
+        rnnrs.set_num_threads(before)
+    for a, b in zip(*out):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_state_dict_unbatched_and_inference():
     layer = rnnrs.Jordan(3, 5, 2, num_layers=2, dtype=np.float64, seed=0)
     assert [p.shape for p in layer.parameters()][:5] == [(5, 3), (5, 2), (5,), (2, 5), (2,)]

@@ -157,17 +157,23 @@ fn serial(spec: &JordanSpec, t: usize, b: usize) -> bool {
     crate::par::num_threads() == 1 || macs < 1 << 23
 }
 
-/// Runs `f` on the two row blocks of a step (see `split_at`), or on all rows:
-/// `f(m, rows of a, rows of b, rows of c)` for three buffers of widths `w`.
+/// Runs `f` on the two row blocks of a step (see `split_at`), or on all rows
+/// when `whole`: `f(first row, end row, rows of a, rows of b, rows of c)` for
+/// three buffers of widths `w`.
+#[allow(clippy::too_many_arguments)]
 fn rows2<T: Float>(
     n: usize,
     serial: bool,
+    whole: bool,
     w: [usize; 3],
     a: &mut [T],
     b: &mut [T],
     c: &mut [T],
     f: impl Fn(usize, usize, &mut [T], &mut [T], &mut [T]) + Sync,
 ) {
+    if whole {
+        return f(0, n, a, b, c);
+    }
     match split_at(n) {
         Some(at) => {
             let (a0, a1) = a.split_at_mut(at * w[0]);
@@ -286,6 +292,10 @@ fn run_forward<T: Float>(
     let step_rows = split_at(b).map_or(b, |at| b - at);
     let w_rec = StepWeight::new(Op::new(w_hy, h, o).t(), step_rows, "weight_hy")?;
     let w_out = StepWeight::new(Op::new(w_yh, o, h).t(), step_rows, "weight_yh")?;
+    // Serial and on the packed kernels, where a row's bits do not depend on
+    // the rows around it: one product per step over all rows (the weights
+    // read once, fewer partial tiles) instead of two row blocks.
+    let whole = ser && w_rec.rows_independent() && w_out.rows_independent();
     for t in 0..pk.steps() {
         crate::interrupt::check()?;
         let (n, off) = (pk.size(t), pk.offset(t));
@@ -298,7 +308,7 @@ fn run_forward<T: Float>(
         let (a, z) = (&mut hs[off * h..(off + n) * h], &mut ys[off * o..(off + n) * o]);
         // The state rows are read here and rewritten after the step.
         let yl = &mut y_last[..n * o];
-        rows2(n, ser, [h, o, o], a, z, yl, |r0, r1, a, z, yl| {
+        rows2(n, ser, whole, [h, o, o], a, z, yl, |r0, r1, a, z, yl| {
             w_rec.mul(a, yl, r1 - r0, true);
             spec.act_h.apply(a);
             for r in z.chunks_exact_mut(o) {
@@ -381,6 +391,7 @@ fn run_backward<T: Float>(
     let step_rows = split_at(b).map_or(b, |at| b - at);
     let w_out = StepWeight::new(Op::new(w_yh, o, h), step_rows, "weight_yh")?;
     let w_rec = StepWeight::new(Op::new(w_hy, h, o), step_rows, "weight_hy")?;
+    let whole = ser && w_rec.rows_independent() && w_out.rows_independent(); // as in `run_forward`
     let par = Parallelism::serial_if(ser);
     let mut dx =
         try_zeros(if need_dx { checked_size(&[rows, i], "input gradient")? } else { 0 }, "input gradient")?;
@@ -400,7 +411,7 @@ fn run_backward<T: Float>(
             }
             let (ys, hs) = (&c.y[off * o..(off + n) * o], &c.h[off * h..(off + n) * h]);
             let (z, a) = (&mut dz[off * o..(off + n) * o], &mut da[off * h..(off + n) * h]);
-            rows2(n, ser, [o, h, o], z, a, &mut g[..n * o], |r0, r1, z, a, gr| {
+            rows2(n, ser, whole, [o, h, o], z, a, &mut g[..n * o], |r0, r1, z, a, gr| {
                 for ((d, &gv), &y) in z.iter_mut().zip(gr.iter()).zip(&ys[r0 * o..r1 * o]) {
                     *d = spec.act_y.back(*d + gv, y);
                 }
