@@ -86,43 +86,35 @@ def test_finite_differences_on_parameters_input_and_y0(acts):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_one_and_two_threads_bit_identical(dtype):
-    layer = rnnrs.Jordan(24, 48, 16, num_layers=2, dtype=dtype, seed=5)
-    x = np.random.default_rng(1).standard_normal((12, 40, 24)).astype(dtype)
-    lengths = np.random.default_rng(2).integers(1, 13, size=40)
+@pytest.mark.parametrize(
+    "sizes, shape, with_lengths, seed",
+    [
+        # Small: serial at both thread counts; with and without lengths.
+        ((24, 48, 16), (12, 40), True, 5),
+        # Big enough that 2 threads split each step into two row blocks while
+        # 1 thread runs it whole (float32 on the packed kernels); batch 46:
+        # partial tiles.
+        ((64, 96, 48), (20, 46), False, 7),
+    ],
+    ids=["small", "whole-vs-split"],
+)
+def test_one_and_two_threads_bit_identical(dtype, sizes, shape, with_lengths, seed):
+    layer = rnnrs.Jordan(*sizes, num_layers=2, dtype=dtype, seed=seed)
+    (t, b), i = shape, sizes[0]
+    x = np.random.default_rng(1).standard_normal((t, b, i)).astype(dtype)
+    runs = [None] + ([np.random.default_rng(2).integers(1, t + 1, size=b)] if with_lengths else [])
     before = rnnrs.get_num_threads()
     out = []
     try:
         for n in (1, 2):
             rnnrs.set_num_threads(n)
             run = []
-            for lg in (None, lengths):
+            for lg in runs:
                 y, _ = layer.forward(x, lengths=lg)
                 layer.zero_grad()
                 dx, _ = layer.backward(np.cos(y))
                 run += [y, dx] + [g.copy() for g in layer.grads.values()]
             out.append(run)
-    finally:
-        rnnrs.set_num_threads(before)
-    for a, b in zip(*out):
-        np.testing.assert_array_equal(a, b)
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_whole_and_split_steps_bit_identical(dtype):
-    # Big enough that 2 threads split each step into two row blocks while 1
-    # thread runs it whole (float32 on the packed kernels); batch 46: partial tiles.
-    layer = rnnrs.Jordan(64, 96, 48, num_layers=2, dtype=dtype, seed=7)
-    x = np.random.default_rng(3).standard_normal((20, 46, 64)).astype(dtype)
-    before = rnnrs.get_num_threads()
-    out = []
-    try:
-        for n in (1, 2):
-            rnnrs.set_num_threads(n)
-            y, _ = layer.forward(x)
-            layer.zero_grad()
-            dx, _ = layer.backward(np.cos(y))
-            out.append([y, dx] + [g.copy() for g in layer.grads.values()])
     finally:
         rnnrs.set_num_threads(before)
     for a, b in zip(*out):
