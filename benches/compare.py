@@ -17,6 +17,7 @@ full-length batch and against PyTorch's packed path
     python benches/compare.py                 # everything (several minutes)
     python benches/compare.py --quick --workloads A,B --modes LSTM
     python benches/compare.py --simd avx2     # both libraries capped to AVX2
+    python benches/compare.py --rounds 5      # median and spread of 5 rounds (noisy machines)
 
 `--simd PATH` re-runs the benchmark in a subprocess with rnnrs
 (`RNNRS_SIMD`) and PyTorch (`ATEN_CPU_CAPABILITY`, `MKL_ENABLE_INSTRUCTIONS`,
@@ -287,6 +288,78 @@ def step_table(args, budget, max_reps):
                   f"| {'-' if tt is None else f'{step / tt:.2f}'} |", flush=True)
 
 
+def main_table(args, budget, max_reps, round_no):
+    """One round of the main table, printed as it runs; returns {row key: (ms, roof, vs torch)}.
+
+    The GEMM reference of the roof column is re-timed in every round, so a
+    round's roof and its row time come from the same minutes."""
+    header = ("| load | mode | dtype | thr | pass | rnnrs ms | GFLOP/s | roof | vs NumPy | vs torch |")
+    if args.rounds > 1:
+        print(f"\n# round {round_no + 1} of {args.rounds}")
+    print(header)
+    print("|" + "---|" * 10)
+    gemm_cache = {}
+    out = {}
+    for w in args.workloads.split(","):
+        if w == "none":
+            continue
+        T, B, I, H, layers, bidir = WORKLOADS[w]
+        for mode in args.modes.split(","):
+            flops = forward_flops(mode, T, B, I, H, layers, bidir)
+            for dname in args.dtypes.split(","):
+                dtype = np.dtype(dname).type
+                refs = (None, None)
+                if not args.no_ref and round_no == 0:
+                    refs = reference_time(mode, dtype, T, B, I, H, layers, bidir, args.ref_steps, budget)
+                for nt in (int(n) for n in args.threads.split(",")):
+                    rnnrs.set_num_threads(nt)
+                    fns = rnnrs_fns(mode, dtype, T, B, I, H, layers, bidir)
+                    roof_s = None
+                    if not args.no_roof:
+                        roof_s = layer_gemm_seconds(mode, dtype, T, B, I, H, layers, bidir, gemm_cache)
+                    tfns = (None, None)
+                    if torch is not None:
+                        torch.set_num_threads(nt)
+                        tfns = torch_fns(mode, dtype, T, B, I, H, layers, bidir)
+                    for k, (pname, mult) in enumerate((("forward", 1), ("fwd+bwd", 3))):
+                        t = best_time(fns[k], budget, max_reps)
+                        gflops = mult * flops / t / 1e9
+                        vs_ref = f"~{t / refs[k]:.3f}" if refs[k] else "-"
+                        roof = mult * roof_s / t if roof_s else None
+                        vs_torch = None
+                        if tfns[k] is not None:
+                            vs_torch = t / best_time(tfns[k], budget, max_reps)
+                        out[(w, mode, dname, nt, pname)] = (t * 1e3, roof, vs_torch)
+                        print(f"| {w} | {mode} | {dname} | {nt} | {pname} | {t * 1e3:.2f} | {gflops:.1f} "
+                              f"| {_fmt(roof)} | {vs_ref} | {_fmt(vs_torch)} |", flush=True)
+    return out
+
+
+def _fmt(v):
+    return "-" if v is None else f"{v:.2f}"
+
+
+def _median_spread(values):
+    vals = sorted(v for v in values if v is not None)
+    if not vals:
+        return "-"
+    n = len(vals)
+    med = vals[n // 2] if n % 2 else 0.5 * (vals[n // 2 - 1] + vals[n // 2])
+    return f"{med:.2f} ({vals[0]:.2f}-{vals[-1]:.2f})"
+
+
+def summary_table(rounds):
+    """Median and spread (min-max) over the rounds of every row's time, roof and torch ratio."""
+    print(f"\n# median (min-max) over {len(rounds)} interleaved rounds")
+    print("| load | mode | dtype | thr | pass | rnnrs ms | roof | vs torch |")
+    print("|" + "---|" * 8)
+    for key in rounds[0]:
+        cols = list(zip(*(r[key] for r in rounds if key in r)))
+        w, mode, dname, nt, pname = key
+        print(f"| {w} | {mode} | {dname} | {nt} | {pname} | {_median_spread(cols[0])} | "
+              f"{_median_spread(cols[1])} | {_median_spread(cols[2])} |", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer repeats (noisier, much faster)")
@@ -305,6 +378,9 @@ def main():
     ap.add_argument("--simd", choices=sorted(SIMD_ENV),
                     help="cap rnnrs and PyTorch to this instruction set (runs in a subprocess)")
     ap.add_argument("--no-roof", action="store_true", help="skip the GEMM roofline column")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="repeat the main table this many times (interleaved) and print each row's "
+                         "median and spread (min-max)")
     args = ap.parse_args()
     if args.simd and os.environ.get(CHILD_MARK) != "1":
         sys.exit(rerun_capped(args.simd))
@@ -335,43 +411,11 @@ def main():
     print("# roof = rnnrs's GEMM time for the row's matrix products / row time (same path, threads)")
     print("# times in ms (best of repeats); ratios = rnnrs time / other time (< 1: rnnrs faster);")
     print(f"# '~' = NumPy reference timed on {args.ref_steps} steps and scaled to T")
-    header = ("| load | mode | dtype | thr | pass | rnnrs ms | GFLOP/s | roof | vs NumPy | vs torch |")
-    print(header)
-    print("|" + "---|" * 10)
-    gemm_cache = {}
     before = rnnrs.get_num_threads()
     try:
-        for w in args.workloads.split(","):
-            if w == "none":
-                continue
-            T, B, I, H, layers, bidir = WORKLOADS[w]
-            for mode in args.modes.split(","):
-                flops = forward_flops(mode, T, B, I, H, layers, bidir)
-                for dname in args.dtypes.split(","):
-                    dtype = np.dtype(dname).type
-                    refs = (None, None)
-                    if not args.no_ref:
-                        refs = reference_time(mode, dtype, T, B, I, H, layers, bidir, args.ref_steps, budget)
-                    for nt in (int(n) for n in args.threads.split(",")):
-                        rnnrs.set_num_threads(nt)
-                        fns = rnnrs_fns(mode, dtype, T, B, I, H, layers, bidir)
-                        roof_s = None
-                        if not args.no_roof:
-                            roof_s = layer_gemm_seconds(mode, dtype, T, B, I, H, layers, bidir, gemm_cache)
-                        tfns = (None, None)
-                        if torch is not None:
-                            torch.set_num_threads(nt)
-                            tfns = torch_fns(mode, dtype, T, B, I, H, layers, bidir)
-                        for k, (pname, mult) in enumerate((("forward", 1), ("fwd+bwd", 3))):
-                            t = best_time(fns[k], budget, max_reps)
-                            gflops = mult * flops / t / 1e9
-                            vs_ref = f"~{t / refs[k]:.3f}" if refs[k] else "-"
-                            roof = f"{mult * roof_s / t:.2f}" if roof_s else "-"
-                            vs_torch = "-"
-                            if tfns[k] is not None:
-                                vs_torch = f"{t / best_time(tfns[k], budget, max_reps):.2f}"
-                            print(f"| {w} | {mode} | {dname} | {nt} | {pname} | {t * 1e3:.2f} | {gflops:.1f} "
-                                  f"| {roof} | {vs_ref} | {vs_torch} |", flush=True)
+        rounds = [main_table(args, budget, max_reps, r) for r in range(args.rounds)]
+        if args.rounds > 1:
+            summary_table(rounds)
         if args.packed_modes != "none":
             packed_table(args, budget, max_reps)
         if not args.no_step:
