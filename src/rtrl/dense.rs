@@ -191,9 +191,7 @@ pub struct DenseRtrl<T, C> {
 
 impl<T: Float, C: DenseCell<T>> DenseRtrl<T, C> {
     pub fn new(cell: C, method: DenseMethod, batch: usize, memory_limit: Option<u64>) -> Result<Self> {
-        if batch == 0 {
-            return Err(Error::value("batch", "expected a positive batch size"));
-        }
+        super::check_positive("batch", batch, "batch size")?;
         let lay = cell.layout().clone();
         lay.validate()?;
         super::check_memory(

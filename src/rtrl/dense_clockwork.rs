@@ -27,9 +27,7 @@ pub struct ClockworkCell {
 
 impl ClockworkCell {
     pub fn new(input: usize, module_sizes: &[usize], periods: &[usize], bias: bool) -> Result<Self> {
-        if input == 0 {
-            return Err(Error::value("input_size", "expected a positive size"));
-        }
+        super::check_positive("input_size", input, "size")?;
         if module_sizes.is_empty() || module_sizes.contains(&0) {
             return Err(Error::value("module_sizes", "expected at least one module, each of positive size"));
         }

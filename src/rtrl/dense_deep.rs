@@ -42,12 +42,8 @@ impl DeepTransitionCell {
         shortcut: bool,
         bias: bool,
     ) -> Result<Self> {
-        if input == 0 || hidden == 0 {
-            return Err(Error::value(
-                if input == 0 { "input_size" } else { "hidden_size" },
-                "expected a positive size",
-            ));
-        }
+        super::check_positive("input_size", input, "size")?;
+        super::check_positive("hidden_size", hidden, "size")?;
         if depth == 0 {
             return Err(Error::value("transition_depth", "expected at least 1"));
         }

@@ -287,9 +287,7 @@ pub struct ElemRtrl<T> {
 
 impl<T: Float> ElemRtrl<T> {
     pub fn new(shape: ElemShape, batch: usize, memory_limit: Option<u64>) -> Result<Self> {
-        if batch == 0 {
-            return Err(Error::value("batch", "expected a positive batch size"));
-        }
+        super::check_positive("batch", batch, "batch size")?;
         let n = checked_size(&[batch, shape.n_params()], "RTRL sensitivities")?;
         super::check_memory(
             n as u128 * std::mem::size_of::<T>() as u128,

@@ -55,12 +55,8 @@ pub struct CellShape {
 
 impl CellShape {
     pub fn new(kind: Mode, input: usize, hidden: usize) -> Result<Self> {
-        if hidden == 0 {
-            return Err(Error::value("hidden_size", "expected a positive size"));
-        }
-        if input == 0 {
-            return Err(Error::value("input_size", "expected a positive size"));
-        }
+        check_positive("hidden_size", hidden, "size")?;
+        check_positive("input_size", input, "size")?;
         if !kind.full_layout() {
             // One mechanism: a GRU variant is the GRU with its missing rows at zero.
             return Err(Error::value(
@@ -195,6 +191,14 @@ pub(crate) fn check_memory(bytes: u128, limit: Option<u64>, what: &str) -> Resul
     Ok(())
 }
 
+/// The size checks every RTRL constructor starts with: `value` must be positive.
+pub(crate) fn check_positive(arg: &str, value: usize, what: &str) -> Result<()> {
+    if value == 0 {
+        return Err(Error::value(arg, format!("expected a positive {what}")));
+    }
+    Ok(())
+}
+
 fn check_len(arg: &str, got: usize, want: usize, what: &str) -> Result<()> {
     if got != want {
         return Err(Error::shape(arg, format!("expected {want} elements ({what}), got {got}")));
@@ -234,9 +238,7 @@ impl<T: Float> Rtrl<T> {
     /// Zero state and sensitivities for `batch` sequences. Checks the
     /// sensitivity memory against `memory_limit` (None: the global limit).
     pub fn new(shape: CellShape, method: Method, batch: usize, memory_limit: Option<u64>) -> Result<Self> {
-        if batch == 0 {
-            return Err(Error::value("batch", "expected a positive batch size"));
-        }
+        check_positive("batch", batch, "batch size")?;
         check_memory(
             sensitivity_bytes::<T>(&shape, method, batch),
             memory_limit,
