@@ -24,13 +24,12 @@ from rnnrs.reference.layers import (
     lstm_step,
     lstm_step_backward,
     lstm_step_forward,
-    packed_backward,
-    packed_forward,
     param_names,
     param_shapes,
     rnn_backward,
     rnn_forward,
 )
+from rnnrs.reference.packed import packed_backward, packed_forward
 
 __all__ = [
     "cells",
