@@ -17,6 +17,7 @@ mod generate;
 pub mod init;
 pub mod lsm;
 pub mod online;
+mod pages;
 pub mod ridge;
 pub mod rowdot;
 pub mod run;

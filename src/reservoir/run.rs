@@ -437,8 +437,10 @@ pub fn run<T: Float>(
     check_finite(y0, "y0")?;
 
     // Zeroed pages from the allocator: no serial fill pass before the
-    // threads write the states (the batched runs write every value).
+    // threads write the states (the batched runs write every value); huge
+    // pages where offered (far fewer page faults on the first writes).
     let mut states = try_zeros_float::<T>(checked_size(&[total, n], "states")?, "states")?;
+    crate::reservoir::pages::advise_huge_pages(&mut states);
     let completed = crate::par::install(|| {
         // Inputs with their noise (drawn serially per sequence).
         let noisy;
