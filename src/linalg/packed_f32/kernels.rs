@@ -47,13 +47,14 @@ pub(super) enum Base {
 /// The micro-kernel, one source for every path: `C tile (rows x cols, row
 /// stride ldc) = alpha * A B + base` over `kc` reduction
 /// indices of an A micro-panel (`MR` rows) and `NV` vectors of columns of a
-/// packed B micro-panel (rows `NR` apart).
+/// packed B micro-panel (rows `NV * V::LANES` values apart: each micro-tile
+/// column block of a panel is stored contiguously, see `PackedB`).
 ///
 /// # Safety
 /// Runs inside `run_on` with `V`'s path; `a` must address `MR x kc`
 /// readable values (rows past `rows` are read but unused only when they
 /// exist: the caller passes `rows == MR` or a packed, zero-padded panel), `b`
-/// `kc` rows of `NV * V::LANES` values `NR` apart, and `c` the `rows x cols`
+/// `kc` contiguous rows of `NV * V::LANES` values, and `c` the `rows x cols`
 /// tile (`rows <= MR`, `cols <= NV * V::LANES`); a `Base::Row` addresses
 /// `cols` readable values.
 #[inline(always)]
@@ -80,7 +81,7 @@ unsafe fn tile<V: Vector<Elem = f32>, const MR: usize, const NV: usize>(
         }
         let mut acc = [[V::splat(0.0); NV]; MR];
         for p in 0..kc {
-            let bp = b.add(p * NR);
+            let bp = b.add(p * NV * V::LANES);
             let mut bv = [V::splat(0.0); NV];
             for (v, y) in bv.iter_mut().enumerate() {
                 *y = V::load(bp.add(V::LANES * v));
@@ -135,14 +136,21 @@ unsafe fn tile<V: Vector<Elem = f32>, const MR: usize, const NV: usize>(
     }
 }
 
-/// A path's micro-kernel over a whole B panel (`NR` columns).
+/// A path's micro-kernel: an `MR x NC` tile of C from a sub-panel of `NC`
+/// columns of a B panel (the whole panel on AVX-512, either half on AVX2 and
+/// NEON). The caller runs a sub-panel down a block of A micro-panels, so
+/// that only that sub-panel (`KC x NC`, 16 KiB for the 16-column kernels) has
+/// to stay in L1 meanwhile.
 pub(super) trait Kernel {
     /// Rows of a micro-tile.
     const MR: usize;
+    /// Columns of a micro-tile (a divisor of `NR`).
+    const NC: usize;
     /// # Safety
-    /// As `tile` with `cols <= NR`, on this kernel's path.
+    /// As `tile` with `cols <= NC` (`b` at the sub-panel's first row), on
+    /// this kernel's path.
     #[allow(clippy::too_many_arguments)]
-    unsafe fn panel(
+    unsafe fn tile(
         kc: usize,
         a: APanel,
         b: *const f32,
@@ -157,40 +165,6 @@ pub(super) trait Kernel {
     fn pack_a(a: &Op<'_, f32>, r0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]);
 }
 
-/// `tile` on each half of a panel (`NR / 2` columns, `NV * V::LANES` of
-/// them): the 6 x 16 kernels of AVX2 and NEON.
-///
-/// # Safety
-/// As `Kernel::panel`, inside `run_on` with `V`'s path; `NV * V::LANES == NR / 2`.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-unsafe fn half_panels<V: Vector<Elem = f32>, const MR: usize, const NV: usize>(
-    kc: usize,
-    a: APanel,
-    b: *const f32,
-    c: *mut f32,
-    ldc: usize,
-    rows: usize,
-    cols: usize,
-    alpha: f32,
-    base: Base,
-) {
-    const HALF: usize = NR / 2;
-    debug_assert_eq!(NV * V::LANES, HALF);
-    // SAFETY: the caller's guarantee; the second half starts HALF columns
-    // in and only runs when the tile has columns there.
-    unsafe {
-        tile::<V, MR, NV>(kc, a, b, c, ldc, rows, cols.min(HALF), alpha, base);
-        if cols > HALF {
-            let base = match base {
-                Base::Row(r) => Base::Row(r.add(HALF)),
-                other => other,
-            };
-            tile::<V, MR, NV>(kc, a, b.add(HALF), c.add(HALF), ldc, rows, cols - HALF, alpha, base);
-        }
-    }
-}
-
 /// AVX-512F: 8 x 32 (16 zmm accumulators), the whole panel at once.
 #[cfg(target_arch = "x86_64")]
 pub(super) struct Avx512Kernel;
@@ -198,8 +172,9 @@ pub(super) struct Avx512Kernel;
 #[cfg(target_arch = "x86_64")]
 impl Kernel for Avx512Kernel {
     const MR: usize = 8;
+    const NC: usize = NR;
     #[inline(always)]
-    unsafe fn panel(
+    unsafe fn tile(
         kc: usize,
         a: APanel,
         b: *const f32,
@@ -222,15 +197,16 @@ impl Kernel for Avx512Kernel {
     }
 }
 
-/// AVX2 + FMA: 6 x 16 (12 ymm accumulators), on each half of the panel.
+/// AVX2 + FMA: 6 x 16 (12 ymm accumulators), a half panel at a time.
 #[cfg(target_arch = "x86_64")]
 pub(super) struct Avx2Kernel;
 
 #[cfg(target_arch = "x86_64")]
 impl Kernel for Avx2Kernel {
     const MR: usize = 6;
+    const NC: usize = NR / 2;
     #[inline(always)]
-    unsafe fn panel(
+    unsafe fn tile(
         kc: usize,
         a: APanel,
         b: *const f32,
@@ -245,7 +221,7 @@ impl Kernel for Avx2Kernel {
             Isa::Avx2,
             #[inline(always)]
             // SAFETY: the caller's guarantee.
-            || unsafe { half_panels::<F32x8, 6, 2>(kc, a, b, c, ldc, rows, cols, alpha, base) },
+            || unsafe { tile::<F32x8, 6, 2>(kc, a, b, c, ldc, rows, cols, alpha, base) },
         )
     }
     fn pack_a(a: &Op<'_, f32>, r0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]) {
@@ -253,16 +229,17 @@ impl Kernel for Avx2Kernel {
     }
 }
 
-/// NEON: 6 x 16 (24 of the 32 q registers accumulate, 4 hold B, 1 A), on
-/// each half of the panel. NEON is the aarch64 baseline: no `run_on` needed.
+/// NEON: 6 x 16 (24 of the 32 q registers accumulate, 4 hold B, 1 A), a
+/// half panel at a time. NEON is the aarch64 baseline: no `run_on` needed.
 #[cfg(target_arch = "aarch64")]
 pub(super) struct NeonKernel;
 
 #[cfg(target_arch = "aarch64")]
 impl Kernel for NeonKernel {
     const MR: usize = 6;
+    const NC: usize = NR / 2;
     #[inline(always)]
-    unsafe fn panel(
+    unsafe fn tile(
         kc: usize,
         a: APanel,
         b: *const f32,
@@ -274,7 +251,7 @@ impl Kernel for NeonKernel {
         base: Base,
     ) {
         // SAFETY: the caller's guarantee.
-        unsafe { half_panels::<F32x4, 6, 4>(kc, a, b, c, ldc, rows, cols, alpha, base) }
+        unsafe { tile::<F32x4, 6, 4>(kc, a, b, c, ldc, rows, cols, alpha, base) }
     }
     fn pack_a(a: &Op<'_, f32>, r0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]) {
         pack_a::<6>(a, r0, mc, p0, kc, out)
