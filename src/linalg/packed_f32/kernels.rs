@@ -95,6 +95,23 @@ unsafe fn tile<V: Vector<Elem = f32>, const MR: usize, const NV: usize>(
             }
         }
         let al = V::splat(alpha);
+        if rows == MR && cols == NV * V::LANES {
+            // A whole tile: straight-line updates, one `base` test (the
+            // general code below computes the same values).
+            for (i, row) in acc.iter().enumerate() {
+                let cr = c.add(i * ldc);
+                for (v, &x) in row.iter().enumerate() {
+                    let dst = cr.add(V::LANES * v);
+                    let y = match base {
+                        Base::Zero => al.mul(x),
+                        Base::C => al.mul_add(x, V::load(dst)),
+                        Base::Row(r) => al.mul_add(x, V::load(r.add(V::LANES * v))),
+                    };
+                    y.store(dst);
+                }
+            }
+            return;
+        }
         // Constant loop bounds (the tests are per row / vector) keep `acc` in registers.
         for (i, row) in acc.iter().enumerate() {
             if i >= rows {
