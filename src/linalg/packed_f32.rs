@@ -9,9 +9,10 @@
 //!   either half on AVX2 and NEON), its `k` rows of values contiguously.
 //!   A weight used many times (at every time step) is packed once and
 //!   reused.
-//! * `A` is read in place when row-major (by micro-panels of `MR` full rows),
-//!   and packed per block of `KC` reduction indices into micro-panels of `MR`
-//!   rows when transposed (and for a partial last micro-panel).
+//! * `A` is read in place when row-major (by micro-panels of `MR` rows, a
+//!   partial last one by a kernel of its own row count), and packed per
+//!   block of `KC` reduction indices into micro-panels of `MR` rows when
+//!   transposed.
 //! * The micro-kernel (`tile`, one source over `Vector` for both paths)
 //!   keeps an `MR x (NV vectors)` tile of C in registers; per reduction
 //!   index it loads `NV` vectors of B and broadcasts `MR` values of A:
@@ -248,41 +249,28 @@ fn pack_panel(b: &Op<'_, f32>, j0: usize, w: usize, k: usize, nc: usize, out: &m
     }
 }
 
-/// Rows `r0..r0 + mc`, reduction indices `p0..p0 + kc` of `op(a)` into
-/// micro-panels of `MR` rows (`kc * MR` values each, zero padded).
+/// Rows `r0..r0 + mc`, reduction indices `p0..p0 + kc` of a transposed
+/// `op(a)` (stored `(k, m)`) into micro-panels of `MR` rows (`kc * MR`
+/// values each; a partial last one is zero padded).
 fn pack_a<const MR: usize>(a: &Op<'_, f32>, r0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]) {
+    debug_assert!(a.trans, "a row-major A is read in place");
     let panels = mc.div_ceil(MR);
     let out = &mut out[..panels * kc * MR];
-    if a.trans {
-        // Stored as `(k, m)`: one reduction index is a contiguous run of rows.
-        let full = mc / MR;
-        if full < panels {
-            out[full * kc * MR..].fill(0.0);
-        }
-        for p in 0..kc {
-            let src = &a.data[(p0 + p) * a.ld + r0..][..mc];
-            // Constant-size copies (one vector move each), not memcpy calls.
-            for ir in 0..full {
-                let o = (ir * kc + p) * MR;
-                out[o..o + MR].copy_from_slice(&src[ir * MR..ir * MR + MR]);
-            }
-            let rest = &src[full * MR..];
-            if !rest.is_empty() {
-                out[(full * kc + p) * MR..][..rest.len()].copy_from_slice(rest);
-            }
-        }
-        return;
+    // One reduction index is a contiguous run of rows.
+    let full = mc / MR;
+    if full < panels {
+        out[full * kc * MR..].fill(0.0);
     }
-    for (ir, panel) in out.chunks_exact_mut(kc * MR).enumerate() {
-        let rows = MR.min(mc - ir * MR);
-        if rows < MR {
-            panel.fill(0.0);
+    for p in 0..kc {
+        let src = &a.data[(p0 + p) * a.ld + r0..][..mc];
+        // Constant-size copies (one vector move each), not memcpy calls.
+        for ir in 0..full {
+            let o = (ir * kc + p) * MR;
+            out[o..o + MR].copy_from_slice(&src[ir * MR..ir * MR + MR]);
         }
-        for i in 0..rows {
-            let row = &a.data[(r0 + ir * MR + i) * a.ld + p0..][..kc];
-            for (o, &v) in panel[i..].iter_mut().step_by(MR).zip(row) {
-                *o = v;
-            }
+        let rest = &src[full * MR..];
+        if !rest.is_empty() {
+            out[(full * kc + p) * MR..][..rest.len()].copy_from_slice(rest);
         }
     }
 }
@@ -360,12 +348,14 @@ unsafe fn run<K: Kernel>(
         while i0 < r1 {
             let mc = mc_block.min(r1 - i0);
             let panels_a = mc.div_ceil(mr);
-            // A row-major A is read in place by full micro-panels (packing it
-            // would cost about as much as the products for narrow B);
-            // transposed A and the partial last micro-panel are packed.
-            let direct = if a.trans { 0 } else { mc / mr };
-            let ap = aligned(&mut scratch, (panels_a - direct) * mr * kc);
-            K::pack_a(a, i0 + direct * mr, mc - direct * mr, p0, kc, ap);
+            // A row-major A is read in place (packing it would cost about as
+            // much as the products for narrow B; a partial last micro-panel
+            // runs a kernel of its own row count); a transposed A is packed.
+            let packed = a.trans;
+            let ap = aligned(&mut scratch, if packed { panels_a * mr * kc } else { 0 });
+            if packed {
+                K::pack_a(a, i0, mc, p0, kc, ap);
+            }
             // Micro-tile `ir` (rows) x sub-panel `s` of panel `q` (columns).
             let tile = |part: &Part<'_>, ir: usize, q: usize, s: usize| {
                 let (n, bdata) = (part.b.n, part.b.data());
@@ -377,10 +367,10 @@ unsafe fn run<K: Kernel>(
                 let cols = K::NC.min(n - j0);
                 let rows = mr.min(mc - ir * mr);
                 let cp = part.c.0.add((i0 + ir * mr) * part.ldc + j0);
-                let apanel = if ir < direct {
-                    APanel { ptr: a.data[(i0 + ir * mr) * a.ld + p0..].as_ptr(), rs: a.ld, cs: 1 }
+                let apanel = if packed {
+                    APanel { ptr: ap.as_ptr().add(ir * mr * kc), rs: 1, cs: mr }
                 } else {
-                    APanel { ptr: ap.as_ptr().add((ir - direct) * mr * kc), rs: 1, cs: mr }
+                    APanel { ptr: a.data[(i0 + ir * mr) * a.ld + p0..].as_ptr(), rs: a.ld, cs: 1 }
                 };
                 let base = match (add_c, part.row) {
                     (true, _) => Base::C,

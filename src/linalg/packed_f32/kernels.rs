@@ -52,8 +52,8 @@ pub(super) enum Base {
 ///
 /// # Safety
 /// Runs inside `run_on` with `V`'s path; `a` must address `MR x kc`
-/// readable values (rows past `rows` are read but unused only when they
-/// exist: the caller passes `rows == MR` or a packed, zero-padded panel), `b`
+/// readable values (rows past `rows` are read but unused: `tile_rows` passes
+/// `rows == MR`), `b`
 /// `kc` contiguous rows of `NV * V::LANES` values, and `c` the `rows x cols`
 /// tile (`rows <= MR`, `cols <= NV * V::LANES`); a `Base::Row` addresses
 /// `cols` readable values.
@@ -153,6 +153,42 @@ unsafe fn tile<V: Vector<Elem = f32>, const MR: usize, const NV: usize>(
     }
 }
 
+/// `tile` with a kernel of exactly `rows` rows (`1..=MR`; more is taken as
+/// `MR`): a partial row tile costs its own rows, not `MR`, and reads only
+/// the rows it has. Each element of C gets the same FMA sequence whatever
+/// the kernel's row count, so the same bits.
+///
+/// # Safety
+/// As `tile`, with `a` addressing `rows x kc` readable values.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile_rows<V: Vector<Elem = f32>, const MR: usize, const NV: usize>(
+    kc: usize,
+    a: APanel,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    alpha: f32,
+    base: Base,
+) {
+    debug_assert!(rows > 0);
+    // SAFETY: the caller's guarantee; each kernel reads its own row count.
+    unsafe {
+        match rows.min(MR) {
+            1 => tile::<V, 1, NV>(kc, a, b, c, ldc, 1, cols, alpha, base),
+            2 if MR > 2 => tile::<V, 2, NV>(kc, a, b, c, ldc, 2, cols, alpha, base),
+            3 if MR > 3 => tile::<V, 3, NV>(kc, a, b, c, ldc, 3, cols, alpha, base),
+            4 if MR > 4 => tile::<V, 4, NV>(kc, a, b, c, ldc, 4, cols, alpha, base),
+            5 if MR > 5 => tile::<V, 5, NV>(kc, a, b, c, ldc, 5, cols, alpha, base),
+            6 if MR > 6 => tile::<V, 6, NV>(kc, a, b, c, ldc, 6, cols, alpha, base),
+            7 if MR > 7 => tile::<V, 7, NV>(kc, a, b, c, ldc, 7, cols, alpha, base),
+            _ => tile::<V, MR, NV>(kc, a, b, c, ldc, MR, cols, alpha, base),
+        }
+    }
+}
+
 /// A path's micro-kernel: an `MR x NC` tile of C from a sub-panel of `NC`
 /// columns of a B panel (the whole panel on AVX-512, either half on AVX2 and
 /// NEON). The caller runs a sub-panel down a block of A micro-panels, so
@@ -178,7 +214,7 @@ pub(super) trait Kernel {
         alpha: f32,
         base: Base,
     );
-    /// `pack_a` with this kernel's `MR`.
+    /// `pack_a` (a transposed A) with this kernel's `MR`.
     fn pack_a(a: &Op<'_, f32>, r0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]);
 }
 
@@ -206,7 +242,7 @@ impl Kernel for Avx512Kernel {
             Isa::Avx512,
             #[inline(always)]
             // SAFETY: the caller's guarantee.
-            || unsafe { tile::<F32x16, 8, 2>(kc, a, b, c, ldc, rows, cols, alpha, base) },
+            || unsafe { tile_rows::<F32x16, 8, 2>(kc, a, b, c, ldc, rows, cols, alpha, base) },
         )
     }
     fn pack_a(a: &Op<'_, f32>, r0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]) {
@@ -238,7 +274,7 @@ impl Kernel for Avx2Kernel {
             Isa::Avx2,
             #[inline(always)]
             // SAFETY: the caller's guarantee.
-            || unsafe { tile::<F32x8, 6, 2>(kc, a, b, c, ldc, rows, cols, alpha, base) },
+            || unsafe { tile_rows::<F32x8, 6, 2>(kc, a, b, c, ldc, rows, cols, alpha, base) },
         )
     }
     fn pack_a(a: &Op<'_, f32>, r0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]) {
@@ -268,7 +304,7 @@ impl Kernel for NeonKernel {
         base: Base,
     ) {
         // SAFETY: the caller's guarantee.
-        unsafe { tile::<F32x4, 6, 4>(kc, a, b, c, ldc, rows, cols, alpha, base) }
+        unsafe { tile_rows::<F32x4, 6, 4>(kc, a, b, c, ldc, rows, cols, alpha, base) }
     }
     fn pack_a(a: &Op<'_, f32>, r0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]) {
         pack_a::<6>(a, r0, mc, p0, kc, out)
