@@ -211,7 +211,14 @@ impl PackedB {
         }
         let pack_one = |(j, panel): (usize, &mut [f32])| {
             let j0 = j * NR;
-            pack_panel(&b, j0, NR.min(n - j0), k, nc, panel)
+            let w = NR.min(n - j0);
+            // A constant block width: fixed-size row copies, not memcpy calls.
+            const HALF: usize = NR / 2;
+            match nc {
+                NR => pack_panel::<NR>(&b, j0, w, k, panel),
+                HALF => pack_panel::<HALF>(&b, j0, w, k, panel),
+                _ => unreachable!("micro-tiles are NR or NR / 2 columns wide"),
+            }
         };
         if par && crate::par::current_threads() > 1 && k * n >= 1 << 16 {
             use rayon::prelude::*;
@@ -223,25 +230,30 @@ impl PackedB {
 }
 
 /// Columns `j0..j0 + w` of `op(b)` into one panel (`k x NR`, zero padded):
-/// `NR / nc` blocks of `k` rows of `nc` values.
-fn pack_panel(b: &Op<'_, f32>, j0: usize, w: usize, k: usize, nc: usize, out: &mut [f32]) {
+/// `NR / NC` blocks of `k` rows of `NC` values.
+fn pack_panel<const NC: usize>(b: &Op<'_, f32>, j0: usize, w: usize, k: usize, out: &mut [f32]) {
     if w < NR {
         out.fill(0.0);
     }
-    for (s, sub) in out.chunks_exact_mut(k * nc).enumerate() {
-        let (c0, cols) = (s * nc, nc.min(w.saturating_sub(s * nc)));
+    for (s, sub) in out.chunks_exact_mut(k * NC).enumerate() {
+        let (c0, cols) = (s * NC, NC.min(w.saturating_sub(s * NC)));
         if cols == 0 {
             break;
         }
         if !b.trans {
-            for (p, o) in sub.chunks_exact_mut(nc).enumerate() {
-                o[..cols].copy_from_slice(&b.data[p * b.ld + j0 + c0..][..cols]);
+            for (p, o) in sub.chunks_exact_mut(NC).enumerate() {
+                let src = &b.data[p * b.ld + j0 + c0..];
+                if cols == NC {
+                    o.copy_from_slice(&src[..NC]);
+                } else {
+                    o[..cols].copy_from_slice(&src[..cols]);
+                }
             }
         } else {
             // Stored as `(n, k)`: column `j` of op(b) is a contiguous row.
             for c in 0..cols {
                 let col = &b.data[(j0 + c0 + c) * b.ld..][..k];
-                for (o, &v) in sub[c..].iter_mut().step_by(nc).zip(col) {
+                for (o, &v) in sub[c..].iter_mut().step_by(NC).zip(col) {
                     *o = v;
                 }
             }
