@@ -5,19 +5,22 @@
 //! scheme, with the roles fitted to a row-major C:
 //!
 //! * `B` is packed into panels of `NR` columns (`PackedB`), each panel
-//!   holding its `k` rows of `NR` values contiguously. A weight used many
-//!   times (at every time step) is packed once and reused. The layout is
-//!   the same on every path.
-//! * `A` is read in place when row-major (by micro-panels of `MR` full rows),
-//!   and packed per block of `KC` reduction indices into micro-panels of `MR`
-//!   rows when transposed (and for a partial last micro-panel).
+//!   holding, for each micro-tile's block of columns (all `NR` on AVX-512,
+//!   either half on AVX2 and NEON), its `k` rows of values contiguously.
+//!   A weight used many times (at every time step) is packed once and
+//!   reused.
+//! * `A` is read in place when row-major (by micro-panels of `MR` rows, a
+//!   partial last one by a kernel of its own row count), and packed per
+//!   block of `KC` reduction indices into micro-panels of `MR` rows when
+//!   transposed.
 //! * The micro-kernel (`tile`, one source over `Vector` for both paths)
 //!   keeps an `MR x (NV vectors)` tile of C in registers; per reduction
 //!   index it loads `NV` vectors of B and broadcasts `MR` values of A:
 //!   8 x 32 on AVX-512 (16 zmm accumulators), 6 x 16 on AVX2 (12 ymm) and
-//!   on NEON (24 q registers), the 6 x 16 ones run on each half of a panel.
-//!   Either a B micro-panel (`KC x NR`, 32 KiB)
-//!   stays in L1 while it runs down a block of A, or (row-major A with an
+//!   on NEON (24 q registers), the 6 x 16 ones on either half of a panel.
+//!   Either a B micro-panel (`KC` rows of a micro-tile's columns: 32 KiB
+//!   on AVX-512, 16 KiB for a half panel) stays in L1 while it runs down a
+//!   block of A, or (row-major A with an
 //!   L2-sized block of B) an A micro-panel stays in L1 while it runs along
 //!   all panels.
 //!
@@ -84,6 +87,18 @@ impl Path {
             Path::Neon => NeonKernel::MR,
         }
     }
+
+    /// Columns of a micro-tile.
+    fn nc(self) -> usize {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Path::Avx512 => Avx512Kernel::NC,
+            #[cfg(target_arch = "x86_64")]
+            Path::Avx2 => Avx2Kernel::NC,
+            #[cfg(target_arch = "aarch64")]
+            Path::Neon => NeonKernel::NC,
+        }
+    }
 }
 
 /// The path of the active instruction set (`Isa::active`, i.e.
@@ -126,11 +141,16 @@ fn aligned(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
 }
 
 /// `op(B)` (`k x n`) packed into panels of `NR` columns (the last one padded
-/// with zeros), each panel `k * NR` values, row after row.
+/// with zeros), each panel `k * NR` values: for each block of `nc` columns
+/// (the active path's micro-tile width), its `k` rows of `nc` values, so
+/// that the part of B a micro-tile reads is contiguous (a 6 x 16 tile's
+/// `KC x 16` part then spreads over all L1 sets, instead of every other
+/// line of 128-byte panel rows).
 pub struct PackedB {
     buf: Vec<f32>,
     k: usize,
     n: usize,
+    nc: usize,
 }
 
 impl Default for PackedB {
@@ -142,12 +162,12 @@ impl Default for PackedB {
 impl PackedB {
     /// An empty packing (pack into it with `pack`).
     pub fn new() -> Self {
-        PackedB { buf: Vec::new(), k: 0, n: 0 }
+        PackedB { buf: Vec::new(), k: 0, n: 0, nc: NR }
     }
 
     /// Reuses `buf`'s allocation for the packed values.
     pub fn with_buffer(buf: Vec<f32>) -> Self {
-        PackedB { buf, k: 0, n: 0 }
+        PackedB { buf, k: 0, n: 0, nc: NR }
     }
 
     /// Gives the allocation back (e.g. to a buffer pool).
@@ -182,6 +202,8 @@ impl PackedB {
         let (k, n) = b.shape();
         self.k = k;
         self.n = n;
+        self.nc = path().map_or(NR, Path::nc);
+        let nc = self.nc;
         let panel_len = k * NR;
         let out = aligned(&mut self.buf, n.div_ceil(NR) * panel_len);
         if panel_len == 0 {
@@ -189,7 +211,14 @@ impl PackedB {
         }
         let pack_one = |(j, panel): (usize, &mut [f32])| {
             let j0 = j * NR;
-            pack_panel(&b, j0, NR.min(n - j0), k, panel)
+            let w = NR.min(n - j0);
+            // A constant block width: fixed-size row copies, not memcpy calls.
+            const HALF: usize = NR / 2;
+            match nc {
+                NR => pack_panel::<NR>(&b, j0, w, k, panel),
+                HALF => pack_panel::<HALF>(&b, j0, w, k, panel),
+                _ => unreachable!("micro-tiles are NR or NR / 2 columns wide"),
+            }
         };
         if par && crate::par::current_threads() > 1 && k * n >= 1 << 16 {
             use rayon::prelude::*;
@@ -200,67 +229,60 @@ impl PackedB {
     }
 }
 
-/// Columns `j0..j0 + w` of `op(b)` into one panel (`k x NR`, zero padded).
-fn pack_panel(b: &Op<'_, f32>, j0: usize, w: usize, k: usize, out: &mut [f32]) {
-    if !b.trans {
-        for (p, o) in out.chunks_exact_mut(NR).enumerate().take(k) {
-            let src = &b.data[p * b.ld + j0..];
-            if w == NR {
-                o[..NR].copy_from_slice(&src[..NR]);
-            } else {
-                o[..w].copy_from_slice(&src[..w]);
-                o[w..].fill(0.0);
+/// Columns `j0..j0 + w` of `op(b)` into one panel (`k x NR`, zero padded):
+/// `NR / NC` blocks of `k` rows of `NC` values.
+fn pack_panel<const NC: usize>(b: &Op<'_, f32>, j0: usize, w: usize, k: usize, out: &mut [f32]) {
+    if w < NR {
+        out.fill(0.0);
+    }
+    for (s, sub) in out.chunks_exact_mut(k * NC).enumerate() {
+        let (c0, cols) = (s * NC, NC.min(w.saturating_sub(s * NC)));
+        if cols == 0 {
+            break;
+        }
+        if !b.trans {
+            for (p, o) in sub.chunks_exact_mut(NC).enumerate() {
+                let src = &b.data[p * b.ld + j0 + c0..];
+                if cols == NC {
+                    o.copy_from_slice(&src[..NC]);
+                } else {
+                    o[..cols].copy_from_slice(&src[..cols]);
+                }
             }
-        }
-    } else {
-        if w < NR {
-            out.fill(0.0);
-        }
-        // Stored as `(n, k)`: column `j` of op(b) is a contiguous row.
-        for c in 0..w {
-            let col = &b.data[(j0 + c) * b.ld..][..k];
-            for (o, &v) in out[c..].iter_mut().step_by(NR).zip(col) {
-                *o = v;
+        } else {
+            // Stored as `(n, k)`: column `j` of op(b) is a contiguous row.
+            for c in 0..cols {
+                let col = &b.data[(j0 + c0 + c) * b.ld..][..k];
+                for (o, &v) in sub[c..].iter_mut().step_by(NC).zip(col) {
+                    *o = v;
+                }
             }
         }
     }
 }
 
-/// Rows `r0..r0 + mc`, reduction indices `p0..p0 + kc` of `op(a)` into
-/// micro-panels of `MR` rows (`kc * MR` values each, zero padded).
+/// Rows `r0..r0 + mc`, reduction indices `p0..p0 + kc` of a transposed
+/// `op(a)` (stored `(k, m)`) into micro-panels of `MR` rows (`kc * MR`
+/// values each; a partial last one is zero padded).
 fn pack_a<const MR: usize>(a: &Op<'_, f32>, r0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]) {
+    debug_assert!(a.trans, "a row-major A is read in place");
     let panels = mc.div_ceil(MR);
     let out = &mut out[..panels * kc * MR];
-    if a.trans {
-        // Stored as `(k, m)`: one reduction index is a contiguous run of rows.
-        let full = mc / MR;
-        if full < panels {
-            out[full * kc * MR..].fill(0.0);
-        }
-        for p in 0..kc {
-            let src = &a.data[(p0 + p) * a.ld + r0..][..mc];
-            // Constant-size copies (one vector move each), not memcpy calls.
-            for ir in 0..full {
-                let o = (ir * kc + p) * MR;
-                out[o..o + MR].copy_from_slice(&src[ir * MR..ir * MR + MR]);
-            }
-            let rest = &src[full * MR..];
-            if !rest.is_empty() {
-                out[(full * kc + p) * MR..][..rest.len()].copy_from_slice(rest);
-            }
-        }
-        return;
+    // One reduction index is a contiguous run of rows.
+    let full = mc / MR;
+    if full < panels {
+        out[full * kc * MR..].fill(0.0);
     }
-    for (ir, panel) in out.chunks_exact_mut(kc * MR).enumerate() {
-        let rows = MR.min(mc - ir * MR);
-        if rows < MR {
-            panel.fill(0.0);
+    for p in 0..kc {
+        let src = &a.data[(p0 + p) * a.ld + r0..][..mc];
+        // Constant-size copies (one vector move each), not memcpy calls.
+        for ir in 0..full {
+            let o = (ir * kc + p) * MR;
+            out[o..o + MR].copy_from_slice(&src[ir * MR..ir * MR + MR]);
         }
-        for i in 0..rows {
-            let row = &a.data[(r0 + ir * MR + i) * a.ld + p0..][..kc];
-            for (o, &v) in panel[i..].iter_mut().step_by(MR).zip(row) {
-                *o = v;
-            }
+        let rest = &src[full * MR..];
+        if !rest.is_empty() {
+            out[(full * kc + p) * MR..][..rest.len()].copy_from_slice(rest);
         }
     }
 }
@@ -325,6 +347,7 @@ unsafe fn run<K: Kernel>(
     // panels, so C is written row after row (prefetch-friendly) and A is
     // read once. Otherwise (measured faster for packed A and for large B)
     // each B micro-panel stays in L1 and runs down an A block of `MC` rows.
+    assert!(parts.iter().all(|p| p.b.nc == K::NC), "packed gemm: B packed for another path");
     let task_panels: usize = parts.iter().map(|p| p.q1 - p.q0).sum();
     let b_block_bytes = KC.min(k) * task_panels * NR * 4;
     let a_stationary = !a.trans && b_block_bytes <= B_IN_L2;
@@ -337,43 +360,55 @@ unsafe fn run<K: Kernel>(
         while i0 < r1 {
             let mc = mc_block.min(r1 - i0);
             let panels_a = mc.div_ceil(mr);
-            // A row-major A is read in place by full micro-panels (packing it
-            // would cost about as much as the products for narrow B);
-            // transposed A and the partial last micro-panel are packed.
-            let direct = if a.trans { 0 } else { mc / mr };
-            let ap = aligned(&mut scratch, (panels_a - direct) * mr * kc);
-            K::pack_a(a, i0 + direct * mr, mc - direct * mr, p0, kc, ap);
-            let tile = |part: &Part<'_>, ir: usize, q: usize| {
+            // A row-major A is read in place (packing it would cost about as
+            // much as the products for narrow B; a partial last micro-panel
+            // runs a kernel of its own row count); a transposed A is packed.
+            let packed = a.trans;
+            let ap = aligned(&mut scratch, if packed { panels_a * mr * kc } else { 0 });
+            if packed {
+                K::pack_a(a, i0, mc, p0, kc, ap);
+            }
+            // Micro-tile `ir` (rows) x sub-panel `s` of panel `q` (columns).
+            let tile = |part: &Part<'_>, ir: usize, q: usize, s: usize| {
                 let (n, bdata) = (part.b.n, part.b.data());
-                let bp = bdata[q * k * NR + p0 * NR..].as_ptr();
-                let cols = NR.min(n - q * NR);
+                let j0 = q * NR + s * K::NC;
+                if j0 >= n {
+                    return;
+                }
+                let bp = bdata[q * k * NR + s * k * K::NC + p0 * K::NC..].as_ptr();
+                let cols = K::NC.min(n - j0);
                 let rows = mr.min(mc - ir * mr);
-                let cp = part.c.0.add((i0 + ir * mr) * part.ldc + q * NR);
-                let apanel = if ir < direct {
-                    APanel { ptr: a.data[(i0 + ir * mr) * a.ld + p0..].as_ptr(), rs: a.ld, cs: 1 }
+                let cp = part.c.0.add((i0 + ir * mr) * part.ldc + j0);
+                let apanel = if packed {
+                    APanel { ptr: ap.as_ptr().add(ir * mr * kc), rs: 1, cs: mr }
                 } else {
-                    APanel { ptr: ap.as_ptr().add((ir - direct) * mr * kc), rs: 1, cs: mr }
+                    APanel { ptr: a.data[(i0 + ir * mr) * a.ld + p0..].as_ptr(), rs: a.ld, cs: 1 }
                 };
                 let base = match (add_c, part.row) {
                     (true, _) => Base::C,
-                    (false, Some(r)) => Base::Row(r.0.add(q * NR)),
+                    (false, Some(r)) => Base::Row(r.0.add(j0)),
                     (false, None) => Base::Zero,
                 };
-                K::panel(kc, apanel, bp, cp, part.ldc, rows, cols, alpha, base);
+                K::tile(kc, apanel, bp, cp, part.ldc, rows, cols, alpha, base);
             };
+            let subs = NR / K::NC;
             if a_stationary {
                 for ir in 0..panels_a {
                     for part in parts {
                         for q in part.q0..part.q1 {
-                            tile(part, ir, q);
+                            for s in 0..subs {
+                                tile(part, ir, q, s);
+                            }
                         }
                     }
                 }
             } else {
                 for part in parts {
                     for q in part.q0..part.q1 {
-                        for ir in 0..panels_a {
-                            tile(part, ir, q);
+                        for s in 0..subs {
+                            for ir in 0..panels_a {
+                                tile(part, ir, q, s);
+                            }
                         }
                     }
                 }

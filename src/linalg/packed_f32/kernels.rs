@@ -47,13 +47,14 @@ pub(super) enum Base {
 /// The micro-kernel, one source for every path: `C tile (rows x cols, row
 /// stride ldc) = alpha * A B + base` over `kc` reduction
 /// indices of an A micro-panel (`MR` rows) and `NV` vectors of columns of a
-/// packed B micro-panel (rows `NR` apart).
+/// packed B micro-panel (rows `NV * V::LANES` values apart: each micro-tile
+/// column block of a panel is stored contiguously, see `PackedB`).
 ///
 /// # Safety
 /// Runs inside `run_on` with `V`'s path; `a` must address `MR x kc`
-/// readable values (rows past `rows` are read but unused only when they
-/// exist: the caller passes `rows == MR` or a packed, zero-padded panel), `b`
-/// `kc` rows of `NV * V::LANES` values `NR` apart, and `c` the `rows x cols`
+/// readable values (rows past `rows` are read but unused: `tile_rows` passes
+/// `rows == MR`), `b`
+/// `kc` contiguous rows of `NV * V::LANES` values, and `c` the `rows x cols`
 /// tile (`rows <= MR`, `cols <= NV * V::LANES`); a `Base::Row` addresses
 /// `cols` readable values.
 #[inline(always)]
@@ -80,7 +81,7 @@ unsafe fn tile<V: Vector<Elem = f32>, const MR: usize, const NV: usize>(
         }
         let mut acc = [[V::splat(0.0); NV]; MR];
         for p in 0..kc {
-            let bp = b.add(p * NR);
+            let bp = b.add(p * NV * V::LANES);
             let mut bv = [V::splat(0.0); NV];
             for (v, y) in bv.iter_mut().enumerate() {
                 *y = V::load(bp.add(V::LANES * v));
@@ -94,6 +95,23 @@ unsafe fn tile<V: Vector<Elem = f32>, const MR: usize, const NV: usize>(
             }
         }
         let al = V::splat(alpha);
+        if rows == MR && cols == NV * V::LANES {
+            // A whole tile: straight-line updates, one `base` test (the
+            // general code below computes the same values).
+            for (i, row) in acc.iter().enumerate() {
+                let cr = c.add(i * ldc);
+                for (v, &x) in row.iter().enumerate() {
+                    let dst = cr.add(V::LANES * v);
+                    let y = match base {
+                        Base::Zero => al.mul(x),
+                        Base::C => al.mul_add(x, V::load(dst)),
+                        Base::Row(r) => al.mul_add(x, V::load(r.add(V::LANES * v))),
+                    };
+                    y.store(dst);
+                }
+            }
+            return;
+        }
         // Constant loop bounds (the tests are per row / vector) keep `acc` in registers.
         for (i, row) in acc.iter().enumerate() {
             if i >= rows {
@@ -135,36 +153,16 @@ unsafe fn tile<V: Vector<Elem = f32>, const MR: usize, const NV: usize>(
     }
 }
 
-/// A path's micro-kernel over a whole B panel (`NR` columns).
-pub(super) trait Kernel {
-    /// Rows of a micro-tile.
-    const MR: usize;
-    /// # Safety
-    /// As `tile` with `cols <= NR`, on this kernel's path.
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn panel(
-        kc: usize,
-        a: APanel,
-        b: *const f32,
-        c: *mut f32,
-        ldc: usize,
-        rows: usize,
-        cols: usize,
-        alpha: f32,
-        base: Base,
-    );
-    /// `pack_a` with this kernel's `MR`.
-    fn pack_a(a: &Op<'_, f32>, r0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]);
-}
-
-/// `tile` on each half of a panel (`NR / 2` columns, `NV * V::LANES` of
-/// them): the 6 x 16 kernels of AVX2 and NEON.
+/// `tile` with a kernel of exactly `rows` rows (`1..=MR`; more is taken as
+/// `MR`): a partial row tile costs its own rows, not `MR`, and reads only
+/// the rows it has. Each element of C gets the same FMA sequence whatever
+/// the kernel's row count, so the same bits.
 ///
 /// # Safety
-/// As `Kernel::panel`, inside `run_on` with `V`'s path; `NV * V::LANES == NR / 2`.
+/// As `tile`, with `a` addressing `rows x kc` readable values.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn half_panels<V: Vector<Elem = f32>, const MR: usize, const NV: usize>(
+unsafe fn tile_rows<V: Vector<Elem = f32>, const MR: usize, const NV: usize>(
     kc: usize,
     a: APanel,
     b: *const f32,
@@ -175,20 +173,49 @@ unsafe fn half_panels<V: Vector<Elem = f32>, const MR: usize, const NV: usize>(
     alpha: f32,
     base: Base,
 ) {
-    const HALF: usize = NR / 2;
-    debug_assert_eq!(NV * V::LANES, HALF);
-    // SAFETY: the caller's guarantee; the second half starts HALF columns
-    // in and only runs when the tile has columns there.
+    debug_assert!(rows > 0);
+    // SAFETY: the caller's guarantee; each kernel reads its own row count.
     unsafe {
-        tile::<V, MR, NV>(kc, a, b, c, ldc, rows, cols.min(HALF), alpha, base);
-        if cols > HALF {
-            let base = match base {
-                Base::Row(r) => Base::Row(r.add(HALF)),
-                other => other,
-            };
-            tile::<V, MR, NV>(kc, a, b.add(HALF), c.add(HALF), ldc, rows, cols - HALF, alpha, base);
+        match rows.min(MR) {
+            1 => tile::<V, 1, NV>(kc, a, b, c, ldc, 1, cols, alpha, base),
+            2 if MR > 2 => tile::<V, 2, NV>(kc, a, b, c, ldc, 2, cols, alpha, base),
+            3 if MR > 3 => tile::<V, 3, NV>(kc, a, b, c, ldc, 3, cols, alpha, base),
+            4 if MR > 4 => tile::<V, 4, NV>(kc, a, b, c, ldc, 4, cols, alpha, base),
+            5 if MR > 5 => tile::<V, 5, NV>(kc, a, b, c, ldc, 5, cols, alpha, base),
+            6 if MR > 6 => tile::<V, 6, NV>(kc, a, b, c, ldc, 6, cols, alpha, base),
+            7 if MR > 7 => tile::<V, 7, NV>(kc, a, b, c, ldc, 7, cols, alpha, base),
+            _ => tile::<V, MR, NV>(kc, a, b, c, ldc, MR, cols, alpha, base),
         }
     }
+}
+
+/// A path's micro-kernel: an `MR x NC` tile of C from a sub-panel of `NC`
+/// columns of a B panel (the whole panel on AVX-512, either half on AVX2 and
+/// NEON). The caller runs a sub-panel down a block of A micro-panels, so
+/// that only that sub-panel (`KC x NC`, 16 KiB for the 16-column kernels) has
+/// to stay in L1 meanwhile.
+pub(super) trait Kernel {
+    /// Rows of a micro-tile.
+    const MR: usize;
+    /// Columns of a micro-tile (a divisor of `NR`).
+    const NC: usize;
+    /// # Safety
+    /// As `tile` with `cols <= NC` (`b` at the sub-panel's first row), on
+    /// this kernel's path.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile(
+        kc: usize,
+        a: APanel,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        rows: usize,
+        cols: usize,
+        alpha: f32,
+        base: Base,
+    );
+    /// `pack_a` (a transposed A) with this kernel's `MR`.
+    fn pack_a(a: &Op<'_, f32>, r0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]);
 }
 
 /// AVX-512F: 8 x 32 (16 zmm accumulators), the whole panel at once.
@@ -198,8 +225,9 @@ pub(super) struct Avx512Kernel;
 #[cfg(target_arch = "x86_64")]
 impl Kernel for Avx512Kernel {
     const MR: usize = 8;
+    const NC: usize = NR;
     #[inline(always)]
-    unsafe fn panel(
+    unsafe fn tile(
         kc: usize,
         a: APanel,
         b: *const f32,
@@ -214,7 +242,7 @@ impl Kernel for Avx512Kernel {
             Isa::Avx512,
             #[inline(always)]
             // SAFETY: the caller's guarantee.
-            || unsafe { tile::<F32x16, 8, 2>(kc, a, b, c, ldc, rows, cols, alpha, base) },
+            || unsafe { tile_rows::<F32x16, 8, 2>(kc, a, b, c, ldc, rows, cols, alpha, base) },
         )
     }
     fn pack_a(a: &Op<'_, f32>, r0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]) {
@@ -222,15 +250,16 @@ impl Kernel for Avx512Kernel {
     }
 }
 
-/// AVX2 + FMA: 6 x 16 (12 ymm accumulators), on each half of the panel.
+/// AVX2 + FMA: 6 x 16 (12 ymm accumulators), a half panel at a time.
 #[cfg(target_arch = "x86_64")]
 pub(super) struct Avx2Kernel;
 
 #[cfg(target_arch = "x86_64")]
 impl Kernel for Avx2Kernel {
     const MR: usize = 6;
+    const NC: usize = NR / 2;
     #[inline(always)]
-    unsafe fn panel(
+    unsafe fn tile(
         kc: usize,
         a: APanel,
         b: *const f32,
@@ -245,7 +274,7 @@ impl Kernel for Avx2Kernel {
             Isa::Avx2,
             #[inline(always)]
             // SAFETY: the caller's guarantee.
-            || unsafe { half_panels::<F32x8, 6, 2>(kc, a, b, c, ldc, rows, cols, alpha, base) },
+            || unsafe { tile_rows::<F32x8, 6, 2>(kc, a, b, c, ldc, rows, cols, alpha, base) },
         )
     }
     fn pack_a(a: &Op<'_, f32>, r0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]) {
@@ -253,16 +282,17 @@ impl Kernel for Avx2Kernel {
     }
 }
 
-/// NEON: 6 x 16 (24 of the 32 q registers accumulate, 4 hold B, 1 A), on
-/// each half of the panel. NEON is the aarch64 baseline: no `run_on` needed.
+/// NEON: 6 x 16 (24 of the 32 q registers accumulate, 4 hold B, 1 A), a
+/// half panel at a time. NEON is the aarch64 baseline: no `run_on` needed.
 #[cfg(target_arch = "aarch64")]
 pub(super) struct NeonKernel;
 
 #[cfg(target_arch = "aarch64")]
 impl Kernel for NeonKernel {
     const MR: usize = 6;
+    const NC: usize = NR / 2;
     #[inline(always)]
-    unsafe fn panel(
+    unsafe fn tile(
         kc: usize,
         a: APanel,
         b: *const f32,
@@ -274,7 +304,7 @@ impl Kernel for NeonKernel {
         base: Base,
     ) {
         // SAFETY: the caller's guarantee.
-        unsafe { half_panels::<F32x4, 6, 4>(kc, a, b, c, ldc, rows, cols, alpha, base) }
+        unsafe { tile_rows::<F32x4, 6, 4>(kc, a, b, c, ldc, rows, cols, alpha, base) }
     }
     fn pack_a(a: &Op<'_, f32>, r0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]) {
         pack_a::<6>(a, r0, mc, p0, kc, out)

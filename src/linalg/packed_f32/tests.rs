@@ -263,3 +263,42 @@ fn starting_from_a_row_gives_the_bits_of_filling_and_accumulating() {
         }
     }
 }
+
+/// Every row count of a partial micro-tile (its own kernel: 1 to `MR - 1`
+/// rows, then a whole one), with A read in place and packed, partial column
+/// blocks of a panel, and each way of starting C: the bits of the FMA chain.
+#[test]
+fn every_row_count_gives_the_bits_of_the_fma_chain() {
+    if !available() {
+        return;
+    }
+    let (k, n) = (KC + 3, NR + NR / 2 + 5);
+    for m in 1..=2 * MR + 1 {
+        for ta in [false, true] {
+            let (av, ar, ac, lda) = operand(m, k, ta, 1, 0.37);
+            let (bv, br, bc, ldb) = operand(k, n, true, 0, 0.11);
+            let a = Op { data: &av, rows: ar, cols: ac, ld: lda, trans: ta };
+            let b = Op { data: &bv, rows: br, cols: bc, ld: ldb, trans: true };
+            let mut packed = PackedB::new();
+            packed.pack(b, false);
+            for (alpha, acc) in [(1.0f32, false), (-0.5, true)] {
+                let c0 = data(m * n, 0.23);
+                let want = fma_chain(&c0, n, &a, &b, alpha, acc);
+                let mut got = c0.clone();
+                gemm_packed(&mut got, n, a, &packed, alpha, acc, false);
+                assert!(
+                    got.iter().zip(&want).all(|(g, w)| g.to_bits() == w.to_bits()),
+                    "m{m} ta{ta} acc{acc}"
+                );
+            }
+            let row = data(n, 0.29);
+            let mut filled: Vec<f32> = row.iter().copied().cycle().take(m * n).collect();
+            let want = fma_chain(&filled, n, &a, &b, 0.75, true);
+            gemm_packed_from_row(&mut filled, n, a, &packed, &row, 0.75, false);
+            assert!(
+                filled.iter().zip(&want).all(|(g, w)| g.to_bits() == w.to_bits()),
+                "m{m} ta{ta} from row"
+            );
+        }
+    }
+}
