@@ -11,7 +11,7 @@
 
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 use crate::linalg::packed_f32::{self, PackedB};
-use crate::linalg::{as_f32, as_f32_mut, gemm, mul_nn, op_f32, Op, Parallelism};
+use crate::linalg::{as_f32, as_f32_mut, gemm, mul_nn, mul_nn_panels, op_f32, pack_panels, panels_pay, Op, Parallelism};
 use crate::{Float, Result};
 
 /// Weight gradients accumulated chunk by chunk: `dw += dG^T b` for each
@@ -106,6 +106,8 @@ enum Repr<'a, T> {
     Packed(PackedB),
     Borrowed(&'a [T]),
     Owned(Vec<T>),
+    /// Column panels for the plain loops (`crate::linalg::pack_panels`).
+    Panels(Vec<T>),
 }
 
 /// Rows per product below which the packed kernels (8-row tiles) lose to the
@@ -128,6 +130,14 @@ impl<'a, T: Float> StepWeight<'a, T> {
         }
         if !b.trans && b.ld == n {
             return Ok(StepWeight { k, n, repr: Repr::Borrowed(&b.data[..k * n]) });
+        }
+        // A copy is made anyway: in the panels the plain loops read it as
+        // one stream (batch-1 steps: `W_hh^T` of an LSTM with H = 64 is
+        // 64 KiB, larger than L1, and each step streams it from L2).
+        if panels_pay(rows, k, n) {
+            let mut out = super::workspace::scratch(crate::error::checked_size(&[k, n], what)?, what)?;
+            pack_panels(&mut out, b);
+            return Ok(StepWeight { k, n, repr: Repr::Panels(out) });
         }
         let mut out = super::workspace::scratch(crate::error::checked_size(&[k, n], what)?, what)?;
         // Every value is written below (scratch: not zeroed), in square
@@ -156,6 +166,7 @@ impl<'a, T: Float> StepWeight<'a, T> {
                 }
                 return;
             }
+            Repr::Panels(p) => return mul_nn_panels(c, a, p, m, self.k, self.n, accumulate),
             Repr::Borrowed(b) => b,
             Repr::Owned(b) => b.as_slice(),
         };
@@ -175,6 +186,9 @@ impl<'a, T: Float> StepWeight<'a, T> {
                 }
                 return;
             }
+            // Laid out for the plain loops (small per-step products): they
+            // serve any row count, serially.
+            Repr::Panels(p) => return mul_nn_panels(c, a, p, m, self.k, self.n, accumulate),
             Repr::Borrowed(b) => b,
             Repr::Owned(b) => b.as_slice(),
         };
@@ -222,7 +236,7 @@ pub fn fill_rows<T: Float>(c: &mut [T], row: &[T], m: usize, n: usize) {
 impl<T: Float> Drop for StepWeight<'_, T> {
     fn drop(&mut self) {
         match std::mem::replace(&mut self.repr, Repr::Borrowed(&[])) {
-            Repr::Owned(v) => super::workspace::recycle(v),
+            Repr::Owned(v) | Repr::Panels(v) => super::workspace::recycle(v),
             #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
             Repr::Packed(p) => super::workspace::recycle(p.into_buffer()),
             Repr::Borrowed(_) => {}
