@@ -11,7 +11,7 @@
 
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 use crate::linalg::packed_f32::{self, PackedB};
-use crate::linalg::{as_f32, as_f32_mut, gemm, mul_nn, mul_nn_panels, op_f32, pack_panels, panels_pay, Op, Parallelism};
+use crate::linalg::{as_f32, as_f32_mut, gemm, mul_nn, mul_nn_panels, op_f32, pack_panels, panels_pay, single_panel, Op, Parallelism};
 use crate::{Float, Result};
 
 /// Weight gradients accumulated chunk by chunk: `dw += dG^T b` for each
@@ -140,6 +140,12 @@ impl<'a, T: Float> StepWeight<'a, T> {
             return Ok(StepWeight { k, n, repr: Repr::Panels(out) });
         }
         let mut out = super::workspace::scratch(crate::error::checked_size(&[k, n], what)?, what)?;
+        if single_panel(n) {
+            // One panel is the row-major `(k, n)` itself: the same copy,
+            // with the faster tile transpose of `pack_panels`.
+            pack_panels(&mut out, b);
+            return Ok(StepWeight { k, n, repr: Repr::Owned(out) });
+        }
         // Every value is written below (scratch: not zeroed), in square
         // tiles so that neither side is walked with a large stride.
         const TILE: usize = 32;
@@ -269,8 +275,8 @@ mod tests {
     }
 
     fn step_weight_case<T: Float>(tol: f64) {
-        let (k, n) = (37, 70);
-        for trans in [false, true] {
+        // Several panels (n = 70) and one (n = 40: the transposed copy).
+        for (k, n, trans) in [(37, 70, false), (37, 70, true), (37, 40, true)] {
             let bv: Vec<T> = data(k * n, 0.7).into_iter().map(T::from_f64).collect();
             let b = if trans { Op::new(&bv, n, k).t() } else { Op::new(&bv, k, n) };
             // Below and above the row count that selects the packed kernels.
