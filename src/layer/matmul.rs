@@ -11,7 +11,10 @@
 
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 use crate::linalg::packed_f32::{self, PackedB};
-use crate::linalg::{as_f32, as_f32_mut, gemm, mul_nn, mul_nn_panels, op_f32, pack_panels, panels_pay, single_panel, Op, Parallelism};
+use crate::linalg::{
+    as_f32, as_f32_mut, gemm, mul_nn, mul_nn_panels, op_f32, pack_panels, panels_pay, single_panel, Op,
+    Parallelism,
+};
 use crate::{Float, Result};
 
 /// Weight gradients accumulated chunk by chunk: `dw += dG^T b` for each

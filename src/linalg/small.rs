@@ -295,7 +295,15 @@ unsafe fn transpose_8x8_avx(src: &[*const f32; 8], dst: *mut f32, ld: usize) {
 /// `C (m, n) (+)= A (m, k) · B` with `B` laid out by `pack_panels`: the
 /// plain loops of `mul_nn` (same bits as `mul_nn` on the row-major `B`
 /// whenever that takes the plain loops, i.e. `is_small`), for any `m`.
-pub fn mul_nn_panels<T: Float>(c: &mut [T], a: &[T], panels: &[T], m: usize, k: usize, n: usize, accumulate: bool) {
+pub fn mul_nn_panels<T: Float>(
+    c: &mut [T],
+    a: &[T],
+    panels: &[T],
+    m: usize,
+    k: usize,
+    n: usize,
+    accumulate: bool,
+) {
     wide(
         #[inline(always)]
         || small_nn_panels(c, a, panels, m, k, n, accumulate),
@@ -304,7 +312,15 @@ pub fn mul_nn_panels<T: Float>(c: &mut [T], a: &[T], panels: &[T], m: usize, k: 
 
 /// The loops of `mul_nn_panels`, inlined into the path's compilation.
 #[inline(always)]
-fn small_nn_panels<T: Float>(c: &mut [T], a: &[T], panels: &[T], m: usize, k: usize, n: usize, accumulate: bool) {
+fn small_nn_panels<T: Float>(
+    c: &mut [T],
+    a: &[T],
+    panels: &[T],
+    m: usize,
+    k: usize,
+    n: usize,
+    accumulate: bool,
+) {
     if n == 0 {
         return;
     }
@@ -451,7 +467,9 @@ mod tests {
         // Transposed storage (the forward's `W_hh^T`) and plain, several
         // blocks with a narrow last one, tile edges in both directions,
         // one and several rows, accumulating or not, on every path.
-        for &(m, k, n, trans) in &[(1, 64, 256, true), (3, 37, 150, true), (2, 19, 70, false), (1, 8, 65, true)] {
+        for &(m, k, n, trans) in
+            &[(1, 64, 256, true), (3, 37, 150, true), (2, 19, 70, false), (1, 8, 65, true)]
+        {
             let a = data(m * k, 0.3);
             let bn = data(k * n, 0.7); // (k, n) row-major
             let bt: Vec<f64> = (0..n * k).map(|i| bn[(i % k) * n + i / k]).collect(); // (n, k)
