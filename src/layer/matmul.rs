@@ -94,7 +94,9 @@ impl Drop for WeightGrads {
 /// NEON; not `RNNRS_SIMD=scalar`) the weight is packed once for the kernels
 /// of `crate::linalg::packed_f32` and every step only reads the packed
 /// panels; otherwise it is kept as a contiguous row-major `(k, n)` matrix for
-/// `mul_nn` (a transposed copy when given transposed). Batches too small for
+/// `mul_nn` (a transposed copy when given transposed; a transposed weight
+/// whose products take the plain loops is copied into their column panels,
+/// `crate::linalg::pack_panels`, e.g. `W_hh^T` at batch 1). Batches too small for
 /// the packed kernels' row tiles (fewer than `MIN_PACKED_ROWS` rows per
 /// product) use the plain path too. The choice depends only on the element
 /// type, the CPU and the batch, never on the thread count.
