@@ -393,8 +393,39 @@ class RNNBase:
             if fast is not None:
                 y, state = fast
                 return (y[:, None] if self.batch_first else y[None]), state
+        if lengths is None and hx is None:
+            fast = self._seq_fast(x, False)
+            if fast is not None:
+                return fast[0], fast[1]
         y, state, _, _ = self._run(x, hx, False, lengths, _allow_empty)
         return y, state
+
+    def _seq_fast(self, x, train: bool):
+        """`__call__` / `forward` for the common case: a C-contiguous ``(T, B, I)``
+        array of the layer's dtype, time-major, zero initial state, no lengths,
+        no dropout. The core is called directly on the parameter arrays (as
+        the general path ends up doing, without its per-call Python checks,
+        which at batch 1 cost as much as a tenth of the run); the core checks
+        the rest, naming ``input``. ``(y, state, ctx)``, or None when the
+        general path must run."""
+        if type(x) is not np.ndarray or x.ndim != 3 or self.batch_first or x.dtype != self.dtype \
+                or not x.flags.c_contiguous or x.shape[0] == 0 or x.shape[2] != self.input_size \
+                or type(self)._run_with is not RNNBase._run_with:
+            return None
+        if train and (self.input_dropout or self.recurrent_dropout or self._next_masks is not None
+                      or (self.dropout > 0 and self.num_layers > 1)):
+            return None
+        mode, plist = self._cell_mode, list(self._params.values())
+        y, h_n, c_n, ctx = _core.rnn_forward(
+            mode, x, plist, None, None, hidden_size=self.hidden_size, num_layers=self.num_layers,
+            bidirectional=self.bidirectional, bias=self.bias, proj_size=self.proj_size, train=train,
+            rec_mask=None, lengths=None)
+        context = None
+        if train:
+            context = F.Context(ctx, mode, list(self._params), plist, self.dtype, False, False,
+                                self.proj_size or self.hidden_size, self.hidden_size,
+                                self.num_layers * (2 if self.bidirectional else 1), self.input_size)
+        return y, self._pack(h_n, c_n), context
 
     def forward(self, x, hx=None, train: bool = True, lengths=None, *, _allow_empty: bool = False):
         """Forward; with ``train`` (default) keeps what `backward` needs.
@@ -408,6 +439,10 @@ class RNNBase:
         `backward` ignores ``dy`` at padded steps.
         """
         # `_allow_empty` (internal: chunked runs) admits length 0: the state passes through.
+        fast = self._seq_fast(x, bool(train)) if lengths is None and hx is None else None
+        if fast is not None:
+            self._ctx, self._ctx_input_mask = fast[2], None
+            return fast[0], fast[1]
         y, state, ctx, im = self._run(x, hx, train, lengths, _allow_empty)
         self._ctx = ctx
         self._ctx_input_mask = im
@@ -427,6 +462,15 @@ class RNNBase:
             raise RuntimeError("backward: call forward(..., train=True) first (each run supports one backward)")
         ctx, self._ctx = self._ctx, None
         im, self._ctx_input_mask = self._ctx_input_mask, None
+        if dhx is None and im is None and type(ctx) is F.Context and type(dy) is np.ndarray and dy.ndim == 3 \
+                and dy.dtype == ctx.dtype and dy.flags.c_contiguous and not ctx.batch_first and not ctx.unbatched \
+                and type(self).backward is RNNBase.backward:
+            # The common case without the general path's per-call Python work
+            # (as `_seq_fast`); the core checks dy's shape, naming it.
+            _, glist = F._grad_arrays(ctx, self.grads)
+            dx, dh0, dc0 = _core.rnn_backward(ctx._ctx, ctx.params, dy, None, None, grads=glist,
+                                              input_grad=bool(input_grad))
+            return dx, ((dh0, dc0) if self.mode == "LSTM" else dh0)
         if isinstance(ctx, _DropoutRun):
             dx, dstate = self._backward_dropout(ctx, dy, dhx, input_grad)
         elif self.mode == "LSTM":

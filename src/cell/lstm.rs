@@ -16,7 +16,7 @@
 //! the backward. The variants without f have no forget-gate rows (3H rows).
 
 use super::{BackIo, Cell, OwnParam, RtrlRow, StepIo};
-use crate::kernels::{sigmoid_inplace, tanh_inplace, wide};
+use crate::kernels::{lstm_row, sigmoid_inplace, tanh_inplace, wide, LstmRow};
 use crate::Float;
 
 /// Forget-gate handling of `Lstm` (a const parameter).
@@ -61,6 +61,21 @@ impl<T: Float, const F: u8> Cell<T> for Lstm<F> {
             return peephole_forward(s);
         }
         let (h, gn, gg) = (s.h, Self::G, Self::GG);
+        if F == FULL {
+            // One pass per row, everything of a lane block in registers; the
+            // same values as the passes below (`crate::kernels::LstmRow`).
+            for ((((row, rec), cp), cn), (o, tc)) in s
+                .gates
+                .chunks_exact_mut(gn * h)
+                .zip(s.rec.chunks_exact(gn * h))
+                .zip(s.c_prev.chunks_exact(h))
+                .zip(s.c_new.chunks_exact_mut(h))
+                .zip(s.out.chunks_exact_mut(h).zip(s.extra.chunks_exact_mut(h)))
+            {
+                lstm_row(LstmRow { gates: row, rec, c_prev: cp, c_new: cn, tanh_c: tc, out: o });
+            }
+            return;
+        }
         // Compiled for the active path's vectors (`wide`): same bits on every path.
         wide(
             #[inline(always)]

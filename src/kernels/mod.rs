@@ -33,7 +33,7 @@ pub use wide::wide;
 #[cfg(test)]
 mod tests;
 
-use vector::{map_slice, Vector};
+use vector::{map_slice, Element, Vector};
 
 /// The element-wise functions the kernels provide.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -67,6 +67,93 @@ pub trait Kernels: Sized + Copy {
     /// x <- f(x) on the given path; an unsupported path falls back to the
     /// scalar one.
     fn apply_with(f: Activation, isa: Isa, x: &mut [Self]);
+    /// One row of torch's LSTM step in one pass (`LstmRow`) on the given
+    /// path; an unsupported path falls back to the scalar one.
+    fn lstm_row_with(isa: Isa, r: LstmRow<'_, Self>);
+}
+
+/// One batch row of the LSTM step (gate blocks i, f, g, o of `h` values):
+/// `gates <- act(gates + rec)` (sigmoid, sigmoid, tanh, sigmoid),
+/// `c_new = f * c_prev + i * g`, `tanh_c = tanh(c_new)`, `out = o * tanh_c`.
+/// Every value is the one the separate passes (`sigmoid_inplace` ...) give
+/// on the active path: the same operations on the same lanes.
+pub struct LstmRow<'a, T> {
+    pub gates: &'a mut [T],
+    pub rec: &'a [T],
+    pub c_prev: &'a [T],
+    pub c_new: &'a mut [T],
+    pub tanh_c: &'a mut [T],
+    pub out: &'a mut [T],
+}
+
+/// `LstmRow` through vectors of `V`, lane block by lane block (everything
+/// of a block stays in registers); the tail through zero-padded vectors.
+#[inline(always)]
+fn lstm_row_vec<V: Vector>(r: LstmRow<'_, V::Elem>)
+where
+    V::Elem: math::MathElement,
+{
+    let h = r.c_prev.len();
+    assert!(r.gates.len() == 4 * h && r.rec.len() == 4 * h);
+    assert!(r.c_new.len() == h && r.tanh_c.len() == h && r.out.len() == h);
+    // `lanes(j)`: gate values at `j` (gates + rec, activated) and the state.
+    #[inline(always)]
+    fn block<V: Vector>(z: [V; 4], cp: V) -> ([V; 4], V, V, V)
+    where
+        V::Elem: math::MathElement,
+    {
+        let (i, f) = (math::sigmoid(z[0]), math::sigmoid(z[1]));
+        let (g, o) = (math::tanh(z[2]), math::sigmoid(z[3]));
+        let c = f.mul(cp).add(i.mul(g));
+        let tc = math::tanh(c);
+        ([i, f, g, o], c, tc, o.mul(tc))
+    }
+    let l = V::LANES;
+    let full = h - h % l;
+    for j in (0..full).step_by(l) {
+        // SAFETY: every pointer below is `j + q * h` (q < 4) or `j` into a
+        // slice of `4 h` or `h` values, with `j + LANES <= h` (asserted lengths).
+        unsafe {
+            let z: [V; 4] = std::array::from_fn(|q| {
+                V::load(r.gates.as_ptr().add(q * h + j)).add(V::load(r.rec.as_ptr().add(q * h + j)))
+            });
+            let (act, c, tc, o) = block::<V>(z, V::load(r.c_prev.as_ptr().add(j)));
+            for (q, v) in act.into_iter().enumerate() {
+                v.store(r.gates.as_mut_ptr().add(q * h + j));
+            }
+            c.store(r.c_new.as_mut_ptr().add(j));
+            tc.store(r.tanh_c.as_mut_ptr().add(j));
+            o.store(r.out.as_mut_ptr().add(j));
+        }
+    }
+    let t = h - full;
+    if t > 0 {
+        let zero = V::Elem::ZERO;
+        let pad = |s: &[V::Elem]| {
+            let mut b = [zero; vector::MAX_LANES];
+            b[..t].copy_from_slice(s);
+            b
+        };
+        let g: [[V::Elem; vector::MAX_LANES]; 4] =
+            std::array::from_fn(|q| pad(&r.gates[q * h + full..(q + 1) * h]));
+        let rc: [[V::Elem; vector::MAX_LANES]; 4] =
+            std::array::from_fn(|q| pad(&r.rec[q * h + full..(q + 1) * h]));
+        let cp = pad(&r.c_prev[full..]);
+        // SAFETY: the buffers hold MAX_LANES >= LANES values.
+        unsafe {
+            let zv: [V; 4] = std::array::from_fn(|q| V::load(g[q].as_ptr()).add(V::load(rc[q].as_ptr())));
+            let (act, c, tc, o) = block::<V>(zv, V::load(cp.as_ptr()));
+            let mut buf = [zero; vector::MAX_LANES];
+            for (q, v) in act.into_iter().enumerate() {
+                v.store(buf.as_mut_ptr());
+                r.gates[q * h + full..(q + 1) * h].copy_from_slice(&buf[..t]);
+            }
+            for (v, dst) in [(c, &mut *r.c_new), (tc, &mut *r.tanh_c), (o, &mut *r.out)] {
+                v.store(buf.as_mut_ptr());
+                dst[full..].copy_from_slice(&buf[..t]);
+            }
+        }
+    }
 }
 
 /// `x <- f(x)` through vectors of `V` (inlined into `run_on`'s code).
@@ -121,6 +208,26 @@ macro_rules! impl_kernels {
                     _ => apply_vec::<$scalar>(f, x),
                 }
             }
+            fn lstm_row_with(isa: Isa, r: LstmRow<'_, Self>) {
+                let isa = if isa.is_supported() { isa } else { Isa::Scalar };
+                match isa {
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx512 => run_on(
+                        isa,
+                        #[inline(always)]
+                        || lstm_row_vec::<$avx512>(r),
+                    ),
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx2 => run_on(
+                        isa,
+                        #[inline(always)]
+                        || lstm_row_vec::<$avx2>(r),
+                    ),
+                    #[cfg(target_arch = "aarch64")]
+                    Isa::Neon => lstm_row_vec::<$neon>(r),
+                    _ => lstm_row_vec::<$scalar>(r),
+                }
+            }
         }
     };
 }
@@ -136,6 +243,12 @@ impl_kernels!(f32, F32x1, F32x8, F32x16, F32x4);
 #[inline]
 pub fn tanh_inplace<T: Kernels>(x: &mut [T]) {
     T::tanh_inplace(x)
+}
+
+/// One row of the LSTM step on the active path (see `LstmRow`).
+#[inline]
+pub fn lstm_row<T: Kernels>(r: LstmRow<'_, T>) {
+    T::lstm_row_with(Isa::active(), r)
 }
 
 /// x <- sigmoid(x).

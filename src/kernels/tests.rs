@@ -560,3 +560,57 @@ fn the_selected_path_is_the_one_that_runs() {
     #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     assert_eq!(crate::linalg::packed_f32::available(), active != Isa::Scalar);
 }
+
+/// `LstmRow` against the separate passes it replaces, on `isa`.
+fn lstm_row_case<T: crate::Float>(isa: Isa, h: usize, seed: u64) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut draw = |n: usize, scale: f64| -> Vec<T> {
+        (0..n).map(|_| T::from_f64((rng.random::<f64>() - 0.5) * scale)).collect()
+    };
+    let (mut gates, rec, c_prev) = (draw(4 * h, 12.0), draw(4 * h, 4.0), draw(h, 6.0));
+    if h > 2 {
+        gates[1] = T::from_f64(f64::NAN);
+        gates[2 * h + 2] = T::from_f64(200.0);
+    }
+    // The separate passes (as `Lstm::forward` runs them for its variants).
+    let mut want = gates.clone();
+    for (g, &r) in want.iter_mut().zip(&rec) {
+        *g += r;
+    }
+    T::apply_with(Activation::Sigmoid, isa, &mut want[..2 * h]);
+    T::apply_with(Activation::Tanh, isa, &mut want[2 * h..3 * h]);
+    T::apply_with(Activation::Sigmoid, isa, &mut want[3 * h..]);
+    let c_want: Vec<T> = (0..h).map(|j| want[h + j] * c_prev[j] + want[j] * want[2 * h + j]).collect();
+    let mut tc_want = c_want.clone();
+    T::apply_with(Activation::Tanh, isa, &mut tc_want);
+    let out_want: Vec<T> = (0..h).map(|j| want[3 * h + j] * tc_want[j]).collect();
+
+    let (mut c_new, mut tanh_c, mut out) = (vec![T::ZERO; h], vec![T::ZERO; h], vec![T::ZERO; h]);
+    T::lstm_row_with(
+        isa,
+        LstmRow {
+            gates: &mut gates,
+            rec: &rec,
+            c_prev: &c_prev,
+            c_new: &mut c_new,
+            tanh_c: &mut tanh_c,
+            out: &mut out,
+        },
+    );
+    let bits = |v: &[T]| v.iter().map(|x| x.to_f64().to_bits()).collect::<Vec<u64>>();
+    assert_eq!(bits(&gates), bits(&want), "gates {isa:?} h {h}");
+    assert_eq!(bits(&c_new), bits(&c_want), "c {isa:?} h {h}");
+    assert_eq!(bits(&tanh_c), bits(&tc_want), "tanh c {isa:?} h {h}");
+    assert_eq!(bits(&out), bits(&out_want), "out {isa:?} h {h}");
+}
+
+#[test]
+fn lstm_row_gives_the_bits_of_the_separate_passes_on_every_path() {
+    // Full vectors only, full vectors and a tail, a tail only.
+    for isa in Isa::supported() {
+        for (h, seed) in [(64, 1), (37, 2), (3, 3)] {
+            lstm_row_case::<f32>(isa, h, seed);
+            lstm_row_case::<f64>(isa, h, seed);
+        }
+    }
+}

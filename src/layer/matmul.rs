@@ -11,7 +11,10 @@
 
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 use crate::linalg::packed_f32::{self, PackedB};
-use crate::linalg::{as_f32, as_f32_mut, gemm, mul_nn, op_f32, Op, Parallelism};
+use crate::linalg::{
+    as_f32, as_f32_mut, gemm, mul_nn, mul_nn_panels, op_f32, pack_panels, panels_pay, single_panel, Op,
+    Parallelism,
+};
 use crate::{Float, Result};
 
 /// Weight gradients accumulated chunk by chunk: `dw += dG^T b` for each
@@ -91,7 +94,9 @@ impl Drop for WeightGrads {
 /// NEON; not `RNNRS_SIMD=scalar`) the weight is packed once for the kernels
 /// of `crate::linalg::packed_f32` and every step only reads the packed
 /// panels; otherwise it is kept as a contiguous row-major `(k, n)` matrix for
-/// `mul_nn` (a transposed copy when given transposed). Batches too small for
+/// `mul_nn` (a transposed copy when given transposed; a transposed weight
+/// whose products take the plain loops is copied into their column panels,
+/// `crate::linalg::pack_panels`, e.g. `W_hh^T` at batch 1). Batches too small for
 /// the packed kernels' row tiles (fewer than `MIN_PACKED_ROWS` rows per
 /// product) use the plain path too. The choice depends only on the element
 /// type, the CPU and the batch, never on the thread count.
@@ -106,6 +111,8 @@ enum Repr<'a, T> {
     Packed(PackedB),
     Borrowed(&'a [T]),
     Owned(Vec<T>),
+    /// Column panels for the plain loops (`crate::linalg::pack_panels`).
+    Panels(Vec<T>),
 }
 
 /// Rows per product below which the packed kernels (8-row tiles) lose to the
@@ -129,7 +136,21 @@ impl<'a, T: Float> StepWeight<'a, T> {
         if !b.trans && b.ld == n {
             return Ok(StepWeight { k, n, repr: Repr::Borrowed(&b.data[..k * n]) });
         }
+        // A copy is made anyway: in the panels the plain loops read it as
+        // one stream (batch-1 steps: `W_hh^T` of an LSTM with H = 64 is
+        // 64 KiB, larger than L1, and each step streams it from L2).
+        if panels_pay(rows, k, n) {
+            let mut out = super::workspace::scratch(crate::error::checked_size(&[k, n], what)?, what)?;
+            pack_panels(&mut out, b);
+            return Ok(StepWeight { k, n, repr: Repr::Panels(out) });
+        }
         let mut out = super::workspace::scratch(crate::error::checked_size(&[k, n], what)?, what)?;
+        if single_panel(n) {
+            // One panel is the row-major `(k, n)` itself: the same copy,
+            // with the faster tile transpose of `pack_panels`.
+            pack_panels(&mut out, b);
+            return Ok(StepWeight { k, n, repr: Repr::Owned(out) });
+        }
         // Every value is written below (scratch: not zeroed), in square
         // tiles so that neither side is walked with a large stride.
         const TILE: usize = 32;
@@ -156,6 +177,7 @@ impl<'a, T: Float> StepWeight<'a, T> {
                 }
                 return;
             }
+            Repr::Panels(p) => return mul_nn_panels(c, a, p, m, self.k, self.n, accumulate),
             Repr::Borrowed(b) => b,
             Repr::Owned(b) => b.as_slice(),
         };
@@ -175,6 +197,9 @@ impl<'a, T: Float> StepWeight<'a, T> {
                 }
                 return;
             }
+            // Laid out for the plain loops (small per-step products): they
+            // serve any row count, serially.
+            Repr::Panels(p) => return mul_nn_panels(c, a, p, m, self.k, self.n, accumulate),
             Repr::Borrowed(b) => b,
             Repr::Owned(b) => b.as_slice(),
         };
@@ -222,7 +247,7 @@ pub fn fill_rows<T: Float>(c: &mut [T], row: &[T], m: usize, n: usize) {
 impl<T: Float> Drop for StepWeight<'_, T> {
     fn drop(&mut self) {
         match std::mem::replace(&mut self.repr, Repr::Borrowed(&[])) {
-            Repr::Owned(v) => super::workspace::recycle(v),
+            Repr::Owned(v) | Repr::Panels(v) => super::workspace::recycle(v),
             #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
             Repr::Packed(p) => super::workspace::recycle(p.into_buffer()),
             Repr::Borrowed(_) => {}
@@ -255,8 +280,8 @@ mod tests {
     }
 
     fn step_weight_case<T: Float>(tol: f64) {
-        let (k, n) = (37, 70);
-        for trans in [false, true] {
+        // Several panels (n = 70) and one (n = 40: the transposed copy).
+        for (k, n, trans) in [(37, 70, false), (37, 70, true), (37, 40, true)] {
             let bv: Vec<T> = data(k * n, 0.7).into_iter().map(T::from_f64).collect();
             let b = if trans { Op::new(&bv, n, k).t() } else { Op::new(&bv, k, n) };
             // Below and above the row count that selects the packed kernels.

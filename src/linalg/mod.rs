@@ -14,7 +14,7 @@
 pub mod packed_f32;
 mod small;
 
-pub use small::{mul_nn, mul_nt, vec_mul_nn};
+pub use small::{mul_nn, mul_nn_panels, mul_nt, pack_panels, panels_pay, single_panel, vec_mul_nn};
 
 use crate::float::Float;
 use faer::linalg::matmul::matmul;

@@ -111,9 +111,38 @@ fn small_nt<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: usiz
 /// Columns of C kept in registers while the `k` loop runs (`small_nn`).
 const NN_BLOCK: usize = 64;
 
+/// `crow (w) (+)= arow (k) · B` for one block of `w <= NN_BLOCK` columns,
+/// row `p` of `B` at `b[p * ld..p * ld + w]`, the block kept in registers
+/// while the `k` loop runs. Every element is summed in the same order
+/// (`c`, then `k` = 0, 1, ...) whatever the block or vector width, so all
+/// builds give the same bits.
+#[inline(always)]
+fn nn_block<T: Float>(crow: &mut [T], arow: &[T], b: &[T], ld: usize, accumulate: bool) {
+    let w = crow.len();
+    let mut acc = [T::ZERO; NN_BLOCK];
+    if accumulate {
+        acc[..w].copy_from_slice(crow);
+    }
+    if w == NN_BLOCK {
+        for (p, &av) in arow.iter().enumerate() {
+            let brow = &b[p * ld..p * ld + NN_BLOCK];
+            for l in 0..NN_BLOCK {
+                acc[l] += av * brow[l];
+            }
+        }
+    } else {
+        for (p, &av) in arow.iter().enumerate() {
+            let brow = &b[p * ld..p * ld + w];
+            for (x, &bv) in acc.iter_mut().zip(brow) {
+                *x += av * bv;
+            }
+        }
+    }
+    crow.copy_from_slice(&acc[..w]);
+}
+
 /// `C += a_k * B_k` over `k`, one register-resident block of columns at a
-/// time. Every element is summed in the same order (`c`, then `k` = 0, 1, ...)
-/// whatever the block or vector width, so all builds give the same bits.
+/// time (`nn_block`), `B` row-major `(k, n)`.
 #[inline(always)]
 fn small_nn<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: usize, accumulate: bool) {
     if n == 0 {
@@ -129,26 +158,183 @@ fn small_nn<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: usiz
         let mut j0 = 0;
         while j0 < n {
             let w = NN_BLOCK.min(n - j0);
-            let mut acc = [T::ZERO; NN_BLOCK];
-            if accumulate {
-                acc[..w].copy_from_slice(&crow[j0..j0 + w]);
+            nn_block(&mut crow[j0..j0 + w], arow, &b[j0..], n, accumulate);
+            j0 += w;
+        }
+    }
+}
+
+/// Whether a `(k, n)` operand multiplied by products of about `rows` rows
+/// is worth laying out in column panels (`pack_panels`): the products take
+/// the plain loops (`mul_nn`'s choice for every `m <= rows + 1`: a step
+/// split in two blocks of batch rows may give one block a row more) and
+/// `B` has more than one block of columns, so that row-major rows would be
+/// walked with a stride of `n` within each block.
+pub fn panels_pay(rows: usize, k: usize, n: usize) -> bool {
+    n > NN_BLOCK && is_small(rows.max(1) + 1, n, k)
+}
+
+/// Whether `pack_panels` lays `B` out as one panel, i.e. row-major `(k, n)`.
+pub fn single_panel(n: usize) -> bool {
+    n <= NN_BLOCK
+}
+
+/// `B` `(k, n)` laid out in panels of `NN_BLOCK` columns (the last one
+/// narrower): block `j0..j0 + w` is stored row-major `(k, w)` at `j0 * k`,
+/// so the loops of `mul_nn_panels` read `B` as one sequential stream (a
+/// mat-vec whose `B` does not fit in L1 is bound by the L2 bandwidth; the
+/// strided walk of the row-major form costs some 20 % more). `out` has
+/// `k * n` values, every one written.
+pub fn pack_panels<T: Float>(out: &mut [T], b: Op<'_, T>) {
+    let (k, n) = b.shape();
+    let mut j0 = 0;
+    while j0 < n {
+        let w = NN_BLOCK.min(n - j0);
+        let panel = &mut out[j0 * k..(j0 + w) * k];
+        if !b.trans {
+            for (r, prow) in panel.chunks_exact_mut(w).enumerate() {
+                prow.copy_from_slice(&b.data[r * b.ld + j0..r * b.ld + j0 + w]);
             }
-            if w == NN_BLOCK {
-                for (p, &av) in arow.iter().enumerate() {
-                    let brow = &b[p * n + j0..p * n + j0 + NN_BLOCK];
-                    for l in 0..NN_BLOCK {
-                        acc[l] += av * brow[l];
+        } else {
+            // Stored `(n, k)`: column `j0 + l` of `B` is the stored row
+            // `j0 + l`. Tiles of 8 x 8 so that neither side is walked with
+            // a large stride element by element.
+            const TILE: usize = 8;
+            let rows_at = |l: usize| &b.data[(j0 + l) * b.ld..(j0 + l) * b.ld + k];
+            let (kt, wt) = (k - k % TILE, w - w % TILE);
+            for l0 in (0..wt).step_by(TILE) {
+                let src: [&[T]; TILE] = std::array::from_fn(|i| rows_at(l0 + i));
+                for r0 in (0..kt).step_by(TILE) {
+                    #[cfg(target_arch = "x86_64")]
+                    if transpose_tile_f32(&src, r0, &mut panel[r0 * w + l0..], w) {
+                        continue;
+                    }
+                    for q in 0..TILE {
+                        let dst = &mut panel[(r0 + q) * w + l0..(r0 + q) * w + l0 + TILE];
+                        for (i, d) in dst.iter_mut().enumerate() {
+                            *d = src[i][r0 + q];
+                        }
                     }
                 }
-            } else {
-                for (p, &av) in arow.iter().enumerate() {
-                    let brow = &b[p * n + j0..p * n + j0 + w];
-                    for (x, &bv) in acc.iter_mut().zip(brow) {
-                        *x += av * bv;
-                    }
+            }
+            // The edges (k or w not a multiple of the tile).
+            for l in 0..w {
+                let src = rows_at(l);
+                let from = if l < wt { kt } else { 0 };
+                for r in from..k {
+                    panel[r * w + l] = src[r];
                 }
             }
-            crow[j0..j0 + w].copy_from_slice(&acc[..w]);
+        }
+        j0 += w;
+    }
+}
+
+/// One 8 x 8 tile of `pack_panels` for float32 with AVX (the values
+/// unchanged, only moved: the same result as the element loop, ~4x faster):
+/// `dst[q * ld + i] = src[i][r0 + q]`. False when not taken (other types,
+/// or a path without AVX), the caller then moves the elements itself.
+#[cfg(target_arch = "x86_64")]
+fn transpose_tile_f32<T: Float>(src: &[&[T]; 8], r0: usize, dst: &mut [T], ld: usize) -> bool {
+    use crate::linalg::{as_f32, as_f32_mut};
+    if !matches!(Isa::active(), Isa::Avx2 | Isa::Avx512) || ld < 8 || dst.len() < 7 * ld + 8 {
+        return false;
+    }
+    let mut ptrs = [std::ptr::null::<f32>(); 8];
+    for (p, row) in ptrs.iter_mut().zip(src) {
+        match as_f32(row) {
+            Some(r) if r.len() >= r0 + 8 => *p = r[r0..r0 + 8].as_ptr(),
+            _ => return false,
+        }
+    }
+    let Some(dst) = as_f32_mut(dst) else { return false };
+    // SAFETY: AVX is available (the active path is AVX2 or AVX-512); each
+    // source pointer has 8 readable values and `dst` 8 writable ones at
+    // each of the 8 row offsets `q * ld` (lengths checked above).
+    unsafe { transpose_8x8_avx(&ptrs, dst.as_mut_ptr(), ld) };
+    true
+}
+
+/// `dst[q * ld + i] = src[i][q]` for 8 x 8 float32, in registers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn transpose_8x8_avx(src: &[*const f32; 8], dst: *mut f32, ld: usize) {
+    use std::arch::x86_64::*;
+    let r: [__m256; 8] = std::array::from_fn(|i| _mm256_loadu_ps(src[i]));
+    let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+    let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+    let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+    let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+    let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    let s0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+    let s1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+    let s2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+    let s3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+    let s4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+    let s5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+    let s6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+    let s7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+    let out = [
+        _mm256_permute2f128_ps::<0x20>(s0, s4),
+        _mm256_permute2f128_ps::<0x20>(s1, s5),
+        _mm256_permute2f128_ps::<0x20>(s2, s6),
+        _mm256_permute2f128_ps::<0x20>(s3, s7),
+        _mm256_permute2f128_ps::<0x31>(s0, s4),
+        _mm256_permute2f128_ps::<0x31>(s1, s5),
+        _mm256_permute2f128_ps::<0x31>(s2, s6),
+        _mm256_permute2f128_ps::<0x31>(s3, s7),
+    ];
+    for (q, v) in out.iter().enumerate() {
+        _mm256_storeu_ps(dst.add(q * ld), *v);
+    }
+}
+
+/// `C (m, n) (+)= A (m, k) · B` with `B` laid out by `pack_panels`: the
+/// plain loops of `mul_nn` (same bits as `mul_nn` on the row-major `B`
+/// whenever that takes the plain loops, i.e. `is_small`), for any `m`.
+pub fn mul_nn_panels<T: Float>(
+    c: &mut [T],
+    a: &[T],
+    panels: &[T],
+    m: usize,
+    k: usize,
+    n: usize,
+    accumulate: bool,
+) {
+    wide(
+        #[inline(always)]
+        || small_nn_panels(c, a, panels, m, k, n, accumulate),
+    )
+}
+
+/// The loops of `mul_nn_panels`, inlined into the path's compilation.
+#[inline(always)]
+fn small_nn_panels<T: Float>(
+    c: &mut [T],
+    a: &[T],
+    panels: &[T],
+    m: usize,
+    k: usize,
+    n: usize,
+    accumulate: bool,
+) {
+    if n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            c[..m * n].fill(T::ZERO);
+        }
+        return;
+    }
+    for (crow, arow) in c.chunks_exact_mut(n).zip(a.chunks_exact(k)).take(m) {
+        let mut j0 = 0;
+        while j0 < n {
+            let w = NN_BLOCK.min(n - j0);
+            nn_block(&mut crow[j0..j0 + w], arow, &panels[j0 * k..(j0 + w) * k], w, accumulate);
             j0 += w;
         }
     }
@@ -273,6 +459,62 @@ mod tests {
                 || small_nn(&mut got, &a, &bn, m, k, 150, true),
             );
             assert_eq!(got, want_nn, "{isa:?}");
+        }
+    }
+
+    #[test]
+    fn panels_give_the_bits_of_the_row_major_loops() {
+        // Transposed storage (the forward's `W_hh^T`) and plain, several
+        // blocks with a narrow last one, tile edges in both directions,
+        // one and several rows, accumulating or not, on every path.
+        for &(m, k, n, trans) in
+            &[(1, 64, 256, true), (3, 37, 150, true), (2, 19, 70, false), (1, 8, 65, true)]
+        {
+            let a = data(m * k, 0.3);
+            let bn = data(k * n, 0.7); // (k, n) row-major
+            let bt: Vec<f64> = (0..n * k).map(|i| bn[(i % k) * n + i / k]).collect(); // (n, k)
+            let op = if trans { Op::new(&bt, n, k).t() } else { Op::new(&bn, k, n) };
+            assert!(panels_pay(m, k, n));
+            let mut panels = vec![f64::NAN; k * n];
+            pack_panels(&mut panels, op);
+            for accumulate in [false, true] {
+                let mut want = data(m * n, 0.2);
+                small_nn(&mut want, &a, &bn, m, k, n, accumulate);
+                for isa in Isa::supported() {
+                    let mut got = data(m * n, 0.2);
+                    run_on(
+                        isa,
+                        #[inline(always)]
+                        || small_nn_panels(&mut got, &a, &panels, m, k, n, accumulate),
+                    );
+                    assert_eq!(got, want, "{m} {k} {n} {trans} {isa:?}");
+                }
+                let mut got = data(m * n, 0.2);
+                mul_nn_panels(&mut got, &a, &panels, m, k, n, accumulate);
+                assert_eq!(got, want);
+            }
+        }
+        // One block of columns, or products too large for the plain loops: not worth it.
+        assert!(!panels_pay(1, 64, 64));
+        assert!(!panels_pay(8, 64, 256));
+        assert!(!panels_pay(1, 512, 256));
+    }
+
+    #[test]
+    fn float32_panels_from_transposed_storage_hold_every_value_in_place() {
+        // The AVX tile transpose (full 8 x 8 tiles) and the element loop
+        // (edges, other paths) against the layout's definition.
+        for &(k, n, ld) in &[(64, 256, 64), (37, 150, 40), (16, 72, 16)] {
+            let bt: Vec<f32> = (0..n * ld).map(|i| i as f32 * 0.5 - 7.0).collect(); // (n, k) stored, stride ld
+            let op = Op { data: &bt[..], rows: n, cols: k, ld, trans: true };
+            let mut panels = vec![f32::NAN; k * n];
+            pack_panels(&mut panels, op);
+            for c in 0..n {
+                let (j0, w) = (c - c % NN_BLOCK, NN_BLOCK.min(n - (c - c % NN_BLOCK)));
+                for r in 0..k {
+                    assert_eq!(panels[j0 * k + r * w + (c - j0)], bt[c * ld + r], "{k} {n} r {r} c {c}");
+                }
+            }
         }
     }
 
