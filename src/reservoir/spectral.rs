@@ -370,7 +370,7 @@ impl Ritz {
 /// vector: at 4, 8, 16, 24, 32, ... (a small eigenproblem each, against a
 /// product with the whole matrix per step).
 fn checkpoint(k: usize) -> bool {
-    k >= 4 && (k.is_power_of_two() || k % 8 == 0)
+    k >= 4 && (k.is_power_of_two() || k.is_multiple_of(8))
 }
 
 /// Krylov–Schur style thick restarts: after each cycle the span of the
@@ -440,7 +440,7 @@ fn arnoldi(
             let due = if seeded && restart == 0 {
                 checkpoint(j + 1)
             } else {
-                near && plan.check_every > 0 && (j + 1 - kept) % plan.check_every == 0
+                near && plan.check_every > 0 && (j + 1 - kept).is_multiple_of(plan.check_every)
             };
             if due && j + 1 < m && Ritz::new(&h, m, j + 1, beta)?.residual <= opts.tol {
                 k = j + 1;
