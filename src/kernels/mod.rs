@@ -185,48 +185,52 @@ where
     }
 }
 
+/// `$body` with `$v` the vector type of `isa` (the scalar one where `isa`
+/// is not supported here), compiled for that path: the one dispatch of the
+/// element-wise kernels.
+macro_rules! on_path {
+    ($isa:expr, $scalar:ty, $avx2:ty, $avx512:ty, $neon:ty, |$v:ident| $body:expr) => {{
+        let isa = if $isa.is_supported() { $isa } else { Isa::Scalar };
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => run_on(
+                isa,
+                #[inline(always)]
+                || {
+                    type $v = $avx512;
+                    $body
+                },
+            ),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => run_on(
+                isa,
+                #[inline(always)]
+                || {
+                    type $v = $avx2;
+                    $body
+                },
+            ),
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => {
+                type $v = $neon;
+                $body
+            }
+            _ => {
+                type $v = $scalar;
+                $body
+            }
+        }
+    }};
+}
+
 macro_rules! impl_kernels {
     ($t:ty, $scalar:ty, $avx2:ty, $avx512:ty, $neon:ty) => {
         impl Kernels for $t {
             fn apply_with(f: Activation, isa: Isa, x: &mut [Self]) {
-                let isa = if isa.is_supported() { isa } else { Isa::Scalar };
-                match isa {
-                    #[cfg(target_arch = "x86_64")]
-                    Isa::Avx512 => run_on(
-                        isa,
-                        #[inline(always)]
-                        || apply_vec::<$avx512>(f, x),
-                    ),
-                    #[cfg(target_arch = "x86_64")]
-                    Isa::Avx2 => run_on(
-                        isa,
-                        #[inline(always)]
-                        || apply_vec::<$avx2>(f, x),
-                    ),
-                    #[cfg(target_arch = "aarch64")]
-                    Isa::Neon => apply_vec::<$neon>(f, x),
-                    _ => apply_vec::<$scalar>(f, x),
-                }
+                on_path!(isa, $scalar, $avx2, $avx512, $neon, |V| apply_vec::<V>(f, x))
             }
             fn lstm_row_with(isa: Isa, r: LstmRow<'_, Self>) {
-                let isa = if isa.is_supported() { isa } else { Isa::Scalar };
-                match isa {
-                    #[cfg(target_arch = "x86_64")]
-                    Isa::Avx512 => run_on(
-                        isa,
-                        #[inline(always)]
-                        || lstm_row_vec::<$avx512>(r),
-                    ),
-                    #[cfg(target_arch = "x86_64")]
-                    Isa::Avx2 => run_on(
-                        isa,
-                        #[inline(always)]
-                        || lstm_row_vec::<$avx2>(r),
-                    ),
-                    #[cfg(target_arch = "aarch64")]
-                    Isa::Neon => lstm_row_vec::<$neon>(r),
-                    _ => lstm_row_vec::<$scalar>(r),
-                }
+                on_path!(isa, $scalar, $avx2, $avx512, $neon, |V| lstm_row_vec::<V>(r))
             }
         }
     };

@@ -145,6 +145,22 @@ fn nn_block<T: Float>(crow: &mut [T], arow: &[T], b: &[T], ld: usize, accumulate
 /// time (`nn_block`), `B` row-major `(k, n)`.
 #[inline(always)]
 fn small_nn<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: usize, accumulate: bool) {
+    nn_blocks(c, a, m, k, n, accumulate, |j0, _| (&b[j0..], n))
+}
+
+/// The row and column-block loops of `small_nn` and `small_nn_panels`:
+/// `block(j0, w)` gives the first row of the `B` block of columns
+/// `j0..j0 + w` and that block's row stride.
+#[inline(always)]
+fn nn_blocks<'b, T: Float + 'b>(
+    c: &mut [T],
+    a: &[T],
+    m: usize,
+    k: usize,
+    n: usize,
+    accumulate: bool,
+    block: impl Fn(usize, usize) -> (&'b [T], usize),
+) {
     if n == 0 {
         return;
     }
@@ -158,7 +174,8 @@ fn small_nn<T: Float>(c: &mut [T], a: &[T], b: &[T], m: usize, k: usize, n: usiz
         let mut j0 = 0;
         while j0 < n {
             let w = NN_BLOCK.min(n - j0);
-            nn_block(&mut crow[j0..j0 + w], arow, &b[j0..], n, accumulate);
+            let (b, stride) = block(j0, w);
+            nn_block(&mut crow[j0..j0 + w], arow, b, stride, accumulate);
             j0 += w;
         }
     }
@@ -321,23 +338,7 @@ fn small_nn_panels<T: Float>(
     n: usize,
     accumulate: bool,
 ) {
-    if n == 0 {
-        return;
-    }
-    if k == 0 {
-        if !accumulate {
-            c[..m * n].fill(T::ZERO);
-        }
-        return;
-    }
-    for (crow, arow) in c.chunks_exact_mut(n).zip(a.chunks_exact(k)).take(m) {
-        let mut j0 = 0;
-        while j0 < n {
-            let w = NN_BLOCK.min(n - j0);
-            nn_block(&mut crow[j0..j0 + w], arow, &panels[j0 * k..(j0 + w) * k], w, accumulate);
-            j0 += w;
-        }
-    }
+    nn_blocks(c, a, m, k, n, accumulate, |j0, w| (&panels[j0 * k..(j0 + w) * k], w))
 }
 
 /// The path of `mul_nt`'s dot-product loops: the active one, with AVX-512
