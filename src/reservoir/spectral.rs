@@ -95,12 +95,15 @@ impl Plan {
     }
 }
 
-/// `y[first + k] = rows(first, chunk)` over row chunks, threaded when big.
+/// `y[first + k] = rows(first, chunk)` over chunks of 256 rows, threaded
+/// when big. The serial run takes the same chunks: a row kernel may group
+/// rows (and treat a chunk's last rows apart), so the same chunks on any
+/// thread count keep the same bits on every path.
 fn by_row_chunks(y: &mut [f64], stored: usize, rows: impl Fn(usize, &mut [f64]) + Sync) {
     if stored >= 50_000 && crate::par::num_threads() > 1 {
         y.par_chunks_mut(256).enumerate().for_each(|(c, chunk)| rows(c * 256, chunk));
     } else {
-        rows(0, y);
+        y.chunks_mut(256).enumerate().for_each(|(c, chunk)| rows(c * 256, chunk));
     }
 }
 
@@ -334,6 +337,13 @@ fn orthonormal_columns(cols: &[Vec<f64>], k: usize) -> (Vec<f64>, usize) {
     (out, r)
 }
 
+/// A one-thread pool for the small dense eigenproblems (None where no
+/// thread can be started: they then run on the caller's pool).
+fn serial_pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| rayon::ThreadPoolBuilder::new().num_threads(1).build().ok()).as_ref()
+}
+
 /// The Ritz values of the leading `k x k` block of the projected matrix
 /// `h` (row stride `m`), in decreasing modulus, and the relative residual of
 /// the leading one given `beta = h[k, k - 1]`.
@@ -347,7 +357,14 @@ struct Ritz {
 impl Ritz {
     fn new(h: &[f64], m: usize, k: usize, beta: f64) -> Result<Self> {
         let hk = Mat::<f64>::from_fn(k, k, |r, c| h[r * m + c]);
-        let eig = hk.eigen().map_err(|_| {
+        // faer's `eigen` splits its work by its global parallelism, by
+        // default the current rayon pool's size: in a one-thread pool the
+        // Ritz values are the same whatever `set_num_threads` says.
+        let eig = match serial_pool() {
+            Some(pool) => pool.install(|| hk.eigen()),
+            None => hk.eigen(),
+        }
+        .map_err(|_| {
             Error::Numerical("spectral radius: the projected eigenproblem did not converge".into())
         })?;
         let (s, u) = (eig.S(), eig.U());
