@@ -136,15 +136,14 @@ impl<'a, T: Float> StepWeight<'a, T> {
         if !b.trans && b.ld == n {
             return Ok(StepWeight { k, n, repr: Repr::Borrowed(&b.data[..k * n]) });
         }
+        let mut out = super::workspace::scratch(crate::error::checked_size(&[k, n], what)?, what)?;
         // A copy is made anyway: in the panels the plain loops read it as
         // one stream (batch-1 steps: `W_hh^T` of an LSTM with H = 64 is
         // 64 KiB, larger than L1, and each step streams it from L2).
         if panels_pay(rows, k, n) {
-            let mut out = super::workspace::scratch(crate::error::checked_size(&[k, n], what)?, what)?;
             pack_panels(&mut out, b);
             return Ok(StepWeight { k, n, repr: Repr::Panels(out) });
         }
-        let mut out = super::workspace::scratch(crate::error::checked_size(&[k, n], what)?, what)?;
         if single_panel(n) {
             // One panel is the row-major `(k, n)` itself: the same copy,
             // with the faster tile transpose of `pack_panels`.
